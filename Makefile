@@ -1,0 +1,99 @@
+# erserve build.  `make` builds everything; `make test` installs what is missing,
+# builds and runs every test suite; `make run` serves the demo.
+#
+# Instruction set: the default build is portable (x86-64-v2: SSE4.2, every x86-64
+# server since ~2009) so a binary built here or in Docker runs on any target.  The
+# heavy lifting is OpenBLAS, which picks its kernels at run time (Debian builds it
+# with DYNAMIC_ARCH), so the portable build loses little.  `make native` rebuilds
+# with -march=native for the machine at hand (never ship that binary elsewhere).
+
+BUILD    ?= build
+CC       ?= cc
+UNAME_M  := $(shell uname -m)
+ifeq ($(UNAME_M),x86_64)
+ARCH_FLAGS ?= -march=x86-64-v2 -mtune=generic
+else
+ARCH_FLAGS ?=
+endif
+OPT      ?= -O3
+PKGS     := jansson libmicrohttpd libsodium libutf8proc openblas lmdb
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS   ?= $(OPT) -g $(ARCH_FLAGS)
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fno-math-errno -pthread \
+            -Icore -Iproto -Iserver $(PKG_CFLAGS) $(SAN_FLAGS)
+LDFLAGS  += $(SAN_FLAGS) -pthread
+LDLIBS   += $(PKG_LIBS) -lm
+
+CORE_SRC   := $(wildcard core/*.c)
+PROTO_SRC  := $(wildcard proto/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+CLI_SRC    := $(wildcard server/cli/*.c)
+TEST_SRC   := $(wildcard tests/*/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+LIB      := $(BUILD)/liberserve.a
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC) $(PROTO_SRC) $(SERVER_SRC))
+CLI_BIN  := $(patsubst server/cli/%.c,$(BUILD)/bin/erserve-%,$(CLI_SRC))
+SRV_BIN  := $(if $(wildcard server/main.c),$(BUILD)/bin/erserve)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BINS     := $(SRV_BIN) $(CLI_BIN)
+
+.PHONY: all deps test test-run asan native bench fixtures fuzz run clean valgrind
+
+all: $(BINS) $(TEST_BIN)
+
+deps:
+	@./deploy/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/erserve-%: $(BUILD)/obj/server/cli/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/erserve: $(BUILD)/obj/server/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+# Tests: every tests/<module>/test_*.c is one libcheck suite and one binary.
+# The runner needs the binaries (some tests exec the command-line tools).
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: $(BINS) $(TEST_BIN)
+	@BUILD=$(BUILD) ./tests/run.sh $(TEST_BIN)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the suites.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  test-run
+
+# The suites under valgrind memcheck (no forking, so every leak is seen).
+valgrind: $(BINS) $(TEST_BIN)
+	@BUILD=$(BUILD) ERSERVE_VALGRIND=1 ./tests/run.sh $(TEST_BIN)
+
+native:
+	@$(MAKE) --no-print-directory BUILD=build/native ARCH_FLAGS=-march=native all
+
+fixtures:
+	@./deploy/install-deps.sh python3-torch python3-numpy
+	/usr/bin/python3 tests/fixtures/gen.py
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
