@@ -39,9 +39,11 @@ LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC) $(PROTO_SRC) $(SERVER_SR
 CLI_BIN  := $(patsubst server/cli/%.c,$(BUILD)/bin/erserve-%,$(CLI_SRC))
 SRV_BIN  := $(if $(wildcard server/main.c),$(BUILD)/bin/erserve)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 10
 BINS     := $(SRV_BIN) $(CLI_BIN)
 
-.PHONY: all deps test test-run asan native bench fixtures fuzz run clean valgrind
+.PHONY: all deps test test-run asan native bench bench-run fixtures fuzz fuzz-build run clean valgrind
 
 all: $(BINS) $(TEST_BIN)
 
@@ -73,8 +75,22 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: $(BINS) $(TEST_BIN)
-	@BUILD=$(BUILD) ./tests/run.sh $(TEST_BIN)
+test-run: $(BINS) $(TEST_BIN) $(FUZZ_BIN)
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh $(TEST_BIN) $(FUZZ_BIN)
+
+# libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
+# Built with clang against the library sources (not liberserve.a, which is gcc).
+FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Icore -Iproto -Iserver $(PKG_CFLAGS) \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(PROTO_SRC) $(SERVER_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+# Longer fuzzing by hand: make fuzz FUZZ_SECONDS=600
+fuzz: deps fuzz-build
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh $(FUZZ_BIN)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the suites.
 asan: deps
@@ -85,6 +101,12 @@ asan: deps
 # The suites under valgrind memcheck (no forking, so every leak is seen).
 valgrind: $(BINS) $(TEST_BIN)
 	@BUILD=$(BUILD) ERSERVE_VALGRIND=1 ./tests/run.sh $(TEST_BIN)
+
+# Benchmarks: every tests/bench/bench_*.sh, in name order.  Not timed tests.
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+bench-run: all
+	@for b in tests/bench/bench_*.sh; do [ -e "$$b" ] || continue; BUILD=$(BUILD) sh "$$b" || exit 1; done
 
 native:
 	@$(MAKE) --no-print-directory BUILD=build/native ARCH_FLAGS=-march=native all
