@@ -22,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH_FLAGS)
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fno-math-errno -pthread \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -fno-math-errno -pthread \
             -Icore -Iproto -Iserver $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS  += $(SAN_FLAGS) -pthread
 LDLIBS   += $(PKG_LIBS) -lm
@@ -43,6 +43,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 10
 BINS     := $(SRV_BIN) $(CLI_BIN)
 
+.SECONDARY:
 .PHONY: all deps test test-run asan native bench bench-run fixtures fuzz fuzz-build run clean valgrind
 
 all: $(BINS) $(TEST_BIN)

@@ -1,0 +1,146 @@
+#include "kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+void er_linear(const float *x, int n, int in, const float *W, const float *b, int out, float *y) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y,
+                out);
+    if (b)
+        for (int i = 0; i < n; i++) {
+            float *row = y + (size_t)i * out;
+            for (int j = 0; j < out; j++) row[j] += b[j];
+        }
+}
+
+/* The approximations below are branch-free so that gcc vectorises the loops
+ * that call them (glibc's erff/expf are scalar calls and would cost ~10% of a
+ * bert-base forward).  Accuracy is checked against libm in the kernel tests. */
+
+static inline float clampf(float x, float lo, float hi) {
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+/* erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond in float); the minimax
+ * coefficients used by Eigen and XLA. */
+float er_erf(float x) {
+    x = clampf(x, -4.0f, 4.0f);
+    float x2 = x * x;
+    float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+    p = x2 * p + -2.10102402082508e-06f;
+    p = x2 * p + -5.69250639462346e-05f;
+    p = x2 * p + -7.34990630326855e-04f;
+    p = x2 * p + -2.95459980854025e-03f;
+    p = x2 * p + -1.60960333262415e-02f;
+    p = x * p;
+    float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+    q = x2 * q + -1.68282697438203e-03f;
+    q = x2 * q + -7.37332916720468e-03f;
+    q = x2 * q + -1.42647390514189e-02f;
+    return p / q;
+}
+
+/* exp(x) = 2^n e^r, |r| <= ln2/2, with Cephes' degree-6 polynomial for e^r. */
+float er_exp(float x) {
+    x = clampf(x, -87.0f, 88.3762626647949f);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float gelu_erf1(float x) { return 0.5f * x * (1.0f + er_erf(x * 0.70710678118654752f)); }
+
+/* 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (e^{2u} + 1) */
+static inline float gelu_tanh1(float x) {
+    float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    float t = 1.0f - 2.0f / (er_exp(2.0f * u) + 1.0f);
+    return 0.5f * x * (1.0f + t);
+}
+
+void er_gelu_erf(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = gelu_erf1(x[i]);
+}
+
+void er_gelu_tanh(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = gelu_tanh1(x[i]);
+}
+
+void er_relu(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void er_tanh(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+void er_bias_act(float *x, int n, int d, const float *b, er_act act) {
+    for (int i = 0; i < n; i++) {
+        float *row = x + (size_t)i * d;
+        switch (act) {
+        case ER_ACT_GELU:
+            for (int j = 0; j < d; j++) row[j] = gelu_erf1(row[j] + b[j]);
+            break;
+        case ER_ACT_GELU_TANH:
+            for (int j = 0; j < d; j++) row[j] = gelu_tanh1(row[j] + b[j]);
+            break;
+        case ER_ACT_RELU:
+            for (int j = 0; j < d; j++) {
+                float v = row[j] + b[j];
+                row[j] = v > 0.0f ? v : 0.0f;
+            }
+            break;
+        }
+    }
+}
+
+void er_add_layernorm(const float *x, const float *residual, const float *bias,
+                      const float *gamma, const float *beta, float eps, int n, int d, float *out) {
+    for (int i = 0; i < n; i++) {
+        const float *xr = x + (size_t)i * d;
+        const float *rr = residual ? residual + (size_t)i * d : NULL;
+        float *o = out + (size_t)i * d;
+        float sum = 0.0f;
+        for (int j = 0; j < d; j++) {
+            float v = xr[j] + (rr ? rr[j] : 0.0f) + (bias ? bias[j] : 0.0f);
+            o[j] = v;
+            sum += v;
+        }
+        float mean = sum / (float)d;
+        float var = 0.0f;
+        for (int j = 0; j < d; j++) {
+            float c = o[j] - mean;
+            var += c * c;
+        }
+        float inv = 1.0f / sqrtf(var / (float)d + eps);
+        for (int j = 0; j < d; j++) o[j] = (o[j] - mean) * inv * gamma[j] + beta[j];
+    }
+}
+
+void er_softmax_rows(float *x, int n, int d) {
+    for (int i = 0; i < n; i++) {
+        float *row = x + (size_t)i * d;
+        float mx = row[0];
+        for (int j = 1; j < d; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        for (int j = 0; j < d; j++) {
+            row[j] = er_exp(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < d; j++) row[j] *= inv;
+    }
+}

@@ -1,0 +1,37 @@
+/* Numeric kernels of the encoder forward pass.  Row-major throughout; every
+ * function works in place or on caller buffers and never allocates.
+ * Thread-safety: pure functions; the BLAS calls use OpenBLAS's own threads
+ * (process-wide setting, see the README's "Threads" section). */
+#ifndef ER_KERNELS_H
+#define ER_KERNELS_H
+
+#include "config.h"
+
+/* y[n, out] = x[n, in] . W^T + b, with W stored [out, in] as in nn.Linear.
+ * b may be NULL.  One cblas_sgemm, then one pass for the bias. */
+void er_linear(const float *x, int n, int in, const float *W, const float *b, int out, float *y);
+
+/* x[n, d] += b[d] for every row, then applies act in the same pass. */
+void er_bias_act(float *x, int n, int d, const float *b, er_act act);
+
+/* out[n, d] = LayerNorm(x + residual + bias) * gamma + beta over each row.
+ * residual and bias may be NULL; out may alias x or residual. */
+void er_add_layernorm(const float *x, const float *residual, const float *bias,
+                      const float *gamma, const float *beta, float eps, int n, int d, float *out);
+
+/* Row-wise softmax of x[n, d] in place. */
+void er_softmax_rows(float *x, int n, int d);
+
+/* Elementwise activations in place over n values. */
+void er_gelu_erf(float *x, int n);
+void er_gelu_tanh(float *x, int n);
+void er_relu(float *x, int n);
+void er_tanh(float *x, int n);
+
+/* Vectorisable approximations used above, exposed for tests:
+ * er_erf: |error| < 2e-7 over all floats; er_exp: relative error < 3e-7 for
+ * x in [-87, 88], 0 below. */
+float er_erf(float x);
+float er_exp(float x);
+
+#endif

@@ -1,0 +1,382 @@
+#include "model_internal.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+er_model_params er_model_default_params(void) {
+    er_model_params p = {.skip_below_layer = 0};
+    return p;
+}
+
+const er_config *er_model_config(const er_model *m) { return &m->cfg; }
+
+int er_model_head_width(const er_model *m) {
+    switch (m->cfg.head) {
+    case ER_HEAD_EMBEDDING: return m->cfg.hidden_size;
+    case ER_HEAD_QUESTION_ANSWERING: return 2;
+    default: return m->cfg.num_labels;
+    }
+}
+
+void er_model_free(er_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    for (int i = 0; i < m->n_files; i++) er_st_free(m->files[i]);
+    free(m->layers);
+    er_config_free(&m->cfg);
+    free(m);
+}
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static const er_st_tensor *find_tensor(const er_model *m, const char *name) {
+    for (int i = 0; i < m->n_files; i++) {
+        const er_st_tensor *t = er_st_find(m->files[i], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+/* Opens the shards listed in model.safetensors.index.json's weight_map. */
+static er_status open_sharded(er_model *m, const char *dir, const char *index_path, er_err *err) {
+    char *text;
+    size_t len;
+    er_status st = er_read_file(index_path, 64u << 20, &text, &len, err);
+    if (st != ER_OK) return st;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+    if (!root)
+        return er_set(err, ER_ERR_FORMAT, "%s: invalid JSON: %s", index_path, jerr.text);
+    const json_t *map = json_object_get(root, "weight_map");
+    if (!json_is_object(map)) {
+        json_decref(root);
+        return er_set(err, ER_ERR_FORMAT, "%s: missing object 'weight_map'", index_path);
+    }
+    const char *name;
+    const json_t *file;
+    const char *opened[ER_MAX_SHARDS];
+    json_object_foreach((json_t *)map, name, file) {
+        const char *fn = json_string_value(file);
+        if (!fn || strchr(fn, '/') || strcmp(fn, "..") == 0 || !fn[0]) {
+            st = er_set(err, ER_ERR_FORMAT, "%s: weight_map entry for '%.128s' is not a file name "
+                        "in the model directory", index_path, name);
+            break;
+        }
+        int seen = 0;
+        for (int i = 0; i < m->n_files && !seen; i++) seen = strcmp(opened[i], fn) == 0;
+        if (seen) continue;
+        if (m->n_files == ER_MAX_SHARDS) {
+            st = er_set(err, ER_ERR_CAPACITY, "%s: more than %d shards", index_path, ER_MAX_SHARDS);
+            break;
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, fn);
+        st = er_st_open(path, &m->files[m->n_files], err);
+        if (st != ER_OK) break;
+        opened[m->n_files++] = fn;
+    }
+    json_decref(root); /* `opened` pointed into it; done with them */
+    return st;
+}
+
+static er_status open_weights(er_model *m, const char *dir, er_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (file_exists(path)) {
+        er_status st = er_st_open(path, &m->files[0], err);
+        if (st == ER_OK) m->n_files = 1;
+        return st;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (file_exists(path)) return open_sharded(m, dir, path, err);
+    snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
+    if (file_exists(path))
+        return er_set(err, ER_ERR_NOT_FOUND,
+                      "%s holds pytorch_model.bin but no model.safetensors; erserve reads only "
+                      "safetensors (pickle files can run code). Convert once with: python3 -c "
+                      "\"import torch, safetensors.torch as s; d=torch.load('%s/pytorch_model.bin', "
+                      "map_location='cpu'); s.save_file({k: v.clone().contiguous() for k, v in "
+                      "d.items()}, '%s/model.safetensors', metadata={'format': 'pt'})\"",
+                      dir, dir, dir);
+    return er_set(err, ER_ERR_NOT_FOUND, "%s: no model.safetensors or "
+                  "model.safetensors.index.json", dir);
+}
+
+static er_status keep_owned(er_model *m, float *buf, er_err *err) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        float **o = realloc(m->owned, (size_t)cap * sizeof *o);
+        if (!o) {
+            free(buf);
+            return er_set(err, ER_ERR_NOMEM, "out of memory");
+        }
+        m->owned = o;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = buf;
+    return ER_OK;
+}
+
+/* Finds `name`, checks its shape is exactly [d0] or [d0, d1] (d1 = 0 for rank
+ * 1), and returns float32 values: the mmap itself for aligned F32, else an
+ * owned converted copy. */
+static er_status get_f32(er_model *m, const char *name, int64_t d0, int64_t d1, const float **out,
+                         er_err *err) {
+    const er_st_tensor *t = find_tensor(m, name);
+    if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", name);
+    int rank = d1 ? 2 : 1;
+    if (t->ndim != rank || t->shape[0] != d0 || (rank == 2 && t->shape[1] != d1))
+        return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has shape [%lld%s%lld] but the config "
+                      "implies [%lld%s%lld]", name, (long long)t->shape[0],
+                      t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL,
+                      (long long)d0, rank == 2 ? ", " : "", rank == 2 ? (long long)d1 : 0LL);
+    if (t->dtype == ER_DT_OTHER)
+        return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
+                      name, t->dtype_name);
+    if (t->dtype == ER_DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        *out = t->data;
+        return ER_OK;
+    }
+    float *buf = malloc((size_t)t->numel * sizeof *buf);
+    if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory converting '%s'", name);
+    er_status st = er_st_to_f32(t, buf, err);
+    if (st != ER_OK) {
+        free(buf);
+        return st;
+    }
+    if ((st = keep_owned(m, buf, err)) != ER_OK) return st;
+    *out = buf;
+    return ER_OK;
+}
+
+static er_status get_lin(er_model *m, const char *prefix, const char *name, int out, int in,
+                         bool bias, er_lin *l, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s.weight", prefix, name);
+    er_status st = get_f32(m, key, out, in, &l->w, err);
+    if (st != ER_OK) return st;
+    l->b = NULL;
+    if (bias) {
+        snprintf(key, sizeof key, "%s%s.bias", prefix, name);
+        if ((st = get_f32(m, key, out, 0, &l->b, err)) != ER_OK) return st;
+    }
+    l->out = out;
+    l->in = in;
+    return ER_OK;
+}
+
+static er_status get_ln(er_model *m, const char *prefix, const char *name, int d, er_ln *ln,
+                        er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s.weight", prefix, name);
+    er_status st = get_f32(m, key, d, 0, &ln->gamma, err);
+    if (st != ER_OK) return st;
+    snprintf(key, sizeof key, "%s%s.bias", prefix, name);
+    return get_f32(m, key, d, 0, &ln->beta, err);
+}
+
+/* The base-model prefix: "bert." etc. in *For* checkpoints, "" in a saved
+ * base model (sentence-transformers); decided by where the word embeddings or
+ * the first layer is. */
+static const char *base_prefix(const er_model *m) {
+    static const char *const by_arch[] = {"bert.", "roberta.", "distilbert.", "electra."};
+    const char *p = by_arch[m->cfg.arch];
+    for (int i = 0; i < m->n_files; i++)
+        for (size_t j = 0; j < er_st_count(m->files[i]); j++)
+            if (strncmp(er_st_at(m->files[i], j)->name, p, strlen(p)) == 0) return p;
+    return "";
+}
+
+static er_status load_embeddings(er_model *m, const char *pre, er_err *err) {
+    const er_config *c = &m->cfg;
+    char key[512];
+    er_status st;
+    int e = c->embedding_size;
+#define GET(name, d0, d1, dst)                                              \
+    snprintf(key, sizeof key, "%sembeddings.%s", pre, name);                \
+    if ((st = get_f32(m, key, d0, d1, dst, err)) != ER_OK) return st
+    GET("word_embeddings.weight", c->vocab_size, e, &m->word_emb);
+    GET("position_embeddings.weight", c->max_positions, e, &m->pos_emb);
+    if (c->type_vocab_size > 0) { GET("token_type_embeddings.weight", c->type_vocab_size, e, &m->type_emb); }
+#undef GET
+    snprintf(key, sizeof key, "%sembeddings", pre);
+    if ((st = get_ln(m, key, ".LayerNorm", e, &m->emb_ln, err)) != ER_OK) return st;
+    if (c->arch == ER_ARCH_ELECTRA && e != c->hidden_size)
+        return get_lin(m, pre, "embeddings_project", c->hidden_size, e, true, &m->emb_project, err);
+    return ER_OK;
+}
+
+static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
+    const er_config *c = &m->cfg;
+    int h = c->hidden_size, f = c->intermediate_size;
+    er_layer_w *L = &m->layers[i];
+    char p[256];
+    er_status st;
+#define LIN(name, out, in, dst) \
+    if ((st = get_lin(m, p, name, out, in, true, dst, err)) != ER_OK) return st
+#define LN(name, dst) \
+    if ((st = get_ln(m, p, name, h, dst, err)) != ER_OK) return st
+    if (c->arch == ER_ARCH_DISTILBERT) {
+        snprintf(p, sizeof p, "%stransformer.layer.%d.", pre, i);
+        LIN("attention.q_lin", h, h, &L->q);
+        LIN("attention.k_lin", h, h, &L->k);
+        LIN("attention.v_lin", h, h, &L->v);
+        LIN("attention.out_lin", h, h, &L->o);
+        LN("sa_layer_norm", &L->attn_ln);
+        LIN("ffn.lin1", f, h, &L->ffn_in);
+        LIN("ffn.lin2", h, f, &L->ffn_out);
+        LN("output_layer_norm", &L->out_ln);
+    } else {
+        snprintf(p, sizeof p, "%sencoder.layer.%d.", pre, i);
+        LIN("attention.self.query", h, h, &L->q);
+        LIN("attention.self.key", h, h, &L->k);
+        LIN("attention.self.value", h, h, &L->v);
+        LIN("attention.output.dense", h, h, &L->o);
+        LN("attention.output.LayerNorm", &L->attn_ln);
+        LIN("intermediate.dense", f, h, &L->ffn_in);
+        LIN("output.dense", h, f, &L->ffn_out);
+        LN("output.LayerNorm", &L->out_ln);
+    }
+#undef LIN
+#undef LN
+    return ER_OK;
+}
+
+static er_status load_head(er_model *m, const char *pre, er_err *err) {
+    const er_config *c = &m->cfg;
+    int h = c->hidden_size, n = c->num_labels;
+    er_status st;
+    switch (c->head) {
+    case ER_HEAD_EMBEDDING:
+        return ER_OK;
+    case ER_HEAD_QUESTION_ANSWERING:
+        return get_lin(m, "", "qa_outputs", 2, h, true, &m->head_out, err);
+    case ER_HEAD_TOKEN_CLASSIFICATION:
+        if (c->is_electra_discriminator) {
+            m->head_act = ER_HEAD_ACT_HIDDEN;
+            if ((st = get_lin(m, "", "discriminator_predictions.dense", h, h, true, &m->head_dense,
+                              err)) != ER_OK)
+                return st;
+            return get_lin(m, "", "discriminator_predictions.dense_prediction", 1, h, true,
+                           &m->head_out, err);
+        }
+        return get_lin(m, "", "classifier", n, h, true, &m->head_out, err);
+    case ER_HEAD_SEQUENCE_CLASSIFICATION:
+        break;
+    }
+    switch (c->arch) {
+    case ER_ARCH_BERT: {
+        char p[64];
+        snprintf(p, sizeof p, "%spooler", pre);
+        m->head_act = ER_HEAD_ACT_TANH;
+        if ((st = get_lin(m, p, ".dense", h, h, true, &m->head_dense, err)) != ER_OK) return st;
+        return get_lin(m, "", "classifier", n, h, true, &m->head_out, err);
+    }
+    case ER_ARCH_DISTILBERT:
+        m->head_act = ER_HEAD_ACT_RELU;
+        if ((st = get_lin(m, "", "pre_classifier", h, h, true, &m->head_dense, err)) != ER_OK)
+            return st;
+        return get_lin(m, "", "classifier", n, h, true, &m->head_out, err);
+    case ER_ARCH_ROBERTA:
+    case ER_ARCH_ELECTRA:
+        m->head_act = c->arch == ER_ARCH_ROBERTA ? ER_HEAD_ACT_TANH : ER_HEAD_ACT_GELU;
+        if ((st = get_lin(m, "", "classifier.dense", h, h, true, &m->head_dense, err)) != ER_OK)
+            return st;
+        return get_lin(m, "", "classifier.out_proj", n, h, true, &m->head_out, err);
+    }
+    return er_set(err, ER_ERR_INTERNAL, "no head loader for this architecture");
+}
+
+er_status er_model_load(const char *dir, const er_model_params *params, er_model **out,
+                        er_err *err) {
+    *out = NULL;
+    er_model_params p = params ? *params : er_model_default_params();
+    er_model *m = calloc(1, sizeof *m);
+    if (!m) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    er_status st = er_config_load_dir(dir, &m->cfg, err);
+    if (st != ER_OK) goto fail;
+    if (p.skip_below_layer < 0 || p.skip_below_layer > m->cfg.num_layers) {
+        st = er_set(err, ER_ERR_INVALID_ARG, "skip_below_layer %d outside [0, %d]",
+                    p.skip_below_layer, m->cfg.num_layers);
+        goto fail;
+    }
+    m->skip_below = p.skip_below_layer;
+    if ((st = open_weights(m, dir, err)) != ER_OK) goto fail;
+    m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);
+    if (!m->layers) {
+        st = er_set(err, ER_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    const char *pre = base_prefix(m);
+    if (m->skip_below == 0 && (st = load_embeddings(m, pre, err)) != ER_OK) goto fail;
+    for (int i = m->skip_below; i < m->cfg.num_layers; i++)
+        if ((st = load_layer(m, pre, i, err)) != ER_OK) goto fail;
+    if ((st = load_head(m, pre, err)) != ER_OK) goto fail;
+    *out = m;
+    return ER_OK;
+fail:
+    if (err && st != ER_OK && strncmp(err->msg, dir, strlen(dir)) != 0) {
+        char inner[ER_ERR_MSG_MAX];
+        memcpy(inner, err->msg, sizeof inner);
+        er_set(err, st, "%s: %s", dir, inner);
+    }
+    er_model_free(m);
+    return st;
+}
+
+static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const er_lin *l) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.weight", name);
+    int r = fn(user, key, l->w, (size_t)l->out * (size_t)l->in);
+    if (r || !l->b) return r;
+    snprintf(key, sizeof key, "%s.bias", name);
+    return fn(user, key, l->b, (size_t)l->out);
+}
+
+static int visit_ln(er_tensor_visit_fn fn, void *user, const char *name, const er_ln *ln, int d) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.gamma", name);
+    int r = fn(user, key, ln->gamma, (size_t)d);
+    if (r) return r;
+    snprintf(key, sizeof key, "%s.beta", name);
+    return fn(user, key, ln->beta, (size_t)d);
+}
+
+er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user,
+                               er_err *err) {
+    const er_config *c = &m->cfg;
+    if (m->skip_below != 0 || cut < 0 || cut > c->num_layers)
+        return er_set(err, ER_ERR_INVALID_ARG, "cannot visit layers [0, %d) of this model", cut);
+    size_t e = (size_t)c->embedding_size;
+    int r = fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e);
+    if (!r) r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
+    if (!r && m->type_emb) r = fn(user, "embeddings.type", m->type_emb, (size_t)c->type_vocab_size * e);
+    if (!r) r = visit_ln(fn, user, "embeddings.ln", &m->emb_ln, (int)e);
+    if (!r && m->emb_project.w) r = visit_lin(fn, user, "embeddings.project", &m->emb_project);
+    for (int i = 0; i < cut && !r; i++) {
+        const er_layer_w *L = &m->layers[i];
+        char p[64];
+        int h = c->hidden_size;
+#define V(field, call) \
+        if (!r) { snprintf(p, sizeof p, "layer.%d.%s", i, field); r = call; }
+        V("q", visit_lin(fn, user, p, &L->q));
+        V("k", visit_lin(fn, user, p, &L->k));
+        V("v", visit_lin(fn, user, p, &L->v));
+        V("o", visit_lin(fn, user, p, &L->o));
+        V("attn_ln", visit_ln(fn, user, p, &L->attn_ln, h));
+        V("ffn_in", visit_lin(fn, user, p, &L->ffn_in));
+        V("ffn_out", visit_lin(fn, user, p, &L->ffn_out));
+        V("out_ln", visit_ln(fn, user, p, &L->out_ln, h));
+#undef V
+    }
+    return r ? er_set(err, ER_ERR_INTERNAL, "tensor visitor stopped (%d)", r) : ER_OK;
+}

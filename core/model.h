@@ -1,0 +1,61 @@
+/* er_model: an encoder checkpoint loaded from a Hugging Face model directory.
+ *
+ * Loading reads config.json (see config.h) and the weights from
+ * model.safetensors or the shards named in model.safetensors.index.json.
+ * Every tensor the architecture needs is looked up by its Hugging Face name
+ * and its dtype and shape are checked against the config.  F32 tensors are
+ * used in place from the read-only mmap (when 4-byte aligned); F16 and BF16
+ * tensors are converted once, at load, into owned float buffers.
+ *
+ * Ownership and thread-safety: an er_model is immutable after
+ * er_model_load and may be shared by any number of threads and er_ctx
+ * (encoder.h); er_model_free must come after every er_ctx using it is gone. */
+#ifndef ER_MODEL_H
+#define ER_MODEL_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "er_error.h"
+
+typedef struct er_model er_model;
+
+typedef struct {
+    /* Embeddings and layers [0, skip_below_layer) are not loaded (not even
+     * faulted in or converted): the model can then only run layers at or
+     * above it.  Lets several tasks share one copy of a common lower stack. */
+    int skip_below_layer;
+} er_model_params;
+
+er_model_params er_model_default_params(void);
+
+/* Loads the model in directory `dir`.  Returns ER_OK and *out, or:
+ *   ER_ERR_NOT_FOUND   no config.json, or no safetensors weights (the message
+ *                      says how to convert a pytorch_model.bin), or a missing
+ *                      tensor (named)
+ *   ER_ERR_UNSUPPORTED architecture or option refused by name
+ *   ER_ERR_FORMAT / ER_ERR_MISMATCH  malformed files, dtype or shape that
+ *                      disagrees with the config (tensor named)
+ *   ER_ERR_IO, ER_ERR_NOMEM, ER_ERR_CAPACITY */
+er_status er_model_load(const char *dir, const er_model_params *params, er_model **out,
+                        er_err *err);
+
+void er_model_free(er_model *m); /* NULL and half-built models accepted */
+
+/* The validated configuration (valid until er_model_free). */
+const er_config *er_model_config(const er_model *m);
+
+/* Floats one sequence-or-token row of the head output holds: n_labels for
+ * classification, 2 for QA (start, end), hidden_size for embeddings. */
+int er_model_head_width(const er_model *m);
+
+/* Calls fn for each tensor that determines the output of embeddings and
+ * layers [0, cut), in a fixed order, with its Hugging Face name (without the
+ * architecture prefix) and its float32 values.  Used to fingerprint a lower
+ * stack.  Requires skip_below_layer == 0.  Returns ER_OK or fn's first
+ * non-zero return as ER_ERR_INTERNAL. */
+typedef int (*er_tensor_visit_fn)(void *user, const char *name, const float *data, size_t n);
+er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user,
+                               er_err *err);
+
+#endif

@@ -1,0 +1,54 @@
+/* er_model's layout, shared by model.c (loading) and encoder.c (forward).
+ * Not a public header. */
+#ifndef ER_MODEL_INTERNAL_H
+#define ER_MODEL_INTERNAL_H
+
+#include "model.h"
+#include "safetensors.h"
+
+#define ER_MAX_SHARDS 256
+
+typedef struct {
+    const float *w; /* [out, in], nn.Linear layout */
+    const float *b; /* [out] or NULL */
+    int out, in;
+} er_lin;
+
+typedef struct {
+    const float *gamma, *beta; /* [d] */
+} er_ln;
+
+typedef struct {
+    er_lin q, k, v, o;    /* [hidden, hidden] each */
+    er_ln attn_ln;        /* after attention + residual */
+    er_lin ffn_in;        /* [intermediate, hidden] */
+    er_lin ffn_out;       /* [hidden, intermediate] */
+    er_ln out_ln;         /* after FFN + residual */
+} er_layer_w;
+
+typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT_GELU,
+               ER_HEAD_ACT_HIDDEN } er_head_act;
+
+struct er_model {
+    er_config cfg;
+    int skip_below;
+    er_st_file *files[ER_MAX_SHARDS];
+    int n_files;
+    float **owned; /* converted (F16/BF16/unaligned) tensors */
+    int n_owned, cap_owned;
+
+    const float *word_emb; /* [vocab, embedding_size] */
+    const float *pos_emb;  /* [max_positions, embedding_size] */
+    const float *type_emb; /* [type_vocab, embedding_size] or NULL */
+    er_ln emb_ln;          /* over embedding_size */
+    er_lin emb_project;    /* ELECTRA [hidden, embedding_size]; w NULL if absent */
+    er_layer_w *layers;    /* [num_layers]; entries below skip_below are zero */
+
+    /* Head: an optional dense + activation on the pooled/CLS (or, for the
+     * ELECTRA discriminator, every) row, then the output projection. */
+    er_lin head_dense;     /* w NULL if the head has none */
+    er_head_act head_act;
+    er_lin head_out;       /* w NULL for the embedding head */
+};
+
+#endif
