@@ -1,0 +1,284 @@
+/* erserve-genmodel: writes a Hugging Face model directory with random
+ * weights, deterministically from a seed, for the demo and the benchmarks
+ * (real weights cannot be downloaded on the machines erserve is built on).
+ *
+ *   erserve-genmodel --out DIR --preset bert-base|minilm-l6
+ *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
+ *                    [--upper-seed N --upper-from K]
+ *
+ * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
+ * and the head come from that seed instead, so several heads generated with
+ * one --seed share their lower stack exactly (as tasks fine-tuned with frozen
+ * lower layers do).  The head always takes its own stream. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    const char *name;
+    int hidden, layers, heads, inter, vocab, positions;
+} preset;
+
+static const preset PRESETS[] = {
+    {"bert-base", 768, 12, 12, 3072, 30522, 512},
+    {"minilm-l6", 384, 6, 12, 1536, 30522, 512},
+    {"tiny", 64, 4, 4, 128, 30522, 512},
+};
+
+static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
+                                         "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
+static const char *const SENTIMENT_LABELS[] = {"negative", "positive"};
+
+typedef struct {
+    uint64_t s;
+} rng;
+
+static uint64_t next_u64(rng *r) { /* splitmix64 */
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-a, a]: std a/sqrt(3). */
+static float uniform(rng *r, float a) {
+    return a * (2.0f * (float)((next_u64(r) >> 40) * (1.0 / 16777216.0)) - 1.0f);
+}
+
+typedef struct {
+    char name[128];
+    int64_t rows, cols; /* cols 0 = rank 1 */
+    float *data;
+} tensor;
+
+typedef struct {
+    tensor *t;
+    int n, cap;
+} tensor_list;
+
+typedef enum { FILL_RANDOM, FILL_ONES, FILL_ZEROS } fill_kind;
+
+static float *add(tensor_list *l, const char *name, int64_t rows, int64_t cols, fill_kind fill,
+                  rng *r, float scale) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->t = realloc(l->t, (size_t)l->cap * sizeof *l->t);
+        if (!l->t) { perror("realloc"); exit(1); }
+    }
+    tensor *t = &l->t[l->n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rows = rows;
+    t->cols = cols;
+    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+    t->data = malloc(n * sizeof(float));
+    if (!t->data) { perror("malloc"); exit(1); }
+    for (size_t i = 0; i < n; i++)
+        t->data[i] = fill == FILL_ONES ? 1.0f : fill == FILL_ZEROS ? 0.0f : uniform(r, scale);
+    return t->data;
+}
+
+static void linear(tensor_list *l, const char *name, int out, int in, rng *r) {
+    char k[128];
+    float a = sqrtf(3.0f / (float)in); /* keeps activations O(1) through the stack */
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, out, in, FILL_RANDOM, r, a);
+    snprintf(k, sizeof k, "%s.bias", name);
+    add(l, k, out, 0, FILL_RANDOM, r, 0.02f);
+}
+
+static void layernorm(tensor_list *l, const char *name, int d) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, d, 0, FILL_ONES, NULL, 0);
+    snprintf(k, sizeof k, "%s.bias", name);
+    add(l, k, d, 0, FILL_ZEROS, NULL, 0);
+}
+
+static int cmp_tensor(const void *a, const void *b) {
+    return strcmp(((const tensor *)a)->name, ((const tensor *)b)->name);
+}
+
+static int write_safetensors(const char *path, tensor_list *l) {
+    qsort(l->t, (size_t)l->n, sizeof *l->t, cmp_tensor);
+    size_t cap = 256 + (size_t)l->n * 256, len = 0;
+    char *h = malloc(cap);
+    if (!h) return -1;
+    len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (int i = 0; i < l->n; i++) {
+        tensor *t = &l->t[i];
+        uint64_t bytes = (uint64_t)t->rows * (uint64_t)(t->cols ? t->cols : 1) * 4u;
+        if (t->cols)
+            len += (size_t)snprintf(h + len, cap - len,
+                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
+                                    "\"data_offsets\":[%llu,%llu]}", t->name, (long long)t->rows,
+                                    (long long)t->cols, (unsigned long long)off,
+                                    (unsigned long long)(off + bytes));
+        else
+            len += (size_t)snprintf(h + len, cap - len,
+                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
+                                    "\"data_offsets\":[%llu,%llu]}", t->name, (long long)t->rows,
+                                    (unsigned long long)off, (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    while (len % 8) h[len++] = ' '; /* data section 8-byte aligned, as the reference writer does */
+    FILE *f = fopen(path, "wb");
+    if (!f) { free(h); return -1; }
+    uint8_t hl[8];
+    for (int i = 0; i < 8; i++) hl[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    int ok = fwrite(hl, 1, 8, f) == 8 && fwrite(h, 1, len, f) == len;
+    for (int i = 0; ok && i < l->n; i++) {
+        tensor *t = &l->t[i];
+        size_t n = (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+        ok = fwrite(t->data, sizeof(float), n, f) == n; /* little-endian hosts only */
+    }
+    free(h);
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static int write_text(const char *dir, const char *name, const char *text) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static void labels_json(char *buf, size_t cap, const char *const *labels, int n) {
+    size_t len = (size_t)snprintf(buf, cap, "  \"id2label\": {");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s\"%d\": \"%s\"", i ? ", " : "", i, labels[i]);
+    len += (size_t)snprintf(buf + len, cap - len, "},\n  \"label2id\": {");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\": %d", i ? ", " : "", labels[i], i);
+    snprintf(buf + len, cap - len, "},\n");
+}
+
+int main(int argc, char **argv) {
+    const char *out = NULL, *preset_name = "minilm-l6", *head = "embedding";
+    uint64_t seed = 1, upper_seed = 0;
+    int upper_from = -1;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--out") == 0) out = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) seed = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
+            upper_seed = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) upper_from = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
+                            "[--head seqcls|tokcls|qa|embedding] [--seed N] "
+                            "[--upper-seed N --upper-from K]\n");
+            return 2;
+        }
+    }
+    const preset *p = NULL;
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
+        if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
+    int h_seq = strcmp(head, "seqcls") == 0, h_tok = strcmp(head, "tokcls") == 0;
+    int h_qa = strcmp(head, "qa") == 0, h_emb = strcmp(head, "embedding") == 0;
+    if (!out || !p || !(h_seq || h_tok || h_qa || h_emb)) {
+        fprintf(stderr, "erserve-genmodel: need --out, a known --preset and --head\n");
+        return 2;
+    }
+    if (upper_from < 0 || !upper_seed) upper_from = p->layers, upper_seed = seed ^ 0x5eedull;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "erserve-genmodel: cannot create %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    const char *pre = h_emb ? "" : "bert.";
+    rng lower = {seed}, upper = {upper_seed};
+    tensor_list l = {0};
+    char k[128];
+    int H = p->hidden;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(&l, k, p->vocab, H, FILL_RANDOM, &lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.position_embeddings.weight", pre);
+    add(&l, k, p->positions, H, FILL_RANDOM, &lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
+    add(&l, k, 2, H, FILL_RANDOM, &lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
+    layernorm(&l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? &lower : &upper;
+        static const char *const lins[] = {"attention.self.query", "attention.self.key",
+                                           "attention.self.value", "attention.output.dense"};
+        for (int j = 0; j < 4; j++) {
+            snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, lins[j]);
+            linear(&l, k, H, H, r);
+        }
+        snprintf(k, sizeof k, "%sencoder.layer.%d.attention.output.LayerNorm", pre, i);
+        layernorm(&l, k, H);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.intermediate.dense", pre, i);
+        linear(&l, k, p->inter, H, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.dense", pre, i);
+        linear(&l, k, H, p->inter, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.LayerNorm", pre, i);
+        layernorm(&l, k, H);
+    }
+    rng head_rng = {upper_seed * 31u + (uint64_t)(h_seq + 2 * h_tok + 3 * h_qa)};
+    char labels[1024] = "";
+    const char *arch = "BertModel";
+    if (h_seq) {
+        arch = "BertForSequenceClassification";
+        linear(&l, "bert.pooler.dense", H, H, &head_rng);
+        linear(&l, "classifier", 2, H, &head_rng);
+        labels_json(labels, sizeof labels, SENTIMENT_LABELS, 2);
+    } else if (h_tok) {
+        arch = "BertForTokenClassification";
+        linear(&l, "classifier", 9, H, &head_rng);
+        labels_json(labels, sizeof labels, NER_LABELS, 9);
+    } else if (h_qa) {
+        arch = "BertForQuestionAnswering";
+        linear(&l, "qa_outputs", 2, H, &head_rng);
+    }
+    char path[4096], config[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    if (write_safetensors(path, &l) != 0) {
+        fprintf(stderr, "erserve-genmodel: cannot write %s\n", path);
+        return 1;
+    }
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"bert\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 2,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n  \"pad_token_id\": 0,\n"
+             "  \"position_embedding_type\": \"absolute\",\n  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch, labels, p->vocab, H, p->layers, p->heads, p->inter, p->positions, p->name,
+             (unsigned long long)seed);
+    int rc = write_text(out, "config.json", config);
+    if (h_emb) {
+        char pool_dir[4096];
+        snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
+        mkdir(pool_dir, 0755);
+        rc |= write_text(out, "modules.json",
+                         "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                         "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
+                         "\"1\", \"path\": \"1_Pooling\", \"type\": "
+                         "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
+                         "\"path\": \"2_Normalize\", \"type\": "
+                         "\"sentence_transformers.models.Normalize\"}\n]\n");
+        char pool[512];
+        snprintf(pool, sizeof pool,
+                 "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": false,\n"
+                 "  \"pooling_mode_mean_tokens\": true,\n  \"pooling_mode_max_tokens\": false,\n"
+                 "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H);
+        rc |= write_text(pool_dir, "config.json", pool);
+    }
+    for (int i = 0; i < l.n; i++) free(l.t[i].data);
+    free(l.t);
+    if (rc != 0) {
+        fprintf(stderr, "erserve-genmodel: cannot write the config files in %s\n", out);
+        return 1;
+    }
+    return 0;
+}
