@@ -1,0 +1,396 @@
+/* WordPiece tokenizer: parity goldens (tests/tokenizer/golden, written by
+ * tests/tokenizer/gen_goldens.mjs) and unit tests. */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "tokenizer.h"
+
+#define BERT "tests/tokenizer/data/bert-base-uncased.tokenizer.json"
+#define MINILM "tests/tokenizer/data/all-MiniLM-L6-v2.tokenizer.json"
+#define CASED "tests/tokenizer/data/bert-cased-legacy"
+
+static er_tokenizer *load(const char *path) {
+    er_err err;
+    er_tokenizer *t = er_tokenizer_load(path, &err);
+    ck_assert_msg(t != NULL, "load %s: %s", path, t ? "" : err.msg);
+    return t;
+}
+
+static int cmp_offsets(json_t *arr, const er_offset *o, size_t n) {
+    if (json_array_size(arr) != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(arr, i);
+        if ((json_int_t)o[i].start != json_integer_value(json_array_get(p, 0)) ||
+            (json_int_t)o[i].end != json_integer_value(json_array_get(p, 1)))
+            return 0;
+    }
+    return 1;
+}
+
+static int cmp_ints(json_t *arr, const int32_t *v, size_t n) {
+    if (json_array_size(arr) != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (json_integer_value(json_array_get(arr, i)) != v[i]) return 0;
+    return 1;
+}
+
+static void run_golden(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/tokenizer/golden/%s.json", name);
+    json_error_t je;
+    json_t *g = json_load_file(path, JSON_ALLOW_NUL, &je);
+    ck_assert_msg(g != NULL, "%s: %s", path, je.text);
+    er_tokenizer *t = load(json_string_value(json_object_get(g, "tokenizer")));
+    json_t *cases = json_object_get(g, "cases");
+    size_t i, bad = 0, n = json_array_size(cases);
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        json_t *text = json_object_get(c, "text"), *pair = json_object_get(c, "pair");
+        er_tokenize_params p = er_tokenize_default_params();
+        json_t *ml = json_object_get(c, "max_length");
+        if (ml) {
+            p.max_length = (size_t)json_integer_value(ml);
+            p.truncation = er_truncation_parse(json_string_value(json_object_get(c, "strategy")));
+        }
+        er_encoding *e = NULL;
+        er_err err;
+        er_status st = er_tokenizer_encode(t, json_string_value(text), json_string_length(text),
+                                           pair ? json_string_value(pair) : NULL,
+                                           pair ? json_string_length(pair) : 0, &p, &e, &err);
+        json_t *want_err = json_object_get(c, "error");
+        int ok;
+        if (want_err) {
+            ok = st != ER_OK && !strcmp(er_strerror(st), json_string_value(want_err));
+        } else {
+            ok = st == ER_OK && cmp_ints(json_object_get(c, "ids"), e->ids, e->n) &&
+                 cmp_ints(json_object_get(c, "type_ids"), e->type_ids, e->n) &&
+                 cmp_offsets(json_object_get(c, "offsets"), e->offsets, e->n) &&
+                 cmp_offsets(json_object_get(c, "byte_offsets"), e->byte_offsets, e->n) &&
+                 json_is_true(json_object_get(c, "truncated")) == (e->truncated != 0);
+            for (size_t k = 0; ok && k < e->n; k++)
+                ok = !strcmp(e->tokens[k], json_string_value(json_array_get(json_object_get(c, "tokens"), k)));
+        }
+        if (!ok && bad++ < 5) {
+            char *s = json_dumps(c, JSON_COMPACT);
+            fprintf(stderr, "%s case %zu differs (status %s): %.400s\n", name, i, er_strerror(st), s);
+            if (e) {
+                fprintf(stderr, "  got:");
+                for (size_t k = 0; k < e->n; k++)
+                    fprintf(stderr, " %d(%u,%u)", e->ids[k], e->offsets[k].start, e->offsets[k].end);
+                fprintf(stderr, "\n");
+            }
+            free(s);
+        }
+        er_encoding_free(e);
+    }
+    printf("golden %s: %zu/%zu identical\n", name, n - bad, n);
+    er_tokenizer_free(t);
+    json_decref(g);
+    ck_assert_msg(bad == 0, "%s: %zu of %zu cases differ", name, bad, n);
+}
+
+START_TEST(golden_bert) { run_golden("bert-base-uncased"); }
+END_TEST
+START_TEST(golden_minilm) { run_golden("all-MiniLM-L6-v2"); }
+END_TEST
+START_TEST(golden_cased) { run_golden("bert-cased-legacy"); }
+END_TEST
+
+static er_encoding *enc(er_tokenizer *t, const char *a, const char *b, const er_tokenize_params *p) {
+    er_encoding *e = NULL;
+    er_err err;
+    er_status st = er_tokenizer_encode(t, a, strlen(a), b, b ? strlen(b) : 0, p, &e, &err);
+    ck_assert_msg(st == ER_OK, "encode: %s", err.msg);
+    return e;
+}
+
+START_TEST(invalid_utf8) {
+    er_tokenizer *t = load(BERT);
+    const char *cases[] = {"abc\xff", "abc\xc3", "abc\xed\xa0\x80", "abc\xc0\xaf", "abc\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        er_encoding *e = (er_encoding *)1;
+        er_err err;
+        er_status st = er_tokenizer_encode(t, cases[i], strlen(cases[i]), NULL, 0, NULL, &e, &err);
+        ck_assert_int_eq(st, ER_ERR_FORMAT);
+        ck_assert_ptr_null(e);
+        ck_assert_msg(strstr(err.msg, "byte offset 3") != NULL, "%s", err.msg);
+    }
+    /* in the pair too */
+    er_encoding *e;
+    er_err err;
+    ck_assert_int_eq(er_tokenizer_encode(t, "ok", 2, "x\x80", 2, NULL, &e, &err), ER_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "byte offset 1") != NULL, "%s", err.msg);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(malformed_json) {
+    const char *bad[] = {
+        "", "{", "[]", "null", "{\"model\": 3}",
+        "{\"model\": {\"vocab\": {\"a\": 0}}}", /* no [UNK] */
+        "{\"model\": {\"vocab\": {\"[UNK]\": -1}}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0, \"[UNK]\": 1}}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": \"0\"}}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 99999999999}}}",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"[UNK]\": 0}}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"NFKC\"}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"added_tokens\": [{\"id\": 1}]}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"post_processor\": {\"type\": \"TemplateProcessing\","
+        " \"single\": [{\"SpecialToken\": {\"id\": \"[X]\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        er_err err;
+        er_clear(&err);
+        er_tokenizer *t = er_tokenizer_load_json(bad[i], strlen(bad[i]), &err);
+        ck_assert_msg(t == NULL, "case %zu loaded", i);
+        ck_assert_msg(err.code == ER_ERR_FORMAT || err.code == ER_ERR_UNSUPPORTED, "case %zu: %d", i, err.code);
+        ck_assert_msg(err.msg[0] != '\0', "case %zu: empty message", i);
+    }
+    er_err err;
+    ck_assert_ptr_null(er_tokenizer_load("tests/tokenizer/does-not-exist.json", &err));
+    ck_assert_int_eq(err.code, ER_ERR_NOT_FOUND);
+    ck_assert_ptr_null(er_tokenizer_load("tests/tokenizer", &err));
+    ck_assert_int_eq(err.code, ER_ERR_NOT_FOUND);
+    /* a minimal valid one */
+    const char *ok = "{\"model\": {\"vocab\": {\"[UNK]\": 0, \"ab\": 1, \"##c\": 2}},"
+                     " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}";
+    er_tokenizer *t = er_tokenizer_load_json(ok, strlen(ok), &err);
+    ck_assert_ptr_nonnull(t);
+    er_encoding *e = enc(t, "abc ab x", NULL, NULL);
+    ck_assert_int_eq(e->n, 4);
+    ck_assert_int_eq(e->ids[0], 1);
+    ck_assert_int_eq(e->ids[1], 2);
+    ck_assert_int_eq(e->ids[3], 0);
+    er_encoding_free(e);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(specials_and_empty) {
+    er_tokenizer *t = load(BERT);
+    er_encoding *e = enc(t, "", NULL, NULL);
+    ck_assert_int_eq(e->n, 2);
+    ck_assert_int_eq(e->ids[0], 101);
+    ck_assert_int_eq(e->ids[1], 102);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(e->offsets[i].start, 0);
+        ck_assert_int_eq(e->offsets[i].end, 0);
+        ck_assert_int_eq(e->special_mask[i], 1);
+        ck_assert_int_eq(e->sequence_ids[i], -1);
+    }
+    er_encoding_free(e);
+    er_tokenize_params p = er_tokenize_default_params();
+    p.add_special_tokens = 0;
+    e = enc(t, "  \t ", NULL, &p);
+    ck_assert_int_eq(e->n, 0);
+    er_encoding_free(e);
+    /* special token in the text keeps its real offsets */
+    e = enc(t, "é [MASK]", NULL, NULL);
+    ck_assert_int_eq(e->n, 4);
+    ck_assert_int_eq(e->ids[2], 103);
+    ck_assert_int_eq(e->offsets[2].start, 2);
+    ck_assert_int_eq(e->offsets[2].end, 8);
+    ck_assert_int_eq(e->byte_offsets[2].start, 3);
+    ck_assert_int_eq(e->special_mask[2], 0);
+    er_encoding_free(e);
+    ck_assert_int_eq(er_tokenizer_vocab_size(t), 30522);
+    ck_assert_str_eq(er_tokenizer_id_to_token(t, 101), "[CLS]");
+    ck_assert_ptr_null(er_tokenizer_id_to_token(t, 30522));
+    ck_assert_ptr_null(er_tokenizer_id_to_token(t, -1));
+    ck_assert_int_eq(er_tokenizer_token_to_id(t, "hello", 5), 7592);
+    ck_assert_int_eq(er_tokenizer_token_to_id(t, "zzzzqqq", 7), -1);
+    ck_assert_int_eq(er_tokenizer_special_id(t, ER_SPECIAL_CLS), 101);
+    ck_assert_int_eq(er_tokenizer_special_id(t, ER_SPECIAL_SEP), 102);
+    ck_assert_int_eq(er_tokenizer_special_id(t, ER_SPECIAL_PAD), 0);
+    ck_assert_int_eq(er_tokenizer_special_id(t, ER_SPECIAL_UNK), 100);
+    ck_assert_int_eq(er_tokenizer_special_id(t, ER_SPECIAL_MASK), 103);
+    ck_assert_int_eq(er_tokenizer_num_special_tokens(t, 0), 2);
+    ck_assert_int_eq(er_tokenizer_num_special_tokens(t, 1), 3);
+    ck_assert_int_eq(er_tokenizer_model_max_length(t), 0);
+    er_tokenizer_free(t);
+    t = load(MINILM);
+    er_truncation s;
+    ck_assert_int_eq(er_tokenizer_file_truncation(t, &s), 256);
+    ck_assert_int_eq(s, ER_TRUNCATE_LONGEST_FIRST);
+    ck_assert_int_eq(er_tokenizer_model_max_length(t), 256);
+    er_tokenizer_free(t);
+    t = load(CASED);
+    ck_assert_int_eq(er_tokenizer_model_max_length(t), 512);
+    ck_assert_int_eq(er_tokenizer_special_id(t, ER_SPECIAL_MASK), 103);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(pair_type_ids) {
+    er_tokenizer *t = load(BERT);
+    er_encoding *e = enc(t, "hello world", "good bye", NULL);
+    const int32_t ids[] = {101, 7592, 2088, 102, 2204, 9061, 102};
+    const int32_t ty[] = {0, 0, 0, 0, 1, 1, 1};
+    const int8_t sq[] = {-1, 0, 0, -1, 1, 1, -1};
+    ck_assert_int_eq(e->n, 7);
+    for (int i = 0; i < 7; i++) {
+        ck_assert_int_eq(e->ids[i], ids[i]);
+        ck_assert_int_eq(e->type_ids[i], ty[i]);
+        ck_assert_int_eq(e->sequence_ids[i], sq[i]);
+    }
+    /* offsets of the pair are relative to the pair text */
+    ck_assert_int_eq(e->offsets[5].start, 5);
+    ck_assert_int_eq(e->offsets[5].end, 8);
+    er_encoding_free(e);
+    er_tokenize_params p = er_tokenize_default_params();
+    p.add_special_tokens = 0;
+    e = enc(t, "hello", "bye", &p);
+    ck_assert_int_eq(e->n, 2);
+    ck_assert_int_eq(e->type_ids[0], 0);
+    ck_assert_int_eq(e->type_ids[1], 1);
+    er_encoding_free(e);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(truncation) {
+    er_tokenizer *t = load(BERT);
+    er_tokenize_params p = er_tokenize_default_params();
+    p.max_length = 5;
+    er_encoding *e = enc(t, "one two three four five", NULL, &p);
+    ck_assert_int_eq(e->n, 5);
+    ck_assert_int_eq(e->truncated, 1);
+    ck_assert_int_eq(e->ids[4], 102);
+    er_encoding_free(e);
+    p.max_length = 7;
+    e = enc(t, "one two three four five", NULL, &p);
+    ck_assert_int_eq(e->truncated, 0);
+    er_encoding_free(e);
+    /* longest_first on a pair: 8 - 3 specials = 5 -> 2 + 3 */
+    p.max_length = 8;
+    e = enc(t, "a b c d e f", "g h i j k l", &p);
+    ck_assert_int_eq(e->n, 8);
+    ck_assert_int_eq(e->ids[3], 102); /* [CLS] a b [SEP] */
+    er_encoding_free(e);
+    p.truncation = ER_TRUNCATE_ONLY_SECOND;
+    e = enc(t, "a b", "g h i j k l", &p);
+    ck_assert_int_eq(e->n, 8);
+    ck_assert_int_eq(e->type_ids[4], 1);
+    ck_assert_int_eq(e->truncated, 1);
+    er_encoding_free(e);
+    er_err err;
+    ck_assert_int_eq(er_tokenizer_encode(t, "a b c d e f g", 13, "x y z", 5, &p, &e, &err), ER_ERR_CAPACITY);
+    ck_assert_int_eq(er_tokenizer_encode(t, "a b c d e f g", 13, NULL, 0, &p, &e, &err), ER_ERR_INVALID_ARG);
+    p.truncation = ER_TRUNCATE_NONE;
+    ck_assert_int_eq(er_tokenizer_encode(t, "a b c d e f g", 13, NULL, 0, &p, &e, &err), ER_ERR_CAPACITY);
+    ck_assert_ptr_null(e);
+    p.truncation = ER_TRUNCATE_LONGEST_FIRST;
+    p.max_length = 2;
+    ck_assert_int_eq(er_tokenizer_encode(t, "a", 1, "b", 1, &p, &e, &err), ER_ERR_CAPACITY);
+    p.truncation = (er_truncation)42;
+    ck_assert_int_eq(er_tokenizer_encode(t, "a", 1, NULL, 0, &p, &e, &err), ER_ERR_INVALID_ARG);
+    ck_assert_int_eq(er_truncation_parse("only_first"), ER_TRUNCATE_ONLY_FIRST);
+    ck_assert_int_eq(er_truncation_parse("LongestFirst"), ER_TRUNCATE_LONGEST_FIRST);
+    ck_assert_int_eq(er_truncation_parse("bogus"), -1);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(null_args) {
+    er_err err;
+    er_encoding *e;
+    ck_assert_int_eq(er_tokenizer_encode(NULL, "a", 1, NULL, 0, NULL, &e, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_null(er_tokenizer_load(NULL, &err));
+    er_tokenizer_free(NULL);
+    er_encoding_free(NULL);
+    ck_assert_int_eq(er_tokenizer_vocab_size(NULL), 0);
+}
+END_TEST
+
+typedef struct {
+    er_tokenizer *t;
+    int ok;
+} thr_arg;
+
+static void *thr(void *p) {
+    thr_arg *a = p;
+    const char *text = "Thread-safe encoding of café 你好 🤗 text, again and again.";
+    a->ok = 1;
+    for (int i = 0; i < 200; i++) {
+        er_encoding *e = NULL;
+        if (er_tokenizer_encode(a->t, text, strlen(text), "pair", 4, NULL, &e, NULL) != ER_OK ||
+            e->n != 19 || e->ids[0] != 101)
+            a->ok = 0;
+        er_encoding_free(e);
+    }
+    return NULL;
+}
+
+START_TEST(threads) {
+    er_tokenizer *t = load(BERT);
+    er_encoding *e = enc(t, "Thread-safe encoding of café 你好 🤗 text, again and again.", "pair", NULL);
+    ck_assert_int_eq(e->n, 19);
+    er_encoding_free(e);
+    pthread_t th[4];
+    thr_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i].t = t;
+        pthread_create(&th[i], NULL, thr, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert(a[i].ok);
+    }
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(cli) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s/bin/erserve-tokenize", build);
+    FILE *f = fopen(cmd, "r");
+    if (!f) return; /* not built in this configuration */
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "printf '{\"text\": \"Hello\", \"text_pair\": \"world\"}' | %s/bin/erserve-tokenize "
+             "--tokenizer " BERT " --max-length 4",
+             build);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    ck_assert_int_eq(pclose(p), 0);
+    json_t *j = json_loads(buf, 0, NULL);
+    ck_assert_msg(j != NULL, "%s", buf);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "ids")), 4);
+    ck_assert(json_is_true(json_object_get(j, "truncated")));
+    json_decref(j);
+    snprintf(cmd, sizeof cmd, "printf 'a\\377' | %s/bin/erserve-tokenize --tokenizer " BERT " 2>/dev/null",
+             build);
+    p = popen(cmd, "r");
+    n = fread(buf, 1, sizeof buf - 1, p);
+    ck_assert_int_ne(pclose(p), 0);
+}
+END_TEST
+
+Suite *tokenizer_suite(void) {
+    Suite *s = suite_create("tokenizer");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, golden_bert);
+    tcase_add_test(tc, golden_minilm);
+    tcase_add_test(tc, golden_cased);
+    tcase_add_test(tc, invalid_utf8);
+    tcase_add_test(tc, malformed_json);
+    tcase_add_test(tc, specials_and_empty);
+    tcase_add_test(tc, pair_type_ids);
+    tcase_add_test(tc, truncation);
+    tcase_add_test(tc, null_args);
+    tcase_add_test(tc, threads);
+    tcase_add_test(tc, cli);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(tokenizer_suite)
