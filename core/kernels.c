@@ -5,6 +5,21 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The elementwise kernels are compiled for several instruction sets and the
+ * best one the CPU has is picked at load (GCC target_clones, via ifunc), so
+ * the portable build still runs AVX2/AVX-512 code where it can.  Clang builds
+ * (the fuzzers) use the portable version only. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define ER_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ER_VECTOR_CLONES
+#endif
+
+/* Float sums are not reassociated by the compiler (no -ffast-math), so
+ * reductions keep 16 partial sums by hand to let them vectorise. */
+#define LANES 16
+
+ER_VECTOR_CLONES
 void er_linear(const float *x, int n, int in, const float *W, const float *b, int out, float *y) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y,
                 out);
@@ -19,6 +34,18 @@ void er_linear(const float *x, int n, int in, const float *W, const float *b, in
  * that call them (glibc's erff/expf are scalar calls and would cost ~10% of a
  * bert-base forward).  Accuracy is checked against libm in the kernel tests. */
 
+/* Sum of x[0..n) with LANES independent partial sums. */
+static inline float lane_sum(const float *x, int n) {
+    float part[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++) part[k] += x[j + k];
+    float s = 0.0f;
+    for (; j < n; j++) s += x[j];
+    for (int k = 0; k < LANES; k++) s += part[k];
+    return s;
+}
+
 static inline float clampf(float x, float lo, float hi) {
     x = x < lo ? lo : x;
     return x > hi ? hi : x;
@@ -26,7 +53,7 @@ static inline float clampf(float x, float lo, float hi) {
 
 /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond in float); the minimax
  * coefficients used by Eigen and XLA. */
-float er_erf(float x) {
+static inline float erf_approx(float x) {
     x = clampf(x, -4.0f, 4.0f);
     float x2 = x * x;
     float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
@@ -43,10 +70,12 @@ float er_erf(float x) {
     return p / q;
 }
 
-/* exp(x) = 2^n e^r, |r| <= ln2/2, with Cephes' degree-6 polynomial for e^r. */
-float er_exp(float x) {
+/* exp(x) = 2^n e^r, |r| <= ln2/2, with Cephes' degree-6 polynomial for e^r.
+ * n = round(x / ln2) by the 1.5 * 2^23 trick: floorf/rintf are library calls
+ * in a portable build and would stop vectorisation. */
+static inline float exp_approx(float x) {
     x = clampf(x, -87.0f, 88.3762626647949f);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -62,23 +91,29 @@ float er_exp(float x) {
     return p * scale;
 }
 
-static inline float gelu_erf1(float x) { return 0.5f * x * (1.0f + er_erf(x * 0.70710678118654752f)); }
+float er_erf(float x) { return erf_approx(x); }
+float er_exp(float x) { return exp_approx(x); }
+
+static inline float gelu_erf1(float x) { return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f)); }
 
 /* 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (e^{2u} + 1) */
 static inline float gelu_tanh1(float x) {
     float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-    float t = 1.0f - 2.0f / (er_exp(2.0f * u) + 1.0f);
+    float t = 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
     return 0.5f * x * (1.0f + t);
 }
 
+ER_VECTOR_CLONES
 void er_gelu_erf(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = gelu_erf1(x[i]);
 }
 
+ER_VECTOR_CLONES
 void er_gelu_tanh(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = gelu_tanh1(x[i]);
 }
 
+ER_VECTOR_CLONES
 void er_relu(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -87,6 +122,7 @@ void er_tanh(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
 }
 
+ER_VECTOR_CLONES
 void er_bias_act(float *x, int n, int d, const float *b, er_act act) {
     for (int i = 0; i < n; i++) {
         float *row = x + (size_t)i * d;
@@ -107,40 +143,41 @@ void er_bias_act(float *x, int n, int d, const float *b, er_act act) {
     }
 }
 
+ER_VECTOR_CLONES
 void er_add_layernorm(const float *x, const float *residual, const float *bias,
                       const float *gamma, const float *beta, float eps, int n, int d, float *out) {
     for (int i = 0; i < n; i++) {
         const float *xr = x + (size_t)i * d;
         const float *rr = residual ? residual + (size_t)i * d : NULL;
         float *o = out + (size_t)i * d;
-        float sum = 0.0f;
-        for (int j = 0; j < d; j++) {
-            float v = xr[j] + (rr ? rr[j] : 0.0f) + (bias ? bias[j] : 0.0f);
-            o[j] = v;
-            sum += v;
-        }
-        float mean = sum / (float)d;
+        if (rr && bias) for (int j = 0; j < d; j++) o[j] = xr[j] + rr[j] + bias[j];
+        else if (rr) for (int j = 0; j < d; j++) o[j] = xr[j] + rr[j];
+        else if (bias) for (int j = 0; j < d; j++) o[j] = xr[j] + bias[j];
+        else if (o != xr) memcpy(o, xr, (size_t)d * sizeof *o);
+        float mean = lane_sum(o, d) / (float)d;
+        float part[LANES] = {0};
+        int j = 0;
+        for (; j + LANES <= d; j += LANES)
+            for (int k = 0; k < LANES; k++) {
+                float c = o[j + k] - mean;
+                part[k] += c * c;
+            }
         float var = 0.0f;
-        for (int j = 0; j < d; j++) {
-            float c = o[j] - mean;
-            var += c * c;
-        }
+        for (; j < d; j++) var += (o[j] - mean) * (o[j] - mean);
+        for (int k = 0; k < LANES; k++) var += part[k];
         float inv = 1.0f / sqrtf(var / (float)d + eps);
-        for (int j = 0; j < d; j++) o[j] = (o[j] - mean) * inv * gamma[j] + beta[j];
+        for (j = 0; j < d; j++) o[j] = (o[j] - mean) * inv * gamma[j] + beta[j];
     }
 }
 
+ER_VECTOR_CLONES
 void er_softmax_rows(float *x, int n, int d) {
     for (int i = 0; i < n; i++) {
         float *row = x + (size_t)i * d;
         float mx = row[0];
         for (int j = 1; j < d; j++) mx = row[j] > mx ? row[j] : mx;
-        float sum = 0.0f;
-        for (int j = 0; j < d; j++) {
-            row[j] = er_exp(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = 1.0f / sum;
+        for (int j = 0; j < d; j++) row[j] = exp_approx(row[j] - mx);
+        float inv = 1.0f / lane_sum(row, d);
         for (int j = 0; j < d; j++) row[j] *= inv;
     }
 }
