@@ -1,0 +1,382 @@
+/* The engine against the PyTorch goldens (tests/fixtures/gen.py): every
+ * architecture, head, layer and input shape; layer-split and padding
+ * invariance; and the loader's refusals. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../check_main.h"
+#include "encoder.h"
+
+#define FIXTURES "tests/fixtures"
+
+static const char *const GOLDEN_MODELS[] = {
+    "bert-seqcls", "bert-tokcls", "bert-qa", "minilm-embed", "bert-embed-cls", "bert-embed-max",
+    "roberta-seqcls", "xlmr-tokcls", "distilbert-seqcls", "distilbert-qa", "electra-disc",
+    "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
+};
+#define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
+
+/* One golden case as a packed batch (real tokens only, from attention_mask). */
+typedef struct {
+    er_batch b;
+    int lens[64];
+    int32_t ids[4096], types[4096];
+    int n_tokens;
+} packed;
+
+static void pack_case(const json_t *c, packed *p) {
+    const json_t *ids = json_object_get(c, "input_ids");
+    const json_t *types = json_object_get(c, "token_type_ids");
+    const json_t *mask = json_object_get(c, "attention_mask");
+    int t = 0;
+    size_t n = json_array_size(ids);
+    ck_assert_uint_le(n, 64);
+    for (size_t s = 0; s < n; s++) {
+        const json_t *row = json_array_get(ids, s);
+        int len = 0;
+        for (size_t i = 0; i < json_array_size(row); i++) {
+            if (mask && json_integer_value(json_array_get(json_array_get(mask, s), i)) == 0) break;
+            ck_assert_int_lt(t, 4096);
+            p->ids[t] = (int32_t)json_integer_value(json_array_get(row, i));
+            p->types[t] = types ? (int32_t)json_integer_value(json_array_get(json_array_get(types, s), i)) : 0;
+            t++;
+            len++;
+        }
+        p->lens[s] = len;
+    }
+    p->n_tokens = t;
+    p->b = (er_batch){.n_seqs = (int)n, .seq_len = p->lens, .ids = p->ids,
+                      .type_ids = (types && !json_is_null(types)) ? p->types : NULL};
+}
+
+/* Flattens nested JSON number arrays in order. */
+static size_t flatten(const json_t *v, float *out, size_t cap, size_t at) {
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) at = flatten(json_array_get(v, i), out, cap, at);
+        return at;
+    }
+    ck_assert(json_is_number(v));
+    ck_assert_uint_lt(at, cap);
+    out[at] = (float)json_number_value(v);
+    return at + 1;
+}
+
+/* max |a-b| / max(1, |b|): absolute for small values, relative for large */
+static double max_err(const float *a, const float *b, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(e <= worst)) worst = e; /* NaN propagates as a failure */
+    }
+    return worst;
+}
+
+static json_t *load_golden(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, FIXTURES "/golden/%s.json", name);
+    json_error_t jerr;
+    json_t *g = json_load_file(path, 0, &jerr);
+    ck_assert_msg(g != NULL, "%s: %s", path, jerr.text);
+    return g;
+}
+
+static er_model *load_model(const char *name) {
+    char dir[512];
+    snprintf(dir, sizeof dir, FIXTURES "/models/%s", name);
+    er_model *m = NULL;
+    er_err err;
+    ck_assert_msg(er_model_load(dir, NULL, &m, &err) == ER_OK, "%s", err.msg);
+    return m;
+}
+
+/* Every layer's hidden states and the head's output, every case. */
+START_TEST(golden_parity) {
+    const char *name = GOLDEN_MODELS[_i];
+    json_t *g = load_golden(name);
+    er_model *m = load_model(name);
+    const er_config *c = er_model_config(m);
+    const int H = c->hidden_size, L = c->num_layers;
+    ck_assert_int_eq(L, (int)json_integer_value(json_object_get(g, "num_layers")));
+    er_ctx *ctx;
+    er_err err;
+    er_ctx_params cp = er_ctx_default_params();
+    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, &err), ER_OK);
+    float *x = malloc(4096 * (size_t)H * sizeof *x);    // [T, H]
+    float *want = malloc(4096 * (size_t)H * sizeof *want);
+    float *head = malloc(4096 * (size_t)H * sizeof *head);
+    packed *p = malloc(sizeof *p);
+    size_t ci;
+    json_t *cs;
+    json_array_foreach(json_object_get(g, "cases"), ci, cs) {
+        const char *case_name = json_string_value(json_object_get(cs, "name"));
+        pack_case(cs, p);
+        const json_t *hs = json_object_get(cs, "hidden_states");
+        ck_assert_int_eq((int)json_array_size(hs), L + 1);
+        ck_assert_int_eq(er_embed(m, ctx, &p->b, x, &err), ER_OK);
+        for (int k = 0; k <= L; k++) {
+            if (k > 0) ck_assert_int_eq(er_layers(m, ctx, &p->b, k - 1, k, x, &err), ER_OK);
+            size_t n = flatten(json_array_get(hs, (size_t)k), want, 4096 * (size_t)H, 0);
+            ck_assert_uint_eq(n, (size_t)p->n_tokens * H);
+            double e = max_err(x, want, n);
+            ck_assert_msg(e <= 1e-4, "%s/%s layer %d: error %g", name, case_name, k, e);
+        }
+        ck_assert_int_eq(er_head(m, ctx, &p->b, x, head, &err), ER_OK);
+        const json_t *gh = json_object_get(cs, "head");
+        const char *type = json_string_value(json_object_get(gh, "type"));
+        ck_assert_str_eq(type, er_head_type_name(c->head));
+        size_t n = er_head_out_size(m, &p->b);
+        if (c->head == ER_HEAD_QUESTION_ANSWERING) { /* ours: [T, 2] interleaved */
+            float *st = malloc(n * sizeof *st);
+            size_t ns = flatten(json_object_get(gh, "start_logits"), st, n, 0);
+            flatten(json_object_get(gh, "end_logits"), st, n, ns);
+            for (size_t t = 0; t < ns; t++) {
+                want[2 * t] = st[t];
+                want[2 * t + 1] = st[ns + t];
+            }
+            free(st);
+        } else {
+            const char *key = c->head == ER_HEAD_EMBEDDING ? "embeddings" : "logits";
+            ck_assert_uint_eq(flatten(json_object_get(gh, key), want, 4096 * (size_t)H, 0), n);
+        }
+        double e = max_err(head, want, n);
+        ck_assert_msg(e <= 1e-4, "%s/%s head: error %g", name, case_name, e);
+    }
+    free(x); free(want); free(head); free(p);
+    er_ctx_free(ctx);
+    er_model_free(m);
+    json_decref(g);
+}
+END_TEST
+
+/* [0,k) then [k,L) equals [0,L) bit for bit, for every k. */
+START_TEST(layer_split_is_exact) {
+    const char *name = GOLDEN_MODELS[_i];
+    json_t *g = load_golden(name);
+    er_model *m = load_model(name);
+    const int H = er_model_config(m)->hidden_size, L = er_model_config(m)->num_layers;
+    er_ctx *ctx;
+    er_err err;
+    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
+    packed *p = malloc(sizeof *p);
+    pack_case(json_array_get(json_object_get(g, "cases"), 2), p); /* the padded batch */
+    size_t bytes = (size_t)p->n_tokens * H * sizeof(float);
+    float *full = malloc(bytes), *split = malloc(bytes);
+    ck_assert_int_eq(er_embed(m, ctx, &p->b, full, &err), ER_OK);
+    memcpy(split, full, bytes);
+    float *emb = malloc(bytes);
+    memcpy(emb, full, bytes);
+    ck_assert_int_eq(er_layers(m, ctx, &p->b, 0, L, full, &err), ER_OK);
+    for (int k = 0; k <= L; k++) {
+        memcpy(split, emb, bytes);
+        ck_assert_int_eq(er_layers(m, ctx, &p->b, 0, k, split, &err), ER_OK);
+        ck_assert_int_eq(er_layers(m, ctx, &p->b, k, L, split, &err), ER_OK);
+        ck_assert_msg(memcmp(full, split, bytes) == 0, "%s: split at %d differs", name, k);
+    }
+    free(full); free(split); free(emb); free(p);
+    er_ctx_free(ctx);
+    er_model_free(m);
+    json_decref(g);
+}
+END_TEST
+
+/* A sequence's result does not depend on what else is in its batch. */
+START_TEST(batch_composition_invariance) {
+    er_model *m = load_model("bert-tokcls");
+    const er_config *c = er_model_config(m);
+    er_ctx *ctx;
+    er_err err;
+    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
+    int lens[3] = {7, 19, 3};
+    int32_t ids[29];
+    for (int i = 0; i < 29; i++) ids[i] = (int32_t)((i * 37 + 5) % c->vocab_size);
+    er_batch all = {.n_seqs = 3, .seq_len = lens, .ids = ids, .type_ids = NULL};
+    const int H = c->hidden_size, W = er_model_head_width(m);
+    float x[29 * 64], out[29 * 16], x1[29 * 64], out1[29 * 16];
+    ck_assert_int_eq(er_forward(m, ctx, &all, x, out, &err), ER_OK);
+    int off = 0;
+    for (int s = 0; s < 3; s++) {
+        er_batch one = {.n_seqs = 1, .seq_len = &lens[s], .ids = ids + off, .type_ids = NULL};
+        ck_assert_int_eq(er_forward(m, ctx, &one, x1, out1, &err), ER_OK);
+        double e = max_err(out1, out + (size_t)off * W, (size_t)lens[s] * W);
+        ck_assert_msg(e <= 1e-5, "sequence %d alone vs in a batch: %g", s, e);
+        e = max_err(x1, x + (size_t)off * H, (size_t)lens[s] * H);
+        ck_assert_msg(e <= 1e-5, "sequence %d hidden alone vs in a batch: %g", s, e);
+        off += lens[s];
+    }
+    er_ctx_free(ctx);
+    er_model_free(m);
+}
+END_TEST
+
+START_TEST(batch_validation) {
+    er_model *m = load_model("bert-seqcls");
+    const er_config *c = er_model_config(m);
+    er_ctx_params cp = {.max_tokens = 64, .max_seqs = 2, .max_seq_len = 32};
+    er_ctx *ctx;
+    er_err err;
+    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, &err), ER_OK);
+    float x[128 * 48], out[16];
+    int32_t ids[128] = {0}, types[128] = {0};
+    int len = 4;
+    er_batch b = {.n_seqs = 1, .seq_len = &len, .ids = ids, .type_ids = types};
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, out, &err), ER_OK);
+    ids[2] = c->vocab_size;
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, out, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "vocabulary"));
+    ids[2] = -1;
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, out, &err), ER_ERR_INVALID_ARG);
+    ids[2] = 0;
+    types[1] = 2;
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, out, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "token type"));
+    types[1] = 0;
+    len = 33; /* over the ctx's 32 */
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, out, &err), ER_ERR_CAPACITY);
+    len = 0;
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, out, &err), ER_ERR_CAPACITY);
+    int lens3[3] = {1, 1, 1};
+    er_batch three = {.n_seqs = 3, .seq_len = lens3, .ids = ids, .type_ids = NULL};
+    ck_assert_int_eq(er_forward(m, ctx, &three, x, out, &err), ER_ERR_CAPACITY);
+    len = 4;
+    ck_assert_int_eq(er_layers(m, ctx, &b, 2, 1, x, &err), ER_ERR_INVALID_ARG);
+    ck_assert_int_eq(er_layers(m, ctx, &b, 0, c->num_layers + 1, x, &err), ER_ERR_INVALID_ARG);
+    er_ctx_params bad = {.max_tokens = 0, .max_seqs = 1, .max_seq_len = 1};
+    er_ctx *none = NULL;
+    ck_assert_int_eq(er_ctx_init(m, &bad, &none, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_null(none);
+    er_ctx_free(ctx);
+    er_model_free(m);
+}
+END_TEST
+
+/* skip_below_layer: the upper part of a model runs alone, bit-identically. */
+START_TEST(skip_lower_layers) {
+    er_model *full = load_model("bert-seqcls"), *upper = NULL;
+    er_model_params mp = er_model_default_params();
+    mp.skip_below_layer = 2;
+    er_err err;
+    ck_assert_int_eq(er_model_load(FIXTURES "/models/bert-seqcls", &mp, &upper, &err), ER_OK);
+    const int L = er_model_config(full)->num_layers;
+    er_ctx *ctx;
+    ck_assert_int_eq(er_ctx_init(full, NULL, &ctx, &err), ER_OK);
+    int len = 6;
+    int32_t ids[6] = {1, 5, 9, 11, 30, 2};
+    er_batch b = {.n_seqs = 1, .seq_len = &len, .ids = ids, .type_ids = NULL};
+    float x[6 * 48], y[6 * 48], scratch[6 * 48], o1[3], o2[3];
+    ck_assert_int_eq(er_forward(full, ctx, &b, x, o1, &err), ER_OK);
+    ck_assert_int_eq(er_embed(full, ctx, &b, y, &err), ER_OK);
+    ck_assert_int_eq(er_layers(full, ctx, &b, 0, 2, y, &err), ER_OK);
+    ck_assert_int_eq(er_layers(upper, ctx, &b, 2, L, y, &err), ER_OK);
+    ck_assert_int_eq(er_head(upper, ctx, &b, y, o2, &err), ER_OK);
+    ck_assert(memcmp(o1, o2, sizeof o1) == 0);
+    ck_assert_int_eq(er_embed(upper, ctx, &b, scratch, &err), ER_ERR_INVALID_ARG);
+    ck_assert_int_eq(er_layers(upper, ctx, &b, 1, L, scratch, &err), ER_ERR_INVALID_ARG);
+    er_ctx_free(ctx);
+    er_model_free(full);
+    er_model_free(upper);
+}
+END_TEST
+
+/* Writes a model directory from a fixture with one file replaced. */
+static void variant_dir(char *dir, size_t cap, const char *from, const char *config_text) {
+    snprintf(dir, cap, "/tmp/erserve-model-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -r " FIXTURES "/models/%s/. %s/", from, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    if (config_text) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        FILE *f = fopen(path, "w");
+        fputs(config_text, f);
+        fclose(f);
+    }
+}
+
+static void remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(loader_refusals) {
+    er_model *m = NULL;
+    er_err err;
+    ck_assert_int_eq(er_model_load(FIXTURES "/models/bert-bin-only", NULL, &m, &err), ER_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "pytorch_model.bin"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "save_file"));
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(er_model_load("/nonexistent-model", NULL, &m, &err), ER_ERR_NOT_FOUND);
+    char dir[64];
+    /* the config claims a different hidden size than the tensors have */
+    char *text;
+    size_t len;
+    ck_assert_int_eq(er_read_file(FIXTURES "/models/bert-seqcls/config.json", 1 << 20, &text, &len, &err), ER_OK);
+    json_t *cfg = json_loads(text, 0, NULL);
+    free(text);
+    json_object_set_new(cfg, "intermediate_size", json_integer(64));
+    char *changed = json_dumps(cfg, 0);
+    variant_dir(dir, sizeof dir, "bert-seqcls", changed);
+    ck_assert_int_eq(er_model_load(dir, NULL, &m, &err), ER_ERR_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(err.msg, "intermediate.dense.weight"));
+    remove_dir(dir);
+    free(changed);
+    /* an unsupported architecture, refused by name */
+    json_object_set_new(cfg, "intermediate_size", json_integer(128));
+    json_object_set_new(cfg, "architectures", json_pack("[s]", "BertForNextSentencePrediction"));
+    changed = json_dumps(cfg, 0);
+    variant_dir(dir, sizeof dir, "bert-seqcls", changed);
+    ck_assert_int_eq(er_model_load(dir, NULL, &m, &err), ER_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "BertForNextSentencePrediction"));
+    remove_dir(dir);
+    free(changed);
+    /* more labels than the classifier has rows */
+    json_object_set_new(cfg, "architectures", json_pack("[s]", "BertForSequenceClassification"));
+    json_object_set_new(cfg, "id2label", json_pack("{s:s,s:s,s:s,s:s}", "0", "a", "1", "b", "2", "c", "3", "d"));
+    changed = json_dumps(cfg, 0);
+    variant_dir(dir, sizeof dir, "bert-seqcls", changed);
+    ck_assert_int_eq(er_model_load(dir, NULL, &m, &err), ER_ERR_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(err.msg, "classifier.weight"));
+    /* a truncated weights file */
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ck_assert_int_eq(truncate(path, 1000), 0);
+    ck_assert_int_ne(er_model_load(dir, NULL, &m, &err), ER_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "model.safetensors"));
+    remove_dir(dir);
+    free(changed);
+    json_decref(cfg);
+    /* a tensor missing from a shard set */
+    variant_dir(dir, sizeof dir, "bert-seqcls-sharded", NULL);
+    snprintf(path, sizeof path, "%s/model-00002-of-00002.safetensors", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(er_model_load(dir, NULL, &m, &err), ER_ERR_IO);
+    remove_dir(dir);
+    er_model_free(NULL);
+}
+END_TEST
+
+static Suite *encoder_suite(void) {
+    Suite *s = suite_create("encoder");
+    TCase *g = tcase_create("golden");
+    tcase_set_timeout(g, 120);
+    tcase_add_loop_test(g, golden_parity, 0, N_GOLDEN);
+    tcase_add_loop_test(g, layer_split_is_exact, 0, N_GOLDEN);
+    suite_add_tcase(s, g);
+    TCase *b = tcase_create("batches");
+    tcase_add_test(b, batch_composition_invariance);
+    tcase_add_test(b, batch_validation);
+    tcase_add_test(b, skip_lower_layers);
+    suite_add_tcase(s, b);
+    TCase *l = tcase_create("loader");
+    tcase_add_test(l, loader_refusals);
+    suite_add_tcase(s, l);
+    return s;
+}
+
+ER_CHECK_MAIN(encoder_suite)
