@@ -236,8 +236,8 @@ static int parse_rerank(pr_req *r, json_t *root, const pr_limits *lim, pr_err *e
     json_t *q = json_object_get(root, "query"), *t = json_object_get(root, "texts");
     if (!q) return fail(e, 400, "missing `query`");
     if (!t) return fail(e, 400, "missing `texts`");
-    const char *qs;
-    size_t qn;
+    const char *qs = NULL;
+    size_t qn = 0;
     if (text_of(q, "`query`", lim, &qs, &qn, e)) return -1;
     if (!json_is_array(t)) return fail(e, 400, "`texts` must be an array of strings");
     r->batched = true;
