@@ -1,0 +1,264 @@
+/* Task sets: loading, lower-stack fingerprints and sharing.  The forward
+ * pass with the store is in recycle_run.c. */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recycle_internal.h"
+
+er_taskset_params er_taskset_default_params(void) {
+    er_taskset_params p = {.cut = -1, .store_path = NULL, .store = er_store_default_params(),
+                           .log = NULL, .log_user = NULL};
+    return p;
+}
+
+static void logf_(const er_taskset *ts, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const er_taskset *ts, const char *fmt, ...) {
+    if (!ts->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    ts->log(ts->log_user, line);
+}
+
+/* ---- fingerprints ---- */
+
+typedef struct {
+    crypto_generichash_state all;
+    er_fp_tensor *t; /* per-tensor hashes: to say which tensor differs */
+    int n, cap;
+    int failed;
+} fp_ctx;
+
+static int fp_visit(void *user, const char *name, const float *data, size_t n) {
+    fp_ctx *f = user;
+    if (f->n == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 64;
+        er_fp_tensor *t = realloc(f->t, (size_t)cap * sizeof *t);
+        if (!t) return f->failed = 1;
+        f->t = t;
+        f->cap = cap;
+    }
+    er_fp_tensor *e = &f->t[f->n++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    uint64_t n64 = n;
+    crypto_generichash_state one;
+    crypto_generichash_init(&one, NULL, 0, sizeof e->hash);
+    crypto_generichash_update(&one, (const uint8_t *)&n64, 8);
+    /* float bytes as stored in memory: fingerprints are per host byte order */
+    crypto_generichash_update(&one, (const uint8_t *)data, (unsigned long long)(n * sizeof *data));
+    crypto_generichash_final(&one, e->hash, sizeof e->hash);
+    crypto_generichash_update(&f->all, (const uint8_t *)name, strlen(name) + 1);
+    crypto_generichash_update(&f->all, e->hash, sizeof e->hash);
+    return 0;
+}
+
+/* The config fields that change what embeddings and layers [0, cut) compute. */
+static void config_bytes(const er_config *c, int cut, char *buf, size_t n) {
+    snprintf(buf, n, "erserve-lower-v1 arch=%s vocab=%d hidden=%d emb=%d heads=%d inter=%d pos=%d "
+             "types=%d pad=%d eps=%.9g act=%d cut=%d",
+             er_arch_name(c->arch), c->vocab_size, c->hidden_size, c->embedding_size, c->num_heads,
+             c->intermediate_size, c->max_positions, c->type_vocab_size, c->pad_token_id,
+             (double)c->layer_norm_eps, (int)c->act, cut);
+}
+
+er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
+                         int *n_tensors, er_err *err) {
+    fp_ctx f = {0};
+    char cfg[512];
+    config_bytes(er_model_config(m), cut, cfg, sizeof cfg);
+    crypto_generichash_init(&f.all, NULL, 0, 32);
+    crypto_generichash_update(&f.all, (const uint8_t *)cfg, strlen(cfg));
+    er_status st = er_model_visit_lower(m, cut, fp_visit, &f, err);
+    if (st == ER_OK && f.failed) st = er_set(err, ER_ERR_NOMEM, "out of memory");
+    if (st != ER_OK) {
+        free(f.t);
+        return st;
+    }
+    crypto_generichash_final(&f.all, fp, 32);
+    if (tensors) {
+        *tensors = f.t;
+        *n_tensors = f.n;
+    } else {
+        free(f.t);
+    }
+    return ER_OK;
+}
+
+/* Why task t cannot share stack s: the first config field or tensor that differs. */
+static void explain(const er_taskset *ts, const er_task *t, const er_fp_tensor *tt, int nt,
+                    const er_stack *s) {
+    char a[512], b[512];
+    config_bytes(er_model_config(t->model), ts->cut, a, sizeof a);
+    config_bytes(er_model_config(s->model), ts->cut, b, sizeof b);
+    const char *why = "its lower layers differ";
+    char buf[160];
+    if (strcmp(a, b)) {
+        why = "its config differs in a field the lower layers depend on";
+    } else {
+        for (int i = 0; i < nt && i < s->n_tensors; i++)
+            if (strcmp(tt[i].name, s->tensors[i].name) ||
+                memcmp(tt[i].hash, s->tensors[i].hash, sizeof tt[i].hash)) {
+                snprintf(buf, sizeof buf, "tensor %s differs", tt[i].name);
+                why = buf;
+                break;
+            }
+    }
+    logf_(ts, "warning: task %s cannot share the lower stack of task %s (%s): it gets its own "
+          "stack and cache namespace", t->name, ts->tasks[s->owner].name, why);
+}
+
+/* ---- loading ---- */
+
+static int valid_name(const char *n) {
+    size_t len = n ? strlen(n) : 0;
+    if (len < 1 || len > 64) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Loads spec i into ts->tasks[i]: fingerprint, then share or own a stack. */
+static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const er_taskset_params *p,
+                           er_err *err) {
+    er_task *t = &ts->tasks[i];
+    snprintf(t->name, sizeof t->name, "%s", sp->name);
+    er_model_params mp = er_model_default_params();
+    er_status st = er_model_load(sp->dir, &mp, &t->model, err);
+    if (st != ER_OK) return st;
+    int L = er_model_config(t->model)->num_layers;
+    if (i == 0) ts->cut = p->cut < 0 ? L / 2 : p->cut;
+    t->cut = sp->cut > 0 ? sp->cut : ts->cut;
+    if (ts->cut > L || t->cut < ts->cut || t->cut > L)
+        return er_set(err, ER_ERR_INVALID_ARG, "task %s: cut %d (store cut %d) is outside [%d, %d]",
+                      t->name, t->cut, ts->cut, ts->cut, L);
+    er_fp_tensor *tt = NULL;
+    int nt = 0;
+    if ((st = er_fingerprint(t->model, ts->cut, t->fp, &tt, &nt, err)) != ER_OK) return st;
+    int j = 0;
+    while (j < ts->n_stacks && memcmp(ts->stacks[j].fp, t->fp, 32)) j++;
+    if (j == ts->n_stacks) { /* a new stack: this task's own model runs its lower layers */
+        for (int k = 0; k < ts->n_stacks; k++) explain(ts, t, tt, nt, &ts->stacks[k]);
+        er_stack *s = &ts->stacks[ts->n_stacks++];
+        memcpy(s->fp, t->fp, 32);
+        s->model = t->model;
+        s->owner = i;
+        s->tensors = tt;
+        s->n_tensors = nt;
+        t->stack = j;
+        t->run_from = ts->cut;
+        return ER_OK;
+    }
+    free(tt);
+    /* Shares stack j: reload without the lower weights.  Layers between the
+     * store's cut and the task's own come from the stack too, if equal. */
+    er_stack *s = &ts->stacks[j];
+    int skip = ts->cut;
+    if (t->cut > ts->cut) {
+        uint8_t a[32], b[32];
+        if (er_model_config(s->model)->num_layers >= t->cut &&
+            er_fingerprint(t->model, t->cut, a, NULL, NULL, NULL) == ER_OK &&
+            er_fingerprint(s->model, t->cut, b, NULL, NULL, NULL) == ER_OK && !memcmp(a, b, 32))
+            skip = t->cut;
+        else
+            logf_(ts, "warning: task %s declares cut %d but its layers [%d, %d) differ from "
+                  "task %s's: it runs its own layers from %d", t->name, t->cut, ts->cut, t->cut,
+                  ts->tasks[s->owner].name, ts->cut);
+    }
+    er_model_free(t->model);
+    t->model = NULL;
+    mp.skip_below_layer = skip;
+    if ((st = er_model_load(sp->dir, &mp, &t->model, err)) != ER_OK) return st;
+    t->stack = j;
+    t->run_from = skip;
+    return ER_OK;
+}
+
+er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_params *params,
+                          er_taskset **out, er_err *err) {
+    *out = NULL;
+    er_taskset_params p = params ? *params : er_taskset_default_params();
+    if (n < 1 || !specs) return er_set(err, ER_ERR_INVALID_ARG, "no tasks");
+    for (int i = 0; i < n; i++) {
+        if (!valid_name(specs[i].name))
+            return er_set(err, ER_ERR_INVALID_ARG, "task name \"%s\" must match "
+                          "[A-Za-z0-9_.-]{1,64}", specs[i].name ? specs[i].name : "");
+        if (!specs[i].dir || specs[i].cut < 0)
+            return er_set(err, ER_ERR_INVALID_ARG, "task %s: no directory or negative cut",
+                          specs[i].name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(specs[i].name, specs[j].name))
+                return er_set(err, ER_ERR_INVALID_ARG, "task name %s given twice", specs[i].name);
+    }
+    er_taskset *ts = calloc(1, sizeof *ts);
+    if (ts) ts->tasks = calloc((size_t)n, sizeof *ts->tasks);
+    if (ts) ts->stacks = calloc((size_t)n, sizeof *ts->stacks);
+    if (!ts || !ts->tasks || !ts->stacks) {
+        er_taskset_free(ts);
+        return er_set(err, ER_ERR_NOMEM, "out of memory");
+    }
+    ts->log = p.log;
+    ts->log_user = p.log_user;
+    er_status st = ER_OK;
+    for (int i = 0; i < n && st == ER_OK; i++) {
+        st = load_task(ts, i, &specs[i], &p, err);
+        ts->n = i + 1;
+        if (st != ER_OK && err && !strstr(err->msg, specs[i].name)) {
+            er_err e = *err;
+            er_set(err, st, "task %s: %s", specs[i].name, e.msg);
+        }
+    }
+    if (st == ER_OK && p.store_path) st = er_store_open(p.store_path, &p.store, &ts->store, err);
+    if (st != ER_OK) {
+        er_taskset_free(ts);
+        return st;
+    }
+    for (int j = 0; j < ts->n_stacks; j++) {
+        char names[768] = "";
+        size_t len = 0;
+        for (int i = 0; i < ts->n; i++)
+            if (ts->tasks[i].stack == j && len < sizeof names - 80)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s(cut %d)",
+                                        len ? ", " : "", ts->tasks[i].name, ts->tasks[i].cut);
+        logf_(ts, "lower stack %d (store cut %d): %s", j, ts->cut, names);
+    }
+    *out = ts;
+    return ER_OK;
+}
+
+void er_taskset_free(er_taskset *ts) {
+    if (!ts) return;
+    er_store_close(ts->store);
+    for (int i = 0; i < ts->n; i++) er_model_free(ts->tasks[i].model);
+    for (int j = 0; j < ts->n_stacks; j++) free(ts->stacks[j].tensors);
+    free(ts->tasks);
+    free(ts->stacks);
+    free(ts);
+}
+
+int er_taskset_count(const er_taskset *ts) { return ts->n; }
+const er_task *er_taskset_at(const er_taskset *ts, int i) {
+    return i >= 0 && i < ts->n ? &ts->tasks[i] : NULL;
+}
+const er_task *er_taskset_find(const er_taskset *ts, const char *name) {
+    for (int i = 0; name && i < ts->n; i++)
+        if (!strcmp(ts->tasks[i].name, name)) return &ts->tasks[i];
+    return NULL;
+}
+int er_taskset_cut(const er_taskset *ts) { return ts->cut; }
+er_store *er_taskset_store(const er_taskset *ts) { return ts->store; }
+int er_taskset_lower_stacks(const er_taskset *ts) { return ts->n_stacks; }
+
+const char *er_task_name(const er_task *t) { return t->name; }
+const er_model *er_task_model(const er_task *t) { return t->model; }
+int er_task_cut(const er_task *t) { return t->cut; }
+int er_task_lower_stack(const er_task *t) { return t->stack; }
+const uint8_t *er_task_fingerprint(const er_task *t) { return t->fp; }

@@ -1,0 +1,95 @@
+/* Embedding recycling: named tasks that share a frozen lower stack, and the
+ * forward pass that computes the lower layers of a sequence once, keeps the
+ * layer-`cut` activations in the store (store.h), and afterwards runs only the
+ * task's upper layers and head.
+ *
+ *   er_taskset  immutable after load; shared by all workers (thread-safe reads)
+ *   er_worker   one per compute thread: an er_ctx plus staging buffers, sized
+ *               once at init; er_run / er_warm never allocate.
+ *
+ * Lower-stack sharing: at load each task's lower stack is fingerprinted
+ * (BLAKE2b over the config fields that affect layers [0, cut) and the bytes
+ * of the embeddings and those layers).  Tasks with equal fingerprints share
+ * one loaded copy of those weights and one key namespace in the store; a task
+ * whose lower layers differ gets its own, with a warning saying why.  A task
+ * may declare a higher cut of its own; it then runs the shared layers between
+ * the store's cut and its own cut from the shared stack. */
+#ifndef ER_RECYCLE_H
+#define ER_RECYCLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encoder.h"
+#include "er_error.h"
+#include "model.h"
+#include "store.h"
+
+typedef struct er_taskset er_taskset;
+typedef struct er_task er_task;
+typedef struct er_worker er_worker;
+
+typedef struct {
+    const char *name; /* [A-Za-z0-9_.-]{1,64} */
+    const char *dir;  /* Hugging Face model directory with a head */
+    int cut;          /* this task's own cut; 0 = the set's cut */
+} er_task_spec;
+
+typedef struct {
+    int cut;                  /* store cut layer; -1 = half the layers (default) */
+    const char *store_path;   /* LMDB directory; NULL = no store, always compute */
+    er_store_params store;    /* budget, dtype, ... (store.h) */
+    void (*log)(void *user, const char *line); /* warnings and the sharing summary; may be NULL */
+    void *log_user;
+} er_taskset_params;
+
+er_taskset_params er_taskset_default_params(void);
+
+/* Loads every task, fingerprints and shares lower stacks, opens the store.
+ * Errors name the task: ER_ERR_INVALID_ARG (bad or duplicate name, cut out of
+ * range), any er_model_load error, ER_ERR_STORE. */
+er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_params *p,
+                          er_taskset **out, er_err *err);
+void er_taskset_free(er_taskset *ts); /* NULL and half-built accepted */
+
+int er_taskset_count(const er_taskset *ts);
+const er_task *er_taskset_at(const er_taskset *ts, int i);
+const er_task *er_taskset_find(const er_taskset *ts, const char *name); /* NULL if absent */
+int er_taskset_cut(const er_taskset *ts);
+er_store *er_taskset_store(const er_taskset *ts); /* NULL when running without a store */
+int er_taskset_lower_stacks(const er_taskset *ts); /* distinct shared lower stacks */
+
+const char *er_task_name(const er_task *t);
+const er_model *er_task_model(const er_task *t); /* its config and head; see model.h */
+int er_task_cut(const er_task *t);
+int er_task_lower_stack(const er_task *t);       /* index of its shared stack */
+const uint8_t *er_task_fingerprint(const er_task *t); /* 32 bytes */
+
+/* Per-call timings and counts, for metrics (nanoseconds). */
+typedef struct {
+    uint64_t lower_ns, store_read_ns, store_write_ns, upper_ns, head_ns;
+    int hits, misses;
+} er_run_stats;
+
+er_status er_worker_init(const er_taskset *ts, const er_ctx_params *p, er_worker **out,
+                         er_err *err);
+void er_worker_free(er_worker *w); /* NULL accepted */
+
+/* Runs task t on a packed batch (encoder.h).  For each sequence the store is
+ * consulted with key = BLAKE2b(fingerprint, cut, ids, type ids, key_salt);
+ * misses run their lower layers together and are written back (a store
+ * failure never fails the call: the result is just not cached).  Then all
+ * sequences run layers [cut, L) and the head together.
+ *   out:       er_head_out_size(er_task_model(t), b) floats
+ *   cache_hit: [n_seqs] 1 = served from the store, or NULL
+ *   key_salt:  folds request settings that change ids' meaning (truncation)
+ * With fp32 storage the result is bit-identical to er_forward. */
+er_status er_run(er_worker *w, const er_task *t, const er_batch *b, uint64_t key_salt, float *out,
+                 uint8_t *cache_hit, er_run_stats *stats, er_err *err);
+
+/* Lower layers only: fills the store for b (cache_hit as above). */
+er_status er_warm(er_worker *w, const er_task *t, const er_batch *b, uint64_t key_salt,
+                  uint8_t *cache_hit, er_run_stats *stats, er_err *err);
+
+#endif

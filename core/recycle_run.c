@@ -1,0 +1,195 @@
+/* The recycling forward pass: store lookups, lower layers for the misses
+ * (written back), then the task's upper layers and head.  Every buffer is
+ * sized in er_worker_init; er_run and er_warm never allocate. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "recycle_internal.h"
+
+struct er_worker {
+    const er_taskset *ts;
+    er_ctx *ctx;
+    er_store_reader *reader; /* NULL without a store */
+    int max_tokens, max_seqs, hidden;
+    float *x;         /* [max_tokens, hidden] the batch at the cut, then above */
+    float *xm;        /* [max_tokens, hidden] the misses' lower layers */
+    int32_t *mids;    /* [max_tokens] the misses' ids, packed */
+    int32_t *mtypes;  /* [max_tokens] and type ids */
+    int *mlen;        /* [max_seqs] the misses' lengths */
+    int *miss;        /* [max_seqs] batch index of each miss */
+    int *off;         /* [max_seqs] first token of each sequence */
+    uint8_t (*keys)[ER_STORE_KEY_BYTES]; /* [max_seqs] */
+    uint8_t *hit;     /* [max_seqs] */
+};
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void er_worker_free(er_worker *w) {
+    if (!w) return;
+    er_ctx_free(w->ctx);
+    er_store_reader_free(w->reader);
+    free(w->x); free(w->xm); free(w->mids); free(w->mtypes); free(w->mlen); free(w->miss);
+    free(w->off); free(w->keys); free(w->hit);
+    free(w);
+}
+
+er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_worker **out,
+                         er_err *err) {
+    *out = NULL;
+    er_ctx_params p = params ? *params : er_ctx_default_params();
+    /* One ctx serves every task: size it from the widest model. */
+    const er_model *big = ts->tasks[0].model;
+    for (int i = 1; i < ts->n; i++) {
+        const er_config *a = er_model_config(ts->tasks[i].model), *b = er_model_config(big);
+        if (a->hidden_size * 4 + a->intermediate_size + a->embedding_size >
+            b->hidden_size * 4 + b->intermediate_size + b->embedding_size)
+            big = ts->tasks[i].model;
+    }
+    er_worker *w = calloc(1, sizeof *w);
+    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    w->ts = ts;
+    er_status st = er_ctx_init(big, &p, &w->ctx, err);
+    if (st != ER_OK) {
+        er_worker_free(w);
+        return st;
+    }
+    for (int i = 0; i < ts->n; i++)
+        if (!er_ctx_fits(w->ctx, ts->tasks[i].model)) {
+            er_worker_free(w);
+            return er_set(err, ER_ERR_UNSUPPORTED, "task %s: no one worker scratch fits every "
+                          "task's sizes", ts->tasks[i].name);
+        }
+    w->max_tokens = p.max_tokens;
+    w->max_seqs = p.max_seqs;
+    w->hidden = er_model_config(big)->hidden_size;
+    size_t T = (size_t)p.max_tokens, S = (size_t)p.max_seqs, H = (size_t)w->hidden;
+    w->x = malloc(T * H * sizeof *w->x);
+    w->xm = malloc(T * H * sizeof *w->xm);
+    w->mids = malloc(T * sizeof *w->mids);
+    w->mtypes = malloc(T * sizeof *w->mtypes);
+    w->mlen = malloc(S * sizeof *w->mlen);
+    w->miss = malloc(S * sizeof *w->miss);
+    w->off = malloc(S * sizeof *w->off);
+    w->keys = malloc(S * sizeof *w->keys);
+    w->hit = malloc(S);
+    if (!w->x || !w->xm || !w->mids || !w->mtypes || !w->mlen || !w->miss || !w->off || !w->keys ||
+        !w->hit) {
+        er_worker_free(w);
+        return er_set(err, ER_ERR_NOMEM, "out of memory for worker buffers");
+    }
+    if (ts->store && (st = er_store_reader_new(ts->store, &w->reader, err)) != ER_OK) {
+        er_worker_free(w);
+        return st;
+    }
+    *out = w;
+    return ER_OK;
+}
+
+/* Fills w->x [n_tokens, hidden] with the layer-`cut` activations of b: from
+ * the store where it has them, else computed (all misses in one batch) and
+ * queued for writing (`wait`: block on a full queue instead of dropping). */
+static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, bool wait,
+                       er_run_stats *stats, er_err *err) {
+    const er_taskset *ts = w->ts;
+    const er_model *S = ts->stacks[t->stack].model;
+    const int H = er_model_config(S)->hidden_size, cut = ts->cut;
+    int n_miss = 0, off = 0;
+    uint64_t t0 = now_ns();
+    for (int s = 0; s < b->n_seqs; s++) {
+        w->off[s] = off;
+        w->hit[s] = 0;
+        if (w->reader) {
+            const int32_t *ty = b->type_ids ? b->type_ids + off : NULL;
+            er_store_key(t->fp, cut, b->seq_len[s], b->ids + off, ty, salt, w->keys[s]);
+            /* any failure (miss, corrupt, LMDB error) means: compute it */
+            w->hit[s] = er_store_get(w->reader, w->keys[s], cut, b->seq_len[s], H,
+                                     w->x + (size_t)off * H, NULL) == ER_OK;
+        }
+        if (!w->hit[s]) w->miss[n_miss++] = s;
+        off += b->seq_len[s];
+    }
+    uint64_t t1 = now_ns();
+    stats->store_read_ns += w->reader ? t1 - t0 : 0;
+    stats->hits += b->n_seqs - n_miss;
+    stats->misses += n_miss;
+    if (n_miss == 0) return ER_OK;
+
+    /* All missing: the batch as given, so the result is er_forward's own. */
+    er_batch mb = *b;
+    float *xm = w->x;
+    if (n_miss < b->n_seqs) {
+        int m_off = 0;
+        for (int i = 0; i < n_miss; i++) {
+            int s = w->miss[i], n = b->seq_len[s];
+            memcpy(w->mids + m_off, b->ids + w->off[s], (size_t)n * sizeof *w->mids);
+            if (b->type_ids) memcpy(w->mtypes + m_off, b->type_ids + w->off[s], (size_t)n * sizeof *w->mtypes);
+            w->mlen[i] = n;
+            m_off += n;
+        }
+        mb = (er_batch){.n_seqs = n_miss, .seq_len = w->mlen, .ids = w->mids,
+                        .type_ids = b->type_ids ? w->mtypes : NULL};
+        xm = w->xm;
+    }
+    er_status st = er_embed(S, w->ctx, &mb, xm, err);
+    if (st == ER_OK) st = er_layers(S, w->ctx, &mb, 0, cut, xm, err);
+    if (st != ER_OK) return st;
+    uint64_t t2 = now_ns();
+    stats->lower_ns += t2 - t1;
+    int m_off = 0;
+    for (int i = 0; i < n_miss; i++) {
+        int s = w->miss[i], n = b->seq_len[s];
+        const float *rows = xm + (size_t)m_off * H; // [n, H]
+        if (xm != w->x) memcpy(w->x + (size_t)w->off[s] * H, rows, (size_t)n * H * sizeof *rows);
+        if (ts->store) er_store_put(ts->store, w->keys[s], cut, n, H, rows, wait, NULL);
+        m_off += n;
+    }
+    stats->store_write_ns += ts->store ? now_ns() - t2 : 0;
+    return ER_OK;
+}
+
+static er_status check_call(er_worker *w, const er_task *t, const er_batch *b, er_err *err) {
+    const er_taskset *ts = w->ts;
+    if (!t || t < ts->tasks || t >= ts->tasks + ts->n)
+        return er_set(err, ER_ERR_INVALID_ARG, "task is not from this worker's task set");
+    if (!b || !b->ids || !b->seq_len)
+        return er_set(err, ER_ERR_INVALID_ARG, "no batch");
+    return er_batch_check(t->model, w->ctx, b, err);
+}
+
+er_status er_run(er_worker *w, const er_task *t, const er_batch *b, uint64_t key_salt, float *out,
+                 uint8_t *cache_hit, er_run_stats *stats, er_err *err) {
+    er_run_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    er_status st = check_call(w, t, b, err);
+    if (st == ER_OK) st = lower(w, t, b, key_salt, false, stats, err);
+    if (st != ER_OK) return st;
+    if (cache_hit) memcpy(cache_hit, w->hit, (size_t)b->n_seqs);
+    const er_model *S = w->ts->stacks[t->stack].model;
+    const int L = er_model_config(t->model)->num_layers;
+    uint64_t t0 = now_ns();
+    if (t->run_from > w->ts->cut) st = er_layers(S, w->ctx, b, w->ts->cut, t->run_from, w->x, err);
+    if (st == ER_OK) st = er_layers(t->model, w->ctx, b, t->run_from, L, w->x, err);
+    uint64_t t1 = now_ns();
+    if (st == ER_OK) st = er_head(t->model, w->ctx, b, w->x, out, err);
+    stats->upper_ns = t1 - t0;
+    stats->head_ns = now_ns() - t1;
+    return st;
+}
+
+er_status er_warm(er_worker *w, const er_task *t, const er_batch *b, uint64_t key_salt,
+                  uint8_t *cache_hit, er_run_stats *stats, er_err *err) {
+    er_run_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (!w->ts->store) return er_set(err, ER_ERR_INVALID_ARG, "no store to warm");
+    er_status st = check_call(w, t, b, err);
+    if (st == ER_OK) st = lower(w, t, b, key_salt, true, stats, err);
+    if (st == ER_OK && cache_hit) memcpy(cache_hit, w->hit, (size_t)b->n_seqs);
+    return st;
+}

@@ -1,0 +1,649 @@
+/* The activation store on LMDB: readers, the writer thread and its queue,
+ * eviction.  Layout of the environment (four named databases):
+ *   "values"  key[32] -> value (store_internal.h)
+ *   "atime"   key[32] -> u64 tick of the last recorded access
+ *   "lru"     u64 tick, big-endian (so byte order = age order) -> key[32]
+ *   "meta"    "state" -> u64 bytes (sum of value sizes), u64 next tick
+ * All four change only in the writer's transactions, together, so a crash
+ * at any point leaves them consistent (LMDB commits are atomic). */
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store_internal.h"
+
+#define TOUCH_MAX 1024
+#define MAP_FULL_RETRIES 4
+
+typedef struct {
+    uint8_t *data; /* records: u32 record bytes, u32 value bytes, key[32], value */
+    size_t used;
+    int inflight;  /* producers still encoding into reserved space */
+    uint64_t last_seq;
+} qbuf;
+
+struct er_store {
+    MDB_env *env;
+    MDB_dbi values, atime, lru, meta;
+    er_store_params p;
+    uint64_t map_bytes;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv_writer, cv_space, cv_done;
+    qbuf q[2];
+    int pending;                 /* index of the buffer producers append to */
+    size_t qcap;                 /* bytes per buffer */
+    uint64_t enq_seq, done_seq;  /* records reserved / committed (or failed) */
+    uint8_t (*touch)[32];        /* [TOUCH_MAX] keys whose tick to refresh */
+    uint8_t (*touch_w)[32];      /* the writer's copy */
+    int n_touch;
+    bool stop;
+    pthread_t writer;
+    bool writer_started;
+
+    _Atomic uint64_t entries, bytes, tick;
+    _Atomic uint64_t hits, misses, corrupt, inserts, evictions, dropped, write_errors, commits,
+        map_full, reads, read_ns_sum, read_ns_max, hist[16];
+};
+
+struct er_store_reader {
+    er_store *s;
+    MDB_txn *txn; /* reset between gets; renewed without allocating */
+};
+
+er_store_params er_store_default_params(void) {
+    er_store_params p = {.dtype = ER_DTYPE_FP16, .budget_bytes = 1ull << 30, .map_bytes = 0,
+                         .queue_bytes = 64u << 20, .max_readers = 512};
+    return p;
+}
+
+static er_status lmdb_err(er_err *err, const char *call, int rc) {
+    return er_set(err, ER_ERR_STORE, "%s: %s", call, mdb_strerror(rc));
+}
+
+static void be64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i)); }
+static uint64_t rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- meta ---- */
+
+typedef struct { uint64_t bytes, tick; } meta_state;
+
+static int meta_read(er_store *s, MDB_txn *txn, meta_state *m) {
+    MDB_val k = {5, "state"}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) { m->bytes = 0; m->tick = 1; return 0; }
+    if (rc) return rc;
+    if (v.mv_size != 16) return MDB_CORRUPTED;
+    m->bytes = rd64(v.mv_data);
+    m->tick = rd64((uint8_t *)v.mv_data + 8);
+    return 0;
+}
+
+static int meta_write(er_store *s, MDB_txn *txn, const meta_state *m) {
+    uint64_t buf[2] = {m->bytes, m->tick};
+    MDB_val k = {5, "state"}, v = {16, buf};
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+/* ---- the writer's transaction ---- */
+
+/* Removes key's lru/atime entries (if any). */
+static int unindex(er_store *s, MDB_txn *txn, const uint8_t *key) {
+    MDB_val k = {32, (void *)key}, v;
+    int rc = mdb_get(txn, s->atime, &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return rc;
+    uint8_t t[8];
+    be64(t, rd64(v.mv_data));
+    MDB_val tk = {8, t};
+    rc = mdb_del(txn, s->lru, &tk, NULL);
+    if (rc && rc != MDB_NOTFOUND) return rc;
+    rc = mdb_del(txn, s->atime, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int index_at(er_store *s, MDB_txn *txn, const uint8_t *key, meta_state *m) {
+    uint64_t tick = m->tick++;
+    uint8_t t[8];
+    be64(t, tick);
+    MDB_val tk = {8, t}, kv = {32, (void *)key}, tv = {8, &tick};
+    int rc = mdb_put(txn, s->lru, &tk, &kv, 0);
+    return rc ? rc : mdb_put(txn, s->atime, &kv, &tv, 0);
+}
+
+/* Evicts from the oldest end until bytes <= target. */
+static int evict_to(er_store *s, MDB_txn *txn, meta_state *m, uint64_t target, uint64_t *evicted) {
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->lru, &c);
+    if (rc) return rc;
+    MDB_val tk, kv;
+    while (m->bytes > target && !(rc = mdb_cursor_get(c, &tk, &kv, MDB_FIRST))) {
+        uint8_t key[32];
+        memcpy(key, kv.mv_data, 32);
+        if ((rc = mdb_cursor_del(c, 0))) break;
+        MDB_val k = {32, key}, v;
+        rc = mdb_get(txn, s->values, &k, &v);
+        if (rc == 0) {
+            m->bytes -= v.mv_size < m->bytes ? v.mv_size : m->bytes;
+            rc = mdb_del(txn, s->values, &k, NULL);
+            (*evicted)++;
+        }
+        if (rc && rc != MDB_NOTFOUND) break;
+        rc = mdb_del(txn, s->atime, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND) break;
+        rc = 0;
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) { m->bytes = 0; rc = 0; } /* index empty: nothing left to count */
+    return rc;
+}
+
+typedef struct { uint32_t rec, vlen; } rec_hdr;
+
+/* One transaction: touches, evictions until bytes + incoming <= cap, inserts
+ * (b may be NULL: evict only).  Returns an LMDB code; counts to *ins, *ev,
+ * *skipped (values of a batch larger than the budget that were left out). */
+static int write_txn(er_store *s, const qbuf *b, int n_touch, uint64_t cap, uint64_t *ins,
+                     uint64_t *ev, uint64_t *skipped) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return rc;
+    meta_state m;
+    if ((rc = meta_read(s, txn, &m))) goto fail;
+    for (int i = 0; i < n_touch; i++) {
+        MDB_val k = {32, s->touch_w[i]}, v;
+        if (mdb_get(txn, s->values, &k, &v)) continue; /* evicted meanwhile */
+        if ((rc = unindex(s, txn, s->touch_w[i])) || (rc = index_at(s, txn, s->touch_w[i], &m)))
+            goto fail;
+    }
+    size_t used = b ? b->used : 0;
+    uint64_t incoming = 0;
+    for (size_t off = 0; off < used;) {
+        rec_hdr h;
+        memcpy(&h, b->data + off, sizeof h);
+        incoming += h.vlen;
+        off += h.rec;
+    }
+    /* a batch larger than the budget keeps only its newest values */
+    size_t first = 0;
+    while (incoming > cap && first < used) {
+        rec_hdr h;
+        memcpy(&h, b->data + first, sizeof h);
+        incoming -= h.vlen;
+        first += h.rec;
+        (*skipped)++;
+    }
+    if (m.bytes + incoming > cap && (rc = evict_to(s, txn, &m, cap - incoming, ev)))
+        goto fail;
+    for (size_t off = first; off < used;) {
+        rec_hdr h;
+        memcpy(&h, b->data + off, sizeof h);
+        uint8_t *key = b->data + off + sizeof h;
+        off += h.rec;
+        MDB_val k = {32, key}, v;
+        if (mdb_get(txn, s->values, &k, &v) == 0) { /* overwrite (a corrupt or raced value) */
+            m.bytes -= v.mv_size < m.bytes ? v.mv_size : m.bytes;
+            if ((rc = unindex(s, txn, key))) goto fail;
+        }
+        v.mv_size = h.vlen;
+        v.mv_data = key + 32;
+        if ((rc = mdb_put(txn, s->values, &k, &v, 0)) || (rc = index_at(s, txn, key, &m))) goto fail;
+        m.bytes += h.vlen;
+        (*ins)++;
+    }
+    if ((rc = meta_write(s, txn, &m))) goto fail;
+    MDB_stat st;
+    if ((rc = mdb_stat(txn, s->values, &st))) goto fail;
+    rc = mdb_txn_commit(txn); /* frees txn even when it fails (MDB_MAP_FULL here too) */
+    if (rc == 0) {
+        s->bytes = m.bytes;
+        s->entries = st.ms_entries;
+        s->tick = m.tick;
+        s->commits++;
+    }
+    return rc;
+fail:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static void write_batch(er_store *s, const qbuf *b, int n_touch) {
+    uint64_t cap = s->p.budget_bytes, shrink = 8;
+    for (int attempt = 0;; attempt++) {
+        uint64_t ins = 0, ev = 0, skipped = 0;
+        int rc = write_txn(s, b, n_touch, cap, &ins, &ev, &skipped);
+        s->evictions += ev;
+        if (rc == 0) {
+            s->inserts += ins;
+            s->dropped += skipped;
+            return;
+        }
+        if (rc != MDB_MAP_FULL || attempt == MAP_FULL_RETRIES) break;
+        /* The map is full before the budget is.  Pages freed by a transaction
+         * are reusable only by later ones, and large values need contiguous
+         * pages: evict 1/8 of what is stored (1/4, 1/2 on later tries) plus
+         * the batch in a transaction of its own, then retry. */
+        s->map_full++;
+        uint64_t cur = s->bytes + b->used < cap ? s->bytes + b->used : cap;
+        cap = cur - cur / shrink;
+        shrink = shrink > 2 ? shrink / 2 : 1;
+        ev = 0;
+        rc = write_txn(s, NULL, 0, cap > b->used ? cap - b->used : 0, &ins, &ev, &skipped);
+        s->evictions += ev;
+        if (rc && rc != MDB_MAP_FULL) break;
+    }
+    s->write_errors++;
+}
+
+static void *writer_main(void *arg) {
+    er_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        qbuf *b = &s->q[s->pending];
+        while (!s->stop && b->used == 0 && s->n_touch == 0) pthread_cond_wait(&s->cv_writer, &s->mu);
+        while (b->inflight > 0) pthread_cond_wait(&s->cv_writer, &s->mu);
+        if (s->stop && b->used == 0 && s->n_touch == 0) break;
+        s->pending ^= 1; /* producers fill the other half while this one commits */
+        int n_touch = s->n_touch;
+        memcpy(s->touch_w, s->touch, (size_t)n_touch * 32);
+        s->n_touch = 0;
+        pthread_cond_broadcast(&s->cv_space);
+        pthread_mutex_unlock(&s->mu);
+
+        write_batch(s, b, n_touch);
+
+        pthread_mutex_lock(&s->mu);
+        b->used = 0;
+        if (b->last_seq > s->done_seq) s->done_seq = b->last_seq;
+        pthread_cond_broadcast(&s->cv_done);
+        pthread_cond_broadcast(&s->cv_space);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- open / close ---- */
+
+static er_status open_dbs(er_store *s, er_err *err) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
+    if ((rc = mdb_dbi_open(txn, "values", MDB_CREATE, &s->values)) ||
+        (rc = mdb_dbi_open(txn, "atime", MDB_CREATE, &s->atime)) ||
+        (rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &s->lru)) ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta))) {
+        mdb_txn_abort(txn);
+        return lmdb_err(err, "mdb_dbi_open", rc);
+    }
+    meta_state m;
+    MDB_stat st;
+    if ((rc = meta_read(s, txn, &m)) || (rc = mdb_stat(txn, s->values, &st))) {
+        mdb_txn_abort(txn);
+        return lmdb_err(err, "reading the store's state", rc);
+    }
+    s->bytes = m.bytes;
+    s->tick = m.tick;
+    s->entries = st.ms_entries;
+    if ((rc = mdb_txn_commit(txn))) return lmdb_err(err, "mdb_txn_commit", rc);
+    return ER_OK;
+}
+
+er_status er_store_open(const char *path, const er_store_params *params, er_store **out,
+                        er_err *err) {
+    *out = NULL;
+    er_store_params p = params ? *params : er_store_default_params();
+    if (!path || !*path || (unsigned)p.dtype > ER_DTYPE_INT8 || p.budget_bytes == 0 ||
+        p.queue_bytes < 4096 || p.max_readers < 1)
+        return er_set(err, ER_ERR_INVALID_ARG, "bad store parameters (path, dtype, budget, "
+                      "queue or readers)");
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return er_set(err, ER_ERR_IO, "cannot create store directory %s: %s", path, strerror(errno));
+    er_store *s = calloc(1, sizeof *s);
+    if (!s) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    s->p = p;
+    s->qcap = p.queue_bytes / 2;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv_writer, NULL);
+    pthread_cond_init(&s->cv_space, NULL);
+    pthread_cond_init(&s->cv_done, NULL);
+    s->q[0].data = malloc(s->qcap);
+    s->q[1].data = malloc(s->qcap);
+    s->touch = malloc(TOUCH_MAX * 32);
+    s->touch_w = malloc(TOUCH_MAX * 32);
+    if (!s->q[0].data || !s->q[1].data || !s->touch || !s->touch_w) {
+        er_store_close(s);
+        return er_set(err, ER_ERR_NOMEM, "out of memory for the store's write queue");
+    }
+    uint64_t map = p.map_bytes ? p.map_bytes : 2 * p.budget_bytes + (64ull << 20);
+    char data[4096];
+    struct stat stt;
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    if (stat(data, &stt) == 0 && (uint64_t)stt.st_size > map) map = (uint64_t)stt.st_size;
+    int rc = mdb_env_create(&s->env);
+    if (!rc) rc = mdb_env_set_maxdbs(s->env, 4);
+    if (!rc) rc = mdb_env_set_maxreaders(s->env, (unsigned)p.max_readers + 8);
+    if (!rc) rc = mdb_env_set_mapsize(s->env, (size_t)map);
+    /* NOTLS: read txns belong to er_store_readers, not threads.  NOMETASYNC:
+     * an OS crash may lose the last commit but never breaks the store.
+     * NORDAHEAD: lookups are random; readahead would evict useful pages. */
+    if (!rc) rc = mdb_env_open(s->env, path, MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD, 0644);
+    if (rc) {
+        er_store_close(s);
+        return lmdb_err(err, "opening the LMDB store", rc);
+    }
+    int dead;
+    mdb_reader_check(s->env, &dead); /* slots left by killed processes */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_bytes = info.me_mapsize;
+    er_status st = open_dbs(s, err);
+    if (st != ER_OK) {
+        er_store_close(s);
+        return st;
+    }
+    if (pthread_create(&s->writer, NULL, writer_main, s)) {
+        er_store_close(s);
+        return er_set(err, ER_ERR_NOMEM, "cannot start the store's writer thread");
+    }
+    s->writer_started = true;
+    *out = s;
+    return ER_OK;
+}
+
+void er_store_close(er_store *s) {
+    if (!s) return;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_broadcast(&s->cv_writer);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+    }
+    if (s->env) mdb_env_close(s->env);
+    free(s->q[0].data);
+    free(s->q[1].data);
+    free(s->touch);
+    free(s->touch_w);
+    pthread_cond_destroy(&s->cv_writer);
+    pthread_cond_destroy(&s->cv_space);
+    pthread_cond_destroy(&s->cv_done);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* ---- puts ---- */
+
+/* Reserves a record for a value of vlen bytes in the pending buffer; the
+ * caller fills it outside the lock, then calls release.  NULL when dropped. */
+static uint8_t *reserve(er_store *s, size_t vlen, bool wait, qbuf **qb, er_err *err) {
+    size_t rec = (sizeof(rec_hdr) + 32 + vlen + 7) & ~(size_t)7;
+    if (rec > s->qcap || vlen > s->p.budget_bytes) {
+        s->dropped++;
+        er_set(err, ER_ERR_CAPACITY, "a value of %zu bytes exceeds the store's queue or budget",
+               vlen);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    qbuf *b = &s->q[s->pending];
+    while (b->used + rec > s->qcap) {
+        if (!wait || s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            s->dropped++;
+            er_set(err, ER_ERR_CAPACITY, "store write queue full: value not cached");
+            return NULL;
+        }
+        pthread_cond_signal(&s->cv_writer);
+        pthread_cond_wait(&s->cv_space, &s->mu);
+        b = &s->q[s->pending];
+    }
+    uint8_t *r = b->data + b->used;
+    b->used += rec;
+    b->inflight++;
+    b->last_seq = ++s->enq_seq;
+    pthread_mutex_unlock(&s->mu);
+    rec_hdr h = {(uint32_t)rec, (uint32_t)vlen};
+    memcpy(r, &h, sizeof h);
+    *qb = b;
+    return r + sizeof h;
+}
+
+static void release(er_store *s, qbuf *b) {
+    pthread_mutex_lock(&s->mu);
+    b->inflight--;
+    pthread_cond_signal(&s->cv_writer);
+    pthread_mutex_unlock(&s->mu);
+}
+
+er_status er_store_put(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], int cut, int n_tokens,
+                       int hidden, const float *x, bool wait, er_err *err) {
+    if (n_tokens < 1 || hidden < 1 || cut < 0)
+        return er_set(err, ER_ERR_INVALID_ARG, "bad value shape [%d, %d]", n_tokens, hidden);
+    qbuf *b;
+    uint8_t *r = reserve(s, er_store_value_size(s->p.dtype, n_tokens, hidden), wait, &b, err);
+    if (!r) return ER_ERR_CAPACITY;
+    memcpy(r, key, 32);
+    er_value_encode(s->p.dtype, cut, n_tokens, hidden, x, r + 32); /* outside the lock */
+    release(s, b);
+    return ER_OK;
+}
+
+er_status er_store_put_raw(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], const void *v,
+                           size_t len, er_err *err) {
+    qbuf *b;
+    uint8_t *r = reserve(s, len, true, &b, err);
+    if (!r) return ER_ERR_CAPACITY;
+    memcpy(r, key, 32);
+    memcpy(r + 32, v, len);
+    release(s, b);
+    return ER_OK;
+}
+
+void er_store_flush(er_store *s) {
+    pthread_mutex_lock(&s->mu);
+    uint64_t target = s->enq_seq;
+    bool touches = s->n_touch > 0;
+    pthread_cond_signal(&s->cv_writer);
+    while (s->done_seq < target && s->writer_started)
+        pthread_cond_wait(&s->cv_done, &s->mu);
+    /* touches queued before the flush: wait for the writer to take them */
+    while (touches && s->n_touch > 0) {
+        pthread_cond_signal(&s->cv_writer);
+        pthread_cond_wait(&s->cv_done, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- gets ---- */
+
+er_status er_store_reader_new(er_store *s, er_store_reader **out, er_err *err) {
+    *out = NULL;
+    er_store_reader *r = calloc(1, sizeof *r);
+    if (!r) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    r->s = s;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc) {
+        free(r);
+        return lmdb_err(err, "mdb_txn_begin (reader)", rc);
+    }
+    mdb_txn_reset(r->txn);
+    *out = r;
+    return ER_OK;
+}
+
+void er_store_reader_free(er_store_reader *r) {
+    if (!r) return;
+    mdb_txn_abort(r->txn);
+    free(r);
+}
+
+static void record_latency(er_store *s, uint64_t ns) {
+    s->reads++;
+    s->read_ns_sum += ns;
+    uint64_t mx = s->read_ns_max;
+    while (ns > mx && !atomic_compare_exchange_weak(&s->read_ns_max, &mx, ns)) {}
+    uint64_t us = ns / 1000;
+    int i = 0;
+    while (i < 15 && us >= (1ull << i)) i++;
+    s->hist[i]++;
+}
+
+/* A hit refreshes the entry's tick only once it has aged past 1/8 of the
+ * store: bounded index writes for hot entries, LRU order within 1/8. */
+static void maybe_touch(er_store *s, MDB_txn *txn, const uint8_t *key) {
+    MDB_val k = {32, (void *)key}, v;
+    if (mdb_get(txn, s->atime, &k, &v) || v.mv_size != 8) return;
+    uint64_t age = s->tick - rd64(v.mv_data);
+    if (age <= s->entries / 8 + 1) return;
+    pthread_mutex_lock(&s->mu);
+    if (s->n_touch < TOUCH_MAX) {
+        memcpy(s->touch[s->n_touch++], key, 32);
+        pthread_cond_signal(&s->cv_writer);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+er_status er_store_get(er_store_reader *r, const uint8_t key[ER_STORE_KEY_BYTES], int cut,
+                       int n_tokens, int hidden, float *out, er_err *err) {
+    er_store *s = r->s;
+    uint64_t t0 = now_ns();
+    int rc = mdb_txn_renew(r->txn);
+    if (rc) return lmdb_err(err, "mdb_txn_renew", rc);
+    MDB_val k = {32, (void *)key}, v;
+    rc = mdb_get(r->txn, s->values, &k, &v);
+    er_status st = ER_OK;
+    if (rc == MDB_NOTFOUND) {
+        st = er_set(err, ER_ERR_NOT_FOUND, "not in the store");
+    } else if (rc) {
+        st = lmdb_err(err, "mdb_get", rc);
+    } else if (er_value_check_header(v.mv_data, v.mv_size, cut, n_tokens, hidden) ||
+               (out && er_value_check_sum(v.mv_data, v.mv_size))) {
+        s->corrupt++;
+        st = er_set(err, ER_ERR_NOT_FOUND, "corrupt value (header or checksum): recomputed");
+    } else {
+        if (out) er_value_decode(v.mv_data, out);
+        maybe_touch(s, r->txn, key);
+    }
+    mdb_txn_reset(r->txn);
+    if (st == ER_OK) s->hits++;
+    else s->misses++;
+    record_latency(s, now_ns() - t0);
+    return st;
+}
+
+/* ---- administration ---- */
+
+void er_store_stats(const er_store *cs, er_store_counters *o) {
+    er_store *s = (er_store *)cs; /* atomics are read-only here */
+    memset(o, 0, sizeof *o);
+    o->entries = s->entries;
+    o->bytes = s->bytes;
+    o->budget_bytes = s->p.budget_bytes;
+    o->map_bytes = s->map_bytes;
+    o->hits = s->hits;
+    o->misses = s->misses;
+    o->corrupt = s->corrupt;
+    o->inserts = s->inserts;
+    o->evictions = s->evictions;
+    o->dropped = s->dropped;
+    o->write_errors = s->write_errors;
+    o->commits = s->commits;
+    o->map_full = s->map_full;
+    o->reads = s->reads;
+    o->read_ns_sum = s->read_ns_sum;
+    o->read_ns_max = s->read_ns_max;
+    for (int i = 0; i < 16; i++) o->read_us_hist[i] = s->hist[i];
+}
+
+er_status er_store_purge(er_store *s, er_err *err) {
+    er_store_flush(s);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
+    if ((rc = mdb_drop(txn, s->values, 0)) || (rc = mdb_drop(txn, s->atime, 0)) ||
+        (rc = mdb_drop(txn, s->lru, 0))) {
+        mdb_txn_abort(txn);
+        return lmdb_err(err, "mdb_drop", rc);
+    }
+    meta_state m = {0, s->tick};
+    if ((rc = meta_write(s, txn, &m))) {
+        mdb_txn_abort(txn);
+        return lmdb_err(err, "mdb_put", rc);
+    }
+    if ((rc = mdb_txn_commit(txn))) return lmdb_err(err, "mdb_txn_commit", rc);
+    s->bytes = 0;
+    s->entries = 0;
+    return ER_OK;
+}
+
+er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, uint64_t *bad_out,
+                          er_err *err) {
+    er_store_flush(s);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, remove_corrupt ? 0 : MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->values, &c))) {
+        mdb_txn_abort(txn);
+        return lmdb_err(err, "mdb_cursor_open", rc);
+    }
+    meta_state m = {0, 0};
+    uint64_t ok = 0, bad = 0, sum = 0, bad_bytes = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        sum += v.mv_size;
+        if (k.mv_size == 32 && !er_value_check_header(v.mv_data, v.mv_size, -1, -1, -1) &&
+            !er_value_check_sum(v.mv_data, v.mv_size)) {
+            ok++;
+            continue;
+        }
+        bad++;
+        bad_bytes += v.mv_size;
+        if (remove_corrupt) {
+            uint8_t key[32] = {0};
+            memcpy(key, k.mv_data, k.mv_size < 32 ? k.mv_size : 32);
+            if ((rc = mdb_cursor_del(c, 0)) || (rc = unindex(s, txn, key))) break;
+        }
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return lmdb_err(err, "scanning values", rc);
+    }
+    MDB_stat sv, sa, sl;
+    rc = meta_read(s, txn, &m);
+    if (!rc) rc = mdb_stat(txn, s->values, &sv);
+    if (!rc) rc = mdb_stat(txn, s->atime, &sa);
+    if (!rc) rc = mdb_stat(txn, s->lru, &sl);
+    er_status st = ER_OK;
+    if (rc) st = lmdb_err(err, "reading the indexes", rc);
+    else if (m.bytes != sum)
+        st = er_set(err, ER_ERR_STORE, "byte total %llu disagrees with the values' %llu",
+                    (unsigned long long)m.bytes, (unsigned long long)sum);
+    else if (sa.ms_entries != sl.ms_entries || sv.ms_entries != sa.ms_entries)
+        st = er_set(err, ER_ERR_STORE, "index sizes disagree: %zu values, %zu atime, %zu lru",
+                    sv.ms_entries, sa.ms_entries, sl.ms_entries);
+    if (st == ER_OK && remove_corrupt) {
+        m.bytes = sum - bad_bytes;
+        if ((rc = meta_write(s, txn, &m)) || (rc = mdb_txn_commit(txn)))
+            return lmdb_err(err, "committing the repair", rc);
+        s->bytes = m.bytes;
+        s->entries = sv.ms_entries;
+    } else {
+        mdb_txn_abort(txn);
+    }
+    if (ok_out) *ok_out = ok;
+    if (bad_out) *bad_out = bad;
+    return st;
+}

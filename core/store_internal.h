@@ -1,0 +1,40 @@
+/* Value codec of the activation store, shared by store.c and the tests.
+ * Not a public header.
+ *
+ * Value layout (little-endian), ER_STORE_HEADER_BYTES header then payload:
+ *    0  magic "ERAC"          4  u16 format version    6  u8 dtype   7  u8 0
+ *    8  u32 n_tokens         12  u32 hidden            16  u32 cut  20  u32 0
+ *   24  u64 payload bytes    32  BLAKE2b-128 over header[0, 32) and payload
+ *   48  16 zero bytes (reserved)
+ * Payload: fp32 [n, h] floats | fp16 [n, h] halves | int8 [n] float scales
+ * then [n, h] int8. */
+#ifndef ER_STORE_INTERNAL_H
+#define ER_STORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+uint16_t er_f32_to_f16(float f); /* round to nearest even, saturating to +-65504 */
+/* (the inverse, er_f16_to_f32, is safetensors.h's) */
+
+/* Writes the header and payload of x [n, h] into dst (er_store_value_size bytes). */
+void er_value_encode(er_store_dtype d, int cut, int n, int h, const float *x, uint8_t *dst);
+
+/* Checks the header of a value of len bytes: magic, version, dtype, sizes,
+ * and, when expect_* >= 0, that they match.  0 when good. */
+int er_value_check_header(const uint8_t *v, size_t len, int expect_cut, int expect_n,
+                          int expect_h);
+
+/* 0 when the checksum matches (header already checked). */
+int er_value_check_sum(const uint8_t *v, size_t len);
+
+/* Decodes a checked value into out [n, h]. */
+void er_value_decode(const uint8_t *v, float *out);
+
+/* Queues len raw bytes as the value of key (tests: corrupt values). */
+er_status er_store_put_raw(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], const void *v,
+                           size_t len, er_err *err);
+
+#endif

@@ -1,0 +1,410 @@
+/* Recycling: er_run equals er_forward bit for bit with fp32 storage on every
+ * fixture model and golden case, on miss and on hit; fp16 / int8 stay within
+ * the documented bounds; lower stacks are shared exactly when equal; per-task
+ * higher cuts; task set errors. */
+#include <check.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "recycle.h"
+
+/* Head error bounds for fp16 / int8 storage, relative to the largest |logit|
+ * (or embedding component) of the case, measured on every golden (see
+ * core/STORE.md for the figures). */
+#define FP16_REL_BOUND 4e-3  /* worst measured 2.0e-3 (electra-disc) */
+#define INT8_REL_BOUND 0.25  /* worst measured 0.14 (electra-disc), most 0.6e-2 to 4e-2 */
+
+static char dir[64];
+
+static void mk_dir(void) {
+    snprintf(dir, sizeof dir, "/tmp/er_recycle_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rm_dir(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* ---- golden cases as packed batches ---- */
+
+typedef struct {
+    int n_seqs, seq_len[64];
+    int32_t ids[4096], types[4096];
+    int has_types;
+} gcase;
+
+static int load_cases(const char *name, gcase **out) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/golden/%s.json", name);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    ck_assert_msg(root != NULL, "%s: %s", path, je.text);
+    json_t *cases = json_object_get(root, "cases");
+    int n = (int)json_array_size(cases);
+    gcase *cs = calloc((size_t)n, sizeof *cs);
+    for (int c = 0; c < n; c++) {
+        json_t *jc = json_array_get(cases, (size_t)c);
+        json_t *ids = json_object_get(jc, "input_ids"), *mask = json_object_get(jc, "attention_mask");
+        json_t *tys = json_object_get(jc, "token_type_ids");
+        gcase *g = &cs[c];
+        g->n_seqs = (int)json_array_size(ids);
+        g->has_types = tys != NULL;
+        int t = 0;
+        for (int s = 0; s < g->n_seqs; s++) {
+            json_t *row = json_array_get(ids, (size_t)s);
+            int len = 0;
+            for (size_t i = 0; i < json_array_size(row); i++) {
+                if (mask && !json_integer_value(json_array_get(json_array_get(mask, (size_t)s), i))) break;
+                g->ids[t] = (int32_t)json_integer_value(json_array_get(row, i));
+                g->types[t] = tys ? (int32_t)json_integer_value(json_array_get(json_array_get(tys, (size_t)s), i)) : 0;
+                t++;
+                len++;
+            }
+            g->seq_len[s] = len;
+        }
+    }
+    json_decref(root);
+    *out = cs;
+    return n;
+}
+
+static er_batch batch_of(const gcase *g) {
+    return (er_batch){g->n_seqs, g->seq_len, g->ids, g->has_types ? g->types : NULL};
+}
+
+static er_taskset *load_set(const er_task_spec *specs, int n, const char *store, er_store_dtype d,
+                            int cut, void (*log)(void *, const char *), void *user) {
+    er_taskset_params p = er_taskset_default_params();
+    p.store_path = store;
+    p.store.dtype = d;
+    p.store.budget_bytes = 64u << 20;
+    p.store.queue_bytes = 8u << 20;
+    p.cut = cut;
+    p.log = log;
+    p.log_user = user;
+    er_taskset *ts = NULL;
+    er_err e;
+    ck_assert_msg(er_taskset_load(specs, n, &p, &ts, &e) == ER_OK, "%s", e.msg);
+    return ts;
+}
+
+/* er_forward of a fully loaded copy of dir: the reference. */
+static void reference(const char *mdir, const er_batch *b, float *out) {
+    er_model *m;
+    er_ctx *ctx;
+    er_err e;
+    ck_assert_msg(er_model_load(mdir, NULL, &m, &e) == ER_OK, "%s", e.msg);
+    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, NULL), ER_OK);
+    float *x = malloc(4096 * sizeof(float) * (size_t)er_model_config(m)->hidden_size);
+    ck_assert_msg(er_forward(m, ctx, b, x, out, &e) == ER_OK, "%s", e.msg);
+    free(x);
+    er_ctx_free(ctx);
+    er_model_free(m);
+}
+
+static int n_models;
+static char models[64][64];
+
+static void list_models(void) {
+    if (n_models) return;
+    DIR *d = opendir("tests/fixtures/golden");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d)) && n_models < 64) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && !strcmp(de->d_name + len - 5, ".json")) {
+            snprintf(models[n_models], sizeof models[0], "%.*s", (int)(len - 5), de->d_name);
+            n_models++;
+        }
+    }
+    closedir(d);
+}
+
+/* Runs every golden case of every model on miss then hit; returns the worst
+ * head error relative to the case's largest |output| (0 when exact). */
+static double run_all(er_store_dtype d, int cut_mode) {
+    list_models();
+    double worst = 0;
+    float *ref = malloc(1 << 22), *got = malloc(1 << 22);
+    for (int mi = 0; mi < n_models; mi++) {
+        char mdir[256];
+        snprintf(mdir, sizeof mdir, "tests/fixtures/models/%s", models[mi]);
+        gcase *cs;
+        int nc = load_cases(models[mi], &cs);
+        mk_dir();
+        er_task_spec spec = {"t", mdir, 0};
+        er_taskset *ts = load_set(&spec, 1, dir, d, cut_mode, NULL, NULL);
+        const er_task *t = er_taskset_at(ts, 0);
+        er_worker *w;
+        ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+        double model_worst = 0;
+        for (int c = 0; c < nc; c++) {
+            er_batch b = batch_of(&cs[c]);
+            size_t n_out = er_head_out_size(er_task_model(t), &b);
+            reference(mdir, &b, ref);
+            uint8_t hit[64];
+            for (int pass = 0; pass < 2; pass++) {
+                er_run_stats st;
+                er_err e;
+                memset(got, 0xff, n_out * sizeof *got);
+                ck_assert_msg(er_run(w, t, &b, 0, got, hit, &st, &e) == ER_OK, "%s: %s", models[mi], e.msg);
+                for (int s = 0; s < b.n_seqs; s++)
+                    ck_assert_msg(hit[s] == pass, "%s case %d seq %d: hit %d on pass %d", models[mi], c, s, hit[s], pass);
+                ck_assert_int_eq(st.hits, pass ? b.n_seqs : 0);
+                if (d == ER_DTYPE_FP32 || pass == 0) {
+                    ck_assert_msg(!memcmp(ref, got, n_out * sizeof *got),
+                                  "%s case %d pass %d: not bit-identical to er_forward", models[mi], c, pass);
+                } else {
+                    double amax = 0, emax = 0;
+                    for (size_t i = 0; i < n_out; i++) {
+                        amax = fmax(amax, fabs(ref[i]));
+                        emax = fmax(emax, fabs(ref[i] - got[i]));
+                    }
+                    model_worst = fmax(model_worst, emax / fmax(amax, 1e-6));
+                }
+                er_store_flush(er_taskset_store(ts));
+            }
+        }
+        if (d != ER_DTYPE_FP32)
+            fprintf(stderr, "  %s %-22s worst head error / max|out| = %.2e\n",
+                    er_store_dtype_name(d), models[mi], model_worst);
+        worst = fmax(worst, model_worst);
+        er_worker_free(w);
+        er_taskset_free(ts);
+        free(cs);
+        rm_dir();
+    }
+    free(ref);
+    free(got);
+    return worst;
+}
+
+START_TEST(test_exact_fp32) {
+    run_all(ER_DTYPE_FP32, -1);
+    run_all(ER_DTYPE_FP32, 1);
+}
+END_TEST
+
+START_TEST(test_fp16_bound) {
+    double w = run_all(ER_DTYPE_FP16, -1);
+    ck_assert_msg(w <= FP16_REL_BOUND, "fp16 head error %.3e over the bound", w);
+}
+END_TEST
+
+START_TEST(test_int8_bound) {
+    double w = run_all(ER_DTYPE_INT8, -1);
+    ck_assert_msg(w <= INT8_REL_BOUND, "int8 head error %.3e over the bound", w);
+}
+END_TEST
+
+/* ---- sharing ---- */
+
+static char logbuf[4096];
+static void log_line(void *user, const char *line) {
+    (void)user;
+    size_t n = strlen(logbuf);
+    snprintf(logbuf + n, sizeof logbuf - n, "%s\n", line);
+}
+
+/* Copies bert-seqcls to dst and adds delta to the first value of tensor `name`. */
+static void modified_copy(const char *dst, const char *name, float delta) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp tests/fixtures/models/bert-seqcls/* %s/", dst, dst);
+    ck_assert_int_eq(system(cmd), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/model.safetensors", dst);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    uint64_t hlen;
+    ck_assert_int_eq(fread(&hlen, 8, 1, f), 1);
+    char *h = calloc(1, hlen + 1);
+    ck_assert_int_eq(fread(h, 1, hlen, f), hlen);
+    json_t *root = json_loads(h, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    json_t *t = json_object_get(root, name);
+    ck_assert_msg(t != NULL, "no tensor %s", name);
+    long off = 8 + (long)hlen + (long)json_integer_value(json_array_get(json_object_get(t, "data_offsets"), 0));
+    float v;
+    fseek(f, off, SEEK_SET);
+    ck_assert_int_eq(fread(&v, 4, 1, f), 1);
+    v += delta;
+    fseek(f, off, SEEK_SET);
+    ck_assert_int_eq(fwrite(&v, 4, 1, f), 1);
+    fclose(f);
+    json_decref(root);
+    free(h);
+}
+
+/* Runs task i of ts on every bert-seqcls case twice (miss, hit) and compares
+ * with er_forward of mdir bit for bit. */
+static void check_task(er_taskset *ts, const char *name, const char *mdir) {
+    gcase *cs;
+    int nc = load_cases("bert-seqcls", &cs);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    const er_task *t = er_taskset_find(ts, name);
+    ck_assert_ptr_nonnull(t);
+    float ref[256], got[256];
+    for (int c = 0; c < nc; c++) {
+        er_batch b = batch_of(&cs[c]);
+        reference(mdir, &b, ref);
+        size_t n_out = er_head_out_size(er_task_model(t), &b);
+        for (int pass = 0; pass < 2; pass++) {
+            er_err e;
+            ck_assert_msg(er_run(w, t, &b, 0, got, NULL, NULL, &e) == ER_OK, "%s", e.msg);
+            ck_assert_msg(!memcmp(ref, got, n_out * sizeof *got), "task %s case %d pass %d differs",
+                          name, c, pass);
+            er_store_flush(er_taskset_store(ts));
+        }
+    }
+    er_worker_free(w);
+    free(cs);
+}
+
+START_TEST(test_sharing) {
+    mk_dir();
+    char store[128], up[128], low[128], mid[128];
+    snprintf(store, sizeof store, "%s/store", dir);
+    snprintf(up, sizeof up, "%s/upper", dir);
+    snprintf(low, sizeof low, "%s/lower", dir);
+    snprintf(mid, sizeof mid, "%s/mid", dir);
+    /* 3 layers, store cut 1 */
+    modified_copy(up, "bert.encoder.layer.2.output.dense.weight", 0.5f); /* above every cut */
+    modified_copy(low, "bert.embeddings.word_embeddings.weight", 0.5f);  /* below the cut */
+    modified_copy(mid, "bert.encoder.layer.1.output.dense.weight", 0.5f); /* in [1, 2) */
+    const char *base = "tests/fixtures/models/bert-seqcls";
+    er_task_spec specs[] = {{"a", base, 0}, {"b", base, 0}, {"up", up, 0}, {"low", low, 0},
+                            {"hi", base, 2}, {"mid", mid, 2}};
+    logbuf[0] = 0;
+    er_taskset *ts = load_set(specs, 6, store, ER_DTYPE_FP32, 1, log_line, NULL);
+    ck_assert_int_eq(er_taskset_cut(ts), 1);
+    ck_assert_int_eq(er_taskset_lower_stacks(ts), 2);
+    int st[6];
+    for (int i = 0; i < 6; i++) st[i] = er_task_lower_stack(er_taskset_at(ts, i));
+    ck_assert(st[0] == st[1] && st[0] == st[2] && st[0] == st[4] && st[0] == st[5] && st[3] != st[0]);
+    ck_assert_mem_eq(er_task_fingerprint(er_taskset_at(ts, 0)), er_task_fingerprint(er_taskset_at(ts, 2)), 32);
+    ck_assert(memcmp(er_task_fingerprint(er_taskset_at(ts, 0)), er_task_fingerprint(er_taskset_at(ts, 3)), 32));
+    ck_assert_int_eq(er_task_cut(er_taskset_at(ts, 4)), 2);
+    ck_assert_msg(strstr(logbuf, "task low cannot share") && strstr(logbuf, "embeddings.word"), "%s", logbuf);
+    ck_assert_msg(strstr(logbuf, "task mid declares cut 2"), "%s", logbuf);
+    check_task(ts, "a", base);
+    check_task(ts, "b", base);
+    check_task(ts, "up", up);
+    check_task(ts, "low", low);
+    check_task(ts, "hi", base);
+    check_task(ts, "mid", mid);
+    er_taskset_free(ts);
+    rm_dir();
+}
+END_TEST
+
+/* A batch where some sequences hit and others miss gives er_forward's result
+ * up to the engine's batch-composition rounding. */
+START_TEST(test_mixed_batch) {
+    mk_dir();
+    const char *base = "tests/fixtures/models/bert-seqcls";
+    er_task_spec spec = {"t", base, 0};
+    er_taskset *ts = load_set(&spec, 1, dir, ER_DTYPE_FP32, -1, NULL, NULL);
+    const er_task *t = er_taskset_at(ts, 0);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    gcase *cs;
+    int nc = load_cases("bert-seqcls", &cs);
+    for (int c = 0; c < nc; c++) {
+        er_batch b = batch_of(&cs[c]);
+        if (b.n_seqs < 2) continue;
+        er_batch one = b; /* warm the second sequence alone */
+        one.n_seqs = 1;
+        one.seq_len = b.seq_len + 1;
+        one.ids = b.ids + b.seq_len[0];
+        one.type_ids = b.type_ids ? b.type_ids + b.seq_len[0] : NULL;
+        uint8_t hit[64];
+        er_run_stats rs;
+        ck_assert_int_eq(er_warm(w, t, &one, 0, hit, &rs, NULL), ER_OK);
+        ck_assert_int_eq(hit[0], 0);
+        ck_assert_int_eq(rs.misses, 1);
+        er_store_flush(er_taskset_store(ts));
+        float ref[256], got[256];
+        reference(base, &b, ref);
+        ck_assert_int_eq(er_run(w, t, &b, 0, got, hit, &rs, NULL), ER_OK);
+        ck_assert(hit[0] == 0 && hit[1] == 1);
+        ck_assert_int_eq(rs.hits, 1);
+        /* Not bit for bit: OpenBLAS's sgemm rounds a row differently with
+         * the number of rows, so the engine itself gives a sequence ~1e-6
+         * different results in different batches; the hit carries the
+         * activations of the batch that computed them. */
+        for (size_t i = 0; i < er_head_out_size(er_task_model(t), &b); i++)
+            ck_assert_float_le(fabsf(ref[i] - got[i]), 1e-5f * fmaxf(1.0f, fabsf(ref[i])));
+        /* another salt is another key */
+        ck_assert_int_eq(er_run(w, t, &b, 1, got, hit, NULL, NULL), ER_OK);
+        ck_assert_int_eq(hit[1], 0);
+    }
+    free(cs);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    rm_dir();
+}
+END_TEST
+
+START_TEST(test_no_store_and_errors) {
+    const char *base = "tests/fixtures/models/bert-seqcls";
+    er_task_spec spec = {"t", base, 0};
+    er_taskset_params p = er_taskset_default_params();
+    er_taskset *ts;
+    ck_assert_int_eq(er_taskset_load(&spec, 1, &p, &ts, NULL), ER_OK);
+    ck_assert_ptr_null(er_taskset_store(ts));
+    ck_assert_int_eq(er_taskset_cut(ts), 1); /* half of 3 layers */
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    int32_t ids[3] = {2, 5, 3};
+    int len = 3;
+    er_batch b = {1, &len, ids, NULL};
+    float out[8];
+    uint8_t hit[1] = {1};
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, NULL, NULL), ER_OK);
+    ck_assert_int_eq(hit[0], 0);
+    ck_assert_int_eq(er_warm(w, er_taskset_at(ts, 0), &b, 0, hit, NULL, NULL), ER_ERR_INVALID_ARG);
+    ids[1] = 1 << 30;
+    er_err e;
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, NULL, &e), ER_ERR_INVALID_ARG);
+    er_worker_free(w);
+    er_taskset_free(ts);
+
+    er_task_spec dup[] = {{"x", base, 0}, {"x", base, 0}};
+    ck_assert_int_eq(er_taskset_load(dup, 2, &p, &ts, &e), ER_ERR_INVALID_ARG);
+    er_task_spec bad = {"no spaces", base, 0};
+    ck_assert_int_eq(er_taskset_load(&bad, 1, &p, &ts, &e), ER_ERR_INVALID_ARG);
+    er_task_spec high = {"h", base, 4};
+    ck_assert_int_eq(er_taskset_load(&high, 1, &p, &ts, &e), ER_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(e.msg, "task h"), "%s", e.msg);
+    er_task_spec low = {"l", base, 1};
+    p.cut = 2;
+    ck_assert_int_eq(er_taskset_load(&low, 1, &p, &ts, &e), ER_ERR_INVALID_ARG);
+    er_task_spec missing = {"m", "tests/fixtures/models/nope", 0};
+    ck_assert_int_ne(er_taskset_load(&missing, 1, &p, &ts, &e), ER_OK);
+    ck_assert_ptr_null(ts);
+}
+END_TEST
+
+Suite *recycle_suite(void) {
+    Suite *s = suite_create("recycle");
+    TCase *tc = tcase_create("recycle");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_exact_fp32);
+    tcase_add_test(tc, test_fp16_bound);
+    tcase_add_test(tc, test_int8_bound);
+    tcase_add_test(tc, test_sharing);
+    tcase_add_test(tc, test_mixed_batch);
+    tcase_add_test(tc, test_no_store_and_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(recycle_suite)
