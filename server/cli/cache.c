@@ -1,0 +1,345 @@
+/* erserve-cache: fill, inspect, check and empty an activation store.
+ *
+ *   erserve-cache --store PATH [--model DIR] [--cut K] [--dtype fp32|fp16|int8]
+ *                 [--budget BYTES[K|M|G]] [--tokenizer PATH] COMMAND
+ *   warm [FILE]   JSONL (FILE or stdin): {"id":..., "text": "..."} or
+ *                 {"input_ids": [...], "token_type_ids"?: [...]}; computes the
+ *                 lower layers of every document not yet cached (resumable),
+ *                 with a progress bar on a terminal and documents/s
+ *   stats         the store's counters
+ *   verify        checks every value's header and checksum (--repair deletes
+ *                 bad ones); exit status 1 when any is bad
+ *   purge         deletes every value
+ * warm needs --model (the same directory and cut the server uses, so the keys
+ * match); text needs a tokenizer (--tokenizer, default the model directory).
+ * Keys use salt 0: the server's default truncation settings. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "recycle.h"
+#include "tokenizer.h"
+
+#define BATCH_SEQS 16
+#define BATCH_TOKENS 4096
+
+typedef struct {
+    const char *store, *model, *tokenizer, *cmd, *file;
+    int cut;
+    bool repair;
+    er_store_params sp;
+} opts;
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: erserve-cache --store PATH [--model DIR] [--cut K] [--dtype fp32|fp16|int8]\n"
+               "                     [--budget BYTES[K|M|G]] [--tokenizer PATH] [--repair]\n"
+               "                     warm [FILE] | stats | verify | purge\n"
+               "  warm    reads JSONL {\"id\",\"text\"} or {\"input_ids\":[...]} (FILE or stdin) and\n"
+               "          stores the lower layers of every document not cached yet (needs --model)\n"
+               "  stats   prints the store's counters\n"
+               "  verify  checks every value (--repair deletes bad ones); exit 1 if any is bad\n"
+               "  purge   deletes every value\n");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int parse_bytes(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v <= 0) return -1;
+    switch (*end) {
+    case 'K': case 'k': v *= 1024.0; end++; break;
+    case 'M': case 'm': v *= 1048576.0; end++; break;
+    case 'G': case 'g': v *= 1073741824.0; end++; break;
+    default: break;
+    }
+    if (*end) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, opts *o) {
+    memset(o, 0, sizeof *o);
+    o->cut = -1;
+    o->sp = er_store_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
+        else if (!strcmp(a, "--repair")) o->repair = true;
+        else if (a[0] == '-' && a[1] == '-' && !v) return fprintf(stderr, "erserve-cache: %s needs a value\n", a), -1;
+        else if (!strcmp(a, "--store")) o->store = argv[++i];
+        else if (!strcmp(a, "--model")) o->model = argv[++i];
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = argv[++i];
+        else if (!strcmp(a, "--cut")) o->cut = atoi(argv[++i]);
+        else if (!strcmp(a, "--dtype")) {
+            int d = er_store_dtype_parse(argv[++i]);
+            if (d < 0) return fprintf(stderr, "erserve-cache: unknown dtype %s\n", argv[i]), -1;
+            o->sp.dtype = (er_store_dtype)d;
+        } else if (!strcmp(a, "--budget")) {
+            if (parse_bytes(argv[++i], &o->sp.budget_bytes))
+                return fprintf(stderr, "erserve-cache: bad --budget %s\n", argv[i]), -1;
+        } else if (a[0] == '-') return fprintf(stderr, "erserve-cache: unknown option %s\n", a), -1;
+        else if (!o->cmd) o->cmd = a;
+        else if (!o->file) o->file = a;
+        else return fprintf(stderr, "erserve-cache: unexpected argument %s\n", a), -1;
+    }
+    if (!o->store || !o->cmd) return usage(stderr), -1;
+    return 0;
+}
+
+static void print_stats(const er_store_counters *c) {
+    printf("entries        %llu\nbytes          %llu\nbudget_bytes   %llu\nmap_bytes      %llu\n"
+           "hits           %llu\nmisses         %llu\ncorrupt        %llu\ninserts        %llu\n"
+           "evictions      %llu\ndropped        %llu\nwrite_errors   %llu\ncommits        %llu\n",
+           (unsigned long long)c->entries, (unsigned long long)c->bytes,
+           (unsigned long long)c->budget_bytes, (unsigned long long)c->map_bytes,
+           (unsigned long long)c->hits, (unsigned long long)c->misses,
+           (unsigned long long)c->corrupt, (unsigned long long)c->inserts,
+           (unsigned long long)c->evictions, (unsigned long long)c->dropped,
+           (unsigned long long)c->write_errors, (unsigned long long)c->commits);
+    if (c->reads)
+        printf("read_us_mean   %.1f\nread_us_max    %.1f\n", c->read_ns_sum / 1e3 / (double)c->reads,
+               c->read_ns_max / 1e3);
+}
+
+/* ---- warm ---- */
+
+typedef struct {
+    er_worker *w;
+    const er_task *t;
+    er_tokenizer *tok;
+    int max_len;
+    int n_seqs, n_tok, seq_len[BATCH_SEQS];
+    int32_t ids[BATCH_TOKENS], types[BATCH_TOKENS];
+    bool has_types;
+    long docs, computed, cached, skipped;
+    long total; /* lines in the file, for the progress bar; 0 = unknown */
+    double t0, last_draw;
+    bool tty;
+} warm_state;
+
+static void draw(warm_state *s, bool final) {
+    double t = now_s();
+    if (!s->tty || (!final && t - s->last_draw < 0.2)) return;
+    s->last_draw = t;
+    double rate = s->docs / (t - s->t0 > 1e-9 ? t - s->t0 : 1e-9);
+    if (s->total > 0) {
+        int w = 30, fill = (int)(w * (double)s->docs / (double)s->total);
+        fprintf(stderr, "\r[%.*s%*s] %ld/%ld docs  %.1f docs/s ", fill,
+                "##############################", w - fill, "", s->docs, s->total, rate);
+    } else {
+        fprintf(stderr, "\r%ld docs  %.1f docs/s ", s->docs, rate);
+    }
+    if (final) fputc('\n', stderr);
+}
+
+static int flush_batch(warm_state *s) {
+    if (!s->n_seqs) return 0;
+    er_batch b = {s->n_seqs, s->seq_len, s->ids, s->has_types ? s->types : NULL};
+    uint8_t hit[BATCH_SEQS];
+    er_err e;
+    if (er_warm(s->w, s->t, &b, 0, hit, NULL, &e) != ER_OK) {
+        fprintf(stderr, "\nerserve-cache: warm: %s\n", e.msg);
+        return -1;
+    }
+    for (int i = 0; i < s->n_seqs; i++) {
+        if (hit[i]) s->cached++;
+        else s->computed++;
+    }
+    s->docs += s->n_seqs;
+    s->n_seqs = s->n_tok = 0;
+    s->has_types = false;
+    draw(s, false);
+    return 0;
+}
+
+/* Appends one document's ids to the batch, flushing first when full. */
+static int add_doc(warm_state *s, const int32_t *ids, const int32_t *types, int n) {
+    if (n < 1 || n > s->max_len) {
+        s->skipped++;
+        return 0;
+    }
+    if (s->n_seqs == BATCH_SEQS || s->n_tok + n > BATCH_TOKENS)
+        if (flush_batch(s)) return -1;
+    memcpy(s->ids + s->n_tok, ids, (size_t)n * sizeof *ids);
+    for (int i = 0; i < n; i++) s->types[s->n_tok + i] = types ? types[i] : 0;
+    s->has_types |= types != NULL;
+    s->seq_len[s->n_seqs++] = n;
+    s->n_tok += n;
+    return 0;
+}
+
+static int warm_line(warm_state *s, const char *line, long lineno) {
+    json_error_t je;
+    json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        fprintf(stderr, "\nerserve-cache: line %ld: not a JSON object (%s)\n", lineno, je.text);
+        json_decref(o);
+        return -1;
+    }
+    json_t *text = json_object_get(o, "text"), *ids = json_object_get(o, "input_ids");
+    int rc = 0;
+    static int32_t buf[BATCH_TOKENS], tbuf[BATCH_TOKENS];
+    if (json_is_array(ids)) {
+        json_t *tys = json_object_get(o, "token_type_ids");
+        size_t n = json_array_size(ids);
+        if (n > BATCH_TOKENS || (tys && json_array_size(tys) != n)) {
+            s->skipped++;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                buf[i] = (int32_t)json_integer_value(json_array_get(ids, i));
+                tbuf[i] = tys ? (int32_t)json_integer_value(json_array_get(tys, i)) : 0;
+            }
+            rc = add_doc(s, buf, tys ? tbuf : NULL, (int)n);
+        }
+    } else if (json_is_string(text)) {
+        if (!s->tok) {
+            fprintf(stderr, "\nerserve-cache: line %ld: text needs a tokenizer (--tokenizer)\n", lineno);
+            rc = -1;
+        } else {
+            er_tokenize_params tp = er_tokenize_default_params();
+            tp.max_length = (size_t)s->max_len;
+            er_encoding *enc;
+            er_err e;
+            if (er_tokenizer_encode(s->tok, json_string_value(text), json_string_length(text), NULL,
+                                    0, &tp, &enc, &e) != ER_OK) {
+                fprintf(stderr, "\nerserve-cache: line %ld: %s\n", lineno, e.msg);
+                s->skipped++;
+            } else {
+                rc = add_doc(s, enc->ids, enc->type_ids, (int)enc->n);
+                er_encoding_free(enc);
+            }
+        }
+    } else {
+        fprintf(stderr, "\nerserve-cache: line %ld: needs \"text\" or \"input_ids\"\n", lineno);
+        rc = -1;
+    }
+    json_decref(o);
+    return rc;
+}
+
+static long count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    long n = 0;
+    int c, last = '\n';
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') n++;
+        last = c;
+    }
+    fclose(f);
+    return n + (last != '\n');
+}
+
+static int warm(const opts *o, er_taskset *ts) {
+    warm_state *s = calloc(1, sizeof *s);
+    er_err e;
+    if (!s || er_worker_init(ts, NULL, &s->w, &e) != ER_OK) {
+        fprintf(stderr, "erserve-cache: %s\n", s ? e.msg : "out of memory");
+        free(s);
+        return 1;
+    }
+    s->t = er_taskset_at(ts, 0);
+    const er_config *c = er_model_config(er_task_model(s->t));
+    s->max_len = c->max_positions < 512 ? c->max_positions : 512;
+    if (c->arch == ER_ARCH_ROBERTA) s->max_len = c->max_positions - c->pad_token_id - 1;
+    const char *tp = o->tokenizer ? o->tokenizer : o->model;
+    s->tok = er_tokenizer_load(tp, &e);
+    if (!s->tok && o->tokenizer) {
+        fprintf(stderr, "erserve-cache: tokenizer %s: %s\n", tp, e.msg);
+        er_worker_free(s->w);
+        free(s);
+        return 1;
+    }
+    FILE *in = o->file && strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
+    if (!in) {
+        fprintf(stderr, "erserve-cache: %s: %s\n", o->file, strerror(errno));
+        er_tokenizer_free(s->tok);
+        er_worker_free(s->w);
+        free(s);
+        return 1;
+    }
+    s->tty = isatty(2);
+    s->total = in != stdin && s->tty ? count_lines(o->file) : 0;
+    s->t0 = now_s();
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    while (!rc && getline(&line, &cap, in) > 0) {
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == 0) continue;
+        rc = warm_line(s, line, lineno);
+    }
+    if (flush_batch(s)) rc = -1; /* what was read is kept even after a bad line */
+    er_store_flush(er_taskset_store(ts));
+    draw(s, true);
+    double dt = now_s() - s->t0;
+    fprintf(stderr, "warm: %ld docs in %.1f s (%.1f docs/s): %ld computed, %ld already cached, "
+            "%ld skipped (empty or longer than %d tokens)\n", s->docs, dt,
+            s->docs / (dt > 1e-9 ? dt : 1e-9), s->computed, s->cached, s->skipped, s->max_len);
+    free(line);
+    if (in != stdin) fclose(in);
+    er_tokenizer_free(s->tok);
+    er_worker_free(s->w);
+    free(s);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (parse_args(argc, argv, &o)) return 2;
+    er_err e;
+    int rc = 0;
+    if (!strcmp(o.cmd, "warm")) {
+        if (!o.model) return fprintf(stderr, "erserve-cache: warm needs --model DIR\n"), 2;
+        er_task_spec spec = {"cache", o.model, 0};
+        er_taskset_params p = er_taskset_default_params();
+        p.cut = o.cut;
+        p.store_path = o.store;
+        p.store = o.sp;
+        er_taskset *ts;
+        if (er_taskset_load(&spec, 1, &p, &ts, &e) != ER_OK)
+            return fprintf(stderr, "erserve-cache: %s\n", e.msg), 1;
+        rc = warm(&o, ts);
+        er_taskset_free(ts);
+        return rc;
+    }
+    if (strcmp(o.cmd, "stats") && strcmp(o.cmd, "verify") && strcmp(o.cmd, "purge"))
+        return fprintf(stderr, "erserve-cache: unknown command %s\n", o.cmd), usage(stderr), 2;
+    er_store *s;
+    if (er_store_open(o.store, &o.sp, &s, &e) != ER_OK)
+        return fprintf(stderr, "erserve-cache: %s\n", e.msg), 1;
+    er_store_counters c;
+    if (!strcmp(o.cmd, "stats")) {
+        er_store_stats(s, &c);
+        print_stats(&c);
+    } else if (!strcmp(o.cmd, "verify")) {
+        uint64_t ok = 0, bad = 0;
+        er_status st = er_store_verify(s, o.repair, &ok, &bad, &e);
+        printf("values ok      %llu\nvalues bad     %llu%s\n", (unsigned long long)ok,
+               (unsigned long long)bad, bad && o.repair ? " (deleted)" : "");
+        if (st != ER_OK) fprintf(stderr, "erserve-cache: verify: %s\n", e.msg);
+        rc = st != ER_OK || bad ? 1 : 0;
+    } else {
+        er_store_stats(s, &c);
+        if (er_store_purge(s, &e) != ER_OK) {
+            fprintf(stderr, "erserve-cache: purge: %s\n", e.msg);
+            rc = 1;
+        } else {
+            printf("purged %llu values (%llu bytes)\n", (unsigned long long)c.entries,
+                   (unsigned long long)c.bytes);
+        }
+    }
+    er_store_close(s);
+    return rc;
+}
