@@ -1,0 +1,63 @@
+/* The erserve application: configuration, tasks, tokenizers, engine and
+ * metrics, and the router that answers one HTTP request.  No sockets here:
+ * http.c feeds requests in, and tests call srv_app_handle_sync directly.
+ *
+ * A call is answered either at once (srv_call_run returns true) or later,
+ * from a worker thread, which then calls the resume function exactly once. */
+#ifndef ER_SRV_APP_H
+#define ER_SRV_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "er_error.h"
+
+#define ERSERVE_VERSION "0.1.0"
+
+typedef struct srv_app srv_app;
+typedef struct srv_call srv_call;
+
+typedef struct {
+    const char *method, *path; /* path without the query string */
+    const char *content_type, *authorization, *request_id; /* headers or NULL */
+    const char *body;
+    size_t body_len;
+    bool body_too_large; /* the HTTP layer stopped reading at max_body */
+} srv_request;
+
+typedef struct {
+    int status;
+    char *body; /* owned */
+    size_t body_len;
+    const char *content_type;
+    char request_id[72];
+    int retry_after; /* seconds; 0 = no header */
+    const char *allow; /* Allow header for 405 */
+    double queue_ms, tokenize_ms, compute_ms, total_ms;
+} srv_response;
+
+/* Loads tasks and tokenizers, opens the store, starts the workers.  log
+ * receives startup lines (may be NULL). */
+er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err);
+void srv_app_free(srv_app *app); /* drains first; NULL accepted */
+
+/* The one-line startup summary (versions, BLAS, tasks, stacks, store). */
+void srv_app_describe(const srv_app *app, char *buf, size_t n);
+
+/* Stops accepting compute (503), finishes what is queued, flushes the store. */
+void srv_app_drain(srv_app *app);
+int srv_app_in_flight(const srv_app *app);
+
+/* req's strings must stay valid until srv_call_run returns. */
+srv_call *srv_call_new(srv_app *app, const srv_request *req, bool (*alive)(void *user),
+                       void (*resume)(void *user), void *user);
+bool srv_call_run(srv_call *c);
+srv_response *srv_call_response(srv_call *c); /* valid once answered */
+void srv_call_free(srv_call *c);              /* NULL accepted; not while pending */
+
+/* Runs one request to completion in the calling thread (tests); the caller
+ * frees out->body. */
+void srv_app_handle_sync(srv_app *app, const srv_request *req, srv_response *out);
+
+#endif

@@ -1,0 +1,338 @@
+/* Configuration sources and --help (see config.h).  Every option is one row
+ * of OPTS: its flag, env variable, JSON key, kind and field, so the three
+ * sources cannot drift apart. */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { K_STR, K_INT, K_SIZE, K_BOOL, K_TASK } kind;
+
+typedef struct {
+    const char *flag, *env, *key;
+    kind k;
+    size_t off;
+    long lo, hi;
+    const char *help;
+} opt;
+
+#define F(field) offsetof(srv_config, field)
+static const opt OPTS[] = {
+    {"--host", "ERSERVE_HOST", "host", K_STR, F(host), 0, 0, "listen address [127.0.0.1]"},
+    {"--port", "ERSERVE_PORT", "port", K_INT, F(port), 0, 65535, "listen port; 0 = any free [8080]"},
+    {"--task", "ERSERVE_TASKS", "tasks", K_TASK, 0, 0, 0,
+     "NAME=DIR[:CUT] a task (repeatable; env: comma-separated; JSON: {\"NAME\": \"DIR\"})"},
+    {"--tokenizer", "ERSERVE_TOKENIZER", "tokenizer", K_STR, F(tokenizer), 0, 0,
+     "tokenizer.json for tasks whose directory has none"},
+    {"--cut", "ERSERVE_CUT", "cut", K_INT, F(cut), -1, 256, "store cut layer; -1 = half [-1]"},
+    {"--store", "ERSERVE_STORE", "store", K_STR, F(store_path), 0, 0,
+     "LMDB store directory; unset = no recycling"},
+    {"--store-budget", "ERSERVE_STORE_BUDGET", "store_budget", K_SIZE, F(store_budget), 1, LONG_MAX,
+     "store byte budget (k/M/G suffixes) [1G]"},
+    {"--store-dtype", "ERSERVE_STORE_DTYPE", "store_dtype", K_STR, F(store_dtype), 0, 0,
+     "fp32 | fp16 | int8 [fp16]"},
+    {"--workers", "ERSERVE_WORKERS", "workers", K_INT, F(workers), 1, 256,
+     "compute workers [2]"},
+    {"--blas-threads", "ERSERVE_BLAS_THREADS", "blas_threads", K_INT, F(blas_threads), 1, 256,
+     "OpenBLAS threads [1]"},
+    {"--http-threads", "ERSERVE_HTTP_THREADS", "http_threads", K_INT, F(http_threads), 1, 64,
+     "HTTP polling threads [2]"},
+    {"--queue", "ERSERVE_QUEUE", "queue", K_INT, F(queue_max), 1, 1000000,
+     "queued requests before 429 [256]"},
+    {"--batch-tokens", "ERSERVE_BATCH_TOKENS", "batch_tokens", K_INT, F(batch_tokens), 1, 1 << 20,
+     "token budget of one batch [2048]"},
+    {"--batch-seqs", "ERSERVE_BATCH_SEQS", "batch_seqs", K_INT, F(batch_seqs), 1, 4096,
+     "sequences in one batch [64]"},
+    {"--max-tokens", "ERSERVE_MAX_TOKENS", "max_tokens", K_INT, F(max_tokens), 2, 1 << 16,
+     "tokens per input, capped by the model [512]"},
+    {"--max-inputs", "ERSERVE_MAX_INPUTS", "max_inputs", K_INT, F(max_inputs), 1, 4096,
+     "inputs per request [64]"},
+    {"--max-body", "ERSERVE_MAX_BODY", "max_body", K_SIZE, F(max_body), 64, 1L << 30,
+     "request body bytes [1M]"},
+    {"--max-connections", "ERSERVE_MAX_CONNECTIONS", "max_connections", K_INT, F(max_connections),
+     1, 100000, "open connections [1024]"},
+    {"--conn-timeout", "ERSERVE_CONN_TIMEOUT", "conn_timeout", K_INT, F(conn_timeout_s), 1, 3600,
+     "idle connection timeout, s [30]"},
+    {"--deadline-ms", "ERSERVE_DEADLINE_MS", "deadline_ms", K_INT, F(deadline_ms), 1, 3600000,
+     "longest queue wait before 503, ms [30000]"},
+    {"--api-key", "ERSERVE_API_KEY", "api_key", K_STR, F(api_key), 0, 0,
+     "require Authorization: Bearer KEY on inference routes"},
+    {"--admin-key", "ERSERVE_ADMIN_KEY", "admin_key", K_STR, F(admin_key), 0, 0,
+     "require Authorization: Bearer KEY on /v1/cache routes"},
+    {"--quiet", "ERSERVE_QUIET", "quiet", K_BOOL, F(quiet), 0, 1, "no access log"},
+};
+#define N_OPTS (sizeof OPTS / sizeof OPTS[0])
+
+void srv_config_defaults(srv_config *c) {
+    memset(c, 0, sizeof *c);
+    c->host = strdup("127.0.0.1");
+    c->port = 8080;
+    c->cut = -1;
+    c->store_budget = 1ull << 30;
+    c->store_dtype = strdup("fp16");
+    c->workers = 2;
+    c->blas_threads = 1;
+    c->http_threads = 2;
+    c->queue_max = 256;
+    c->batch_tokens = 2048;
+    c->batch_seqs = 64;
+    c->max_tokens = 512;
+    c->max_inputs = 64;
+    c->max_body = 1u << 20;
+    c->max_connections = 1024;
+    c->conn_timeout_s = 30;
+    c->deadline_ms = 30000;
+}
+
+void srv_config_free(srv_config *c) {
+    if (!c) return;
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (OPTS[i].k == K_STR) free(*(char **)((char *)c + OPTS[i].off));
+    for (int i = 0; i < c->n_tasks; i++) free(c->tasks[i].dir);
+    memset(c, 0, sizeof *c);
+}
+
+static int errf(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int errf(char *err, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_size(const char *s, long long *v) {
+    errno = 0;
+    char *end;
+    double x = strtod(s, &end);
+    if (errno || end == s || x < 0) return -1;
+    switch (*end) {
+    case 'k': case 'K': x *= 1024; end++; break;
+    case 'm': case 'M': x *= 1024 * 1024; end++; break;
+    case 'g': case 'G': x *= 1024.0 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || x > 9e18) return -1;
+    *v = (long long)x;
+    return 0;
+}
+
+/* NAME=DIR[:CUT]; a later task of the same name replaces the earlier. */
+static int add_task(srv_config *c, const char *spec, char *err, size_t en) {
+    const char *eq = strchr(spec, '=');
+    size_t nl = eq ? (size_t)(eq - spec) : 0;
+    if (!eq || nl == 0 || nl > 64) return errf(err, en, "task `%s`: expected NAME=DIR[:CUT]", spec);
+    for (size_t i = 0; i < nl; i++) {
+        char ch = spec[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-'))
+            return errf(err, en, "task `%.*s`: names use [A-Za-z0-9_.-]", (int)nl, spec);
+    }
+    char *dir = strdup(eq + 1);
+    if (!dir) return errf(err, en, "out of memory");
+    int cut = 0;
+    char *colon = strrchr(dir, ':');
+    if (colon && colon[1]) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (!*end && v > 0 && v < 1024) {
+            cut = (int)v;
+            *colon = '\0';
+        }
+    }
+    int slot = c->n_tasks;
+    for (int i = 0; i < c->n_tasks; i++)
+        if (strlen(c->tasks[i].name) == nl && memcmp(c->tasks[i].name, spec, nl) == 0) slot = i;
+    if (slot == SRV_MAX_TASKS) {
+        free(dir);
+        return errf(err, en, "more than %d tasks", SRV_MAX_TASKS);
+    }
+    if (slot == c->n_tasks) c->n_tasks++;
+    else free(c->tasks[slot].dir);
+    memcpy(c->tasks[slot].name, spec, nl);
+    c->tasks[slot].name[nl] = '\0';
+    c->tasks[slot].dir = dir;
+    c->tasks[slot].cut = cut;
+    return 0;
+}
+
+static int set_opt(srv_config *c, const opt *o, const char *v, const char *src, char *err,
+                   size_t en) {
+    void *f = (char *)c + o->off;
+    long long x;
+    char *end;
+    switch (o->k) {
+    case K_STR:
+        free(*(char **)f);
+        *(char **)f = *v ? strdup(v) : NULL;
+        return 0;
+    case K_TASK: {
+        /* env: comma-separated list */
+        char *dup = strdup(v), *save = NULL;
+        if (!dup) return errf(err, en, "out of memory");
+        int rc = 0;
+        for (char *t = strtok_r(dup, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
+            rc = add_task(c, t, err, en);
+        free(dup);
+        return rc;
+    }
+    case K_BOOL:
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) *(bool *)f = true;
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *(bool *)f = false;
+        else return errf(err, en, "%s %s: expected true or false, got `%s`", src, o->flag, v);
+        return 0;
+    case K_INT:
+        errno = 0;
+        x = strtoll(v, &end, 10);
+        if (errno || end == v || *end || x < o->lo || x > o->hi)
+            return errf(err, en, "%s %s: expected an integer in [%ld, %ld], got `%s`", src, o->flag,
+                        o->lo, o->hi, v);
+        *(int *)f = (int)x;
+        return 0;
+    case K_SIZE:
+        if (parse_size(v, &x) || x < o->lo || x > o->hi)
+            return errf(err, en, "%s %s: expected a byte size like 512M, got `%s`", src, o->flag, v);
+        if (o->off == F(store_budget)) c->store_budget = (uint64_t)x;
+        else *(size_t *)f = (size_t)x;
+        return 0;
+    }
+    return -1;
+}
+
+static int load_file(srv_config *c, const char *path, char *err, size_t en) {
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return errf(err, en, "--config %s: line %d: %s", path, je.line, je.text);
+    int rc = 0;
+    if (!json_is_object(root)) rc = errf(err, en, "--config %s: not a JSON object", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        if (rc) break;
+        const opt *o = NULL;
+        for (size_t i = 0; i < N_OPTS; i++)
+            if (!strcmp(OPTS[i].key, key)) o = &OPTS[i];
+        if (!o) {
+            rc = errf(err, en, "--config %s: unknown key `%s`", path, key);
+            break;
+        }
+        char buf[64];
+        const char *s = buf;
+        if (o->k == K_TASK) {
+            const char *name;
+            json_t *dir;
+            if (!json_is_object(v)) {
+                rc = errf(err, en, "--config %s: `tasks` must map names to directories", path);
+                break;
+            }
+            json_object_foreach(v, name, dir) {
+                if (rc) break;
+                if (!json_is_string(dir)) {
+                    rc = errf(err, en, "--config %s: tasks.%s must be a string", path, name);
+                    break;
+                }
+                char *spec = malloc(strlen(name) + json_string_length(dir) + 2);
+                if (!spec) {
+                    rc = errf(err, en, "out of memory");
+                    break;
+                }
+                sprintf(spec, "%s=%s", name, json_string_value(dir));
+                rc = add_task(c, spec, err, en);
+                free(spec);
+            }
+            continue;
+        }
+        if (json_is_string(v)) s = json_string_value(v);
+        else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        else if (json_is_boolean(v)) s = json_is_true(v) ? "true" : "false";
+        else {
+            rc = errf(err, en, "--config %s: `%s` has the wrong type", path, key);
+            break;
+        }
+        rc = set_opt(c, o, s, "--config", err, en);
+    }
+    json_decref(root);
+    return rc;
+}
+
+void srv_config_usage(FILE *f) {
+    fprintf(f, "usage: erserve --task NAME=DIR [--task ...] [options]\n\n"
+               "Serves transformer-encoder tasks over HTTP/JSON with embedding recycling.\n"
+               "Precedence: flags > --config FILE (JSON object, keys below) > ERSERVE_* env.\n\n"
+               "  %-18s %-26s %s\n", "flag", "env / config key", "");
+    fprintf(f, "  %-18s %-26s %s\n", "--config FILE", "ERSERVE_CONFIG", "JSON config file");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s / %s", OPTS[i].env, OPTS[i].key);
+        fprintf(f, "  %-18s %-26s %s\n", OPTS[i].flag, k, OPTS[i].help);
+    }
+    fprintf(f, "  %-18s %-26s %s\n  %-18s %-26s %s\n", "--help", "", "this text", "--version", "",
+            "print the version");
+    fprintf(f, "\nOpenBLAS threads: OPENBLAS_NUM_THREADS is overridden by --blas-threads.\n"
+               "Routes: see proto/openapi.yaml and server/SERVER.md.\n");
+}
+
+static const opt *find_flag(const char *a) {
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (!strcmp(OPTS[i].flag, a)) return &OPTS[i];
+    return NULL;
+}
+
+int srv_config_load(srv_config *c, int argc, char **argv, char **env_unused, FILE *out, char *err,
+                    size_t en) {
+    (void)env_unused;
+    const char *cfg = getenv("ERSERVE_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            srv_config_usage(out);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            fprintf(out, "erserve 0.1.0\n");
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) return errf(err, en, "--config needs a value");
+            cfg = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) cfg = argv[i] + 9;
+    }
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = getenv(OPTS[i].env);
+        if (v && set_opt(c, &OPTS[i], v, OPTS[i].env, err, en)) return -1;
+    }
+    if (cfg && *cfg && load_file(c, cfg, err, en)) return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        char name[64];
+        const char *eq = strchr(a, '=');
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9)) continue;
+        if (eq && (size_t)(eq - a) < sizeof name) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = '\0';
+            v = eq + 1;
+        } else snprintf(name, sizeof name, "%s", a);
+        const opt *o = find_flag(name);
+        if (!o) return errf(err, en, "unknown option `%s` (see --help)", a);
+        if (!v && o->k == K_BOOL) v = "true";
+        if (!v) {
+            if (i + 1 >= argc) return errf(err, en, "%s needs a value", name);
+            v = argv[++i];
+        }
+        if (o->k == K_TASK) {
+            if (add_task(c, v, err, en)) return -1;
+        } else if (set_opt(c, o, v, "flag", err, en))
+            return -1;
+    }
+    if (c->n_tasks == 0) return errf(err, en, "no tasks: give at least one --task NAME=DIR");
+    if (!c->host) return errf(err, en, "--host must not be empty");
+    return 0;
+}

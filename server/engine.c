@@ -1,0 +1,319 @@
+/* Worker pool, bounded queue and dynamic batching (see engine.h). */
+#include "engine.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct eng {
+    const er_taskset *ts;
+    eng_params p;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    eng_job *head, *tail;
+    int depth;
+    bool stopping, joined;
+    int n_threads;
+    pthread_t *threads;
+    er_worker **workers;
+    size_t out_cap; /* floats of one batch's head output, any task */
+};
+
+typedef struct {
+    eng_job *j;
+    int from, to, tok_from, ntok;
+} slice;
+
+uint64_t eng_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool per_token(const er_task *t) {
+    er_head_type h = er_model_config(er_task_model(t))->head;
+    return h == ER_HEAD_TOKEN_CLASSIFICATION || h == ER_HEAD_QUESTION_ANSWERING;
+}
+
+size_t eng_out_floats(const er_task *t, int n_seqs, int n_tokens) {
+    size_t w = (size_t)er_model_head_width(er_task_model(t));
+    return w * (size_t)(per_token(t) ? n_tokens : n_seqs);
+}
+
+int eng_queue_depth(eng *e) {
+    pthread_mutex_lock(&e->mu);
+    int d = e->depth;
+    pthread_mutex_unlock(&e->mu);
+    return d;
+}
+
+static void unlink_job(eng *e, eng_job *prev, eng_job *q) {
+    if (prev) prev->next = q->next;
+    else e->head = q->next;
+    if (e->tail == q) e->tail = prev;
+    q->next = NULL;
+    e->depth--;
+}
+
+/* Under the lock: fills slices for one batch (returns their count, at
+ * most batch_seqs); jobs found expired or abandoned go to *dead. */
+static int pick(eng *e, slice *sl, eng_job **dead, uint64_t now) {
+    const er_task *task = NULL;
+    bool warm = false;
+    int ns = 0, n = 0, toks = 0;
+    eng_job *prev = NULL, *q = e->head;
+    /* Bounded by the queue length (queue_max). */
+    while (q && n < e->p.batch_seqs) {
+        eng_job *next = q->next;
+        if (q->taken == 0) {
+            eng_outcome o = ENG_OK;
+            if (q->deadline_ns && now > q->deadline_ns) o = ENG_DEADLINE;
+            else if (q->alive && !q->alive(q->alive_user)) o = ENG_GONE;
+            if (o != ENG_OK) {
+                q->outcome = o;
+                unlink_job(e, prev, q);
+                q->next = *dead;
+                *dead = q;
+                q = next;
+                continue;
+            }
+        }
+        if (!task) {
+            task = q->task;
+            warm = q->warm;
+        }
+        if (q->task != task || q->warm != warm) {
+            prev = q;
+            q = next;
+            continue;
+        }
+        int from = q->taken, to = from, t = 0;
+        while (to < q->n_seqs && n + (to - from) < e->p.batch_seqs &&
+               (toks + t + q->seq_len[to] <= e->p.batch_tokens || (n == 0 && to == from)))
+            t += q->seq_len[to++];
+        if (to == from) break; /* the batch is full: keep FIFO order */
+        if (q->taken == 0) q->start_ns = now;
+        sl[ns++] = (slice){q, from, to, q->tok_taken, t};
+        n += to - from;
+        toks += t;
+        q->taken = to;
+        q->tok_taken += t;
+        if (q->taken < q->n_seqs) break; /* partly taken: the batch is full */
+        unlink_job(e, prev, q);
+        q = next;
+    }
+    return ns;
+}
+
+static void finish(eng *e, eng_job *j) {
+    (void)e;
+    j->done(j, j->user);
+}
+
+typedef struct {
+    eng *e;
+    int idx;
+} warg;
+
+static void *worker_main(void *arg) {
+    eng *e = ((warg *)arg)->e;
+    er_worker *w = e->workers[((warg *)arg)->idx];
+    free(arg);
+    int bt = e->p.batch_tokens, bs = e->p.batch_seqs;
+    int32_t *ids = malloc((size_t)bt * sizeof *ids), *tt = malloc((size_t)bt * sizeof *tt);
+    int *lens = malloc((size_t)bs * sizeof *lens);
+    uint8_t *hit = malloc((size_t)bs);
+    slice *sl = malloc((size_t)bs * sizeof *sl);
+    float *out = malloc(e->out_cap * sizeof *out);
+    bool oom = !ids || !tt || !lens || !hit || !sl || !out;
+    for (;;) {
+        eng_job *dead = NULL;
+        pthread_mutex_lock(&e->mu);
+        while (!e->head && !e->stopping) pthread_cond_wait(&e->cv, &e->mu);
+        if (!e->head) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        uint64_t t0 = eng_now_ns();
+        int ns = pick(e, sl, &dead, t0);
+        if (e->head) pthread_cond_signal(&e->cv); /* more work: wake a peer */
+        pthread_mutex_unlock(&e->mu);
+        while (dead) {
+            eng_job *d = dead;
+            dead = d->next;
+            d->queue_ns = t0 - d->enq_ns;
+            finish(e, d);
+        }
+        if (ns == 0) continue;
+        /* Pack the batch. */
+        int n = 0, toks = 0;
+        for (int i = 0; i < ns; i++) {
+            eng_job *j = sl[i].j;
+            if (sl[i].from == 0) srv_metrics_stage(e->p.metrics, M_STAGE_QUEUE, t0 - j->enq_ns);
+            memcpy(ids + toks, j->ids + sl[i].tok_from, (size_t)sl[i].ntok * sizeof *ids);
+            if (j->type_ids) memcpy(tt + toks, j->type_ids + sl[i].tok_from, (size_t)sl[i].ntok * sizeof *tt);
+            else memset(tt + toks, 0, (size_t)sl[i].ntok * sizeof *tt);
+            memcpy(lens + n, j->seq_len + sl[i].from, (size_t)(sl[i].to - sl[i].from) * sizeof *lens);
+            n += sl[i].to - sl[i].from;
+            toks += sl[i].ntok;
+        }
+        const er_task *task = sl[0].j->task;
+        er_batch b = {.n_seqs = n, .seq_len = lens, .ids = ids, .type_ids = tt};
+        er_run_stats st = {0};
+        er_err err = {0};
+        er_status rc = ER_ERR_NOMEM;
+        uint64_t t1 = eng_now_ns();
+        if (!oom) {
+            rc = sl[0].j->warm ? er_warm(w, task, &b, sl[0].j->salt, hit, &st, &err)
+                               : er_run(w, task, &b, sl[0].j->salt, out, hit, &st, &err);
+        } else
+            er_set(&err, ER_ERR_NOMEM, "worker buffers");
+        uint64_t dt = eng_now_ns() - t1;
+        srv_metrics_batch(e->p.metrics, n, toks, st.hits, st.misses);
+        srv_metrics_stage(e->p.metrics, M_STAGE_LOWER, st.lower_ns);
+        srv_metrics_stage(e->p.metrics, M_STAGE_STORE_READ, st.store_read_ns);
+        srv_metrics_stage(e->p.metrics, M_STAGE_STORE_WRITE, st.store_write_ns);
+        srv_metrics_stage(e->p.metrics, M_STAGE_UPPER, st.upper_ns);
+        srv_metrics_stage(e->p.metrics, M_STAGE_HEAD, st.head_ns);
+        /* Scatter results, then complete the jobs whose last sequence ran. */
+        bool pt = per_token(task);
+        size_t wd = (size_t)er_model_head_width(er_task_model(task));
+        int bseq = 0, btok = 0;
+        eng_job *fin = NULL;
+        pthread_mutex_lock(&e->mu);
+        for (int i = 0; i < ns; i++) {
+            eng_job *j = sl[i].j;
+            int cnt = sl[i].to - sl[i].from;
+            if (rc == ER_OK) {
+                if (!j->warm) {
+                    if (pt) memcpy(j->out + (size_t)sl[i].tok_from * wd, out + (size_t)btok * wd,
+                                   (size_t)sl[i].ntok * wd * sizeof(float));
+                    else memcpy(j->out + (size_t)sl[i].from * wd, out + (size_t)bseq * wd,
+                                (size_t)cnt * wd * sizeof(float));
+                }
+                memcpy(j->hit + sl[i].from, hit + bseq, (size_t)cnt);
+            } else if (j->err.code == ER_OK)
+                j->err = err;
+            bseq += cnt;
+            btok += sl[i].ntok;
+            j->stats.lower_ns += st.lower_ns;
+            j->stats.store_read_ns += st.store_read_ns;
+            j->stats.store_write_ns += st.store_write_ns;
+            j->stats.upper_ns += st.upper_ns;
+            j->stats.head_ns += st.head_ns;
+            j->compute_ns += dt;
+            j->finished += cnt;
+            if (j->finished == j->n_seqs) {
+                j->queue_ns = j->start_ns - j->enq_ns;
+                j->next = fin;
+                fin = j;
+            }
+        }
+        pthread_mutex_unlock(&e->mu);
+        while (fin) {
+            eng_job *d = fin;
+            fin = d->next;
+            for (int s = 0; s < d->n_seqs; s++) d->stats.hits += d->hit[s] ? 1 : 0;
+            d->stats.misses = d->n_seqs - d->stats.hits;
+            finish(e, d);
+        }
+    }
+    free(ids);
+    free(tt);
+    free(lens);
+    free(hit);
+    free(sl);
+    free(out);
+    return NULL;
+}
+
+er_status eng_init(const er_taskset *ts, const eng_params *p, eng **out, er_err *err) {
+    *out = NULL;
+    if (p->workers < 1 || p->queue_max < 1 || p->batch_tokens < 1 || p->batch_seqs < 1)
+        return er_set(err, ER_ERR_INVALID_ARG, "engine: bad parameters");
+    eng *e = calloc(1, sizeof *e);
+    if (!e) return er_set(err, ER_ERR_NOMEM, "engine");
+    e->ts = ts;
+    e->p = *p;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    for (int i = 0; i < er_taskset_count(ts); i++) {
+        size_t c = eng_out_floats(er_taskset_at(ts, i), p->batch_seqs, p->batch_tokens);
+        if (c > e->out_cap) e->out_cap = c;
+    }
+    e->workers = calloc((size_t)p->workers, sizeof *e->workers);
+    e->threads = calloc((size_t)p->workers, sizeof *e->threads);
+    if (!e->workers || !e->threads) {
+        eng_free(e);
+        return er_set(err, ER_ERR_NOMEM, "engine");
+    }
+    er_ctx_params cp = {.max_tokens = p->batch_tokens, .max_seqs = p->batch_seqs,
+                        .max_seq_len = p->max_seq_len};
+    for (int i = 0; i < p->workers; i++) {
+        er_status st = er_worker_init(ts, &cp, &e->workers[i], err);
+        if (st != ER_OK) {
+            eng_free(e);
+            return st;
+        }
+    }
+    for (int i = 0; i < p->workers; i++) {
+        warg *a = malloc(sizeof *a);
+        if (a) *a = (warg){e, i};
+        if (!a || pthread_create(&e->threads[i], NULL, worker_main, a)) {
+            free(a);
+            eng_free(e);
+            return er_set(err, ER_ERR_NOMEM, "engine: cannot start worker %d", i);
+        }
+        e->n_threads++;
+    }
+    *out = e;
+    return ER_OK;
+}
+
+void eng_drain(eng *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = true;
+    bool join = !e->joined;
+    e->joined = true;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (!join) return;
+    for (int i = 0; i < e->n_threads; i++) pthread_join(e->threads[i], NULL);
+}
+
+void eng_free(eng *e) {
+    if (!e) return;
+    eng_drain(e);
+    for (int i = 0; e->workers && i < e->p.workers; i++) er_worker_free(e->workers[i]);
+    free(e->workers);
+    free(e->threads);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+eng_outcome eng_submit(eng *e, eng_job *j) {
+    j->outcome = ENG_OK;
+    er_clear(&j->err);
+    memset(&j->stats, 0, sizeof j->stats);
+    j->queue_ns = j->compute_ns = 0;
+    j->next = NULL;
+    j->taken = j->tok_taken = j->finished = 0;
+    j->enq_ns = eng_now_ns();
+    pthread_mutex_lock(&e->mu);
+    if (e->stopping) j->outcome = ENG_STOPPING;
+    else if (e->depth >= e->p.queue_max) j->outcome = ENG_FULL;
+    else {
+        if (e->tail) e->tail->next = j;
+        else e->head = j;
+        e->tail = j;
+        e->depth++;
+        pthread_cond_signal(&e->cv);
+    }
+    eng_outcome o = j->outcome;
+    pthread_mutex_unlock(&e->mu);
+    if (o != ENG_OK) j->done(j, j->user);
+    return o;
+}

@@ -1,0 +1,61 @@
+/* erserve: the HTTP/JSON server.  Loads the configuration and tasks, logs
+ * one startup line, serves until SIGTERM/SIGINT, then drains: stops
+ * accepting, finishes queued requests, flushes the store and exits 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "http.h"
+
+int main(int argc, char **argv) {
+    srv_config cfg;
+    srv_config_defaults(&cfg);
+    char msg[1024];
+    int rc = srv_config_load(&cfg, argc, argv, NULL, stdout, msg, sizeof msg);
+    if (rc != 0) {
+        if (rc < 0) fprintf(stderr, "erserve: %s\n", msg);
+        srv_config_free(&cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    /* Block the stop signals in every thread; main waits for them below. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srv_app *app = NULL;
+    er_err err = {0};
+    if (srv_app_new(&cfg, &app, &err) != ER_OK) {
+        fprintf(stderr, "erserve: %s\n", err.msg);
+        srv_config_free(&cfg);
+        return 1;
+    }
+    char line[4096];
+    srv_app_describe(app, line, sizeof line);
+    fprintf(stderr, "erserve: %s\n", line);
+    srv_http *http = NULL;
+    int port = 0;
+    if (srv_http_start(app, &cfg, &http, &port, &err) != ER_OK) {
+        fprintf(stderr, "erserve: %s\n", err.msg);
+        srv_app_free(app);
+        srv_config_free(&cfg);
+        return 1;
+    }
+    fprintf(stderr, "erserve: listening on http://%s:%d\n", cfg.host, port);
+    fflush(stderr);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "erserve: %s: draining %d request(s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+            srv_app_in_flight(app));
+    srv_http_quiesce(http);
+    srv_app_drain(app);
+    srv_http_stop(http);
+    srv_app_free(app);
+    srv_config_free(&cfg);
+    fprintf(stderr, "erserve: stopped\n");
+    return 0;
+}

@@ -1,0 +1,184 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int STATUSES[] = {200, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503, 504};
+#define N_STATUS (int)(sizeof STATUSES / sizeof STATUSES[0])
+/* Seconds: 100 us .. 10 s, roughly x2.5 apart. */
+static const double LAT_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 10};
+#define N_LAT (int)(sizeof LAT_BUCKETS / sizeof LAT_BUCKETS[0])
+static const double SIZE_BUCKETS[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+#define N_SIZE (int)(sizeof SIZE_BUCKETS / sizeof SIZE_BUCKETS[0])
+
+typedef struct {
+    _Atomic uint64_t b[16], count;
+    _Atomic uint64_t sum; /* ns for latencies, units for sizes */
+} hist;
+
+struct srv_metrics {
+    _Atomic uint64_t req[M_ROUTE_COUNT][N_STATUS + 1]; /* last: other statuses */
+    hist stage[M_STAGE_COUNT];
+    hist batch_seqs, batch_tokens;
+    _Atomic uint64_t tokens, hits, misses, batches;
+};
+
+static const char *ROUTES[] = {"predict", "embeddings", "embed", "tei_predict", "rerank",
+                               "tokenize", "health", "ready", "info", "tasks", "metrics",
+                               "cache", "cache_warm", "other"};
+static const char *STAGES[] = {"queue", "tokenize", "lower", "store_read", "store_write",
+                               "upper", "head", "total"};
+
+srv_metrics *srv_metrics_new(void) { return calloc(1, sizeof(srv_metrics)); }
+void srv_metrics_free(srv_metrics *m) { free(m); }
+const char *srv_route_name(m_route r) { return r < M_ROUTE_COUNT ? ROUTES[r] : "other"; }
+
+void srv_metrics_request(srv_metrics *m, m_route r, int status) {
+    if (!m || r >= M_ROUTE_COUNT) return;
+    int i = 0;
+    while (i < N_STATUS && STATUSES[i] != status) i++;
+    atomic_fetch_add(&m->req[r][i], 1);
+}
+
+static void observe(hist *h, const double *bk, int nb, double v, uint64_t raw) {
+    int i = 0;
+    while (i < nb && v > bk[i]) i++;
+    atomic_fetch_add(&h->b[i], 1);
+    atomic_fetch_add(&h->count, 1);
+    atomic_fetch_add(&h->sum, raw);
+}
+
+void srv_metrics_stage(srv_metrics *m, m_stage s, uint64_t ns) {
+    if (m && s < M_STAGE_COUNT) observe(&m->stage[s], LAT_BUCKETS, N_LAT, (double)ns * 1e-9, ns);
+}
+
+void srv_metrics_batch(srv_metrics *m, int seqs, int tokens, int hits, int misses) {
+    if (!m) return;
+    observe(&m->batch_seqs, SIZE_BUCKETS, N_SIZE, seqs, (uint64_t)seqs);
+    observe(&m->batch_tokens, SIZE_BUCKETS, N_SIZE, tokens, (uint64_t)tokens);
+    atomic_fetch_add(&m->hits, (uint64_t)hits);
+    atomic_fetch_add(&m->misses, (uint64_t)misses);
+    atomic_fetch_add(&m->batches, 1);
+}
+
+void srv_metrics_tokens(srv_metrics *m, uint64_t n) {
+    if (m) atomic_fetch_add(&m->tokens, n);
+}
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sbuf *b, const char *fmt, ...) {
+    for (int tries = 0; tries < 2 && b->s; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            free(b->s);
+            b->s = NULL;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static void put_hist(sbuf *b, const char *name, const char *labels, hist *h, const double *bk,
+                     int nb, double scale) {
+    uint64_t cum = 0;
+    for (int i = 0; i <= nb; i++) {
+        cum += atomic_load(&h->b[i]);
+        if (i < nb) put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, *labels ? "," : "", bk[i],
+                        (unsigned long long)cum);
+        else put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, *labels ? "," : "",
+                 (unsigned long long)cum);
+    }
+    const char *o = *labels ? "{" : "", *c = *labels ? "}" : "";
+    put(b, "%s_sum%s%s%s %.9g\n", name, o, labels, c, (double)atomic_load(&h->sum) * scale);
+    put(b, "%s_count%s%s%s %llu\n", name, o, labels, c, (unsigned long long)atomic_load(&h->count));
+}
+
+char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth, int in_flight,
+                         size_t *len) {
+    sbuf b = {malloc(8192), 0, 8192};
+    put(&b, "# HELP erserve_requests_total HTTP requests by route and status.\n"
+            "# TYPE erserve_requests_total counter\n");
+    for (int r = 0; r < M_ROUTE_COUNT; r++)
+        for (int i = 0; i <= N_STATUS; i++) {
+            uint64_t v = atomic_load(&m->req[r][i]);
+            if (!v) continue;
+            if (i < N_STATUS)
+                put(&b, "erserve_requests_total{route=\"%s\",status=\"%d\"} %llu\n", ROUTES[r],
+                    STATUSES[i], (unsigned long long)v);
+            else
+                put(&b, "erserve_requests_total{route=\"%s\",status=\"other\"} %llu\n", ROUTES[r],
+                    (unsigned long long)v);
+        }
+    put(&b, "# HELP erserve_stage_seconds Latency per stage (queue, tokenize, lower layers, "
+            "store read/write, upper layers, head, total).\n"
+            "# TYPE erserve_stage_seconds histogram\n");
+    for (int s = 0; s < M_STAGE_COUNT; s++) {
+        char lab[48];
+        snprintf(lab, sizeof lab, "stage=\"%s\"", STAGES[s]);
+        put_hist(&b, "erserve_stage_seconds", lab, &m->stage[s], LAT_BUCKETS, N_LAT, 1e-9);
+    }
+    put(&b, "# HELP erserve_batch_sequences Sequences per engine batch.\n"
+            "# TYPE erserve_batch_sequences histogram\n");
+    put_hist(&b, "erserve_batch_sequences", "", &m->batch_seqs, SIZE_BUCKETS, N_SIZE, 1);
+    put(&b, "# HELP erserve_batch_tokens Tokens per engine batch.\n"
+            "# TYPE erserve_batch_tokens histogram\n");
+    put_hist(&b, "erserve_batch_tokens", "", &m->batch_tokens, SIZE_BUCKETS, N_SIZE, 1);
+    put(&b, "# HELP erserve_tokens_total Tokens of inputs accepted.\n"
+            "# TYPE erserve_tokens_total counter\nerserve_tokens_total %llu\n",
+        (unsigned long long)atomic_load(&m->tokens));
+    put(&b, "# HELP erserve_sequences_total Sequences run, by store outcome.\n"
+            "# TYPE erserve_sequences_total counter\n"
+            "erserve_sequences_total{cache=\"hit\"} %llu\n"
+            "erserve_sequences_total{cache=\"miss\"} %llu\n",
+        (unsigned long long)atomic_load(&m->hits), (unsigned long long)atomic_load(&m->misses));
+    put(&b, "# HELP erserve_queue_depth Requests waiting for a worker.\n"
+            "# TYPE erserve_queue_depth gauge\nerserve_queue_depth %d\n"
+            "# HELP erserve_in_flight Requests accepted and not yet answered.\n"
+            "# TYPE erserve_in_flight gauge\nerserve_in_flight %d\n",
+        queue_depth, in_flight);
+    if (store) {
+        er_store_counters c;
+        er_store_stats(store, &c);
+        struct {
+            const char *name, *type, *help;
+            uint64_t v;
+        } rows[] = {
+            {"entries", "gauge", "Values in the store.", c.entries},
+            {"bytes", "gauge", "Bytes of values in the store.", c.bytes},
+            {"budget_bytes", "gauge", "Configured store budget.", c.budget_bytes},
+            {"hits_total", "counter", "Store lookups that hit.", c.hits},
+            {"misses_total", "counter", "Store lookups that missed.", c.misses},
+            {"corrupt_total", "counter", "Values found corrupt (counted as misses).", c.corrupt},
+            {"inserts_total", "counter", "Values committed.", c.inserts},
+            {"evictions_total", "counter", "Values evicted for the budget.", c.evictions},
+            {"dropped_total", "counter", "Values not cached (queue full, too large).", c.dropped},
+            {"write_errors_total", "counter", "LMDB write failures.", c.write_errors},
+        };
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            put(&b, "# HELP erserve_cache_%s %s\n# TYPE erserve_cache_%s %s\nerserve_cache_%s %llu\n",
+                rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
+                (unsigned long long)rows[i].v);
+    }
+    if (b.s && len) *len = b.len;
+    return b.s;
+}
