@@ -165,18 +165,17 @@ int pp_entities(const float *logits, int n_tok, int n_labels, const char *const 
             n++;
         }
     } else {
+        /* Words are runs of non-special tokens: a token that is not a
+         * subword, or a special token, closes the current word. */
         int a = -1;
         for (int i = 0; i <= n_tok; i++) {
-            bool end = i == n_tok;
-            if (!end && tok[i].special) continue;
-            if (a >= 0 && (end || !is_subword(&tok[i]))) {
+            bool brk = i == n_tok || tok[i].special;
+            if (a >= 0 && (brk || !is_subword(&tok[i]))) {
                 aggregate_word(logits, n_labels, tok, a, i, agg, sc, acc, &out[n++]);
                 a = -1;
             }
-            if (!end && a < 0) a = i;
+            if (!brk && a < 0) a = i;
         }
-        /* a word split by a special token: members are contiguous non-special
-         * tokens, so the loop above already closed it at the next word start */
     }
     if (agg == PP_AGG_NONE) {
         int m = 0;

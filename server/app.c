@@ -138,6 +138,11 @@ void srv_app_free(srv_app *a) {
 
 int srv_app_in_flight(const srv_app *a) { return atomic_load(&a->in_flight); }
 
+void srv_app_flush(srv_app *a) {
+    er_store *s = er_taskset_store(a->ts);
+    if (s) er_store_flush(s);
+}
+
 void srv_app_describe(const srv_app *a, char *buf, size_t n) {
     size_t len = (size_t)snprintf(
         buf, n,

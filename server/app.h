@@ -48,6 +48,8 @@ void srv_app_describe(const srv_app *app, char *buf, size_t n);
 /* Stops accepting compute (503), finishes what is queued, flushes the store. */
 void srv_app_drain(srv_app *app);
 int srv_app_in_flight(const srv_app *app);
+/* Waits until every store write queued so far is committed (tests, admin). */
+void srv_app_flush(srv_app *app);
 
 /* req's strings must stay valid until srv_call_run returns. */
 srv_call *srv_call_new(srv_app *app, const srv_request *req, bool (*alive)(void *user),
