@@ -40,15 +40,17 @@ static bool alive(void *u) {
     return !(n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR));
 }
 
+/* Called once by the worker that answered.  cs may be freed by the MHD
+ * thread as soon as the connection is resumed, so it is not touched after. */
 static void resume(void *u) {
     conn_state *cs = u;
+    struct MHD_Connection *conn = cs->conn;
     pthread_mutex_lock(&cs->mu);
     cs->ready = true;
-    if (cs->suspended) {
-        cs->suspended = false;
-        MHD_resume_connection(cs->conn);
-    }
+    bool was_suspended = cs->suspended;
+    cs->suspended = false;
     pthread_mutex_unlock(&cs->mu);
+    if (was_suspended) MHD_resume_connection(conn);
 }
 
 static void add_header(struct MHD_Response *r, const char *k, const char *v) {
