@@ -5,7 +5,7 @@
  * Keys: BLAKE2b-256 over the lower-stack fingerprint, the cut, the token ids,
  * the token type ids and a caller salt (er_store_key).  Values: a 64-byte
  * versioned header (magic, format version, dtype, n_tokens, hidden, cut,
- * payload length, BLAKE2b-128 of the payload) and the payload in the store's
+ * payload length, a 128-bit checksum of header and payload) and the payload in the store's
  * dtype.  A value whose header or checksum does not match is a miss, counted
  * as corrupt; the caller recomputes it and the put overwrites it.
  *

@@ -4,7 +4,7 @@
  * Value layout (little-endian), ER_STORE_HEADER_BYTES header then payload:
  *    0  magic "ERAC"          4  u16 format version    6  u8 dtype   7  u8 0
  *    8  u32 n_tokens         12  u32 hidden            16  u32 cut  20  u32 0
- *   24  u64 payload bytes    32  BLAKE2b-128 over header[0, 32) and payload
+ *   24  u64 payload bytes    32  checksum[16] over header[0, 32) and payload
  *   48  16 zero bytes (reserved)
  * Payload: fp32 [n, h] floats | fp16 [n, h] halves | int8 [n] float scales
  * then [n, h] int8. */
@@ -17,7 +17,7 @@
 #include "store.h"
 
 uint16_t er_f32_to_f16(float f); /* round to nearest even, saturating to +-65504 */
-/* (the inverse, er_f16_to_f32, is safetensors.h's) */
+float er_half_to_float(uint16_t h); /* the decoder's: branch-free, equal to er_f16_to_f32 */
 
 /* Writes the header and payload of x [n, h] into dst (er_store_value_size bytes). */
 void er_value_encode(er_store_dtype d, int cut, int n, int h, const float *x, uint8_t *dst);

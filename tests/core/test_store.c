@@ -82,6 +82,10 @@ START_TEST(test_f16) {
     ck_assert(isnan(er_f16_to_f32(er_f32_to_f16(NAN))));
     for (uint32_t h = 0; h < 0x7c00; h++) /* every finite half round-trips */
         ck_assert_uint_eq(er_f32_to_f16(er_f16_to_f32((uint16_t)h)), h);
+    for (uint32_t h = 0; h < 0x10000; h++) { /* the store's decoder agrees with the loader's */
+        float a = er_half_to_float((uint16_t)h), b = er_f16_to_f32((uint16_t)h);
+        ck_assert_msg(!memcmp(&a, &b, 4) || (isnan(a) && isnan(b)), "half %04x", h);
+    }
 }
 END_TEST
 
