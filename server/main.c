@@ -1,13 +1,28 @@
 /* erserve: the HTTP/JSON server.  Loads the configuration and tasks, logs
  * one startup line, serves until SIGTERM/SIGINT, then drains: stops
  * accepting, finishes queued requests, flushes the store and exits 0. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "http.h"
+
+/* SIGTERM/SIGINT write their number to a pipe that main reads: a handler
+ * works whichever thread the kernel picks (OpenBLAS starts threads before
+ * main, so blocking the signals in main's threads alone is not enough). */
+static int stop_pipe[2] = {-1, -1};
+
+static void on_stop(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(stop_pipe[1], &b, 1) < 0) { /* nothing to do in a handler */
+    }
+    errno = saved;
+}
 
 int main(int argc, char **argv) {
     srv_config cfg;
@@ -19,12 +34,15 @@ int main(int argc, char **argv) {
         srv_config_free(&cfg);
         return rc < 0 ? 2 : 0;
     }
-    /* Block the stop signals in every thread; main waits for them below. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    if (pipe(stop_pipe) != 0) {
+        perror("erserve: pipe");
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     srv_app *app = NULL;
@@ -47,8 +65,9 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "erserve: listening on http://%s:%d\n", cfg.host, port);
     fflush(stderr);
-    int sig = 0;
-    sigwait(&stop, &sig);
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
     fprintf(stderr, "erserve: %s: draining %d request(s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
             srv_app_in_flight(app));
     srv_http_quiesce(http);

@@ -1,0 +1,41 @@
+# erserve: multi-stage build.  The build stage compiles the portable
+# (x86-64-v2) binaries; the runtime stage is Debian 12 slim with only the
+# shared libraries, a non-root user, a health check, and volumes for the
+# models and the activation store.
+#   docker build -t erserve .
+#   docker run -p 8080:8080 -v $PWD/models:/models:ro -v erserve-store:/store erserve \
+#     --task sentiment=/models/sentiment --task ner=/models/ner
+FROM debian:12 AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential pkg-config \
+      libopenblas-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libutf8proc-dev libsodium-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile ./
+COPY core ./core
+COPY proto ./proto
+COPY server ./server
+RUN make -j"$(nproc)" build/bin/erserve build/bin/erserve-cache build/bin/erserve-tokenize \
+      build/bin/erserve-genmodel build/bin/erserve-infer
+
+FROM debian:12-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libopenblas0-pthread libmicrohttpd12 liblmdb0 \
+      libjansson4 libutf8proc2 libsodium23 curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin erserve \
+ && mkdir -p /models /store && chown erserve:erserve /store
+COPY --from=build /src/build/bin/ /usr/local/bin/
+# One OpenBLAS thread per worker is the measured default (server/SERVER.md);
+# erserve's --blas-threads overrides this.
+ENV OPENBLAS_NUM_THREADS=1 \
+    ERSERVE_HOST=0.0.0.0 \
+    ERSERVE_PORT=8080 \
+    ERSERVE_STORE=/store
+VOLUME ["/models", "/store"]
+USER erserve
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/erserve"]
