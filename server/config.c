@@ -44,7 +44,7 @@ static const opt OPTS[] = {
     {"--queue", "ERSERVE_QUEUE", "queue", K_INT, F(queue_max), 1, 1000000,
      "queued requests before 429 [256]"},
     {"--batch-tokens", "ERSERVE_BATCH_TOKENS", "batch_tokens", K_INT, F(batch_tokens), 1, 1 << 20,
-     "token budget of one batch [2048]"},
+     "token budget of one batch [512]"},
     {"--batch-seqs", "ERSERVE_BATCH_SEQS", "batch_seqs", K_INT, F(batch_seqs), 1, 4096,
      "sequences in one batch [64]"},
     {"--max-tokens", "ERSERVE_MAX_TOKENS", "max_tokens", K_INT, F(max_tokens), 2, 1 << 16,
@@ -78,7 +78,7 @@ void srv_config_defaults(srv_config *c) {
     c->blas_threads = 1;
     c->http_threads = 2;
     c->queue_max = 256;
-    c->batch_tokens = 2048;
+    c->batch_tokens = 512; /* measured: see server/SERVER.md */
     c->batch_seqs = 64;
     c->max_tokens = 512;
     c->max_inputs = 64;

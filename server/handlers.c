@@ -318,10 +318,14 @@ static void job_done(eng_job *j, void *user) {
     case ENG_FULL: srv_error(c, 429, "the queue is full; retry later"); break;
     case ENG_STOPPING: srv_error(c, 503, "the server is shutting down"); break;
     case ENG_DEADLINE:
+        srv_metrics_dropped(c->app->m, false);
         srv_error(c, 503, "waited %.0f ms in the queue, past the %d ms deadline",
                   c->resp.queue_ms, c->app->cfg.deadline_ms);
         break;
-    case ENG_GONE: srv_error(c, 503, "client disconnected before compute"); break;
+    case ENG_GONE:
+        srv_metrics_dropped(c->app->m, true);
+        srv_error(c, 503, "client disconnected before compute");
+        break;
     case ENG_OK:
         if (j->err.code != ER_OK) srv_error(c, 500, "engine: %s", j->err.msg);
         else srv_reply_json(c, 200, build_reply(c));

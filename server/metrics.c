@@ -24,7 +24,7 @@ struct srv_metrics {
     _Atomic uint64_t req[M_ROUTE_COUNT][N_STATUS + 1]; /* last: other statuses */
     hist stage[M_STAGE_COUNT];
     hist batch_seqs, batch_tokens;
-    _Atomic uint64_t tokens, hits, misses, batches;
+    _Atomic uint64_t tokens, hits, misses, batches, dropped_deadline, dropped_gone;
 };
 
 static const char *ROUTES[] = {"predict", "embeddings", "embed", "tei_predict", "rerank",
@@ -63,6 +63,10 @@ void srv_metrics_batch(srv_metrics *m, int seqs, int tokens, int hits, int misse
     atomic_fetch_add(&m->hits, (uint64_t)hits);
     atomic_fetch_add(&m->misses, (uint64_t)misses);
     atomic_fetch_add(&m->batches, 1);
+}
+
+void srv_metrics_dropped(srv_metrics *m, bool client_gone) {
+    if (m) atomic_fetch_add(client_gone ? &m->dropped_gone : &m->dropped_deadline, 1);
 }
 
 void srv_metrics_tokens(srv_metrics *m, uint64_t n) {
@@ -151,6 +155,12 @@ char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth,
             "erserve_sequences_total{cache=\"hit\"} %llu\n"
             "erserve_sequences_total{cache=\"miss\"} %llu\n",
         (unsigned long long)atomic_load(&m->hits), (unsigned long long)atomic_load(&m->misses));
+    put(&b, "# HELP erserve_dropped_total Queued requests dropped before compute.\n"
+            "# TYPE erserve_dropped_total counter\n"
+            "erserve_dropped_total{reason=\"deadline\"} %llu\n"
+            "erserve_dropped_total{reason=\"client_gone\"} %llu\n",
+        (unsigned long long)atomic_load(&m->dropped_deadline),
+        (unsigned long long)atomic_load(&m->dropped_gone));
     put(&b, "# HELP erserve_queue_depth Requests waiting for a worker.\n"
             "# TYPE erserve_queue_depth gauge\nerserve_queue_depth %d\n"
             "# HELP erserve_in_flight Requests accepted and not yet answered.\n"

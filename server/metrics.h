@@ -5,6 +5,7 @@
 #ifndef ER_SRV_METRICS_H
 #define ER_SRV_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ void srv_metrics_request(srv_metrics *m, m_route r, int status);
 void srv_metrics_stage(srv_metrics *m, m_stage s, uint64_t ns);
 void srv_metrics_batch(srv_metrics *m, int seqs, int tokens, int hits, int misses);
 void srv_metrics_tokens(srv_metrics *m, uint64_t n);
+/* A queued request dropped before compute: deadline passed or client gone. */
+void srv_metrics_dropped(srv_metrics *m, bool client_gone);
 
 /* Renders everything; store may be NULL; queue_depth / in_flight are gauges
  * the caller reads from the engine.  Returns a malloc'd string. */

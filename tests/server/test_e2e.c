@@ -274,6 +274,43 @@ START_TEST(sigterm_drains) {
 }
 END_TEST
 
+/* Clients that give up while queued cost no compute: their jobs are
+ * dropped (counted in erserve_dropped_total{reason="client_gone"}). */
+START_TEST(disconnect_skips_compute) {
+    server s = {0};
+    start(&s, NULL, "--workers", "1", "--max-inputs", "64", NULL);
+    char path[200], cmd[4096];
+    snprintf(path, sizeof path, "%s/big.json", s.dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"inputs\":[", f);
+    for (int i = 0; i < 64; i++) {
+        fputs(i ? ",\"" : "\"", f);
+        for (int k = 0; k < 60; k++) fprintf(f, "w%d ", (i * 61 + k) % 997);
+        fputs("\"", f);
+    }
+    fputs("]}", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && for c in 1 2 3 4 5 6; do (curl -s -m 60 -o /dev/null -H 'Content-Type: "
+             "application/json' --data-binary @big.json http://127.0.0.1:%d/v1/tasks/cls/predict) & "
+             "done; sleep 0.05; for c in 1 2 3 4; do (curl -s -m 0.2 -o /dev/null -H 'Content-Type: "
+             "application/json' --data-binary @big.json http://127.0.0.1:%d/v1/tasks/ner/predict) & "
+             "done; wait",
+             s.dir, s.port, s.port);
+    (void)system(cmd);
+    ck_assert_int_eq(curl(&s, "GET", "/metrics", NULL, NULL, NULL), 200);
+    const char *m = slurp(&s, "body");
+    const char *p = strstr(m, "erserve_dropped_total{reason=\"client_gone\"} ");
+    ck_assert_ptr_nonnull(p);
+    int gone = atoi(p + strlen("erserve_dropped_total{reason=\"client_gone\"} "));
+    fprintf(stderr, "test_e2e: %d abandoned request(s) dropped before compute\n", gone);
+    ck_assert_int_gt(gone, 0);
+    ck_assert_int_eq(curl(&s, "GET", "/health", NULL, NULL, NULL), 200);
+    ck_assert_int_eq(stop(&s), 0);
+    cleanup(&s);
+}
+END_TEST
+
 START_TEST(restart_keeps_store) {
     server s = {0};
     start(&s, NULL, NULL);
@@ -364,6 +401,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, routes_and_errors);
     tcase_add_test(tc, concurrent_clients);
     tcase_add_test(tc, sigterm_drains);
+    tcase_add_test(tc, disconnect_skips_compute);
     tcase_add_test(tc, restart_keeps_store);
     tcase_add_test(tc, wrk_no_errors);
     tcase_add_test(tc, openai_npm_client);

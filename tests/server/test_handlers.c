@@ -18,6 +18,7 @@
 static srv_config cfg;
 static srv_app *app;
 static char store_dir[256];
+static int g_deadline_ms = 30000;
 
 static void setup_with(int queue, int workers, const char *api_key, const char *admin_key) {
     srv_config_defaults(&cfg);
@@ -40,6 +41,7 @@ static void setup_with(int queue, int workers, const char *api_key, const char *
     cfg.max_inputs = 8;
     cfg.max_tokens = 64;
     cfg.quiet = true;
+    cfg.deadline_ms = g_deadline_ms;
     if (api_key) cfg.api_key = strdup(api_key);
     if (admin_key) cfg.admin_key = strdup(admin_key);
     er_err err = {0};
@@ -461,6 +463,48 @@ START_TEST(queue_full_429) {
 }
 END_TEST
 
+/* Deadline: with 1 ms, requests queued behind others are refused (503). */
+START_TEST(deadline_503) {
+    teardown();
+    g_deadline_ms = 1;
+    setup_with(64, 1, NULL, NULL);
+    g_deadline_ms = 30000;
+    enum { N = 8 };
+    srv_call *calls[N];
+    char body[4096] = "{\"inputs\":[";
+    for (int i = 0; i < 8; i++) {
+        strcat(body, i ? ",\"" : "\"");
+        for (int k = 0; k < 50; k++) strcat(body, "late ");
+        strcat(body, "\"");
+    }
+    strcat(body, "]}");
+    srv_request rq = {.method = "POST", .path = "/v1/tasks/cls/predict",
+                      .content_type = "application/json", .body = body, .body_len = strlen(body)};
+    n_done = 0;
+    int immediate = 0;
+    for (int i = 0; i < N; i++) {
+        calls[i] = srv_call_new(app, &rq, NULL, on_resume, NULL);
+        if (srv_call_run(calls[i])) immediate++;
+    }
+    for (int i = 0; i < 3000 && n_done + immediate < N; i++) usleep(1000);
+    int n503 = 0;
+    for (int i = 0; i < N; i++) {
+        srv_response *r = srv_call_response(calls[i]);
+        ck_assert(r->status == 200 || r->status == 503);
+        if (r->status == 503) {
+            n503++;
+            ck_assert_ptr_nonnull(strstr(r->body, "deadline"));
+            ck_assert_int_gt(r->retry_after, 0);
+        }
+        srv_call_free(calls[i]);
+    }
+    ck_assert_int_gt(n503, 0);
+    reply m = get("/metrics");
+    ck_assert_ptr_null(strstr(m.r.body, "erserve_dropped_total{reason=\"deadline\"} 0"));
+    done(&m);
+}
+END_TEST
+
 START_TEST(drain_refuses) {
     srv_app_drain(app);
     expect_error(post("/v1/tasks/cls/predict", "{\"inputs\":\"a\"}"), 503);
@@ -585,6 +629,7 @@ static Suite *handlers_suite(void) {
     tcase_add_test(tc, cache_admin);
     tcase_add_test(tc, auth_keys);
     tcase_add_test(tc, queue_full_429);
+    tcase_add_test(tc, deadline_503);
     tcase_add_test(tc, drain_refuses);
     suite_add_tcase(s, tc);
     TCase *pure = tcase_create("pure");
