@@ -44,7 +44,7 @@ FUZZ_SECONDS ?= 10
 BINS     := $(SRV_BIN) $(CLI_BIN)
 
 .SECONDARY:
-.PHONY: all deps test test-run asan native bench bench-run fixtures fuzz fuzz-build run clean valgrind
+.PHONY: all deps test test-run asan native bench bench-run bench-server fixtures fuzz fuzz-build run clean valgrind
 
 all: $(BINS) $(TEST_BIN)
 
@@ -103,11 +103,22 @@ asan: deps
 valgrind: $(BINS) $(TEST_BIN)
 	@BUILD=$(BUILD) ERSERVE_VALGRIND=1 ./tests/run.sh $(TEST_BIN)
 
-# Benchmarks: every tests/bench/bench_*.sh, in name order.  Not timed tests.
+# Benchmarks: every tests/bench/bench_*.sh but the server's, in name order.
+# Not timed tests.
 bench: deps
 	@$(MAKE) --no-print-directory bench-run
 bench-run: all
-	@for b in tests/bench/bench_*.sh; do [ -e "$$b" ] || continue; BUILD=$(BUILD) sh "$$b" || exit 1; done
+	@for b in tests/bench/bench_*.sh; do [ "$$b" = tests/bench/bench_server.sh ] && continue; \
+	  BUILD=$(BUILD) sh "$$b" || exit 1; done
+
+bench-server: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/bench/bench_server.sh
+
+# The demo: three tasks sharing a MiniLM-shaped lower stack, random weights.
+run: deps
+	@$(MAKE) --no-print-directory $(SRV_BIN) $(BUILD)/bin/erserve-genmodel
+	@BUILD=$(BUILD) ./deploy/demo.sh
 
 native:
 	@$(MAKE) --no-print-directory BUILD=build/native ARCH_FLAGS=-march=native all
