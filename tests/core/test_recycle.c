@@ -6,9 +6,12 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../check_main.h"
 #include "recycle.h"
@@ -393,6 +396,131 @@ START_TEST(test_no_store_and_errors) {
 }
 END_TEST
 
+/* Workers on several threads share one task set and store. */
+typedef struct {
+    er_taskset *ts;
+    gcase *cs;
+    int nc, bad;
+    float (*ref)[256];
+} thr_arg;
+
+static void *worker_main(void *p) {
+    thr_arg *a = p;
+    er_worker *w;
+    if (er_worker_init(a->ts, NULL, &w, NULL) != ER_OK) { a->bad++; return NULL; }
+    float got[256];
+    for (int it = 0; it < 20; it++)
+        for (int c = 0; c < a->nc; c++) {
+            er_batch b = batch_of(&a->cs[c]);
+            const er_task *t = er_taskset_at(a->ts, it % 2);
+            if (er_run(w, t, &b, 0, got, NULL, NULL, NULL) != ER_OK ||
+                memcmp(got, a->ref[c], er_head_out_size(er_task_model(t), &b) * sizeof(float)))
+                a->bad++;
+        }
+    er_worker_free(w);
+    return NULL;
+}
+
+START_TEST(test_threads) {
+    mk_dir();
+    const char *base = "tests/fixtures/models/bert-seqcls";
+    er_task_spec specs[] = {{"a", base, 0}, {"b", base, 0}};
+    er_taskset *ts = load_set(specs, 2, dir, ER_DTYPE_FP32, -1, NULL, NULL);
+    gcase *cs;
+    int nc = load_cases("bert-seqcls", &cs);
+    static float ref[16][256];
+    for (int c = 0; c < nc && c < 16; c++) {
+        er_batch b = batch_of(&cs[c]);
+        reference(base, &b, ref[c]);
+    }
+    pthread_t th[3];
+    thr_arg args[3];
+    for (int k = 0; k < 3; k++) {
+        args[k] = (thr_arg){ts, cs, nc < 16 ? nc : 16, 0, ref};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, worker_main, &args[k]), 0);
+    }
+    for (int k = 0; k < 3; k++) {
+        pthread_join(th[k], NULL);
+        ck_assert_int_eq(args[k].bad, 0);
+    }
+    er_store_counters c;
+    er_store_flush(er_taskset_store(ts));
+    er_store_stats(er_taskset_store(ts), &c);
+    ck_assert_uint_gt(c.hits, 0);
+    ck_assert_int_eq(er_store_verify(er_taskset_store(ts), false, NULL, NULL, NULL), ER_OK);
+    free(cs);
+    er_taskset_free(ts);
+    rm_dir();
+}
+END_TEST
+
+/* erserve-cache: warm (resumable), stats, verify, purge; a task set opened on
+ * the warmed store then serves hits. */
+static int sh(const char *fmt, const char *a, const char *b) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, fmt, a, b);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+START_TEST(test_cli) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char bin[256];
+    snprintf(bin, sizeof bin, "%s/bin/erserve-cache", build);
+    if (access(bin, X_OK)) {
+        fprintf(stderr, "  test_cli skipped: %s not built\n", bin);
+        return;
+    }
+    mk_dir();
+    char store[128], jsonl[128], out[128];
+    snprintf(store, sizeof store, "%s/store", dir);
+    snprintf(jsonl, sizeof jsonl, "%s/docs.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    FILE *f = fopen(jsonl, "w");
+    fprintf(f, "{\"id\": 1, \"input_ids\": [2, 11, 12, 3]}\n\n{\"id\": 2, \"input_ids\": [2, 13, 3, 14, 3], "
+               "\"token_type_ids\": [0, 0, 0, 1, 1]}\n");
+    fclose(f);
+    const char *base = "tests/fixtures/models/bert-seqcls";
+    char pre[600];
+    snprintf(pre, sizeof pre, "%s --store %s --model %s --dtype fp32", bin, store, base);
+    ck_assert_int_eq(sh("%s warm %s 2>/dev/null", pre, jsonl), 0);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "%s warm < %s 2>%s", pre, jsonl, out); /* resumes: all cached */
+    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
+    snprintf(pre, sizeof pre, "%s --store %s", bin, store);
+    snprintf(cmd, sizeof cmd, "grep -q '2 already cached' %s", out);
+    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
+    ck_assert_int_eq(sh("%s stats > %s", pre, out), 0);
+    snprintf(cmd, sizeof cmd, "grep -q '^entries *2$' %s", out);
+    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
+    ck_assert_int_eq(sh("%s verify > %s", pre, out), 0);
+
+    er_task_spec spec = {"t", base, 0};
+    er_taskset *ts = load_set(&spec, 1, store, ER_DTYPE_FP32, -1, NULL, NULL);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    int32_t ids[9] = {2, 11, 12, 3, 2, 13, 3, 14, 3}, types[9] = {0, 0, 0, 0, 0, 0, 0, 1, 1};
+    int lens[2] = {4, 5};
+    er_batch b = {2, lens, ids, types};
+    float got[16], ref[16];
+    uint8_t hit[2];
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, got, hit, NULL, NULL), ER_OK);
+    ck_assert(hit[0] && hit[1]);
+    reference(base, &b, ref);
+    for (int i = 0; i < 6; i++) ck_assert_float_le(fabsf(ref[i] - got[i]), 1e-5f * fmaxf(1.0f, fabsf(ref[i])));
+    er_worker_free(w);
+    er_taskset_free(ts);
+
+    ck_assert_int_eq(sh("%s purge > %s", pre, out), 0);
+    ck_assert_int_eq(sh("%s stats > %s", pre, out), 0);
+    snprintf(cmd, sizeof cmd, "grep -q '^entries *0$' %s", out);
+    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
+    ck_assert_int_ne(sh("%s bogus 2>%s", pre, out), 0);
+    ck_assert_int_ne(sh("%s warm %s 2>/dev/null", pre, jsonl), 0); /* warm needs --model */
+    rm_dir();
+}
+END_TEST
+
 Suite *recycle_suite(void) {
     Suite *s = suite_create("recycle");
     TCase *tc = tcase_create("recycle");
@@ -403,6 +531,8 @@ Suite *recycle_suite(void) {
     tcase_add_test(tc, test_sharing);
     tcase_add_test(tc, test_mixed_batch);
     tcase_add_test(tc, test_no_store_and_errors);
+    tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_cli);
     suite_add_tcase(s, tc);
     return s;
 }
