@@ -1,7 +1,8 @@
 /* erserve-cache: fill, inspect, check and empty an activation store.
  *
  *   erserve-cache --store PATH [--model DIR] [--cut K] [--dtype fp32|fp16|int8]
- *                 [--budget BYTES[K|M|G]] [--tokenizer PATH] COMMAND
+ *                 [--budget BYTES[K|M|G]] [--tokenizer PATH] [--max-tokens N]
+ *                 [--salt N] COMMAND
  *   warm [FILE]   JSONL (FILE or stdin): {"id":..., "text": "..."} or
  *                 {"input_ids": [...], "token_type_ids"?: [...]}; computes the
  *                 lower layers of every document not yet cached (resumable),
@@ -12,7 +13,10 @@
  *   purge         deletes every value
  * warm needs --model (the same directory and cut the server uses, so the keys
  * match); text needs a tokenizer (--tokenizer, default the model directory).
- * Keys use salt 0: the server's default truncation settings. */
+ * Documents are truncated to --max-tokens (default 512, capped by the model)
+ * and keyed with the salt the server gives requests with truncation on:
+ * max_tokens << 1 | 1 (--salt overrides), so a warmed store serves the
+ * server's default requests as hits when both use the same --max-tokens. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -29,20 +33,24 @@
 
 typedef struct {
     const char *store, *model, *tokenizer, *cmd, *file;
-    int cut;
+    int cut, max_tokens;
+    long long salt; /* -1: derived from max_tokens */
     bool repair;
     er_store_params sp;
 } opts;
 
 static void usage(FILE *f) {
     fprintf(f, "usage: erserve-cache --store PATH [--model DIR] [--cut K] [--dtype fp32|fp16|int8]\n"
-               "                     [--budget BYTES[K|M|G]] [--tokenizer PATH] [--repair]\n"
+               "                     [--budget BYTES[K|M|G]] [--tokenizer PATH] [--max-tokens N]\n"
+               "                     [--salt N] [--repair]\n"
                "                     warm [FILE] | stats | verify | purge\n"
                "  warm    reads JSONL {\"id\",\"text\"} or {\"input_ids\":[...]} (FILE or stdin) and\n"
                "          stores the lower layers of every document not cached yet (needs --model)\n"
                "  stats   prints the store's counters\n"
                "  verify  checks every value (--repair deletes bad ones); exit 1 if any is bad\n"
-               "  purge   deletes every value\n");
+               "  purge   deletes every value\n"
+               "warm truncates to --max-tokens (default 512) and keys documents as the server\n"
+               "keys truncated requests (salt max_tokens << 1 | 1) unless --salt is given.\n");
 }
 
 static double now_s(void) {
@@ -70,6 +78,8 @@ static int parse_bytes(const char *s, uint64_t *out) {
 static int parse_args(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     o->cut = -1;
+    o->max_tokens = 512;
+    o->salt = -1;
     o->sp = er_store_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -80,6 +90,10 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--model")) o->model = argv[++i];
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = argv[++i];
         else if (!strcmp(a, "--cut")) o->cut = atoi(argv[++i]);
+        else if (!strcmp(a, "--max-tokens")) {
+            if ((o->max_tokens = atoi(argv[++i])) < 1)
+                return fprintf(stderr, "erserve-cache: bad --max-tokens %s\n", argv[i]), -1;
+        } else if (!strcmp(a, "--salt")) o->salt = strtoll(argv[++i], NULL, 0);
         else if (!strcmp(a, "--dtype")) {
             int d = er_store_dtype_parse(argv[++i]);
             if (d < 0) return fprintf(stderr, "erserve-cache: unknown dtype %s\n", argv[i]), -1;
@@ -118,6 +132,7 @@ typedef struct {
     const er_task *t;
     er_tokenizer *tok;
     int max_len;
+    uint64_t salt;
     int n_seqs, n_tok, seq_len[BATCH_SEQS];
     int32_t ids[BATCH_TOKENS], types[BATCH_TOKENS];
     bool has_types;
@@ -147,7 +162,7 @@ static int flush_batch(warm_state *s) {
     er_batch b = {s->n_seqs, s->seq_len, s->ids, s->has_types ? s->types : NULL};
     uint8_t hit[BATCH_SEQS];
     er_err e;
-    if (er_warm(s->w, s->t, &b, 0, hit, NULL, &e) != ER_OK) {
+    if (er_warm(s->w, s->t, &b, s->salt, hit, NULL, &e) != ER_OK) {
         fprintf(stderr, "\nerserve-cache: warm: %s\n", e.msg);
         return -1;
     }
@@ -252,6 +267,8 @@ static int warm(const opts *o, er_taskset *ts) {
     const er_config *c = er_model_config(er_task_model(s->t));
     s->max_len = c->max_positions < 512 ? c->max_positions : 512;
     if (c->arch == ER_ARCH_ROBERTA) s->max_len = c->max_positions - c->pad_token_id - 1;
+    if (s->max_len > o->max_tokens) s->max_len = o->max_tokens;
+    s->salt = o->salt >= 0 ? (uint64_t)o->salt : (uint64_t)s->max_len << 1 | 1;
     const char *tp = o->tokenizer ? o->tokenizer : o->model;
     s->tok = er_tokenizer_load(tp, &e);
     if (!s->tok && o->tokenizer) {
