@@ -27,7 +27,9 @@ RUN apt-get update \
  && mkdir -p /models /store && chown erserve:erserve /store
 COPY --from=build /src/build/bin/ /usr/local/bin/
 # One OpenBLAS thread per worker is the measured default (server/SERVER.md);
-# erserve's --blas-threads overrides this.
+# erserve's --blas-threads overrides this.  If erserve warns at start that
+# OpenBLAS chose its Prescott kernels, add -e OPENBLAS_CORETYPE=Haswell
+# (or SkylakeX on AVX-512 hosts) to `docker run`.
 ENV OPENBLAS_NUM_THREADS=1 \
     ERSERVE_HOST=0.0.0.0 \
     ERSERVE_PORT=8080 \

@@ -13,6 +13,8 @@ DEMO="${ERSERVE_DEMO_DIR:-$BUILD/demo}"
 PORT="${ERSERVE_PORT:-8080}"
 HOST="${ERSERVE_HOST:-127.0.0.1}"
 SEED=42
+# OpenBLAS kernels for CPUs that Debian's OpenBLAS does not recognise.
+[ -f tests/bench/blas_env.sh ] && . tests/bench/blas_env.sh
 
 if [ ! -x "$BUILD/bin/erserve" ] || [ ! -x "$BUILD/bin/erserve-genmodel" ]; then
   echo "demo: building erserve" >&2

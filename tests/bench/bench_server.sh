@@ -17,6 +17,8 @@ SECS="${BENCH_SECONDS:-8}"
 WORDS="${BENCH_WORDS:-120}"
 MODELS="${BENCH_MODELS:-demo bert-base}"
 TOK=tests/tokenizer/data/all-MiniLM-L6-v2.tokenizer.json
+OPENBLAS_CORE_NOTE="OPENBLAS_CORETYPE=auto"
+[ -f tests/bench/blas_env.sh ] && . tests/bench/blas_env.sh
 command -v wrk >/dev/null || { echo "bench_server: wrk is not installed (make deps)"; exit 1; }
 make --no-print-directory BUILD="$BUILD" "$BUILD/bin/erserve" "$BUILD/bin/erserve-genmodel" >/dev/null
 OUT="$BUILD/bench-server"
@@ -44,9 +46,9 @@ start() { # model_dir workers blas [store]
   PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT/server.log")
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; }
-run_wrk() { # script conc -> "req/s p50 p99 mean"
+run_wrk() { # script conc [seconds] -> "req/s p50 p99 mean"
   t=$([ "$2" -ge 2 ] && echo 2 || echo 1)
-  ERSERVE_TASK=cls ERSERVE_WORDS="$WORDS" wrk -t"$t" -c"$2" -d"${SECS}s" --timeout 30s --latency \
+  ERSERVE_TASK=cls ERSERVE_WORDS="$WORDS" wrk -t"$t" -c"$2" -d"${3:-$SECS}s" --timeout 120s --latency \
     -s "deploy/loadtest/$1.lua" "http://127.0.0.1:$PORT" >"$OUT/wrk.txt" 2>&1
   if grep -q "Non-2xx\|Socket errors" "$OUT/wrk.txt"; then echo "bench_server: errors:" >&2; cat "$OUT/wrk.txt" >&2; fi
   awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^ +Latency +[0-9]/ {m=$2}
@@ -58,7 +60,7 @@ metric() { # stage-sum total of compute stages, batch count
     /^erserve_batch_sequences_count/ {n = $2}
     END {printf "%.9f %d\n", s, n}'
 }
-echo "erserve bench-server: $(nproc) cores, $WORDS words/request, ${SECS}s per run, $(date -u +%F)"
+echo "erserve bench-server: $(nproc) cores, $WORDS words/request, ${SECS}s per run, $OPENBLAS_CORE_NOTE, $(date -u +%F)"
 echo
 echo "== 1. worker x OpenBLAS threads (demo model, all-miss, concurrency 8)"
 printf "%-14s %10s %9s %9s %9s\n" split req/s p50 p99 mean
@@ -72,13 +74,15 @@ done
 echo
 echo "== 2. all-miss vs all-hit (store fp16, default cut = half the layers)"
 printf "%-10s %-5s %-5s %10s %9s %9s %9s\n" model conc kind req/s p50 p99 mean
+# bert-base requests take ~10x longer: its runs last 3x as long.
 for m in $MODELS; do
   D=$(model_dir "$m")
+  S=$SECS; [ "$m" = bert-base ] && S=$((SECS * 3))
   for c in 1 8 32; do
     start "$D" 2 1 "$OUT/store"
-    printf "%-10s %-5s %-5s " "$m" "$c" miss; run_wrk miss_heavy "$c"
-    SECS_SAVE=$SECS; SECS=2; run_wrk hit_heavy 4 >/dev/null; SECS=$SECS_SAVE  # warm the 4 texts
-    printf "%-10s %-5s %-5s " "$m" "$c" hit; run_wrk hit_heavy "$c"
+    printf "%-10s %-5s %-5s " "$m" "$c" miss; run_wrk miss_heavy "$c" "$S"
+    run_wrk hit_heavy 1 "$((S / 3 + 1))" >/dev/null  # stores the 4 hit texts
+    printf "%-10s %-5s %-5s " "$m" "$c" hit; run_wrk hit_heavy "$c" "$S"
     stop
   done
 done
@@ -88,10 +92,11 @@ printf "%-10s %-5s %12s %12s %10s\n" model kind client_ms compute_ms overhead
 for m in $MODELS; do
   D=$(model_dir "$m")
   start "$D" 2 1 "$OUT/store"
+  S=$SECS; [ "$m" = bert-base ] && S=$((SECS * 3))
   for kind in miss_heavy hit_heavy; do
-    [ $kind = hit_heavy ] && { SECS_SAVE=$SECS; SECS=2; run_wrk hit_heavy 1 >/dev/null; SECS=$SECS_SAVE; }
+    [ $kind = hit_heavy ] && run_wrk hit_heavy 1 "$((S / 3 + 1))" >/dev/null
     set -- $(metric); s0=$1; n0=$2
-    line=$(run_wrk $kind 1)
+    line=$(run_wrk $kind 1 "$S")
     set -- $(metric); s1=$1; n1=$2
     mean=$(echo "$line" | awk '{print $4}')
     awk -v m="$m" -v k="${kind%_heavy}" -v mean="$mean" -v s0="$s0" -v s1="$s1" -v n0="$n0" -v n1="$n1" 'BEGIN {
