@@ -144,8 +144,11 @@ static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64
     for (int i = 0; i < n_miss; i++) {
         int s = w->miss[i], n = b->seq_len[s];
         const float *rows = xm + (size_t)m_off * H; // [n, H]
-        if (xm != w->x) memcpy(w->x + (size_t)w->off[s] * H, rows, (size_t)n * H * sizeof *rows);
         if (ts->store) er_store_put(ts->store, w->keys[s], cut, n, H, rows, wait, NULL);
+        float *dst = w->x + (size_t)w->off[s] * H; // [n, H]
+        if (xm != w->x) memcpy(dst, rows, (size_t)n * H * sizeof *rows);
+        /* The upper layers see what a later hit will see: same answer either way. */
+        if (ts->store) er_store_round(ts->store, n, H, dst);
         m_off += n;
     }
     stats->store_write_ns += ts->store ? now_ns() - t2 : 0;

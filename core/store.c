@@ -439,6 +439,8 @@ er_status er_store_put(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], int c
     return ER_OK;
 }
 
+er_store_dtype er_store_dtype_of(const er_store *s) { return s->p.dtype; }
+
 er_status er_store_put_raw(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], const void *v,
                            size_t len, er_err *err) {
     qbuf *b;

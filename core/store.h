@@ -102,6 +102,12 @@ er_status er_store_put(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], int c
  * an LMDB error, counted in write_errors). */
 void er_store_flush(er_store *s);
 
+/* Rounds activations x[n_tokens, hidden] in place to exactly what a later hit
+ * on them would return (nothing for fp32).  The recycling forward applies it
+ * to freshly computed misses, so that a document's answer is the same whether
+ * it was computed or recycled.  Thread-safe. */
+void er_store_round(const er_store *s, int n_tokens, int hidden, float *x);
+
 typedef struct {
     uint64_t entries, bytes;          /* current: values and the sum of their sizes */
     uint64_t budget_bytes, map_bytes; /* configured */

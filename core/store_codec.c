@@ -239,3 +239,26 @@ void er_value_decode(const uint8_t *v, float *out) {
     }
     }
 }
+
+void er_value_round(er_store_dtype d, int n, int h, float *x) {
+    size_t N = (size_t)n, H = (size_t)h;
+    if (d == ER_DTYPE_FP16) {
+        for (size_t i = 0; i < N * H; i++) x[i] = half_to_float(er_f32_to_f16(x[i]));
+    } else if (d == ER_DTYPE_INT8) { /* the arithmetic of er_value_encode then er_value_decode */
+        for (size_t t = 0; t < N; t++) {
+            float *row = x + t * H;
+            float amax = 0.0f;
+            for (size_t j = 0; j < H; j++) amax = fmaxf(amax, fabsf(row[j]));
+            float scale = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / scale;
+            for (size_t j = 0; j < H; j++) {
+                float r = nearbyintf(row[j] * inv);
+                r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+                row[j] = scale * (float)(int8_t)r;
+            }
+        }
+    }
+}
+
+void er_store_round(const er_store *s, int n_tokens, int hidden, float *x) {
+    er_value_round(er_store_dtype_of(s), n_tokens, hidden, x);
+}

@@ -33,6 +33,11 @@ int er_value_check_sum(const uint8_t *v, size_t len);
 /* Decodes a checked value into out [n, h]. */
 void er_value_decode(const uint8_t *v, float *out);
 
+/* x[n, h] in place = decode(encode(x)), bit for bit. */
+void er_value_round(er_store_dtype d, int n, int h, float *x);
+
+er_store_dtype er_store_dtype_of(const er_store *s);
+
 /* Queues len raw bytes as the value of key (tests: corrupt values). */
 er_status er_store_put_raw(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], const void *v,
                            size_t len, er_err *err);
