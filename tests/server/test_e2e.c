@@ -291,7 +291,7 @@ START_TEST(disconnect_skips_compute) {
     fputs("]}", f);
     fclose(f);
     snprintf(cmd, sizeof cmd,
-             "cd %s && for c in 1 2 3 4 5 6; do (curl -s -m 60 -o /dev/null -H 'Content-Type: "
+             "cd %s && for c in 1 2 3 4 5 6 7 8 9 10; do (curl -s -m 60 -o /dev/null -H 'Content-Type: "
              "application/json' --data-binary @big.json http://127.0.0.1:%d/v1/tasks/cls/predict) & "
              "done; sleep 0.05; for c in 1 2 3 4; do (curl -s -m 0.2 -o /dev/null -H 'Content-Type: "
              "application/json' --data-binary @big.json http://127.0.0.1:%d/v1/tasks/ner/predict) & "
