@@ -97,7 +97,9 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     if (a->max_seq_len > cfg->batch_tokens) a->max_seq_len = cfg->batch_tokens;
     a->lim = pr_default_limits();
     a->lim.max_inputs = cfg->max_inputs;
-    a->lim.max_ids = a->max_seq_len;
+    /* ids past max_seq_len are truncated (or 413 with truncate false) by the
+     * handler; the parser only bounds the array. */
+    a->lim.max_ids = 8 * a->max_seq_len;
     a->lim.max_text = cfg->max_body;
     a->m = srv_metrics_new();
     eng_params ep = {.workers = cfg->workers, .queue_max = cfg->queue_max,

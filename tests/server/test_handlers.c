@@ -236,6 +236,14 @@ START_TEST(predict_seqcls) {
     r = post("/v1/tasks/cls/predict", "{\"inputs\":{\"input_ids\":[101,7592,102],\"token_type_ids\":[0,0,0]}}");
     ck_assert_int_eq(r.status, 200);
     done(&r);
+    char ids[1024] = "{\"inputs\":{\"input_ids\":[101";
+    for (int i = 0; i < 100; i++) strcat(ids, ",2000");
+    strcat(ids, "]}}");
+    r = post("/v1/tasks/cls/predict", ids); /* 101 ids > 64: truncated */
+    ck_assert_int_eq(r.status, 200);
+    done(&r);
+    strcpy(ids + strlen(ids) - 1, ",\"truncate\":false}");
+    expect_error(post("/v1/tasks/cls/predict", ids), 413);
     char longtext[2048] = "{\"inputs\":\"";
     for (int i = 0; i < 200; i++) strcat(longtext, "word ");
     strcat(longtext, "\",\"truncate\":false}");
