@@ -25,7 +25,7 @@ static const opt OPTS[] = {
     {"--host", "ERSERVE_HOST", "host", K_STR, F(host), 0, 0, "listen address [127.0.0.1]"},
     {"--port", "ERSERVE_PORT", "port", K_INT, F(port), 0, 65535, "listen port; 0 = any free [8080]"},
     {"--task", "ERSERVE_TASKS", "tasks", K_TASK, 0, 0, 0,
-     "NAME=DIR[:CUT] a task (repeatable; env: comma-separated; JSON: {\"NAME\": \"DIR\"})"},
+     "a task (repeatable; env: comma-separated; JSON: {\"NAME\": \"DIR\"})"},
     {"--tokenizer", "ERSERVE_TOKENIZER", "tokenizer", K_STR, F(tokenizer), 0, 0,
      "tokenizer.json for tasks whose directory has none"},
     {"--cut", "ERSERVE_CUT", "cut", K_INT, F(cut), -1, 256, "store cut layer; -1 = half [-1]"},
@@ -38,7 +38,7 @@ static const opt OPTS[] = {
     {"--workers", "ERSERVE_WORKERS", "workers", K_INT, F(workers), 1, 256,
      "compute workers [2]"},
     {"--blas-threads", "ERSERVE_BLAS_THREADS", "blas_threads", K_INT, F(blas_threads), 1, 256,
-     "OpenBLAS threads [1]"},
+     "OpenBLAS threads, overrides OPENBLAS_NUM_THREADS [1]"},
     {"--http-threads", "ERSERVE_HTTP_THREADS", "http_threads", K_INT, F(http_threads), 1, 64,
      "HTTP polling threads [2]"},
     {"--queue", "ERSERVE_QUEUE", "queue", K_INT, F(queue_max), 1, 1000000,
@@ -263,18 +263,17 @@ static int load_file(srv_config *c, const char *path, char *err, size_t en) {
 void srv_config_usage(FILE *f) {
     fprintf(f, "usage: erserve --task NAME=DIR [--task ...] [options]\n\n"
                "Serves transformer-encoder tasks over HTTP/JSON with embedding recycling.\n"
-               "Precedence: flags > --config FILE (JSON object, keys below) > ERSERVE_* env.\n\n"
-               "  %-18s %-26s %s\n", "flag", "env / config key", "");
-    fprintf(f, "  %-18s %-26s %s\n", "--config FILE", "ERSERVE_CONFIG", "JSON config file");
+               "Precedence: flags > --config FILE (a JSON object of the keys below) >\n"
+               "ERSERVE_* environment > defaults.  --flag=value also works.\n\n"
+               "  --config FILE\n      JSON config file (env ERSERVE_CONFIG)\n");
     for (size_t i = 0; i < N_OPTS; i++) {
-        char k[64];
-        snprintf(k, sizeof k, "%s / %s", OPTS[i].env, OPTS[i].key);
-        fprintf(f, "  %-18s %-26s %s\n", OPTS[i].flag, k, OPTS[i].help);
+        const char *arg = OPTS[i].k == K_BOOL ? "" : OPTS[i].k == K_TASK ? " NAME=DIR[:CUT]"
+                          : OPTS[i].k == K_INT ? " N" : OPTS[i].k == K_SIZE ? " BYTES" : " VALUE";
+        fprintf(f, "  %s%s\n      %s (env %s, config key \"%s\")\n", OPTS[i].flag, arg, OPTS[i].help,
+                OPTS[i].env, OPTS[i].key);
     }
-    fprintf(f, "  %-18s %-26s %s\n  %-18s %-26s %s\n", "--help", "", "this text", "--version", "",
-            "print the version");
-    fprintf(f, "\nOpenBLAS threads: OPENBLAS_NUM_THREADS is overridden by --blas-threads.\n"
-               "Routes: see proto/openapi.yaml and server/SERVER.md.\n");
+    fprintf(f, "  --help\n      this text\n  --version\n      print the version\n"
+               "\nRoutes: see proto/openapi.yaml and server/SERVER.md.\n");
 }
 
 static const opt *find_flag(const char *a) {
