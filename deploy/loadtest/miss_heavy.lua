@@ -6,7 +6,14 @@
 package.path = "deploy/loadtest/?.lua;" .. package.path
 local c = require("common")
 local base, n = 0, 0
+-- wrk's Lua starts with the same random state every run: seed from the clock
+-- once, or a second run would resend the first run's texts (store hits).
+local seeded = false
 setup = function(thread)
+  if not seeded then
+    math.randomseed(os.time())
+    seeded = true
+  end
   thread:set("base", math.random(1, 1000000) * 1000000)
 end
 request = function()

@@ -110,6 +110,7 @@ START_TEST(golden_parity) {
     float *want = malloc(4096 * (size_t)H * sizeof *want);
     float *head = malloc(4096 * (size_t)H * sizeof *head);
     packed *p = malloc(sizeof *p);
+    double worst_hidden = 0, worst_head = 0;
     size_t ci;
     json_t *cs;
     json_array_foreach(json_object_get(g, "cases"), ci, cs) {
@@ -124,6 +125,7 @@ START_TEST(golden_parity) {
             ck_assert_uint_eq(n, (size_t)p->n_tokens * H);
             double e = max_err(x, want, n);
             ck_assert_msg(e <= 1e-4, "%s/%s layer %d: error %g", name, case_name, k, e);
+            worst_hidden = fmax(worst_hidden, e);
         }
         ck_assert_int_eq(er_head(m, ctx, &p->b, x, head, &err), ER_OK);
         const json_t *gh = json_object_get(cs, "head");
@@ -145,7 +147,10 @@ START_TEST(golden_parity) {
         }
         double e = max_err(head, want, n);
         ck_assert_msg(e <= 1e-4, "%s/%s head: error %g", name, case_name, e);
+        worst_head = fmax(worst_head, e);
     }
+    fprintf(stderr, "  golden %-20s worst error: hidden states %.1e, head %.1e (bound 1e-4)\n",
+            name, worst_hidden, worst_head);
     free(x); free(want); free(head); free(p);
     er_ctx_free(ctx);
     er_model_free(m);
