@@ -5,7 +5,11 @@
 --     -s deploy/loadtest/miss_heavy.lua http://127.0.0.1:8080
 package.path = "deploy/loadtest/?.lua;" .. package.path
 local c = require("common")
-local base, n = 0, 0
+-- `base` is a global: thread:set() writes the thread's globals, which a
+-- local of the same name would shadow (every thread would then start at 0
+-- and send the other threads' texts).
+base = 0
+local n = 0
 -- wrk's Lua starts with the same random state every run: seed from the clock
 -- once, or a second run would resend the first run's texts (store hits).
 local seeded = false
