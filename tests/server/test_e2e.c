@@ -369,9 +369,9 @@ START_TEST(openai_npm_client) {
     }
     struct stat st;
     if (stat("build/node/node_modules/openai", &st) != 0 &&
-        system("npm install --silent --prefix build/node openai >/dev/null 2>&1") != 0) {
+        system("npm install --silent --prefix build/node openai@6.49.0 >/dev/null 2>&1") != 0) {
         fprintf(stderr, "test_e2e: SKIPPED openai_npm_client: `npm install --prefix build/node "
-                        "openai` failed (offline?)\n");
+                        "openai@6.49.0` failed (offline?)\n");
         return;
     }
     server s = {0};
