@@ -46,6 +46,20 @@ static inline float lane_sum(const float *x, int n) {
     return s;
 }
 
+/* Max of x[0..n), n >= 1, with LANES independent partial maxima (a single
+ * running max is a serial chain of compares). */
+static inline float lane_max(const float *x, int n) {
+    float part[LANES];
+    for (int k = 0; k < LANES; k++) part[k] = x[0];
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int k = 0; k < LANES; k++) part[k] = x[j + k] > part[k] ? x[j + k] : part[k];
+    float m = x[0];
+    for (; j < n; j++) m = x[j] > m ? x[j] : m;
+    for (int k = 0; k < LANES; k++) m = part[k] > m ? part[k] : m;
+    return m;
+}
+
 static inline float clampf(float x, float lo, float hi) {
     x = x < lo ? lo : x;
     return x > hi ? hi : x;
@@ -174,8 +188,7 @@ ER_VECTOR_CLONES
 void er_softmax_rows(float *x, int n, int d) {
     for (int i = 0; i < n; i++) {
         float *row = x + (size_t)i * d;
-        float mx = row[0];
-        for (int j = 1; j < d; j++) mx = row[j] > mx ? row[j] : mx;
+        float mx = lane_max(row, d);
         for (int j = 0; j < d; j++) row[j] = exp_approx(row[j] - mx);
         float inv = 1.0f / lane_sum(row, d);
         for (int j = 0; j < d; j++) row[j] *= inv;
