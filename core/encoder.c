@@ -7,6 +7,7 @@
 
 #include "kernels.h"
 #include "model_internal.h"
+#include "pool.h"
 
 struct er_ctx {
     er_ctx_params p;
@@ -15,14 +16,16 @@ struct er_ctx {
     float *att;        /* [max_tokens, hidden] attention context */
     float *tmp;        /* [max_tokens, width] projection outputs, pre-projection embeddings */
     float *ffn;        /* [max_tokens, intermediate] */
-    float *scores;     /* [max_seq_len, max_seq_len] one head's attention weights */
+    float *scores;     /* [n_threads, max_seq_len, max_seq_len] one head's attention
+                          weights per thread */
     float *rows;       /* [max_seqs, hidden] gathered CLS rows */
     float *rows2;      /* [max_seqs, hidden] head dense output */
     int *offsets;      /* [max_seqs + 1] first token of each sequence */
+    er_pool *pool;     /* n_threads - 1 helper threads */
 };
 
 er_ctx_params er_ctx_default_params(void) {
-    er_ctx_params p = {.max_tokens = 4096, .max_seqs = 64, .max_seq_len = 512};
+    er_ctx_params p = {.max_tokens = 4096, .max_seqs = 64, .max_seq_len = 512, .n_threads = 1};
     return p;
 }
 
@@ -36,6 +39,7 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->scores); free(c->rows); free(c->rows2); free(c->offsets);
+    er_pool_free(c->pool);
     free(c);
 }
 
@@ -44,9 +48,11 @@ static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(fl
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
-    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1)
+    if (p.n_threads == 0) p.n_threads = 1; /* params written before the field existed */
+    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1)
         return er_set(err, ER_ERR_INVALID_ARG, "ctx params must be positive (tokens %d, seqs %d, "
-                      "seq len %d)", p.max_tokens, p.max_seqs, p.max_seq_len);
+                      "seq len %d, threads %d)", p.max_tokens, p.max_seqs, p.max_seq_len,
+                      p.n_threads);
     const er_config *c = &m->cfg;
     if (p.max_seq_len > c->max_positions) p.max_seq_len = c->max_positions;
     if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
@@ -63,7 +69,7 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->att = alloc_floats(T, H);
     x->tmp = alloc_floats(T, (size_t)x->width);
     x->ffn = alloc_floats(T, (size_t)x->inter);
-    x->scores = alloc_floats((size_t)p.max_seq_len, (size_t)p.max_seq_len);
+    x->scores = alloc_floats((size_t)p.n_threads * (size_t)p.max_seq_len, (size_t)p.max_seq_len);
     x->rows = alloc_floats((size_t)p.max_seqs, H);
     x->rows2 = alloc_floats((size_t)p.max_seqs, H);
     x->offsets = malloc(((size_t)p.max_seqs + 1) * sizeof *x->offsets);
@@ -72,6 +78,11 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
+    }
+    er_status st = er_pool_init(p.n_threads, &x->pool, err);
+    if (st != ER_OK) {
+        er_ctx_free(x);
+        return st;
     }
     *out = x;
     return ER_OK;
@@ -159,25 +170,95 @@ er_status er_embed(const er_model *m, er_ctx *x, const er_batch *b, float *out, 
     return ER_OK;
 }
 
-/* Multi-head self-attention of each sequence over its own tokens.
+/* Multi-head self-attention of each sequence over its own tokens, one
+ * (sequence, head) pair per pool item.
  * q, k, v, att: [T, H]; head h of token t is at row t, columns [h*d, (h+1)*d). */
+typedef struct {
+    er_ctx *x;
+    const er_batch *b;
+    int H, n_heads, d;
+    float scale;
+} attention_job;
+
+static void attention_item(void *arg, int item, int thread) {
+    const attention_job *j = arg;
+    er_ctx *x = j->x;
+    const int s = item / j->n_heads, h = item % j->n_heads, H = j->H, d = j->d;
+    const int n = j->b->seq_len[s];
+    const size_t at = (size_t)x->offsets[s] * H + (size_t)h * d;
+    const size_t N = (size_t)x->p.max_seq_len;
+    float *S = x->scores + (size_t)thread * N * N; // [n, n]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, j->scale, x->q + at, H,
+                x->k + at, H, 0.0f, S, n);
+    er_softmax_rows(S, n, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, S, n, x->v + at, H,
+                0.0f, x->att + at, H);
+}
+
 static void attention(er_ctx *x, const er_config *c, const er_batch *b) {
-    const int H = c->hidden_size, n_heads = c->num_heads, d = H / n_heads;
-    const float scale = 1.0f / sqrtf((float)d);
+    attention_job j = {.x = x, .b = b, .H = c->hidden_size, .n_heads = c->num_heads,
+                       .d = c->hidden_size / c->num_heads};
+    j.scale = 1.0f / sqrtf((float)j.d);
     int off = 0;
     for (int s = 0; s < b->n_seqs; s++) {
-        const int n = b->seq_len[s];
-        for (int h = 0; h < n_heads; h++) {
-            const size_t at = (size_t)off * H + (size_t)h * d;
-            float *S = x->scores; // [n, n]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, scale, x->q + at, H,
-                        x->k + at, H, 0.0f, S, n);
-            er_softmax_rows(S, n, n);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, S, n, x->v + at,
-                        H, 0.0f, x->att + at, H);
-        }
-        off += n;
+        x->offsets[s] = off;
+        off += b->seq_len[s];
     }
+    /* Each pool thread runs whole small GEMMs; OpenBLAS threading inside them
+     * would only contend (see er_ctx_params.n_threads). */
+    int blas_threads = 1;
+    if (x->p.n_threads > 1) {
+        blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    er_pool_run(x->pool, attention_item, &j, b->n_seqs * j.n_heads);
+    if (x->p.n_threads > 1) openblas_set_num_threads(blas_threads);
+}
+
+/* Row passes split into one contiguous chunk per pool thread. */
+typedef struct {
+    float *x;
+    const float *residual, *gamma, *beta, *bias;
+    float eps;
+    int n, d, chunks;
+    er_act act;
+} rows_job;
+
+static void rows_range(const rows_job *j, int item, int *r0, int *r1) {
+    *r0 = (int)((long)j->n * item / j->chunks);
+    *r1 = (int)((long)j->n * (item + 1) / j->chunks);
+}
+
+static void bias_act_item(void *arg, int item, int thread) {
+    (void)thread;
+    const rows_job *j = arg;
+    int r0, r1;
+    rows_range(j, item, &r0, &r1);
+    er_bias_act(j->x + (size_t)r0 * j->d, r1 - r0, j->d, j->bias, j->act);
+}
+
+static void add_layernorm_item(void *arg, int item, int thread) {
+    (void)thread;
+    const rows_job *j = arg; /* out = x + residual + bias, normalised, into residual */
+    int r0, r1;
+    rows_range(j, item, &r0, &r1);
+    size_t o = (size_t)r0 * j->d;
+    er_add_layernorm(j->x + o, j->residual + o, j->bias, j->gamma, j->beta, j->eps, r1 - r0, j->d,
+                     (float *)j->residual + o);
+}
+
+static void par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
+    rows_job j = {.x = v, .bias = b, .n = n, .d = d, .act = act,
+                  .chunks = er_pool_threads(x->pool)};
+    er_pool_run(x->pool, bias_act_item, &j, j.chunks);
+}
+
+/* hidden = LayerNorm(v + hidden + bias) */
+static void par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
+                              const er_ln *ln, float eps, int n, int d) {
+    rows_job j = {.x = (float *)v, .residual = hidden, .bias = bias, .gamma = ln->gamma,
+                  .beta = ln->beta, .eps = eps, .n = n, .d = d, .chunks = er_pool_threads(x->pool)};
+    er_pool_run(x->pool, add_layernorm_item, &j, j.chunks);
 }
 
 er_status er_layers(const er_model *m, er_ctx *x, const er_batch *b, int from, int to,
@@ -197,13 +278,11 @@ er_status er_layers(const er_model *m, er_ctx *x, const er_batch *b, int from, i
         er_linear(hidden, T, H, L->v.w, L->v.b, H, x->v); // [T, H]
         attention(x, c, b);                              // att [T, H]
         er_linear(x->att, T, H, L->o.w, NULL, H, x->tmp); // [T, H]
-        er_add_layernorm(x->tmp, hidden, L->o.b, L->attn_ln.gamma, L->attn_ln.beta, eps, T, H,
-                         hidden);
+        par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H);
         er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
-        er_bias_act(x->ffn, T, F, L->ffn_in.b, c->act);
+        par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);
         er_linear(x->ffn, T, F, L->ffn_out.w, NULL, H, x->tmp); // [T, H]
-        er_add_layernorm(x->tmp, hidden, L->ffn_out.b, L->out_ln.gamma, L->out_ln.beta, eps, T, H,
-                         hidden);
+        par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H);
     }
     return ER_OK;
 }

@@ -32,9 +32,18 @@ typedef struct {
     int max_tokens;  /* total real tokens in one batch */
     int max_seqs;    /* sequences in one batch */
     int max_seq_len; /* tokens in one sequence (also bounded by the model) */
+    /* Threads for the parts OpenBLAS does not parallelise well: attention
+     * (per sequence and head) and the elementwise passes.  Results do not
+     * depend on it.  With n_threads > 1, OpenBLAS is switched to one thread
+     * while attention runs (openblas_set_num_threads is process-wide), so use
+     * it only where one ctx computes at a time in the process (a CLI, a
+     * benchmark); a server runs one ctx per worker with n_threads = 1.
+     * 0 means 1. */
+    int n_threads;
 } er_ctx_params;
 
-er_ctx_params er_ctx_default_params(void); /* 4096 tokens, 64 seqs, 512 per seq */
+/* 4096 tokens, 64 seqs, 512 per seq, 1 thread */
+er_ctx_params er_ctx_default_params(void);
 
 /* A packed batch.  Sequence s holds seq_len[s] tokens starting at the sum of
  * the lengths before it.  type_ids may be NULL (all zero).  All arrays are

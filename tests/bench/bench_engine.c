@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
     }
     const er_config *c = er_model_config(m);
     const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
-    er_ctx_params cp = {.max_tokens = T, .max_seqs = B, .max_seq_len = S};
+    er_ctx_params cp = {.max_tokens = T, .max_seqs = B, .max_seq_len = S, .n_threads = threads};
     er_ctx *ctx;
     if (er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
         fprintf(stderr, "%s\n", err.msg);

@@ -189,6 +189,35 @@ START_TEST(layer_split_is_exact) {
 }
 END_TEST
 
+/* The intra-op pool changes who computes a row, never what: results with
+ * 1 and 3 threads are bit-identical. */
+START_TEST(threads_do_not_change_results) {
+    const char *name = GOLDEN_MODELS[_i];
+    json_t *g = load_golden(name);
+    er_model *m = load_model(name);
+    const int H = er_model_config(m)->hidden_size;
+    er_ctx *one, *three;
+    er_err err;
+    er_ctx_params cp = er_ctx_default_params();
+    ck_assert_int_eq(er_ctx_init(m, &cp, &one, &err), ER_OK);
+    cp.n_threads = 3;
+    ck_assert_int_eq(er_ctx_init(m, &cp, &three, &err), ER_OK);
+    packed *p = malloc(sizeof *p);
+    pack_case(json_array_get(json_object_get(g, "cases"), 2), p); /* the padded batch */
+    size_t bytes = (size_t)p->n_tokens * H * sizeof(float), out_bytes = er_head_out_size(m, &p->b) * sizeof(float);
+    float *x1 = malloc(bytes), *x3 = malloc(bytes), *o1 = malloc(out_bytes), *o3 = malloc(out_bytes);
+    ck_assert_int_eq(er_forward(m, one, &p->b, x1, o1, &err), ER_OK);
+    ck_assert_int_eq(er_forward(m, three, &p->b, x3, o3, &err), ER_OK);
+    ck_assert_msg(memcmp(x1, x3, bytes) == 0, "%s: hidden states differ with 3 threads", name);
+    ck_assert_msg(memcmp(o1, o3, out_bytes) == 0, "%s: head output differs with 3 threads", name);
+    free(x1); free(x3); free(o1); free(o3); free(p);
+    er_ctx_free(one);
+    er_ctx_free(three);
+    er_model_free(m);
+    json_decref(g);
+}
+END_TEST
+
 /* A sequence's result does not depend on what else is in its batch. */
 START_TEST(batch_composition_invariance) {
     er_model *m = load_model("bert-tokcls");
@@ -372,6 +401,7 @@ static Suite *encoder_suite(void) {
     tcase_set_timeout(g, 120);
     tcase_add_loop_test(g, golden_parity, 0, N_GOLDEN);
     tcase_add_loop_test(g, layer_split_is_exact, 0, N_GOLDEN);
+    tcase_add_loop_test(g, threads_do_not_change_results, 0, N_GOLDEN);
     suite_add_tcase(s, g);
     TCase *b = tcase_create("batches");
     tcase_add_test(b, batch_composition_invariance);

@@ -1,0 +1,62 @@
+/* er_pool: every item runs exactly once, on a valid thread id, for any mix of
+ * thread and item counts, and the pool can be reused many times. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "pool.h"
+
+typedef struct {
+    _Atomic int hits[1000];
+    int n_threads;
+    _Atomic int bad_thread;
+} counts;
+
+static void count_item(void *arg, int item, int thread) {
+    counts *c = arg;
+    atomic_fetch_add(&c->hits[item], 1);
+    if (thread < 0 || thread >= c->n_threads) atomic_store(&c->bad_thread, 1);
+}
+
+START_TEST(every_item_once) {
+    static const int threads[] = {1, 2, 3, 8};
+    static const int items[] = {0, 1, 2, 7, 1000};
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        er_pool *p;
+        er_err err;
+        ck_assert_int_eq(er_pool_init(threads[t], &p, &err), ER_OK);
+        ck_assert_int_eq(er_pool_threads(p), threads[t]);
+        for (int round = 0; round < 50; round++)
+            for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+                static counts c;
+                memset(&c, 0, sizeof c);
+                c.n_threads = threads[t];
+                er_pool_run(p, count_item, &c, items[i]);
+                for (int k = 0; k < items[i]; k++) ck_assert_int_eq(c.hits[k], 1);
+                ck_assert_int_eq(c.bad_thread, 0);
+            }
+        er_pool_free(p);
+    }
+    er_pool_free(NULL);
+}
+END_TEST
+
+START_TEST(bad_sizes) {
+    er_pool *p = NULL;
+    er_err err;
+    ck_assert_int_eq(er_pool_init(0, &p, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(er_pool_init(100000, &p, &err), ER_ERR_INVALID_ARG);
+}
+END_TEST
+
+static Suite *pool_suite(void) {
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("pool");
+    tcase_add_test(tc, every_item_once);
+    tcase_add_test(tc, bad_sizes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(pool_suite)
