@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "er_io.h"
+
 typedef struct {
     const char *name;
     er_arch arch;
@@ -307,35 +309,6 @@ er_status er_config_parse_pooling(const char *json, size_t len, er_config *cfg, 
 done:
     json_decref(root);
     return st;
-}
-
-er_status er_read_file(const char *path, size_t max, char **out, size_t *len, er_err *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT) return er_set(err, ER_ERR_NOT_FOUND, "%s: no such file", path);
-        return er_set(err, ER_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    }
-    char *buf = malloc(max + 1);
-    if (!buf) {
-        fclose(f);
-        return er_set(err, ER_ERR_NOMEM, "out of memory reading %s", path);
-    }
-    size_t n = fread(buf, 1, max + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return er_set(err, ER_ERR_IO, "cannot read %s", path);
-    }
-    if (n > max) {
-        free(buf);
-        return er_set(err, ER_ERR_CAPACITY, "%s is larger than %zu bytes", path, max);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    if (len) *len = n;
-    return ER_OK;
 }
 
 /* Reads sentence-transformers' modules.json: the Pooling module's folder and

@@ -82,8 +82,4 @@ void er_config_free(er_config *cfg); /* NULL and zeroed configs accepted */
 const char *er_head_type_name(er_head_type h); /* "sequence_classification", ... */
 const char *er_arch_name(er_arch a);           /* "bert", "roberta", ... */
 
-/* Reads a whole small file (at most max bytes) into a NUL-terminated heap
- * buffer.  ER_ERR_NOT_FOUND if absent, ER_ERR_CAPACITY if larger. */
-er_status er_read_file(const char *path, size_t max, char **out, size_t *len, er_err *err);
-
 #endif

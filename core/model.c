@@ -1,5 +1,7 @@
 #include "model_internal.h"
 
+#include "er_io.h"
+
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -85,7 +85,6 @@ er_status tk_arena_add(er_tokenizer *t, const char *s, size_t n, uint32_t *off, 
 er_status tk_vocab_add(er_tokenizer *t, const char *s, size_t n, int32_t id, er_err *err);
 er_status tk_finish(er_tokenizer *t, er_err *err);
 er_tokenizer *tk_new(er_err *err);
-er_status tk_read_file(const char *path, char **buf, size_t *len, er_err *err);
 er_status tk_load_config(er_tokenizer *t, const char *json, size_t len, bool legacy,
                          er_err *err);
 er_status tk_load_vocab_txt(er_tokenizer *t, const char *buf, size_t len, er_err *err);

@@ -6,42 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "er_io.h"
 #include "tokenizer_internal.h"
-
-er_status tk_read_file(const char *path, char **buf, size_t *len, er_err *err) {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return er_set(err, errno == ENOENT ? ER_ERR_NOT_FOUND : ER_ERR_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-        if (n == cap) {
-            if (cap >= TK_MAX_FILE) {
-                free(b);
-                fclose(f);
-                return er_set(err, ER_ERR_CAPACITY, "%s: larger than %zu bytes", path, TK_MAX_FILE);
-            }
-            char *nb = realloc(b, cap * 2);
-            if (!nb) { free(b); b = NULL; break; }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b) return er_set(err, ER_ERR_NOMEM, "%s: out of memory", path);
-    if (bad) {
-        free(b);
-        return er_set(err, ER_ERR_IO, "%s: read error", path);
-    }
-    *buf = b;
-    *len = n;
-    return ER_OK;
-}
 
 static const char *special_name(json_t *v) {
     if (json_is_string(v)) return json_string_value(v);
@@ -180,10 +146,10 @@ static er_tokenizer *load_dir(const char *dir, er_err *err) {
     size_t len = 0, cfg_len = 0;
     er_tokenizer *t = NULL;
     snprintf(p, dl + 32, "%s/tokenizer_config.json", dir);
-    er_status cst = tk_read_file(p, &cfg, &cfg_len, err);
+    er_status cst = er_read_file(p, TK_MAX_FILE, &cfg, &cfg_len, err);
     if (cst && cst != ER_ERR_NOT_FOUND) goto out;
     snprintf(p, dl + 32, "%s/tokenizer.json", dir);
-    er_status st = tk_read_file(p, &buf, &len, err);
+    er_status st = er_read_file(p, TK_MAX_FILE, &buf, &len, err);
     if (st == ER_OK) {
         t = er_tokenizer_load_json(buf, len, err);
         if (t && cfg) {
@@ -200,7 +166,7 @@ static er_tokenizer *load_dir(const char *dir, er_err *err) {
     }
     if (st != ER_ERR_NOT_FOUND) goto out;
     snprintf(p, dl + 32, "%s/vocab.txt", dir);
-    st = tk_read_file(p, &buf, &len, err);
+    st = er_read_file(p, TK_MAX_FILE, &buf, &len, err);
     if (st) {
         if (st == ER_ERR_NOT_FOUND)
             er_set(err, ER_ERR_NOT_FOUND, "%s: neither tokenizer.json nor vocab.txt", dir);
@@ -237,7 +203,7 @@ er_tokenizer *er_tokenizer_load(const char *path, er_err *err) {
     if (S_ISDIR(sb.st_mode)) return load_dir(path, err);
     char *buf;
     size_t len;
-    if (tk_read_file(path, &buf, &len, err)) return NULL;
+    if (er_read_file(path, TK_MAX_FILE, &buf, &len, err)) return NULL;
     er_tokenizer *t = er_tokenizer_load_json(buf, len, err);
     free(buf);
     return t;

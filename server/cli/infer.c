@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "encoder.h"
+#include "er_io.h"
 
 #define MAX_REQUEST_BYTES (64u << 20)
 
@@ -30,25 +31,6 @@ static int fail(const char *fmt, const char *detail) {
     fprintf(stderr, fmt, detail);
     fputc('\n', stderr);
     return 1;
-}
-
-static char *read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            if (cap >= MAX_REQUEST_BYTES) { free(buf); return NULL; }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); return NULL; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    *len = n;
-    return buf;
 }
 
 /* Reads row s of an optional [n][len] integer matrix; returns 0 on a type error. */
@@ -115,8 +97,10 @@ int main(int argc, char **argv) {
     if (!dir || (layer < 0) == !head) { usage(stderr); return 2; }
 
     size_t len = 0;
-    char *text = read_stdin(&len);
-    if (!text) return fail("%s", "cannot read stdin (over 64 MiB or out of memory)");
+    char *text;
+    er_err rerr;
+    if (er_read_stream(stdin, "stdin", MAX_REQUEST_BYTES, &text, &len, &rerr) != ER_OK)
+        return fail("%s", rerr.msg);
     json_error_t jerr;
     json_t *req = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);

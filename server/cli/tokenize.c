@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "er_io.h"
 #include "tokenizer.h"
 
 static void usage(void) {
@@ -22,26 +23,6 @@ static void usage(void) {
             "usage: erserve-tokenize --tokenizer PATH [--pair] [--max-length N]\n"
             "                        [--truncation longest_first|only_first|only_second|none]\n"
             "                        [--no-special-tokens] < text-or-json\n");
-}
-
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-        if (n == cap) {
-            if (cap > ER_TOKENIZER_MAX_INPUT * 2) break;
-            char *nb = realloc(b, cap * 2 + 1);
-            if (!nb) { free(b); return NULL; }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    if (b) b[n] = '\0';
-    *len = n;
-    return b;
 }
 
 static json_t *offsets_json(const er_offset *o, size_t n) {
@@ -81,8 +62,13 @@ int main(int argc, char **argv) {
     er_tokenizer *tok = er_tokenizer_load(path, &err);
     if (!tok) { fprintf(stderr, "erserve-tokenize: %s\n", err.msg); return 1; }
     size_t len;
-    char *in = read_all(stdin, &len);
-    if (!in) { fprintf(stderr, "erserve-tokenize: cannot read stdin\n"); er_tokenizer_free(tok); return 1; }
+    char *in;
+    /* room for the largest text the tokenizer takes, inside a JSON string */
+    if (er_read_stream(stdin, "stdin", 2 * ER_TOKENIZER_MAX_INPUT, &in, &len, &err) != ER_OK) {
+        fprintf(stderr, "erserve-tokenize: %s\n", err.msg);
+        er_tokenizer_free(tok);
+        return 1;
+    }
     const char *text = in, *pair = NULL;
     size_t text_len = len, pair_len = 0;
     json_t *root = NULL;

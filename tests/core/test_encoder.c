@@ -11,6 +11,7 @@
 
 #include "../check_main.h"
 #include "encoder.h"
+#include "er_io.h"
 
 #define FIXTURES "tests/fixtures"
 
