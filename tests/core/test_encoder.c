@@ -95,6 +95,15 @@ static er_model *load_model(const char *name) {
     return m;
 }
 
+/* The model `name` and its golden's padded batch (case 2: three sequences of
+ * different lengths), the case the invariance tests run on. */
+static er_model *model_with_padded_batch(const char *name, packed *p) {
+    json_t *g = load_golden(name);
+    pack_case(json_array_get(json_object_get(g, "cases"), 2), p);
+    json_decref(g);
+    return load_model(name);
+}
+
 /* Every layer's hidden states and the head's output, every case. */
 START_TEST(golden_parity) {
     const char *name = GOLDEN_MODELS[_i];
@@ -162,20 +171,16 @@ END_TEST
 /* [0,k) then [k,L) equals [0,L) bit for bit, for every k. */
 START_TEST(layer_split_is_exact) {
     const char *name = GOLDEN_MODELS[_i];
-    json_t *g = load_golden(name);
-    er_model *m = load_model(name);
+    packed *p = malloc(sizeof *p);
+    er_model *m = model_with_padded_batch(name, p);
     const int H = er_model_config(m)->hidden_size, L = er_model_config(m)->num_layers;
     er_ctx *ctx;
     er_err err;
     ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
-    packed *p = malloc(sizeof *p);
-    pack_case(json_array_get(json_object_get(g, "cases"), 2), p); /* the padded batch */
     size_t bytes = (size_t)p->n_tokens * H * sizeof(float);
-    float *full = malloc(bytes), *split = malloc(bytes);
-    ck_assert_int_eq(er_embed(m, ctx, &p->b, full, &err), ER_OK);
-    memcpy(split, full, bytes);
-    float *emb = malloc(bytes);
-    memcpy(emb, full, bytes);
+    float *full = malloc(bytes), *split = malloc(bytes), *emb = malloc(bytes);
+    ck_assert_int_eq(er_embed(m, ctx, &p->b, emb, &err), ER_OK);
+    memcpy(full, emb, bytes);
     ck_assert_int_eq(er_layers(m, ctx, &p->b, 0, L, full, &err), ER_OK);
     for (int k = 0; k <= L; k++) {
         memcpy(split, emb, bytes);
@@ -186,7 +191,6 @@ START_TEST(layer_split_is_exact) {
     free(full); free(split); free(emb); free(p);
     er_ctx_free(ctx);
     er_model_free(m);
-    json_decref(g);
 }
 END_TEST
 
@@ -194,8 +198,8 @@ END_TEST
  * 1 and 3 threads are bit-identical. */
 START_TEST(threads_do_not_change_results) {
     const char *name = GOLDEN_MODELS[_i];
-    json_t *g = load_golden(name);
-    er_model *m = load_model(name);
+    packed *p = malloc(sizeof *p);
+    er_model *m = model_with_padded_batch(name, p);
     const int H = er_model_config(m)->hidden_size;
     er_ctx *one, *three;
     er_err err;
@@ -203,8 +207,6 @@ START_TEST(threads_do_not_change_results) {
     ck_assert_int_eq(er_ctx_init(m, &cp, &one, &err), ER_OK);
     cp.n_threads = 3;
     ck_assert_int_eq(er_ctx_init(m, &cp, &three, &err), ER_OK);
-    packed *p = malloc(sizeof *p);
-    pack_case(json_array_get(json_object_get(g, "cases"), 2), p); /* the padded batch */
     size_t bytes = (size_t)p->n_tokens * H * sizeof(float), out_bytes = er_head_out_size(m, &p->b) * sizeof(float);
     float *x1 = malloc(bytes), *x3 = malloc(bytes), *o1 = malloc(out_bytes), *o3 = malloc(out_bytes);
     ck_assert_int_eq(er_forward(m, one, &p->b, x1, o1, &err), ER_OK);
@@ -215,7 +217,6 @@ START_TEST(threads_do_not_change_results) {
     er_ctx_free(one);
     er_ctx_free(three);
     er_model_free(m);
-    json_decref(g);
 }
 END_TEST
 
