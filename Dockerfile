@@ -26,8 +26,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin erserve \
  && mkdir -p /models /store && chown erserve:erserve /store
 COPY --from=build /src/build/bin/ /usr/local/bin/
-# One OpenBLAS thread per worker is the measured default (server/SERVER.md);
-# erserve's --blas-threads overrides this.  If erserve warns at start that
+# One OpenBLAS thread per worker is the measured default (server/SERVER.md).
+# erserve starts one worker per online CPU; under a CPU quota (--cpus) set
+# ERSERVE_WORKERS to the quota, since the container still sees every host CPU.
+# erserve's --blas-threads overrides OPENBLAS_NUM_THREADS.  If erserve warns at start that
 # OpenBLAS chose its Prescott kernels, add -e OPENBLAS_CORETYPE=Haswell
 # (or SkylakeX on AVX-512 hosts) to `docker run`.
 ENV OPENBLAS_NUM_THREADS=1 \

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum { K_STR, K_INT, K_SIZE, K_BOOL, K_TASK } kind;
 
@@ -36,7 +37,7 @@ static const opt OPTS[] = {
     {"--store-dtype", "ERSERVE_STORE_DTYPE", "store_dtype", K_STR, F(store_dtype), 0, 0,
      "fp32 | fp16 | int8 [fp16]"},
     {"--workers", "ERSERVE_WORKERS", "workers", K_INT, F(workers), 1, 256,
-     "compute workers [2]"},
+     "compute workers [one per core]"},
     {"--blas-threads", "ERSERVE_BLAS_THREADS", "blas_threads", K_INT, F(blas_threads), 1, 256,
      "OpenBLAS threads, overrides OPENBLAS_NUM_THREADS [1]"},
     {"--http-threads", "ERSERVE_HTTP_THREADS", "http_threads", K_INT, F(http_threads), 1, 64,
@@ -74,7 +75,9 @@ void srv_config_defaults(srv_config *c) {
     c->cut = -1;
     c->store_budget = 1ull << 30;
     c->store_dtype = strdup("fp16");
-    c->workers = 2;
+    /* One single-threaded worker per core: measured fastest (SERVER.md). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     c->blas_threads = 1;
     c->http_threads = 2;
     c->queue_max = 256;
