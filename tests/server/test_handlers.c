@@ -427,22 +427,22 @@ START_TEST(auth_keys) {
 }
 END_TEST
 
-/* Queue bound: many calls at once against queue 1, one worker. */
 static _Atomic int n_done;
 static void on_resume(void *u) {
     (void)u;
     n_done++;
 }
 
-START_TEST(queue_full_429) {
-    teardown();
-    setup_with(1, 1, NULL, NULL);
-    enum { N = 12 };
-    srv_call *calls[N];
+/* Submits n copies of an 8-input request (each input 50 times `word`) at
+ * once and waits (bounded) for all of them; the caller reads and frees. */
+static void submit_burst(const char *word, int n, srv_call **calls) {
     char body[4096] = "{\"inputs\":[";
     for (int i = 0; i < 8; i++) {
         strcat(body, i ? ",\"" : "\"");
-        for (int k = 0; k < 50; k++) strcat(body, "tok ");
+        for (int k = 0; k < 50; k++) {
+            strcat(body, word);
+            strcat(body, " ");
+        }
         strcat(body, "\"");
     }
     strcat(body, "]}");
@@ -450,11 +450,20 @@ START_TEST(queue_full_429) {
                       .content_type = "application/json", .body = body, .body_len = strlen(body)};
     n_done = 0;
     int immediate = 0;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         calls[i] = srv_call_new(app, &rq, NULL, on_resume, NULL);
         if (srv_call_run(calls[i])) immediate++;
     }
-    for (int i = 0; i < 3000 && n_done + immediate < N; i++) usleep(1000);
+    for (int i = 0; i < 3000 && n_done + immediate < n; i++) usleep(1000);
+}
+
+/* Queue bound: many calls at once against queue 1, one worker. */
+START_TEST(queue_full_429) {
+    teardown();
+    setup_with(1, 1, NULL, NULL);
+    enum { N = 12 };
+    srv_call *calls[N];
+    submit_burst("tok", N, calls);
     int n429 = 0, n200 = 0;
     for (int i = 0; i < N; i++) {
         srv_response *r = srv_call_response(calls[i]);
@@ -479,22 +488,7 @@ START_TEST(deadline_503) {
     g_deadline_ms = 30000;
     enum { N = 8 };
     srv_call *calls[N];
-    char body[4096] = "{\"inputs\":[";
-    for (int i = 0; i < 8; i++) {
-        strcat(body, i ? ",\"" : "\"");
-        for (int k = 0; k < 50; k++) strcat(body, "late ");
-        strcat(body, "\"");
-    }
-    strcat(body, "]}");
-    srv_request rq = {.method = "POST", .path = "/v1/tasks/cls/predict",
-                      .content_type = "application/json", .body = body, .body_len = strlen(body)};
-    n_done = 0;
-    int immediate = 0;
-    for (int i = 0; i < N; i++) {
-        calls[i] = srv_call_new(app, &rq, NULL, on_resume, NULL);
-        if (srv_call_run(calls[i])) immediate++;
-    }
-    for (int i = 0; i < 3000 && n_done + immediate < N; i++) usleep(1000);
+    submit_burst("late", N, calls);
     int n503 = 0;
     for (int i = 0; i < N; i++) {
         srv_response *r = srv_call_response(calls[i]);
