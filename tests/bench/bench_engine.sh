@@ -3,14 +3,9 @@
 # ceiling and vs the PyTorch reference on the same OpenBLAS, on a random
 # bert-base-shaped model (generated here, never committed).
 set -eu
-BUILD="${BUILD:-build}"
-MODEL="$BUILD/bench/bert-base"
 ITERS="${BENCH_ITERS:-5}"
-mkdir -p "$BUILD/bench"
-[ -f "$MODEL/model.safetensors" ] || "$BUILD/bin/erserve-genmodel" --out "$MODEL" --preset bert-base --head seqcls --seed 7
-cc -O2 -std=c11 -D_GNU_SOURCE -Icore $(pkg-config --cflags openblas) tests/bench/bench_engine.c \
-   "$BUILD/liberserve.a" -o "$BUILD/bench/bench_engine" \
-   $(pkg-config --libs jansson libmicrohttpd libsodium libutf8proc openblas lmdb) -lm -pthread
+. tests/bench/common.sh
+bench_cc bench_engine
 . tests/bench/blas_env.sh
 echo "== engine: bert-base shape, full forward (erserve vs PyTorch, same OpenBLAS: $OPENBLAS_CORE_NOTE)"
 for shape in "1 128" "8 128"; do

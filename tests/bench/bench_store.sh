@@ -4,14 +4,9 @@
 # error of fp16 / int8 storage, on a random bert-base-shaped model (generated
 # here, never committed).  Batch 8 x 128 unless BENCH_BATCH / BENCH_SEQ say.
 set -eu
-BUILD="${BUILD:-build}"
-MODEL="$BUILD/bench/bert-base"
 ITERS="${BENCH_ITERS:-3}"
-mkdir -p "$BUILD/bench"
-[ -f "$MODEL/model.safetensors" ] || "$BUILD/bin/erserve-genmodel" --out "$MODEL" --preset bert-base --head seqcls --seed 7
-cc -O2 -std=c11 -D_GNU_SOURCE -Icore $(pkg-config --cflags openblas lmdb libsodium) tests/bench/bench_store.c \
-   "$BUILD/liberserve.a" -o "$BUILD/bench/bench_store" \
-   $(pkg-config --libs jansson libmicrohttpd libsodium libutf8proc openblas lmdb) -lm -pthread
+. tests/bench/common.sh
+bench_cc bench_store
 . tests/bench/blas_env.sh
 echo "== store: bert-base shape, batch ${BENCH_BATCH:-8} x ${BENCH_SEQ:-128}, OpenBLAS threads ${OPENBLAS_NUM_THREADS:-all} ($OPENBLAS_CORE_NOTE)"
 mkdir -p "$BUILD/bench/stores"
