@@ -15,6 +15,7 @@ COPY Makefile ./
 COPY core ./core
 COPY proto ./proto
 COPY server ./server
+COPY tools ./tools
 RUN make -j"$(nproc)" build/bin/erserve build/bin/erserve-cache build/bin/erserve-tokenize \
       build/bin/erserve-genmodel build/bin/erserve-infer
 

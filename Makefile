@@ -22,68 +22,111 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g $(ARCH_FLAGS)
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -fno-math-errno -pthread \
-            -Icore -Iproto -Iserver $(PKG_CFLAGS) $(SAN_FLAGS)
+WARN     := -Wall -Wextra -Wcast-qual -Wshadow -Wmissing-prototypes -Werror -Wno-format-truncation
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -pthread $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS  += $(SAN_FLAGS) -pthread
 LDLIBS   += $(PKG_LIBS) -lm
+
+# Layers, enforced by include paths: core sees only core; proto sees proto
+# and core (its error type and kernels); the server sees all three; the tools
+# see core only.  Tests and
+# benchmarks see the layer they test.  tests/check_layers.sh (run by make
+# test) also refuses a relative include that climbs out of its layer and two
+# headers with one name.
+INC_core   := -Icore
+INC_proto  := -Iproto -Icore
+INC_server := -Iserver -Iproto -Icore
+INC_tools  := -Icore
+INC_tests/core   := -Icore
+INC_tests/proto  := -Iproto -Icore
+INC_tests/server := -Iserver -Iproto -Icore
+INC_tests/tools  := -Icore
+INC_tests/bench  := -Icore -Itests/bench
+layer_of = $(patsubst %/,%,$(dir $(1)))
 
 CORE_SRC   := $(wildcard core/*.c)
 PROTO_SRC  := $(wildcard proto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
-CLI_SRC    := $(wildcard server/cli/*.c)
+TOOL_SRC   := $(wildcard tools/*.c)
 TEST_SRC   := $(wildcard tests/*/test_*.c)
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
-LIB      := $(BUILD)/liberserve.a
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC) $(PROTO_SRC) $(SERVER_SRC))
-CLI_BIN  := $(patsubst server/cli/%.c,$(BUILD)/bin/erserve-%,$(CLI_SRC))
-SRV_BIN  := $(if $(wildcard server/main.c),$(BUILD)/bin/erserve)
-TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+obj_of = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_LIB   := $(BUILD)/lib/libercore.a
+PROTO_LIB  := $(BUILD)/lib/liberproto.a
+SERVER_LIB := $(BUILD)/lib/liberserver.a
+TOOL_BIN   := $(patsubst tools/%.c,$(BUILD)/bin/erserve-%,$(TOOL_SRC))
+SRV_BIN    := $(BUILD)/bin/erserve
+TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 10
-BINS     := $(SRV_BIN) $(CLI_BIN)
+BINS     := $(SRV_BIN) $(TOOL_BIN)
+
+# What each test folder links: its layer and the layers below it.
+LIBS_core   := $(CORE_LIB)
+LIBS_proto  := $(PROTO_LIB) $(CORE_LIB)
+LIBS_server := $(SERVER_LIB) $(PROTO_LIB) $(CORE_LIB)
+LIBS_tools  := $(CORE_LIB)
+LIBS_bench  := $(CORE_LIB)
 
 .SECONDARY:
 .PHONY: all deps test test-run asan native bench bench-run bench-server fixtures fuzz fuzz-build run clean valgrind
 
-all: $(BINS) $(TEST_BIN)
+all: $(BINS) $(TEST_BIN) $(BENCH_BIN)
 
 deps:
 	@./deploy/install-deps.sh
 
+# The first folder of a source names its layer (tests/X: the second too).
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_tests/$(call layer_of,$*)) -MMD -MP -c $< -o $@
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_$(firstword $(subst /, ,$*))) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+$(CORE_LIB): $(call obj_of,$(CORE_SRC))
+$(PROTO_LIB): $(call obj_of,$(PROTO_SRC))
+$(SERVER_LIB): $(call obj_of,$(SERVER_SRC))
+$(CORE_LIB) $(PROTO_LIB) $(SERVER_LIB):
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/erserve-%: $(BUILD)/obj/server/cli/%.o $(LIB)
+$(BUILD)/bin/erserve-%: $(BUILD)/obj/tools/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/erserve: $(BUILD)/obj/server/main.o $(LIB)
+$(SRV_BIN): $(BUILD)/obj/server/main.o $(SERVER_LIB) $(PROTO_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $$(LIBS_$$(firstword $$(subst /, ,$$*)))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+# Benchmark programs are built by `make all` and so by `make test` (never
+# run there), against the same core library as everything else.
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests: every tests/<module>/test_*.c is one libcheck suite and one binary.
 # The runner needs the binaries (some tests exec the command-line tools).
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: $(BINS) $(TEST_BIN) $(FUZZ_BIN)
-	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh $(TEST_BIN) $(FUZZ_BIN)
+test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(FUZZ_BIN)
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) $(FUZZ_BIN)
 
 # libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
-# Built with clang against the library sources (not liberserve.a, which is gcc).
-FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Icore -Iproto -Iserver $(PKG_CFLAGS) \
+# Built with clang against the core and proto sources (the libraries are gcc's).
+FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Icore -Iproto $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(PROTO_SRC) $(SERVER_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

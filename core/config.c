@@ -57,6 +57,10 @@ const char *er_head_type_name(er_head_type h) {
     return "unknown";
 }
 
+bool er_head_per_token(er_head_type h) {
+    return h == ER_HEAD_TOKEN_CLASSIFICATION || h == ER_HEAD_QUESTION_ANSWERING;
+}
+
 const char *er_arch_name(er_arch a) {
     switch (a) {
     case ER_ARCH_BERT: return "bert";

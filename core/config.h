@@ -80,6 +80,9 @@ er_status er_config_load_dir(const char *dir, er_config *cfg, er_err *err);
 void er_config_free(er_config *cfg); /* NULL and zeroed configs accepted */
 
 const char *er_head_type_name(er_head_type h); /* "sequence_classification", ... */
+/* True for heads with one output row per token (token classification, QA),
+ * false for one per sequence (sequence classification, embedding). */
+bool er_head_per_token(er_head_type h);
 const char *er_arch_name(er_arch a);           /* "bert", "roberta", ... */
 
 #endif

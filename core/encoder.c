@@ -217,8 +217,9 @@ static void attention(er_ctx *x, const er_config *c, const er_batch *b) {
 
 /* Row passes split into one contiguous chunk per pool thread. */
 typedef struct {
-    float *x;
-    const float *residual, *gamma, *beta, *bias;
+    float *x;                  /* bias_act: rows changed in place */
+    const float *in;           /* add_layernorm: the sublayer output */
+    const float *gamma, *beta, *bias;
     float eps;
     int n, d, chunks;
     er_act act;
@@ -239,12 +240,12 @@ static void bias_act_item(void *arg, int item, int thread) {
 
 static void add_layernorm_item(void *arg, int item, int thread) {
     (void)thread;
-    const rows_job *j = arg; /* out = x + residual + bias, normalised, into residual */
+    const rows_job *j = arg; /* x = LayerNorm(in + x + bias): x is the residual stream */
     int r0, r1;
     rows_range(j, item, &r0, &r1);
     size_t o = (size_t)r0 * j->d;
-    er_add_layernorm(j->x + o, j->residual + o, j->bias, j->gamma, j->beta, j->eps, r1 - r0, j->d,
-                     (float *)j->residual + o);
+    er_add_layernorm(j->in + o, j->x + o, j->bias, j->gamma, j->beta, j->eps, r1 - r0, j->d,
+                     j->x + o);
 }
 
 static void par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
@@ -256,7 +257,7 @@ static void par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_a
 /* hidden = LayerNorm(v + hidden + bias) */
 static void par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
                               const er_ln *ln, float eps, int n, int d) {
-    rows_job j = {.x = (float *)v, .residual = hidden, .bias = bias, .gamma = ln->gamma,
+    rows_job j = {.in = v, .x = hidden, .bias = bias, .gamma = ln->gamma,
                   .beta = ln->beta, .eps = eps, .n = n, .d = d, .chunks = er_pool_threads(x->pool)};
     er_pool_run(x->pool, add_layernorm_item, &j, j.chunks);
 }
@@ -328,13 +329,7 @@ static void pool(const er_config *c, const er_batch *b, const float *h, float *o
                     o[j] = v > o[j] ? v : o[j];
                 }
         }
-        if (c->normalize) {
-            double ss = 0.0;
-            for (int j = 0; j < H; j++) ss += (double)o[j] * o[j];
-            float norm = (float)sqrt(ss);
-            float inv = 1.0f / (norm > 1e-12f ? norm : 1e-12f);
-            for (int j = 0; j < H; j++) o[j] *= inv;
-        }
+        if (c->normalize) er_l2_normalize(o, H);
         off += n;
     }
 }

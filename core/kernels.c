@@ -194,3 +194,11 @@ void er_softmax_rows(float *x, int n, int d) {
         for (int j = 0; j < d; j++) row[j] *= inv;
     }
 }
+
+void er_l2_normalize(float *x, int n) {
+    double ss = 0.0;
+    for (int j = 0; j < n; j++) ss += (double)x[j] * x[j];
+    float norm = (float)sqrt(ss);
+    float inv = 1.0f / (norm > 1e-12f ? norm : 1e-12f);
+    for (int j = 0; j < n; j++) x[j] *= inv;
+}

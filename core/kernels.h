@@ -19,6 +19,10 @@ void er_bias_act(float *x, int n, int d, const float *b, er_act act);
 void er_add_layernorm(const float *x, const float *residual, const float *bias,
                       const float *gamma, const float *beta, float eps, int n, int d, float *out);
 
+/* x[n] /= max(||x||_2, 1e-12), as torch.nn.functional.normalize (the
+ * sentence-transformers Normalize module); the sum of squares in double. */
+void er_l2_normalize(float *x, int n);
+
 /* Row-wise softmax of x[n, d] in place. */
 void er_softmax_rows(float *x, int n, int d);
 

@@ -58,15 +58,15 @@ static er_status open_sharded(er_model *m, const char *dir, const char *index_pa
     free(text);
     if (!root)
         return er_set(err, ER_ERR_FORMAT, "%s: invalid JSON: %s", index_path, jerr.text);
-    const json_t *map = json_object_get(root, "weight_map");
+    json_t *map = json_object_get(root, "weight_map");
     if (!json_is_object(map)) {
         json_decref(root);
         return er_set(err, ER_ERR_FORMAT, "%s: missing object 'weight_map'", index_path);
     }
     const char *name;
-    const json_t *file;
+    json_t *file;
     const char *opened[ER_MAX_SHARDS];
-    json_object_foreach((json_t *)map, name, file) {
+    json_object_foreach(map, name, file) {
         const char *fn = json_string_value(file);
         if (!fn || strchr(fn, '/') || strcmp(fn, "..") == 0 || !fn[0]) {
             st = er_set(err, ER_ERR_FORMAT, "%s: weight_map entry for '%.128s' is not a file name "

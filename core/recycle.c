@@ -258,6 +258,10 @@ er_store *er_taskset_store(const er_taskset *ts) { return ts->store; }
 int er_taskset_lower_stacks(const er_taskset *ts) { return ts->n_stacks; }
 
 const char *er_task_name(const er_task *t) { return t->name; }
+
+uint64_t er_key_salt(int max_tokens, bool truncate) {
+    return (uint64_t)max_tokens << 1 | (truncate ? 1u : 0u);
+}
 const er_model *er_task_model(const er_task *t) { return t->model; }
 int er_task_cut(const er_task *t) { return t->cut; }
 int er_task_lower_stack(const er_task *t) { return t->stack; }

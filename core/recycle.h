@@ -72,6 +72,13 @@ typedef struct {
     int hits, misses;
 } er_run_stats;
 
+/* The store-key salt of a request: the settings that change what a list of
+ * ids means for the stored activations (the token cap that truncated it, and
+ * whether truncation was on).  The server's routes, /v1/cache/warm and
+ * erserve-cache all key with this one function, so a store warmed by one is
+ * hit by the others. */
+uint64_t er_key_salt(int max_tokens, bool truncate);
+
 er_status er_worker_init(const er_taskset *ts, const er_ctx_params *p, er_worker **out,
                          er_err *err);
 void er_worker_free(er_worker *w); /* NULL accepted */

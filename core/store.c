@@ -99,9 +99,15 @@ static int meta_write(er_store *s, MDB_txn *txn, const meta_state *m) {
 
 /* ---- the writer's transaction ---- */
 
+/* LMDB's MDB_val is not const-correct, but LMDB never writes through a key
+ * it is given: the cast through uintptr_t says so once, here. */
+static MDB_val key_val(const uint8_t *key) {
+    return (MDB_val){ER_STORE_KEY_BYTES, (void *)(uintptr_t)key};
+}
+
 /* Removes key's lru/atime entries (if any). */
 static int unindex(er_store *s, MDB_txn *txn, const uint8_t *key) {
-    MDB_val k = {32, (void *)key}, v;
+    MDB_val k = key_val(key), v;
     int rc = mdb_get(txn, s->atime, &k, &v);
     if (rc == MDB_NOTFOUND) return 0;
     if (rc) return rc;
@@ -118,7 +124,7 @@ static int index_at(er_store *s, MDB_txn *txn, const uint8_t *key, meta_state *m
     uint64_t tick = m->tick++;
     uint8_t t[8];
     be64(t, tick);
-    MDB_val tk = {8, t}, kv = {32, (void *)key}, tv = {8, &tick};
+    MDB_val tk = {8, t}, kv = key_val(key), tv = {8, &tick};
     int rc = mdb_put(txn, s->lru, &tk, &kv, 0);
     return rc ? rc : mdb_put(txn, s->atime, &kv, &tv, 0);
 }
@@ -504,7 +510,7 @@ static void record_latency(er_store *s, uint64_t ns) {
 /* A hit refreshes the entry's tick only once it has aged past 1/8 of the
  * store: bounded index writes for hot entries, LRU order within 1/8. */
 static void maybe_touch(er_store *s, MDB_txn *txn, const uint8_t *key) {
-    MDB_val k = {32, (void *)key}, v;
+    MDB_val k = key_val(key), v;
     if (mdb_get(txn, s->atime, &k, &v) || v.mv_size != 8) return;
     uint64_t age = s->tick - rd64(v.mv_data);
     if (age <= s->entries / 8 + 1) return;
@@ -522,7 +528,7 @@ er_status er_store_get(er_store_reader *r, const uint8_t key[ER_STORE_KEY_BYTES]
     uint64_t t0 = now_ns();
     int rc = mdb_txn_renew(r->txn);
     if (rc) return lmdb_err(err, "mdb_txn_renew", rc);
-    MDB_val k = {32, (void *)key}, v;
+    MDB_val k = key_val(key), v;
     rc = mdb_get(r->txn, s->values, &k, &v);
     er_status st = ER_OK;
     if (rc == MDB_NOTFOUND) {
@@ -547,7 +553,7 @@ er_status er_store_get(er_store_reader *r, const uint8_t key[ER_STORE_KEY_BYTES]
 /* ---- administration ---- */
 
 void er_store_stats(const er_store *cs, er_store_counters *o) {
-    er_store *s = (er_store *)cs; /* atomics are read-only here */
+    const er_store *s = cs;
     memset(o, 0, sizeof *o);
     o->entries = s->entries;
     o->bytes = s->bytes;

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "server_config.h"
 #include "er_error.h"
 
 #define ERSERVE_VERSION "0.1.0"

@@ -161,7 +161,7 @@ static json_t *offsets_json(const er_encoding *e) {
 }
 
 /* One predict result for input i (its head output at out). */
-static json_t *predict_one(srv_call *c, int i, const float *out) {
+static json_t *predict_one(srv_call *c, int i, float *out) {
     const er_config *mc = task_cfg(c->task);
     const pr_input *in = &c->req.inputs[i];
     const er_encoding *e = c->enc[i];
@@ -192,9 +192,8 @@ static json_t *predict_one(srv_call *c, int i, const float *out) {
         break;
     }
     case ER_HEAD_EMBEDDING: {
-        float *v = (float *)out;
-        if (c->req.normalize == 1) pp_l2_normalize(v, mc->hidden_size);
-        r = pr_embedding_result(v, mc->hidden_size, hit);
+        if (c->req.normalize == 1) pp_l2_normalize(out, mc->hidden_size);
+        r = pr_embedding_result(out, mc->hidden_size, hit);
         break;
     }
     }

@@ -158,28 +158,28 @@ int main(int argc, char **argv) {
 
     /* per dtype: bytes/token, read latency alone, head error, warm docs/s */
     for (int d = 0; d < 3; d++) {
-        er_taskset *ts = open_set(L / 2, (er_store_dtype)d, er_store_dtype_name((er_store_dtype)d));
-        er_worker *w;
-        er_worker_init(ts, &cp, &w, NULL);
-        const er_task *task = er_taskset_at(ts, 0);
+        er_taskset *dts = open_set(L / 2, (er_store_dtype)d, er_store_dtype_name((er_store_dtype)d));
+        er_worker *dw;
+        er_worker_init(dts, &cp, &dw, NULL);
+        const er_task *task = er_taskset_at(dts, 0);
         const int H = er_model_config(er_task_model(task))->hidden_size;
         make_batch(ids, 99); /* warm-up: faults the weights in */
-        er_warm(w, task, &b, 0, hit, NULL, NULL);
+        er_warm(dw, task, &b, 0, hit, NULL, NULL);
         int docs = 0;
         double t0 = now_s();
         for (int r = 0; r < 3; r++) { /* batches of distinct documents */
             make_batch(ids, 100 + r);
-            er_warm(w, task, &b, 0, hit, NULL, NULL);
+            er_warm(dw, task, &b, 0, hit, NULL, NULL);
             docs += B;
         }
-        er_store_flush(er_taskset_store(ts));
+        er_store_flush(er_taskset_store(dts));
         double warm_s = now_s() - t0;
         /* head error of a hit vs the full-precision forward, on batch 1 */
         make_batch(ids, 1);
         size_t n_out = er_head_out_size(er_task_model(task), &b);
-        er_run(w, task, &b, 0, got, hit, NULL, NULL); /* miss: fills the store */
-        er_store_flush(er_taskset_store(ts));
-        er_run(w, task, &b, 0, got, hit, NULL, NULL); /* hit */
+        er_run(dw, task, &b, 0, got, hit, NULL, NULL); /* miss: fills the store */
+        er_store_flush(er_taskset_store(dts));
+        er_run(dw, task, &b, 0, got, hit, NULL, NULL); /* hit */
         double amax = 0, emax = 0;
         for (size_t i = 0; i < n_out; i++) {
             amax = fmax(amax, fabs(ref[i]));
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
         }
         /* read latency alone: one sequence's get, repeated */
         er_store_reader *rd;
-        er_store_reader_new(er_taskset_store(ts), &rd, NULL);
+        er_store_reader_new(er_taskset_store(dts), &rd, NULL);
         uint8_t key[32];
         er_store_key(er_task_fingerprint(task), L / 2, S, ids, NULL, 0, key);
         float *x = malloc((size_t)S * H * sizeof *x);
@@ -202,8 +202,8 @@ int main(int argc, char **argv) {
                er_store_dtype_name((er_store_dtype)d),
                (double)er_store_value_size((er_store_dtype)d, S, H) / S, get_us, S, ok, n_get, emax,
                amax, emax / fmax(amax, 1e-9), docs / warm_s);
-        er_worker_free(w);
-        er_taskset_free(ts);
+        er_worker_free(dw);
+        er_taskset_free(dts);
     }
     free(lens); free(ids); free(ref); free(got); free(t);
     return 0;

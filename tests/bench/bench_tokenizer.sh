@@ -7,11 +7,8 @@ BUILD="${BUILD:-build}"
 out="$BUILD/bench/tokenizer"
 mkdir -p "$out"
 tok=tests/tokenizer/data/bert-base-uncased.tokenizer.json
-# shellcheck disable=SC2046
-${CC:-cc} -O3 -march=x86-64-v2 -std=c11 -D_GNU_SOURCE -Icore -o "$out/bench_tokenizer" \
-  tests/bench/bench_tokenizer.c core/tokenizer*.c core/er_error.c \
-  $(pkg-config --cflags --libs jansson libutf8proc)
-"$out/bench_tokenizer" gen "$out"
+make --no-print-directory BUILD="$BUILD" "$BUILD/bench/bench_tokenizer" >/dev/null
+"$BUILD/bench/bench_tokenizer" gen "$out"
 js_mod=""
 if command -v node >/dev/null 2>&1; then
   if [ ! -d "$BUILD/node/node_modules/@huggingface/tokenizers" ] && command -v npm >/dev/null 2>&1; then
@@ -24,7 +21,7 @@ if command -v node >/dev/null 2>&1; then
 fi
 for f in english multi; do
   echo "== tokenizer $f ($(wc -c <"$out/$f.txt") bytes, bert-base-uncased, one thread)"
-  printf '  C  : '; "$out/bench_tokenizer" run "$tok" "$out/$f.txt"
+  printf '  C  : '; "$BUILD/bench/bench_tokenizer" run "$tok" "$out/$f.txt"
   if [ -n "$js_mod" ]; then
     printf '  JS : '; node tests/bench/bench_tokenizer_js.mjs "$js_mod" "$tok" "$out/$f.txt"
   else

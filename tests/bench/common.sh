@@ -1,6 +1,7 @@
 # Sourced by the C benchmarks' scripts: the bert-base-shaped model they share
 # (random weights, generated once under $BUILD, never committed) and the
-# build of a tests/bench/NAME.c program against $BUILD/liberserve.a.
+# build of a tests/bench/NAME.c program by the Makefile (the same rule that
+# `make test` builds it with, against the same core library).
 BUILD="${BUILD:-build}"
 MODEL="$BUILD/bench/bert-base"
 mkdir -p "$BUILD/bench"
@@ -8,7 +9,5 @@ mkdir -p "$BUILD/bench"
   "$BUILD/bin/erserve-genmodel" --out "$MODEL" --preset bert-base --head seqcls --seed 7
 
 bench_cc() { # NAME -> $BUILD/bench/NAME
-  cc -O2 -std=c11 -D_GNU_SOURCE -Icore $(pkg-config --cflags openblas lmdb libsodium) \
-     "tests/bench/$1.c" "$BUILD/liberserve.a" -o "$BUILD/bench/$1" \
-     $(pkg-config --libs jansson libmicrohttpd libsodium libutf8proc openblas lmdb) -lm -pthread
+  make --no-print-directory BUILD="$BUILD" "$BUILD/bench/$1" >/dev/null
 }

@@ -474,8 +474,7 @@ START_TEST(test_cli) {
     char bin[256];
     snprintf(bin, sizeof bin, "%s/bin/erserve-cache", build);
     if (access(bin, X_OK)) {
-        fprintf(stderr, "  test_cli skipped: %s not built\n", bin);
-        return;
+        ck_abort_msg("%s is not built (make builds it before the tests)", bin);
     }
     mk_dir();
     char store[128], jsonl[128], out[128];
@@ -529,7 +528,7 @@ START_TEST(test_cli) {
 }
 END_TEST
 
-Suite *recycle_suite(void) {
+static Suite *recycle_suite(void) {
     Suite *s = suite_create("recycle");
     TCase *tc = tcase_create("recycle");
     tcase_set_timeout(tc, 60);

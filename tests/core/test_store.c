@@ -359,7 +359,7 @@ START_TEST(test_concurrent) {
 }
 END_TEST
 
-Suite *store_suite(void) {
+static Suite *store_suite(void) {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("store");
     tcase_set_timeout(tc, 60);

@@ -122,7 +122,7 @@ START_TEST(test_kill9_storm) {
 }
 END_TEST
 
-Suite *store_crash_suite(void) {
+static Suite *store_crash_suite(void) {
     Suite *s = suite_create("store_crash");
     TCase *tc = tcase_create("kill9");
     tcase_set_timeout(tc, 90);

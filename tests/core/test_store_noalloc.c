@@ -35,7 +35,7 @@ void *aligned_alloc(size_t al, size_t n) { n_alloc += counting; return __libc_me
 
 START_TEST(test_no_alloc) {
 #ifdef __SANITIZE_ADDRESS__
-    fprintf(stderr, "  skipped under AddressSanitizer\n");
+    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
 #else
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/er_noalloc_XXXXXX");
@@ -89,7 +89,7 @@ START_TEST(test_no_alloc) {
 }
 END_TEST
 
-Suite *store_noalloc_suite(void) {
+static Suite *store_noalloc_suite(void) {
     Suite *s = suite_create("store_noalloc");
     TCase *tc = tcase_create("noalloc");
     tcase_add_test(tc, test_no_alloc);

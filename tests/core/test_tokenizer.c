@@ -374,7 +374,7 @@ START_TEST(cli) {
 }
 END_TEST
 
-Suite *tokenizer_suite(void) {
+static Suite *tokenizer_suite(void) {
     Suite *s = suite_create("tokenizer");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);

@@ -10,7 +10,7 @@
 
 #include "../check_main.h"
 #include "app.h"
-#include "config.h"
+#include "server_config.h"
 #include "post.h"
 #include "proto.h"
 #include "server_test_util.h"

@@ -1,7 +1,7 @@
 /* Configuration sources and --help (see config.h).  Every option is one row
  * of OPTS: its flag, env variable, JSON key, kind and field, so the three
  * sources cannot drift apart. */
-#include "config.h"
+#include "server_config.h"
 
 #include <errno.h>
 #include <jansson.h>
