@@ -6,7 +6,6 @@ set -eu
 ITERS="${BENCH_ITERS:-5}"
 . tests/bench/common.sh
 bench_cc bench_engine
-. tests/bench/blas_env.sh
 echo "== engine: bert-base shape, full forward (erserve vs PyTorch, same OpenBLAS: $OPENBLAS_CORE_NOTE)"
 for shape in "1 128" "8 128"; do
   set -- $shape

@@ -7,7 +7,6 @@ set -eu
 ITERS="${BENCH_ITERS:-3}"
 . tests/bench/common.sh
 bench_cc bench_store
-. tests/bench/blas_env.sh
 echo "== store: bert-base shape, batch ${BENCH_BATCH:-8} x ${BENCH_SEQ:-128}, OpenBLAS threads ${OPENBLAS_NUM_THREADS:-all} ($OPENBLAS_CORE_NOTE)"
 mkdir -p "$BUILD/bench/stores"
 "$BUILD/bench/bench_store" "$MODEL" "$BUILD/bench/stores" "${BENCH_BATCH:-8}" "${BENCH_SEQ:-128}" "$ITERS"
