@@ -69,27 +69,20 @@ er_status er_bert_load_embeddings(er_model *m, const char *pre, er_err *err) {
     return st;
 }
 
+static const er_layer_names LAYER_NAMES = {
+    .layers = "encoder.layer",
+    .q = "attention.self.query",
+    .k = "attention.self.key",
+    .v = "attention.self.value",
+    .o = "attention.output.dense",
+    .attn_ln = "attention.output.LayerNorm",
+    .ffn_in = "intermediate.dense",
+    .ffn_out = "output.dense",
+    .out_ln = "output.LayerNorm",
+};
+
 er_status er_bert_load_layer(er_model *m, const char *pre, int i, er_err *err) {
-    const int h = m->cfg.hidden_size, f = m->cfg.intermediate_size;
-    er_layer_w *L = &m->layers[i];
-    char p[256];
-    snprintf(p, sizeof p, "%sencoder.layer.%d.", pre, i);
-    er_status st;
-#define LIN(name, out, in, dst) \
-    if ((st = er_load_lin(m, p, name, out, in, true, dst, err)) != ER_OK) return st
-#define LN(name, dst) \
-    if ((st = er_load_ln(m, p, name, h, dst, err)) != ER_OK) return st
-    LIN("attention.self.query", h, h, &L->q);
-    LIN("attention.self.key", h, h, &L->k);
-    LIN("attention.self.value", h, h, &L->v);
-    LIN("attention.output.dense", h, h, &L->o);
-    LN("attention.output.LayerNorm", &L->attn_ln);
-    LIN("intermediate.dense", f, h, &L->ffn_in);
-    LIN("output.dense", h, f, &L->ffn_out);
-    LN("output.LayerNorm", &L->out_ln);
-#undef LIN
-#undef LN
-    return ER_OK;
+    return er_load_post_ln_layer(m, pre, i, &LAYER_NAMES, err);
 }
 
 /* Sequence classification: the pooler (dense + tanh on CLS), then classifier. */

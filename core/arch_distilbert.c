@@ -4,8 +4,6 @@
 #include "encoder_internal.h"
 #include "model_internal.h"
 
-#include <stdio.h>
-
 static er_status parse_config(const json_t *root, er_config *c, er_err *err) {
     er_status st;
 #define INT_FIELD(key, def, lo, hi, dst) \
@@ -23,27 +21,20 @@ static er_status parse_config(const json_t *root, er_config *c, er_err *err) {
     return er_config_act(root, "activation", &c->act, err);
 }
 
+static const er_layer_names LAYER_NAMES = {
+    .layers = "transformer.layer",
+    .q = "attention.q_lin",
+    .k = "attention.k_lin",
+    .v = "attention.v_lin",
+    .o = "attention.out_lin",
+    .attn_ln = "sa_layer_norm",
+    .ffn_in = "ffn.lin1",
+    .ffn_out = "ffn.lin2",
+    .out_ln = "output_layer_norm",
+};
+
 static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
-    const int h = m->cfg.hidden_size, f = m->cfg.intermediate_size;
-    er_layer_w *L = &m->layers[i];
-    char p[256];
-    snprintf(p, sizeof p, "%stransformer.layer.%d.", pre, i);
-    er_status st;
-#define LIN(name, out, in, dst) \
-    if ((st = er_load_lin(m, p, name, out, in, true, dst, err)) != ER_OK) return st
-#define LN(name, dst) \
-    if ((st = er_load_ln(m, p, name, h, dst, err)) != ER_OK) return st
-    LIN("attention.q_lin", h, h, &L->q);
-    LIN("attention.k_lin", h, h, &L->k);
-    LIN("attention.v_lin", h, h, &L->v);
-    LIN("attention.out_lin", h, h, &L->o);
-    LN("sa_layer_norm", &L->attn_ln);
-    LIN("ffn.lin1", f, h, &L->ffn_in);
-    LIN("ffn.lin2", h, f, &L->ffn_out);
-    LN("output_layer_norm", &L->out_ln);
-#undef LIN
-#undef LN
-    return ER_OK;
+    return er_load_post_ln_layer(m, pre, i, &LAYER_NAMES, err);
 }
 
 /* pre_classifier + ReLU on [CLS], then classifier. */

@@ -46,18 +46,19 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->hidden = c->hidden_size;
     x->inter = c->intermediate_size;
     x->width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
-    size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden;
-    x->q = alloc_floats(T, H);
-    x->k = alloc_floats(T, H);
-    x->v = alloc_floats(T, H);
-    x->att = alloc_floats(T, H);
-    x->tmp = alloc_floats(T, (size_t)x->width);
-    x->ffn = alloc_floats(T, (size_t)x->inter);
-    x->scores = alloc_floats((size_t)p.n_threads * (size_t)p.max_seq_len, (size_t)p.max_seq_len);
-    x->rows = alloc_floats((size_t)p.max_seqs, H);
-    x->rows2 = alloc_floats((size_t)p.max_seqs, H);
-    x->offsets = malloc(((size_t)p.max_seqs + 1) * sizeof *x->offsets);
-    x->positions = malloc(T * sizeof *x->positions);
+    const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
+    const size_t N = (size_t)p.max_seq_len;
+    x->q = alloc_floats(T, H);                         // [T, H]
+    x->k = alloc_floats(T, H);                         // [T, H]
+    x->v = alloc_floats(T, H);                         // [T, H]
+    x->att = alloc_floats(T, H);                       // [T, H]
+    x->tmp = alloc_floats(T, (size_t)x->width);        // [T, max(H, E)]
+    x->ffn = alloc_floats(T, (size_t)x->inter);        // [T, F]
+    x->scores = alloc_floats((size_t)p.n_threads * N, N); // [threads, N, N]
+    x->rows = alloc_floats(S, H);                      // [S, H]
+    x->rows2 = alloc_floats(S, H);                     // [S, H]
+    x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
+    x->positions = malloc(T * sizeof *x->positions);   // [T]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->scores || !x->rows ||
         !x->rows2 || !x->offsets || !x->positions) {
         er_ctx_free(x);
@@ -160,8 +161,8 @@ static void pool_sentences(const er_config *c, const er_batch *b, const float *h
     int off = 0;
     for (int s = 0; s < b->n_seqs; s++) {
         const int n = b->seq_len[s];
-        const float *first = h + (size_t)off * H;
-        float *o = out + (size_t)s * H;
+        const float *first = h + (size_t)off * H; // [n, H] the sequence's tokens
+        float *o = out + (size_t)s * H;           // [H]
         memcpy(o, first, (size_t)H * sizeof *o);
         if (c->pooling == ER_POOLING_MEAN) {
             for (int i = 1; i < n; i++)

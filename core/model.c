@@ -190,6 +190,23 @@ er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, e
     return st;
 }
 
+er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
+                                er_err *err) {
+    const int h = m->cfg.hidden_size, f = m->cfg.intermediate_size;
+    er_layer_w *L = &m->layers[i];
+    char p[256];
+    snprintf(p, sizeof p, "%s%s.%d.", prefix, n->layers, i);
+    er_status st = er_load_lin(m, p, n->q, h, h, true, &L->q, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->k, h, h, true, &L->k, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->v, h, h, true, &L->v, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->o, h, h, true, &L->o, err);
+    if (st == ER_OK) st = er_load_ln(m, p, n->attn_ln, h, &L->attn_ln, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->ffn_in, f, h, true, &L->ffn_in, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->ffn_out, h, f, true, &L->ffn_out, err);
+    if (st == ER_OK) st = er_load_ln(m, p, n->out_ln, h, &L->out_ln, err);
+    return st;
+}
+
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
                              er_err *err) {
     const int h = m->cfg.hidden_size;

@@ -69,6 +69,18 @@ er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out
 /* nn.LayerNorm: weight and bias [d]. */
 er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, er_ln *ln,
                      er_err *err);
+/* The Hugging Face names of a post-LN layer's tensors (er_layer_w): layer i
+ * is under base prefix + `layers` + ".i.", then each module's name. */
+typedef struct {
+    const char *layers; /* "encoder.layer" */
+    const char *q, *k, *v, *o, *attn_ln, *ffn_in, *ffn_out, *out_ln;
+} er_layer_names;
+
+/* Layer `i` of m->layers: q, k, v, o [hidden, hidden], attn_ln and out_ln
+ * [hidden], ffn_in [intermediate, hidden], ffn_out [hidden, intermediate],
+ * all Linear with bias. */
+er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
+                                er_err *err);
 /* A head of dense [hidden, hidden] + act, then out [num_labels, hidden]. */
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
                              er_err *err);
