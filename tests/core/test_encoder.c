@@ -120,6 +120,14 @@ static er_model *load_model(const char *name) {
     return m;
 }
 
+/* The model `name` and a ctx for it (cp NULL: the default params). */
+static er_model *load_model_ctx(const char *name, const er_ctx_params *cp, er_ctx **ctx) {
+    er_model *m = load_model(name);
+    er_err err;
+    ck_assert_msg(er_ctx_init(m, cp, ctx, &err) == ER_OK, "%s", err.msg);
+    return m;
+}
+
 /* What the invariance tests run on: the model `name`, its golden's padded
  * batch (case 2: three sequences of different lengths) and a ctx with
  * `n_threads`. */
@@ -135,11 +143,9 @@ static padded_case *padded_open(const char *name, int n_threads) {
     json_t *g = load_golden(name);
     pack_case(json_array_get(json_object_get(g, "cases"), 2), &c->p);
     json_decref(g);
-    c->m = load_model(name);
     er_ctx_params cp = er_ctx_default_params();
     cp.n_threads = n_threads;
-    er_err err;
-    ck_assert_int_eq(er_ctx_init(c->m, &cp, &c->ctx, &err), ER_OK);
+    c->m = load_model_ctx(name, &cp, &c->ctx);
     c->bytes = (size_t)c->p.n_tokens * er_model_config(c->m)->hidden_size * sizeof(float);
     return c;
 }
@@ -154,14 +160,12 @@ static void padded_close(padded_case *c) {
 START_TEST(golden_parity) {
     const char *name = GOLDEN_MODELS[_i];
     json_t *g = load_golden(name);
-    er_model *m = load_model(name);
+    er_ctx *ctx;
+    er_model *m = load_model_ctx(name, NULL, &ctx);
     const er_config *c = er_model_config(m);
     const int H = c->hidden_size, L = c->num_layers;
     ck_assert_int_eq(L, (int)json_integer_value(json_object_get(g, "num_layers")));
-    er_ctx *ctx;
     er_err err;
-    er_ctx_params cp = er_ctx_default_params();
-    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, &err), ER_OK);
     float *x = malloc(4096 * (size_t)H * sizeof *x);    // [T, H]
     float *want = malloc(4096 * (size_t)H * sizeof *want);
     float *head = malloc(4096 * (size_t)H * sizeof *head);
@@ -262,11 +266,10 @@ END_TEST
 
 /* A sequence's result does not depend on what else is in its batch. */
 START_TEST(batch_composition_invariance) {
-    er_model *m = load_model("bert-tokcls");
-    const er_config *c = er_model_config(m);
     er_ctx *ctx;
+    er_model *m = load_model_ctx("bert-tokcls", NULL, &ctx);
+    const er_config *c = er_model_config(m);
     er_err err;
-    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
     int lens[3] = {7, 19, 3};
     int32_t ids[29];
     for (int i = 0; i < 29; i++) ids[i] = (int32_t)((i * 37 + 5) % c->vocab_size);
@@ -290,12 +293,11 @@ START_TEST(batch_composition_invariance) {
 END_TEST
 
 START_TEST(batch_validation) {
-    er_model *m = load_model("bert-seqcls");
-    const er_config *c = er_model_config(m);
     er_ctx_params cp = {.max_tokens = 64, .max_seqs = 2, .max_seq_len = 32};
     er_ctx *ctx;
+    er_model *m = load_model_ctx("bert-seqcls", &cp, &ctx);
+    const er_config *c = er_model_config(m);
     er_err err;
-    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, &err), ER_OK);
     float x[128 * 48], out[16];
     int32_t ids[128] = {0}, types[128] = {0};
     int len = 4;
