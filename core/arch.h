@@ -27,7 +27,11 @@
  *   max_seq_len   the longest sequence its position table allows
  *
  * The BERT pieces below are shared by the families derived from BERT; a
- * family whose layer or embeddings differ writes its own in its file.
+ * family whose layer or embeddings differ writes its own in its file.  The
+ * weight slots of er_model (model_internal.h) are BERT-shaped: a family with
+ * tensors they cannot hold (relative-position tables, fused or gated
+ * projections) adds its slots there and has er_model_visit_lower (model.c)
+ * visit them too, since the lower-stack fingerprint hashes what it visits.
  *
  * Thread-safety: descriptors are immutable tables. */
 #ifndef ER_ARCH_H

@@ -1,7 +1,10 @@
 /* er_ctx's layout and the forward building blocks the architecture files
  * compose (arch.h), shared by encoder.c, encoder_blocks.c and arch_*.c.
- * Not a public header.  Everything here runs on a ctx's scratch and never
- * allocates. */
+ * Not a public header.
+ *
+ * Everything here runs on a ctx's scratch and never allocates; the ctx is
+ * used by one thread at a time (encoder.h), which may spread work over the
+ * ctx's parallel-for team (par.h).  The model is only read. */
 #ifndef ER_ENCODER_INTERNAL_H
 #define ER_ENCODER_INTERNAL_H
 

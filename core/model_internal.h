@@ -54,11 +54,13 @@ struct er_model {
     er_lin head_out;       /* w NULL for the embedding head */
 };
 
-/* Loading helpers for the architecture files.  Each looks a tensor up by
- * prefix + name (+ ".weight" / ".bias" for er_load_lin and er_load_ln),
+/* Loading helpers for the architecture files, called only inside
+ * er_model_load (one thread, the model not yet shared).  Each looks a tensor
+ * up by prefix + name (+ ".weight" / ".bias" for er_load_lin and er_load_ln),
  * checks its shape is exactly the one the config implies, and stores float32
- * values the model owns or maps: ER_ERR_NOT_FOUND for a missing tensor,
- * ER_ERR_MISMATCH for a shape or dtype, naming it. */
+ * values that live as long as the model (the mmap, or a converted copy in
+ * m->owned): ER_ERR_NOT_FOUND for a missing tensor, ER_ERR_MISMATCH for a
+ * shape or dtype, naming it. */
 
 /* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
 er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
