@@ -7,45 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "arch.h"
 #include "er_io.h"
-
-typedef struct {
-    const char *name;
-    er_arch arch;
-    er_head_type head;
-    bool discriminator;
-} arch_entry;
-
-static const arch_entry ARCHS[] = {
-    {"BertModel", ER_ARCH_BERT, ER_HEAD_EMBEDDING, false},
-    {"BertForSequenceClassification", ER_ARCH_BERT, ER_HEAD_SEQUENCE_CLASSIFICATION, false},
-    {"BertForTokenClassification", ER_ARCH_BERT, ER_HEAD_TOKEN_CLASSIFICATION, false},
-    {"BertForQuestionAnswering", ER_ARCH_BERT, ER_HEAD_QUESTION_ANSWERING, false},
-    {"RobertaModel", ER_ARCH_ROBERTA, ER_HEAD_EMBEDDING, false},
-    {"RobertaForSequenceClassification", ER_ARCH_ROBERTA, ER_HEAD_SEQUENCE_CLASSIFICATION, false},
-    {"RobertaForTokenClassification", ER_ARCH_ROBERTA, ER_HEAD_TOKEN_CLASSIFICATION, false},
-    {"RobertaForQuestionAnswering", ER_ARCH_ROBERTA, ER_HEAD_QUESTION_ANSWERING, false},
-    {"XLMRobertaModel", ER_ARCH_ROBERTA, ER_HEAD_EMBEDDING, false},
-    {"XLMRobertaForSequenceClassification", ER_ARCH_ROBERTA, ER_HEAD_SEQUENCE_CLASSIFICATION, false},
-    {"XLMRobertaForTokenClassification", ER_ARCH_ROBERTA, ER_HEAD_TOKEN_CLASSIFICATION, false},
-    {"XLMRobertaForQuestionAnswering", ER_ARCH_ROBERTA, ER_HEAD_QUESTION_ANSWERING, false},
-    {"DistilBertModel", ER_ARCH_DISTILBERT, ER_HEAD_EMBEDDING, false},
-    {"DistilBertForSequenceClassification", ER_ARCH_DISTILBERT, ER_HEAD_SEQUENCE_CLASSIFICATION, false},
-    {"DistilBertForTokenClassification", ER_ARCH_DISTILBERT, ER_HEAD_TOKEN_CLASSIFICATION, false},
-    {"DistilBertForQuestionAnswering", ER_ARCH_DISTILBERT, ER_HEAD_QUESTION_ANSWERING, false},
-    {"ElectraModel", ER_ARCH_ELECTRA, ER_HEAD_EMBEDDING, false},
-    {"ElectraForPreTraining", ER_ARCH_ELECTRA, ER_HEAD_TOKEN_CLASSIFICATION, true},
-    {"ElectraForSequenceClassification", ER_ARCH_ELECTRA, ER_HEAD_SEQUENCE_CLASSIFICATION, false},
-    {"ElectraForTokenClassification", ER_ARCH_ELECTRA, ER_HEAD_TOKEN_CLASSIFICATION, false},
-    {"ElectraForQuestionAnswering", ER_ARCH_ELECTRA, ER_HEAD_QUESTION_ANSWERING, false},
-};
-
-/* model_type -> base architecture, for configs without "architectures". */
-static const struct { const char *model_type, *base; } BASES[] = {
-    {"bert", "BertModel"},           {"roberta", "RobertaModel"},
-    {"xlm-roberta", "XLMRobertaModel"}, {"distilbert", "DistilBertModel"},
-    {"electra", "ElectraModel"},
-};
 
 const char *er_head_type_name(er_head_type h) {
     switch (h) {
@@ -61,16 +24,6 @@ bool er_head_per_token(er_head_type h) {
     return h == ER_HEAD_TOKEN_CLASSIFICATION || h == ER_HEAD_QUESTION_ANSWERING;
 }
 
-const char *er_arch_name(er_arch a) {
-    switch (a) {
-    case ER_ARCH_BERT: return "bert";
-    case ER_ARCH_ROBERTA: return "roberta";
-    case ER_ARCH_DISTILBERT: return "distilbert";
-    case ER_ARCH_ELECTRA: return "electra";
-    }
-    return "unknown";
-}
-
 void er_config_free(er_config *cfg) {
     if (!cfg) return;
     if (cfg->labels)
@@ -80,9 +33,8 @@ void er_config_free(er_config *cfg) {
     cfg->num_labels = 0;
 }
 
-/* An integer field in [lo, hi]; `def` < lo means the field is required. */
-static er_status get_int(const json_t *root, const char *key, long long def, long long lo,
-                         long long hi, int *out, er_err *err) {
+er_status er_config_int(const json_t *root, const char *key, long long def, long long lo,
+                        long long hi, int *out, er_err *err) {
     const json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) {
         if (def < lo) return er_set(err, ER_ERR_FORMAT, "config.json: missing field '%s'", key);
@@ -99,7 +51,7 @@ static er_status get_int(const json_t *root, const char *key, long long def, lon
     return ER_OK;
 }
 
-static er_status get_act(const json_t *root, const char *key, er_act *out, er_err *err) {
+er_status er_config_act(const json_t *root, const char *key, er_act *out, er_err *err) {
     const json_t *v = json_object_get(root, key);
     if (!v) {
         *out = ER_ACT_GELU;
@@ -128,7 +80,7 @@ static er_status parse_labels(const json_t *root, er_config *cfg, er_err *err) {
             return er_set(err, ER_ERR_FORMAT, "config.json: 'id2label' must be an object");
         n = (int)json_object_size(id2label);
     } else {
-        er_status st = get_int(root, "num_labels", 2, 1, ER_MAX_LABELS, &n, err);
+        er_status st = er_config_int(root, "num_labels", 2, 1, ER_MAX_LABELS, &n, err);
         if (st != ER_OK) return st;
     }
     if (n < 1 || n > ER_MAX_LABELS)
@@ -164,6 +116,7 @@ static er_status parse_labels(const json_t *root, er_config *cfg, er_err *err) {
     return ER_OK;
 }
 
+/* The class named by architectures[0], or the base class of model_type. */
 static er_status pick_arch(const json_t *root, er_config *cfg, er_err *err) {
     const json_t *archs = json_object_get(root, "architectures");
     const char *mt = json_string_value(json_object_get(root, "model_type"));
@@ -175,80 +128,39 @@ static er_status pick_arch(const json_t *root, er_config *cfg, er_err *err) {
                           "array of strings");
         name = json_string_value(json_array_get(archs, 0));
     } else if (mt) {
-        for (size_t i = 0; i < sizeof BASES / sizeof BASES[0]; i++)
-            if (strcmp(mt, BASES[i].model_type) == 0) name = BASES[i].base;
-        if (!name)
-            return er_set(err, ER_ERR_UNSUPPORTED, "config.json: model_type '%.40s' is not "
-                          "supported (bert, roberta, xlm-roberta, distilbert, electra are)", mt);
+        name = er_arch_base_class(mt);
     } else {
         return er_set(err, ER_ERR_FORMAT, "config.json: needs 'architectures' or 'model_type'");
     }
-    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++) {
-        if (strcmp(name, ARCHS[i].name) != 0) continue;
-        cfg->arch = ARCHS[i].arch;
-        cfg->head = ARCHS[i].head;
-        cfg->is_electra_discriminator = ARCHS[i].discriminator;
-        snprintf(cfg->architecture, sizeof cfg->architecture, "%s", name);
-        snprintf(cfg->model_type, sizeof cfg->model_type, "%s", mt ? mt : er_arch_name(cfg->arch));
-        return ER_OK;
-    }
-    return er_set(err, ER_ERR_UNSUPPORTED, "architecture '%.64s' is not supported; erserve serves "
-                  "Bert, Roberta, XLMRoberta, DistilBert and Electra encoders as *Model, "
-                  "*ForSequenceClassification, *ForTokenClassification, *ForQuestionAnswering "
-                  "and ElectraForPreTraining", name);
+    char known[256];
+    er_arch_list_model_types(known, sizeof known);
+    if (!name)
+        return er_set(err, ER_ERR_UNSUPPORTED, "config.json: model_type '%.40s' is not "
+                      "supported (%s are)", mt, known);
+    const er_arch_class *cls = er_arch_find_class(name, &cfg->arch);
+    if (!cls)
+        return er_set(err, ER_ERR_UNSUPPORTED, "architecture '%.64s' is not supported; erserve "
+                      "serves the model types %s as *Model, *ForSequenceClassification, "
+                      "*ForTokenClassification and *ForQuestionAnswering classes", name, known);
+    cfg->head = cls->head;
+    cfg->is_electra_discriminator = cls->electra_discriminator;
+    snprintf(cfg->architecture, sizeof cfg->architecture, "%s", name);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", mt ? mt : er_arch_name(cfg->arch));
+    return ER_OK;
 }
 
+/* The sizes: the fields every family names alike here, the rest by the
+ * family's own parser. */
 static er_status parse_dims(const json_t *root, er_config *cfg, er_err *err) {
-    er_status st;
-    bool distil = cfg->arch == ER_ARCH_DISTILBERT;
-#define INT_FIELD(key, def, lo, hi, dst) \
-    if ((st = get_int(root, key, def, lo, hi, dst, err)) != ER_OK) return st
-    INT_FIELD("vocab_size", -1, 1, ER_MAX_VOCAB, &cfg->vocab_size);
-    INT_FIELD("max_position_embeddings", 512, 1, ER_MAX_POSITIONS, &cfg->max_positions);
-    INT_FIELD("pad_token_id", cfg->arch == ER_ARCH_ROBERTA ? 1 : 0, 0, ER_MAX_VOCAB,
-              &cfg->pad_token_id);
-    if (distil) {
-        INT_FIELD("dim", -1, 1, ER_MAX_HIDDEN, &cfg->hidden_size);
-        INT_FIELD("n_layers", -1, 1, ER_MAX_LAYERS, &cfg->num_layers);
-        INT_FIELD("n_heads", -1, 1, ER_MAX_HEADS, &cfg->num_heads);
-        INT_FIELD("hidden_dim", -1, 1, ER_MAX_INTERMEDIATE, &cfg->intermediate_size);
-        cfg->type_vocab_size = 0;
-        cfg->layer_norm_eps = 1e-12f; /* fixed in modeling_distilbert.py */
-        cfg->embedding_size = cfg->hidden_size;
-        if ((st = get_act(root, "activation", &cfg->act, err)) != ER_OK) return st;
-        const json_t *sin = json_object_get(root, "sinusoidal_pos_embds");
-        (void)sin; /* the table is stored in the checkpoint either way */
-    } else {
-        INT_FIELD("hidden_size", -1, 1, ER_MAX_HIDDEN, &cfg->hidden_size);
-        INT_FIELD("num_hidden_layers", -1, 1, ER_MAX_LAYERS, &cfg->num_layers);
-        INT_FIELD("num_attention_heads", -1, 1, ER_MAX_HEADS, &cfg->num_heads);
-        INT_FIELD("intermediate_size", -1, 1, ER_MAX_INTERMEDIATE, &cfg->intermediate_size);
-        INT_FIELD("type_vocab_size", 2, 0, ER_MAX_TYPE_VOCAB, &cfg->type_vocab_size);
-        INT_FIELD("embedding_size", cfg->hidden_size, 1,
-                  ER_MAX_HIDDEN, &cfg->embedding_size);
-        if (cfg->arch != ER_ARCH_ELECTRA) cfg->embedding_size = cfg->hidden_size;
-        if ((st = get_act(root, "hidden_act", &cfg->act, err)) != ER_OK) return st;
-        const json_t *eps = json_object_get(root, "layer_norm_eps");
-        cfg->layer_norm_eps = 1e-12f;
-        if (eps) {
-            if (!json_is_number(eps) || !(json_number_value(eps) > 0) ||
-                json_number_value(eps) > 1.0)
-                return er_set(err, ER_ERR_FORMAT, "config.json: 'layer_norm_eps' must be a "
-                              "number in (0, 1]");
-            cfg->layer_norm_eps = (float)json_number_value(eps);
-        }
-        const char *pet = json_string_value(json_object_get(root, "position_embedding_type"));
-        if (pet && strcmp(pet, "absolute") != 0)
-            return er_set(err, ER_ERR_UNSUPPORTED, "config.json: position_embedding_type "
-                          "'%.40s' is not supported (only 'absolute')", pet);
-    }
-#undef INT_FIELD
+    er_status st = er_config_int(root, "vocab_size", -1, 1, ER_MAX_VOCAB, &cfg->vocab_size, err);
+    if (st == ER_OK)
+        st = er_config_int(root, "max_position_embeddings", 512, 1, ER_MAX_POSITIONS,
+                           &cfg->max_positions, err);
+    if (st == ER_OK) st = er_arch_get(cfg->arch)->parse_config(root, cfg, err);
+    if (st != ER_OK) return st;
     if (cfg->hidden_size % cfg->num_heads != 0)
         return er_set(err, ER_ERR_FORMAT, "config.json: hidden size %d is not a multiple of the "
                       "%d attention heads", cfg->hidden_size, cfg->num_heads);
-    if (cfg->arch == ER_ARCH_ROBERTA && cfg->max_positions <= cfg->pad_token_id + 1)
-        return er_set(err, ER_ERR_FORMAT, "config.json: max_position_embeddings %d leaves no "
-                      "positions after padding_idx %d", cfg->max_positions, cfg->pad_token_id);
     return ER_OK;
 }
 
@@ -272,7 +184,7 @@ er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *
     if (cfg->head != ER_HEAD_EMBEDDING && (st = parse_labels(root, cfg, err)) != ER_OK) goto done;
     const char *pt = json_string_value(json_object_get(root, "problem_type"));
     cfg->multi_label = pt && strcmp(pt, "multi_label_classification") == 0;
-    cfg->pooling = ER_POOL_MEAN;
+    cfg->pooling = ER_POOLING_MEAN;
     cfg->normalize = false;
 done:
     json_decref(root);
@@ -309,7 +221,7 @@ er_status er_config_parse_pooling(const char *json, size_t len, er_config *cfg, 
                     "pooling must be enabled (%d are)", count);
         goto done;
     }
-    cfg->pooling = chosen == 0 ? ER_POOL_CLS : chosen == 1 ? ER_POOL_MEAN : ER_POOL_MAX;
+    cfg->pooling = chosen == 0 ? ER_POOLING_CLS : chosen == 1 ? ER_POOLING_MEAN : ER_POOLING_MAX;
 done:
     json_decref(root);
     return st;

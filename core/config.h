@@ -24,7 +24,19 @@
 #define ER_MAX_LABEL_LEN 256
 #define ER_MAX_CONFIG_BYTES (4u << 20)
 
-typedef enum { ER_ARCH_BERT, ER_ARCH_ROBERTA, ER_ARCH_DISTILBERT, ER_ARCH_ELECTRA } er_arch;
+/* The encoder architectures, one line each: its er_arch value and the
+ * descriptor its core/arch_*.c file defines (see arch.h).  Adding an
+ * architecture is one line here plus that file; er_arch values follow
+ * the line order. */
+#define ER_ARCHITECTURES(X)                  \
+    X(ER_ARCH_BERT, er_arch_bert)            \
+    X(ER_ARCH_ROBERTA, er_arch_roberta)      \
+    X(ER_ARCH_DISTILBERT, er_arch_distilbert) \
+    X(ER_ARCH_ELECTRA, er_arch_electra)
+
+#define ER_ARCH_ENUM_VALUE_(id, desc) id,
+typedef enum { ER_ARCHITECTURES(ER_ARCH_ENUM_VALUE_) ER_ARCH_COUNT } er_arch;
+#undef ER_ARCH_ENUM_VALUE_
 
 typedef enum {
     ER_HEAD_EMBEDDING,               /* base model: pooled sentence embedding */
@@ -35,7 +47,9 @@ typedef enum {
 
 typedef enum { ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU } er_act;
 
-typedef enum { ER_POOL_CLS, ER_POOL_MEAN, ER_POOL_MAX } er_pooling;
+/* How an embedding head turns a sequence's token rows into one sentence row
+ * (sentence-transformers' Pooling module). */
+typedef enum { ER_POOLING_CLS, ER_POOLING_MEAN, ER_POOLING_MAX } er_pooling;
 
 typedef struct {
     er_arch arch;

@@ -1,5 +1,6 @@
 #include "model_internal.h"
 
+#include "arch.h"
 #include "er_io.h"
 
 #include <jansson.h>
@@ -128,28 +129,30 @@ static er_status keep_owned(er_model *m, float *buf, er_err *err) {
     return ER_OK;
 }
 
-/* Finds `name`, checks its shape is exactly [d0] or [d0, d1] (d1 = 0 for rank
- * 1), and returns float32 values: the mmap itself for aligned F32, else an
- * owned converted copy. */
-static er_status get_f32(er_model *m, const char *name, int64_t d0, int64_t d1, const float **out,
-                         er_err *err) {
-    const er_st_tensor *t = find_tensor(m, name);
-    if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", name);
+/* Finds prefix + name, checks its shape is exactly [d0] or [d0, d1] (d1 = 0
+ * for rank 1), and returns float32 values: the mmap itself for aligned F32,
+ * else an owned converted copy. */
+er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                         const float **out, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    const er_st_tensor *t = find_tensor(m, key);
+    if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", key);
     int rank = d1 ? 2 : 1;
     if (t->ndim != rank || t->shape[0] != d0 || (rank == 2 && t->shape[1] != d1))
         return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has shape [%lld%s%lld] but the config "
-                      "implies [%lld%s%lld]", name, (long long)t->shape[0],
+                      "implies [%lld%s%lld]", key, (long long)t->shape[0],
                       t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL,
                       (long long)d0, rank == 2 ? ", " : "", rank == 2 ? (long long)d1 : 0LL);
     if (t->dtype == ER_DT_OTHER)
         return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
-                      name, t->dtype_name);
+                      key, t->dtype_name);
     if (t->dtype == ER_DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         *out = t->data;
         return ER_OK;
     }
     float *buf = malloc((size_t)t->numel * sizeof *buf);
-    if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory converting '%s'", name);
+    if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory converting '%s'", key);
     er_status st = er_st_to_f32(t, buf, err);
     if (st != ER_OK) {
         free(buf);
@@ -160,142 +163,97 @@ static er_status get_f32(er_model *m, const char *name, int64_t d0, int64_t d1, 
     return ER_OK;
 }
 
-static er_status get_lin(er_model *m, const char *prefix, const char *name, int out, int in,
-                         bool bias, er_lin *l, er_err *err) {
+er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
+                      bool bias, er_lin *l, er_err *err) {
     char key[512];
     snprintf(key, sizeof key, "%s%s.weight", prefix, name);
-    er_status st = get_f32(m, key, out, in, &l->w, err);
+    er_status st = er_load_tensor(m, "", key, out, in, &l->w, err);
     if (st != ER_OK) return st;
     l->b = NULL;
     if (bias) {
         snprintf(key, sizeof key, "%s%s.bias", prefix, name);
-        if ((st = get_f32(m, key, out, 0, &l->b, err)) != ER_OK) return st;
+        if ((st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
     }
     l->out = out;
     l->in = in;
     return ER_OK;
 }
 
-static er_status get_ln(er_model *m, const char *prefix, const char *name, int d, er_ln *ln,
-                        er_err *err) {
-    char key[512];
-    snprintf(key, sizeof key, "%s%s.weight", prefix, name);
-    er_status st = get_f32(m, key, d, 0, &ln->gamma, err);
+/* A LayerNorm's weight and bias are stored as a Linear's would be with no
+ * input dimension. */
+er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, er_ln *ln,
+                     er_err *err) {
+    er_lin l = {0};
+    er_status st = er_load_lin(m, prefix, name, d, 0, true, &l, err);
+    ln->gamma = l.w;
+    ln->beta = l.b;
+    return st;
+}
+
+er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
+                                er_err *err) {
+    const int h = m->cfg.hidden_size, f = m->cfg.intermediate_size;
+    er_layer_w *L = &m->layers[i];
+    char p[256];
+    snprintf(p, sizeof p, "%s%s.%d.", prefix, n->layers, i);
+    er_status st = er_load_lin(m, p, n->q, h, h, true, &L->q, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->k, h, h, true, &L->k, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->v, h, h, true, &L->v, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->o, h, h, true, &L->o, err);
+    if (st == ER_OK) st = er_load_ln(m, p, n->attn_ln, h, &L->attn_ln, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->ffn_in, f, h, true, &L->ffn_in, err);
+    if (st == ER_OK) st = er_load_lin(m, p, n->ffn_out, h, f, true, &L->ffn_out, err);
+    if (st == ER_OK) st = er_load_ln(m, p, n->out_ln, h, &L->out_ln, err);
+    return st;
+}
+
+er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
+                             er_err *err) {
+    const int h = m->cfg.hidden_size;
+    m->head_act = act;
+    er_status st = er_load_lin(m, "", dense, h, h, true, &m->head_dense, err);
     if (st != ER_OK) return st;
-    snprintf(key, sizeof key, "%s%s.bias", prefix, name);
-    return get_f32(m, key, d, 0, &ln->beta, err);
+    return er_load_lin(m, "", out, m->cfg.num_labels, h, true, &m->head_out, err);
+}
+
+er_status er_load_token_head(er_model *m, const char *prefix, er_err *err) {
+    (void)prefix; /* the head sits outside the base model */
+    return er_load_lin(m, "", "classifier", m->cfg.num_labels, m->cfg.hidden_size, true,
+                       &m->head_out, err);
+}
+
+er_status er_load_qa_head(er_model *m, const char *prefix, er_err *err) {
+    (void)prefix;
+    return er_load_lin(m, "", "qa_outputs", 2, m->cfg.hidden_size, true, &m->head_out, err);
 }
 
 /* The base-model prefix: "bert." etc. in *For* checkpoints, "" in a saved
- * base model (sentence-transformers); decided by where the word embeddings or
- * the first layer is. */
+ * base model (sentence-transformers); decided by whether any tensor name
+ * starts with it. */
 static const char *base_prefix(const er_model *m) {
-    static const char *const by_arch[] = {"bert.", "roberta.", "distilbert.", "electra."};
-    const char *p = by_arch[m->cfg.arch];
+    const char *p = m->arch->prefix;
     for (int i = 0; i < m->n_files; i++)
         for (size_t j = 0; j < er_st_count(m->files[i]); j++)
             if (strncmp(er_st_at(m->files[i], j)->name, p, strlen(p)) == 0) return p;
     return "";
 }
 
-static er_status load_embeddings(er_model *m, const char *pre, er_err *err) {
-    const er_config *c = &m->cfg;
-    char key[512];
-    er_status st;
-    int e = c->embedding_size;
-#define GET(name, d0, d1, dst)                                              \
-    snprintf(key, sizeof key, "%sembeddings.%s", pre, name);                \
-    if ((st = get_f32(m, key, d0, d1, dst, err)) != ER_OK) return st
-    GET("word_embeddings.weight", c->vocab_size, e, &m->word_emb);
-    GET("position_embeddings.weight", c->max_positions, e, &m->pos_emb);
-    if (c->type_vocab_size > 0) { GET("token_type_embeddings.weight", c->type_vocab_size, e, &m->type_emb); }
-#undef GET
-    snprintf(key, sizeof key, "%sembeddings", pre);
-    if ((st = get_ln(m, key, ".LayerNorm", e, &m->emb_ln, err)) != ER_OK) return st;
-    if (c->arch == ER_ARCH_ELECTRA && e != c->hidden_size)
-        return get_lin(m, pre, "embeddings_project", c->hidden_size, e, true, &m->emb_project, err);
-    return ER_OK;
-}
-
-static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
-    const er_config *c = &m->cfg;
-    int h = c->hidden_size, f = c->intermediate_size;
-    er_layer_w *L = &m->layers[i];
-    char p[256];
-    er_status st;
-#define LIN(name, out, in, dst) \
-    if ((st = get_lin(m, p, name, out, in, true, dst, err)) != ER_OK) return st
-#define LN(name, dst) \
-    if ((st = get_ln(m, p, name, h, dst, err)) != ER_OK) return st
-    if (c->arch == ER_ARCH_DISTILBERT) {
-        snprintf(p, sizeof p, "%stransformer.layer.%d.", pre, i);
-        LIN("attention.q_lin", h, h, &L->q);
-        LIN("attention.k_lin", h, h, &L->k);
-        LIN("attention.v_lin", h, h, &L->v);
-        LIN("attention.out_lin", h, h, &L->o);
-        LN("sa_layer_norm", &L->attn_ln);
-        LIN("ffn.lin1", f, h, &L->ffn_in);
-        LIN("ffn.lin2", h, f, &L->ffn_out);
-        LN("output_layer_norm", &L->out_ln);
-    } else {
-        snprintf(p, sizeof p, "%sencoder.layer.%d.", pre, i);
-        LIN("attention.self.query", h, h, &L->q);
-        LIN("attention.self.key", h, h, &L->k);
-        LIN("attention.self.value", h, h, &L->v);
-        LIN("attention.output.dense", h, h, &L->o);
-        LN("attention.output.LayerNorm", &L->attn_ln);
-        LIN("intermediate.dense", f, h, &L->ffn_in);
-        LIN("output.dense", h, f, &L->ffn_out);
-        LN("output.LayerNorm", &L->out_ln);
-    }
-#undef LIN
-#undef LN
-    return ER_OK;
-}
-
-static er_status load_head(er_model *m, const char *pre, er_err *err) {
-    const er_config *c = &m->cfg;
-    int h = c->hidden_size, n = c->num_labels;
-    er_status st;
-    switch (c->head) {
-    case ER_HEAD_EMBEDDING:
-        return ER_OK;
-    case ER_HEAD_QUESTION_ANSWERING:
-        return get_lin(m, "", "qa_outputs", 2, h, true, &m->head_out, err);
-    case ER_HEAD_TOKEN_CLASSIFICATION:
-        if (c->is_electra_discriminator) {
-            m->head_act = ER_HEAD_ACT_HIDDEN;
-            if ((st = get_lin(m, "", "discriminator_predictions.dense", h, h, true, &m->head_dense,
-                              err)) != ER_OK)
-                return st;
-            return get_lin(m, "", "discriminator_predictions.dense_prediction", 1, h, true,
-                           &m->head_out, err);
-        }
-        return get_lin(m, "", "classifier", n, h, true, &m->head_out, err);
-    case ER_HEAD_SEQUENCE_CLASSIFICATION:
-        break;
-    }
-    switch (c->arch) {
-    case ER_ARCH_BERT: {
-        char p[64];
-        snprintf(p, sizeof p, "%spooler", pre);
-        m->head_act = ER_HEAD_ACT_TANH;
-        if ((st = get_lin(m, p, ".dense", h, h, true, &m->head_dense, err)) != ER_OK) return st;
-        return get_lin(m, "", "classifier", n, h, true, &m->head_out, err);
-    }
-    case ER_ARCH_DISTILBERT:
-        m->head_act = ER_HEAD_ACT_RELU;
-        if ((st = get_lin(m, "", "pre_classifier", h, h, true, &m->head_dense, err)) != ER_OK)
-            return st;
-        return get_lin(m, "", "classifier", n, h, true, &m->head_out, err);
-    case ER_ARCH_ROBERTA:
-    case ER_ARCH_ELECTRA:
-        m->head_act = c->arch == ER_ARCH_ROBERTA ? ER_HEAD_ACT_TANH : ER_HEAD_ACT_GELU;
-        if ((st = get_lin(m, "", "classifier.dense", h, h, true, &m->head_dense, err)) != ER_OK)
-            return st;
-        return get_lin(m, "", "classifier.out_proj", n, h, true, &m->head_out, err);
-    }
-    return er_set(err, ER_ERR_INTERNAL, "no head loader for this architecture");
+/* Embeddings (unless skipped), layers [skip_below, num_layers) and the head,
+ * each by the architecture's tensor names. */
+static er_status load_tensors(er_model *m, er_err *err) {
+    const er_arch_desc *a = m->arch;
+    const char *pre = base_prefix(m);
+    er_status st = ER_OK;
+    if (m->skip_below == 0) st = a->load_embeddings(m, pre, err);
+    for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++)
+        st = a->load_layer(m, pre, i, err);
+    er_arch arch;
+    const er_arch_class *cls = er_arch_find_class(m->cfg.architecture, &arch);
+    if (st == ER_OK && !cls)
+        st = er_set(err, ER_ERR_INTERNAL, "no class '%s' in the architecture table",
+                    m->cfg.architecture);
+    if (st == ER_OK && cls->load_head) st = cls->load_head(m, pre, err);
+    return st;
 }
 
 er_status er_model_load(const char *dir, const er_model_params *params, er_model **out,
@@ -312,17 +270,14 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     m->skip_below = p.skip_below_layer;
+    m->arch = er_arch_get(m->cfg.arch);
     if ((st = open_weights(m, dir, err)) != ER_OK) goto fail;
     m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);
     if (!m->layers) {
         st = er_set(err, ER_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    const char *pre = base_prefix(m);
-    if (m->skip_below == 0 && (st = load_embeddings(m, pre, err)) != ER_OK) goto fail;
-    for (int i = m->skip_below; i < m->cfg.num_layers; i++)
-        if ((st = load_layer(m, pre, i, err)) != ER_OK) goto fail;
-    if ((st = load_head(m, pre, err)) != ER_OK) goto fail;
+    if ((st = load_tensors(m, err)) != ER_OK) goto fail;
     *out = m;
     return ER_OK;
 fail:

@@ -1,7 +1,9 @@
-/* er_model's layout, shared by model.c (loading) and encoder.c (forward).
- * Not a public header. */
+/* er_model's layout, shared by model.c (loading), the architecture files
+ * (arch_*.c: tensor names) and encoder*.c (forward).  Not a public header. */
 #ifndef ER_MODEL_INTERNAL_H
 #define ER_MODEL_INTERNAL_H
+
+#include <stdint.h>
 
 #include "model.h"
 #include "safetensors.h"
@@ -31,6 +33,7 @@ typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT
 
 struct er_model {
     er_config cfg;
+    const struct er_arch_desc *arch; /* er_arch_get(cfg.arch) */
     int skip_below;
     er_st_file *files[ER_MAX_SHARDS];
     int n_files;
@@ -50,5 +53,38 @@ struct er_model {
     er_head_act head_act;
     er_lin head_out;       /* w NULL for the embedding head */
 };
+
+/* Loading helpers for the architecture files, called only inside
+ * er_model_load (one thread, the model not yet shared).  Each looks a tensor
+ * up by prefix + name (+ ".weight" / ".bias" for er_load_lin and er_load_ln),
+ * checks its shape is exactly the one the config implies, and stores float32
+ * values that live as long as the model (the mmap, or a converted copy in
+ * m->owned): ER_ERR_NOT_FOUND for a missing tensor, ER_ERR_MISMATCH for a
+ * shape or dtype, naming it. */
+
+/* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
+er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                         const float **out, er_err *err);
+/* nn.Linear: weight [out, in], bias [out] when `bias`. */
+er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
+                      bool bias, er_lin *l, er_err *err);
+/* nn.LayerNorm: weight and bias [d]. */
+er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, er_ln *ln,
+                     er_err *err);
+/* The Hugging Face names of a post-LN layer's tensors (er_layer_w): layer i
+ * is under base prefix + `layers` + ".i.", then each module's name. */
+typedef struct {
+    const char *layers; /* "encoder.layer" */
+    const char *q, *k, *v, *o, *attn_ln, *ffn_in, *ffn_out, *out_ln;
+} er_layer_names;
+
+/* Layer `i` of m->layers: q, k, v, o [hidden, hidden], attn_ln and out_ln
+ * [hidden], ffn_in [intermediate, hidden], ffn_out [hidden, intermediate],
+ * all Linear with bias. */
+er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
+                                er_err *err);
+/* A head of dense [hidden, hidden] + act, then out [num_labels, hidden]. */
+er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
+                             er_err *err);
 
 #endif

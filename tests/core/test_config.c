@@ -62,7 +62,7 @@ START_TEST(families) {
     /* no architectures: the base model of model_type */
     ck_assert_int_eq(parse("{\"model_type\": \"bert\", " BERT_DIMS "}", &c, &err), ER_OK);
     ck_assert_int_eq(c.head, ER_HEAD_EMBEDDING);
-    ck_assert_int_eq(c.pooling, ER_POOL_MEAN);
+    ck_assert_int_eq(c.pooling, ER_POOLING_MEAN);
     er_config_free(&c);
 }
 END_TEST
@@ -117,10 +117,10 @@ START_TEST(pooling_configs) {
     er_err err;
     const char *cls = "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": false}";
     ck_assert_int_eq(er_config_parse_pooling(cls, strlen(cls), &c, &err), ER_OK);
-    ck_assert_int_eq(c.pooling, ER_POOL_CLS);
+    ck_assert_int_eq(c.pooling, ER_POOLING_CLS);
     const char *mx = "{\"pooling_mode_max_tokens\": true}";
     ck_assert_int_eq(er_config_parse_pooling(mx, strlen(mx), &c, &err), ER_OK);
-    ck_assert_int_eq(c.pooling, ER_POOL_MAX);
+    ck_assert_int_eq(c.pooling, ER_POOLING_MAX);
     const char *two = "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": true}";
     ck_assert_int_eq(er_config_parse_pooling(two, strlen(two), &c, &err), ER_ERR_UNSUPPORTED);
     const char *sq = "{\"pooling_mode_mean_tokens\": true, \"pooling_mode_mean_sqrt_len_tokens\": true}";
@@ -134,15 +134,15 @@ START_TEST(model_directories) {
     er_config c;
     er_err err;
     ck_assert_int_eq(er_config_load_dir("tests/fixtures/models/minilm-embed", &c, &err), ER_OK);
-    ck_assert_int_eq(c.pooling, ER_POOL_MEAN);
+    ck_assert_int_eq(c.pooling, ER_POOLING_MEAN);
     ck_assert(c.normalize);
     er_config_free(&c);
     ck_assert_int_eq(er_config_load_dir("tests/fixtures/models/bert-embed-cls", &c, &err), ER_OK);
-    ck_assert_int_eq(c.pooling, ER_POOL_CLS);
+    ck_assert_int_eq(c.pooling, ER_POOLING_CLS);
     ck_assert(!c.normalize);
     er_config_free(&c);
     ck_assert_int_eq(er_config_load_dir("tests/fixtures/models/bert-embed-max", &c, &err), ER_OK);
-    ck_assert_int_eq(c.pooling, ER_POOL_MAX);
+    ck_assert_int_eq(c.pooling, ER_POOLING_MAX);
     er_config_free(&c);
     ck_assert_int_eq(er_config_load_dir("/nonexistent", &c, &err), ER_ERR_NOT_FOUND);
 }

@@ -1,6 +1,7 @@
 /* The engine against the PyTorch goldens (tests/fixtures/gen.py): every
  * architecture, head, layer and input shape; layer-split and padding
  * invariance; and the loader's refusals. */
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +23,28 @@ static const char *const GOLDEN_MODELS[] = {
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
+/* Every golden in the fixtures folder is one GOLDEN_MODELS runs: a golden
+ * added without a line there, or an empty folder, fails here. */
+START_TEST(every_golden_is_listed) {
+    DIR *d = opendir(FIXTURES "/golden");
+    ck_assert_ptr_nonnull(d);
+    int found = 0;
+    for (const struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0) continue;
+        int listed = 0;
+        for (int i = 0; i < N_GOLDEN && !listed; i++)
+            listed = strlen(GOLDEN_MODELS[i]) == n - 5 &&
+                     strncmp(GOLDEN_MODELS[i], e->d_name, n - 5) == 0;
+        ck_assert_msg(listed, "golden %s is not in GOLDEN_MODELS", e->d_name);
+        found++;
+    }
+    closedir(d);
+    ck_assert_int_gt(found, 0);
+    ck_assert_int_eq(found, N_GOLDEN);
+}
+END_TEST
+
 /* One golden case as a packed batch (real tokens only, from attention_mask). */
 typedef struct {
     er_batch b;
@@ -36,6 +59,7 @@ static void pack_case(const json_t *c, packed *p) {
     const json_t *mask = json_object_get(c, "attention_mask");
     int t = 0;
     size_t n = json_array_size(ids);
+    ck_assert_uint_ge(n, 1);
     ck_assert_uint_le(n, 64);
     for (size_t s = 0; s < n; s++) {
         const json_t *row = json_array_get(ids, s);
@@ -50,6 +74,7 @@ static void pack_case(const json_t *c, packed *p) {
         }
         p->lens[s] = len;
     }
+    ck_assert_int_gt(t, 0);
     p->n_tokens = t;
     p->b = (er_batch){.n_seqs = (int)n, .seq_len = p->lens, .ids = p->ids,
                       .type_ids = (types && !json_is_null(types)) ? p->types : NULL};
@@ -95,32 +120,58 @@ static er_model *load_model(const char *name) {
     return m;
 }
 
-/* The model `name` and its golden's padded batch (case 2: three sequences of
- * different lengths), the case the invariance tests run on. */
-static er_model *model_with_padded_batch(const char *name, packed *p) {
+/* The model `name` and a ctx for it (cp NULL: the default params). */
+static er_model *load_model_ctx(const char *name, const er_ctx_params *cp, er_ctx **ctx) {
+    er_model *m = load_model(name);
+    er_err err;
+    ck_assert_msg(er_ctx_init(m, cp, ctx, &err) == ER_OK, "%s", err.msg);
+    return m;
+}
+
+/* What the invariance tests run on: the model `name`, its golden's padded
+ * batch (case 2: three sequences of different lengths) and a ctx with
+ * `n_threads`. */
+typedef struct {
+    packed p;
+    er_model *m;
+    er_ctx *ctx;
+    size_t bytes; /* of hidden states [n_tokens, hidden] */
+} padded_case;
+
+static padded_case *padded_open(const char *name, int n_threads) {
+    padded_case *c = malloc(sizeof *c);
     json_t *g = load_golden(name);
-    pack_case(json_array_get(json_object_get(g, "cases"), 2), p);
+    pack_case(json_array_get(json_object_get(g, "cases"), 2), &c->p);
     json_decref(g);
-    return load_model(name);
+    er_ctx_params cp = er_ctx_default_params();
+    cp.n_threads = n_threads;
+    c->m = load_model_ctx(name, &cp, &c->ctx);
+    c->bytes = (size_t)c->p.n_tokens * er_model_config(c->m)->hidden_size * sizeof(float);
+    return c;
+}
+
+static void padded_close(padded_case *c) {
+    er_ctx_free(c->ctx);
+    er_model_free(c->m);
+    free(c);
 }
 
 /* Every layer's hidden states and the head's output, every case. */
 START_TEST(golden_parity) {
     const char *name = GOLDEN_MODELS[_i];
     json_t *g = load_golden(name);
-    er_model *m = load_model(name);
+    er_ctx *ctx;
+    er_model *m = load_model_ctx(name, NULL, &ctx);
     const er_config *c = er_model_config(m);
     const int H = c->hidden_size, L = c->num_layers;
     ck_assert_int_eq(L, (int)json_integer_value(json_object_get(g, "num_layers")));
-    er_ctx *ctx;
     er_err err;
-    er_ctx_params cp = er_ctx_default_params();
-    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, &err), ER_OK);
     float *x = malloc(4096 * (size_t)H * sizeof *x);    // [T, H]
     float *want = malloc(4096 * (size_t)H * sizeof *want);
     float *head = malloc(4096 * (size_t)H * sizeof *head);
     packed *p = malloc(sizeof *p);
     double worst_hidden = 0, worst_head = 0;
+    int checked = 0;
     size_t ci;
     json_t *cs;
     json_array_foreach(json_object_get(g, "cases"), ci, cs) {
@@ -145,7 +196,8 @@ START_TEST(golden_parity) {
         if (c->head == ER_HEAD_QUESTION_ANSWERING) { /* ours: [T, 2] interleaved */
             float *st = malloc(n * sizeof *st);
             size_t ns = flatten(json_object_get(gh, "start_logits"), st, n, 0);
-            flatten(json_object_get(gh, "end_logits"), st, n, ns);
+            ck_assert_uint_eq(flatten(json_object_get(gh, "end_logits"), st, n, ns), n);
+            ck_assert_uint_eq(2 * ns, n);
             for (size_t t = 0; t < ns; t++) {
                 want[2 * t] = st[t];
                 want[2 * t + 1] = st[ns + t];
@@ -158,7 +210,9 @@ START_TEST(golden_parity) {
         double e = max_err(head, want, n);
         ck_assert_msg(e <= 1e-4, "%s/%s head: error %g", name, case_name, e);
         worst_head = fmax(worst_head, e);
+        checked++;
     }
+    ck_assert_msg(checked > 0, "%s: the golden holds no cases", name);
     fprintf(stderr, "  golden %-20s worst error: hidden states %.1e, head %.1e (bound 1e-4)\n",
             name, worst_hidden, worst_head);
     free(x); free(want); free(head); free(p);
@@ -171,62 +225,51 @@ END_TEST
 /* [0,k) then [k,L) equals [0,L) bit for bit, for every k. */
 START_TEST(layer_split_is_exact) {
     const char *name = GOLDEN_MODELS[_i];
-    packed *p = malloc(sizeof *p);
-    er_model *m = model_with_padded_batch(name, p);
-    const int H = er_model_config(m)->hidden_size, L = er_model_config(m)->num_layers;
-    er_ctx *ctx;
+    padded_case *c = padded_open(name, 1);
+    const er_batch *b = &c->p.b;
+    const int L = er_model_config(c->m)->num_layers;
     er_err err;
-    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
-    size_t bytes = (size_t)p->n_tokens * H * sizeof(float);
-    float *full = malloc(bytes), *split = malloc(bytes), *emb = malloc(bytes);
-    ck_assert_int_eq(er_embed(m, ctx, &p->b, emb, &err), ER_OK);
-    memcpy(full, emb, bytes);
-    ck_assert_int_eq(er_layers(m, ctx, &p->b, 0, L, full, &err), ER_OK);
+    float *full = malloc(c->bytes), *split = malloc(c->bytes), *emb = malloc(c->bytes); // [T, H]
+    ck_assert_int_eq(er_embed(c->m, c->ctx, b, emb, &err), ER_OK);
+    memcpy(full, emb, c->bytes);
+    ck_assert_int_eq(er_layers(c->m, c->ctx, b, 0, L, full, &err), ER_OK);
     for (int k = 0; k <= L; k++) {
-        memcpy(split, emb, bytes);
-        ck_assert_int_eq(er_layers(m, ctx, &p->b, 0, k, split, &err), ER_OK);
-        ck_assert_int_eq(er_layers(m, ctx, &p->b, k, L, split, &err), ER_OK);
-        ck_assert_msg(memcmp(full, split, bytes) == 0, "%s: split at %d differs", name, k);
+        memcpy(split, emb, c->bytes);
+        ck_assert_int_eq(er_layers(c->m, c->ctx, b, 0, k, split, &err), ER_OK);
+        ck_assert_int_eq(er_layers(c->m, c->ctx, b, k, L, split, &err), ER_OK);
+        ck_assert_msg(memcmp(full, split, c->bytes) == 0, "%s: split at %d differs", name, k);
     }
-    free(full); free(split); free(emb); free(p);
-    er_ctx_free(ctx);
-    er_model_free(m);
+    free(full); free(split); free(emb);
+    padded_close(c);
 }
 END_TEST
 
-/* The intra-op pool changes who computes a row, never what: results with
- * 1 and 3 threads are bit-identical. */
+/* The intra-op parallel-for team changes who computes a row, never what:
+ * results with 1 and 3 threads are bit-identical. */
 START_TEST(threads_do_not_change_results) {
     const char *name = GOLDEN_MODELS[_i];
-    packed *p = malloc(sizeof *p);
-    er_model *m = model_with_padded_batch(name, p);
-    const int H = er_model_config(m)->hidden_size;
-    er_ctx *one, *three;
+    padded_case *one = padded_open(name, 1), *three = padded_open(name, 3);
+    const er_batch *b = &one->p.b;
+    const size_t out_bytes = er_head_out_size(one->m, b) * sizeof(float);
+    float *x1 = malloc(one->bytes), *x3 = malloc(one->bytes); // [T, H]
+    float *o1 = malloc(out_bytes), *o3 = malloc(out_bytes);
     er_err err;
-    er_ctx_params cp = er_ctx_default_params();
-    ck_assert_int_eq(er_ctx_init(m, &cp, &one, &err), ER_OK);
-    cp.n_threads = 3;
-    ck_assert_int_eq(er_ctx_init(m, &cp, &three, &err), ER_OK);
-    size_t bytes = (size_t)p->n_tokens * H * sizeof(float), out_bytes = er_head_out_size(m, &p->b) * sizeof(float);
-    float *x1 = malloc(bytes), *x3 = malloc(bytes), *o1 = malloc(out_bytes), *o3 = malloc(out_bytes);
-    ck_assert_int_eq(er_forward(m, one, &p->b, x1, o1, &err), ER_OK);
-    ck_assert_int_eq(er_forward(m, three, &p->b, x3, o3, &err), ER_OK);
-    ck_assert_msg(memcmp(x1, x3, bytes) == 0, "%s: hidden states differ with 3 threads", name);
+    ck_assert_int_eq(er_forward(one->m, one->ctx, b, x1, o1, &err), ER_OK);
+    ck_assert_int_eq(er_forward(three->m, three->ctx, &three->p.b, x3, o3, &err), ER_OK);
+    ck_assert_msg(memcmp(x1, x3, one->bytes) == 0, "%s: hidden states differ with 3 threads", name);
     ck_assert_msg(memcmp(o1, o3, out_bytes) == 0, "%s: head output differs with 3 threads", name);
-    free(x1); free(x3); free(o1); free(o3); free(p);
-    er_ctx_free(one);
-    er_ctx_free(three);
-    er_model_free(m);
+    free(x1); free(x3); free(o1); free(o3);
+    padded_close(one);
+    padded_close(three);
 }
 END_TEST
 
 /* A sequence's result does not depend on what else is in its batch. */
 START_TEST(batch_composition_invariance) {
-    er_model *m = load_model("bert-tokcls");
-    const er_config *c = er_model_config(m);
     er_ctx *ctx;
+    er_model *m = load_model_ctx("bert-tokcls", NULL, &ctx);
+    const er_config *c = er_model_config(m);
     er_err err;
-    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
     int lens[3] = {7, 19, 3};
     int32_t ids[29];
     for (int i = 0; i < 29; i++) ids[i] = (int32_t)((i * 37 + 5) % c->vocab_size);
@@ -250,12 +293,11 @@ START_TEST(batch_composition_invariance) {
 END_TEST
 
 START_TEST(batch_validation) {
-    er_model *m = load_model("bert-seqcls");
-    const er_config *c = er_model_config(m);
     er_ctx_params cp = {.max_tokens = 64, .max_seqs = 2, .max_seq_len = 32};
     er_ctx *ctx;
+    er_model *m = load_model_ctx("bert-seqcls", &cp, &ctx);
+    const er_config *c = er_model_config(m);
     er_err err;
-    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, &err), ER_OK);
     float x[128 * 48], out[16];
     int32_t ids[128] = {0}, types[128] = {0};
     int len = 4;
@@ -401,6 +443,7 @@ static Suite *encoder_suite(void) {
     Suite *s = suite_create("encoder");
     TCase *g = tcase_create("golden");
     tcase_set_timeout(g, 120);
+    tcase_add_test(g, every_golden_is_listed);
     tcase_add_loop_test(g, golden_parity, 0, N_GOLDEN);
     tcase_add_loop_test(g, layer_split_is_exact, 0, N_GOLDEN);
     tcase_add_loop_test(g, threads_do_not_change_results, 0, N_GOLDEN);

@@ -1,10 +1,10 @@
-/* er_pool: every item runs exactly once, on a valid thread id, for any mix of
- * thread and item counts, and the pool can be reused many times. */
+/* er_par: every item runs exactly once, on a valid thread id, for any mix of
+ * thread and item counts, and the team can be reused many times. */
 #include <stdatomic.h>
 #include <string.h>
 
 #include "../check_main.h"
-#include "pool.h"
+#include "par.h"
 
 typedef struct {
     _Atomic int hits[1000];
@@ -22,41 +22,41 @@ START_TEST(every_item_once) {
     static const int threads[] = {1, 2, 3, 8};
     static const int items[] = {0, 1, 2, 7, 1000};
     for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
-        er_pool *p;
+        er_par *p;
         er_err err;
-        ck_assert_int_eq(er_pool_init(threads[t], &p, &err), ER_OK);
-        ck_assert_int_eq(er_pool_threads(p), threads[t]);
+        ck_assert_int_eq(er_par_init(threads[t], &p, &err), ER_OK);
+        ck_assert_int_eq(er_par_threads(p), threads[t]);
         for (int round = 0; round < 50; round++)
             for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
                 static counts c;
                 memset(&c, 0, sizeof c);
                 c.n_threads = threads[t];
-                er_pool_run(p, count_item, &c, items[i]);
+                er_par_run(p, count_item, &c, items[i]);
                 for (int k = 0; k < items[i]; k++) ck_assert_int_eq(c.hits[k], 1);
                 ck_assert_int_eq(c.bad_thread, 0);
             }
-        er_pool_free(p);
+        er_par_free(p);
     }
-    er_pool_free(NULL);
+    er_par_free(NULL);
 }
 END_TEST
 
 START_TEST(bad_sizes) {
-    er_pool *p = NULL;
+    er_par *p = NULL;
     er_err err;
-    ck_assert_int_eq(er_pool_init(0, &p, &err), ER_ERR_INVALID_ARG);
+    ck_assert_int_eq(er_par_init(0, &p, &err), ER_ERR_INVALID_ARG);
     ck_assert_ptr_null(p);
-    ck_assert_int_eq(er_pool_init(100000, &p, &err), ER_ERR_INVALID_ARG);
+    ck_assert_int_eq(er_par_init(100000, &p, &err), ER_ERR_INVALID_ARG);
 }
 END_TEST
 
-static Suite *pool_suite(void) {
-    Suite *s = suite_create("pool");
-    TCase *tc = tcase_create("pool");
+static Suite *par_suite(void) {
+    Suite *s = suite_create("par");
+    TCase *tc = tcase_create("par");
     tcase_add_test(tc, every_item_once);
     tcase_add_test(tc, bad_sizes);
     suite_add_tcase(s, tc);
     return s;
 }
 
-ER_CHECK_MAIN(pool_suite)
+ER_CHECK_MAIN(par_suite)

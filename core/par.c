@@ -1,9 +1,9 @@
-#include "pool.h"
+#include "par.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-struct er_pool {
+struct er_par {
     int n_threads;
     pthread_t *threads; /* [n_threads - 1]: thread 0 is the caller */
     int started;        /* threads created */
@@ -12,24 +12,24 @@ struct er_pool {
     unsigned long generation; /* bumped per run; workers wait for a change */
     int pending;              /* workers still on the current run */
     int stop;
-    er_pool_fn fn;
+    er_par_fn fn;
     void *arg;
     int n_items;
 };
 
 typedef struct {
-    er_pool *p;
+    er_par *p;
     int tid;
 } worker_arg;
 
-static void run_share(er_pool *p, int tid) {
+static void run_share(er_par *p, int tid) {
     for (int i = tid; i < p->n_items; i += p->n_threads) p->fn(p->arg, i, tid);
 }
 
 static void *worker_main(void *a) {
     worker_arg wa = *(worker_arg *)a;
     free(a);
-    er_pool *p = wa.p;
+    er_par *p = wa.p;
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -45,7 +45,7 @@ static void *worker_main(void *a) {
     return NULL;
 }
 
-void er_pool_free(er_pool *p) {
+void er_par_free(er_par *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
@@ -59,11 +59,11 @@ void er_pool_free(er_pool *p) {
     free(p);
 }
 
-er_status er_pool_init(int n_threads, er_pool **out, er_err *err) {
+er_status er_par_init(int n_threads, er_par **out, er_err *err) {
     *out = NULL;
     if (n_threads < 1 || n_threads > 256)
-        return er_set(err, ER_ERR_INVALID_ARG, "pool of %d threads (1 to 256)", n_threads);
-    er_pool *p = calloc(1, sizeof *p);
+        return er_set(err, ER_ERR_INVALID_ARG, "parallel team of %d threads (1 to 256)", n_threads);
+    er_par *p = calloc(1, sizeof *p);
     if (!p) return er_set(err, ER_ERR_NOMEM, "out of memory");
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
@@ -71,20 +71,20 @@ er_status er_pool_init(int n_threads, er_pool **out, er_err *err) {
     pthread_cond_init(&p->done, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     if (!p->threads) {
-        er_pool_free(p);
+        er_par_free(p);
         return er_set(err, ER_ERR_NOMEM, "out of memory");
     }
     for (int t = 1; t < n_threads; t++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) {
-            er_pool_free(p);
+            er_par_free(p);
             return er_set(err, ER_ERR_NOMEM, "out of memory");
         }
         *wa = (worker_arg){p, t};
         if (pthread_create(&p->threads[p->started], NULL, worker_main, wa) != 0) {
             free(wa);
-            er_pool_free(p);
-            return er_set(err, ER_ERR_NOMEM, "cannot start pool thread %d", t);
+            er_par_free(p);
+            return er_set(err, ER_ERR_NOMEM, "cannot start parallel team thread %d", t);
         }
         p->started++;
     }
@@ -92,9 +92,9 @@ er_status er_pool_init(int n_threads, er_pool **out, er_err *err) {
     return ER_OK;
 }
 
-int er_pool_threads(const er_pool *p) { return p->n_threads; }
+int er_par_threads(const er_par *p) { return p->n_threads; }
 
-void er_pool_run(er_pool *p, er_pool_fn fn, void *arg, int n_items) {
+void er_par_run(er_par *p, er_par_fn fn, void *arg, int n_items) {
     if (p->n_threads == 1 || n_items <= 1) {
         for (int i = 0; i < n_items; i++) fn(arg, i, 0);
         return;

@@ -1,0 +1,109 @@
+/* Encoder architectures: everything that differs between the encoder
+ * families erserve serves, behind one descriptor per family.  Internal to
+ * core (config.c, model.c and encoder.c dispatch through it).
+ *
+ * A new architecture is one file, core/arch_NAME.c, defining
+ *
+ *     const er_arch_desc er_arch_NAME = {...};
+ *
+ * plus one line X(ER_ARCH_NAME, er_arch_NAME) in ER_ARCHITECTURES
+ * (config.h).  The file must fill every field of er_arch_desc:
+ *
+ *   name          short family name, er_arch_name(); hashed into the
+ *                 lower-stack fingerprint (recycle.c), so never renamed
+ *   model_types   config.json "model_type" values it accepts, each with the
+ *                 base-model class assumed when "architectures" is absent
+ *   classes       the Hugging Face class names it serves, each with its head
+ *                 type and head loader (NULL for the embedding head)
+ *   prefix        the base model's tensor-name prefix in *For* checkpoints
+ *                 ("bert."); a saved base model has none
+ *   parse_config  the size fields under the family's own key names
+ *                 (pad_token_id onwards; config.c reads vocab_size and
+ *                 max_position_embeddings, and checks heads divide hidden)
+ *   load_embeddings, load_layer   tensors by name, shapes checked against
+ *                 the config (er_load_* in model_internal.h)
+ *   embed, layer  the forward pass of the embeddings and of one layer
+ *                 (building blocks in encoder_internal.h)
+ *   max_seq_len   the longest sequence its position table allows
+ *
+ * The BERT pieces below are shared by the families derived from BERT; a
+ * family whose layer or embeddings differ writes its own in its file.  The
+ * weight slots of er_model (model_internal.h) are BERT-shaped: a family with
+ * tensors they cannot hold (relative-position tables, fused or gated
+ * projections) adds its slots there and has er_model_visit_lower (model.c)
+ * visit them too, since the lower-stack fingerprint hashes what it visits.
+ *
+ * Thread-safety: descriptors are immutable tables. */
+#ifndef ER_ARCH_H
+#define ER_ARCH_H
+
+#include <jansson.h>
+
+#include "encoder.h"
+
+/* One Hugging Face class: "BertForSequenceClassification" and the like. */
+typedef struct {
+    const char *name;
+    er_head_type head;
+    /* Loads the head's tensors into the model (the encoder's base prefix
+     * given); NULL for the embedding head, which has none. */
+    er_status (*load_head)(er_model *m, const char *prefix, er_err *err);
+    bool electra_discriminator; /* one "replaced" logit per token */
+} er_arch_class;
+
+typedef struct {
+    const char *model_type; /* config.json "model_type" */
+    const char *base_class; /* its class when "architectures" is absent */
+} er_arch_model_type;
+
+typedef struct er_arch_desc {
+    const char *name;
+    const er_arch_model_type *model_types; /* ends with {NULL, NULL} */
+    const er_arch_class *classes;          /* ends with {NULL} */
+    const char *prefix;
+    er_status (*parse_config)(const json_t *root, er_config *cfg, er_err *err);
+    er_status (*load_embeddings)(er_model *m, const char *prefix, er_err *err);
+    er_status (*load_layer)(er_model *m, const char *prefix, int layer, er_err *err);
+    /* x[n_tokens, hidden] from the batch's ids; the batch is already checked. */
+    void (*embed)(const er_model *m, er_ctx *ctx, const er_batch *b, float *x);
+    /* Layer `layer` in place on x[n_tokens, hidden]. */
+    void (*layer)(const er_model *m, er_ctx *ctx, const er_batch *b, int layer, float *x);
+    int (*max_seq_len)(const er_config *cfg);
+} er_arch_desc;
+
+#define ER_ARCH_DECLARE_(id, desc) extern const er_arch_desc desc;
+ER_ARCHITECTURES(ER_ARCH_DECLARE_)
+#undef ER_ARCH_DECLARE_
+
+/* The descriptor of a (valid) er_arch. */
+const er_arch_desc *er_arch_get(er_arch a);
+
+/* The class named `name` (architectures[0] in config.json) and its family;
+ * NULL when no architecture serves it. */
+const er_arch_class *er_arch_find_class(const char *name, er_arch *arch);
+
+/* The base-model class of a config.json model_type; NULL when unknown. */
+const char *er_arch_base_class(const char *model_type);
+
+/* Writes the supported model_type values, comma-separated, into buf. */
+void er_arch_list_model_types(char *buf, size_t cap);
+
+/* config.json readers for parse_config (config.c).  er_config_int: an
+ * integer in [lo, hi], `def` when absent; def < lo makes the field
+ * required.  er_config_act: an activation name, gelu when absent. */
+er_status er_config_int(const json_t *root, const char *key, long long def, long long lo,
+                        long long hi, int *out, er_err *err);
+er_status er_config_act(const json_t *root, const char *key, er_act *out, er_err *err);
+
+/* Shared by the BERT-derived families (arch_bert.c). */
+er_status er_bert_parse_config(const json_t *root, er_config *cfg, er_err *err);
+er_status er_bert_load_embeddings(er_model *m, const char *prefix, er_err *err);
+er_status er_bert_load_layer(er_model *m, const char *prefix, int layer, er_err *err);
+void er_bert_embed(const er_model *m, er_ctx *ctx, const er_batch *b, float *x);
+int er_bert_max_seq_len(const er_config *cfg);
+
+/* Heads whose tensor names every family shares (model.c). */
+er_status er_load_token_head(er_model *m, const char *prefix, er_err *err); /* classifier */
+er_status er_load_qa_head(er_model *m, const char *prefix, er_err *err);    /* qa_outputs */
+
+#endif

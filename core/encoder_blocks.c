@@ -1,0 +1,142 @@
+/* Forward building blocks shared by the architectures (encoder_internal.h):
+ * absolute-position embeddings and the BERT post-LN layer, with attention
+ * and the row passes split across the ctx's parallel-for team. */
+#include "encoder_internal.h"
+
+#include <cblas.h>
+#include <math.h>
+
+#include "kernels.h"
+
+void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const int32_t *positions,
+                       float *out) {
+    const er_config *c = &m->cfg;
+    const int E = c->embedding_size, T = er_batch_tokens(b);
+    const bool project = m->emb_project.w != NULL;
+    float *e = project ? x->tmp : out; // [T, E]
+    for (int t = 0; t < T; t++) {
+        const float *w = m->word_emb + (size_t)b->ids[t] * E; // [E]
+        const float *p = m->pos_emb + (size_t)positions[t] * E; // [E]
+        float *row = e + (size_t)t * E; // [E]
+        if (m->type_emb) {
+            const float *ty = m->type_emb + (size_t)(b->type_ids ? b->type_ids[t] : 0) * E; // [E]
+            for (int j = 0; j < E; j++) row[j] = w[j] + ty[j] + p[j];
+        } else {
+            for (int j = 0; j < E; j++) row[j] = w[j] + p[j];
+        }
+    }
+    er_add_layernorm(e, NULL, NULL, m->emb_ln.gamma, m->emb_ln.beta, c->layer_norm_eps, T, E, e);
+    if (project)
+        er_linear(e, T, E, m->emb_project.w, m->emb_project.b, c->hidden_size, out); // [T, H]
+}
+
+/* Multi-head self-attention of each sequence over its own tokens, one
+ * (sequence, head) pair per team item.
+ * q, k, v, att: [T, H]; head h of token t is at row t, columns [h*d, (h+1)*d). */
+typedef struct {
+    er_ctx *x;
+    const er_batch *b;
+    int H, n_heads, d;
+    float scale;
+} attention_job;
+
+static void attention_item(void *arg, int item, int thread) {
+    const attention_job *j = arg;
+    er_ctx *x = j->x;
+    const int s = item / j->n_heads, h = item % j->n_heads, H = j->H, d = j->d;
+    const int n = j->b->seq_len[s];
+    const size_t at = (size_t)x->offsets[s] * H + (size_t)h * d;
+    const size_t N = (size_t)x->p.max_seq_len;
+    float *S = x->scores + (size_t)thread * N * N; // [n, n]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, j->scale, x->q + at, H,
+                x->k + at, H, 0.0f, S, n);
+    er_softmax_rows(S, n, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, S, n, x->v + at, H,
+                0.0f, x->att + at, H);
+}
+
+/* x->att [T, H] from x->q, x->k, x->v [T, H]. */
+static void attention(er_ctx *x, const er_config *c, const er_batch *b) {
+    attention_job j = {.x = x, .b = b, .H = c->hidden_size, .n_heads = c->num_heads,
+                       .d = c->hidden_size / c->num_heads};
+    j.scale = 1.0f / sqrtf((float)j.d);
+    int off = 0;
+    for (int s = 0; s < b->n_seqs; s++) {
+        x->offsets[s] = off;
+        off += b->seq_len[s];
+    }
+    /* Each team thread runs whole small GEMMs; OpenBLAS threading inside them
+     * would only contend (see er_ctx_params.n_threads). */
+    int blas_threads = 1;
+    if (x->p.n_threads > 1) {
+        blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    er_par_run(x->par, attention_item, &j, b->n_seqs * j.n_heads);
+    if (x->p.n_threads > 1) openblas_set_num_threads(blas_threads);
+}
+
+/* Row passes split into one contiguous chunk per team thread. */
+typedef struct {
+    float *x;                  /* bias_act: rows changed in place */
+    const float *in;           /* add_layernorm: the sublayer output */
+    const float *gamma, *beta, *bias;
+    float eps;
+    int n, d, chunks;
+    er_act act;
+} rows_job;
+
+static void rows_range(const rows_job *j, int item, int *r0, int *r1) {
+    *r0 = (int)((long)j->n * item / j->chunks);
+    *r1 = (int)((long)j->n * (item + 1) / j->chunks);
+}
+
+static void bias_act_item(void *arg, int item, int thread) {
+    (void)thread;
+    const rows_job *j = arg;
+    int r0, r1;
+    rows_range(j, item, &r0, &r1);
+    er_bias_act(j->x + (size_t)r0 * j->d, r1 - r0, j->d, j->bias, j->act);
+}
+
+static void add_layernorm_item(void *arg, int item, int thread) {
+    (void)thread;
+    const rows_job *j = arg; /* x = LayerNorm(in + x + bias): x is the residual stream */
+    int r0, r1;
+    rows_range(j, item, &r0, &r1);
+    size_t o = (size_t)r0 * j->d;
+    er_add_layernorm(j->in + o, j->x + o, j->bias, j->gamma, j->beta, j->eps, r1 - r0, j->d,
+                     j->x + o);
+}
+
+/* v[n, d] = act(v + b) */
+static void par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
+    rows_job j = {.x = v, .bias = b, .n = n, .d = d, .act = act,
+                  .chunks = er_par_threads(x->par)};
+    er_par_run(x->par, bias_act_item, &j, j.chunks);
+}
+
+/* hidden[n, d] = LayerNorm(v + hidden + bias) */
+static void par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
+                              const er_ln *ln, float eps, int n, int d) {
+    rows_job j = {.in = v, .x = hidden, .bias = bias, .gamma = ln->gamma,
+                  .beta = ln->beta, .eps = eps, .n = n, .d = d, .chunks = er_par_threads(x->par)};
+    er_par_run(x->par, add_layernorm_item, &j, j.chunks);
+}
+
+void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer, float *hidden) {
+    const er_config *c = &m->cfg;
+    const er_layer_w *L = &m->layers[layer];
+    const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
+    const float eps = c->layer_norm_eps;
+    er_linear(hidden, T, H, L->q.w, L->q.b, H, x->q); // [T, H]
+    er_linear(hidden, T, H, L->k.w, L->k.b, H, x->k); // [T, H]
+    er_linear(hidden, T, H, L->v.w, L->v.b, H, x->v); // [T, H]
+    attention(x, c, b);                               // att [T, H]
+    er_linear(x->att, T, H, L->o.w, NULL, H, x->tmp); // [T, H]
+    par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
+    er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
+    par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
+    er_linear(x->ffn, T, F, L->ffn_out.w, NULL, H, x->tmp); // [T, H]
+    par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
+}
