@@ -37,14 +37,6 @@ int pp_top_k(const float *p, int n, int k, int *idx) {
     return m;
 }
 
-void pp_l2_normalize(float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
-    if (s <= 0) return;
-    float inv = (float)(1.0 / sqrt(s));
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
 char *pp_base64_f32(const float *x, int n) {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t nb = (size_t)n * 4;

@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "er_log.h"
 
 struct srv_http {
     struct MHD_Daemon *d;
@@ -51,6 +54,16 @@ static void resume(void *u) {
     cs->suspended = false;
     pthread_mutex_unlock(&cs->mu);
     if (was_suspended) MHD_resume_connection(conn);
+}
+
+/* libmicrohttpd's own messages, one log line each (they end in '\n'). */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    er_log(ER_LOG_WARN, "libmicrohttpd: %s", line);
 }
 
 static void add_header(struct MHD_Response *r, const char *k, const char *v) {
@@ -189,7 +202,8 @@ er_status srv_http_start(srv_app *app, const srv_config *cfg, srv_http **out, in
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return er_set(err, ER_ERR_IO, "cannot listen on %s:%d (in use?)", cfg->host, cfg->port);

@@ -11,6 +11,7 @@
 #include <cblas.h>
 
 #include "app.h"
+#include "er_log.h"
 #include "http.h"
 
 /* SIGTERM/SIGINT write their number to a pipe that main reads: a handler
@@ -27,17 +28,18 @@ static void on_stop(int sig) {
 }
 
 int main(int argc, char **argv) {
+    er_log_setup("erserve", ER_LOG_INFO);
     srv_config cfg;
     srv_config_defaults(&cfg);
-    char msg[1024];
-    int rc = srv_config_load(&cfg, argc, argv, NULL, stdout, msg, sizeof msg);
-    if (rc != 0) {
-        if (rc < 0) fprintf(stderr, "erserve: %s\n", msg);
+    er_err err = {0};
+    bool printed = false;
+    if (srv_config_load(&cfg, argc, argv, stdout, &printed, &err) != ER_OK || printed) {
+        if (!printed) er_log(ER_LOG_ERROR, "%s", err.msg);
         srv_config_free(&cfg);
-        return rc < 0 ? 2 : 0;
+        return printed ? 0 : 2;
     }
     if (pipe(stop_pipe) != 0) {
-        perror("erserve: pipe");
+        er_log(ER_LOG_ERROR, "pipe: %s", strerror(errno));
         return 1;
     }
     struct sigaction sa = {0};
@@ -48,43 +50,41 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     srv_app *app = NULL;
-    er_err err = {0};
     if (srv_app_new(&cfg, &app, &err) != ER_OK) {
-        fprintf(stderr, "erserve: %s\n", err.msg);
+        er_log(ER_LOG_ERROR, "%s", err.msg);
         srv_config_free(&cfg);
         return 1;
     }
     char line[4096];
     srv_app_describe(app, line, sizeof line);
-    fprintf(stderr, "erserve: %s\n", line);
+    er_log(ER_LOG_INFO, "%s", line);
     /* Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not
      * know (e.g. recent Xeons under a VM): say so, it costs 3-4x. */
     const char *core = openblas_get_corename();
     if (core && strstr(core, "rescott") && !getenv("OPENBLAS_CORETYPE") &&
         __builtin_cpu_supports("avx2"))
-        fprintf(stderr, "erserve: warning: OpenBLAS picked its %s (SSE3) kernels on a CPU with "
-                        "AVX2; set OPENBLAS_CORETYPE=%s for 3-4x faster matrix products\n",
-                core, __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
+        er_log(ER_LOG_WARN, "OpenBLAS picked its %s (SSE3) kernels on a CPU with AVX2; set "
+               "OPENBLAS_CORETYPE=%s for 3-4x faster matrix products",
+               core, __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
     srv_http *http = NULL;
     int port = 0;
     if (srv_http_start(app, &cfg, &http, &port, &err) != ER_OK) {
-        fprintf(stderr, "erserve: %s\n", err.msg);
+        er_log(ER_LOG_ERROR, "%s", err.msg);
         srv_app_free(app);
         srv_config_free(&cfg);
         return 1;
     }
-    fprintf(stderr, "erserve: listening on http://%s:%d\n", cfg.host, port);
-    fflush(stderr);
+    er_log(ER_LOG_INFO, "listening on http://%s:%d", cfg.host, port);
     unsigned char sig = 0;
     while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
     }
-    fprintf(stderr, "erserve: %s: draining %d request(s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-            srv_app_in_flight(app));
+    er_log(ER_LOG_INFO, "%s: draining %d request(s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           srv_app_in_flight(app));
     srv_http_quiesce(http);
     srv_app_drain(app);
     srv_http_stop(http);
     srv_app_free(app);
     srv_config_free(&cfg);
-    fprintf(stderr, "erserve: stopped\n");
+    er_log(ER_LOG_INFO, "stopped");
     return 0;
 }

@@ -20,25 +20,44 @@ typedef struct {
     _Atomic uint64_t sum; /* ns for latencies, units for sizes */
 } hist;
 
+typedef _Atomic uint64_t status_counts[N_STATUS + 1]; /* last: other statuses */
+
 struct srv_metrics {
-    _Atomic uint64_t req[M_ROUTE_COUNT][N_STATUS + 1]; /* last: other statuses */
+    const char *const *labels; /* [n_routes], borrowed */
+    int n_routes;
+    status_counts *req;        /* [n_routes + 1]: the last row is "other" */
     hist stage[M_STAGE_COUNT];
     hist batch_seqs, batch_tokens;
     _Atomic uint64_t tokens, hits, misses, batches, dropped_deadline, dropped_gone;
 };
 
-static const char *ROUTES[] = {"predict", "embeddings", "embed", "tei_predict", "rerank",
-                               "tokenize", "health", "ready", "info", "tasks", "metrics",
-                               "cache", "cache_warm", "other"};
 static const char *STAGES[] = {"queue", "tokenize", "lower", "store_read", "store_write",
                                "upper", "head", "total"};
 
-srv_metrics *srv_metrics_new(void) { return calloc(1, sizeof(srv_metrics)); }
-void srv_metrics_free(srv_metrics *m) { free(m); }
-const char *srv_route_name(m_route r) { return r < M_ROUTE_COUNT ? ROUTES[r] : "other"; }
+srv_metrics *srv_metrics_new(const char *const *labels, int n_routes) {
+    srv_metrics *m = calloc(1, sizeof *m);
+    if (m) m->req = calloc((size_t)n_routes + 1, sizeof *m->req);
+    if (!m || !m->req) {
+        srv_metrics_free(m);
+        return NULL;
+    }
+    m->labels = labels;
+    m->n_routes = n_routes;
+    return m;
+}
 
-void srv_metrics_request(srv_metrics *m, m_route r, int status) {
-    if (!m || r >= M_ROUTE_COUNT) return;
+void srv_metrics_free(srv_metrics *m) {
+    if (m) free(m->req);
+    free(m);
+}
+
+static const char *label_of(const srv_metrics *m, int r) {
+    return r < m->n_routes ? m->labels[r] : "other";
+}
+
+void srv_metrics_request(srv_metrics *m, int r, int status) {
+    if (!m) return;
+    if (r < 0 || r > m->n_routes) r = m->n_routes;
     int i = 0;
     while (i < N_STATUS && STATUSES[i] != status) i++;
     atomic_fetch_add(&m->req[r][i], 1);
@@ -122,15 +141,15 @@ char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth,
     sbuf b = {malloc(8192), 0, 8192};
     put(&b, "# HELP erserve_requests_total HTTP requests by route and status.\n"
             "# TYPE erserve_requests_total counter\n");
-    for (int r = 0; r < M_ROUTE_COUNT; r++)
+    for (int r = 0; r <= m->n_routes; r++)
         for (int i = 0; i <= N_STATUS; i++) {
             uint64_t v = atomic_load(&m->req[r][i]);
             if (!v) continue;
             if (i < N_STATUS)
-                put(&b, "erserve_requests_total{route=\"%s\",status=\"%d\"} %llu\n", ROUTES[r],
+                put(&b, "erserve_requests_total{route=\"%s\",status=\"%d\"} %llu\n", label_of(m, r),
                     STATUSES[i], (unsigned long long)v);
             else
-                put(&b, "erserve_requests_total{route=\"%s\",status=\"other\"} %llu\n", ROUTES[r],
+                put(&b, "erserve_requests_total{route=\"%s\",status=\"other\"} %llu\n", label_of(m, r),
                     (unsigned long long)v);
         }
     put(&b, "# HELP erserve_stage_seconds Latency per stage (queue, tokenize, lower layers, "
