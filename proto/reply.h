@@ -1,6 +1,7 @@
-/* The reply JSON of every compute route but predict's per-input results
- * (result.h): the predict envelope, OpenAI's embedding list, TEI's /embed,
- * /predict and /rerank, the cache-warm summary and /tokenize's tokens; the
+/* The reply JSON of every route but predict's per-input results (result.h)
+ * and errors (proto.h): the predict envelope, OpenAI's embedding list, TEI's
+ * /embed, /predict and /rerank, the cache-warm summary, /tokenize's tokens
+ * (reply.c), and health, ready, tasks, info and cache (reply_info.c); the
  * shapes of proto/openapi.yaml.
  *
  * Pure builders over plain arrays and the parsed request (its options
@@ -15,6 +16,8 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "recycle.h"
+#include "store.h"
 #include "tokenizer.h"
 
 /* {"task", "results": results}; steals results (NULL -> NULL). */
@@ -53,5 +56,33 @@ json_t *pr_warm_reply(const char *task, int n_inputs, int n_tokens, const uint8_
 /* /tokenize, one input: [{"id", "text", "special", "start", "stop"}] with
  * byte offsets. */
 json_t *pr_tokens(const er_encoding *e);
+
+/* ---- the routes that describe the server ---- */
+
+json_t *pr_health_reply(void);         /* {"status": "ok"} */
+json_t *pr_ready_reply(int n_tasks);   /* {"status": "ready", "tasks"} */
+
+/* {"tasks": [{"name", "head", "architecture", "model_type", "labels",
+ * "multi_label", "hidden_size", "num_layers", "cut", "lower_stack",
+ * "max_input_tokens"}]} */
+json_t *pr_tasks_reply(const er_taskset *ts, int max_input_tokens);
+
+/* {"enabled": false}, or the store's counters with its path and dtype. */
+json_t *pr_cache_reply(const er_store *s, const char *path, const char *dtype);
+/* DELETE /v1/cache: {"purged": true, "cache"}; steals cache. */
+json_t *pr_purge_reply(json_t *cache);
+
+/* What /info reports besides the tasks: versions and limits, as the server
+ * was built and configured. */
+typedef struct {
+    const char *version, *libmicrohttpd, *jansson, *lmdb, *openblas;
+    int max_inputs, max_input_tokens;
+    size_t max_body;
+    int queue, batch_tokens, batch_seqs, deadline_ms, conn_timeout_s, workers, blas_threads;
+} pr_server_info;
+
+/* {"version", "versions", "cut", "lower_stacks", "tasks", "limits",
+ * "compute", "cache"}; steals cache (pr_cache_reply's). */
+json_t *pr_info_reply(const pr_server_info *si, const er_taskset *ts, json_t *cache);
 
 #endif

@@ -236,6 +236,23 @@ START_TEST(warm_and_predict_envelope) {
 }
 END_TEST
 
+/* The describing routes' shapes that need no task set (tasks and info are
+ * covered by tests/server/test_handlers.c against real tasks). */
+START_TEST(info_shapes) {
+    json_t *j = pr_health_reply();
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok");
+    json_decref(j);
+    j = pr_ready_reply(3);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ready");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "tasks")), 3);
+    json_decref(j);
+    j = pr_purge_reply(pr_cache_reply(NULL, NULL, NULL));
+    ck_assert(json_is_true(json_object_get(j, "purged")));
+    ck_assert(json_is_false(json_object_get(json_object_get(j, "cache"), "enabled")));
+    json_decref(j);
+}
+END_TEST
+
 static Suite *proto_suite(void) {
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("pure");
@@ -245,6 +262,7 @@ static Suite *proto_suite(void) {
     tcase_add_test(tc, tei_embed_and_predict);
     tcase_add_test(tc, rerank_scoring);
     tcase_add_test(tc, warm_and_predict_envelope);
+    tcase_add_test(tc, info_shapes);
     suite_add_tcase(s, tc);
     return s;
 }
