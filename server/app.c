@@ -22,7 +22,6 @@ struct srv_app {
     srv_metrics *m;
     pr_limits lim;
     int max_seq_len; /* tokens per input after every cap */
-    const char *labels[32]; /* the route table's metrics labels, for m */
     atomic_int in_flight;
     atomic_bool draining;
 };
@@ -81,9 +80,10 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
      * handler; the parser only bounds the array. */
     a->lim.max_ids = 8 * a->max_seq_len;
     a->lim.max_text = cfg->max_body;
-    int n_routes = srv_route_count() < 32 ? srv_route_count() : 32;
-    for (int i = 0; i < n_routes; i++) a->labels[i] = srv_route_at(i)->label;
-    a->m = srv_metrics_new(a->labels, n_routes);
+    const char **labels = malloc((size_t)srv_route_count() * sizeof *labels);
+    for (int i = 0; labels && i < srv_route_count(); i++) labels[i] = srv_route_at(i)->label;
+    a->m = labels ? srv_metrics_new(labels, srv_route_count()) : NULL;
+    free(labels);
     if (!a->m) {
         st = er_set(err, ER_ERR_NOMEM, "metrics");
         goto fail;

@@ -23,7 +23,7 @@ typedef struct {
 typedef _Atomic uint64_t status_counts[N_STATUS + 1]; /* last: other statuses */
 
 struct srv_metrics {
-    const char *const *labels; /* [n_routes], borrowed */
+    const char **labels;       /* [n_routes], the strings borrowed */
     int n_routes;
     status_counts *req;        /* [n_routes + 1]: the last row is "other" */
     hist stage[M_STAGE_COUNT];
@@ -37,17 +37,21 @@ static const char *STAGES[] = {"queue", "tokenize", "lower", "store_read", "stor
 srv_metrics *srv_metrics_new(const char *const *labels, int n_routes) {
     srv_metrics *m = calloc(1, sizeof *m);
     if (m) m->req = calloc((size_t)n_routes + 1, sizeof *m->req);
-    if (!m || !m->req) {
+    if (m) m->labels = malloc((size_t)(n_routes > 0 ? n_routes : 1) * sizeof *m->labels);
+    if (!m || !m->req || !m->labels) {
         srv_metrics_free(m);
         return NULL;
     }
-    m->labels = labels;
+    memcpy(m->labels, labels, (size_t)n_routes * sizeof *labels);
     m->n_routes = n_routes;
     return m;
 }
 
 void srv_metrics_free(srv_metrics *m) {
-    if (m) free(m->req);
+    if (m) {
+        free(m->req);
+        free(m->labels);
+    }
     free(m);
 }
 

@@ -19,7 +19,8 @@ typedef enum {
 typedef struct srv_metrics srv_metrics;
 
 /* Requests are counted per route label (the route table's, routes.h) plus
- * "other" for requests that matched no route.  labels must outlive m. */
+ * "other" for requests that matched no route.  The array is copied; the
+ * strings must outlive m (the table's are static). */
 srv_metrics *srv_metrics_new(const char *const *labels, int n_routes);
 void srv_metrics_free(srv_metrics *m);
 
