@@ -216,6 +216,7 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
             er_set(err, st, "task %s: %s", specs[i].name, e.msg);
         }
     }
+    if (st == ER_OK) st = er_taskset_load_tokenizers(ts, specs, p.tokenizer, err);
     if (st == ER_OK && p.store_path) st = er_store_open(p.store_path, &p.store, &ts->store, err);
     if (st != ER_OK) {
         er_taskset_free(ts);
@@ -237,6 +238,7 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
 void er_taskset_free(er_taskset *ts) {
     if (!ts) return;
     er_store_close(ts->store);
+    er_taskset_free_tokenizers(ts);
     for (int i = 0; i < ts->n; i++) er_model_free(ts->tasks[i].model);
     for (int j = 0; j < ts->n_stacks; j++) free(ts->stacks[j].tensors);
     free(ts->tasks);
@@ -266,3 +268,4 @@ const er_model *er_task_model(const er_task *t) { return t->model; }
 int er_task_cut(const er_task *t) { return t->cut; }
 int er_task_lower_stack(const er_task *t) { return t->stack; }
 const uint8_t *er_task_fingerprint(const er_task *t) { return t->fp; }
+const er_tokenizer *er_task_tokenizer(const er_task *t) { return t->tok; }

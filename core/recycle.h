@@ -25,6 +25,7 @@
 #include "er_error.h"
 #include "model.h"
 #include "store.h"
+#include "tokenizer.h"
 
 typedef struct er_taskset er_taskset;
 typedef struct er_task er_task;
@@ -42,13 +43,17 @@ typedef struct {
     er_store_params store;    /* budget, dtype, ... (store.h) */
     void (*log)(void *user, const char *line); /* warnings and the sharing summary; may be NULL */
     void *log_user;
+    const char *tokenizer;    /* fallback for tasks whose directory has no tokenizer; may be NULL */
 } er_taskset_params;
 
 er_taskset_params er_taskset_default_params(void);
 
-/* Loads every task, fingerprints and shares lower stacks, opens the store.
+/* Loads every task, fingerprints and shares lower stacks, opens the store,
+ * and loads each task's tokenizer: its directory's tokenizer.json or
+ * vocab.txt, else the set's fallback (p->tokenizer); tasks with the same
+ * path share one loaded tokenizer, owned by the set.
  * Errors name the task: ER_ERR_INVALID_ARG (bad or duplicate name, cut out of
- * range), any er_model_load error, ER_ERR_STORE. */
+ * range), any er_model_load or er_tokenizer_load error, ER_ERR_STORE. */
 er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_params *p,
                           er_taskset **out, er_err *err);
 void er_taskset_free(er_taskset *ts); /* NULL and half-built accepted */
@@ -65,6 +70,9 @@ const er_model *er_task_model(const er_task *t); /* its config and head; see mod
 int er_task_cut(const er_task *t);
 int er_task_lower_stack(const er_task *t);       /* index of its shared stack */
 const uint8_t *er_task_fingerprint(const er_task *t); /* 32 bytes */
+/* The task's tokenizer (owned by the set; thread-safe to use), or NULL when
+ * its directory has none and the set has no fallback. */
+const er_tokenizer *er_task_tokenizer(const er_task *t);
 
 /* Per-call timings and counts, for metrics (nanoseconds). */
 typedef struct {

@@ -25,6 +25,7 @@ struct er_task {
     int run_from;    /* layers [set cut, run_from) run from the stack's model, the rest here */
     int stack;
     uint8_t fp[32];  /* the stack's fingerprint: the store namespace */
+    const er_tokenizer *tok; /* one of the set's tokenizers, or NULL */
 };
 
 struct er_taskset {
@@ -36,7 +37,15 @@ struct er_taskset {
     er_store *store;
     void (*log)(void *user, const char *line);
     void *log_user;
+    er_tokenizer **toks; /* [n_toks] distinct loaded tokenizers, owned */
+    char **tok_paths;    /* [n_toks] the path each was loaded from */
+    int n_toks;
 };
+
+/* recycle_tokenizer.c: loads every task's tokenizer; frees them. */
+er_status er_taskset_load_tokenizers(er_taskset *ts, const er_task_spec *specs,
+                                     const char *fallback, er_err *err);
+void er_taskset_free_tokenizers(er_taskset *ts);
 
 /* BLAKE2b-256 over the lower-stack config fields, cut, and the tensors of
  * embeddings and layers [0, cut).  With tensors != NULL, also returns the

@@ -37,14 +37,6 @@ int pp_top_k(const float *p, int n, int k, int *idx) {
     return m;
 }
 
-void pp_l2_normalize(float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
-    if (s <= 0) return;
-    float inv = (float)(1.0 / sqrt(s));
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
 char *pp_base64_f32(const float *x, int n) {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t nb = (size_t)n * 4;
@@ -149,47 +141,52 @@ static void aggregate_word(const float *logits, int n_labels, const pp_token *to
     e->bend = tok[b - 1].bend;
 }
 
-int pp_entities(const float *logits, int n_tok, int n_labels, const char *const *labels,
-                const pp_token *tok, pp_agg agg, float *scratch, pp_entity *out) {
+/* Step 1: per-token (none/simple) or per-word (first/average/max) entities. */
+static int token_entities(const float *logits, int n_tok, int n_labels, const pp_token *tok,
+                          pp_agg agg, float *scratch, pp_entity *out) {
     float *sc = scratch, *acc = scratch + n_labels;
     int n = 0;
-    /* Step 1: per-token (none/simple) or per-word (first/average/max) entities. */
     if (agg == PP_AGG_NONE || agg == PP_AGG_SIMPLE) {
         for (int i = 0; i < n_tok; i++) {
             if (tok[i].special) continue;
             pp_softmax(logits + (size_t)i * n_labels, n_labels, sc);
             int k = argmax(sc, n_labels);
-            out[n] = (pp_entity){.label = k, .score = sc[k], .index = i, .first = i, .last = i + 1,
-                                 .cstart = tok[i].cstart, .cend = tok[i].cend,
-                                 .bstart = tok[i].bstart, .bend = tok[i].bend};
-            n++;
+            out[n++] = (pp_entity){.label = k, .score = sc[k], .index = i, .first = i, .last = i + 1,
+                                   .cstart = tok[i].cstart, .cend = tok[i].cend,
+                                   .bstart = tok[i].bstart, .bend = tok[i].bend};
         }
-    } else {
-        /* Words are runs of non-special tokens: a token that is not a
-         * subword, or a special token, closes the current word. */
-        int a = -1;
-        for (int i = 0; i <= n_tok; i++) {
-            bool brk = i == n_tok || tok[i].special;
-            if (a >= 0 && (brk || !is_subword(&tok[i]))) {
-                aggregate_word(logits, n_labels, tok, a, i, agg, sc, acc, &out[n++]);
-                a = -1;
-            }
-            if (!brk && a < 0) a = i;
-        }
+        return n;
     }
-    if (agg == PP_AGG_NONE) {
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(labels[out[i].label], "O") == 0) continue;
-            out[m] = out[i];
-            out[m].group = labels[out[i].label];
-            out[m].group_len = strlen(out[m].group);
-            m++;
+    /* Words are runs of non-special tokens: a token that is not a subword,
+     * or a special token, closes the current word. */
+    int a = -1;
+    for (int i = 0; i <= n_tok; i++) {
+        bool brk = i == n_tok || tok[i].special;
+        if (a >= 0 && (brk || !is_subword(&tok[i]))) {
+            aggregate_word(logits, n_labels, tok, a, i, agg, sc, acc, &out[n++]);
+            a = -1;
         }
-        return m;
+        if (!brk && a < 0) a = i;
     }
-    /* Step 2: HF's group_entities: B- starts a group, I-/bare continues a
-     * group of the same tag; a group scores the mean of its members. */
+    return n;
+}
+
+/* Aggregation none: every token entity but "O", named by its full label. */
+static int drop_outside(const char *const *labels, pp_entity *out, int n) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(labels[out[i].label], "O") == 0) continue;
+        out[m] = out[i];
+        out[m].group = labels[out[i].label];
+        out[m].group_len = strlen(out[m].group);
+        m++;
+    }
+    return m;
+}
+
+/* Step 2: HF's group_entities: B- starts a group, I-/bare continues a group
+ * of the same tag; a group scores the mean of its members. */
+static int group_entities(const char *const *labels, pp_entity *out, int n) {
     int m = 0;
     for (int i = 0; i < n;) {
         const char *tag;
@@ -220,6 +217,12 @@ int pp_entities(const float *logits, int n_tok, int n_labels, const char *const 
         i = j;
     }
     return m;
+}
+
+int pp_entities(const float *logits, int n_tok, int n_labels, const char *const *labels,
+                const pp_token *tok, pp_agg agg, float *scratch, pp_entity *out) {
+    int n = token_entities(logits, n_tok, n_labels, tok, agg, scratch, out);
+    return agg == PP_AGG_NONE ? drop_outside(labels, out, n) : group_entities(labels, out, n);
 }
 
 bool pp_qa_best_span(const float *logits, int n_tok, const bool *ctx, int max_len, int *start,

@@ -11,7 +11,6 @@
  *                             TokenClassificationPipeline semantics)
  *   pp_qa_best_span           question answering: best start <= end span
  *                             inside the context, length <= max_answer_len
- *   pp_l2_normalize           embedding `normalize` option
  *   pp_base64                 OpenAI `encoding_format: base64` (little-endian
  *                             float32 bytes) */
 #ifndef ER_POST_H
@@ -28,8 +27,6 @@ void pp_sigmoid(const float *x, int n, float *out);
 /* Fills idx[0..k) with the indices of the k largest p, descending; ties keep
  * the lower index first.  k is clamped to [0, n]; returns the count written. */
 int pp_top_k(const float *p, int n, int k, int *idx);
-
-void pp_l2_normalize(float *x, int n); /* a zero vector stays zero */
 
 /* Standard base64 (with padding) of n little-endian float32 values.
  * Returns a malloc'd NUL-terminated string, or NULL on allocation failure. */

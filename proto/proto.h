@@ -1,16 +1,16 @@
 /* proto: the erserve HTTP API's request validation and error replies.
  *
  * Pure functions: parse a request body (bytes from the network) into a
- * pr_req, or say precisely what is wrong with it as an HTTP status plus an
- * error type and message.  No I/O, no globals; any thread.  Every size that
+ * pr_req, or say precisely what is wrong with it as an er_status (mapped to
+ * an HTTP status by pr_status_of) and a message naming the field.  No I/O, no globals; any thread.  Every size that
  * grows with the input is capped by pr_limits, so a hostile body costs at
  * most O(body bytes) memory.
  *
  * Status policy (documented in proto/openapi.yaml and server/SERVER.md):
- *   400  body is not JSON, not an object, a duplicate key, a field of the
+ *   400  ER_ERR_FORMAT: body is not JSON, not an object, a duplicate key, a field of the
  *        wrong type, a missing required field, an unknown option value
- *   413  more inputs or ids than the limits allow
- *   422  well-formed but unusable: empty input list or empty text, a value
+ *   413  ER_ERR_CAPACITY: more inputs or ids than the limits allow
+ *   422  ER_ERR_INVALID_ARG: well-formed but unusable: empty input list or empty text, a value
  *        out of range (top_k < 0, dimensions < 1, ...)
  * The server adds 401/404/405/415/429/503 and maps engine errors. */
 #ifndef ER_PROTO_H
@@ -21,12 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "er_error.h"
 #include "post.h"
-
-typedef struct {
-    int status;     /* HTTP status */
-    char msg[256];  /* human-readable, names the offending field */
-} pr_err;
 
 typedef struct {
     int max_inputs;       /* inputs per request (array elements) */
@@ -79,12 +75,17 @@ typedef struct {
     int dimensions;       /* OpenAI [0 = all] */
 } pr_req;
 
-/* Parses and validates body for route.  On success returns 0 and fills *req
- * (release with pr_req_free); otherwise returns -1, *req holds nothing to
- * free, and e says why. */
-int pr_parse(pr_route route, const char *body, size_t len, const pr_limits *lim, pr_req *req,
-             pr_err *e);
+/* Parses and validates body for route.  On success returns ER_OK and fills
+ * *req (release with pr_req_free); otherwise returns the error (see the
+ * policy above; ER_ERR_NOMEM: 500), *req holds nothing to free, and err
+ * names the field at fault. */
+er_status pr_parse(pr_route route, const char *body, size_t len, const pr_limits *lim,
+                   pr_req *req, er_err *err);
 void pr_req_free(pr_req *req); /* zeroed and freed requests accepted */
+
+/* The HTTP status of an er_status: the policy above, plus NOT_FOUND 404,
+ * UNSUPPORTED 422, anything else 500 (engine and tokenizer errors too). */
+int pr_status_of(er_status st);
 
 /* The one error body every reply uses: {"error":{"type","message"}} with a
  * type derived from the status ("invalid_request_error", ...).  Returns a

@@ -10,81 +10,75 @@ pr_limits pr_default_limits(void) {
     return (pr_limits){.max_inputs = 64, .max_text = 1u << 20, .max_ids = 512};
 }
 
-static int fail(pr_err *e, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(pr_err *e, int status, const char *fmt, ...) {
-    e->status = status;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+/* Codes by the status policy in proto.h: FORMAT 400, CAPACITY 413,
+ * INVALID_ARG 422, NOMEM 500 (pr_status_of). */
+#define fail er_set
 
-static int get_bool(json_t *o, const char *k, bool *v, pr_err *e) {
+static er_status get_bool(json_t *o, const char *k, bool *v, er_err *e) {
     json_t *j = json_object_get(o, k);
-    if (!j || json_is_null(j)) return 0;
-    if (!json_is_boolean(j)) return fail(e, 400, "`%s` must be a boolean", k);
+    if (!j || json_is_null(j)) return ER_OK;
+    if (!json_is_boolean(j)) return fail(e, ER_ERR_FORMAT, "`%s` must be a boolean", k);
     *v = json_is_true(j);
-    return 0;
+    return ER_OK;
 }
 
-static int get_int(json_t *o, const char *k, int lo, int hi, int *v, pr_err *e) {
+static er_status get_int(json_t *o, const char *k, int lo, int hi, int *v, er_err *e) {
     json_t *j = json_object_get(o, k);
-    if (!j || json_is_null(j)) return 0;
-    if (!json_is_integer(j)) return fail(e, 400, "`%s` must be an integer", k);
+    if (!j || json_is_null(j)) return ER_OK;
+    if (!json_is_integer(j)) return fail(e, ER_ERR_FORMAT, "`%s` must be an integer", k);
     json_int_t x = json_integer_value(j);
-    if (x < lo || x > hi) return fail(e, 422, "`%s` must be in [%d, %d]", k, lo, hi);
+    if (x < lo || x > hi) return fail(e, ER_ERR_INVALID_ARG, "`%s` must be in [%d, %d]", k, lo, hi);
     *v = (int)x;
-    return 0;
+    return ER_OK;
 }
 
-static int get_str(json_t *o, const char *k, const char **v, pr_err *e) {
+static er_status get_str(json_t *o, const char *k, const char **v, er_err *e) {
     json_t *j = json_object_get(o, k);
-    if (!j || json_is_null(j)) return 0;
-    if (!json_is_string(j)) return fail(e, 400, "`%s` must be a string", k);
+    if (!j || json_is_null(j)) return ER_OK;
+    if (!json_is_string(j)) return fail(e, ER_ERR_FORMAT, "`%s` must be a string", k);
     *v = json_string_value(j);
-    return 0;
+    return ER_OK;
 }
 
-static int text_of(json_t *j, const char *what, const pr_limits *lim, const char **s, size_t *n,
-                   pr_err *e) {
-    if (!json_is_string(j)) return fail(e, 400, "%s must be a string", what);
+static er_status text_of(json_t *j, const char *what, const pr_limits *lim, const char **s, size_t *n,
+                   er_err *e) {
+    if (!json_is_string(j)) return fail(e, ER_ERR_FORMAT, "%s must be a string", what);
     *s = json_string_value(j);
     *n = json_string_length(j);
-    if (*n == 0) return fail(e, 422, "%s is empty", what);
-    if (*n > lim->max_text) return fail(e, 413, "%s is longer than %zu bytes", what, lim->max_text);
-    return 0;
+    if (*n == 0) return fail(e, ER_ERR_INVALID_ARG, "%s is empty", what);
+    if (*n > lim->max_text) return fail(e, ER_ERR_CAPACITY, "%s is longer than %zu bytes", what, lim->max_text);
+    return ER_OK;
 }
 
-static int ids_of(json_t *a, const char *what, const pr_limits *lim, int32_t **out, int *n,
-                  pr_err *e) {
-    if (!json_is_array(a)) return fail(e, 400, "%s must be an array of integers", what);
+static er_status ids_of(json_t *a, const char *what, const pr_limits *lim, int32_t **out, int *n,
+                  er_err *e) {
+    if (!json_is_array(a)) return fail(e, ER_ERR_FORMAT, "%s must be an array of integers", what);
     size_t len = json_array_size(a);
-    if (len == 0) return fail(e, 422, "%s is empty", what);
+    if (len == 0) return fail(e, ER_ERR_INVALID_ARG, "%s is empty", what);
     if (len > (size_t)lim->max_ids)
-        return fail(e, 413, "%s holds %zu ids, more than the limit %d", what, len, lim->max_ids);
+        return fail(e, ER_ERR_CAPACITY, "%s holds %zu ids, more than the limit %d", what, len, lim->max_ids);
     int32_t *ids = malloc(len * sizeof *ids);
-    if (!ids) return fail(e, 500, "out of memory");
+    if (!ids) return fail(e, ER_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < len; i++) {
         json_t *v = json_array_get(a, i);
         if (!json_is_integer(v)) {
             free(ids);
-            return fail(e, 400, "%s[%zu] must be an integer", what, i);
+            return fail(e, ER_ERR_FORMAT, "%s[%zu] must be an integer", what, i);
         }
         json_int_t x = json_integer_value(v);
         if (x < 0 || x > INT32_MAX) {
             free(ids);
-            return fail(e, 422, "%s[%zu] is out of range", what, i);
+            return fail(e, ER_ERR_INVALID_ARG, "%s[%zu] is out of range", what, i);
         }
         ids[i] = (int32_t)x;
     }
     *out = ids;
     *n = (int)len;
-    return 0;
+    return ER_OK;
 }
 
 /* One predict-style input: a string or an object (text/pair, QA, ids). */
-static int input_of(json_t *j, int idx, const pr_limits *lim, pr_input *in, pr_err *e) {
+static er_status input_of(json_t *j, int idx, const pr_limits *lim, pr_input *in, er_err *e) {
     char what[64];
     snprintf(what, sizeof what, idx < 0 ? "`inputs`" : "`inputs[%d]`", idx);
     if (json_is_string(j)) {
@@ -92,109 +86,109 @@ static int input_of(json_t *j, int idx, const pr_limits *lim, pr_input *in, pr_e
         return text_of(j, what, lim, &in->text, &in->text_len, e);
     }
     if (!json_is_object(j))
-        return fail(e, 400, "%s must be a string or an object", what);
+        return fail(e, ER_ERR_FORMAT, "%s must be a string or an object", what);
     json_t *t, *ids;
     char w2[96];
     if ((ids = json_object_get(j, "input_ids"))) {
         in->kind = PR_IDS;
         snprintf(w2, sizeof w2, "%s.input_ids", what);
-        if (ids_of(ids, w2, lim, &in->ids, &in->n_ids, e)) return -1;
+        if (ids_of(ids, w2, lim, &in->ids, &in->n_ids, e)) return e->code;
         json_t *tt = json_object_get(j, "token_type_ids");
         if (tt && !json_is_null(tt)) {
             int n2;
             snprintf(w2, sizeof w2, "%s.token_type_ids", what);
-            if (ids_of(tt, w2, lim, &in->type_ids, &n2, e)) return -1;
+            if (ids_of(tt, w2, lim, &in->type_ids, &n2, e)) return e->code;
             if (n2 != in->n_ids)
-                return fail(e, 422, "%s.token_type_ids length differs from input_ids", what);
+                return fail(e, ER_ERR_INVALID_ARG, "%s.token_type_ids length differs from input_ids", what);
         }
-        return 0;
+        return ER_OK;
     }
     if ((t = json_object_get(j, "question"))) {
         in->kind = PR_PAIR;
         snprintf(w2, sizeof w2, "%s.question", what);
-        if (text_of(t, w2, lim, &in->text, &in->text_len, e)) return -1;
+        if (text_of(t, w2, lim, &in->text, &in->text_len, e)) return e->code;
         snprintf(w2, sizeof w2, "%s.context", what);
         json_t *c = json_object_get(j, "context");
-        if (!c) return fail(e, 400, "%s needs `context` with `question`", what);
+        if (!c) return fail(e, ER_ERR_FORMAT, "%s needs `context` with `question`", what);
         return text_of(c, w2, lim, &in->pair, &in->pair_len, e);
     }
     if ((t = json_object_get(j, "text"))) {
         in->kind = PR_TEXT;
         snprintf(w2, sizeof w2, "%s.text", what);
-        if (text_of(t, w2, lim, &in->text, &in->text_len, e)) return -1;
+        if (text_of(t, w2, lim, &in->text, &in->text_len, e)) return e->code;
         json_t *p = json_object_get(j, "text_pair");
-        if (!p || json_is_null(p)) return 0;
+        if (!p || json_is_null(p)) return ER_OK;
         in->kind = PR_PAIR;
         snprintf(w2, sizeof w2, "%s.text_pair", what);
         return text_of(p, w2, lim, &in->pair, &in->pair_len, e);
     }
-    return fail(e, 400, "%s needs `text`, `question`+`context` or `input_ids`", what);
+    return fail(e, ER_ERR_FORMAT, "%s needs `text`, `question`+`context` or `input_ids`", what);
 }
 
-static int alloc_inputs(pr_req *r, size_t n, const pr_limits *lim, pr_err *e) {
-    if (n == 0) return fail(e, 422, "no inputs: the list is empty");
+static er_status alloc_inputs(pr_req *r, size_t n, const pr_limits *lim, er_err *e) {
+    if (n == 0) return fail(e, ER_ERR_INVALID_ARG, "no inputs: the list is empty");
     if (n > (size_t)lim->max_inputs)
-        return fail(e, 413, "%zu inputs, more than the limit %d", n, lim->max_inputs);
+        return fail(e, ER_ERR_CAPACITY, "%zu inputs, more than the limit %d", n, lim->max_inputs);
     r->inputs = calloc(n, sizeof *r->inputs);
-    if (!r->inputs) return fail(e, 500, "out of memory");
+    if (!r->inputs) return fail(e, ER_ERR_NOMEM, "out of memory");
     r->n_inputs = (int)n;
-    return 0;
+    return ER_OK;
 }
 
-static int parse_predict_inputs(pr_req *r, json_t *x, const pr_limits *lim, pr_err *e) {
-    if (!x) return fail(e, 400, "missing `inputs`");
+static er_status parse_predict_inputs(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    if (!x) return fail(e, ER_ERR_FORMAT, "missing `inputs`");
     if (json_is_array(x)) {
         r->batched = true;
-        if (alloc_inputs(r, json_array_size(x), lim, e)) return -1;
+        if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
         for (int i = 0; i < r->n_inputs; i++)
-            if (input_of(json_array_get(x, (size_t)i), i, lim, &r->inputs[i], e)) return -1;
-        return 0;
+            if (input_of(json_array_get(x, (size_t)i), i, lim, &r->inputs[i], e)) return e->code;
+        return ER_OK;
     }
-    if (alloc_inputs(r, 1, lim, e)) return -1;
+    if (alloc_inputs(r, 1, lim, e)) return e->code;
     return input_of(x, -1, lim, &r->inputs[0], e);
 }
 
 /* `inputs`: a string or an array of strings (TEI /embed, /tokenize). */
-static int parse_texts(pr_req *r, json_t *x, const char *key, const pr_limits *lim, pr_err *e) {
-    if (!x) return fail(e, 400, "missing `%s`", key);
+static er_status parse_texts(pr_req *r, json_t *x, const char *key, const pr_limits *lim, er_err *e) {
+    if (!x) return fail(e, ER_ERR_FORMAT, "missing `%s`", key);
     if (json_is_string(x)) {
-        if (alloc_inputs(r, 1, lim, e)) return -1;
+        if (alloc_inputs(r, 1, lim, e)) return e->code;
         return text_of(x, key, lim, &r->inputs[0].text, &r->inputs[0].text_len, e);
     }
-    if (!json_is_array(x)) return fail(e, 400, "`%s` must be a string or an array of strings", key);
+    if (!json_is_array(x)) return fail(e, ER_ERR_FORMAT, "`%s` must be a string or an array of strings", key);
     r->batched = true;
-    if (alloc_inputs(r, json_array_size(x), lim, e)) return -1;
+    if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
     for (int i = 0; i < r->n_inputs; i++) {
         char what[64];
         snprintf(what, sizeof what, "`%s[%d]`", key, i);
         if (text_of(json_array_get(x, (size_t)i), what, lim, &r->inputs[i].text,
                     &r->inputs[i].text_len, e))
-            return -1;
+            return e->code;
     }
-    return 0;
+    return ER_OK;
 }
 
 /* OpenAI `input`: string | [string] | [int] | [[int]]. */
-static int parse_openai_input(pr_req *r, json_t *x, const pr_limits *lim, pr_err *e) {
-    if (!x) return fail(e, 400, "missing `input`");
+static er_status parse_openai_input(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    if (!x) return fail(e, ER_ERR_FORMAT, "missing `input`");
     json_t *first = json_is_array(x) ? json_array_get(x, 0) : NULL;
     if (json_is_array(x) && json_is_integer(first)) {
-        if (alloc_inputs(r, 1, lim, e)) return -1;
+        if (alloc_inputs(r, 1, lim, e)) return e->code;
         r->inputs[0].kind = PR_IDS;
         return ids_of(x, "`input`", lim, &r->inputs[0].ids, &r->inputs[0].n_ids, e);
     }
     if (json_is_array(x) && json_is_array(first)) {
         r->batched = true;
-        if (alloc_inputs(r, json_array_size(x), lim, e)) return -1;
+        if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
         for (int i = 0; i < r->n_inputs; i++) {
             char what[64];
             snprintf(what, sizeof what, "`input[%d]`", i);
             r->inputs[i].kind = PR_IDS;
             if (ids_of(json_array_get(x, (size_t)i), what, lim, &r->inputs[i].ids,
                        &r->inputs[i].n_ids, e))
-                return -1;
+                return e->code;
         }
-        return 0;
+        return ER_OK;
     }
     return parse_texts(r, x, "input", lim, e);
 }
@@ -205,43 +199,43 @@ static bool is_pair(json_t *x) {
            json_is_string(json_array_get(x, 1));
 }
 
-static int tei_seq(json_t *x, int idx, const pr_limits *lim, pr_input *in, pr_err *e) {
+static er_status tei_seq(json_t *x, int idx, const pr_limits *lim, pr_input *in, er_err *e) {
     char what[64];
     snprintf(what, sizeof what, idx < 0 ? "`inputs`" : "`inputs[%d]`", idx);
     if (is_pair(x)) {
         in->kind = PR_PAIR;
-        if (text_of(json_array_get(x, 0), what, lim, &in->text, &in->text_len, e)) return -1;
+        if (text_of(json_array_get(x, 0), what, lim, &in->text, &in->text_len, e)) return e->code;
         return text_of(json_array_get(x, 1), what, lim, &in->pair, &in->pair_len, e);
     }
     in->kind = PR_TEXT;
-    if (!json_is_string(x)) return fail(e, 400, "%s must be a string or a [text, pair] array", what);
+    if (!json_is_string(x)) return fail(e, ER_ERR_FORMAT, "%s must be a string or a [text, pair] array", what);
     return text_of(x, what, lim, &in->text, &in->text_len, e);
 }
 
-static int parse_tei_predict(pr_req *r, json_t *x, const pr_limits *lim, pr_err *e) {
-    if (!x) return fail(e, 400, "missing `inputs`");
+static er_status parse_tei_predict(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    if (!x) return fail(e, ER_ERR_FORMAT, "missing `inputs`");
     if (json_is_string(x) || is_pair(x)) {
-        if (alloc_inputs(r, 1, lim, e)) return -1;
+        if (alloc_inputs(r, 1, lim, e)) return e->code;
         return tei_seq(x, -1, lim, &r->inputs[0], e);
     }
-    if (!json_is_array(x)) return fail(e, 400, "`inputs` must be a string or an array");
+    if (!json_is_array(x)) return fail(e, ER_ERR_FORMAT, "`inputs` must be a string or an array");
     r->batched = true;
-    if (alloc_inputs(r, json_array_size(x), lim, e)) return -1;
+    if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
     for (int i = 0; i < r->n_inputs; i++)
-        if (tei_seq(json_array_get(x, (size_t)i), i, lim, &r->inputs[i], e)) return -1;
-    return 0;
+        if (tei_seq(json_array_get(x, (size_t)i), i, lim, &r->inputs[i], e)) return e->code;
+    return ER_OK;
 }
 
-static int parse_rerank(pr_req *r, json_t *root, const pr_limits *lim, pr_err *e) {
+static er_status parse_rerank(pr_req *r, json_t *root, const pr_limits *lim, er_err *e) {
     json_t *q = json_object_get(root, "query"), *t = json_object_get(root, "texts");
-    if (!q) return fail(e, 400, "missing `query`");
-    if (!t) return fail(e, 400, "missing `texts`");
+    if (!q) return fail(e, ER_ERR_FORMAT, "missing `query`");
+    if (!t) return fail(e, ER_ERR_FORMAT, "missing `texts`");
     const char *qs = NULL;
     size_t qn = 0;
-    if (text_of(q, "`query`", lim, &qs, &qn, e)) return -1;
-    if (!json_is_array(t)) return fail(e, 400, "`texts` must be an array of strings");
+    if (text_of(q, "`query`", lim, &qs, &qn, e)) return e->code;
+    if (!json_is_array(t)) return fail(e, ER_ERR_FORMAT, "`texts` must be an array of strings");
     r->batched = true;
-    if (alloc_inputs(r, json_array_size(t), lim, e)) return -1;
+    if (alloc_inputs(r, json_array_size(t), lim, e)) return e->code;
     for (int i = 0; i < r->n_inputs; i++) {
         char what[64];
         snprintf(what, sizeof what, "`texts[%d]`", i);
@@ -250,12 +244,12 @@ static int parse_rerank(pr_req *r, json_t *root, const pr_limits *lim, pr_err *e
         in->text = qs;
         in->text_len = qn;
         if (text_of(json_array_get(t, (size_t)i), what, lim, &in->pair, &in->pair_len, e))
-            return -1;
+            return e->code;
     }
-    return 0;
+    return ER_OK;
 }
 
-static int parse_options(pr_route route, pr_req *r, json_t *o, pr_err *e) {
+static er_status parse_options(pr_route route, pr_req *r, json_t *o, er_err *e) {
     const char *agg = NULL, *fmt = NULL;
     bool norm = false;
     json_t *nj = json_object_get(o, "normalize");
@@ -269,24 +263,25 @@ static int parse_options(pr_route route, pr_req *r, json_t *o, pr_err *e) {
         get_str(o, route == PR_ROUTE_WARM ? "task" : "model", &r->model, e) ||
         get_str(o, "encoding_format", &fmt, e) ||
         get_int(o, "dimensions", 1, 1 << 16, &r->dimensions, e))
-        return -1;
+        return e->code;
     if (nj && !json_is_null(nj)) r->normalize = norm;
     if (agg) {
         int a = pp_agg_parse(agg);
         if (a < 0)
-            return fail(e, 400, "`aggregation_strategy` must be none, simple, first, average or max");
+            return fail(e, ER_ERR_FORMAT, "`aggregation_strategy` must be none, simple, first, average or max");
         r->aggregation = (pp_agg)a;
     }
     if (fmt) {
         if (strcmp(fmt, "base64") == 0) r->base64 = true;
         else if (strcmp(fmt, "float") != 0)
-            return fail(e, 400, "`encoding_format` must be \"float\" or \"base64\"");
+            return fail(e, ER_ERR_FORMAT, "`encoding_format` must be \"float\" or \"base64\"");
     }
-    return 0;
+    return ER_OK;
 }
 
-int pr_parse(pr_route route, const char *body, size_t len, const pr_limits *lim, pr_req *r,
-             pr_err *e) {
+er_status pr_parse(pr_route route, const char *body, size_t len, const pr_limits *lim, pr_req *r,
+                   er_err *err) {
+    er_err local, *e = err ? err : &local;
     memset(r, 0, sizeof *r);
     r->truncate = route != PR_ROUTE_TEI_EMBED && route != PR_ROUTE_TEI_PREDICT &&
                   route != PR_ROUTE_TEI_RERANK;
@@ -296,15 +291,15 @@ int pr_parse(pr_route route, const char *body, size_t len, const pr_limits *lim,
     json_error_t jerr;
     r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r->root) {
-        fail(e, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-        return -1;
+        return fail(e, ER_ERR_FORMAT, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                    jerr.text);
     }
-    int rc = -1;
+    er_status rc = ER_ERR_FORMAT;
     if (!json_is_object(r->root)) {
-        fail(e, 400, "the body must be a JSON object");
+        rc = fail(e, ER_ERR_FORMAT, "the body must be a JSON object");
         goto out;
     }
-    if (parse_options(route, r, r->root, e)) goto out;
+    if ((rc = parse_options(route, r, r->root, e))) goto out;
     json_t *in = json_object_get(r->root, "inputs");
     switch (route) {
     case PR_ROUTE_PREDICT:
@@ -331,6 +326,18 @@ void pr_req_free(pr_req *r) {
     free(r->inputs);
     json_decref(r->root);
     memset(r, 0, sizeof *r);
+}
+
+int pr_status_of(er_status st) {
+    switch (st) {
+    case ER_OK: return 200;
+    case ER_ERR_INVALID_ARG: return 422;
+    case ER_ERR_FORMAT: return 400;
+    case ER_ERR_CAPACITY: return 413;
+    case ER_ERR_NOT_FOUND: return 404;
+    case ER_ERR_UNSUPPORTED: return 422;
+    default: return 500;
+    }
 }
 
 const char *pr_error_type(int status) {

@@ -1,9 +1,12 @@
-/* The erserve application: configuration, tasks, tokenizers, engine and
- * metrics, and the router that answers one HTTP request.  No sockets here:
- * http.c feeds requests in, and tests call srv_app_handle_sync directly.
+/* The erserve application: configuration, tasks (with their tokenizers),
+ * engine and metrics, and the dispatch of one HTTP request through the
+ * route table (routes.h) to its handler.  No sockets here: http.c feeds
+ * requests in, and tests call srv_app_handle_sync directly.
  *
  * A call is answered either at once (srv_call_run returns true) or later,
- * from a worker thread, which then calls the resume function exactly once. */
+ * from a worker thread, which then calls the resume function exactly once.
+ * Thread safety: everything here may be called from any thread, but one
+ * call is driven by one thread at a time. */
 #ifndef ER_SRV_APP_H
 #define ER_SRV_APP_H
 
@@ -12,8 +15,6 @@
 
 #include "server_config.h"
 #include "er_error.h"
-
-#define ERSERVE_VERSION "0.1.0"
 
 typedef struct srv_app srv_app;
 typedef struct srv_call srv_call;
@@ -37,8 +38,8 @@ typedef struct {
     double queue_ms, tokenize_ms, compute_ms, total_ms;
 } srv_response;
 
-/* Loads tasks and tokenizers, opens the store, starts the workers.  log
- * receives startup lines (may be NULL). */
+/* Loads tasks and tokenizers, opens the store, starts the workers.  cfg
+ * (with its task names) must outlive the app.  Start-up lines go to er_log. */
 er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err);
 void srv_app_free(srv_app *app); /* drains first; NULL accepted */
 

@@ -4,7 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "er_util.h"
 
 struct eng {
     const er_taskset *ts;
@@ -25,20 +26,9 @@ typedef struct {
     int from, to, tok_from, ntok;
 } slice;
 
-uint64_t eng_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool per_token(const er_task *t) {
-    er_head_type h = er_model_config(er_task_model(t))->head;
-    return h == ER_HEAD_TOKEN_CLASSIFICATION || h == ER_HEAD_QUESTION_ANSWERING;
-}
-
 size_t eng_out_floats(const er_task *t, int n_seqs, int n_tokens) {
     size_t w = (size_t)er_model_head_width(er_task_model(t));
-    return w * (size_t)(per_token(t) ? n_tokens : n_seqs);
+    return w * (size_t)(er_head_per_token(er_model_config(er_task_model(t))->head) ? n_tokens : n_seqs);
 }
 
 int eng_queue_depth(eng *e) {
@@ -106,125 +96,183 @@ static int pick(eng *e, slice *sl, eng_job **dead, uint64_t now) {
     return ns;
 }
 
-static void finish(eng *e, eng_job *j) {
-    (void)e;
-    j->done(j, j->user);
-}
-
 typedef struct {
     eng *e;
     int idx;
 } warg;
 
+/* One worker's batch buffers, sized once for the largest batch. */
+typedef struct {
+    int32_t *ids, *tt; /* [batch_tokens] packed ids and token types */
+    int *lens;         /* [batch_seqs] */
+    uint8_t *hit;      /* [batch_seqs] */
+    slice *sl;         /* [batch_seqs] */
+    float *out;        /* [out_cap] the batch's head output */
+    bool oom;
+} wbufs;
+
+static void wbufs_init(wbufs *b, const eng *e) {
+    int bt = e->p.batch_tokens, bs = e->p.batch_seqs;
+    b->ids = malloc((size_t)bt * sizeof *b->ids);
+    b->tt = malloc((size_t)bt * sizeof *b->tt);
+    b->lens = malloc((size_t)bs * sizeof *b->lens);
+    b->hit = malloc((size_t)bs);
+    b->sl = malloc((size_t)bs * sizeof *b->sl);
+    b->out = malloc(e->out_cap * sizeof *b->out);
+    b->oom = !b->ids || !b->tt || !b->lens || !b->hit || !b->sl || !b->out;
+}
+
+static void wbufs_free(wbufs *b) {
+    free(b->ids);
+    free(b->tt);
+    free(b->lens);
+    free(b->hit);
+    free(b->sl);
+    free(b->out);
+}
+
+/* Completes a list of jobs linked by next (outside the lock). */
+static void finish_all(eng_job *list) {
+    while (list) {
+        eng_job *d = list;
+        list = d->next;
+        d->done(d, d->user);
+    }
+}
+
+/* Waits for work and takes one batch's slices.  Returns -1 when stopping
+ * with nothing queued, else the slice count (0: only dropped jobs). */
+static int take_batch(eng *e, slice *sl, uint64_t *t0) {
+    eng_job *dead = NULL;
+    pthread_mutex_lock(&e->mu);
+    while (!e->head && !e->stopping) pthread_cond_wait(&e->cv, &e->mu);
+    if (!e->head) {
+        pthread_mutex_unlock(&e->mu);
+        return -1;
+    }
+    *t0 = er_now_ns();
+    int ns = pick(e, sl, &dead, *t0);
+    if (e->head) pthread_cond_signal(&e->cv); /* more work: wake a peer */
+    pthread_mutex_unlock(&e->mu);
+    for (eng_job *d = dead; d; d = d->next) d->queue_ns = *t0 - d->enq_ns;
+    finish_all(dead);
+    return ns;
+}
+
+/* Copies the slices' sequences into the batch buffers. */
+static er_batch pack_batch(eng *e, wbufs *b, int ns, uint64_t t0, int *toks_out) {
+    int n = 0, toks = 0;
+    for (int i = 0; i < ns; i++) {
+        const slice *s = &b->sl[i];
+        const eng_job *j = s->j;
+        if (s->from == 0) srv_metrics_stage(e->p.metrics, M_STAGE_QUEUE, t0 - j->enq_ns);
+        memcpy(b->ids + toks, j->ids + s->tok_from, (size_t)s->ntok * sizeof *b->ids);
+        if (j->type_ids) memcpy(b->tt + toks, j->type_ids + s->tok_from, (size_t)s->ntok * sizeof *b->tt);
+        else memset(b->tt + toks, 0, (size_t)s->ntok * sizeof *b->tt);
+        memcpy(b->lens + n, j->seq_len + s->from, (size_t)(s->to - s->from) * sizeof *b->lens);
+        n += s->to - s->from;
+        toks += s->ntok;
+    }
+    *toks_out = toks;
+    return (er_batch){.n_seqs = n, .seq_len = b->lens, .ids = b->ids, .type_ids = b->tt};
+}
+
+static void batch_metrics(eng *e, const er_batch *bt, int toks, const er_run_stats *st) {
+    srv_metrics_batch(e->p.metrics, bt->n_seqs, toks, st->hits, st->misses);
+    srv_metrics_stage(e->p.metrics, M_STAGE_LOWER, st->lower_ns);
+    srv_metrics_stage(e->p.metrics, M_STAGE_STORE_READ, st->store_read_ns);
+    srv_metrics_stage(e->p.metrics, M_STAGE_STORE_WRITE, st->store_write_ns);
+    srv_metrics_stage(e->p.metrics, M_STAGE_UPPER, st->upper_ns);
+    srv_metrics_stage(e->p.metrics, M_STAGE_HEAD, st->head_ns);
+}
+
+/* The outcome of one batch, for scatter. */
+typedef struct {
+    er_status rc;
+    er_err err;
+    er_run_stats st;
+    uint64_t ns;
+} batch_result;
+
+static void add_stats(er_run_stats *to, const er_run_stats *st) {
+    to->lower_ns += st->lower_ns;
+    to->store_read_ns += st->store_read_ns;
+    to->store_write_ns += st->store_write_ns;
+    to->upper_ns += st->upper_ns;
+    to->head_ns += st->head_ns;
+}
+
+/* Under the lock: gives each slice's job its rows of the batch output and
+ * its timings; returns the jobs whose last sequence ran. */
+static eng_job *scatter(const wbufs *b, int ns, const batch_result *r) {
+    const er_task *task = b->sl[0].j->task;
+    bool pt = er_head_per_token(er_model_config(er_task_model(task))->head);
+    size_t wd = (size_t)er_model_head_width(er_task_model(task));
+    int bseq = 0, btok = 0;
+    eng_job *fin = NULL;
+    for (int i = 0; i < ns; i++) {
+        const slice *s = &b->sl[i];
+        eng_job *j = s->j;
+        int cnt = s->to - s->from;
+        if (r->rc == ER_OK) {
+            if (!j->warm && pt)
+                memcpy(j->out + (size_t)s->tok_from * wd, b->out + (size_t)btok * wd,
+                       (size_t)s->ntok * wd * sizeof(float));
+            else if (!j->warm)
+                memcpy(j->out + (size_t)s->from * wd, b->out + (size_t)bseq * wd,
+                       (size_t)cnt * wd * sizeof(float));
+            memcpy(j->hit + s->from, b->hit + bseq, (size_t)cnt);
+        } else if (j->err.code == ER_OK)
+            j->err = r->err;
+        bseq += cnt;
+        btok += s->ntok;
+        add_stats(&j->stats, &r->st);
+        j->compute_ns += r->ns;
+        j->finished += cnt;
+        if (j->finished == j->n_seqs) {
+            j->queue_ns = j->start_ns - j->enq_ns;
+            j->next = fin;
+            fin = j;
+        }
+    }
+    return fin;
+}
+
+static void run_batch(eng *e, er_worker *w, wbufs *b, int ns, uint64_t t0) {
+    int toks = 0;
+    er_batch bt = pack_batch(e, b, ns, t0, &toks);
+    const eng_job *first = b->sl[0].j;
+    batch_result r = {.rc = ER_ERR_NOMEM};
+    uint64_t t1 = er_now_ns();
+    if (b->oom) er_set(&r.err, ER_ERR_NOMEM, "worker buffers");
+    else if (first->warm)
+        r.rc = er_warm(w, first->task, &bt, first->salt, b->hit, &r.st, &r.err);
+    else r.rc = er_run(w, first->task, &bt, first->salt, b->out, b->hit, &r.st, &r.err);
+    r.ns = er_now_ns() - t1;
+    batch_metrics(e, &bt, toks, &r.st);
+    pthread_mutex_lock(&e->mu);
+    eng_job *fin = scatter(b, ns, &r);
+    pthread_mutex_unlock(&e->mu);
+    for (eng_job *d = fin; d; d = d->next) {
+        for (int s = 0; s < d->n_seqs; s++) d->stats.hits += d->hit[s] ? 1 : 0;
+        d->stats.misses = d->n_seqs - d->stats.hits;
+    }
+    finish_all(fin);
+}
+
 static void *worker_main(void *arg) {
     eng *e = ((warg *)arg)->e;
     er_worker *w = e->workers[((warg *)arg)->idx];
     free(arg);
-    int bt = e->p.batch_tokens, bs = e->p.batch_seqs;
-    int32_t *ids = malloc((size_t)bt * sizeof *ids), *tt = malloc((size_t)bt * sizeof *tt);
-    int *lens = malloc((size_t)bs * sizeof *lens);
-    uint8_t *hit = malloc((size_t)bs);
-    slice *sl = malloc((size_t)bs * sizeof *sl);
-    float *out = malloc(e->out_cap * sizeof *out);
-    bool oom = !ids || !tt || !lens || !hit || !sl || !out;
+    wbufs b;
+    wbufs_init(&b, e);
     for (;;) {
-        eng_job *dead = NULL;
-        pthread_mutex_lock(&e->mu);
-        while (!e->head && !e->stopping) pthread_cond_wait(&e->cv, &e->mu);
-        if (!e->head) {
-            pthread_mutex_unlock(&e->mu);
-            break;
-        }
-        uint64_t t0 = eng_now_ns();
-        int ns = pick(e, sl, &dead, t0);
-        if (e->head) pthread_cond_signal(&e->cv); /* more work: wake a peer */
-        pthread_mutex_unlock(&e->mu);
-        while (dead) {
-            eng_job *d = dead;
-            dead = d->next;
-            d->queue_ns = t0 - d->enq_ns;
-            finish(e, d);
-        }
-        if (ns == 0) continue;
-        /* Pack the batch. */
-        int n = 0, toks = 0;
-        for (int i = 0; i < ns; i++) {
-            eng_job *j = sl[i].j;
-            if (sl[i].from == 0) srv_metrics_stage(e->p.metrics, M_STAGE_QUEUE, t0 - j->enq_ns);
-            memcpy(ids + toks, j->ids + sl[i].tok_from, (size_t)sl[i].ntok * sizeof *ids);
-            if (j->type_ids) memcpy(tt + toks, j->type_ids + sl[i].tok_from, (size_t)sl[i].ntok * sizeof *tt);
-            else memset(tt + toks, 0, (size_t)sl[i].ntok * sizeof *tt);
-            memcpy(lens + n, j->seq_len + sl[i].from, (size_t)(sl[i].to - sl[i].from) * sizeof *lens);
-            n += sl[i].to - sl[i].from;
-            toks += sl[i].ntok;
-        }
-        const er_task *task = sl[0].j->task;
-        er_batch b = {.n_seqs = n, .seq_len = lens, .ids = ids, .type_ids = tt};
-        er_run_stats st = {0};
-        er_err err = {0};
-        er_status rc = ER_ERR_NOMEM;
-        uint64_t t1 = eng_now_ns();
-        if (!oom) {
-            rc = sl[0].j->warm ? er_warm(w, task, &b, sl[0].j->salt, hit, &st, &err)
-                               : er_run(w, task, &b, sl[0].j->salt, out, hit, &st, &err);
-        } else
-            er_set(&err, ER_ERR_NOMEM, "worker buffers");
-        uint64_t dt = eng_now_ns() - t1;
-        srv_metrics_batch(e->p.metrics, n, toks, st.hits, st.misses);
-        srv_metrics_stage(e->p.metrics, M_STAGE_LOWER, st.lower_ns);
-        srv_metrics_stage(e->p.metrics, M_STAGE_STORE_READ, st.store_read_ns);
-        srv_metrics_stage(e->p.metrics, M_STAGE_STORE_WRITE, st.store_write_ns);
-        srv_metrics_stage(e->p.metrics, M_STAGE_UPPER, st.upper_ns);
-        srv_metrics_stage(e->p.metrics, M_STAGE_HEAD, st.head_ns);
-        /* Scatter results, then complete the jobs whose last sequence ran. */
-        bool pt = per_token(task);
-        size_t wd = (size_t)er_model_head_width(er_task_model(task));
-        int bseq = 0, btok = 0;
-        eng_job *fin = NULL;
-        pthread_mutex_lock(&e->mu);
-        for (int i = 0; i < ns; i++) {
-            eng_job *j = sl[i].j;
-            int cnt = sl[i].to - sl[i].from;
-            if (rc == ER_OK) {
-                if (!j->warm) {
-                    if (pt) memcpy(j->out + (size_t)sl[i].tok_from * wd, out + (size_t)btok * wd,
-                                   (size_t)sl[i].ntok * wd * sizeof(float));
-                    else memcpy(j->out + (size_t)sl[i].from * wd, out + (size_t)bseq * wd,
-                                (size_t)cnt * wd * sizeof(float));
-                }
-                memcpy(j->hit + sl[i].from, hit + bseq, (size_t)cnt);
-            } else if (j->err.code == ER_OK)
-                j->err = err;
-            bseq += cnt;
-            btok += sl[i].ntok;
-            j->stats.lower_ns += st.lower_ns;
-            j->stats.store_read_ns += st.store_read_ns;
-            j->stats.store_write_ns += st.store_write_ns;
-            j->stats.upper_ns += st.upper_ns;
-            j->stats.head_ns += st.head_ns;
-            j->compute_ns += dt;
-            j->finished += cnt;
-            if (j->finished == j->n_seqs) {
-                j->queue_ns = j->start_ns - j->enq_ns;
-                j->next = fin;
-                fin = j;
-            }
-        }
-        pthread_mutex_unlock(&e->mu);
-        while (fin) {
-            eng_job *d = fin;
-            fin = d->next;
-            for (int s = 0; s < d->n_seqs; s++) d->stats.hits += d->hit[s] ? 1 : 0;
-            d->stats.misses = d->n_seqs - d->stats.hits;
-            finish(e, d);
-        }
+        uint64_t t0 = 0;
+        int ns = take_batch(e, b.sl, &t0);
+        if (ns < 0) break;
+        if (ns > 0) run_batch(e, w, &b, ns, t0);
     }
-    free(ids);
-    free(tt);
-    free(lens);
-    free(hit);
-    free(sl);
-    free(out);
+    wbufs_free(&b);
     return NULL;
 }
 
@@ -301,7 +349,7 @@ eng_outcome eng_submit(eng *e, eng_job *j) {
     j->queue_ns = j->compute_ns = 0;
     j->next = NULL;
     j->taken = j->tok_taken = j->finished = 0;
-    j->enq_ns = eng_now_ns();
+    j->enq_ns = er_now_ns();
     pthread_mutex_lock(&e->mu);
     if (e->stopping) j->outcome = ENG_STOPPING;
     else if (e->depth >= e->p.queue_max) j->outcome = ENG_FULL;

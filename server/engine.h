@@ -41,7 +41,7 @@ struct eng_job {
     uint64_t salt;
     float *out;              /* eng_out_floats(task, n_seqs, tokens) */
     uint8_t *hit;            /* [n_seqs] */
-    uint64_t deadline_ns;    /* monotonic; 0 = none */
+    uint64_t deadline_ns;    /* er_now_ns() clock; 0 = none */
     bool (*alive)(void *alive_user); /* false: the client has gone */
     void *alive_user;
     void (*done)(eng_job *j, void *user);
@@ -76,6 +76,5 @@ eng_outcome eng_submit(eng *e, eng_job *j);
 
 size_t eng_out_floats(const er_task *t, int n_seqs, int n_tokens);
 int eng_queue_depth(eng *e);
-uint64_t eng_now_ns(void);
 
 #endif

@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "er_log.h"
 
 struct srv_http {
     struct MHD_Daemon *d;
@@ -53,6 +56,16 @@ static void resume(void *u) {
     if (was_suspended) MHD_resume_connection(conn);
 }
 
+/* libmicrohttpd's own messages, one log line each (they end in '\n'). */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    er_log(ER_LOG_WARN, "libmicrohttpd: %s", line);
+}
+
 static void add_header(struct MHD_Response *r, const char *k, const char *v) {
     MHD_add_response_header(r, k, v);
 }
@@ -87,50 +100,47 @@ static enum MHD_Result send_reply(conn_state *cs) {
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
-    (void)version;
-    srv_http *h = cls;
-    conn_state *cs = *con_cls;
-    if (!cs) {
-        cs = calloc(1, sizeof *cs);
-        if (!cs) return MHD_NO;
-        cs->h = h;
-        cs->conn = conn;
-        pthread_mutex_init(&cs->mu, NULL);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        cs->fd = ci ? ci->connect_fd : -1;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > h->max_body) cs->too_large = true;
-        *con_cls = cs;
+/* The first callback of a request: its state, and a body too large by its
+ * Content-Length is refused before any byte is read. */
+static conn_state *new_state(srv_http *h, struct MHD_Connection *conn) {
+    conn_state *cs = calloc(1, sizeof *cs);
+    if (!cs) return NULL;
+    cs->h = h;
+    cs->conn = conn;
+    pthread_mutex_init(&cs->mu, NULL);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cs->fd = ci ? ci->connect_fd : -1;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > h->max_body) cs->too_large = true;
+    return cs;
+}
+
+/* Appends one piece of the body (or discards it past max_body). */
+static enum MHD_Result take_upload(conn_state *cs, const char *data, size_t n) {
+    size_t max_body = cs->h->max_body;
+    if (cs->too_large || cs->len + n > max_body) {
+        cs->too_large = true;
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0; /* consumed (or discarded past the cap) */
-        if (cs->too_large || cs->len + n > h->max_body) {
-            cs->too_large = true;
-            return MHD_YES;
-        }
-        if (cs->len + n + 1 > cs->cap) {
-            size_t cap = cs->cap ? cs->cap : 4096;
-            while (cap < cs->len + n + 1) cap *= 2;
-            if (cap > h->max_body + 1) cap = h->max_body + 1;
-            char *b = realloc(cs->body, cap);
-            if (!b) return MHD_NO;
-            cs->body = b;
-            cs->cap = cap;
-        }
-        memcpy(cs->body + cs->len, upload_data, n);
-        cs->len += n;
-        return MHD_YES;
+    if (cs->len + n + 1 > cs->cap) {
+        size_t cap = cs->cap ? cs->cap : 4096;
+        while (cap < cs->len + n + 1) cap *= 2;
+        if (cap > max_body + 1) cap = max_body + 1;
+        char *b = realloc(cs->body, cap);
+        if (!b) return MHD_NO;
+        cs->body = b;
+        cs->cap = cap;
     }
-    if (cs->call) { /* resumed: the worker has answered */
-        return send_reply(cs);
-    }
+    memcpy(cs->body + cs->len, data, n);
+    cs->len += n;
+    return MHD_YES;
+}
+
+/* The whole request is in: runs it, and replies now or suspends until the
+ * worker that answers resumes the connection. */
+static enum MHD_Result start_call(conn_state *cs, const char *url, const char *method) {
+    struct MHD_Connection *conn = cs->conn;
     srv_request rq = {
         .method = method,
         .path = url,
@@ -141,7 +151,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .body_len = cs->len,
         .body_too_large = cs->too_large,
     };
-    cs->call = srv_call_new(h->app, &rq, cs->fd >= 0 ? alive : NULL, resume, cs);
+    cs->call = srv_call_new(cs->h->app, &rq, cs->fd >= 0 ? alive : NULL, resume, cs);
     if (!cs->call) return MHD_NO;
     if (srv_call_run(cs->call)) return send_reply(cs);
     pthread_mutex_lock(&cs->mu);
@@ -153,6 +163,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_suspend_connection(conn);
     pthread_mutex_unlock(&cs->mu);
     return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    conn_state *cs = *con_cls;
+    if (!cs) {
+        *con_cls = new_state(cls, conn);
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0; /* consumed (or discarded past the cap) */
+        return take_upload(cs, upload_data, n);
+    }
+    if (cs->call) return send_reply(cs); /* resumed: the worker has answered */
+    return start_call(cs, url, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -189,7 +218,8 @@ er_status srv_http_start(srv_app *app, const srv_config *cfg, srv_http **out, in
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return er_set(err, ER_ERR_IO, "cannot listen on %s:%d (in use?)", cfg->host, cfg->port);

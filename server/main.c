@@ -2,6 +2,7 @@
  * one startup line, serves until SIGTERM/SIGINT, then drains: stops
  * accepting, finishes queued requests, flushes the store and exits 0. */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cblas.h>
 
 #include "app.h"
+#include "er_log.h"
 #include "http.h"
 
 /* SIGTERM/SIGINT write their number to a pipe that main reads: a handler
@@ -26,19 +28,10 @@ static void on_stop(int sig) {
     errno = saved;
 }
 
-int main(int argc, char **argv) {
-    srv_config cfg;
-    srv_config_defaults(&cfg);
-    char msg[1024];
-    int rc = srv_config_load(&cfg, argc, argv, NULL, stdout, msg, sizeof msg);
-    if (rc != 0) {
-        if (rc < 0) fprintf(stderr, "erserve: %s\n", msg);
-        srv_config_free(&cfg);
-        return rc < 0 ? 2 : 0;
-    }
+static bool catch_stop_signals(void) {
     if (pipe(stop_pipe) != 0) {
-        perror("erserve: pipe");
-        return 1;
+        er_log(ER_LOG_ERROR, "pipe: %s", strerror(errno));
+        return false;
     }
     struct sigaction sa = {0};
     sa.sa_handler = on_stop;
@@ -46,45 +39,67 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return true;
+}
 
-    srv_app *app = NULL;
-    er_err err = {0};
-    if (srv_app_new(&cfg, &app, &err) != ER_OK) {
-        fprintf(stderr, "erserve: %s\n", err.msg);
-        srv_config_free(&cfg);
-        return 1;
-    }
+/* The start-up line, and a warning when OpenBLAS runs slow kernels. */
+static void describe(const srv_app *app) {
     char line[4096];
     srv_app_describe(app, line, sizeof line);
-    fprintf(stderr, "erserve: %s\n", line);
+    er_log(ER_LOG_INFO, "%s", line);
     /* Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not
      * know (e.g. recent Xeons under a VM): say so, it costs 3-4x. */
     const char *core = openblas_get_corename();
     if (core && strstr(core, "rescott") && !getenv("OPENBLAS_CORETYPE") &&
         __builtin_cpu_supports("avx2"))
-        fprintf(stderr, "erserve: warning: OpenBLAS picked its %s (SSE3) kernels on a CPU with "
-                        "AVX2; set OPENBLAS_CORETYPE=%s for 3-4x faster matrix products\n",
-                core, __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
+        er_log(ER_LOG_WARN, "OpenBLAS picked its %s (SSE3) kernels on a CPU with AVX2; set "
+               "OPENBLAS_CORETYPE=%s for 3-4x faster matrix products",
+               core, __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
+}
+
+/* Serves until SIGTERM/SIGINT, then drains.  Returns the exit status. */
+static int serve(srv_app *app, const srv_config *cfg) {
     srv_http *http = NULL;
     int port = 0;
-    if (srv_http_start(app, &cfg, &http, &port, &err) != ER_OK) {
-        fprintf(stderr, "erserve: %s\n", err.msg);
-        srv_app_free(app);
-        srv_config_free(&cfg);
+    er_err err = {0};
+    if (srv_http_start(app, cfg, &http, &port, &err) != ER_OK) {
+        er_log(ER_LOG_ERROR, "%s", err.msg);
         return 1;
     }
-    fprintf(stderr, "erserve: listening on http://%s:%d\n", cfg.host, port);
-    fflush(stderr);
+    er_log(ER_LOG_INFO, "listening on http://%s:%d", cfg->host, port);
     unsigned char sig = 0;
     while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
     }
-    fprintf(stderr, "erserve: %s: draining %d request(s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-            srv_app_in_flight(app));
+    er_log(ER_LOG_INFO, "%s: draining %d request(s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           srv_app_in_flight(app));
     srv_http_quiesce(http);
     srv_app_drain(app);
     srv_http_stop(http);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    er_log_setup("erserve", ER_LOG_INFO);
+    srv_config cfg;
+    srv_config_defaults(&cfg);
+    er_err err = {0};
+    bool printed = false;
+    if (srv_config_load(&cfg, argc, argv, stdout, &printed, &err) != ER_OK || printed) {
+        if (!printed) er_log(ER_LOG_ERROR, "%s", err.msg);
+        srv_config_free(&cfg);
+        return printed ? 0 : 2;
+    }
+    if (!catch_stop_signals()) return 1;
+    srv_app *app = NULL;
+    if (srv_app_new(&cfg, &app, &err) != ER_OK) {
+        er_log(ER_LOG_ERROR, "%s", err.msg);
+        srv_config_free(&cfg);
+        return 1;
+    }
+    describe(app);
+    int rc = serve(app, &cfg);
     srv_app_free(app);
     srv_config_free(&cfg);
-    fprintf(stderr, "erserve: stopped\n");
-    return 0;
+    if (rc == 0) er_log(ER_LOG_INFO, "stopped");
+    return rc;
 }

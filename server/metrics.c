@@ -20,25 +20,48 @@ typedef struct {
     _Atomic uint64_t sum; /* ns for latencies, units for sizes */
 } hist;
 
+typedef _Atomic uint64_t status_counts[N_STATUS + 1]; /* last: other statuses */
+
 struct srv_metrics {
-    _Atomic uint64_t req[M_ROUTE_COUNT][N_STATUS + 1]; /* last: other statuses */
+    const char **labels;       /* [n_routes], the strings borrowed */
+    int n_routes;
+    status_counts *req;        /* [n_routes + 1]: the last row is "other" */
     hist stage[M_STAGE_COUNT];
     hist batch_seqs, batch_tokens;
     _Atomic uint64_t tokens, hits, misses, batches, dropped_deadline, dropped_gone;
 };
 
-static const char *ROUTES[] = {"predict", "embeddings", "embed", "tei_predict", "rerank",
-                               "tokenize", "health", "ready", "info", "tasks", "metrics",
-                               "cache", "cache_warm", "other"};
 static const char *STAGES[] = {"queue", "tokenize", "lower", "store_read", "store_write",
                                "upper", "head", "total"};
 
-srv_metrics *srv_metrics_new(void) { return calloc(1, sizeof(srv_metrics)); }
-void srv_metrics_free(srv_metrics *m) { free(m); }
-const char *srv_route_name(m_route r) { return r < M_ROUTE_COUNT ? ROUTES[r] : "other"; }
+srv_metrics *srv_metrics_new(const char *const *labels, int n_routes) {
+    srv_metrics *m = calloc(1, sizeof *m);
+    if (m) m->req = calloc((size_t)n_routes + 1, sizeof *m->req);
+    if (m) m->labels = malloc((size_t)(n_routes > 0 ? n_routes : 1) * sizeof *m->labels);
+    if (!m || !m->req || !m->labels) {
+        srv_metrics_free(m);
+        return NULL;
+    }
+    memcpy(m->labels, labels, (size_t)n_routes * sizeof *labels);
+    m->n_routes = n_routes;
+    return m;
+}
 
-void srv_metrics_request(srv_metrics *m, m_route r, int status) {
-    if (!m || r >= M_ROUTE_COUNT) return;
+void srv_metrics_free(srv_metrics *m) {
+    if (m) {
+        free(m->req);
+        free(m->labels);
+    }
+    free(m);
+}
+
+static const char *label_of(const srv_metrics *m, int r) {
+    return r < m->n_routes ? m->labels[r] : "other";
+}
+
+void srv_metrics_request(srv_metrics *m, int r, int status) {
+    if (!m) return;
+    if (r < 0 || r > m->n_routes) r = m->n_routes;
     int i = 0;
     while (i < N_STATUS && STATUSES[i] != status) i++;
     atomic_fetch_add(&m->req[r][i], 1);
@@ -117,78 +140,92 @@ static void put_hist(sbuf *b, const char *name, const char *labels, hist *h, con
     put(b, "%s_count%s%s%s %llu\n", name, o, labels, c, (unsigned long long)atomic_load(&h->count));
 }
 
-char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth, int in_flight,
-                         size_t *len) {
-    sbuf b = {malloc(8192), 0, 8192};
-    put(&b, "# HELP erserve_requests_total HTTP requests by route and status.\n"
-            "# TYPE erserve_requests_total counter\n");
-    for (int r = 0; r < M_ROUTE_COUNT; r++)
+static void put_requests(sbuf *b, srv_metrics *m) {
+    put(b, "# HELP erserve_requests_total HTTP requests by route and status.\n"
+           "# TYPE erserve_requests_total counter\n");
+    for (int r = 0; r <= m->n_routes; r++)
         for (int i = 0; i <= N_STATUS; i++) {
             uint64_t v = atomic_load(&m->req[r][i]);
             if (!v) continue;
             if (i < N_STATUS)
-                put(&b, "erserve_requests_total{route=\"%s\",status=\"%d\"} %llu\n", ROUTES[r],
+                put(b, "erserve_requests_total{route=\"%s\",status=\"%d\"} %llu\n", label_of(m, r),
                     STATUSES[i], (unsigned long long)v);
             else
-                put(&b, "erserve_requests_total{route=\"%s\",status=\"other\"} %llu\n", ROUTES[r],
+                put(b, "erserve_requests_total{route=\"%s\",status=\"other\"} %llu\n", label_of(m, r),
                     (unsigned long long)v);
         }
-    put(&b, "# HELP erserve_stage_seconds Latency per stage (queue, tokenize, lower layers, "
-            "store read/write, upper layers, head, total).\n"
-            "# TYPE erserve_stage_seconds histogram\n");
+}
+
+static void put_histograms(sbuf *b, srv_metrics *m) {
+    put(b, "# HELP erserve_stage_seconds Latency per stage (queue, tokenize, lower layers, "
+           "store read/write, upper layers, head, total).\n"
+           "# TYPE erserve_stage_seconds histogram\n");
     for (int s = 0; s < M_STAGE_COUNT; s++) {
         char lab[48];
         snprintf(lab, sizeof lab, "stage=\"%s\"", STAGES[s]);
-        put_hist(&b, "erserve_stage_seconds", lab, &m->stage[s], LAT_BUCKETS, N_LAT, 1e-9);
+        put_hist(b, "erserve_stage_seconds", lab, &m->stage[s], LAT_BUCKETS, N_LAT, 1e-9);
     }
-    put(&b, "# HELP erserve_batch_sequences Sequences per engine batch.\n"
-            "# TYPE erserve_batch_sequences histogram\n");
-    put_hist(&b, "erserve_batch_sequences", "", &m->batch_seqs, SIZE_BUCKETS, N_SIZE, 1);
-    put(&b, "# HELP erserve_batch_tokens Tokens per engine batch.\n"
-            "# TYPE erserve_batch_tokens histogram\n");
-    put_hist(&b, "erserve_batch_tokens", "", &m->batch_tokens, SIZE_BUCKETS, N_SIZE, 1);
-    put(&b, "# HELP erserve_tokens_total Tokens of inputs accepted.\n"
-            "# TYPE erserve_tokens_total counter\nerserve_tokens_total %llu\n",
+    put(b, "# HELP erserve_batch_sequences Sequences per engine batch.\n"
+           "# TYPE erserve_batch_sequences histogram\n");
+    put_hist(b, "erserve_batch_sequences", "", &m->batch_seqs, SIZE_BUCKETS, N_SIZE, 1);
+    put(b, "# HELP erserve_batch_tokens Tokens per engine batch.\n"
+           "# TYPE erserve_batch_tokens histogram\n");
+    put_hist(b, "erserve_batch_tokens", "", &m->batch_tokens, SIZE_BUCKETS, N_SIZE, 1);
+}
+
+static void put_counters(sbuf *b, srv_metrics *m, int queue_depth, int in_flight) {
+    put(b, "# HELP erserve_tokens_total Tokens of inputs accepted.\n"
+           "# TYPE erserve_tokens_total counter\nerserve_tokens_total %llu\n",
         (unsigned long long)atomic_load(&m->tokens));
-    put(&b, "# HELP erserve_sequences_total Sequences run, by store outcome.\n"
-            "# TYPE erserve_sequences_total counter\n"
-            "erserve_sequences_total{cache=\"hit\"} %llu\n"
-            "erserve_sequences_total{cache=\"miss\"} %llu\n",
+    put(b, "# HELP erserve_sequences_total Sequences run, by store outcome.\n"
+           "# TYPE erserve_sequences_total counter\n"
+           "erserve_sequences_total{cache=\"hit\"} %llu\n"
+           "erserve_sequences_total{cache=\"miss\"} %llu\n",
         (unsigned long long)atomic_load(&m->hits), (unsigned long long)atomic_load(&m->misses));
-    put(&b, "# HELP erserve_dropped_total Queued requests dropped before compute.\n"
-            "# TYPE erserve_dropped_total counter\n"
-            "erserve_dropped_total{reason=\"deadline\"} %llu\n"
-            "erserve_dropped_total{reason=\"client_gone\"} %llu\n",
+    put(b, "# HELP erserve_dropped_total Queued requests dropped before compute.\n"
+           "# TYPE erserve_dropped_total counter\n"
+           "erserve_dropped_total{reason=\"deadline\"} %llu\n"
+           "erserve_dropped_total{reason=\"client_gone\"} %llu\n",
         (unsigned long long)atomic_load(&m->dropped_deadline),
         (unsigned long long)atomic_load(&m->dropped_gone));
-    put(&b, "# HELP erserve_queue_depth Requests waiting for a worker.\n"
-            "# TYPE erserve_queue_depth gauge\nerserve_queue_depth %d\n"
-            "# HELP erserve_in_flight Requests accepted and not yet answered.\n"
-            "# TYPE erserve_in_flight gauge\nerserve_in_flight %d\n",
+    put(b, "# HELP erserve_queue_depth Requests waiting for a worker.\n"
+           "# TYPE erserve_queue_depth gauge\nerserve_queue_depth %d\n"
+           "# HELP erserve_in_flight Requests accepted and not yet answered.\n"
+           "# TYPE erserve_in_flight gauge\nerserve_in_flight %d\n",
         queue_depth, in_flight);
-    if (store) {
-        er_store_counters c;
-        er_store_stats(store, &c);
-        struct {
-            const char *name, *type, *help;
-            uint64_t v;
-        } rows[] = {
-            {"entries", "gauge", "Values in the store.", c.entries},
-            {"bytes", "gauge", "Bytes of values in the store.", c.bytes},
-            {"budget_bytes", "gauge", "Configured store budget.", c.budget_bytes},
-            {"hits_total", "counter", "Store lookups that hit.", c.hits},
-            {"misses_total", "counter", "Store lookups that missed.", c.misses},
-            {"corrupt_total", "counter", "Values found corrupt (counted as misses).", c.corrupt},
-            {"inserts_total", "counter", "Values committed.", c.inserts},
-            {"evictions_total", "counter", "Values evicted for the budget.", c.evictions},
-            {"dropped_total", "counter", "Values not cached (queue full, too large).", c.dropped},
-            {"write_errors_total", "counter", "LMDB write failures.", c.write_errors},
-        };
-        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-            put(&b, "# HELP erserve_cache_%s %s\n# TYPE erserve_cache_%s %s\nerserve_cache_%s %llu\n",
-                rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
-                (unsigned long long)rows[i].v);
-    }
+}
+
+static void put_store(sbuf *b, const er_store *store) {
+    er_store_counters c;
+    er_store_stats(store, &c);
+    struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } rows[] = {
+        {"entries", "gauge", "Values in the store.", c.entries},
+        {"bytes", "gauge", "Bytes of values in the store.", c.bytes},
+        {"budget_bytes", "gauge", "Configured store budget.", c.budget_bytes},
+        {"hits_total", "counter", "Store lookups that hit.", c.hits},
+        {"misses_total", "counter", "Store lookups that missed.", c.misses},
+        {"corrupt_total", "counter", "Values found corrupt (counted as misses).", c.corrupt},
+        {"inserts_total", "counter", "Values committed.", c.inserts},
+        {"evictions_total", "counter", "Values evicted for the budget.", c.evictions},
+        {"dropped_total", "counter", "Values not cached (queue full, too large).", c.dropped},
+        {"write_errors_total", "counter", "LMDB write failures.", c.write_errors},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        put(b, "# HELP erserve_cache_%s %s\n# TYPE erserve_cache_%s %s\nerserve_cache_%s %llu\n",
+            rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
+            (unsigned long long)rows[i].v);
+}
+
+char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth, int in_flight,
+                         size_t *len) {
+    sbuf b = {malloc(8192), 0, 8192};
+    put_requests(&b, m);
+    put_histograms(&b, m);
+    put_counters(&b, m, queue_depth, in_flight);
+    if (store) put_store(&b, store);
     if (b.s && len) *len = b.len;
     return b.s;
 }

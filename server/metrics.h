@@ -12,23 +12,20 @@
 #include "store.h"
 
 typedef enum {
-    M_ROUTE_PREDICT, M_ROUTE_EMBEDDINGS, M_ROUTE_EMBED, M_ROUTE_TEI_PREDICT, M_ROUTE_RERANK,
-    M_ROUTE_TOKENIZE, M_ROUTE_HEALTH, M_ROUTE_READY, M_ROUTE_INFO, M_ROUTE_TASKS, M_ROUTE_METRICS,
-    M_ROUTE_CACHE, M_ROUTE_CACHE_WARM, M_ROUTE_OTHER, M_ROUTE_COUNT
-} m_route;
-
-typedef enum {
     M_STAGE_QUEUE, M_STAGE_TOKENIZE, M_STAGE_LOWER, M_STAGE_STORE_READ, M_STAGE_STORE_WRITE,
     M_STAGE_UPPER, M_STAGE_HEAD, M_STAGE_TOTAL, M_STAGE_COUNT
 } m_stage;
 
 typedef struct srv_metrics srv_metrics;
 
-srv_metrics *srv_metrics_new(void);
+/* Requests are counted per route label (the route table's, routes.h) plus
+ * "other" for requests that matched no route.  The array is copied; the
+ * strings must outlive m (the table's are static). */
+srv_metrics *srv_metrics_new(const char *const *labels, int n_routes);
 void srv_metrics_free(srv_metrics *m);
 
-const char *srv_route_name(m_route r);
-void srv_metrics_request(srv_metrics *m, m_route r, int status);
+/* route: an index into the labels; -1 (or out of range) = "other". */
+void srv_metrics_request(srv_metrics *m, int route, int status);
 void srv_metrics_stage(srv_metrics *m, m_stage s, uint64_t ns);
 void srv_metrics_batch(srv_metrics *m, int seqs, int tokens, int hits, int misses);
 void srv_metrics_tokens(srv_metrics *m, uint64_t n);

@@ -3,6 +3,8 @@
  * sources cannot drift apart. */
 #include "server_config.h"
 
+#include "er_util.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -95,49 +97,26 @@ void srv_config_free(srv_config *c) {
     if (!c) return;
     for (size_t i = 0; i < N_OPTS; i++)
         if (OPTS[i].k == K_STR) free(*(char **)((char *)c + OPTS[i].off));
-    for (int i = 0; i < c->n_tasks; i++) free(c->tasks[i].dir);
+    for (int i = 0; i < c->n_tasks; i++) free(c->task_dirs[i]);
     memset(c, 0, sizeof *c);
 }
 
-static int errf(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t n, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+/* Every error here is the user's (ER_ERR_INVALID_ARG) but memory. */
+#define errf(err, ...) er_set(err, ER_ERR_INVALID_ARG, __VA_ARGS__)
+#define oom(err) er_set(err, ER_ERR_NOMEM, "out of memory")
 
-static int parse_size(const char *s, long long *v) {
-    errno = 0;
-    char *end;
-    double x = strtod(s, &end);
-    if (errno || end == s || x < 0) return -1;
-    switch (*end) {
-    case 'k': case 'K': x *= 1024; end++; break;
-    case 'm': case 'M': x *= 1024 * 1024; end++; break;
-    case 'g': case 'G': x *= 1024.0 * 1024 * 1024; end++; break;
-    default: break;
-    }
-    if (*end == 'B' || *end == 'b') end++;
-    if (*end || x > 9e18) return -1;
-    *v = (long long)x;
-    return 0;
-}
-
-/* NAME=DIR[:CUT]; a later task of the same name replaces the earlier. */
-static int add_task(srv_config *c, const char *spec, char *err, size_t en) {
+er_status srv_config_add_task(srv_config *c, const char *spec, er_err *err) {
     const char *eq = strchr(spec, '=');
     size_t nl = eq ? (size_t)(eq - spec) : 0;
-    if (!eq || nl == 0 || nl > 64) return errf(err, en, "task `%s`: expected NAME=DIR[:CUT]", spec);
-    for (size_t i = 0; i < nl; i++) {
-        char ch = spec[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-'))
-            return errf(err, en, "task `%.*s`: names use [A-Za-z0-9_.-]", (int)nl, spec);
-    }
+    if (!eq || nl == 0 || nl > ER_TASK_NAME_MAX)
+        return errf(err, "task `%s`: expected NAME=DIR[:CUT]", spec);
+    char name[ER_TASK_NAME_MAX + 1];
+    memcpy(name, spec, nl);
+    name[nl] = '\0';
+    if (!er_task_name_valid(name))
+        return errf(err, "task `%s`: names use [A-Za-z0-9_.-]", name);
     char *dir = strdup(eq + 1);
-    if (!dir) return errf(err, en, "out of memory");
+    if (!dir) return oom(err);
     int cut = 0;
     char *colon = strrchr(dir, ':');
     if (colon && colon[1]) {
@@ -150,114 +129,108 @@ static int add_task(srv_config *c, const char *spec, char *err, size_t en) {
     }
     int slot = c->n_tasks;
     for (int i = 0; i < c->n_tasks; i++)
-        if (strlen(c->tasks[i].name) == nl && memcmp(c->tasks[i].name, spec, nl) == 0) slot = i;
+        if (!strcmp(c->task_names[i], name)) slot = i;
     if (slot == SRV_MAX_TASKS) {
         free(dir);
-        return errf(err, en, "more than %d tasks", SRV_MAX_TASKS);
+        return errf(err, "more than %d tasks", SRV_MAX_TASKS);
     }
     if (slot == c->n_tasks) c->n_tasks++;
-    else free(c->tasks[slot].dir);
-    memcpy(c->tasks[slot].name, spec, nl);
-    c->tasks[slot].name[nl] = '\0';
-    c->tasks[slot].dir = dir;
-    c->tasks[slot].cut = cut;
-    return 0;
+    free(c->task_dirs[slot]);
+    memcpy(c->task_names[slot], name, nl + 1);
+    c->task_dirs[slot] = dir;
+    c->tasks[slot] = (er_task_spec){.name = c->task_names[slot], .dir = dir, .cut = cut};
+    return ER_OK;
 }
 
-static int set_opt(srv_config *c, const opt *o, const char *v, const char *src, char *err,
-                   size_t en) {
+static er_status set_opt(srv_config *c, const opt *o, const char *v, const char *src,
+                         er_err *err) {
     void *f = (char *)c + o->off;
     long long x;
+    uint64_t bytes;
     char *end;
     switch (o->k) {
     case K_STR:
         free(*(char **)f);
         *(char **)f = *v ? strdup(v) : NULL;
-        return 0;
+        return ER_OK;
     case K_TASK: {
         /* env: comma-separated list */
         char *dup = strdup(v), *save = NULL;
-        if (!dup) return errf(err, en, "out of memory");
-        int rc = 0;
+        if (!dup) return oom(err);
+        er_status rc = ER_OK;
         for (char *t = strtok_r(dup, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
-            rc = add_task(c, t, err, en);
+            rc = srv_config_add_task(c, t, err);
         free(dup);
         return rc;
     }
     case K_BOOL:
         if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) *(bool *)f = true;
         else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *(bool *)f = false;
-        else return errf(err, en, "%s %s: expected true or false, got `%s`", src, o->flag, v);
-        return 0;
+        else return errf(err, "%s %s: expected true or false, got `%s`", src, o->flag, v);
+        return ER_OK;
     case K_INT:
         errno = 0;
         x = strtoll(v, &end, 10);
         if (errno || end == v || *end || x < o->lo || x > o->hi)
-            return errf(err, en, "%s %s: expected an integer in [%ld, %ld], got `%s`", src, o->flag,
+            return errf(err, "%s %s: expected an integer in [%ld, %ld], got `%s`", src, o->flag,
                         o->lo, o->hi, v);
         *(int *)f = (int)x;
-        return 0;
+        return ER_OK;
     case K_SIZE:
-        if (parse_size(v, &x) || x < o->lo || x > o->hi)
-            return errf(err, en, "%s %s: expected a byte size like 512M, got `%s`", src, o->flag, v);
-        if (o->off == F(store_budget)) c->store_budget = (uint64_t)x;
-        else *(size_t *)f = (size_t)x;
-        return 0;
+        if (er_parse_bytes(v, o->flag, &bytes, NULL) || bytes < (uint64_t)o->lo ||
+            bytes > (uint64_t)o->hi)
+            return errf(err, "%s %s: expected a byte size like 512M, got `%s`", src, o->flag, v);
+        if (o->off == F(store_budget)) c->store_budget = bytes;
+        else *(size_t *)f = (size_t)bytes;
+        return ER_OK;
     }
-    return -1;
+    return er_set(err, ER_ERR_INTERNAL, "%s: unknown option kind", o->flag);
 }
 
-static int load_file(srv_config *c, const char *path, char *err, size_t en) {
+/* `tasks`: {"NAME": "DIR[:CUT]", ...}. */
+static er_status load_tasks(srv_config *c, const char *path, json_t *v, er_err *err) {
+    if (!json_is_object(v)) return errf(err, "--config %s: `tasks` must map names to directories", path);
+    const char *name;
+    json_t *dir;
+    json_object_foreach(v, name, dir) {
+        if (!json_is_string(dir)) return errf(err, "--config %s: tasks.%s must be a string", path, name);
+        char *spec = malloc(strlen(name) + json_string_length(dir) + 2);
+        if (!spec) return oom(err);
+        sprintf(spec, "%s=%s", name, json_string_value(dir));
+        er_status rc = srv_config_add_task(c, spec, err);
+        free(spec);
+        if (rc) return rc;
+    }
+    return ER_OK;
+}
+
+static er_status load_value(srv_config *c, const char *path, const char *key, json_t *v,
+                            er_err *err) {
+    const opt *o = NULL;
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (!strcmp(OPTS[i].key, key)) o = &OPTS[i];
+    if (!o) return errf(err, "--config %s: unknown key `%s`", path, key);
+    if (o->k == K_TASK) return load_tasks(c, path, v, err);
+    char buf[64];
+    const char *s = buf;
+    if (json_is_string(v)) s = json_string_value(v);
+    else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v)) s = json_is_true(v) ? "true" : "false";
+    else return errf(err, "--config %s: `%s` has the wrong type", path, key);
+    return set_opt(c, o, s, "--config", err);
+}
+
+static er_status load_file(srv_config *c, const char *path, er_err *err) {
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return errf(err, en, "--config %s: line %d: %s", path, je.line, je.text);
-    int rc = 0;
-    if (!json_is_object(root)) rc = errf(err, en, "--config %s: not a JSON object", path);
+    if (!root) return errf(err, "--config %s: line %d: %s", path, je.line, je.text);
+    er_status rc = ER_OK;
+    if (!json_is_object(root)) rc = errf(err, "--config %s: not a JSON object", path);
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
         if (rc) break;
-        const opt *o = NULL;
-        for (size_t i = 0; i < N_OPTS; i++)
-            if (!strcmp(OPTS[i].key, key)) o = &OPTS[i];
-        if (!o) {
-            rc = errf(err, en, "--config %s: unknown key `%s`", path, key);
-            break;
-        }
-        char buf[64];
-        const char *s = buf;
-        if (o->k == K_TASK) {
-            const char *name;
-            json_t *dir;
-            if (!json_is_object(v)) {
-                rc = errf(err, en, "--config %s: `tasks` must map names to directories", path);
-                break;
-            }
-            json_object_foreach(v, name, dir) {
-                if (rc) break;
-                if (!json_is_string(dir)) {
-                    rc = errf(err, en, "--config %s: tasks.%s must be a string", path, name);
-                    break;
-                }
-                char *spec = malloc(strlen(name) + json_string_length(dir) + 2);
-                if (!spec) {
-                    rc = errf(err, en, "out of memory");
-                    break;
-                }
-                sprintf(spec, "%s=%s", name, json_string_value(dir));
-                rc = add_task(c, spec, err, en);
-                free(spec);
-            }
-            continue;
-        }
-        if (json_is_string(v)) s = json_string_value(v);
-        else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        else if (json_is_boolean(v)) s = json_is_true(v) ? "true" : "false";
-        else {
-            rc = errf(err, en, "--config %s: `%s` has the wrong type", path, key);
-            break;
-        }
-        rc = set_opt(c, o, s, "--config", err, en);
+        rc = load_value(c, path, key, v, err);
     }
     json_decref(root);
     return rc;
@@ -285,29 +258,29 @@ static const opt *find_flag(const char *a) {
     return NULL;
 }
 
-int srv_config_load(srv_config *c, int argc, char **argv, char **env_unused, FILE *out, char *err,
-                    size_t en) {
-    (void)env_unused;
-    const char *cfg = getenv("ERSERVE_CONFIG");
+/* --help, --version and --config, which act before the other sources. */
+static er_status first_pass(int argc, char **argv, FILE *out, bool *printed, const char **cfg,
+                            er_err *err) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             srv_config_usage(out);
-            return 1;
+            *printed = true;
+            return ER_OK;
         }
         if (!strcmp(argv[i], "--version")) {
-            fprintf(out, "erserve 0.1.0\n");
-            return 1;
+            fprintf(out, "erserve %s\n", ER_VERSION);
+            *printed = true;
+            return ER_OK;
         }
         if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) return errf(err, en, "--config needs a value");
-            cfg = argv[++i];
-        } else if (!strncmp(argv[i], "--config=", 9)) cfg = argv[i] + 9;
+            if (i + 1 >= argc) return errf(err, "--config needs a value");
+            *cfg = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) *cfg = argv[i] + 9;
     }
-    for (size_t i = 0; i < N_OPTS; i++) {
-        const char *v = getenv(OPTS[i].env);
-        if (v && set_opt(c, &OPTS[i], v, OPTS[i].env, err, en)) return -1;
-    }
-    if (cfg && *cfg && load_file(c, cfg, err, en)) return -1;
+    return ER_OK;
+}
+
+static er_status apply_flags(srv_config *c, int argc, char **argv, er_err *err) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         char name[64];
@@ -323,18 +296,31 @@ int srv_config_load(srv_config *c, int argc, char **argv, char **env_unused, FIL
             v = eq + 1;
         } else snprintf(name, sizeof name, "%s", a);
         const opt *o = find_flag(name);
-        if (!o) return errf(err, en, "unknown option `%s` (see --help)", a);
+        if (!o) return errf(err, "unknown option `%s` (see --help)", a);
         if (!v && o->k == K_BOOL) v = "true";
         if (!v) {
-            if (i + 1 >= argc) return errf(err, en, "%s needs a value", name);
+            if (i + 1 >= argc) return errf(err, "%s needs a value", name);
             v = argv[++i];
         }
-        if (o->k == K_TASK) {
-            if (add_task(c, v, err, en)) return -1;
-        } else if (set_opt(c, o, v, "flag", err, en))
-            return -1;
+        er_status st = o->k == K_TASK ? srv_config_add_task(c, v, err) : set_opt(c, o, v, "flag", err);
+        if (st) return st;
     }
-    if (c->n_tasks == 0) return errf(err, en, "no tasks: give at least one --task NAME=DIR");
-    if (!c->host) return errf(err, en, "--host must not be empty");
-    return 0;
+    return ER_OK;
+}
+
+er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool *printed,
+                          er_err *err) {
+    const char *cfg = getenv("ERSERVE_CONFIG");
+    *printed = false;
+    er_status st = first_pass(argc, argv, out, printed, &cfg, err);
+    if (st || *printed) return st;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = getenv(OPTS[i].env);
+        if (v && (st = set_opt(c, &OPTS[i], v, OPTS[i].env, err))) return st;
+    }
+    if (cfg && *cfg && (st = load_file(c, cfg, err))) return st;
+    if ((st = apply_flags(c, argc, argv, err))) return st;
+    if (c->n_tasks == 0) return errf(err, "no tasks: give at least one --task NAME=DIR");
+    if (!c->host) return errf(err, "--host must not be empty");
+    return ER_OK;
 }

@@ -10,19 +10,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define SRV_MAX_TASKS 32
+#include "er_error.h"
+#include "er_util.h"
+#include "recycle.h"
 
-typedef struct {
-    char name[65];
-    char *dir;
-    int cut; /* 0 = the set's cut */
-} srv_task_arg;
+#define SRV_MAX_TASKS 32
 
 typedef struct {
     char *host;              /* 127.0.0.1 */
     int port;                /* 8080 (0 = any free port; the bound one is logged) */
-    srv_task_arg tasks[SRV_MAX_TASKS];
+    er_task_spec tasks[SRV_MAX_TASKS]; /* name and dir point at the two below */
     int n_tasks;
+    char task_names[SRV_MAX_TASKS][ER_TASK_NAME_MAX + 1];
+    char *task_dirs[SRV_MAX_TASKS]; /* owned */
     char *tokenizer;         /* fallback tokenizer for tasks whose dir has none */
     int cut;                 /* -1 = half the layers */
     char *store_path;        /* NULL = no store */
@@ -48,11 +48,14 @@ typedef struct {
 void srv_config_defaults(srv_config *c);
 void srv_config_free(srv_config *c); /* NULL and defaults-only accepted */
 
-/* Applies env, then --config FILE, then flags.  Returns 0 to go on, 1 when
- * --help/--version was printed (exit 0), -1 on an error written to err
- * (exit 2). */
-int srv_config_load(srv_config *c, int argc, char **argv, char **env_unused, FILE *out, char *err,
-                    size_t errlen);
+/* Applies env, then --config FILE, then flags.  Returns ER_OK to go on (or,
+ * with *printed set, to exit 0 after --help/--version wrote to out), else
+ * ER_ERR_INVALID_ARG (ER_ERR_NOMEM) with err naming the option (exit 2). */
+er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool *printed,
+                          er_err *err);
+
+/* Adds (or replaces, by name) a task from "NAME=DIR[:CUT]". */
+er_status srv_config_add_task(srv_config *c, const char *spec, er_err *err);
 
 void srv_config_usage(FILE *f);
 

@@ -1,12 +1,14 @@
 /* libFuzzer target: request validation for every route.  The first byte picks
  * the route; the rest is the body.  Checks that a parse either fails with a
- * documented status or yields inputs that respect the limits, and that the
- * error body is always valid JSON. */
+ * documented status or yields inputs that respect the limits, that the
+ * error body is always valid JSON, and runs the reply builders on what
+ * parsed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
+#include "reply.h"
 #include "result.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -17,8 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lim.max_ids = 16;
     lim.max_text = 256;
     pr_req r;
-    pr_err e;
-    if (pr_parse(route, (const char *)data + 1, size - 1, &lim, &r, &e) == 0) {
+    er_err e = {0};
+    er_status st = pr_parse(route, (const char *)data + 1, size - 1, &lim, &r, &e);
+    if (st == ER_OK) {
         if (r.n_inputs < 1 || r.n_inputs > lim.max_inputs) abort();
         for (int i = 0; i < r.n_inputs; i++) {
             const pr_input *in = &r.inputs[i];
@@ -40,11 +43,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                          r.aggregation, 1));
             json_decref(pr_seqcls_result(logits, 5, labels, r.top_k & 1, r.top_k, 0));
         }
+        /* Every reply shape over n_inputs rows of 5 floats. */
+        float rows[8 * 5];
+        uint8_t hit[8];
+        for (int i = 0; i < 8 * 5; i++) rows[i] = (float)((i * 7 + (int)size) % 11) - 5;
+        for (int i = 0; i < 8; i++) hit[i] = (uint8_t)(i & 1);
+        static const char *const lab5[] = {"a", "b", "c", "d", "e"};
+        if (r.dimensions <= 5) /* the server refuses more than the hidden size */
+            json_decref(pr_openai_embeddings(&r, rows, 5, 5, "t", 3));
+        json_decref(pr_tei_embed(&r, rows, 5, 5));
+        json_decref(pr_tei_predict(&r, rows, 5, 5, lab5, r.top_k & 1));
+        json_decref(pr_rerank(&r, rows, 5, 1 + r.top_k % 5));
+        json_decref(pr_warm_reply("t", r.n_inputs, 3, hit));
         pr_req_free(&r);
     } else {
-        if (e.status < 400 || e.status > 500) abort();
+        int status = pr_status_of(st);
+        if (status != 400 && status != 413 && status != 422 && status != 500) abort();
+        if (!e.msg[0]) abort();
         size_t n;
-        char *body = pr_error_body(e.status, e.msg, &n);
+        char *body = pr_error_body(status, e.msg, &n);
         json_t *j = body ? json_loads(body, 0, NULL) : NULL;
         if (!j) abort();
         json_decref(j);

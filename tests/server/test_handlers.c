@@ -11,8 +11,8 @@
 #include "../check_main.h"
 #include "app.h"
 #include "server_config.h"
-#include "post.h"
 #include "proto.h"
+#include "routes.h"
 #include "server_test_util.h"
 
 static srv_config cfg;
@@ -25,12 +25,10 @@ static void setup_with(int queue, int workers, const char *api_key, const char *
     static const char *names[] = {"cls", "ner", "emb", "qa"};
     static const char *heads[] = {"seqcls", "tokcls", "embedding", "qa"};
     for (int i = 0; i < 4; i++) {
-        strcpy(cfg.tasks[i].name, names[i]);
-        char d[512];
-        snprintf(d, sizeof d, "%s/%s", g_models, heads[i]);
-        cfg.tasks[i].dir = strdup(d);
+        char spec[512];
+        snprintf(spec, sizeof spec, "%s=%s/%s", names[i], g_models, heads[i]);
+        ck_assert(srv_config_add_task(&cfg, spec, NULL) == ER_OK);
     }
-    cfg.n_tasks = 4;
     cfg.tokenizer = strdup(TOKENIZER_JSON);
     snprintf(store_dir, sizeof store_dir, "/tmp/erserve-th-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(store_dir));
@@ -427,6 +425,43 @@ START_TEST(auth_keys) {
 }
 END_TEST
 
+/* The route table drives 405 + Allow, 401 per auth level and 404. */
+START_TEST(route_table) {
+    teardown();
+    setup_with(64, 1, "k1", "adm");
+    expect_error(get("/v1/nope"), 404);
+    expect_error(get("/v1/tasks/cls/predict/x"), 404);
+    for (int i = 0; i < srv_route_count(); i++) {
+        const srv_route *rt = srv_route_at(i);
+        char path[128], method[16];
+        const char *brace = strstr(rt->path, "{task}");
+        if (brace) snprintf(path, sizeof path, "%.*scls%s", (int)(brace - rt->path), rt->path,
+                            brace + strlen("{task}"));
+        else snprintf(path, sizeof path, "%s", rt->path);
+        reply r = req_full("PATCH", path, "application/json", "Bearer adm", "{}", 2);
+        ck_assert_msg(r.status == 405, "%s: %d", path, r.status);
+        ck_assert_str_eq(r.r.allow, rt->allow);
+        done(&r);
+        snprintf(method, sizeof method, "%.*s", (int)strcspn(rt->allow, ","), rt->allow);
+        r = req_full(method, path, "application/json", NULL, "{}", 2);
+        if (rt->auth == SRV_AUTH_NONE) {
+            ck_assert_msg(r.status == 200, "%s: %d", path, r.status);
+            done(&r);
+            continue;
+        }
+        const char *who = rt->auth == SRV_AUTH_ADMIN ? "admin key" : "API key";
+        ck_assert_msg(r.status == 401, "%s: %d", path, r.status);
+        ck_assert_ptr_nonnull(strstr(r.r.body, who));
+        done(&r);
+        /* the other level's key does not open it */
+        r = req_full(method, path, "application/json",
+                     rt->auth == SRV_AUTH_ADMIN ? "Bearer k1" : "Bearer adm", "{}", 2);
+        ck_assert_msg(r.status == 401, "%s: %d", path, r.status);
+        done(&r);
+    }
+}
+END_TEST
+
 static _Atomic int n_done;
 static void on_resume(void *u) {
     (void)u;
@@ -514,65 +549,13 @@ START_TEST(drain_refuses) {
 }
 END_TEST
 
-/* ---- pure post-processing and config ---- */
-
-START_TEST(post_processing) {
-    float x[4] = {1, 3, 3, 0}, p[4];
-    int idx[4];
-    ck_assert_int_eq(pp_top_k(x, 4, 2, idx), 2);
-    ck_assert_int_eq(idx[0], 1);
-    ck_assert_int_eq(idx[1], 2);
-    ck_assert_int_eq(pp_top_k(x, 4, 9, idx), 4);
-    ck_assert_int_eq(idx[3], 3);
-    pp_softmax(x, 4, p);
-    ck_assert(fabsf(p[0] + p[1] + p[2] + p[3] - 1) < 1e-6f);
-    float big[2] = {1000, -1000};
-    pp_sigmoid(big, 2, p);
-    ck_assert(p[0] == 1.0f && p[1] >= 0 && p[1] < 1e-30f);
-    float one = 1.0f;
-    char *b = pp_base64_f32(&one, 1);
-    ck_assert_str_eq(b, "AACAPw==");
-    free(b);
-    /* HF aggregation on "Johnson lives": tokens john ##son lives */
-    static const char *labels[] = {"O", "B-PER", "I-PER"};
-    pp_token tok[5] = {{"[CLS]", 0, 0, 0, 0, true, false}, {"john", 0, 4, 0, 4, false, false},
-                       {"##son", 4, 7, 4, 7, false, false}, {"lives", 8, 13, 8, 13, false, false},
-                       {"[SEP]", 0, 0, 0, 0, true, false}};
-    float lg[15] = {0, 0, 0, 0, 5, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0}; /* john B-PER, ##son I-PER, lives O */
-    pp_entity e[5];
-    float sc[6];
-    int n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_NONE, sc, e);
-    ck_assert_int_eq(n, 2);
-    ck_assert_int_eq(e[0].index, 1);
-    n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_SIMPLE, sc, e);
-    ck_assert_int_eq(n, 1);
-    ck_assert_int_eq(e[0].cstart, 0);
-    ck_assert_int_eq(e[0].cend, 7);
-    ck_assert(strncmp(e[0].group, "PER", e[0].group_len) == 0);
-    n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_FIRST, sc, e);
-    ck_assert_int_eq(n, 1);
-    ck_assert_int_eq(e[0].cend, 7); /* john+##son form one word */
-    lg[11] = 9; /* lives -> I-PER: continues the group under simple */
-    n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_SIMPLE, sc, e);
-    ck_assert_int_eq(n, 1);
-    ck_assert_int_eq(e[0].cend, 13);
-    /* QA: best span inside the context, length-bounded */
-    float qa[10] = {9, 9, 0, 0, 5, 0, 0, 1, 0, 6};
-    bool ctx[5] = {false, false, true, true, true};
-    int s, en;
-    float score;
-    ck_assert(pp_qa_best_span(qa, 5, ctx, 3, &s, &en, &score));
-    ck_assert_int_eq(s, 2);
-    ck_assert_int_eq(en, 4);
-    ck_assert(pp_qa_best_span(qa, 5, ctx, 1, &s, &en, &score));
-    ck_assert_int_eq(en - s, 0);
-}
-END_TEST
+/* ---- config ---- */
 
 START_TEST(config_sources) {
     srv_config c;
     srv_config_defaults(&c);
-    char err[512];
+    er_err err = {0};
+    bool printed = false;
     char path[] = "/tmp/erserve-cfg-XXXXXX";
     int fd = mkstemp(path);
     const char *js = "{\"port\": 9001, \"workers\": 3, \"tasks\": {\"a\": \"/x\"}, \"store_budget\": \"2M\"}";
@@ -581,7 +564,8 @@ START_TEST(config_sources) {
     setenv("ERSERVE_PORT", "9000", 1);
     setenv("ERSERVE_QUEUE", "7", 1);
     char *argv[] = {"erserve", "--config", path, "--workers", "4", "--task", "b=/y:3", NULL};
-    ck_assert_int_eq(srv_config_load(&c, 7, argv, NULL, stdout, err, sizeof err), 0);
+    ck_assert_int_eq(srv_config_load(&c, 7, argv, stdout, &printed, &err), ER_OK);
+    ck_assert(!printed);
     ck_assert_int_eq(c.port, 9001);   /* file over env */
     ck_assert_int_eq(c.queue_max, 7); /* env over default */
     ck_assert_int_eq(c.workers, 4);   /* flag over file */
@@ -593,17 +577,18 @@ START_TEST(config_sources) {
     unsetenv("ERSERVE_QUEUE");
     srv_config_defaults(&c);
     char *bad[] = {"erserve", "--port", "99999", "--task", "a=/x", NULL};
-    ck_assert_int_eq(srv_config_load(&c, 5, bad, NULL, stdout, err, sizeof err), -1);
-    ck_assert_ptr_nonnull(strstr(err, "--port"));
+    ck_assert_int_eq(srv_config_load(&c, 5, bad, stdout, &printed, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "--port"));
     srv_config_free(&c);
     srv_config_defaults(&c);
     char *none[] = {"erserve", NULL};
-    ck_assert_int_eq(srv_config_load(&c, 1, none, NULL, stdout, err, sizeof err), -1);
+    ck_assert_int_eq(srv_config_load(&c, 1, none, stdout, &printed, &err), ER_ERR_INVALID_ARG);
     srv_config_free(&c);
     srv_config_defaults(&c);
     FILE *devnull = fopen("/dev/null", "w");
     char *help[] = {"erserve", "--help", NULL};
-    ck_assert_int_eq(srv_config_load(&c, 2, help, NULL, devnull, err, sizeof err), 1);
+    ck_assert_int_eq(srv_config_load(&c, 2, help, devnull, &printed, &err), ER_OK);
+    ck_assert(printed);
     fclose(devnull);
     srv_config_free(&c);
     unlink(path);
@@ -630,12 +615,12 @@ static Suite *handlers_suite(void) {
     tcase_add_test(tc, tei_routes);
     tcase_add_test(tc, cache_admin);
     tcase_add_test(tc, auth_keys);
+    tcase_add_test(tc, route_table);
     tcase_add_test(tc, queue_full_429);
     tcase_add_test(tc, deadline_503);
     tcase_add_test(tc, drain_refuses);
     suite_add_tcase(s, tc);
     TCase *pure = tcase_create("pure");
-    tcase_add_test(pure, post_processing);
     tcase_add_test(pure, config_sources);
     suite_add_tcase(s, pure);
     return s;

@@ -1,0 +1,113 @@
+/* Reply builders (see reply.h). */
+#include "reply.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels.h"
+#include "result.h"
+
+json_t *pr_predict_reply(const char *task, json_t *results) {
+    if (!results) return NULL;
+    return json_pack("{s:s,s:o}", "task", task, "results", results);
+}
+
+void pr_embedding_normalize(const pr_req *req, float *v, int dim) {
+    if (req->normalize == 1) er_l2_normalize(v, dim);
+}
+
+static json_t *openai_vector(const pr_req *req, float *v, int dim) {
+    /* A shortened vector is renormalised, as OpenAI's are. */
+    if (req->dimensions) er_l2_normalize(v, dim);
+    else pr_embedding_normalize(req, v, dim);
+    if (!req->base64) return pr_floats(v, dim);
+    char *b = pp_base64_f32(v, dim);
+    json_t *s = b ? json_string(b) : NULL;
+    free(b);
+    return s;
+}
+
+json_t *pr_openai_embeddings(const pr_req *req, float *x, size_t stride, int hidden,
+                             const char *task, int n_tokens) {
+    int dim = req->dimensions ? req->dimensions : hidden;
+    json_t *data = json_array();
+    for (int i = 0; i < req->n_inputs && data; i++)
+        json_array_append_new(data, json_pack("{s:s,s:i,s:o}", "object", "embedding", "index", i,
+                                              "embedding",
+                                              openai_vector(req, x + (size_t)i * stride, dim)));
+    return json_pack("{s:s,s:o,s:s,s:{s:i,s:i}}", "object", "list", "data", data, "model",
+                     req->model ? req->model : task, "usage", "prompt_tokens", n_tokens,
+                     "total_tokens", n_tokens);
+}
+
+json_t *pr_tei_embed(const pr_req *req, float *x, size_t stride, int hidden) {
+    json_t *arr = json_array();
+    for (int i = 0; i < req->n_inputs && arr; i++) {
+        float *v = x + (size_t)i * stride;
+        pr_embedding_normalize(req, v, hidden);
+        json_array_append_new(arr, pr_floats(v, hidden));
+    }
+    return arr;
+}
+
+json_t *pr_tei_predict(const pr_req *req, const float *x, size_t stride, int n_labels,
+                       const char *const *labels, bool multi_label) {
+    if (!req->batched) return pr_tei_scores(x, n_labels, labels, multi_label, req->raw_scores);
+    json_t *arr = json_array();
+    for (int i = 0; i < req->n_inputs && arr; i++)
+        json_array_append_new(arr, pr_tei_scores(x + (size_t)i * stride, n_labels, labels,
+                                                 multi_label, req->raw_scores));
+    return arr;
+}
+
+float pr_rerank_score(const float *l, int n_labels, bool raw) {
+    float p;
+    if (raw) return l[n_labels - 1];
+    if (n_labels == 1) {
+        pp_sigmoid(l, 1, &p);
+        return p;
+    }
+    /* The last label's softmax probability, computed as pp_softmax does
+     * (same operations, same bits) without a buffer for the others. */
+    float m = l[0];
+    for (int i = 1; i < n_labels; i++) m = l[i] > m ? l[i] : m;
+    double s = 0;
+    for (int i = 0; i < n_labels; i++) s += expf(l[i] - m);
+    return (float)(expf(l[n_labels - 1] - m) / s);
+}
+
+json_t *pr_rerank(const pr_req *req, const float *x, size_t stride, int n_labels) {
+    int n = req->n_inputs;
+    float *score = malloc((size_t)n * sizeof *score);
+    int *idx = malloc((size_t)n * sizeof *idx);
+    json_t *arr = score && idx ? json_array() : NULL;
+    for (int i = 0; arr && i < n; i++)
+        score[i] = pr_rerank_score(x + (size_t)i * stride, n_labels, req->raw_scores);
+    int k = arr ? pp_top_k(score, n, n, idx) : 0;
+    for (int r = 0; arr && r < k; r++) {
+        const pr_input *in = &req->inputs[idx[r]];
+        json_t *o = json_pack("{s:i,s:f}", "index", idx[r], "score", (double)score[idx[r]]);
+        if (o && req->return_text) json_object_set_new(o, "text", json_stringn(in->pair, in->pair_len));
+        json_array_append_new(arr, o);
+    }
+    free(score);
+    free(idx);
+    return arr;
+}
+
+json_t *pr_warm_reply(const char *task, int n_inputs, int n_tokens, const uint8_t *hit) {
+    int hits = 0;
+    for (int i = 0; i < n_inputs; i++) hits += hit[i] ? 1 : 0;
+    return json_pack("{s:s,s:i,s:i,s:i,s:i}", "task", task, "inputs", n_inputs, "tokens", n_tokens,
+                     "already_cached", hits, "computed", n_inputs - hits);
+}
+
+json_t *pr_tokens(const er_encoding *e) {
+    json_t *toks = json_array();
+    for (size_t k = 0; k < e->n && toks; k++)
+        json_array_append_new(toks, json_pack("{s:i,s:s,s:b,s:i,s:i}", "id", e->ids[k], "text",
+                                              e->tokens[k], "special", e->special_mask[k], "start",
+                                              (int)e->byte_offsets[k].start, "stop",
+                                              (int)e->byte_offsets[k].end));
+    return toks;
+}

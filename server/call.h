@@ -1,0 +1,60 @@
+/* One HTTP call's life inside the app, and what a route handler may use:
+ * the reply helpers (the one error-reply function among them) and the parts
+ * of the app it reads.  Shared by app.c (dispatch) and the handlers; not
+ * part of the public app.h.
+ *
+ * Ownership: the call owns its response body and its handler's state
+ * (released by the handler's release function, exactly once, when the
+ * handler is done or when the call is freed).  A call is used by one thread
+ * at a time: the HTTP thread until its handler returns false, then the
+ * worker that answers it, then the HTTP thread again after resume. */
+#ifndef ER_SRV_CALL_H
+#define ER_SRV_CALL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "engine.h"
+#include "metrics.h"
+#include "proto.h"
+#include "recycle.h"
+#include "routes.h"
+
+struct srv_call {
+    srv_app *app;
+    srv_response resp;
+    const srv_route *route; /* NULL until routed (counted as "other") */
+    char path_task[72];     /* the {task} segment of the path, or "" */
+    uint64_t t0;
+    const srv_request *rq; /* valid while srv_call_run runs */
+    char method[16];
+    bool (*alive)(void *user);
+    void (*resume)(void *user);
+    void *user;
+    void *state;                  /* the handler's, or NULL */
+    void (*release)(srv_call *c); /* frees state; NULL when there is none */
+};
+
+/* The one function that builds every error reply. */
+void srv_error(srv_call *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An er_status (engine, tokenizer, parser) as its HTTP status and message. */
+void srv_error_er(srv_call *c, er_status st, const er_err *err);
+void srv_reply_json(srv_call *c, int status, json_t *j); /* steals j; NULL -> 500 */
+/* Metrics and the access log, once per call, when its reply is final. */
+void srv_call_finished(srv_call *c);
+void srv_call_release(srv_call *c); /* the handler's state, if any */
+
+/* What handlers read of the app (all thread-safe reads). */
+const srv_config *srv_app_config(const srv_app *a);
+const er_taskset *srv_app_tasks(const srv_app *a);
+srv_metrics *srv_app_metrics(const srv_app *a);
+eng *srv_app_engine(const srv_app *a);
+const pr_limits *srv_app_limits(const srv_app *a);
+int srv_app_max_seq_len(const srv_app *a); /* tokens per input after every cap */
+bool srv_app_draining(const srv_app *a);
+void srv_app_call_started(srv_app *a); /* in-flight count, for draining */
+void srv_app_call_ended(srv_app *a);
+
+#endif

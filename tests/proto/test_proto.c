@@ -1,0 +1,270 @@
+/* proto's pure functions: request parsing errors, post-processing and every
+ * reply builder, on hand-made arrays (no model, no server). */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "post.h"
+#include "proto.h"
+#include "reply.h"
+#include "result.h"
+
+static pr_req parse_ok(pr_route route, const char *body) {
+    pr_limits lim = pr_default_limits();
+    pr_req r;
+    er_err err = {0};
+    ck_assert_msg(pr_parse(route, body, strlen(body), &lim, &r, &err) == ER_OK, "%s", err.msg);
+    return r;
+}
+
+static double norm(json_t *arr) {
+    double s = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        double v = json_real_value(json_array_get(arr, i));
+        s += v * v;
+    }
+    return sqrt(s);
+}
+
+START_TEST(post_processing) {
+    float x[4] = {1, 3, 3, 0}, p[4];
+    int idx[4];
+    ck_assert_int_eq(pp_top_k(x, 4, 2, idx), 2);
+    ck_assert_int_eq(idx[0], 1);
+    ck_assert_int_eq(idx[1], 2);
+    ck_assert_int_eq(pp_top_k(x, 4, 9, idx), 4);
+    ck_assert_int_eq(idx[3], 3);
+    pp_softmax(x, 4, p);
+    ck_assert(fabsf(p[0] + p[1] + p[2] + p[3] - 1) < 1e-6f);
+    float big[2] = {1000, -1000};
+    pp_sigmoid(big, 2, p);
+    ck_assert(p[0] == 1.0f && p[1] >= 0 && p[1] < 1e-30f);
+    float one = 1.0f;
+    char *b = pp_base64_f32(&one, 1);
+    ck_assert_str_eq(b, "AACAPw==");
+    free(b);
+    /* HF aggregation on "Johnson lives": tokens john ##son lives */
+    static const char *labels[] = {"O", "B-PER", "I-PER"};
+    pp_token tok[5] = {{"[CLS]", 0, 0, 0, 0, true, false}, {"john", 0, 4, 0, 4, false, false},
+                       {"##son", 4, 7, 4, 7, false, false}, {"lives", 8, 13, 8, 13, false, false},
+                       {"[SEP]", 0, 0, 0, 0, true, false}};
+    float lg[15] = {0, 0, 0, 0, 5, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0}; /* john B-PER, ##son I-PER, lives O */
+    pp_entity e[5];
+    float sc[6];
+    int n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_NONE, sc, e);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(e[0].index, 1);
+    n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_SIMPLE, sc, e);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(e[0].cstart, 0);
+    ck_assert_int_eq(e[0].cend, 7);
+    ck_assert(strncmp(e[0].group, "PER", e[0].group_len) == 0);
+    n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_FIRST, sc, e);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(e[0].cend, 7); /* john+##son form one word */
+    lg[11] = 9; /* lives -> I-PER: continues the group under simple */
+    n = pp_entities(lg, 5, 3, labels, tok, PP_AGG_SIMPLE, sc, e);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(e[0].cend, 13);
+    /* QA: best span inside the context, length-bounded */
+    float qa[10] = {9, 9, 0, 0, 5, 0, 0, 1, 0, 6};
+    bool ctx[5] = {false, false, true, true, true};
+    int s, en;
+    float score;
+    ck_assert(pp_qa_best_span(qa, 5, ctx, 3, &s, &en, &score));
+    ck_assert_int_eq(s, 2);
+    ck_assert_int_eq(en, 4);
+    ck_assert(pp_qa_best_span(qa, 5, ctx, 1, &s, &en, &score));
+    ck_assert_int_eq(en - s, 0);
+}
+END_TEST
+
+START_TEST(parse_errors) {
+    pr_limits lim = pr_default_limits();
+    lim.max_inputs = 2;
+    struct {
+        pr_route route;
+        const char *body, *field;
+        er_status code;
+        int status;
+    } cases[] = {
+        {PR_ROUTE_PREDICT, "{", "JSON", ER_ERR_FORMAT, 400},
+        {PR_ROUTE_PREDICT, "[1]", "object", ER_ERR_FORMAT, 400},
+        {PR_ROUTE_PREDICT, "{\"inputs\": [\"a\"], \"top_k\": -1}", "top_k", ER_ERR_INVALID_ARG, 422},
+        {PR_ROUTE_PREDICT, "{\"inputs\": [\"a\", \"b\", \"c\"]}", "limit", ER_ERR_CAPACITY, 413},
+        {PR_ROUTE_EMBEDDINGS, "{\"input\": \"a\", \"encoding_format\": \"x\"}", "encoding_format",
+         ER_ERR_FORMAT, 400},
+        {PR_ROUTE_TEI_RERANK, "{\"query\": \"q\"}", "texts", ER_ERR_FORMAT, 400},
+        {PR_ROUTE_PREDICT, "{\"inputs\": [\"\"]}", "inputs[0]", ER_ERR_INVALID_ARG, 422},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pr_req r;
+        er_err err = {0};
+        er_status st = pr_parse(cases[i].route, cases[i].body, strlen(cases[i].body), &lim, &r, &err);
+        ck_assert_msg(st == cases[i].code, "%s: got %d", cases[i].body, st);
+        ck_assert_msg(strstr(err.msg, cases[i].field), "%s: %s", cases[i].body, err.msg);
+        ck_assert_int_eq(pr_status_of(st), cases[i].status);
+    }
+    size_t n;
+    char *body = pr_error_body(422, "bad", &n);
+    ck_assert_str_eq(body, "{\"error\":{\"type\":\"validation_error\",\"message\":\"bad\"}}");
+    free(body);
+}
+END_TEST
+
+START_TEST(openai_list) {
+    float x[2][4] = {{3, 4, 0, 0}, {0, 0, 0, 2}};
+    pr_req r = parse_ok(PR_ROUTE_EMBEDDINGS, "{\"input\": [\"a\", \"b\"], \"model\": \"m\"}");
+    json_t *j = pr_openai_embeddings(&r, &x[0][0], 4, 4, "task", 7);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "list");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "m");
+    json_t *usage = json_object_get(j, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(usage, "prompt_tokens")), 7);
+    json_t *d1 = json_array_get(json_object_get(j, "data"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(d1, "object")), "embedding");
+    ck_assert_int_eq(json_integer_value(json_object_get(d1, "index")), 1);
+    json_t *v = json_object_get(d1, "embedding");
+    ck_assert_int_eq(json_array_size(v), 4);
+    ck_assert(json_real_value(json_array_get(v, 3)) == 2.0); /* as the model: not normalised */
+    json_decref(j);
+    pr_req_free(&r);
+    /* dimensions: shortened and renormalised (OpenAI) */
+    r = parse_ok(PR_ROUTE_EMBEDDINGS, "{\"input\": \"a\", \"dimensions\": 2}");
+    j = pr_openai_embeddings(&r, &x[0][0], 4, 4, "task", 1);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "task");
+    v = json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding");
+    ck_assert_int_eq(json_array_size(v), 2);
+    ck_assert(fabs(norm(v) - 1) < 1e-6);
+    ck_assert(fabs(json_real_value(json_array_get(v, 0)) - 0.6) < 1e-6);
+    json_decref(j);
+    pr_req_free(&r);
+    /* base64: little-endian float32 bytes */
+    float one[2] = {1, 0};
+    r = parse_ok(PR_ROUTE_EMBEDDINGS, "{\"input\": \"a\", \"encoding_format\": \"base64\", \"dimensions\": 1}");
+    j = pr_openai_embeddings(&r, one, 2, 2, "task", 1);
+    v = json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding");
+    ck_assert_str_eq(json_string_value(v), "AACAPw==");
+    json_decref(j);
+    pr_req_free(&r);
+}
+END_TEST
+
+START_TEST(tei_embed_and_predict) {
+    float x[2][3] = {{1, 2, 2}, {0, 0, 5}};
+    pr_req r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": [\"a\", \"b\"]}"); /* normalize default on */
+    json_t *j = pr_tei_embed(&r, &x[0][0], 3, 3);
+    ck_assert_int_eq(json_array_size(j), 2);
+    ck_assert(fabs(norm(json_array_get(j, 0)) - 1) < 1e-6);
+    ck_assert(fabs(json_real_value(json_array_get(json_array_get(j, 1), 2)) - 1) < 1e-6);
+    json_decref(j);
+    pr_req_free(&r);
+    float y[3] = {1, 2, 2};
+    r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\", \"normalize\": false}");
+    j = pr_tei_embed(&r, y, 3, 3);
+    ck_assert(json_real_value(json_array_get(json_array_get(j, 0), 1)) == 2.0);
+    json_decref(j);
+    pr_req_free(&r);
+    static const char *labels[] = {"neg", "pos"};
+    float l[2][2] = {{0, 1}, {3, 0}};
+    r = parse_ok(PR_ROUTE_TEI_PREDICT, "{\"inputs\": \"a\"}");
+    j = pr_tei_predict(&r, &l[0][0], 2, 2, labels, false);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "label")), "pos");
+    json_decref(j);
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_TEI_PREDICT, "{\"inputs\": [\"a\", \"b\", \"c\"]}"); /* two strings would be one pair */
+    float l3[3][2] = {{0, 1}, {3, 0}, {0, 0}};
+    j = pr_tei_predict(&r, &l3[0][0], 2, 2, labels, false);
+    ck_assert_int_eq(json_array_size(j), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_array_get(j, 1), 0), "label")),
+                     "neg");
+    json_decref(j);
+    pr_req_free(&r);
+}
+END_TEST
+
+START_TEST(rerank_scoring) {
+    float one = 0;
+    ck_assert(fabsf(pr_rerank_score(&one, 1, false) - 0.5f) < 1e-7f); /* sigmoid */
+    float two[2] = {0, 0};
+    ck_assert(fabsf(pr_rerank_score(two, 2, false) - 0.5f) < 1e-7f);  /* softmax, last label */
+    float three[3] = {1, 2, 3}, p[3];
+    pp_softmax(three, 3, p);
+    ck_assert(pr_rerank_score(three, 3, false) == p[2]); /* the same bits as pp_softmax */
+    ck_assert(pr_rerank_score(three, 3, true) == 3.0f);  /* raw: last logit */
+    /* order: by descending score, ties keep the lower index; text when asked */
+    float l[4] = {-1, 2, 0, 2};
+    pr_req r = parse_ok(PR_ROUTE_TEI_RERANK,
+                        "{\"query\": \"q\", \"texts\": [\"a\", \"b\", \"c\", \"d\"], \"return_text\": true}");
+    json_t *j = pr_rerank(&r, l, 1, 1);
+    ck_assert_int_eq(json_array_size(j), 4);
+    int want[4] = {1, 3, 2, 0};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(j, (size_t)i), "index")), want[i]);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "text")), "b");
+    json_decref(j);
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_TEI_RERANK, "{\"query\": \"q\", \"texts\": [\"a\", \"b\"]}");
+    j = pr_rerank(&r, l, 1, 1);
+    ck_assert_ptr_null(json_object_get(json_array_get(j, 0), "text"));
+    json_decref(j);
+    pr_req_free(&r);
+}
+END_TEST
+
+START_TEST(warm_and_predict_envelope) {
+    uint8_t hit[3] = {1, 0, 1};
+    json_t *j = pr_warm_reply("cls", 3, 12, hit);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "task")), "cls");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "inputs")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "tokens")), 12);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "already_cached")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "computed")), 1);
+    json_decref(j);
+    j = pr_predict_reply("cls", json_array());
+    ck_assert_str_eq(json_string_value(json_object_get(j, "task")), "cls");
+    ck_assert(json_is_array(json_object_get(j, "results")));
+    json_decref(j);
+    ck_assert_ptr_null(pr_predict_reply("cls", NULL));
+    float v[2] = {3, 4};
+    pr_req r = parse_ok(PR_ROUTE_PREDICT, "{\"inputs\": \"a\", \"normalize\": true}");
+    pr_embedding_normalize(&r, v, 2);
+    ck_assert(fabsf(v[0] - 0.6f) < 1e-6f && fabsf(v[1] - 0.8f) < 1e-6f);
+    pr_req_free(&r);
+}
+END_TEST
+
+/* The describing routes' shapes that need no task set (tasks and info are
+ * covered by tests/server/test_handlers.c against real tasks). */
+START_TEST(info_shapes) {
+    json_t *j = pr_health_reply();
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok");
+    json_decref(j);
+    j = pr_ready_reply(3);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ready");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "tasks")), 3);
+    json_decref(j);
+    j = pr_purge_reply(pr_cache_reply(NULL, NULL, NULL));
+    ck_assert(json_is_true(json_object_get(j, "purged")));
+    ck_assert(json_is_false(json_object_get(json_object_get(j, "cache"), "enabled")));
+    json_decref(j);
+}
+END_TEST
+
+static Suite *proto_suite(void) {
+    Suite *s = suite_create("proto");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, post_processing);
+    tcase_add_test(tc, parse_errors);
+    tcase_add_test(tc, openai_list);
+    tcase_add_test(tc, tei_embed_and_predict);
+    tcase_add_test(tc, rerank_scoring);
+    tcase_add_test(tc, warm_and_predict_envelope);
+    tcase_add_test(tc, info_shapes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(proto_suite)
