@@ -141,10 +141,10 @@ static er_status get_f32(er_model *m, const char *name, int64_t d0, int64_t d1, 
                       "implies [%lld%s%lld]", name, (long long)t->shape[0],
                       t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL,
                       (long long)d0, rank == 2 ? ", " : "", rank == 2 ? (long long)d1 : 0LL);
-    if (t->dtype == ER_DT_OTHER)
+    if (t->dtype == ER_DTYPE_OTHER)
         return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
                       name, t->dtype_name);
-    if (t->dtype == ER_DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+    if (t->dtype == ER_DTYPE_FP32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         *out = t->data;
         return ER_OK;
     }

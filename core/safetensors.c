@@ -23,12 +23,14 @@ typedef struct {
     er_dtype dtype;
 } dtype_desc;
 
+/* The safetensors spellings; the widths of the dtypes erserve does not
+ * compute with are still needed to validate their byte sizes. */
 static const dtype_desc DTYPES[] = {
-    {"F32", 4, ER_DT_F32},   {"F16", 2, ER_DT_F16},    {"BF16", 2, ER_DT_BF16},
-    {"F64", 8, ER_DT_OTHER}, {"I64", 8, ER_DT_OTHER},  {"I32", 4, ER_DT_OTHER},
-    {"I16", 2, ER_DT_OTHER}, {"I8", 1, ER_DT_OTHER},   {"U8", 1, ER_DT_OTHER},
-    {"U16", 2, ER_DT_OTHER}, {"U32", 4, ER_DT_OTHER},  {"U64", 8, ER_DT_OTHER},
-    {"BOOL", 1, ER_DT_OTHER}, {"F8_E4M3", 1, ER_DT_OTHER}, {"F8_E5M2", 1, ER_DT_OTHER},
+    {"F32", 4, ER_DTYPE_FP32},    {"F16", 2, ER_DTYPE_FP16},       {"BF16", 2, ER_DTYPE_BF16},
+    {"F64", 8, ER_DTYPE_OTHER},   {"I64", 8, ER_DTYPE_OTHER},      {"I32", 4, ER_DTYPE_OTHER},
+    {"I16", 2, ER_DTYPE_OTHER},   {"I8", 1, ER_DTYPE_OTHER},       {"U8", 1, ER_DTYPE_OTHER},
+    {"U16", 2, ER_DTYPE_OTHER},   {"U32", 4, ER_DTYPE_OTHER},      {"U64", 8, ER_DTYPE_OTHER},
+    {"BOOL", 1, ER_DTYPE_OTHER},  {"F8_E4M3", 1, ER_DTYPE_OTHER},  {"F8_E5M2", 1, ER_DTYPE_OTHER},
 };
 
 static const dtype_desc *find_dtype(const char *s) {
@@ -286,17 +288,18 @@ float er_bf16_to_f32(uint16_t h) {
 er_status er_st_to_f32(const er_st_tensor *t, float *dst, er_err *err) {
     const unsigned char *src = t->data;
     switch (t->dtype) {
-    case ER_DT_F32:
+    case ER_DTYPE_FP32:
         memcpy(dst, src, t->nbytes);
         return ER_OK;
-    case ER_DT_F16:
-    case ER_DT_BF16:
+    case ER_DTYPE_FP16:
+    case ER_DTYPE_BF16:
         for (int64_t i = 0; i < t->numel; i++) {
             uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-            dst[i] = t->dtype == ER_DT_F16 ? er_f16_to_f32(h) : er_bf16_to_f32(h);
+            dst[i] = t->dtype == ER_DTYPE_FP16 ? er_f16_to_f32(h) : er_bf16_to_f32(h);
         }
         return ER_OK;
-    case ER_DT_OTHER:
+    case ER_DTYPE_INT8: /* never parsed from a safetensors header */
+    case ER_DTYPE_OTHER:
         break;
     }
     return er_set(err, ER_ERR_UNSUPPORTED, "tensor '%s' has dtype %s; erserve computes with F32, "

@@ -97,7 +97,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--dtype")) {
             int d = er_store_dtype_parse(argv[++i]);
             if (d < 0) return fprintf(stderr, "erserve-cache: unknown dtype %s\n", argv[i]), -1;
-            o->sp.dtype = (er_store_dtype)d;
+            o->sp.dtype = (er_dtype)d;
         } else if (!strcmp(a, "--budget")) {
             if (parse_bytes(argv[++i], &o->sp.budget_bytes))
                 return fprintf(stderr, "erserve-cache: bad --budget %s\n", argv[i]), -1;

@@ -18,7 +18,7 @@
 static int B, S, ITERS;
 static const char *MODEL, *BASE;
 
-static er_taskset *open_set(int cut, er_store_dtype d, const char *name) {
+static er_taskset *open_set(int cut, er_dtype d, const char *name) {
     char path[512], cmd[600];
     snprintf(path, sizeof path, "%s/%s", BASE, name);
     snprintf(cmd, sizeof cmd, "rm -rf %s", path);
@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
 
     /* per dtype: bytes/token, read latency alone, head error, warm docs/s */
     for (int d = 0; d < 3; d++) {
-        er_taskset *dts = open_set(L / 2, (er_store_dtype)d, er_store_dtype_name((er_store_dtype)d));
+        er_taskset *dts = open_set(L / 2, (er_dtype)d, er_dtype_name((er_dtype)d));
         er_worker *dw;
         er_worker_init(dts, &cp, &dw, NULL);
         const er_task *task = er_taskset_at(dts, 0);
@@ -199,8 +199,8 @@ int main(int argc, char **argv) {
         er_store_reader_free(rd);
         printf("%s: %.0f bytes/token, LMDB read+decode %.0f us per %d-token sequence (%d/%d hits), "
                "head max|err| %.2e (max|logit| %.2f, rel %.2e), warm %.1f docs/s\n",
-               er_store_dtype_name((er_store_dtype)d),
-               (double)er_store_value_size((er_store_dtype)d, S, H) / S, get_us, S, ok, n_get, emax,
+               er_dtype_name((er_dtype)d),
+               (double)er_store_value_size((er_dtype)d, S, H) / S, get_us, S, ok, n_get, emax,
                amax, emax / fmax(amax, 1e-9), docs / warm_s);
         er_worker_free(dw);
         er_taskset_free(dts);

@@ -82,7 +82,7 @@ static er_batch batch_of(const gcase *g) {
     return (er_batch){g->n_seqs, g->seq_len, g->ids, g->has_types ? g->types : NULL};
 }
 
-static er_taskset *load_set(const er_task_spec *specs, int n, const char *store, er_store_dtype d,
+static er_taskset *load_set(const er_task_spec *specs, int n, const char *store, er_dtype d,
                             int cut, void (*log)(void *, const char *), void *user) {
     er_taskset_params p = er_taskset_default_params();
     p.store_path = store;
@@ -133,7 +133,7 @@ static void list_models(void) {
 /* Runs every golden case of every model on miss then hit; the two must agree
  * bit for bit (fp32: with er_forward too).  Returns the worst head error
  * relative to the case's largest |output| (0 when exact). */
-static double run_all(er_store_dtype d, int cut_mode) {
+static double run_all(er_dtype d, int cut_mode) {
     list_models();
     double worst = 0;
     float *ref = malloc(1 << 22), *got = malloc(1 << 22), *first = malloc(1 << 22);
@@ -182,7 +182,7 @@ static double run_all(er_store_dtype d, int cut_mode) {
         }
         if (d != ER_DTYPE_FP32)
             fprintf(stderr, "  %s %-22s worst head error / max|out| = %.2e\n",
-                    er_store_dtype_name(d), models[mi], model_worst);
+                    er_dtype_name(d), models[mi], model_worst);
         worst = fmax(worst, model_worst);
         er_worker_free(w);
         er_taskset_free(ts);

@@ -26,7 +26,7 @@ static void rm_dir(void) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static er_store *open_store(er_store_dtype d, uint64_t budget, uint64_t map) {
+static er_store *open_store(er_dtype d, uint64_t budget, uint64_t map) {
     er_store_params p = er_store_default_params();
     p.dtype = d;
     p.budget_bytes = budget;
@@ -94,7 +94,7 @@ START_TEST(test_roundtrip) {
     float x[7 * 48], y[7 * 48];
     for (int d = 0; d < 3; d++) {
         mk_dir();
-        er_store *s = open_store((er_store_dtype)d, 1 << 20, 0);
+        er_store *s = open_store((er_dtype)d, 1 << 20, 0);
         er_store_reader *r;
         ck_assert_int_eq(er_store_reader_new(s, &r, NULL), ER_OK);
         uint8_t key[32];
@@ -123,7 +123,7 @@ START_TEST(test_roundtrip) {
         er_store_counters c;
         er_store_stats(s, &c);
         ck_assert_uint_eq(c.entries, 1);
-        ck_assert_uint_eq(c.bytes, er_store_value_size((er_store_dtype)d, n, h));
+        ck_assert_uint_eq(c.bytes, er_store_value_size((er_dtype)d, n, h));
         ck_assert_uint_eq(c.hits, 1);
         ck_assert_uint_eq(c.misses, 3);
         ck_assert_uint_eq(c.corrupt, 2);
