@@ -34,8 +34,6 @@ struct er_taskset {
     int n_stacks;
     int cut;
     er_store *store;
-    void (*log)(void *user, const char *line);
-    void *log_user;
 };
 
 /* BLAKE2b-256 over the lower-stack config fields, cut, and the tensors of

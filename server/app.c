@@ -37,11 +37,6 @@ static bool has_tokenizer(const char *dir) {
     return stat(p, &st) == 0;
 }
 
-static void log_line(void *user, const char *line) {
-    (void)user;
-    fprintf(stderr, "erserve: %s\n", line);
-}
-
 er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     *out = NULL;
     srv_app *a = calloc(1, sizeof *a);
@@ -61,7 +56,6 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
         return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     }
     tp.store.dtype = (er_store_dtype)dt;
-    tp.log = cfg->quiet ? NULL : log_line;
     er_status st = er_taskset_load(specs, cfg->n_tasks, &tp, &a->ts, err);
     if (st != ER_OK) goto fail;
     a->tok = calloc((size_t)cfg->n_tasks, sizeof *a->tok);

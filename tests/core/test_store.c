@@ -9,22 +9,15 @@
 #include <string.h>
 
 #include "../check_main.h"
+#include "../tmpdir.h"
 #include "store.h"
 #include "safetensors.h"
 #include "store_internal.h"
 
 static char dir[64];
 
-static void mk_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/er_store_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void rm_dir(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void mk_dir(void) { er_test_mkdtemp(dir, sizeof dir, "store"); }
+static void rm_dir(void) { er_test_rmtree(dir); }
 
 static er_store *open_store(er_dtype d, uint64_t budget, uint64_t map) {
     er_store_params p = er_store_default_params();
