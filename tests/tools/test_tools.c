@@ -234,46 +234,46 @@ END_TEST
 
 /* ---- erserve-cache ---- */
 
-/* er_forward of a fully loaded copy of mdir: the reference. */
-static void reference(const char *mdir, const er_batch *b, float *out) {
-    er_model *m;
-    er_ctx *ctx;
-    er_err e;
-    ck_assert_msg(er_model_load(mdir, NULL, &m, &e) == ER_OK, "%s", e.msg);
-    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, NULL), ER_OK);
-    float *x = malloc(4096 * sizeof(float) * (size_t)er_model_config(m)->hidden_size);
-    ck_assert_msg(er_forward(m, ctx, b, x, out, &e) == ER_OK, "%s", e.msg);
-    free(x);
-    er_ctx_free(ctx);
-    er_model_free(m);
-}
-
-/* A task set on a store warmed by the CLI serves both documents as hits,
- * with er_forward's answer. */
-static void check_warmed(const char *store, const char *base) {
-    er_task_spec spec = {"t", base, 0};
+/* A one-task set of model dir on store (NULL: no store, every run computes
+ * the full forward). */
+static er_taskset *task_set(const char *dir_, const char *store) {
+    er_task_spec spec = {"t", dir_, 0};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = store;
     p.store.dtype = ER_DTYPE_FP32;
     er_taskset *ts;
     er_err e;
     ck_assert_msg(er_taskset_load(&spec, 1, &p, &ts, &e) == ER_OK, "%s", e.msg);
+    return ts;
+}
+
+/* Runs both documents of the warm test through a set; hit[] says which hit. */
+static void run_docs(er_taskset *ts, float *out, uint8_t hit[2]) {
     er_worker *w;
     ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
     int32_t ids[9] = {2, 11, 12, 3, 2, 13, 3, 14, 3}, types[9] = {0, 0, 0, 0, 0, 0, 0, 1, 1};
     int lens[2] = {4, 5};
     er_batch b = {2, lens, ids, types};
-    float got[16], ref[16];
-    uint8_t hit[2];
     /* the CLI keys documents as the server keys truncated requests, capped
      * by the fixture's 40 positions */
-    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, er_key_salt(40, true), got, hit, NULL, NULL),
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, er_key_salt(40, true), out, hit, NULL, NULL),
                      ER_OK);
-    ck_assert(hit[0] && hit[1]);
-    reference(base, &b, ref);
-    for (int i = 0; i < 6; i++) ck_assert_float_le(fabsf(ref[i] - got[i]), 1e-5f * fmaxf(1.0f, fabsf(ref[i])));
     er_worker_free(w);
+}
+
+/* A task set on a store warmed by the CLI serves both documents as hits,
+ * with the full forward's answer. */
+static void check_warmed(const char *store, const char *base) {
+    float got[16], ref[16];
+    uint8_t hit[2];
+    er_taskset *ts = task_set(base, NULL);
+    run_docs(ts, ref, hit);
     er_taskset_free(ts);
+    ts = task_set(base, store);
+    run_docs(ts, got, hit);
+    er_taskset_free(ts);
+    ck_assert(hit[0] && hit[1]);
+    for (int i = 0; i < 6; i++) ck_assert_float_le(fabsf(ref[i] - got[i]), 1e-5f * fmaxf(1.0f, fabsf(ref[i])));
 }
 
 /* warm (resumable), stats, verify, purge; a task set opened on the warmed
