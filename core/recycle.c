@@ -98,7 +98,7 @@ static void explain(const er_taskset *ts, const er_task *t, const er_fp_tensor *
             }
     }
     er_log(ER_LOG_WARN, "task %s cannot share the lower stack of task %s (%s): it gets its own "
-          "stack and cache namespace", t->name, ts->tasks[s->owner].name, why);
+           "stack and cache namespace", t->name, ts->tasks[s->owner].name, why);
 }
 
 /* ---- loading ---- */
@@ -147,8 +147,8 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
             skip = t->cut;
         else
             er_log(ER_LOG_WARN, "task %s declares cut %d but its layers [%d, %d) differ from "
-                  "task %s's: it runs its own layers from %d", t->name, t->cut, ts->cut, t->cut,
-                  ts->tasks[s->owner].name, ts->cut);
+                   "task %s's: it runs its own layers from %d", t->name, t->cut, ts->cut, t->cut,
+                   ts->tasks[s->owner].name, ts->cut);
     }
     er_model_free(t->model);
     t->model = NULL;

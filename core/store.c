@@ -618,7 +618,8 @@ static int scan_values(er_store *s, MDB_txn *txn, bool remove_corrupt, scan_resu
     int rc = mdb_cursor_open(txn, s->values, &c);
     if (rc) return rc;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         r->bytes += v.mv_size;
         if (k.mv_size == 32 && !er_value_check_header(v.mv_data, v.mv_size, -1, -1, -1) &&
             !er_value_check_sum(v.mv_data, v.mv_size)) {

@@ -182,8 +182,8 @@ void er_value_encode(er_dtype d, int cut, int n, int h, const float *x, uint8_t 
 int er_value_check_header(const uint8_t *v, size_t len, int expect_cut, int expect_n,
                           int expect_h) {
     if (len < ER_STORE_HEADER_BYTES || memcmp(v, MAGIC, 4) ||
-        get_u16(v + 4) != ER_STORE_FORMAT_VERSION || !er_store_dtype_valid((er_dtype)v[6]) || v[7] ||
-        get_u32(v + 20))
+        get_u16(v + 4) != ER_STORE_FORMAT_VERSION || !er_store_dtype_valid((er_dtype)v[6]) ||
+        v[7] || get_u32(v + 20))
         return -1;
     uint32_t n = get_u32(v + 8), h = get_u32(v + 12), cut = get_u32(v + 16);
     if (n == 0 || h == 0 || n > (1u << 20) || h > (1u << 16)) return -1;
