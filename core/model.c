@@ -144,10 +144,10 @@ er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int6
                       "implies [%lld%s%lld]", key, (long long)t->shape[0],
                       t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL,
                       (long long)d0, rank == 2 ? ", " : "", rank == 2 ? (long long)d1 : 0LL);
-    if (t->dtype == ER_DT_OTHER)
+    if (t->dtype == ER_DTYPE_OTHER)
         return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
                       key, t->dtype_name);
-    if (t->dtype == ER_DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+    if (t->dtype == ER_DTYPE_FP32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         *out = t->data;
         return ER_OK;
     }

@@ -1,28 +1,17 @@
 /* Task sets: loading, lower-stack fingerprints and sharing.  The forward
  * pass with the store is in recycle_run.c. */
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "er_log.h"
+#include "er_util.h"
 #include "recycle_internal.h"
 
 er_taskset_params er_taskset_default_params(void) {
-    er_taskset_params p = {.cut = -1, .store_path = NULL, .store = er_store_default_params(),
-                           .log = NULL, .log_user = NULL};
+    er_taskset_params p = {.cut = -1, .store_path = NULL, .store = er_store_default_params()};
     return p;
-}
-
-static void logf_(const er_taskset *ts, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(const er_taskset *ts, const char *fmt, ...) {
-    if (!ts->log) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    ts->log(ts->log_user, line);
 }
 
 /* ---- fingerprints ---- */
@@ -108,23 +97,11 @@ static void explain(const er_taskset *ts, const er_task *t, const er_fp_tensor *
                 break;
             }
     }
-    logf_(ts, "warning: task %s cannot share the lower stack of task %s (%s): it gets its own "
-          "stack and cache namespace", t->name, ts->tasks[s->owner].name, why);
+    er_log(ER_LOG_WARN, "task %s cannot share the lower stack of task %s (%s): it gets its own "
+           "stack and cache namespace", t->name, ts->tasks[s->owner].name, why);
 }
 
 /* ---- loading ---- */
-
-static int valid_name(const char *n) {
-    size_t len = n ? strlen(n) : 0;
-    if (len < 1 || len > 64) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = n[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 /* Loads spec i into ts->tasks[i]: fingerprint, then share or own a stack. */
 static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const er_taskset_params *p,
@@ -169,9 +146,9 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
             er_fingerprint(s->model, t->cut, b, NULL, NULL, NULL) == ER_OK && !memcmp(a, b, 32))
             skip = t->cut;
         else
-            logf_(ts, "warning: task %s declares cut %d but its layers [%d, %d) differ from "
-                  "task %s's: it runs its own layers from %d", t->name, t->cut, ts->cut, t->cut,
-                  ts->tasks[s->owner].name, ts->cut);
+            er_log(ER_LOG_WARN, "task %s declares cut %d but its layers [%d, %d) differ from "
+                   "task %s's: it runs its own layers from %d", t->name, t->cut, ts->cut, t->cut,
+                   ts->tasks[s->owner].name, ts->cut);
     }
     er_model_free(t->model);
     t->model = NULL;
@@ -188,7 +165,7 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
     er_taskset_params p = params ? *params : er_taskset_default_params();
     if (n < 1 || !specs) return er_set(err, ER_ERR_INVALID_ARG, "no tasks");
     for (int i = 0; i < n; i++) {
-        if (!valid_name(specs[i].name))
+        if (!er_task_name_valid(specs[i].name))
             return er_set(err, ER_ERR_INVALID_ARG, "task name \"%s\" must match "
                           "[A-Za-z0-9_.-]{1,64}", specs[i].name ? specs[i].name : "");
         if (!specs[i].dir || specs[i].cut < 0)
@@ -205,8 +182,6 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
         er_taskset_free(ts);
         return er_set(err, ER_ERR_NOMEM, "out of memory");
     }
-    ts->log = p.log;
-    ts->log_user = p.log_user;
     er_status st = ER_OK;
     for (int i = 0; i < n && st == ER_OK; i++) {
         st = load_task(ts, i, &specs[i], &p, err);
@@ -229,7 +204,7 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
             if (ts->tasks[i].stack == j && len < sizeof names - 80)
                 len += (size_t)snprintf(names + len, sizeof names - len, "%s%s(cut %d)",
                                         len ? ", " : "", ts->tasks[i].name, ts->tasks[i].cut);
-        logf_(ts, "lower stack %d (store cut %d): %s", j, ts->cut, names);
+        er_log(ER_LOG_INFO, "lower stack %d (store cut %d): %s", j, ts->cut, names);
     }
     *out = ts;
     return ER_OK;

@@ -41,8 +41,6 @@ typedef struct {
     int cut;                  /* store cut layer; -1 = half the layers (default) */
     const char *store_path;   /* LMDB directory; NULL = no store, always compute */
     er_store_params store;    /* budget, dtype, ... (store.h) */
-    void (*log)(void *user, const char *line); /* warnings and the sharing summary; may be NULL */
-    void *log_user;
     const char *tokenizer;    /* fallback for tasks whose directory has no tokenizer; may be NULL */
 } er_taskset_params;
 
@@ -51,7 +49,9 @@ er_taskset_params er_taskset_default_params(void);
 /* Loads every task, fingerprints and shares lower stacks, opens the store,
  * and loads each task's tokenizer: its directory's tokenizer.json or
  * vocab.txt, else the set's fallback (p->tokenizer); tasks with the same
- * path share one loaded tokenizer, owned by the set.
+ * path share one loaded tokenizer, owned by the set.  Logs (er_log.h) a
+ * warning for each task that cannot share a stack or its declared cut, and
+ * one info line per lower stack naming its tasks.
  * Errors name the task: ER_ERR_INVALID_ARG (bad or duplicate name, cut out of
  * range), any er_model_load or er_tokenizer_load error, ER_ERR_STORE. */
 er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_params *p,

@@ -35,8 +35,6 @@ struct er_taskset {
     int n_stacks;
     int cut;
     er_store *store;
-    void (*log)(void *user, const char *line);
-    void *log_user;
     er_tokenizer **toks; /* [n_toks] distinct loaded tokenizers, owned */
     char **tok_paths;    /* [n_toks] the path each was loaded from */
     int n_toks;

@@ -3,8 +3,8 @@
  * sized in er_worker_init; er_run and er_warm never allocate. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "er_util.h"
 #include "recycle_internal.h"
 
 struct er_worker {
@@ -22,12 +22,6 @@ struct er_worker {
     uint8_t (*keys)[ER_STORE_KEY_BYTES]; /* [max_seqs] */
     uint8_t *hit;     /* [max_seqs] */
 };
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void er_worker_free(er_worker *w) {
     if (!w) return;
@@ -90,16 +84,11 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     return ER_OK;
 }
 
-/* Fills w->x [n_tokens, hidden] with the layer-`cut` activations of b: from
- * the store where it has them, else computed (all misses in one batch) and
- * queued for writing (`wait`: block on a full queue instead of dropping). */
-static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, bool wait,
-                       er_run_stats *stats, er_err *err) {
-    const er_taskset *ts = w->ts;
-    const er_model *S = ts->stacks[t->stack].model;
-    const int H = er_model_config(S)->hidden_size, cut = ts->cut;
+/* Looks every sequence of b up in the store (into w->x where it hits) and
+ * lists the misses in w->miss.  Returns how many missed. */
+static int lookup(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, int H) {
+    const int cut = w->ts->cut;
     int n_miss = 0, off = 0;
-    uint64_t t0 = now_ns();
     for (int s = 0; s < b->n_seqs; s++) {
         w->off[s] = off;
         w->hit[s] = 0;
@@ -113,45 +102,68 @@ static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64
         if (!w->hit[s]) w->miss[n_miss++] = s;
         off += b->seq_len[s];
     }
-    uint64_t t1 = now_ns();
-    stats->store_read_ns += w->reader ? t1 - t0 : 0;
-    stats->hits += b->n_seqs - n_miss;
-    stats->misses += n_miss;
-    if (n_miss == 0) return ER_OK;
+    return n_miss;
+}
 
-    /* All missing: the batch as given, so the result is er_forward's own. */
-    er_batch mb = *b;
-    float *xm = w->x;
-    if (n_miss < b->n_seqs) {
-        int m_off = 0;
-        for (int i = 0; i < n_miss; i++) {
-            int s = w->miss[i], n = b->seq_len[s];
-            memcpy(w->mids + m_off, b->ids + w->off[s], (size_t)n * sizeof *w->mids);
-            if (b->type_ids) memcpy(w->mtypes + m_off, b->type_ids + w->off[s], (size_t)n * sizeof *w->mtypes);
-            w->mlen[i] = n;
-            m_off += n;
-        }
-        mb = (er_batch){.n_seqs = n_miss, .seq_len = w->mlen, .ids = w->mids,
-                        .type_ids = b->type_ids ? w->mtypes : NULL};
-        xm = w->xm;
+/* The batch of b's n_miss missing sequences, packed into w's staging
+ * buffers; when every sequence missed, b itself. */
+static er_batch miss_batch(er_worker *w, const er_batch *b, int n_miss) {
+    if (n_miss == b->n_seqs) return *b;
+    int m_off = 0;
+    for (int i = 0; i < n_miss; i++) {
+        int s = w->miss[i], n = b->seq_len[s];
+        memcpy(w->mids + m_off, b->ids + w->off[s], (size_t)n * sizeof *w->mids);
+        if (b->type_ids) memcpy(w->mtypes + m_off, b->type_ids + w->off[s], (size_t)n * sizeof *w->mtypes);
+        w->mlen[i] = n;
+        m_off += n;
     }
-    er_status st = er_embed(S, w->ctx, &mb, xm, err);
-    if (st == ER_OK) st = er_layers(S, w->ctx, &mb, 0, cut, xm, err);
-    if (st != ER_OK) return st;
-    uint64_t t2 = now_ns();
-    stats->lower_ns += t2 - t1;
+    return (er_batch){.n_seqs = n_miss, .seq_len = w->mlen, .ids = w->mids,
+                      .type_ids = b->type_ids ? w->mtypes : NULL};
+}
+
+/* Queues the misses' computed activations xm [miss tokens, H] for writing
+ * and places them in w->x, rounded as the store rounds them. */
+static void store_misses(er_worker *w, const er_batch *b, int n_miss, const float *xm, int H,
+                         bool wait) {
+    const er_taskset *ts = w->ts;
     int m_off = 0;
     for (int i = 0; i < n_miss; i++) {
         int s = w->miss[i], n = b->seq_len[s];
         const float *rows = xm + (size_t)m_off * H; // [n, H]
-        if (ts->store) er_store_put(ts->store, w->keys[s], cut, n, H, rows, wait, NULL);
+        if (ts->store) er_store_put(ts->store, w->keys[s], ts->cut, n, H, rows, wait, NULL);
         float *dst = w->x + (size_t)w->off[s] * H; // [n, H]
         if (xm != w->x) memcpy(dst, rows, (size_t)n * H * sizeof *rows);
         /* The upper layers see what a later hit will see: same answer either way. */
         if (ts->store) er_store_round(ts->store, n, H, dst);
         m_off += n;
     }
-    stats->store_write_ns += ts->store ? now_ns() - t2 : 0;
+}
+
+/* Fills w->x [n_tokens, hidden] with the layer-`cut` activations of b: from
+ * the store where it has them, else computed (all misses in one batch) and
+ * queued for writing (`wait`: block on a full queue instead of dropping). */
+static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, bool wait,
+                       er_run_stats *stats, er_err *err) {
+    const er_taskset *ts = w->ts;
+    const er_model *S = ts->stacks[t->stack].model;
+    const int H = er_model_config(S)->hidden_size;
+    uint64_t t0 = er_now_ns();
+    int n_miss = lookup(w, t, b, salt, H);
+    uint64_t t1 = er_now_ns();
+    stats->store_read_ns += w->reader ? t1 - t0 : 0;
+    stats->hits += b->n_seqs - n_miss;
+    stats->misses += n_miss;
+    if (n_miss == 0) return ER_OK;
+    /* All missing: the batch as given, so the result is er_forward's own. */
+    er_batch mb = miss_batch(w, b, n_miss);
+    float *xm = n_miss == b->n_seqs ? w->x : w->xm;
+    er_status st = er_embed(S, w->ctx, &mb, xm, err);
+    if (st == ER_OK) st = er_layers(S, w->ctx, &mb, 0, ts->cut, xm, err);
+    if (st != ER_OK) return st;
+    uint64_t t2 = er_now_ns();
+    stats->lower_ns += t2 - t1;
+    store_misses(w, b, n_miss, xm, H, wait);
+    stats->store_write_ns += ts->store ? er_now_ns() - t2 : 0;
     return ER_OK;
 }
 
@@ -175,13 +187,13 @@ er_status er_run(er_worker *w, const er_task *t, const er_batch *b, uint64_t key
     if (cache_hit) memcpy(cache_hit, w->hit, (size_t)b->n_seqs);
     const er_model *S = w->ts->stacks[t->stack].model;
     const int L = er_model_config(t->model)->num_layers;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = er_now_ns();
     if (t->run_from > w->ts->cut) st = er_layers(S, w->ctx, b, w->ts->cut, t->run_from, w->x, err);
     if (st == ER_OK) st = er_layers(t->model, w->ctx, b, t->run_from, L, w->x, err);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = er_now_ns();
     if (st == ER_OK) st = er_head(t->model, w->ctx, b, w->x, out, err);
     stats->upper_ns = t1 - t0;
-    stats->head_ns = now_ns() - t1;
+    stats->head_ns = er_now_ns() - t1;
     return st;
 }
 

@@ -23,12 +23,14 @@ typedef struct {
     er_dtype dtype;
 } dtype_desc;
 
+/* The safetensors spellings; the widths of the dtypes erserve does not
+ * compute with are still needed to validate their byte sizes. */
 static const dtype_desc DTYPES[] = {
-    {"F32", 4, ER_DT_F32},   {"F16", 2, ER_DT_F16},    {"BF16", 2, ER_DT_BF16},
-    {"F64", 8, ER_DT_OTHER}, {"I64", 8, ER_DT_OTHER},  {"I32", 4, ER_DT_OTHER},
-    {"I16", 2, ER_DT_OTHER}, {"I8", 1, ER_DT_OTHER},   {"U8", 1, ER_DT_OTHER},
-    {"U16", 2, ER_DT_OTHER}, {"U32", 4, ER_DT_OTHER},  {"U64", 8, ER_DT_OTHER},
-    {"BOOL", 1, ER_DT_OTHER}, {"F8_E4M3", 1, ER_DT_OTHER}, {"F8_E5M2", 1, ER_DT_OTHER},
+    {"F32", 4, ER_DTYPE_FP32},    {"F16", 2, ER_DTYPE_FP16},       {"BF16", 2, ER_DTYPE_BF16},
+    {"F64", 8, ER_DTYPE_OTHER},   {"I64", 8, ER_DTYPE_OTHER},      {"I32", 4, ER_DTYPE_OTHER},
+    {"I16", 2, ER_DTYPE_OTHER},   {"I8", 1, ER_DTYPE_OTHER},       {"U8", 1, ER_DTYPE_OTHER},
+    {"U16", 2, ER_DTYPE_OTHER},   {"U32", 4, ER_DTYPE_OTHER},      {"U64", 8, ER_DTYPE_OTHER},
+    {"BOOL", 1, ER_DTYPE_OTHER},  {"F8_E4M3", 1, ER_DTYPE_OTHER},  {"F8_E5M2", 1, ER_DTYPE_OTHER},
 };
 
 static const dtype_desc *find_dtype(const char *s) {
@@ -128,67 +130,61 @@ static int span_cmp(const void *a, const void *b) {
     return x->end < y->end ? -1 : (x->end > y->end);
 }
 
-er_status er_st_parse(const void *buf, size_t len, er_st_file **out, er_err *err) {
-    *out = NULL;
-    const unsigned char *bytes = buf;
+/* The header length of a safetensors image, checked against the bound and
+ * the image's size. */
+static er_status header_length(const unsigned char *bytes, size_t len, uint64_t *hlen,
+                               er_err *err) {
     if (len < 8)
         return er_set(err, ER_ERR_FORMAT, "safetensors: file of %zu bytes is shorter than its "
                       "8-byte header length", len);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | bytes[i];
-    if (hlen > ER_ST_MAX_HEADER)
+    *hlen = 0;
+    for (int i = 7; i >= 0; i--) *hlen = (*hlen << 8) | bytes[i];
+    if (*hlen > ER_ST_MAX_HEADER)
         return er_set(err, ER_ERR_CAPACITY, "safetensors: header length %llu exceeds the %u-byte "
-                      "bound", (unsigned long long)hlen, ER_ST_MAX_HEADER);
-    if (hlen > len - 8)
+                      "bound", (unsigned long long)*hlen, ER_ST_MAX_HEADER);
+    if (*hlen > len - 8)
         return er_set(err, ER_ERR_FORMAT, "safetensors: header length %llu runs past the end of "
-                      "the %zu-byte file (truncated?)", (unsigned long long)hlen, len);
-    const unsigned char *data = bytes + 8 + hlen;
-    size_t data_len = len - 8 - (size_t)hlen;
+                      "the %zu-byte file (truncated?)", (unsigned long long)*hlen, len);
+    return ER_OK;
+}
 
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)bytes + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return er_set(err, ER_ERR_FORMAT, "safetensors: header is not valid JSON: %s (at byte %d)",
-                      jerr.text, jerr.position);
-    er_status st = ER_OK;
-    er_st_file *f = calloc(1, sizeof *f);
-    span *spans = NULL;
-    if (!f) { st = er_set(err, ER_ERR_NOMEM, "safetensors: out of memory"); goto done; }
-    if (!json_is_object(root)) {
-        st = er_set(err, ER_ERR_FORMAT, "safetensors: header is not a JSON object");
-        goto done;
-    }
+/* Allocates f's tensor table and name buffer, and spans, for the header's
+ * entries (all but __metadata__). */
+static er_status alloc_table(er_st_file *f, json_t *root, span **spans, er_err *err) {
     size_t n = json_object_size(root);
     if (json_object_get(root, "__metadata__")) n--;
-    if (n > ER_ST_MAX_TENSORS) {
-        st = er_set(err, ER_ERR_CAPACITY, "safetensors: %zu tensors exceed the bound of %d", n,
-                    ER_ST_MAX_TENSORS);
-        goto done;
-    }
+    if (n > ER_ST_MAX_TENSORS)
+        return er_set(err, ER_ERR_CAPACITY, "safetensors: %zu tensors exceed the bound of %d", n,
+                      ER_ST_MAX_TENSORS);
     size_t names_len = 0;
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) names_len += strlen(key) + 1;
     f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
     f->names = malloc(names_len ? names_len : 1);
-    spans = calloc(n ? n : 1, sizeof *spans);
-    if (!f->tensors || !f->names || !spans) {
-        st = er_set(err, ER_ERR_NOMEM, "safetensors: out of memory for %zu tensors", n);
-        goto done;
-    }
+    *spans = calloc(n ? n : 1, sizeof **spans);
+    if (!f->tensors || !f->names || !*spans)
+        return er_set(err, ER_ERR_NOMEM, "safetensors: out of memory for %zu tensors", n);
+    return ER_OK;
+}
+
+/* Parses every tensor entry into f (names copied, data pointing into the
+ * data section) and records its byte span. */
+static er_status parse_tensors(er_st_file *f, json_t *root, const unsigned char *data,
+                               size_t data_len, span *spans, er_err *err) {
     char *name_at = f->names;
+    const char *key;
+    json_t *val;
     json_object_foreach(root, key, val) {
         if (strcmp(key, "__metadata__") == 0) {
-            if (!json_is_object(val)) {
-                st = er_set(err, ER_ERR_FORMAT, "safetensors: __metadata__ is not an object");
-                goto done;
-            }
+            if (!json_is_object(val))
+                return er_set(err, ER_ERR_FORMAT, "safetensors: __metadata__ is not an object");
             continue;
         }
         er_st_tensor *t = &f->tensors[f->n_tensors];
         span *sp = &spans[f->n_tensors];
-        st = parse_tensor(key, val, data_len, t, &sp->begin, &sp->end, err);
-        if (st != ER_OK) goto done;
+        er_status st = parse_tensor(key, val, data_len, t, &sp->begin, &sp->end, err);
+        if (st != ER_OK) return st;
         size_t kl = strlen(key) + 1;
         memcpy(name_at, key, kl);
         t->name = name_at;
@@ -196,20 +192,45 @@ er_status er_st_parse(const void *buf, size_t len, er_st_file **out, er_err *err
         t->data = data + sp->begin;
         sp->index = f->n_tensors++;
     }
+    return ER_OK;
+}
+
+/* No two non-empty tensors may share bytes (sorts spans). */
+static er_status check_overlaps(const er_st_file *f, span *spans, er_err *err) {
     qsort(spans, f->n_tensors, sizeof *spans, span_cmp);
     /* Sorted by begin: each non-empty span must start at or after the end of
      * the previous non-empty one.  Empty tensors occupy no bytes. */
     const span *prev = NULL;
     for (size_t i = 0; i < f->n_tensors; i++) {
         if (spans[i].begin == spans[i].end) continue;
-        if (prev && spans[i].begin < prev->end) {
-            st = er_set(err, ER_ERR_FORMAT, "safetensors: tensors '%s' and '%s' overlap",
-                        f->tensors[prev->index].name, f->tensors[spans[i].index].name);
-            goto done;
-        }
+        if (prev && spans[i].begin < prev->end)
+            return er_set(err, ER_ERR_FORMAT, "safetensors: tensors '%s' and '%s' overlap",
+                          f->tensors[prev->index].name, f->tensors[spans[i].index].name);
         prev = &spans[i];
     }
-done:
+    return ER_OK;
+}
+
+er_status er_st_parse(const void *buf, size_t len, er_st_file **out, er_err *err) {
+    *out = NULL;
+    const unsigned char *bytes = buf;
+    uint64_t hlen = 0;
+    er_status st = header_length(bytes, len, &hlen, err);
+    if (st != ER_OK) return st;
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)bytes + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return er_set(err, ER_ERR_FORMAT, "safetensors: header is not valid JSON: %s (at byte %d)",
+                      jerr.text, jerr.position);
+    er_st_file *f = calloc(1, sizeof *f);
+    span *spans = NULL;
+    if (!f)
+        st = er_set(err, ER_ERR_NOMEM, "safetensors: out of memory");
+    else if (!json_is_object(root))
+        st = er_set(err, ER_ERR_FORMAT, "safetensors: header is not a JSON object");
+    else if ((st = alloc_table(f, root, &spans, err)) == ER_OK &&
+             (st = parse_tensors(f, root, bytes + 8 + hlen, len - 8 - (size_t)hlen, spans, err)) == ER_OK)
+        st = check_overlaps(f, spans, err);
     free(spans);
     json_decref(root);
     if (st != ER_OK) {
@@ -286,17 +307,18 @@ float er_bf16_to_f32(uint16_t h) {
 er_status er_st_to_f32(const er_st_tensor *t, float *dst, er_err *err) {
     const unsigned char *src = t->data;
     switch (t->dtype) {
-    case ER_DT_F32:
+    case ER_DTYPE_FP32:
         memcpy(dst, src, t->nbytes);
         return ER_OK;
-    case ER_DT_F16:
-    case ER_DT_BF16:
+    case ER_DTYPE_FP16:
+    case ER_DTYPE_BF16:
         for (int64_t i = 0; i < t->numel; i++) {
             uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-            dst[i] = t->dtype == ER_DT_F16 ? er_f16_to_f32(h) : er_bf16_to_f32(h);
+            dst[i] = t->dtype == ER_DTYPE_FP16 ? er_f16_to_f32(h) : er_bf16_to_f32(h);
         }
         return ER_OK;
-    case ER_DT_OTHER:
+    case ER_DTYPE_INT8: /* never parsed from a safetensors header */
+    case ER_DTYPE_OTHER:
         break;
     }
     return er_set(err, ER_ERR_UNSUPPORTED, "tensor '%s' has dtype %s; erserve computes with F32, "

@@ -19,22 +19,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtype.h"
 #include "er_error.h"
 
 #define ER_ST_MAX_HEADER (100u << 20) /* the reference library's own bound */
 #define ER_ST_MAX_DIMS 8
 #define ER_ST_MAX_TENSORS 100000
 
-typedef enum {
-    ER_DT_F32,
-    ER_DT_F16,
-    ER_DT_BF16,
-    ER_DT_OTHER /* a valid safetensors dtype erserve does not compute with */
-} er_dtype;
-
 typedef struct {
     const char *name;       /* NUL-terminated, owned by the file */
-    er_dtype dtype;
+    er_dtype dtype;         /* FP32, FP16, BF16 or OTHER (dtype.h) */
     const char *dtype_name; /* as written in the header ("F32", "I64", ...) */
     int ndim;
     int64_t shape[ER_ST_MAX_DIMS];
@@ -73,7 +67,7 @@ float er_f16_to_f32(uint16_t h);
 float er_bf16_to_f32(uint16_t h);
 
 /* Copies `t` into dst as float32, converting F16/BF16 (exact widening).
- * dst must hold t->numel floats.  ER_ERR_UNSUPPORTED for ER_DT_OTHER. */
+ * dst must hold t->numel floats.  ER_ERR_UNSUPPORTED for ER_DTYPE_OTHER. */
 er_status er_st_to_f32(const er_st_tensor *t, float *dst, er_err *err);
 
 #endif

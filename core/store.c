@@ -14,12 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "er_util.h"
 #include "store_internal.h"
 
 #define TOUCH_MAX 1024
 #define MAP_FULL_RETRIES 4
+
+/* The live counters, by their er_store_counters names: declared in er_store
+ * and copied out by er_store_stats from this one list. */
+#define STORE_COUNTERS(X)                                                                  \
+    X(entries) X(bytes) X(hits) X(misses) X(corrupt) X(inserts) X(evictions) X(dropped)    \
+    X(write_errors) X(commits) X(map_full) X(reads) X(read_ns_sum) X(read_ns_max)
 
 typedef struct {
     uint8_t *data; /* records: u32 record bytes, u32 value bytes, key[32], value */
@@ -47,9 +53,9 @@ struct er_store {
     pthread_t writer;
     bool writer_started;
 
-    _Atomic uint64_t entries, bytes, tick;
-    _Atomic uint64_t hits, misses, corrupt, inserts, evictions, dropped, write_errors, commits,
-        map_full, reads, read_ns_sum, read_ns_max, hist[16];
+#define DECLARE_COUNTER(name) _Atomic uint64_t name;
+    STORE_COUNTERS(DECLARE_COUNTER)
+    _Atomic uint64_t tick, hist[16];
 };
 
 struct er_store_reader {
@@ -69,12 +75,6 @@ static er_status lmdb_err(er_err *err, const char *call, int rc) {
 
 static void be64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i)); }
 static uint64_t rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- meta ---- */
 
@@ -158,6 +158,65 @@ static int evict_to(er_store *s, MDB_txn *txn, meta_state *m, uint64_t target, u
 
 typedef struct { uint32_t rec, vlen; } rec_hdr;
 
+/* Refreshes the ticks of the n_touch keys hits queued (skipping evicted ones). */
+static int apply_touches(er_store *s, MDB_txn *txn, int n_touch, meta_state *m) {
+    for (int i = 0; i < n_touch; i++) {
+        MDB_val k = {32, s->touch_w[i]}, v;
+        if (mdb_get(txn, s->values, &k, &v)) continue; /* evicted meanwhile */
+        int rc = unindex(s, txn, s->touch_w[i]);
+        if (rc || (rc = index_at(s, txn, s->touch_w[i], m))) return rc;
+    }
+    return 0;
+}
+
+/* The records of b (NULL: none) to insert under cap bytes: a batch larger
+ * than the budget keeps only its newest values.  Sets *first to the offset
+ * of the first kept record and counts the left-out ones in *skipped; returns
+ * the kept values' bytes. */
+static uint64_t fit_batch(const qbuf *b, uint64_t cap, size_t *first, uint64_t *skipped) {
+    size_t used = b ? b->used : 0;
+    uint64_t incoming = 0;
+    for (size_t off = 0; off < used;) {
+        rec_hdr h;
+        memcpy(&h, b->data + off, sizeof h);
+        incoming += h.vlen;
+        off += h.rec;
+    }
+    *first = 0;
+    while (incoming > cap && *first < used) {
+        rec_hdr h;
+        memcpy(&h, b->data + *first, sizeof h);
+        incoming -= h.vlen;
+        *first += h.rec;
+        (*skipped)++;
+    }
+    return incoming;
+}
+
+/* Puts the records of b from offset first on (overwriting a corrupt or raced
+ * value), indexed as the newest. */
+static int insert_records(er_store *s, MDB_txn *txn, const qbuf *b, size_t first, meta_state *m,
+                          uint64_t *ins) {
+    for (size_t off = first; b && off < b->used;) {
+        rec_hdr h;
+        memcpy(&h, b->data + off, sizeof h);
+        uint8_t *key = b->data + off + sizeof h;
+        off += h.rec;
+        MDB_val k = {32, key}, v;
+        int rc;
+        if (mdb_get(txn, s->values, &k, &v) == 0) {
+            m->bytes -= v.mv_size < m->bytes ? v.mv_size : m->bytes;
+            if ((rc = unindex(s, txn, key))) return rc;
+        }
+        v.mv_size = h.vlen;
+        v.mv_data = key + 32;
+        if ((rc = mdb_put(txn, s->values, &k, &v, 0)) || (rc = index_at(s, txn, key, m))) return rc;
+        m->bytes += h.vlen;
+        (*ins)++;
+    }
+    return 0;
+}
+
 /* One transaction: touches, evictions until bytes + incoming <= cap, inserts
  * (b may be NULL: evict only).  Returns an LMDB code; counts to *ins, *ev,
  * *skipped (values of a batch larger than the budget that were left out). */
@@ -167,51 +226,16 @@ static int write_txn(er_store *s, const qbuf *b, int n_touch, uint64_t cap, uint
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) return rc;
     meta_state m;
-    if ((rc = meta_read(s, txn, &m))) goto fail;
-    for (int i = 0; i < n_touch; i++) {
-        MDB_val k = {32, s->touch_w[i]}, v;
-        if (mdb_get(txn, s->values, &k, &v)) continue; /* evicted meanwhile */
-        if ((rc = unindex(s, txn, s->touch_w[i])) || (rc = index_at(s, txn, s->touch_w[i], &m)))
-            goto fail;
-    }
-    size_t used = b ? b->used : 0;
-    uint64_t incoming = 0;
-    for (size_t off = 0; off < used;) {
-        rec_hdr h;
-        memcpy(&h, b->data + off, sizeof h);
-        incoming += h.vlen;
-        off += h.rec;
-    }
-    /* a batch larger than the budget keeps only its newest values */
-    size_t first = 0;
-    while (incoming > cap && first < used) {
-        rec_hdr h;
-        memcpy(&h, b->data + first, sizeof h);
-        incoming -= h.vlen;
-        first += h.rec;
-        (*skipped)++;
-    }
-    if (m.bytes + incoming > cap && (rc = evict_to(s, txn, &m, cap - incoming, ev)))
-        goto fail;
-    for (size_t off = first; off < used;) {
-        rec_hdr h;
-        memcpy(&h, b->data + off, sizeof h);
-        uint8_t *key = b->data + off + sizeof h;
-        off += h.rec;
-        MDB_val k = {32, key}, v;
-        if (mdb_get(txn, s->values, &k, &v) == 0) { /* overwrite (a corrupt or raced value) */
-            m.bytes -= v.mv_size < m.bytes ? v.mv_size : m.bytes;
-            if ((rc = unindex(s, txn, key))) goto fail;
-        }
-        v.mv_size = h.vlen;
-        v.mv_data = key + 32;
-        if ((rc = mdb_put(txn, s->values, &k, &v, 0)) || (rc = index_at(s, txn, key, &m))) goto fail;
-        m.bytes += h.vlen;
-        (*ins)++;
-    }
-    if ((rc = meta_write(s, txn, &m))) goto fail;
+    size_t first;
+    uint64_t incoming = fit_batch(b, cap, &first, skipped);
     MDB_stat st;
-    if ((rc = mdb_stat(txn, s->values, &st))) goto fail;
+    if ((rc = meta_read(s, txn, &m)) || (rc = apply_touches(s, txn, n_touch, &m)) ||
+        (m.bytes + incoming > cap && (rc = evict_to(s, txn, &m, cap - incoming, ev))) ||
+        (rc = insert_records(s, txn, b, first, &m, ins)) || (rc = meta_write(s, txn, &m)) ||
+        (rc = mdb_stat(txn, s->values, &st))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
     rc = mdb_txn_commit(txn); /* frees txn even when it fails (MDB_MAP_FULL here too) */
     if (rc == 0) {
         s->bytes = m.bytes;
@@ -219,9 +243,6 @@ static int write_txn(er_store *s, const qbuf *b, int n_touch, uint64_t cap, uint
         s->tick = m.tick;
         s->commits++;
     }
-    return rc;
-fail:
-    mdb_txn_abort(txn);
     return rc;
 }
 
@@ -306,11 +327,36 @@ static er_status open_dbs(er_store *s, er_err *err) {
     return ER_OK;
 }
 
+/* Creates and opens s->env at path with a map of map_bytes (default twice
+ * the budget + 64 MiB), grown to the data file's size. */
+static er_status open_env(er_store *s, const char *path, er_err *err) {
+    uint64_t map = s->p.map_bytes ? s->p.map_bytes : 2 * s->p.budget_bytes + (64ull << 20);
+    char data[4096];
+    struct stat stt;
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    if (stat(data, &stt) == 0 && (uint64_t)stt.st_size > map) map = (uint64_t)stt.st_size;
+    int rc = mdb_env_create(&s->env);
+    if (!rc) rc = mdb_env_set_maxdbs(s->env, 4);
+    if (!rc) rc = mdb_env_set_maxreaders(s->env, (unsigned)s->p.max_readers + 8);
+    if (!rc) rc = mdb_env_set_mapsize(s->env, (size_t)map);
+    /* NOTLS: read txns belong to er_store_readers, not threads.  NOMETASYNC:
+     * an OS crash may lose the last commit but never breaks the store.
+     * NORDAHEAD: lookups are random; readahead would evict useful pages. */
+    if (!rc) rc = mdb_env_open(s->env, path, MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD, 0644);
+    if (rc) return lmdb_err(err, "opening the LMDB store", rc);
+    int dead;
+    mdb_reader_check(s->env, &dead); /* slots left by killed processes */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_bytes = info.me_mapsize;
+    return ER_OK;
+}
+
 er_status er_store_open(const char *path, const er_store_params *params, er_store **out,
                         er_err *err) {
     *out = NULL;
     er_store_params p = params ? *params : er_store_default_params();
-    if (!path || !*path || (unsigned)p.dtype > ER_DTYPE_INT8 || p.budget_bytes == 0 ||
+    if (!path || !*path || !er_store_dtype_valid(p.dtype) || p.budget_bytes == 0 ||
         p.queue_bytes < 4096 || p.max_readers < 1)
         return er_set(err, ER_ERR_INVALID_ARG, "bad store parameters (path, dtype, budget, "
                       "queue or readers)");
@@ -332,29 +378,8 @@ er_status er_store_open(const char *path, const er_store_params *params, er_stor
         er_store_close(s);
         return er_set(err, ER_ERR_NOMEM, "out of memory for the store's write queue");
     }
-    uint64_t map = p.map_bytes ? p.map_bytes : 2 * p.budget_bytes + (64ull << 20);
-    char data[4096];
-    struct stat stt;
-    snprintf(data, sizeof data, "%s/data.mdb", path);
-    if (stat(data, &stt) == 0 && (uint64_t)stt.st_size > map) map = (uint64_t)stt.st_size;
-    int rc = mdb_env_create(&s->env);
-    if (!rc) rc = mdb_env_set_maxdbs(s->env, 4);
-    if (!rc) rc = mdb_env_set_maxreaders(s->env, (unsigned)p.max_readers + 8);
-    if (!rc) rc = mdb_env_set_mapsize(s->env, (size_t)map);
-    /* NOTLS: read txns belong to er_store_readers, not threads.  NOMETASYNC:
-     * an OS crash may lose the last commit but never breaks the store.
-     * NORDAHEAD: lookups are random; readahead would evict useful pages. */
-    if (!rc) rc = mdb_env_open(s->env, path, MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD, 0644);
-    if (rc) {
-        er_store_close(s);
-        return lmdb_err(err, "opening the LMDB store", rc);
-    }
-    int dead;
-    mdb_reader_check(s->env, &dead); /* slots left by killed processes */
-    MDB_envinfo info;
-    mdb_env_info(s->env, &info);
-    s->map_bytes = info.me_mapsize;
-    er_status st = open_dbs(s, err);
+    er_status st = open_env(s, path, err);
+    if (st == ER_OK) st = open_dbs(s, err);
     if (st != ER_OK) {
         er_store_close(s);
         return st;
@@ -445,7 +470,9 @@ er_status er_store_put(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], int c
     return ER_OK;
 }
 
-er_store_dtype er_store_dtype_of(const er_store *s) { return s->p.dtype; }
+void er_store_round(const er_store *s, int n_tokens, int hidden, float *x) {
+    er_value_round(s->p.dtype, n_tokens, hidden, x);
+}
 
 er_status er_store_put_raw(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], const void *v,
                            size_t len, er_err *err) {
@@ -525,7 +552,7 @@ static void maybe_touch(er_store *s, MDB_txn *txn, const uint8_t *key) {
 er_status er_store_get(er_store_reader *r, const uint8_t key[ER_STORE_KEY_BYTES], int cut,
                        int n_tokens, int hidden, float *out, er_err *err) {
     er_store *s = r->s;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = er_now_ns();
     int rc = mdb_txn_renew(r->txn);
     if (rc) return lmdb_err(err, "mdb_txn_renew", rc);
     MDB_val k = key_val(key), v;
@@ -546,31 +573,18 @@ er_status er_store_get(er_store_reader *r, const uint8_t key[ER_STORE_KEY_BYTES]
     mdb_txn_reset(r->txn);
     if (st == ER_OK) s->hits++;
     else s->misses++;
-    record_latency(s, now_ns() - t0);
+    record_latency(s, er_now_ns() - t0);
     return st;
 }
 
 /* ---- administration ---- */
 
-void er_store_stats(const er_store *cs, er_store_counters *o) {
-    const er_store *s = cs;
+void er_store_stats(const er_store *s, er_store_counters *o) {
     memset(o, 0, sizeof *o);
-    o->entries = s->entries;
-    o->bytes = s->bytes;
+#define COPY_COUNTER(name) o->name = s->name;
+    STORE_COUNTERS(COPY_COUNTER)
     o->budget_bytes = s->p.budget_bytes;
     o->map_bytes = s->map_bytes;
-    o->hits = s->hits;
-    o->misses = s->misses;
-    o->corrupt = s->corrupt;
-    o->inserts = s->inserts;
-    o->evictions = s->evictions;
-    o->dropped = s->dropped;
-    o->write_errors = s->write_errors;
-    o->commits = s->commits;
-    o->map_full = s->map_full;
-    o->reads = s->reads;
-    o->read_ns_sum = s->read_ns_sum;
-    o->read_ns_max = s->read_ns_max;
     for (int i = 0; i < 16; i++) o->read_us_hist[i] = s->hist[i];
 }
 
@@ -595,29 +609,25 @@ er_status er_store_purge(er_store *s, er_err *err) {
     return ER_OK;
 }
 
-er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, uint64_t *bad_out,
-                          er_err *err) {
-    er_store_flush(s);
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, remove_corrupt ? 0 : MDB_RDONLY, &txn);
-    if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
+typedef struct { uint64_t ok, bad, bytes, bad_bytes; } scan_result;
+
+/* Checks every value's header and checksum; with remove_corrupt deletes the
+ * bad ones (and their index entries).  Returns an LMDB code. */
+static int scan_values(er_store *s, MDB_txn *txn, bool remove_corrupt, scan_result *r) {
     MDB_cursor *c;
-    if ((rc = mdb_cursor_open(txn, s->values, &c))) {
-        mdb_txn_abort(txn);
-        return lmdb_err(err, "mdb_cursor_open", rc);
-    }
-    meta_state m = {0, 0};
-    uint64_t ok = 0, bad = 0, sum = 0, bad_bytes = 0;
+    int rc = mdb_cursor_open(txn, s->values, &c);
+    if (rc) return rc;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        sum += v.mv_size;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        r->bytes += v.mv_size;
         if (k.mv_size == 32 && !er_value_check_header(v.mv_data, v.mv_size, -1, -1, -1) &&
             !er_value_check_sum(v.mv_data, v.mv_size)) {
-            ok++;
+            r->ok++;
             continue;
         }
-        bad++;
-        bad_bytes += v.mv_size;
+        r->bad++;
+        r->bad_bytes += v.mv_size;
         if (remove_corrupt) {
             uint8_t key[32] = {0};
             memcpy(key, k.mv_data, k.mv_size < 32 ? k.mv_size : 32);
@@ -625,25 +635,44 @@ er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, ui
         }
     }
     mdb_cursor_close(c);
-    if (rc != MDB_NOTFOUND) {
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The byte total and the three databases' sizes must agree with the values
+ * scanned.  Reads the meta state into *m. */
+static er_status check_indexes(er_store *s, MDB_txn *txn, const scan_result *r, meta_state *m,
+                               MDB_stat *sv, er_err *err) {
+    MDB_stat sa, sl;
+    int rc = meta_read(s, txn, m);
+    if (!rc) rc = mdb_stat(txn, s->values, sv);
+    if (!rc) rc = mdb_stat(txn, s->atime, &sa);
+    if (!rc) rc = mdb_stat(txn, s->lru, &sl);
+    if (rc) return lmdb_err(err, "reading the indexes", rc);
+    if (m->bytes != r->bytes)
+        return er_set(err, ER_ERR_STORE, "byte total %llu disagrees with the values' %llu",
+                      (unsigned long long)m->bytes, (unsigned long long)r->bytes);
+    if (sa.ms_entries != sl.ms_entries || sv->ms_entries != sa.ms_entries)
+        return er_set(err, ER_ERR_STORE, "index sizes disagree: %zu values, %zu atime, %zu lru",
+                      sv->ms_entries, sa.ms_entries, sl.ms_entries);
+    return ER_OK;
+}
+
+er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, uint64_t *bad_out,
+                          er_err *err) {
+    er_store_flush(s);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, remove_corrupt ? 0 : MDB_RDONLY, &txn);
+    if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
+    scan_result r = {0};
+    if ((rc = scan_values(s, txn, remove_corrupt, &r))) {
         mdb_txn_abort(txn);
         return lmdb_err(err, "scanning values", rc);
     }
-    MDB_stat sv, sa, sl;
-    rc = meta_read(s, txn, &m);
-    if (!rc) rc = mdb_stat(txn, s->values, &sv);
-    if (!rc) rc = mdb_stat(txn, s->atime, &sa);
-    if (!rc) rc = mdb_stat(txn, s->lru, &sl);
-    er_status st = ER_OK;
-    if (rc) st = lmdb_err(err, "reading the indexes", rc);
-    else if (m.bytes != sum)
-        st = er_set(err, ER_ERR_STORE, "byte total %llu disagrees with the values' %llu",
-                    (unsigned long long)m.bytes, (unsigned long long)sum);
-    else if (sa.ms_entries != sl.ms_entries || sv.ms_entries != sa.ms_entries)
-        st = er_set(err, ER_ERR_STORE, "index sizes disagree: %zu values, %zu atime, %zu lru",
-                    sv.ms_entries, sa.ms_entries, sl.ms_entries);
+    meta_state m = {0, 0};
+    MDB_stat sv;
+    er_status st = check_indexes(s, txn, &r, &m, &sv, err);
     if (st == ER_OK && remove_corrupt) {
-        m.bytes = sum - bad_bytes;
+        m.bytes = r.bytes - r.bad_bytes;
         if ((rc = meta_write(s, txn, &m)) || (rc = mdb_txn_commit(txn)))
             return lmdb_err(err, "committing the repair", rc);
         s->bytes = m.bytes;
@@ -651,7 +680,7 @@ er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, ui
     } else {
         mdb_txn_abort(txn);
     }
-    if (ok_out) *ok_out = ok;
-    if (bad_out) *bad_out = bad;
+    if (ok_out) *ok_out = r.ok;
+    if (bad_out) *bad_out = r.bad;
     return st;
 }

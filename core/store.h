@@ -32,23 +32,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtype.h"
 #include "er_error.h"
 
 typedef struct er_store er_store;
 typedef struct er_store_reader er_store_reader;
 
-typedef enum {
-    ER_DTYPE_FP32 = 0, /* exact */
-    ER_DTYPE_FP16 = 1, /* IEEE half, round to nearest even, saturating */
-    ER_DTYPE_INT8 = 2  /* symmetric per-token scale: x ~= scale[t] * q */
-} er_store_dtype;
+/* Values are kept as ER_DTYPE_FP32 (exact), ER_DTYPE_FP16 (round to nearest
+ * even, saturating) or ER_DTYPE_INT8 (symmetric per-token scale); dtype.h.
+ * er_store_dtype is the old name of the type, still spelled by server/app.c:
+ * not a second enum. */
+typedef er_dtype er_store_dtype;
 
 #define ER_STORE_KEY_BYTES 32
 #define ER_STORE_HEADER_BYTES 64
 #define ER_STORE_FORMAT_VERSION 1
 
 typedef struct {
-    er_store_dtype dtype;  /* of new values; values of every dtype are read */
+    er_dtype dtype;        /* of new values (FP32, FP16 or INT8); values of every
+                              store dtype are read */
     uint64_t budget_bytes; /* sum of value sizes kept; default 1 GiB */
     uint64_t map_bytes;    /* LMDB map; 0 = 2 * budget + 64 MiB (grown at open
                               to at least the data file's size) */
@@ -58,11 +60,14 @@ typedef struct {
 
 er_store_params er_store_default_params(void);
 
-const char *er_store_dtype_name(er_store_dtype d); /* "fp32", "fp16", "int8" */
-int er_store_dtype_parse(const char *s);            /* -1 if unknown */
+/* A store dtype by its configuration name, "fp32", "fp16" or "int8"; -1 when
+ * NULL, unknown, or a dtype the store cannot hold ("bf16").  Names: see
+ * er_dtype_name. */
+int er_store_dtype_parse(const char *s);
 
-/* Bytes one value of n_tokens x hidden takes (header included). */
-size_t er_store_value_size(er_store_dtype d, int n_tokens, int hidden);
+/* Bytes one value of n_tokens x hidden takes (header included); d a store
+ * dtype. */
+size_t er_store_value_size(er_dtype d, int n_tokens, int hidden);
 
 /* key = BLAKE2b-256(fingerprint[32], cut, n, ids[n], type ids[n] (zeros when
  * NULL), salt), integers little-endian.  Never allocates. */

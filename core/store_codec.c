@@ -1,5 +1,6 @@
 /* Store keys and the value codec: header, checksum, fp32 / fp16 / int8. */
 #include <math.h>
+#include <stdbool.h>
 #include <sodium.h> /* keys: BLAKE2b */
 #include <string.h>
 
@@ -25,33 +26,22 @@ static int is_le(void) {
     return b == 1;
 }
 
-const char *er_store_dtype_name(er_store_dtype d) {
-    switch (d) {
-    case ER_DTYPE_FP32: return "fp32";
-    case ER_DTYPE_FP16: return "fp16";
-    case ER_DTYPE_INT8: return "int8";
-    }
-    return "?";
+/* The codec below handles exactly these. */
+bool er_store_dtype_valid(er_dtype d) {
+    return d == ER_DTYPE_FP32 || d == ER_DTYPE_FP16 || d == ER_DTYPE_INT8;
 }
 
 int er_store_dtype_parse(const char *s) {
-    if (!s) return -1;
-    if (!strcmp(s, "fp32")) return ER_DTYPE_FP32;
-    if (!strcmp(s, "fp16")) return ER_DTYPE_FP16;
-    if (!strcmp(s, "int8")) return ER_DTYPE_INT8;
-    return -1;
+    int d = er_dtype_parse(s);
+    return d >= 0 && er_store_dtype_valid((er_dtype)d) ? d : -1;
 }
 
-static size_t payload_size(er_store_dtype d, size_t n, size_t h) {
-    switch (d) {
-    case ER_DTYPE_FP32: return n * h * 4;
-    case ER_DTYPE_FP16: return n * h * 2;
-    case ER_DTYPE_INT8: return n * 4 + n * h;
-    }
-    return 0;
+static size_t payload_size(er_dtype d, size_t n, size_t h) {
+    /* int8 rows carry their float scale */
+    return n * h * er_dtype_size(d) + (d == ER_DTYPE_INT8 ? n * sizeof(float) : 0);
 }
 
-size_t er_store_value_size(er_store_dtype d, int n_tokens, int hidden) {
+size_t er_store_value_size(er_dtype d, int n_tokens, int hidden) {
     return ER_STORE_HEADER_BYTES + payload_size(d, (size_t)n_tokens, (size_t)hidden);
 }
 
@@ -153,7 +143,7 @@ static inline float half_to_float(uint16_t h) {
 
 float er_half_to_float(uint16_t h) { return half_to_float(h); }
 
-void er_value_encode(er_store_dtype d, int cut, int n, int h, const float *x, uint8_t *dst) {
+void er_value_encode(er_dtype d, int cut, int n, int h, const float *x, uint8_t *dst) {
     size_t N = (size_t)n, H = (size_t)h, plen = payload_size(d, N, H);
     memset(dst, 0, ER_STORE_HEADER_BYTES);
     memcpy(dst, MAGIC, 4);
@@ -192,15 +182,15 @@ void er_value_encode(er_store_dtype d, int cut, int n, int h, const float *x, ui
 int er_value_check_header(const uint8_t *v, size_t len, int expect_cut, int expect_n,
                           int expect_h) {
     if (len < ER_STORE_HEADER_BYTES || memcmp(v, MAGIC, 4) ||
-        get_u16(v + 4) != ER_STORE_FORMAT_VERSION || v[6] > ER_DTYPE_INT8 || v[7] ||
-        get_u32(v + 20))
+        get_u16(v + 4) != ER_STORE_FORMAT_VERSION || !er_store_dtype_valid((er_dtype)v[6]) ||
+        v[7] || get_u32(v + 20))
         return -1;
     uint32_t n = get_u32(v + 8), h = get_u32(v + 12), cut = get_u32(v + 16);
     if (n == 0 || h == 0 || n > (1u << 20) || h > (1u << 16)) return -1;
     if ((expect_n >= 0 && n != (uint32_t)expect_n) || (expect_h >= 0 && h != (uint32_t)expect_h) ||
         (expect_cut >= 0 && cut != (uint32_t)expect_cut))
         return -1;
-    uint64_t plen = payload_size((er_store_dtype)v[6], n, h);
+    uint64_t plen = payload_size((er_dtype)v[6], n, h);
     return get_u64(v + 24) == plen && len == ER_STORE_HEADER_BYTES + plen ? 0 : -1;
 }
 
@@ -213,7 +203,7 @@ int er_value_check_sum(const uint8_t *v, size_t len) {
 void er_value_decode(const uint8_t *v, float *out) {
     size_t N = get_u32(v + 8), H = get_u32(v + 12);
     const uint8_t *p = v + ER_STORE_HEADER_BYTES;
-    switch ((er_store_dtype)v[6]) {
+    switch ((er_dtype)v[6]) {
     case ER_DTYPE_FP32:
         if (is_le()) memcpy(out, p, N * H * 4);
         else for (size_t i = 0; i < N * H; i++) { uint32_t u = get_u32(p + 4 * i); memcpy(&out[i], &u, 4); }
@@ -237,10 +227,13 @@ void er_value_decode(const uint8_t *v, float *out) {
         }
         break;
     }
+    case ER_DTYPE_BF16:
+    case ER_DTYPE_OTHER: /* refused by er_value_check_header */
+        break;
     }
 }
 
-void er_value_round(er_store_dtype d, int n, int h, float *x) {
+void er_value_round(er_dtype d, int n, int h, float *x) {
     size_t N = (size_t)n, H = (size_t)h;
     if (d == ER_DTYPE_FP16) {
         for (size_t i = 0; i < N * H; i++) x[i] = half_to_float(er_f32_to_f16(x[i]));
@@ -257,8 +250,4 @@ void er_value_round(er_store_dtype d, int n, int h, float *x) {
             }
         }
     }
-}
-
-void er_store_round(const er_store *s, int n_tokens, int hidden, float *x) {
-    er_value_round(er_store_dtype_of(s), n_tokens, hidden, x);
 }

@@ -11,6 +11,7 @@
 #ifndef ER_STORE_INTERNAL_H
 #define ER_STORE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +21,7 @@ uint16_t er_f32_to_f16(float f); /* round to nearest even, saturating to +-65504
 float er_half_to_float(uint16_t h); /* the decoder's: branch-free, equal to er_f16_to_f32 */
 
 /* Writes the header and payload of x [n, h] into dst (er_store_value_size bytes). */
-void er_value_encode(er_store_dtype d, int cut, int n, int h, const float *x, uint8_t *dst);
+void er_value_encode(er_dtype d, int cut, int n, int h, const float *x, uint8_t *dst);
 
 /* Checks the header of a value of len bytes: magic, version, dtype, sizes,
  * and, when expect_* >= 0, that they match.  0 when good. */
@@ -34,9 +35,10 @@ int er_value_check_sum(const uint8_t *v, size_t len);
 void er_value_decode(const uint8_t *v, float *out);
 
 /* x[n, h] in place = decode(encode(x)), bit for bit. */
-void er_value_round(er_store_dtype d, int n, int h, float *x);
+void er_value_round(er_dtype d, int n, int h, float *x);
 
-er_store_dtype er_store_dtype_of(const er_store *s);
+/* True for the dtypes a value can be stored in (FP32, FP16, INT8). */
+bool er_store_dtype_valid(er_dtype d);
 
 /* Queues len raw bytes as the value of key (tests: corrupt values). */
 er_status er_store_put_raw(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], const void *v,

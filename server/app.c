@@ -28,11 +28,6 @@ struct srv_app {
 
 /* ---- lifecycle ---- */
 
-static void log_line(void *user, const char *line) {
-    (void)user;
-    er_log(ER_LOG_INFO, "%s", line);
-}
-
 static er_status load_tasks(srv_app *a, er_err *err) {
     const srv_config *cfg = &a->cfg;
     er_taskset_params tp = er_taskset_default_params();
@@ -43,7 +38,6 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_store_dtype)dt;
-    tp.log = cfg->quiet ? NULL : log_line;
     er_status st = er_taskset_load(cfg->tasks, cfg->n_tasks, &tp, &a->ts, err);
     if (st != ER_OK) return st;
     for (int i = 0; i < cfg->n_tasks; i++)

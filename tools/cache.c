@@ -14,17 +14,21 @@
  * warm needs --model (the same directory and cut the server uses, so the keys
  * match); text needs a tokenizer (--tokenizer, default the model directory).
  * Documents are truncated to --max-tokens (default 512, capped by the model)
- * and keyed with the salt the server gives requests with truncation on:
- * max_tokens << 1 | 1 (--salt overrides), so a warmed store serves the
- * server's default requests as hits when both use the same --max-tokens. */
+ * and keyed with the salt the server gives requests with truncation on
+ * (er_key_salt; --salt overrides), so a warmed store serves the server's
+ * default requests as hits when both use the same --max-tokens.
+ * Diagnostics go through er_log ("erserve-cache: error: ..."); the progress
+ * bar and the summary line of warm go to stderr, the other commands' output
+ * to stdout. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "er_log.h"
+#include "er_util.h"
 #include "recycle.h"
 #include "tokenizer.h"
 
@@ -42,7 +46,7 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f, "usage: erserve-cache --store PATH [--model DIR] [--cut K] [--dtype fp32|fp16|int8]\n"
                "                     [--budget BYTES[K|M|G]] [--tokenizer PATH] [--max-tokens N]\n"
-               "                     [--salt N] [--repair]\n"
+               "                     [--salt N] [--repair] [--version]\n"
                "                     warm [FILE] | stats | verify | purge\n"
                "  warm    reads JSONL {\"id\",\"text\"} or {\"input_ids\":[...]} (FILE or stdin) and\n"
                "          stores the lower layers of every document not cached yet (needs --model)\n"
@@ -50,29 +54,14 @@ static void usage(FILE *f) {
                "  verify  checks every value (--repair deletes bad ones); exit 1 if any is bad\n"
                "  purge   deletes every value\n"
                "warm truncates to --max-tokens (default 512) and keys documents as the server\n"
-               "keys truncated requests (salt max_tokens << 1 | 1) unless --salt is given.\n");
+               "keys truncated requests unless --salt is given.\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int parse_bytes(const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v <= 0) return -1;
-    switch (*end) {
-    case 'K': case 'k': v *= 1024.0; end++; break;
-    case 'M': case 'm': v *= 1048576.0; end++; break;
-    case 'G': case 'g': v *= 1073741824.0; end++; break;
-    default: break;
-    }
-    if (*end) return -1;
-    *out = (uint64_t)v;
-    return 0;
+/* Reports a bad command line (main exits 2). */
+static int bad_arg(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
+static int bad_arg(const char *fmt, const char *arg) {
+    er_log(ER_LOG_ERROR, fmt, arg);
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
@@ -84,27 +73,29 @@ static int parse_args(int argc, char **argv, opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
+        else if (!strcmp(a, "--version")) { printf("erserve-cache %s\n", ER_VERSION); exit(0); }
         else if (!strcmp(a, "--repair")) o->repair = true;
-        else if (a[0] == '-' && a[1] == '-' && !v) return fprintf(stderr, "erserve-cache: %s needs a value\n", a), -1;
+        else if (a[0] == '-' && a[1] == '-' && !v) return bad_arg("%s needs a value", a);
         else if (!strcmp(a, "--store")) o->store = argv[++i];
         else if (!strcmp(a, "--model")) o->model = argv[++i];
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = argv[++i];
         else if (!strcmp(a, "--cut")) o->cut = atoi(argv[++i]);
         else if (!strcmp(a, "--max-tokens")) {
-            if ((o->max_tokens = atoi(argv[++i])) < 1)
-                return fprintf(stderr, "erserve-cache: bad --max-tokens %s\n", argv[i]), -1;
+            if ((o->max_tokens = atoi(argv[++i])) < 1) return bad_arg("bad --max-tokens %s", argv[i]);
         } else if (!strcmp(a, "--salt")) o->salt = strtoll(argv[++i], NULL, 0);
         else if (!strcmp(a, "--dtype")) {
             int d = er_store_dtype_parse(argv[++i]);
-            if (d < 0) return fprintf(stderr, "erserve-cache: unknown dtype %s\n", argv[i]), -1;
-            o->sp.dtype = (er_store_dtype)d;
+            if (d < 0) return bad_arg("unknown dtype %s", argv[i]);
+            o->sp.dtype = (er_dtype)d;
         } else if (!strcmp(a, "--budget")) {
-            if (parse_bytes(argv[++i], &o->sp.budget_bytes))
-                return fprintf(stderr, "erserve-cache: bad --budget %s\n", argv[i]), -1;
-        } else if (a[0] == '-') return fprintf(stderr, "erserve-cache: unknown option %s\n", a), -1;
+            er_err e;
+            if (er_parse_bytes(argv[++i], "--budget", &o->sp.budget_bytes, &e) != ER_OK)
+                return bad_arg("%s", e.msg);
+            if (o->sp.budget_bytes == 0) return bad_arg("bad --budget %s", argv[i]);
+        } else if (a[0] == '-') return bad_arg("unknown option %s", a);
         else if (!o->cmd) o->cmd = a;
         else if (!o->file) o->file = a;
-        else return fprintf(stderr, "erserve-cache: unexpected argument %s\n", a), -1;
+        else return bad_arg("unexpected argument %s", a);
     }
     if (!o->store || !o->cmd) return usage(stderr), -1;
     return 0;
@@ -138,15 +129,17 @@ typedef struct {
     bool has_types;
     long docs, computed, cached, skipped;
     long total; /* lines in the file, for the progress bar; 0 = unknown */
-    double t0, last_draw;
+    uint64_t t0_ns, last_draw_ns;
     bool tty;
 } warm_state;
 
+static double seconds_since(uint64_t t0_ns) { return (double)(er_now_ns() - t0_ns) * 1e-9; }
+
 static void draw(warm_state *s, bool final) {
-    double t = now_s();
-    if (!s->tty || (!final && t - s->last_draw < 0.2)) return;
-    s->last_draw = t;
-    double rate = s->docs / (t - s->t0 > 1e-9 ? t - s->t0 : 1e-9);
+    if (!s->tty || (!final && er_now_ns() - s->last_draw_ns < 200000000u)) return;
+    s->last_draw_ns = er_now_ns();
+    double dt = seconds_since(s->t0_ns);
+    double rate = s->docs / (dt > 1e-9 ? dt : 1e-9);
     if (s->total > 0) {
         int w = 30, fill = (int)(w * (double)s->docs / (double)s->total);
         fprintf(stderr, "\r[%.*s%*s] %ld/%ld docs  %.1f docs/s ", fill,
@@ -157,13 +150,20 @@ static void draw(warm_state *s, bool final) {
     if (final) fputc('\n', stderr);
 }
 
+/* A diagnostic during warm: on its own line, below the progress bar. */
+#define warm_error(s, ...)                     \
+    do {                                       \
+        if ((s)->tty) fputc('\n', stderr);     \
+        er_log(ER_LOG_ERROR, __VA_ARGS__);     \
+    } while (0)
+
 static int flush_batch(warm_state *s) {
     if (!s->n_seqs) return 0;
     er_batch b = {s->n_seqs, s->seq_len, s->ids, s->has_types ? s->types : NULL};
     uint8_t hit[BATCH_SEQS];
     er_err e;
     if (er_warm(s->w, s->t, &b, s->salt, hit, NULL, &e) != ER_OK) {
-        fprintf(stderr, "\nerserve-cache: warm: %s\n", e.msg);
+        warm_error(s, "warm: %s", e.msg);
         return -1;
     }
     for (int i = 0; i < s->n_seqs; i++) {
@@ -193,51 +193,57 @@ static int add_doc(warm_state *s, const int32_t *ids, const int32_t *types, int 
     return 0;
 }
 
+/* {"input_ids": [...], "token_type_ids"?: [...]}: a document longer than a
+ * batch, or with type ids of another length, is skipped. */
+static int add_ids_doc(warm_state *s, const json_t *ids, const json_t *tys) {
+    static int32_t buf[BATCH_TOKENS], tbuf[BATCH_TOKENS];
+    size_t n = json_array_size(ids);
+    if (n > BATCH_TOKENS || (tys && json_array_size(tys) != n)) {
+        s->skipped++;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = (int32_t)json_integer_value(json_array_get(ids, i));
+        tbuf[i] = tys ? (int32_t)json_integer_value(json_array_get(tys, i)) : 0;
+    }
+    return add_doc(s, buf, tys ? tbuf : NULL, (int)n);
+}
+
+/* {"text": "..."}: tokenized and truncated to max_len; a text the tokenizer
+ * refuses is skipped. */
+static int add_text_doc(warm_state *s, const json_t *text, long lineno) {
+    if (!s->tok) {
+        warm_error(s, "line %ld: text needs a tokenizer (--tokenizer)", lineno);
+        return -1;
+    }
+    er_tokenize_params tp = er_tokenize_default_params();
+    tp.max_length = (size_t)s->max_len;
+    er_encoding *enc;
+    er_err e;
+    if (er_tokenizer_encode(s->tok, json_string_value(text), json_string_length(text), NULL, 0,
+                            &tp, &enc, &e) != ER_OK) {
+        warm_error(s, "line %ld: %s", lineno, e.msg);
+        s->skipped++;
+        return 0;
+    }
+    int rc = add_doc(s, enc->ids, enc->type_ids, (int)enc->n);
+    er_encoding_free(enc);
+    return rc;
+}
+
 static int warm_line(warm_state *s, const char *line, long lineno) {
     json_error_t je;
     json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(o)) {
-        fprintf(stderr, "\nerserve-cache: line %ld: not a JSON object (%s)\n", lineno, je.text);
-        json_decref(o);
-        return -1;
-    }
+    int rc = -1;
     json_t *text = json_object_get(o, "text"), *ids = json_object_get(o, "input_ids");
-    int rc = 0;
-    static int32_t buf[BATCH_TOKENS], tbuf[BATCH_TOKENS];
-    if (json_is_array(ids)) {
-        json_t *tys = json_object_get(o, "token_type_ids");
-        size_t n = json_array_size(ids);
-        if (n > BATCH_TOKENS || (tys && json_array_size(tys) != n)) {
-            s->skipped++;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                buf[i] = (int32_t)json_integer_value(json_array_get(ids, i));
-                tbuf[i] = tys ? (int32_t)json_integer_value(json_array_get(tys, i)) : 0;
-            }
-            rc = add_doc(s, buf, tys ? tbuf : NULL, (int)n);
-        }
-    } else if (json_is_string(text)) {
-        if (!s->tok) {
-            fprintf(stderr, "\nerserve-cache: line %ld: text needs a tokenizer (--tokenizer)\n", lineno);
-            rc = -1;
-        } else {
-            er_tokenize_params tp = er_tokenize_default_params();
-            tp.max_length = (size_t)s->max_len;
-            er_encoding *enc;
-            er_err e;
-            if (er_tokenizer_encode(s->tok, json_string_value(text), json_string_length(text), NULL,
-                                    0, &tp, &enc, &e) != ER_OK) {
-                fprintf(stderr, "\nerserve-cache: line %ld: %s\n", lineno, e.msg);
-                s->skipped++;
-            } else {
-                rc = add_doc(s, enc->ids, enc->type_ids, (int)enc->n);
-                er_encoding_free(enc);
-            }
-        }
-    } else {
-        fprintf(stderr, "\nerserve-cache: line %ld: needs \"text\" or \"input_ids\"\n", lineno);
-        rc = -1;
-    }
+    if (!json_is_object(o))
+        warm_error(s, "line %ld: not a JSON object (%s)", lineno, je.text);
+    else if (json_is_array(ids))
+        rc = add_ids_doc(s, ids, json_object_get(o, "token_type_ids"));
+    else if (json_is_string(text))
+        rc = add_text_doc(s, text, lineno);
+    else
+        warm_error(s, "line %ld: needs \"text\" or \"input_ids\"", lineno);
     json_decref(o);
     return rc;
 }
@@ -255,39 +261,52 @@ static long count_lines(const char *path) {
     return n + (last != '\n');
 }
 
-static int warm(const opts *o, er_taskset *ts) {
+static void warm_state_free(warm_state *s) {
+    if (!s) return;
+    er_tokenizer_free(s->tok);
+    er_worker_free(s->w);
+    free(s);
+}
+
+/* The worker, the task, the token cap and key salt of warm; the tokenizer
+ * when there is one (required when --tokenizer names it).  NULL on error
+ * (logged). */
+static warm_state *warm_state_new(const opts *o, er_taskset *ts) {
     warm_state *s = calloc(1, sizeof *s);
     er_err e;
     if (!s || er_worker_init(ts, NULL, &s->w, &e) != ER_OK) {
-        fprintf(stderr, "erserve-cache: %s\n", s ? e.msg : "out of memory");
-        free(s);
-        return 1;
+        er_log(ER_LOG_ERROR, "%s", s ? e.msg : "out of memory");
+        warm_state_free(s);
+        return NULL;
     }
     s->t = er_taskset_at(ts, 0);
     const er_config *c = er_model_config(er_task_model(s->t));
     s->max_len = c->max_positions < 512 ? c->max_positions : 512;
     if (c->arch == ER_ARCH_ROBERTA) s->max_len = c->max_positions - c->pad_token_id - 1;
     if (s->max_len > o->max_tokens) s->max_len = o->max_tokens;
-    s->salt = o->salt >= 0 ? (uint64_t)o->salt : (uint64_t)s->max_len << 1 | 1;
+    s->salt = o->salt >= 0 ? (uint64_t)o->salt : er_key_salt(s->max_len, true);
     const char *tp = o->tokenizer ? o->tokenizer : o->model;
     s->tok = er_tokenizer_load(tp, &e);
     if (!s->tok && o->tokenizer) {
-        fprintf(stderr, "erserve-cache: tokenizer %s: %s\n", tp, e.msg);
-        er_worker_free(s->w);
-        free(s);
-        return 1;
+        er_log(ER_LOG_ERROR, "tokenizer %s: %s", tp, e.msg);
+        warm_state_free(s);
+        return NULL;
     }
+    return s;
+}
+
+static int warm(const opts *o, er_taskset *ts) {
+    warm_state *s = warm_state_new(o, ts);
+    if (!s) return 1;
     FILE *in = o->file && strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
     if (!in) {
-        fprintf(stderr, "erserve-cache: %s: %s\n", o->file, strerror(errno));
-        er_tokenizer_free(s->tok);
-        er_worker_free(s->w);
-        free(s);
+        er_log(ER_LOG_ERROR, "%s: %s", o->file, strerror(errno));
+        warm_state_free(s);
         return 1;
     }
     s->tty = isatty(2);
     s->total = in != stdin && s->tty ? count_lines(o->file) : 0;
-    s->t0 = now_s();
+    s->t0_ns = er_now_ns();
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -300,63 +319,93 @@ static int warm(const opts *o, er_taskset *ts) {
     if (flush_batch(s)) rc = -1; /* what was read is kept even after a bad line */
     er_store_flush(er_taskset_store(ts));
     draw(s, true);
-    double dt = now_s() - s->t0;
+    double dt = seconds_since(s->t0_ns);
     fprintf(stderr, "warm: %ld docs in %.1f s (%.1f docs/s): %ld computed, %ld already cached, "
             "%ld skipped (empty or longer than %d tokens)\n", s->docs, dt,
             s->docs / (dt > 1e-9 ? dt : 1e-9), s->computed, s->cached, s->skipped, s->max_len);
     free(line);
     if (in != stdin) fclose(in);
-    er_tokenizer_free(s->tok);
-    er_worker_free(s->w);
-    free(s);
+    warm_state_free(s);
     return rc ? 1 : 0;
 }
 
-int main(int argc, char **argv) {
-    opts o;
-    if (parse_args(argc, argv, &o)) return 2;
-    er_err e;
-    int rc = 0;
-    if (!strcmp(o.cmd, "warm")) {
-        if (!o.model) return fprintf(stderr, "erserve-cache: warm needs --model DIR\n"), 2;
-        er_task_spec spec = {"cache", o.model, 0};
-        er_taskset_params p = er_taskset_default_params();
-        p.cut = o.cut;
-        p.store_path = o.store;
-        p.store = o.sp;
-        er_taskset *ts;
-        if (er_taskset_load(&spec, 1, &p, &ts, &e) != ER_OK)
-            return fprintf(stderr, "erserve-cache: %s\n", e.msg), 1;
-        rc = warm(&o, ts);
-        er_taskset_free(ts);
-        return rc;
+static int warm_command(const opts *o) {
+    if (!o->model) {
+        er_log(ER_LOG_ERROR, "warm needs --model DIR");
+        return 2;
     }
-    if (strcmp(o.cmd, "stats") && strcmp(o.cmd, "verify") && strcmp(o.cmd, "purge"))
-        return fprintf(stderr, "erserve-cache: unknown command %s\n", o.cmd), usage(stderr), 2;
-    er_store *s;
-    if (er_store_open(o.store, &o.sp, &s, &e) != ER_OK)
-        return fprintf(stderr, "erserve-cache: %s\n", e.msg), 1;
+    er_task_spec spec = {"cache", o->model, 0};
+    er_taskset_params p = er_taskset_default_params();
+    p.cut = o->cut;
+    p.store_path = o->store;
+    p.store = o->sp;
+    er_taskset *ts;
+    er_err e;
+    if (er_taskset_load(&spec, 1, &p, &ts, &e) != ER_OK) {
+        er_log(ER_LOG_ERROR, "%s", e.msg);
+        return 1;
+    }
+    int rc = warm(o, ts);
+    er_taskset_free(ts);
+    return rc;
+}
+
+/* ---- stats, verify, purge ---- */
+
+static int verify(er_store *s, bool repair) {
+    uint64_t ok = 0, bad = 0;
+    er_err e;
+    er_status st = er_store_verify(s, repair, &ok, &bad, &e);
+    printf("values ok      %llu\nvalues bad     %llu%s\n", (unsigned long long)ok,
+           (unsigned long long)bad, bad && repair ? " (deleted)" : "");
+    if (st != ER_OK) er_log(ER_LOG_ERROR, "verify: %s", e.msg);
+    return st != ER_OK || bad ? 1 : 0;
+}
+
+static int purge(er_store *s) {
     er_store_counters c;
-    if (!strcmp(o.cmd, "stats")) {
+    er_store_stats(s, &c);
+    er_err e;
+    if (er_store_purge(s, &e) != ER_OK) {
+        er_log(ER_LOG_ERROR, "purge: %s", e.msg);
+        return 1;
+    }
+    printf("purged %llu values (%llu bytes)\n", (unsigned long long)c.entries,
+           (unsigned long long)c.bytes);
+    return 0;
+}
+
+static int store_command(const opts *o) {
+    er_store *s;
+    er_err e;
+    if (er_store_open(o->store, &o->sp, &s, &e) != ER_OK) {
+        er_log(ER_LOG_ERROR, "%s", e.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (!strcmp(o->cmd, "stats")) {
+        er_store_counters c;
         er_store_stats(s, &c);
         print_stats(&c);
-    } else if (!strcmp(o.cmd, "verify")) {
-        uint64_t ok = 0, bad = 0;
-        er_status st = er_store_verify(s, o.repair, &ok, &bad, &e);
-        printf("values ok      %llu\nvalues bad     %llu%s\n", (unsigned long long)ok,
-               (unsigned long long)bad, bad && o.repair ? " (deleted)" : "");
-        if (st != ER_OK) fprintf(stderr, "erserve-cache: verify: %s\n", e.msg);
-        rc = st != ER_OK || bad ? 1 : 0;
+    } else if (!strcmp(o->cmd, "verify")) {
+        rc = verify(s, o->repair);
     } else {
-        er_store_stats(s, &c);
-        if (er_store_purge(s, &e) != ER_OK) {
-            fprintf(stderr, "erserve-cache: purge: %s\n", e.msg);
-            rc = 1;
-        } else {
-            printf("purged %llu values (%llu bytes)\n", (unsigned long long)c.entries,
-                   (unsigned long long)c.bytes);
-        }
+        rc = purge(s);
     }
     er_store_close(s);
     return rc;
+}
+
+int main(int argc, char **argv) {
+    /* warnings only: the task set's start-up summary is the server's business */
+    er_log_setup("erserve-cache", ER_LOG_WARN);
+    opts o;
+    if (parse_args(argc, argv, &o)) return 2;
+    if (!strcmp(o.cmd, "warm")) return warm_command(&o);
+    if (strcmp(o.cmd, "stats") && strcmp(o.cmd, "verify") && strcmp(o.cmd, "purge")) {
+        er_log(ER_LOG_ERROR, "unknown command %s", o.cmd);
+        usage(stderr);
+        return 2;
+    }
+    return store_command(&o);
 }

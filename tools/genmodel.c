@@ -2,9 +2,9 @@
  * weights, deterministically from a seed, for the demo and the benchmarks
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
- *   erserve-genmodel --out DIR --preset bert-base|minilm-l6
+ *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny
  *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
- *                    [--upper-seed N --upper-from K]
+ *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
  * and the head come from that seed instead, so several heads generated with
@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "er_log.h"
+#include "er_util.h"
 
 typedef struct {
     const char *name;
@@ -67,7 +70,7 @@ static float *add(tensor_list *l, const char *name, int64_t rows, int64_t cols, 
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 256;
         l->t = realloc(l->t, (size_t)l->cap * sizeof *l->t);
-        if (!l->t) { perror("realloc"); exit(1); }
+        if (!l->t) { er_log(ER_LOG_ERROR, "out of memory"); exit(1); }
     }
     tensor *t = &l->t[l->n++];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -75,7 +78,7 @@ static float *add(tensor_list *l, const char *name, int64_t rows, int64_t cols, 
     t->cols = cols;
     size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
     t->data = malloc(n * sizeof(float));
-    if (!t->data) { perror("malloc"); exit(1); }
+    if (!t->data) { er_log(ER_LOG_ERROR, "out of memory"); exit(1); }
     for (size_t i = 0; i < n; i++)
         t->data[i] = fill == FILL_ONES ? 1.0f : fill == FILL_ZEROS ? 0.0f : uniform(r, scale);
     return t->data;
@@ -160,91 +163,111 @@ static void labels_json(char *buf, size_t cap, const char *const *labels, int n)
     snprintf(buf + len, cap - len, "},\n");
 }
 
-int main(int argc, char **argv) {
-    const char *out = NULL, *preset_name = "minilm-l6", *head = "embedding";
-    uint64_t seed = 1, upper_seed = 0;
-    int upper_from = -1;
+/* The head kinds; the numbers also seed the head's own random stream. */
+typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3 } head_kind;
+static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa"};
+
+typedef struct {
+    const char *out;
+    const preset *p;
+    head_kind head;
+    uint64_t seed, upper_seed;
+    int upper_from;
+} opts;
+
+/* -1: go on; otherwise the exit status (0 after --version). */
+static int parse_args(int argc, char **argv, opts *o) {
+    const char *preset_name = "minilm-l6", *head = "embedding";
+    *o = (opts){.seed = 1, .upper_from = -1};
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && strcmp(argv[i], "--out") == 0) out = argv[++i];
+        if (i + 1 < argc && strcmp(argv[i], "--out") == 0) o->out = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
-        else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) seed = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) o->seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
-            upper_seed = strtoull(argv[++i], NULL, 10);
-        else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) upper_from = atoi(argv[++i]);
-        else {
+            o->upper_seed = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) o->upper_from = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("erserve-genmodel %s\n", ER_VERSION);
+            return 0;
+        } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
                             "[--head seqcls|tokcls|qa|embedding] [--seed N] "
-                            "[--upper-seed N --upper-from K]\n");
+                            "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
     }
-    const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
-        if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
-    int h_seq = strcmp(head, "seqcls") == 0, h_tok = strcmp(head, "tokcls") == 0;
-    int h_qa = strcmp(head, "qa") == 0, h_emb = strcmp(head, "embedding") == 0;
-    if (!out || !p || !(h_seq || h_tok || h_qa || h_emb)) {
-        fprintf(stderr, "erserve-genmodel: need --out, a known --preset and --head\n");
-        return 2;
-    }
-    if (upper_from < 0 || !upper_seed) upper_from = p->layers, upper_seed = seed ^ 0x5eedull;
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "erserve-genmodel: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
-    }
-    const char *pre = h_emb ? "" : "bert.";
-    rng lower = {seed}, upper = {upper_seed};
-    tensor_list l = {0};
+        if (strcmp(PRESETS[i].name, preset_name) == 0) o->p = &PRESETS[i];
+    int known_head = 0;
+    for (int h = 0; h < 4; h++)
+        if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
+    if (!o->out || !o->p || !known_head)
+        return er_log(ER_LOG_ERROR, "need --out, a known --preset and --head"), 2;
+    if (o->upper_from < 0 || !o->upper_seed)
+        o->upper_from = o->p->layers, o->upper_seed = o->seed ^ 0x5eedull;
+    return -1;
+}
+
+/* Embeddings and layers: below upper_from from `lower`, the rest from `upper`. */
+static void add_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower, rng *upper,
+                        int upper_from) {
     char k[128];
     int H = p->hidden;
     snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
-    add(&l, k, p->vocab, H, FILL_RANDOM, &lower, 0.1f);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
     snprintf(k, sizeof k, "%sembeddings.position_embeddings.weight", pre);
-    add(&l, k, p->positions, H, FILL_RANDOM, &lower, 0.1f);
+    add(l, k, p->positions, H, FILL_RANDOM, lower, 0.1f);
     snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
-    add(&l, k, 2, H, FILL_RANDOM, &lower, 0.1f);
+    add(l, k, 2, H, FILL_RANDOM, lower, 0.1f);
     snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
-    layernorm(&l, k, H);
+    layernorm(l, k, H);
     for (int i = 0; i < p->layers; i++) {
-        rng *r = i < upper_from ? &lower : &upper;
+        rng *r = i < upper_from ? lower : upper;
         static const char *const lins[] = {"attention.self.query", "attention.self.key",
                                            "attention.self.value", "attention.output.dense"};
         for (int j = 0; j < 4; j++) {
             snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, lins[j]);
-            linear(&l, k, H, H, r);
+            linear(l, k, H, H, r);
         }
         snprintf(k, sizeof k, "%sencoder.layer.%d.attention.output.LayerNorm", pre, i);
-        layernorm(&l, k, H);
+        layernorm(l, k, H);
         snprintf(k, sizeof k, "%sencoder.layer.%d.intermediate.dense", pre, i);
-        linear(&l, k, p->inter, H, r);
+        linear(l, k, p->inter, H, r);
         snprintf(k, sizeof k, "%sencoder.layer.%d.output.dense", pre, i);
-        linear(&l, k, H, p->inter, r);
+        linear(l, k, H, p->inter, r);
         snprintf(k, sizeof k, "%sencoder.layer.%d.output.LayerNorm", pre, i);
-        layernorm(&l, k, H);
+        layernorm(l, k, H);
     }
-    rng head_rng = {upper_seed * 31u + (uint64_t)(h_seq + 2 * h_tok + 3 * h_qa)};
-    char labels[1024] = "";
-    const char *arch = "BertModel";
-    if (h_seq) {
-        arch = "BertForSequenceClassification";
-        linear(&l, "bert.pooler.dense", H, H, &head_rng);
-        linear(&l, "classifier", 2, H, &head_rng);
-        labels_json(labels, sizeof labels, SENTIMENT_LABELS, 2);
-    } else if (h_tok) {
-        arch = "BertForTokenClassification";
-        linear(&l, "classifier", 9, H, &head_rng);
-        labels_json(labels, sizeof labels, NER_LABELS, 9);
-    } else if (h_qa) {
-        arch = "BertForQuestionAnswering";
-        linear(&l, "qa_outputs", 2, H, &head_rng);
+}
+
+/* The head's tensors and its config.json labels; returns the architecture. */
+static const char *add_head(tensor_list *l, const opts *o, char *labels, size_t cap) {
+    rng head_rng = {o->upper_seed * 31u + (uint64_t)o->head};
+    int H = o->p->hidden;
+    labels[0] = 0;
+    switch (o->head) {
+    case HEAD_SEQCLS:
+        linear(l, "bert.pooler.dense", H, H, &head_rng);
+        linear(l, "classifier", 2, H, &head_rng);
+        labels_json(labels, cap, SENTIMENT_LABELS, 2);
+        return "BertForSequenceClassification";
+    case HEAD_TOKCLS:
+        linear(l, "classifier", 9, H, &head_rng);
+        labels_json(labels, cap, NER_LABELS, 9);
+        return "BertForTokenClassification";
+    case HEAD_QA:
+        linear(l, "qa_outputs", 2, H, &head_rng);
+        return "BertForQuestionAnswering";
+    case HEAD_EMBEDDING:
+        break;
     }
-    char path[4096], config[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    if (write_safetensors(path, &l) != 0) {
-        fprintf(stderr, "erserve-genmodel: cannot write %s\n", path);
-        return 1;
-    }
+    return "BertModel";
+}
+
+static int write_config(const opts *o, const char *arch, const char *labels) {
+    const preset *p = o->p;
+    char config[4096];
     snprintf(config, sizeof config,
              "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"bert\",\n%s"
              "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
@@ -253,32 +276,50 @@ int main(int argc, char **argv) {
              "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n  \"pad_token_id\": 0,\n"
              "  \"position_embedding_type\": \"absolute\",\n  \"torch_dtype\": \"float32\",\n"
              "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
-             arch, labels, p->vocab, H, p->layers, p->heads, p->inter, p->positions, p->name,
-             (unsigned long long)seed);
-    int rc = write_text(out, "config.json", config);
-    if (h_emb) {
-        char pool_dir[4096];
-        snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
-        mkdir(pool_dir, 0755);
-        rc |= write_text(out, "modules.json",
-                         "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
-                         "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
-                         "\"1\", \"path\": \"1_Pooling\", \"type\": "
-                         "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
-                         "\"path\": \"2_Normalize\", \"type\": "
-                         "\"sentence_transformers.models.Normalize\"}\n]\n");
-        char pool[512];
-        snprintf(pool, sizeof pool,
-                 "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": false,\n"
-                 "  \"pooling_mode_mean_tokens\": true,\n  \"pooling_mode_max_tokens\": false,\n"
-                 "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H);
-        rc |= write_text(pool_dir, "config.json", pool);
-    }
+             arch, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions, p->name,
+             (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* sentence-transformers' files: mean pooling, then normalisation. */
+static int write_pooling(const char *out, int H) {
+    char pool_dir[4096];
+    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
+    mkdir(pool_dir, 0755);
+    int rc = write_text(out, "modules.json",
+                        "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                        "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
+                        "\"1\", \"path\": \"1_Pooling\", \"type\": "
+                        "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
+                        "\"path\": \"2_Normalize\", \"type\": "
+                        "\"sentence_transformers.models.Normalize\"}\n]\n");
+    char pool[512];
+    snprintf(pool, sizeof pool,
+             "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": false,\n"
+             "  \"pooling_mode_mean_tokens\": true,\n  \"pooling_mode_max_tokens\": false,\n"
+             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H);
+    return rc | write_text(pool_dir, "config.json", pool);
+}
+
+int main(int argc, char **argv) {
+    er_log_setup("erserve-genmodel", ER_LOG_INFO);
+    opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    if (mkdir(o.out, 0755) != 0 && errno != EEXIST)
+        return er_log(ER_LOG_ERROR, "cannot create %s: %s", o.out, strerror(errno)), 1;
+    rng lower = {o.seed}, upper = {o.upper_seed};
+    tensor_list l = {0};
+    add_encoder(&l, o.p, o.head == HEAD_EMBEDDING ? "" : "bert.", &lower, &upper, o.upper_from);
+    char labels[1024], path[4096];
+    const char *arch = add_head(&l, &o, labels, sizeof labels);
+    snprintf(path, sizeof path, "%s/model.safetensors", o.out);
+    rc = write_safetensors(path, &l);
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
-    if (rc != 0) {
-        fprintf(stderr, "erserve-genmodel: cannot write the config files in %s\n", out);
-        return 1;
-    }
+    if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
+    rc = write_config(&o, arch, labels);
+    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p->hidden);
+    if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;
 }

@@ -16,21 +16,51 @@
 
 #include "encoder.h"
 #include "er_io.h"
+#include "er_log.h"
+#include "er_util.h"
 
 #define MAX_REQUEST_BYTES (64u << 20)
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head)\n"
+    fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--version]\n"
                "  reads {\"input_ids\": [[...]], \"token_type_ids\"?: [[...]], "
                "\"attention_mask\"?: [[...]]} on stdin,\n"
                "  writes hidden states of layer K (0 = embeddings) or the head's logits.\n");
 }
 
-static int fail(const char *fmt, const char *detail) {
-    fprintf(stderr, "erserve-infer: ");
-    fprintf(stderr, fmt, detail);
-    fputc('\n', stderr);
+static int fail(const char *msg) {
+    er_log(ER_LOG_ERROR, "%s", msg);
     return 1;
+}
+
+typedef struct {
+    const char *dir;
+    int layer; /* -1 with --head */
+    int head;
+} opts;
+
+/* -1: go on; otherwise the exit status (0 after --help / --version). */
+static int parse_args(int argc, char **argv, opts *o) {
+    *o = (opts){.layer = -1};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) o->dir = argv[++i];
+        else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            long k = strtol(argv[++i], &end, 10);
+            if (*end || errno || k < 0 || k > 100000) return usage(stderr), 2;
+            o->layer = (int)k;
+        } else if (strcmp(argv[i], "--head") == 0) o->head = 1;
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("erserve-infer %s\n", ER_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else return usage(stderr), 2;
+    }
+    if (!o->dir || (o->layer < 0) == !o->head) return usage(stderr), 2;
+    return -1;
 }
 
 /* Reads row s of an optional [n][len] integer matrix; returns 0 on a type error. */
@@ -77,142 +107,161 @@ static json_t *per_sequence(const float *v, const er_batch *b, size_t width, int
     return out;
 }
 
-int main(int argc, char **argv) {
-    const char *dir = NULL;
-    int layer = -1, head = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) dir = argv[++i];
-        else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            long k = strtol(argv[++i], &end, 10);
-            if (*end || errno || k < 0 || k > 100000) { usage(stderr); return 2; }
-            layer = (int)k;
-        } else if (strcmp(argv[i], "--head") == 0) head = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else { usage(stderr); return 2; }
-    }
-    if (!dir || (layer < 0) == !head) { usage(stderr); return 2; }
+/* The request as a packed batch: the real tokens of every sequence back to
+ * back (padding dropped), lens[s] real tokens each. */
+typedef struct {
+    int32_t *ids, *types, *mask;
+    int *lens;
+    size_t n_seqs, n_tokens;
+    int has_types;
+} request;
 
+static void request_free(request *r) {
+    free(r->ids); free(r->types); free(r->mask); free(r->lens);
+}
+
+/* Packs row s of ids (and types, mask) at r->n_tokens; NULL or what is wrong. */
+static const char *pack_row(request *r, const json_t *ids, const json_t *types,
+                            const json_t *mask, size_t s) {
+    size_t n = json_array_size(json_array_get(ids, s)), off = r->n_tokens, real = n;
+    if (!get_row(ids, s, n, r->ids + off)) return "input_ids rows must be arrays of integers";
+    if (types && !get_row(types, s, n, r->types + off))
+        return "token_type_ids must have the shape of input_ids";
+    if (mask && !get_row(mask, s, n, r->mask + off))
+        return "attention_mask must have the shape of input_ids";
+    for (size_t i = 0; mask && i < n; i++) {
+        if (r->mask[off + i] != 0 && r->mask[off + i] != 1) return "attention_mask holds 0/1";
+        else if (r->mask[off + i] == 0 && real == n) real = i;
+        else if (r->mask[off + i] == 1 && real != n)
+            return "attention_mask must be ones then zeros (right padding)";
+    }
+    /* The next row is parsed over this row's padding, so the real tokens of
+     * the sequences lie back to back. */
+    r->lens[s] = (int)real;
+    r->n_tokens += real;
+    return NULL;
+}
+
+/* Reads and packs the JSON request on stdin.  NULL, or what is wrong (the
+ * message is static or in msg). */
+static const char *read_request(request *r, char *msg, size_t cap) {
     size_t len = 0;
     char *text;
     er_err rerr;
     if (er_read_stream(stdin, "stdin", MAX_REQUEST_BYTES, &text, &len, &rerr) != ER_OK)
-        return fail("%s", rerr.msg);
+        return snprintf(msg, cap, "%s", rerr.msg), msg;
     json_error_t jerr;
     json_t *req = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
-    if (!req) return fail("invalid JSON request: %s", jerr.text);
+    if (!req) return snprintf(msg, cap, "invalid JSON request: %s", jerr.text), msg;
     const json_t *ids = json_object_get(req, "input_ids");
     const json_t *types = json_object_get(req, "token_type_ids");
     const json_t *mask = json_object_get(req, "attention_mask");
     size_t n_seqs = json_array_size(ids);
+    const char *bad = NULL;
     if (!json_is_array(ids) || n_seqs == 0 || n_seqs > 100000 ||
-        (types && !json_is_array(types)) || (mask && !json_is_array(mask)))
-        return json_decref(req), fail("%s", "'input_ids' must be a non-empty array of arrays "
-                                      "(token_type_ids, attention_mask likewise)");
+        (types && !json_is_array(types)) || (mask && !json_is_array(mask))) {
+        json_decref(req);
+        return "'input_ids' must be a non-empty array of arrays "
+               "(token_type_ids, attention_mask likewise)";
+    }
     size_t total = 0;
     for (size_t s = 0; s < n_seqs; s++) total += json_array_size(json_array_get(ids, s));
-    int32_t *pid = calloc(total + 1, sizeof *pid), *ptype = calloc(total + 1, sizeof *ptype);
-    int32_t *pmask = calloc(total + 1, sizeof *pmask);
-    int *lens = calloc(n_seqs, sizeof *lens);
-    const char *bad = NULL;
-    size_t off = 0;
-    for (size_t s = 0; s < n_seqs && !bad; s++) {
-        size_t n = json_array_size(json_array_get(ids, s));
-        if (!get_row(ids, s, n, pid + off)) bad = "input_ids rows must be arrays of integers";
-        else if (types && !get_row(types, s, n, ptype + off))
-            bad = "token_type_ids must have the shape of input_ids";
-        size_t real = n;
-        if (!bad && mask) {
-            if (!get_row(mask, s, n, pmask + off)) bad = "attention_mask must have the shape of "
-                                                         "input_ids";
-            for (size_t i = 0; !bad && i < n; i++) {
-                if (pmask[off + i] != 0 && pmask[off + i] != 1) bad = "attention_mask holds 0/1";
-                else if (pmask[off + i] == 0 && real == n) real = i;
-                else if (pmask[off + i] == 1 && real != n)
-                    bad = "attention_mask must be ones then zeros (right padding)";
-            }
-        }
-        /* Packed batch: the next row is parsed over this row's padding, so
-         * the real tokens of the sequences lie back to back. */
-        lens[s] = (int)real;
-        off += real;
-    }
+    r->ids = calloc(total + 1, sizeof *r->ids);
+    r->types = calloc(total + 1, sizeof *r->types);
+    r->mask = calloc(total + 1, sizeof *r->mask);
+    r->lens = calloc(n_seqs, sizeof *r->lens);
+    r->n_seqs = n_seqs;
+    r->has_types = types != NULL;
+    for (size_t s = 0; s < n_seqs && !bad; s++) bad = pack_row(r, ids, types, mask, s);
     json_decref(req);
-    int rc = 0;
-    er_err err = {0};
-    er_model *m = NULL;
-    er_ctx *ctx = NULL;
-    float *hidden = NULL, *out = NULL;
-    if (bad) { rc = fail("%s", bad); goto done; }
-    if (er_model_load(dir, NULL, &m, &err) != ER_OK) { rc = fail("%s", err.msg); goto done; }
+    return bad;
+}
+
+/* The head's output shaped by its type: {"head": TYPE, "logits": ...}. */
+static json_t *head_json(const er_model *m, const er_batch *b, const float *out) {
     const er_config *c = er_model_config(m);
-    if (layer > c->num_layers) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "--layer %d: the model has %d layers", layer, c->num_layers);
-        rc = fail("%s", msg);
-        goto done;
+    size_t w = (size_t)er_model_head_width(m), n_seqs = (size_t)b->n_seqs;
+    json_t *res = json_object(), *l = NULL;
+    json_object_set_new(res, "head", json_string(er_head_type_name(c->head)));
+    switch (c->head) {
+    case ER_HEAD_SEQUENCE_CLASSIFICATION:
+        l = float_rows(out, n_seqs, w);
+        break;
+    case ER_HEAD_TOKEN_CLASSIFICATION:
+        l = per_sequence(out, b, w, -1);
+        break;
+    case ER_HEAD_QUESTION_ANSWERING:
+        l = json_object();
+        json_object_set_new(l, "start_logits", per_sequence(out, b, 2, 0));
+        json_object_set_new(l, "end_logits", per_sequence(out, b, 2, 1));
+        break;
+    case ER_HEAD_EMBEDDING:
+        l = json_object();
+        json_object_set_new(l, "embeddings", float_rows(out, n_seqs, w));
+        break;
     }
+    json_object_set_new(res, "logits", l);
+    return res;
+}
+
+/* Runs the model on r up to layer `to` (and the head with o->head); *res the
+ * response.  NULL, or what went wrong (in err or static). */
+static const char *compute(const opts *o, const er_model *m, const request *r, json_t **res,
+                           er_err *err) {
+    const er_config *c = er_model_config(m);
     int max_len = 1;
-    for (size_t s = 0; s < n_seqs; s++) max_len = lens[s] > max_len ? lens[s] : max_len;
-    er_ctx_params cp = {.max_tokens = off ? (int)off : 1, .max_seqs = (int)n_seqs,
-                        .max_seq_len = max_len};
-    if (er_ctx_init(m, &cp, &ctx, &err) != ER_OK) { rc = fail("%s", err.msg); goto done; }
-    er_batch b = {.n_seqs = (int)n_seqs, .seq_len = lens, .ids = pid,
-                  .type_ids = types ? ptype : NULL};
-    hidden = malloc((off + 1) * (size_t)c->hidden_size * sizeof *hidden);
-    if (!hidden) { rc = fail("%s", "out of memory"); goto done; }
-    int to = head ? c->num_layers : layer;
-    if (er_embed(m, ctx, &b, hidden, &err) != ER_OK ||
-        er_layers(m, ctx, &b, 0, to, hidden, &err) != ER_OK) {
-        rc = fail("%s", err.msg);
-        goto done;
+    for (size_t s = 0; s < r->n_seqs; s++) max_len = r->lens[s] > max_len ? r->lens[s] : max_len;
+    er_ctx_params cp = {.max_tokens = r->n_tokens ? (int)r->n_tokens : 1,
+                        .max_seqs = (int)r->n_seqs, .max_seq_len = max_len};
+    er_batch b = {.n_seqs = (int)r->n_seqs, .seq_len = r->lens, .ids = r->ids,
+                  .type_ids = r->has_types ? r->types : NULL};
+    er_ctx *ctx = NULL;
+    float *hidden = malloc((r->n_tokens + 1) * (size_t)c->hidden_size * sizeof *hidden);
+    float *out = o->head ? malloc((er_head_out_size(m, &b) + 1) * sizeof *out) : NULL;
+    const char *bad = NULL;
+    if (er_ctx_init(m, &cp, &ctx, err) != ER_OK) bad = err->msg;
+    else if (!hidden || (o->head && !out)) bad = "out of memory";
+    else if (er_embed(m, ctx, &b, hidden, err) != ER_OK ||
+             er_layers(m, ctx, &b, 0, o->head ? c->num_layers : o->layer, hidden, err) != ER_OK ||
+             (o->head && er_head(m, ctx, &b, hidden, out, err) != ER_OK))
+        bad = err->msg;
+    else if (o->head)
+        *res = head_json(m, &b, out);
+    else {
+        *res = json_object();
+        json_object_set_new(*res, "hidden_states",
+                            per_sequence(hidden, &b, (size_t)c->hidden_size, -1));
     }
-    json_t *res = json_object();
-    if (!head) {
-        json_object_set_new(res, "hidden_states", per_sequence(hidden, &b, (size_t)c->hidden_size, -1));
-    } else {
-        out = malloc((er_head_out_size(m, &b) + 1) * sizeof *out);
-        if (!out || er_head(m, ctx, &b, hidden, out, &err) != ER_OK) {
-            json_decref(res);
-            rc = fail("%s", out ? err.msg : "out of memory");
-            goto done;
-        }
-        size_t w = (size_t)er_model_head_width(m);
-        json_object_set_new(res, "head", json_string(er_head_type_name(c->head)));
-        switch (c->head) {
-        case ER_HEAD_SEQUENCE_CLASSIFICATION:
-            json_object_set_new(res, "logits", float_rows(out, n_seqs, w));
-            break;
-        case ER_HEAD_TOKEN_CLASSIFICATION:
-            json_object_set_new(res, "logits", per_sequence(out, &b, w, -1));
-            break;
-        case ER_HEAD_QUESTION_ANSWERING: {
-            json_t *l = json_object();
-            json_object_set_new(l, "start_logits", per_sequence(out, &b, 2, 0));
-            json_object_set_new(l, "end_logits", per_sequence(out, &b, 2, 1));
-            json_object_set_new(res, "logits", l);
-            break;
-        }
-        case ER_HEAD_EMBEDDING: {
-            json_t *l = json_object();
-            json_object_set_new(l, "embeddings", float_rows(out, n_seqs, w));
-            json_object_set_new(res, "logits", l);
-            break;
-        }
-        }
-    }
-    if (json_dumpf(res, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9)) != 0) rc = 1;
-    fputc('\n', stdout);
-    json_decref(res);
-done:
     free(out);
     free(hidden);
     er_ctx_free(ctx);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    er_log_setup("erserve-infer", ER_LOG_INFO);
+    opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    request r = {0};
+    char msg[1200];
+    er_err err = {0};
+    er_model *m = NULL;
+    json_t *res = NULL;
+    const char *bad = read_request(&r, msg, sizeof msg);
+    if (!bad && er_model_load(o.dir, NULL, &m, &err) != ER_OK) bad = err.msg;
+    if (!bad && o.layer > er_model_config(m)->num_layers) {
+        snprintf(msg, sizeof msg, "--layer %d: the model has %d layers", o.layer,
+                 er_model_config(m)->num_layers);
+        bad = msg;
+    }
+    if (!bad) bad = compute(&o, m, &r, &res, &err);
+    rc = bad ? fail(bad) : 0;
+    if (res && json_dumpf(res, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9)) != 0) rc = 1;
+    if (res) fputc('\n', stdout);
+    json_decref(res);
     er_model_free(m);
-    free(pid); free(ptype); free(pmask); free(lens);
+    request_free(&r);
     return rc;
 }

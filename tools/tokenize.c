@@ -16,13 +16,89 @@
 #include <string.h>
 
 #include "er_io.h"
+#include "er_log.h"
+#include "er_util.h"
 #include "tokenizer.h"
 
 static void usage(void) {
     fprintf(stderr,
             "usage: erserve-tokenize --tokenizer PATH [--pair] [--max-length N]\n"
             "                        [--truncation longest_first|only_first|only_second|none]\n"
-            "                        [--no-special-tokens] < text-or-json\n");
+            "                        [--no-special-tokens] [--version] < text-or-json\n");
+}
+
+typedef struct {
+    const char *path;
+    int want_pair;
+    er_tokenize_params p;
+} opts;
+
+/* -1: go on; otherwise the exit status (0 after --help / --version). */
+static int parse_args(int argc, char **argv, opts *o) {
+    *o = (opts){.p = er_tokenize_default_params()};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--tokenizer") && i + 1 < argc) o->path = argv[++i];
+        else if (!strcmp(a, "--pair")) o->want_pair = 1;
+        else if (!strcmp(a, "--no-special-tokens")) o->p.add_special_tokens = 0;
+        else if (!strcmp(a, "--max-length") && i + 1 < argc) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 0) return er_log(ER_LOG_ERROR, "bad --max-length"), 2;
+            o->p.max_length = (size_t)v;
+        } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
+            int t = er_truncation_parse(argv[++i]);
+            if (t < 0) return er_log(ER_LOG_ERROR, "unknown truncation '%s'", argv[i]), 2;
+            o->p.truncation = (er_truncation)t;
+        } else if (!strcmp(a, "--version")) {
+            printf("erserve-tokenize %s\n", ER_VERSION);
+            return 0;
+        } else {
+            usage();
+            return !strcmp(a, "-h") || !strcmp(a, "--help") ? 0 : 2;
+        }
+    }
+    if (!o->path) return usage(), 2;
+    return -1;
+}
+
+typedef struct {
+    const char *text, *pair; /* into the input or the JSON document */
+    size_t text_len, pair_len;
+    json_t *root;            /* the JSON document, or NULL for raw text */
+} input;
+
+/* Splits stdin's bytes into text and pair: a JSON object {"text",
+ * "text_pair"?}, or raw text (with want_pair: two lines).  -1 when --pair
+ * has one line only (logged). */
+static int split_input(const char *in, size_t len, int want_pair, input *x) {
+    *x = (input){.text = in, .text_len = len};
+    size_t lead = strspn(in, " \t\r\n");
+    if (lead < len && in[lead] == '{') {
+        json_error_t je;
+        json_t *root = json_loadb(in, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+        json_t *t = json_object_get(root, "text"), *tp = json_object_get(root, "text_pair");
+        if (!json_is_string(t) || (tp && !json_is_string(tp) && !json_is_null(tp))) {
+            json_decref(root); /* not our JSON object: treat as raw text */
+        } else {
+            x->root = root;
+            x->text = json_string_value(t);
+            x->text_len = json_string_length(t);
+            if (json_is_string(tp)) {
+                x->pair = json_string_value(tp);
+                x->pair_len = json_string_length(tp);
+            }
+            return 0;
+        }
+    }
+    if (!want_pair) return 0;
+    const char *nl = memchr(in, '\n', len);
+    if (!nl) return er_log(ER_LOG_ERROR, "--pair needs two lines"), -1;
+    x->text_len = (size_t)(nl - in);
+    x->pair = nl + 1;
+    x->pair_len = len - x->text_len - 1;
+    if (x->pair_len && x->pair[x->pair_len - 1] == '\n') x->pair_len--;
+    return 0;
 }
 
 static json_t *offsets_json(const er_offset *o, size_t n) {
@@ -31,96 +107,57 @@ static json_t *offsets_json(const er_offset *o, size_t n) {
     return a;
 }
 
-int main(int argc, char **argv) {
-    const char *path = NULL;
-    int want_pair = 0;
-    er_tokenize_params p = er_tokenize_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--tokenizer") && i + 1 < argc) path = argv[++i];
-        else if (!strcmp(a, "--pair")) want_pair = 1;
-        else if (!strcmp(a, "--no-special-tokens")) p.add_special_tokens = 0;
-        else if (!strcmp(a, "--max-length") && i + 1 < argc) {
-            char *end;
-            long long v = strtoll(argv[++i], &end, 10);
-            if (*end || v < 0) { fprintf(stderr, "erserve-tokenize: bad --max-length\n"); return 2; }
-            p.max_length = (size_t)v;
-        } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
-            int s = er_truncation_parse(argv[++i]);
-            if (s < 0) { fprintf(stderr, "erserve-tokenize: unknown truncation '%s'\n", argv[i]); return 2; }
-            p.truncation = (er_truncation)s;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
-            return 0;
-        } else {
-            usage();
-            return 2;
-        }
+/* One JSON line on stdout; -1 when it cannot be written. */
+static int print_encoding(const er_encoding *e) {
+    json_t *ids = json_array(), *ty = json_array(), *toks = json_array(), *mask = json_array();
+    for (size_t i = 0; i < e->n; i++) {
+        json_array_append_new(ids, json_integer(e->ids[i]));
+        json_array_append_new(ty, json_integer(e->type_ids[i]));
+        json_array_append_new(toks, json_string(e->tokens[i]));
+        json_array_append_new(mask, json_integer(e->special_mask[i]));
     }
-    if (!path) { usage(); return 2; }
-    er_err err;
-    er_tokenizer *tok = er_tokenizer_load(path, &err);
-    if (!tok) { fprintf(stderr, "erserve-tokenize: %s\n", err.msg); return 1; }
+    json_t *o = json_pack("{so so so so so so sb}", "ids", ids, "type_ids", ty, "tokens", toks,
+                          "offsets", offsets_json(e->offsets, e->n), "byte_offsets",
+                          offsets_json(e->byte_offsets, e->n), "special_tokens_mask", mask,
+                          "truncated", e->truncated);
+    int rc = !o || json_dumpf(o, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF ? -1 : 0;
+    json_decref(o);
+    return rc;
+}
+
+/* Tokenizes stdin with tok and prints the encoding: the exit status. */
+static int tokenize_stdin(const er_tokenizer *tok, const opts *o) {
     size_t len;
     char *in;
+    er_err err;
     /* room for the largest text the tokenizer takes, inside a JSON string */
     if (er_read_stream(stdin, "stdin", 2 * ER_TOKENIZER_MAX_INPUT, &in, &len, &err) != ER_OK) {
-        fprintf(stderr, "erserve-tokenize: %s\n", err.msg);
-        er_tokenizer_free(tok);
+        er_log(ER_LOG_ERROR, "%s", err.msg);
         return 1;
     }
-    const char *text = in, *pair = NULL;
-    size_t text_len = len, pair_len = 0;
-    json_t *root = NULL;
-    size_t lead = strspn(in, " \t\r\n");
-    if (lead < len && in[lead] == '{') {
-        json_error_t je;
-        root = json_loadb(in, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-        json_t *t = json_object_get(root, "text"), *tp = json_object_get(root, "text_pair");
-        if (!json_is_string(t) || (tp && !json_is_string(tp) && !json_is_null(tp))) {
-            json_decref(root); /* not our JSON object: treat as raw text */
-            root = NULL;
-        } else {
-            text = json_string_value(t);
-            text_len = json_string_length(t);
-            if (json_is_string(tp)) {
-                pair = json_string_value(tp);
-                pair_len = json_string_length(tp);
-            }
-        }
-    }
-    if (!root && want_pair) {
-        const char *nl = memchr(in, '\n', len);
-        if (!nl) { fprintf(stderr, "erserve-tokenize: --pair needs two lines\n"); free(in); er_tokenizer_free(tok); return 1; }
-        text_len = (size_t)(nl - in);
-        pair = nl + 1;
-        pair_len = len - text_len - 1;
-        if (pair_len && pair[pair_len - 1] == '\n') pair_len--;
-    }
+    input x;
+    int rc = 1;
     er_encoding *e = NULL;
-    er_status st = er_tokenizer_encode(tok, text, text_len, pair, pair_len, &p, &e, &err);
-    int rc = 0;
-    if (st) {
-        fprintf(stderr, "erserve-tokenize: %s: %s\n", er_strerror(st), err.msg);
-        rc = 1;
-    } else {
-        json_t *ids = json_array(), *ty = json_array(), *toks = json_array(), *mask = json_array();
-        for (size_t i = 0; i < e->n; i++) {
-            json_array_append_new(ids, json_integer(e->ids[i]));
-            json_array_append_new(ty, json_integer(e->type_ids[i]));
-            json_array_append_new(toks, json_string(e->tokens[i]));
-            json_array_append_new(mask, json_integer(e->special_mask[i]));
-        }
-        json_t *o = json_pack("{so so so so so so sb}", "ids", ids, "type_ids", ty, "tokens", toks,
-                              "offsets", offsets_json(e->offsets, e->n), "byte_offsets",
-                              offsets_json(e->byte_offsets, e->n), "special_tokens_mask", mask,
-                              "truncated", e->truncated);
-        if (!o || json_dumpf(o, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF) rc = 1;
-        json_decref(o);
+    if (split_input(in, len, o->want_pair, &x) == 0) {
+        er_status st = er_tokenizer_encode(tok, x.text, x.text_len, x.pair, x.pair_len, &o->p, &e, &err);
+        if (st) er_log(ER_LOG_ERROR, "%s: %s", er_strerror(st), err.msg);
+        else rc = print_encoding(e) ? 1 : 0;
     }
     er_encoding_free(e);
-    json_decref(root);
+    json_decref(x.root);
     free(in);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    er_log_setup("erserve-tokenize", ER_LOG_INFO);
+    opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    er_err err;
+    er_tokenizer *tok = er_tokenizer_load(o.path, &err);
+    if (!tok) return er_log(ER_LOG_ERROR, "%s", err.msg), 1;
+    rc = tokenize_stdin(tok, &o);
     er_tokenizer_free(tok);
     if (fflush(stdout) != 0) rc = 1;
     return rc;

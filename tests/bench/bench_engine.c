@@ -10,11 +10,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_util.h"
 #include "encoder.h"
 #include "model_internal.h"
+
+/* The layer's six projections on the model's own weights, as bare sgemm
+ * calls over T tokens: the ceiling erserve can reach.  y and a are scratch
+ * of [T, intermediate] floats. */
+static void sgemm_ceiling(const er_model *m, int T, const float *x, float *y, float *a) {
+    const er_config *c = er_model_config(m);
+    const int H = c->hidden_size, F = c->intermediate_size;
+    for (int l = 0; l < c->num_layers; l++) {
+        const er_layer_w *w = &m->layers[l];
+        const er_lin *sq[4] = {&w->q, &w->k, &w->v, &w->o};
+        for (int p = 0; p < 4; p++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, H, 1.0f, x, H, sq[p]->w,
+                        H, 0.0f, y, H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, F, H, 1.0f, x, H,
+                    w->ffn_in.w, H, 0.0f, a, F);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, F, 1.0f, a, F,
+                    w->ffn_out.w, F, 0.0f, y, H);
+    }
+}
+
+/* The JSON line: forward and ceiling medians (seconds) turned into rates. */
+static void print_result(const er_config *c, int B, int S, int threads, double fwd, double gemm) {
+    const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
+    double proj_flops = 2.0 * T * ((double)4 * H * H + 2.0 * H * F) * L;
+    double attn_flops = 4.0 * B * (double)S * S * H * L;
+    double total = proj_flops + attn_flops;
+    printf("{\"engine\":\"erserve\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"ms_per_forward\":%.2f,"
+           "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"sgemm_peak_gflops\":%.1f,\"fraction_of_peak\":%.3f,"
+           "\"blas\":\"%s\"}\n",
+           B, S, threads, 1e3 * fwd, T / fwd, total / fwd / 1e9, proj_flops / gemm / 1e9,
+           (total / fwd) / (proj_flops / gemm), openblas_get_corename());
+}
 
 int main(int argc, char **argv) {
     if (argc != 6) {
@@ -26,18 +57,14 @@ int main(int argc, char **argv) {
     openblas_set_num_threads(threads);
     er_err err;
     er_model *m;
-    if (er_model_load(argv[1], NULL, &m, &err) != ER_OK) {
+    er_ctx *ctx;
+    er_ctx_params cp = {.max_tokens = B * S, .max_seqs = B, .max_seq_len = S, .n_threads = threads};
+    if (er_model_load(argv[1], NULL, &m, &err) != ER_OK || er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
     const er_config *c = er_model_config(m);
-    const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
-    er_ctx_params cp = {.max_tokens = T, .max_seqs = B, .max_seq_len = S, .n_threads = threads};
-    er_ctx *ctx;
-    if (er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    const int T = B * S, H = c->hidden_size, F = c->intermediate_size;
     int *lens = malloc((size_t)B * sizeof *lens);
     int32_t *ids = malloc((size_t)T * sizeof *ids);
     float *x = malloc((size_t)T * (size_t)H * sizeof *x);               // [T, H]
@@ -46,10 +73,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < B; s++) lens[s] = S;
     for (int t = 0; t < T; t++) ids[t] = 1000 + rand() % (c->vocab_size - 1000);
     er_batch b = {.n_seqs = B, .seq_len = lens, .ids = ids, .type_ids = NULL};
-
-    /* The same projections, on the model's own weights, as bare sgemm calls:
-     * the ceiling erserve can reach.  Forward and ceiling runs alternate so
-     * that both see the same machine noise. */
+    /* Forward and ceiling runs alternate so that both see the same machine noise. */
     double *tf = malloc((size_t)iters * sizeof *tf), *tg = malloc((size_t)iters * sizeof *tg);
     float *y = malloc((size_t)T * (size_t)F * sizeof *y);
     float *a = malloc((size_t)T * (size_t)F * sizeof *a);
@@ -60,32 +84,13 @@ int main(int argc, char **argv) {
             return 1;
         }
         double t1 = now_s();
-        for (int l = 0; l < L; l++) {
-            const er_layer_w *w = &m->layers[l];
-            const er_lin *sq[4] = {&w->q, &w->k, &w->v, &w->o};
-            for (int p = 0; p < 4; p++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, H, 1.0f, x, H, sq[p]->w,
-                            H, 0.0f, y, H);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, F, H, 1.0f, x, H,
-                        w->ffn_in.w, H, 0.0f, a, F);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, F, 1.0f, a, F,
-                        w->ffn_out.w, F, 0.0f, y, H);
-        }
+        sgemm_ceiling(m, T, x, y, a);
         if (i >= 0) {
             tf[i] = t1 - t0;
             tg[i] = now_s() - t1;
         }
     }
-    double fwd = median(tf, iters);
-    double gemm = median(tg, iters);
-    double proj_flops = 2.0 * T * ((double)4 * H * H + 2.0 * H * F) * L;
-    double attn_flops = 4.0 * B * (double)S * S * H * L;
-    double total = proj_flops + attn_flops;
-    printf("{\"engine\":\"erserve\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"ms_per_forward\":%.2f,"
-           "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"sgemm_peak_gflops\":%.1f,\"fraction_of_peak\":%.3f,"
-           "\"blas\":\"%s\"}\n",
-           B, S, threads, 1e3 * fwd, T / fwd, total / fwd / 1e9, proj_flops / gemm / 1e9,
-           (total / fwd) / (proj_flops / gemm), openblas_get_corename());
+    print_result(c, B, S, threads, median(tf, iters), median(tg, iters));
     free(a); free(y); free(tf); free(tg); free(lens); free(ids); free(x); free(out);
     er_ctx_free(ctx);
     er_model_free(m);

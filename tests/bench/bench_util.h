@@ -3,13 +3,11 @@
 #define ER_BENCH_UTIL_H
 
 #include <stdlib.h>
-#include <time.h>
 
-static inline double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "er_util.h"
+
+/* The monotonic clock (er_now_ns) in seconds. */
+static inline double now_s(void) { return 1e-9 * (double)er_now_ns(); }
 
 static inline int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

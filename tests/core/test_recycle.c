@@ -1,7 +1,7 @@
 /* Recycling: er_run equals er_forward bit for bit with fp32 storage on every
  * fixture model and golden case, on miss and on hit; fp16 / int8 stay within
  * the documented bounds; lower stacks are shared exactly when equal; per-task
- * higher cuts; task set errors. */
+ * higher cuts; task set errors.  (erserve-cache end to end: tests/tools.) */
 #include <check.h>
 #include <dirent.h>
 #include <jansson.h>
@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../check_main.h"
+#include "../tmpdir.h"
+#include "er_log.h"
 #include "recycle.h"
 
 /* Head error bounds for fp16 / int8 storage, relative to the largest |logit|
@@ -24,16 +24,8 @@
 
 static char dir[64];
 
-static void mk_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/er_recycle_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void rm_dir(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void mk_dir(void) { er_test_mkdtemp(dir, sizeof dir, "recycle"); }
+static void rm_dir(void) { er_test_rmtree(dir); }
 
 /* ---- golden cases as packed batches ---- */
 
@@ -82,16 +74,14 @@ static er_batch batch_of(const gcase *g) {
     return (er_batch){g->n_seqs, g->seq_len, g->ids, g->has_types ? g->types : NULL};
 }
 
-static er_taskset *load_set(const er_task_spec *specs, int n, const char *store, er_store_dtype d,
-                            int cut, void (*log)(void *, const char *), void *user) {
+static er_taskset *load_set(const er_task_spec *specs, int n, const char *store, er_dtype d,
+                            int cut) {
     er_taskset_params p = er_taskset_default_params();
     p.store_path = store;
     p.store.dtype = d;
     p.store.budget_bytes = 64u << 20;
     p.store.queue_bytes = 8u << 20;
     p.cut = cut;
-    p.log = log;
-    p.log_user = user;
     er_taskset *ts = NULL;
     er_err e;
     ck_assert_msg(er_taskset_load(specs, n, &p, &ts, &e) == ER_OK, "%s", e.msg);
@@ -133,7 +123,7 @@ static void list_models(void) {
 /* Runs every golden case of every model on miss then hit; the two must agree
  * bit for bit (fp32: with er_forward too).  Returns the worst head error
  * relative to the case's largest |output| (0 when exact). */
-static double run_all(er_store_dtype d, int cut_mode) {
+static double run_all(er_dtype d, int cut_mode) {
     list_models();
     double worst = 0;
     float *ref = malloc(1 << 22), *got = malloc(1 << 22), *first = malloc(1 << 22);
@@ -144,7 +134,7 @@ static double run_all(er_store_dtype d, int cut_mode) {
         int nc = load_cases(models[mi], &cs);
         mk_dir();
         er_task_spec spec = {"t", mdir, 0};
-        er_taskset *ts = load_set(&spec, 1, dir, d, cut_mode, NULL, NULL);
+        er_taskset *ts = load_set(&spec, 1, dir, d, cut_mode);
         const er_task *t = er_taskset_at(ts, 0);
         er_worker *w;
         ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
@@ -182,7 +172,7 @@ static double run_all(er_store_dtype d, int cut_mode) {
         }
         if (d != ER_DTYPE_FP32)
             fprintf(stderr, "  %s %-22s worst head error / max|out| = %.2e\n",
-                    er_store_dtype_name(d), models[mi], model_worst);
+                    er_dtype_name(d), models[mi], model_worst);
         worst = fmax(worst, model_worst);
         er_worker_free(w);
         er_taskset_free(ts);
@@ -216,8 +206,9 @@ END_TEST
 /* ---- sharing ---- */
 
 static char logbuf[4096];
-static void log_line(void *user, const char *line) {
+static void log_line(void *user, er_log_level level, const char *line) {
     (void)user;
+    (void)level;
     size_t n = strlen(logbuf);
     snprintf(logbuf + n, sizeof logbuf - n, "%s\n", line);
 }
@@ -292,7 +283,9 @@ START_TEST(test_sharing) {
     er_task_spec specs[] = {{"a", base, 0}, {"b", base, 0}, {"up", up, 0}, {"low", low, 0},
                             {"hi", base, 2}, {"mid", mid, 2}};
     logbuf[0] = 0;
-    er_taskset *ts = load_set(specs, 6, store, ER_DTYPE_FP32, 1, log_line, NULL);
+    er_log_set_sink(log_line, NULL);
+    er_taskset *ts = load_set(specs, 6, store, ER_DTYPE_FP32, 1);
+    er_log_set_sink(NULL, NULL);
     ck_assert_int_eq(er_taskset_cut(ts), 1);
     ck_assert_int_eq(er_taskset_lower_stacks(ts), 2);
     int st[6];
@@ -301,8 +294,9 @@ START_TEST(test_sharing) {
     ck_assert_mem_eq(er_task_fingerprint(er_taskset_at(ts, 0)), er_task_fingerprint(er_taskset_at(ts, 2)), 32);
     ck_assert(memcmp(er_task_fingerprint(er_taskset_at(ts, 0)), er_task_fingerprint(er_taskset_at(ts, 3)), 32));
     ck_assert_int_eq(er_task_cut(er_taskset_at(ts, 4)), 2);
-    ck_assert_msg(strstr(logbuf, "task low cannot share") && strstr(logbuf, "embeddings.word"), "%s", logbuf);
-    ck_assert_msg(strstr(logbuf, "task mid declares cut 2"), "%s", logbuf);
+    ck_assert_msg(strstr(logbuf, "warning: task low cannot share") && strstr(logbuf, "embeddings.word"), "%s", logbuf);
+    ck_assert_msg(strstr(logbuf, "warning: task mid declares cut 2"), "%s", logbuf);
+    ck_assert_msg(strstr(logbuf, "lower stack 0 (store cut 1): a(cut 1), b(cut 1)"), "%s", logbuf);
     check_task(ts, "a", base);
     check_task(ts, "b", base);
     check_task(ts, "up", up);
@@ -320,7 +314,7 @@ START_TEST(test_mixed_batch) {
     mk_dir();
     const char *base = "tests/fixtures/models/bert-seqcls";
     er_task_spec spec = {"t", base, 0};
-    er_taskset *ts = load_set(&spec, 1, dir, ER_DTYPE_FP32, -1, NULL, NULL);
+    er_taskset *ts = load_set(&spec, 1, dir, ER_DTYPE_FP32, -1);
     const er_task *t = er_taskset_at(ts, 0);
     er_worker *w;
     ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
@@ -431,7 +425,7 @@ START_TEST(test_threads) {
     mk_dir();
     const char *base = "tests/fixtures/models/bert-seqcls";
     er_task_spec specs[] = {{"a", base, 0}, {"b", base, 0}};
-    er_taskset *ts = load_set(specs, 2, dir, ER_DTYPE_FP32, -1, NULL, NULL);
+    er_taskset *ts = load_set(specs, 2, dir, ER_DTYPE_FP32, -1);
     gcase *cs;
     int nc = load_cases("bert-seqcls", &cs);
     static float ref[16][256];
@@ -460,74 +454,6 @@ START_TEST(test_threads) {
 }
 END_TEST
 
-/* erserve-cache: warm (resumable), stats, verify, purge; a task set opened on
- * the warmed store then serves hits. */
-static int sh(const char *fmt, const char *a, const char *b) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, fmt, a, b);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-START_TEST(test_cli) {
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-    char bin[256];
-    snprintf(bin, sizeof bin, "%s/bin/erserve-cache", build);
-    if (access(bin, X_OK)) {
-        ck_abort_msg("%s is not built (make builds it before the tests)", bin);
-    }
-    mk_dir();
-    char store[128], jsonl[128], out[128];
-    snprintf(store, sizeof store, "%s/store", dir);
-    snprintf(jsonl, sizeof jsonl, "%s/docs.jsonl", dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    FILE *f = fopen(jsonl, "w");
-    fprintf(f, "{\"id\": 1, \"input_ids\": [2, 11, 12, 3]}\n\n{\"id\": 2, \"input_ids\": [2, 13, 3, 14, 3], "
-               "\"token_type_ids\": [0, 0, 0, 1, 1]}\n");
-    fclose(f);
-    const char *base = "tests/fixtures/models/bert-seqcls";
-    char pre[600];
-    snprintf(pre, sizeof pre, "%s --store %s --model %s --dtype fp32", bin, store, base);
-    ck_assert_int_eq(sh("%s warm %s 2>/dev/null", pre, jsonl), 0);
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "%s warm < %s 2>%s", pre, jsonl, out); /* resumes: all cached */
-    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
-    snprintf(pre, sizeof pre, "%s --store %s", bin, store);
-    snprintf(cmd, sizeof cmd, "grep -q '2 already cached' %s", out);
-    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
-    ck_assert_int_eq(sh("%s stats > %s", pre, out), 0);
-    snprintf(cmd, sizeof cmd, "grep -q '^entries *2$' %s", out);
-    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
-    ck_assert_int_eq(sh("%s verify > %s", pre, out), 0);
-
-    er_task_spec spec = {"t", base, 0};
-    er_taskset *ts = load_set(&spec, 1, store, ER_DTYPE_FP32, -1, NULL, NULL);
-    er_worker *w;
-    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
-    int32_t ids[9] = {2, 11, 12, 3, 2, 13, 3, 14, 3}, types[9] = {0, 0, 0, 0, 0, 0, 0, 1, 1};
-    int lens[2] = {4, 5};
-    er_batch b = {2, lens, ids, types};
-    float got[16], ref[16];
-    uint8_t hit[2];
-    /* the CLI keys documents as the server keys truncated requests:
-     * max_tokens (here the fixture's 40 positions) << 1 | 1 */
-    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 40 << 1 | 1, got, hit, NULL, NULL), ER_OK);
-    ck_assert(hit[0] && hit[1]);
-    reference(base, &b, ref);
-    for (int i = 0; i < 6; i++) ck_assert_float_le(fabsf(ref[i] - got[i]), 1e-5f * fmaxf(1.0f, fabsf(ref[i])));
-    er_worker_free(w);
-    er_taskset_free(ts);
-
-    ck_assert_int_eq(sh("%s purge > %s", pre, out), 0);
-    ck_assert_int_eq(sh("%s stats > %s", pre, out), 0);
-    snprintf(cmd, sizeof cmd, "grep -q '^entries *0$' %s", out);
-    ck_assert_int_eq(sh("%s%s", cmd, ""), 0);
-    ck_assert_int_ne(sh("%s bogus 2>%s", pre, out), 0);
-    ck_assert_int_ne(sh("%s warm %s 2>/dev/null", pre, jsonl), 0); /* warm needs --model */
-    rm_dir();
-}
-END_TEST
-
 static Suite *recycle_suite(void) {
     Suite *s = suite_create("recycle");
     TCase *tc = tcase_create("recycle");
@@ -539,7 +465,6 @@ static Suite *recycle_suite(void) {
     tcase_add_test(tc, test_mixed_batch);
     tcase_add_test(tc, test_no_store_and_errors);
     tcase_add_test(tc, test_threads);
-    tcase_add_test(tc, test_cli);
     suite_add_tcase(s, tc);
     return s;
 }

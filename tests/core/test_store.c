@@ -9,24 +9,17 @@
 #include <string.h>
 
 #include "../check_main.h"
+#include "../tmpdir.h"
 #include "store.h"
 #include "safetensors.h"
 #include "store_internal.h"
 
 static char dir[64];
 
-static void mk_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/er_store_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void mk_dir(void) { er_test_mkdtemp(dir, sizeof dir, "store"); }
+static void rm_dir(void) { er_test_rmtree(dir); }
 
-static void rm_dir(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static er_store *open_store(er_store_dtype d, uint64_t budget, uint64_t map) {
+static er_store *open_store(er_dtype d, uint64_t budget, uint64_t map) {
     er_store_params p = er_store_default_params();
     p.dtype = d;
     p.budget_bytes = budget;
@@ -36,6 +29,15 @@ static er_store *open_store(er_store_dtype d, uint64_t budget, uint64_t map) {
     er_err e;
     ck_assert_msg(er_store_open(dir, &p, &s, &e) == ER_OK, "%s", e.msg);
     return s;
+}
+
+/* The end of a test: the indexes agree with the values; then the reader
+ * (NULL accepted), the store and its directory go. */
+static void close_verified(er_store *s, er_store_reader *r) {
+    ck_assert_int_eq(er_store_verify(s, false, NULL, NULL, NULL), ER_OK);
+    er_store_reader_free(r);
+    er_store_close(s);
+    rm_dir();
 }
 
 /* Deterministic activations for key i: [n, h]. */
@@ -52,6 +54,28 @@ static void key_of(int i, uint8_t key[32]) {
     int32_t ids[2] = {i, 101};
     er_store_key(fp, 3, 2, ids, NULL, 0, key);
 }
+
+/* One dtype enum for weights and stored values: names round-trip, the store
+ * takes only the three it can encode, and their header bytes never move. */
+START_TEST(test_dtypes) {
+    const er_dtype all[] = {ER_DTYPE_FP32, ER_DTYPE_FP16, ER_DTYPE_INT8, ER_DTYPE_BF16};
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(er_dtype_parse(er_dtype_name(all[i])), (int)all[i]);
+    ck_assert_int_eq(ER_DTYPE_FP32, 0);
+    ck_assert_int_eq(ER_DTYPE_FP16, 1);
+    ck_assert_int_eq(ER_DTYPE_INT8, 2);
+    ck_assert_uint_eq(er_dtype_size(ER_DTYPE_FP16), 2);
+    ck_assert_uint_eq(er_dtype_size(ER_DTYPE_OTHER), 0);
+    ck_assert_int_eq(er_dtype_parse("other"), -1);
+    ck_assert_int_eq(er_dtype_parse(NULL), -1);
+    ck_assert_int_eq(er_store_dtype_parse("int8"), ER_DTYPE_INT8);
+    ck_assert_int_eq(er_store_dtype_parse("bf16"), -1);
+    ck_assert_int_eq(er_store_dtype_parse("F32"), -1);
+    er_store_params p = er_store_default_params();
+    p.dtype = ER_DTYPE_BF16;
+    er_store *s = NULL;
+    ck_assert_int_eq(er_store_open("/tmp/er_never_created", &p, &s, NULL), ER_ERR_INVALID_ARG);
+}
+END_TEST
 
 START_TEST(test_key) {
     uint8_t fp[32] = {1}, fp2[32] = {2}, k[7][32];
@@ -94,7 +118,7 @@ START_TEST(test_roundtrip) {
     float x[7 * 48], y[7 * 48];
     for (int d = 0; d < 3; d++) {
         mk_dir();
-        er_store *s = open_store((er_store_dtype)d, 1 << 20, 0);
+        er_store *s = open_store((er_dtype)d, 1 << 20, 0);
         er_store_reader *r;
         ck_assert_int_eq(er_store_reader_new(s, &r, NULL), ER_OK);
         uint8_t key[32];
@@ -123,7 +147,7 @@ START_TEST(test_roundtrip) {
         er_store_counters c;
         er_store_stats(s, &c);
         ck_assert_uint_eq(c.entries, 1);
-        ck_assert_uint_eq(c.bytes, er_store_value_size((er_store_dtype)d, n, h));
+        ck_assert_uint_eq(c.bytes, er_store_value_size((er_dtype)d, n, h));
         ck_assert_uint_eq(c.hits, 1);
         ck_assert_uint_eq(c.misses, 3);
         ck_assert_uint_eq(c.corrupt, 2);
@@ -266,10 +290,7 @@ START_TEST(test_map_full) {
     ck_assert_msg(c.inserts >= 290, "inserts %llu, map_full %llu, write errors %llu, evictions %llu, entries %llu", (unsigned long long)c.inserts, (unsigned long long)c.map_full, (unsigned long long)c.write_errors, (unsigned long long)c.evictions, (unsigned long long)c.entries);
     key_of(299, key);
     ck_assert_int_eq(er_store_get(r, key, 3, n, h, x, NULL), ER_OK);
-    ck_assert_int_eq(er_store_verify(s, false, NULL, NULL, NULL), ER_OK);
-    er_store_reader_free(r);
-    er_store_close(s);
-    rm_dir();
+    close_verified(s, r);
 }
 END_TEST
 
@@ -299,10 +320,7 @@ START_TEST(test_purge_reopen) {
     ck_assert_uint_eq(c.entries, 0);
     ck_assert_uint_eq(c.bytes, 0);
     ck_assert_int_eq(er_store_get(r, key, 3, n, h, y, NULL), ER_ERR_NOT_FOUND);
-    ck_assert_int_eq(er_store_verify(s, false, NULL, NULL, NULL), ER_OK);
-    er_store_reader_free(r);
-    er_store_close(s);
-    rm_dir();
+    close_verified(s, r);
 }
 END_TEST
 
@@ -353,9 +371,7 @@ START_TEST(test_concurrent) {
         ck_assert_int_eq(args[k].errors, 0);
     }
     er_store_flush(s);
-    ck_assert_int_eq(er_store_verify(s, false, NULL, NULL, NULL), ER_OK);
-    er_store_close(s);
-    rm_dir();
+    close_verified(s, NULL);
 }
 END_TEST
 
@@ -363,6 +379,7 @@ static Suite *store_suite(void) {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("store");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_dtypes);
     tcase_add_test(tc, test_key);
     tcase_add_test(tc, test_f16);
     tcase_add_test(tc, test_roundtrip);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../check_main.h"
+#include "../tmpdir.h"
 #include "store.h"
 
 #define N 16
@@ -65,8 +66,7 @@ static double now_s(void) {
 
 START_TEST(test_kill9_storm) {
     char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/er_crash_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    er_test_mkdtemp(dir, sizeof dir, "crash");
     const char *env = getenv("ERSERVE_CRASH_SECONDS");
     /* under valgrind (tests/run.sh) a few rounds prove the same */
     double budget = env ? atof(env) : getenv("ERSERVE_VALGRIND") ? 4.0 : 20.0, t0 = now_s();
@@ -116,9 +116,7 @@ START_TEST(test_kill9_storm) {
     fprintf(stderr, "  crash test: %d kills in %.1f s, %llu values verified\n", rounds,
             now_s() - t0, (unsigned long long)seen);
     ck_assert_uint_gt(seen, 0);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    er_test_rmtree(dir);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../check_main.h"
+#include "../tmpdir.h"
 #include "recycle.h"
 
 #ifndef __SANITIZE_ADDRESS__
@@ -38,8 +39,7 @@ START_TEST(test_no_alloc) {
     ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
 #else
     char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/er_noalloc_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    er_test_mkdtemp(dir, sizeof dir, "noalloc");
     er_task_spec specs[] = {{"a", "tests/fixtures/models/bert-seqcls", 0},
                             {"b", "tests/fixtures/models/bert-seqcls", 2}};
     er_taskset_params p = er_taskset_default_params();
@@ -82,9 +82,7 @@ START_TEST(test_no_alloc) {
     er_store_reader_free(r);
     er_worker_free(w);
     er_taskset_free(ts);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    er_test_rmtree(dir);
 #endif
 }
 END_TEST

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 const er_st_tensor *t = er_st_at(f, i);
                 const uint8_t *p = t->data;
                 if (t->nbytes) sink ^= p[0] ^ p[t->nbytes - 1];
-                if (t->dtype != ER_DT_OTHER && t->numel > 0 && t->numel < 4096) {
+                if (t->dtype != ER_DTYPE_OTHER && t->numel > 0 && t->numel < 4096) {
                     float *tmp = malloc((size_t)t->numel * sizeof *tmp);
                     er_st_to_f32(t, tmp, &err);
                     free(tmp);
