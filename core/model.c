@@ -17,6 +17,8 @@ er_model_params er_model_default_params(void) {
 
 const er_config *er_model_config(const er_model *m) { return &m->cfg; }
 
+int er_model_max_seq_len(const er_model *m) { return m->arch->max_seq_len(&m->cfg); }
+
 int er_model_head_width(const er_model *m) {
     switch (m->cfg.head) {
     case ER_HEAD_EMBEDDING: return m->cfg.hidden_size;

@@ -49,6 +49,11 @@ const er_config *er_model_config(const er_model *m);
  * classification, 2 for QA (start, end), hidden_size for embeddings. */
 int er_model_head_width(const er_model *m);
 
+/* The longest sequence (tokens, specials included) the model's position
+ * table allows: max_position_embeddings, less what the architecture reserves
+ * (RoBERTa/XLM-R: padding_idx + 1). */
+int er_model_max_seq_len(const er_model *m);
+
 /* Calls fn for each tensor that determines the output of embeddings and
  * layers [0, cut), in a fixed order, with its Hugging Face name (without the
  * architecture prefix) and its float32 values.  Used to fingerprint a lower

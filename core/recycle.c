@@ -236,6 +236,14 @@ int er_taskset_lower_stacks(const er_taskset *ts) { return ts->n_stacks; }
 
 const char *er_task_name(const er_task *t) { return t->name; }
 
+int er_taskset_max_input_tokens(const er_taskset *ts, int cap) {
+    for (int i = 0; i < ts->n; i++) {
+        int n = er_model_max_seq_len(ts->tasks[i].model);
+        if (n < cap) cap = n;
+    }
+    return cap;
+}
+
 uint64_t er_key_salt(int max_tokens, bool truncate) {
     return (uint64_t)max_tokens << 1 | (truncate ? 1u : 0u);
 }

@@ -80,6 +80,13 @@ typedef struct {
     int hits, misses;
 } er_run_stats;
 
+/* The longest input, in tokens, that the server and erserve-cache accept for
+ * this set: cap, lowered to the shortest er_model_max_seq_len of its tasks.
+ * It is what truncation cuts to, and so part of the store key (er_key_salt):
+ * both programs take it from here so that a store warmed by one is hit by
+ * the other. */
+int er_taskset_max_input_tokens(const er_taskset *ts, int cap);
+
 /* The store-key salt of a request: the settings that change what a list of
  * ids means for the stored activations (the token cap that truncated it, and
  * whether truncation was on).  The server's routes, /v1/cache/warm and

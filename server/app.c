@@ -48,15 +48,10 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     return ER_OK;
 }
 
-/* Tokens per input: --max-tokens, capped by every model's positions and by
- * one batch. */
+/* Tokens per input: --max-tokens, capped by one batch and every model. */
 static int max_seq_len(const srv_app *a) {
-    int n = a->cfg.max_tokens;
-    for (int i = 0; i < er_taskset_count(a->ts); i++) {
-        int p = er_model_config(er_task_model(er_taskset_at(a->ts, i)))->max_positions;
-        if (p < n) n = p;
-    }
-    return n < a->cfg.batch_tokens ? n : a->cfg.batch_tokens;
+    int cap = a->cfg.max_tokens < a->cfg.batch_tokens ? a->cfg.max_tokens : a->cfg.batch_tokens;
+    return er_taskset_max_input_tokens(a->ts, cap);
 }
 
 er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {

@@ -280,10 +280,7 @@ static warm_state *warm_state_new(const opts *o, er_taskset *ts) {
         return NULL;
     }
     s->t = er_taskset_at(ts, 0);
-    const er_config *c = er_model_config(er_task_model(s->t));
-    s->max_len = c->max_positions < 512 ? c->max_positions : 512;
-    if (c->arch == ER_ARCH_ROBERTA) s->max_len = c->max_positions - c->pad_token_id - 1;
-    if (s->max_len > o->max_tokens) s->max_len = o->max_tokens;
+    s->max_len = er_taskset_max_input_tokens(ts, o->max_tokens);
     s->salt = o->salt >= 0 ? (uint64_t)o->salt : er_key_salt(s->max_len, true);
     const char *tp = o->tokenizer ? o->tokenizer : o->model;
     s->tok = er_tokenizer_load(tp, &e);
