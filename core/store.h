@@ -39,10 +39,7 @@ typedef struct er_store er_store;
 typedef struct er_store_reader er_store_reader;
 
 /* Values are kept as ER_DTYPE_FP32 (exact), ER_DTYPE_FP16 (round to nearest
- * even, saturating) or ER_DTYPE_INT8 (symmetric per-token scale); dtype.h.
- * er_store_dtype is the old name of the type, still spelled by server/app.c:
- * not a second enum. */
-typedef er_dtype er_store_dtype;
+ * even, saturating) or ER_DTYPE_INT8 (symmetric per-token scale); dtype.h. */
 
 #define ER_STORE_KEY_BYTES 32
 #define ER_STORE_HEADER_BYTES 64

@@ -37,7 +37,7 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     tp.tokenizer = cfg->tokenizer;
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
-    tp.store.dtype = (er_store_dtype)dt;
+    tp.store.dtype = (er_dtype)dt;
     er_status st = er_taskset_load(cfg->tasks, cfg->n_tasks, &tp, &a->ts, err);
     if (st != ER_OK) return st;
     for (int i = 0; i < cfg->n_tasks; i++)
