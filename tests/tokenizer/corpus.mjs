@@ -203,6 +203,11 @@ export const moreSingles = [
   // markup and mixed
   "HTML <b>bold</b> &amp; <br/> <a href=\"x\">link</a>", "{\"json\": [1, 2.5, null, true]}",
   "C'est l'été à Paris — naïve Zoë's café", "MiXeD 123abc ABC123 a1b2c3",
+  // Unicode-version edges: the Rust BertNormalizer/BertPreTokenizer use older
+  // category tables than Node (format chars and punctuation added in later
+  // Unicode versions are neither removed nor split there); Cn is kept
+  "format \u0890 \u{13430} \u{1bca0} \u061c \u180e \u2066 unassigned \ufff0 \u{10ffff} x\u0890y x\u{13430}y",
+  "punct x\u2e42y x\u2e4fy x\u2e52y x\u{1e95e}y x\u{16fe2}y x\u0af0y x\u1b7dy",
 ];
 
 export const morePairs = [
