@@ -65,6 +65,22 @@
 //                                   "invalid_argument" (second sequence missing
 //                                   for only_second, or a panic), "capacity"
 //                                   (sequence to truncate too short)
+//
+// Library behaviour these goldens record that a re-implementation may not
+// expect (found while writing them; see also compare_goldens.mjs):
+//   - max_length below the number of special tokens: the library computes
+//     max_length - n_special in unsigned arithmetic, which wraps, so nothing
+//     is truncated (truncated: false, full ids) instead of an error.
+//   - stride not below the room left for the truncated sequence: panic.
+//   - BertNormalizer removes Cc/Cf/Co but keeps unassigned (Cn) code points
+//     (they become [UNK]), and its category tables (unicode_categories crate)
+//     predate recent Unicode versions: e.g. U+0890 and U+13430 (Cf today) are
+//     kept, and BertPreTokenizer does not split on U+2E4F, U+2E52, U+1E95E,
+//     U+16FE2 (punctuation today) while it does on U+2E42.
+//   - special_mask is 1 only for tokens the post-processor adds; a special
+//     token written in the text has mask 0 and real offsets.  An added token
+//     with lstrip/rstrip keeps the stripped spaces in its token string and
+//     offsets (gpt2 " <|endoftext|> ", mpnet " <mask>").
 import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
