@@ -156,3 +156,115 @@ export const truncations = [
   ["one two three four five six", null, "only_second", 5],
   ["你好世界，我爱自然语言处理", "émoji 🤗 test", "longest_first", 12],
 ];
+
+// ---------------------------------------------------------------------------
+// Added for the Rust reference (gen_goldens_rust.mjs) and the tokenizer kinds
+// it covers beyond WordPiece: byte-level BPE (roberta-base, gpt2), Unigram
+// with the Precompiled charsmap (t5-small) and RobertaProcessing
+// (all-mpnet-base-v2).  gen_goldens.mjs does not read these, so its goldens
+// are unchanged.
+
+export const moreSingles = [
+  // leading/trailing spaces and whitespace runs (ByteLevel "Ġ", Metaspace "▁",
+  // WhitespaceSplit)
+  " Hello world", "Hello world ", "  Hello  world  ", " ".repeat(20),
+  "a" + " ".repeat(10) + "b", "a\t\t\tb", "Hello\n\n\nworld\n", "Hello\r\nworld\r\n",
+  "\u3000\u3000a\u3000", "a\u00a0\u00a0b\u00a0", " \n \t ", "end with newline\n",
+  // contractions and digits (the GPT-2 split regex)
+  "I'm you're we've they'll he'd it's don't", "I'M YOU'RE DON'T", "'s 't 're 've 'm 'll 'd",
+  "rock'n'roll '' ''' x''y", "1234567890 12 345 6789", "3.14159265358979323846",
+  "2024-01-15T09:30:00.000Z", "v1.2.3-rc.4+build.5",
+  // special tokens of the other tokenizers appearing in text
+  "<|endoftext|>", "Hello<|endoftext|>", "<|endoftext|>Hello", "Hello <|endoftext|> world",
+  "Hello  <|endoftext|>  world", "a<|endoftext|>b<|endoftext|><|endoftext|>",
+  "<|endoftext|> <|endoftext|>", "<|endoftext", "<|ENDOFTEXT|>",
+  "<s>", "</s>", "<s>Hello</s>", "<s> Hello </s>", "a <mask> b", "a<mask>b",
+  "The capital of France is <mask>.", "  <mask>  ", "<mask><mask>", "<pad> <unk> <s></s>",
+  "<extra_id_0> fills <extra_id_1> here <extra_id_99>", "</s> inside </s>",
+  "translate English to German: The house is wonderful.",
+  "[CLS] <s> <|endoftext|> </s> [SEP] <mask> [MASK]",
+  // the pre-tokenizers' own marker characters as text
+  "▁ ▁▁ a▁b ▁hello", "Ġ literal Ġhello ĠĠ Ċ ċ",
+  // emoji (4-byte UTF-8, ZWJ, variation selectors, tag characters)
+  "🤗", "🤗🤗🤗", "👍🏽 👍🏿", "❤️ ❤ ☺️", "🏴󠁧󠁢󠁳󠁣󠁴󠁿 Scotland", "a🤗b", "🤗 Hugging Face",
+  // characters with no Latin-script byte merges: whole byte fallbacks,
+  // astral planes, noncharacters
+  "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟘𝟙𝟚 𝐁𝐨𝐥𝐝", "\ufffe\uffff noncharacters \u{10fffe}", "\u{e0001}\u{e0020} tags",
+  "Ꭰꭰ 𐐀𐐨 ᏸ", "𓀀𓁐 hieroglyphs 𒀀 cuneiform", "ᚠᛇᚻ runes ⠓⠑⠇⠇⠕ braille",
+  // CJK
+  "中文分词测试：今天天气很好。", "東京都 日本語 カタカナ ﾊﾝｶｸ", "한국어 문장입니다.",
+  "这是一个没有空格的很长的中文句子用来测试分词器的行为",
+  // combining marks and normalization (NFKC in the t5 charsmap)
+  "e\u0301\u0301\u0301", "\u0915\u094d\u0937", "n\u0303 vs \u00f1",
+  "\u00c5 vs A\u030a vs \u212b", "\u1e9b\u0323 \u0149 \u01c4", "ﬀ ﬃ ﬆ ℌ ℍ ① ⑳ ㍻ ㌀",
+  // long words
+  "x".repeat(300), "ab".repeat(200), "🤗".repeat(50), "你".repeat(120),
+  "é".repeat(150), "Lopadotemachoselachogaleokranioleipsanodrimhypotrimmatosilphioparaomelitokatakechymenokichlepikossyphophattoperisteralektryonoptekephalliokigklopeleiolagoiosiraiobaphetraganopterygon",
+  // markup and mixed
+  "HTML <b>bold</b> &amp; <br/> <a href=\"x\">link</a>", "{\"json\": [1, 2.5, null, true]}",
+  "C'est l'été à Paris — naïve Zoë's café", "MiXeD 123abc ABC123 a1b2c3",
+  // Unicode-version edges: the Rust BertNormalizer/BertPreTokenizer use older
+  // category tables than Node (format chars and punctuation added in later
+  // Unicode versions are neither removed nor split there); Cn is kept
+  "format \u0890 \u{13430} \u{1bca0} \u061c \u180e \u2066 unassigned \ufff0 \u{10ffff} x\u0890y x\u{13430}y",
+  "punct x\u2e42y x\u2e4fy x\u2e52y x\u{1e95e}y x\u{16fe2}y x\u0af0y x\u1b7dy",
+];
+
+export const morePairs = [
+  ["<s>", "</s>"],
+  ["Hello <mask>", " world"],
+  [" leading", "trailing "],
+  ["🤗", "你好"],
+  ["<|endoftext|>", "<|endoftext|>"],
+  ["question: what is it?", "context: <extra_id_0> is here."],
+  ["  ", "   "],
+  ["I'm here", "you're there"],
+];
+
+// A second pseudo-random mix, from a pool aimed at byte-level BPE and Unigram.
+const POOL2 = [
+  " ", " ", "  ", "\n", "\t", "Ġ", "▁", "<s>", "</s>", "<mask>", "<|endoftext|>", "<pad>", "<unk>",
+  "<extra_id_0>", "[MASK]", "[CLS]", "'s", "'t", "'re", "don", "Hello", "world", "the", "123",
+  "4567", "é", "e\u0301", "\u0301", "你好", "中", "🤗", "👍🏽", "👨‍👩‍👧", "ä", "ß", "ſ", "İ", "ﬁ",
+  "Ω", "Ж", "ع", "ह", "ก", "한", "\u200d", "\ufeff", "\u00a0", "\u3000", ".", ",", "!", "?", "-",
+  "(", ")", "\"", "'", "𝔘", "①", "ｶ", "\u0000", "\u00ad",
+];
+export function randomCasesBpe(n, seed) {
+  const rnd = lcg(seed);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const len = 1 + Math.floor(rnd() * 20);
+    let s = "";
+    for (let j = 0; j < len; j++) s += POOL2[Math.floor(rnd() * POOL2.length)];
+    out.push(s);
+  }
+  return out;
+}
+
+// Truncation with stride (overflowing windows) and direction:
+// [text, pair-or-null, strategy, max_length, stride, direction]
+const FOX = "The quick brown fox jumps over the lazy dog.";
+const PARIS = "Paris is the capital and most populous city of France, with an estimated population of 2,165,423 residents.";
+export const strideTruncations = [
+  [FOX, null, "longest_first", 6, 2, "right"],
+  [FOX, null, "longest_first", 8, 3, "right"],
+  [FOX, null, "longest_first", 6, 0, "left"],
+  [FOX, null, "longest_first", 5, 1, "left"],
+  [FOX, null, "only_first", 7, 1, "right"],
+  ["What is the capital of France?", PARIS, "only_second", 16, 4, "right"],
+  ["What is the capital of France?", PARIS, "only_second", 16, 4, "left"],
+  ["What is the capital of France?", PARIS, "longest_first", 14, 2, "right"],
+  ["one two three four five six", "seven eight nine ten eleven twelve", "longest_first", 10, 1, "right"],
+  ["one two three four five six", "seven eight nine ten eleven twelve", "only_first", 10, 2, "right"],
+  ["one two", "seven eight nine ten eleven twelve", "only_second", 8, 3, "right"],
+  ["你好世界，我爱自然语言处理🤗", null, "longest_first", 7, 2, "right"],
+  ["Hello <mask> world <|endoftext|> x </s> y <s> z", null, "longest_first", 6, 1, "right"],
+  ["  leading spaces and trailing  ", null, "only_first", 5, 1, "right"],
+  // the library rejects these (stride not below the room left for the
+  // sequence): Rust panics, the golden records the error
+  [FOX, null, "longest_first", 4, 2, "right"],
+  ["one", FOX, "longest_first", 6, 2, "right"],
+  // max_length below the number of special tokens
+  [FOX, null, "longest_first", 1, 0, "right"],
+  ["one two", "three four", "longest_first", 2, 0, "right"],
+];
