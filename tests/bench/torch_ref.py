@@ -2,8 +2,8 @@
 """PyTorch reference benchmark for erserve.
 
 Loads a BERT-family model directory (config.json + model.safetensors, F32; read
-with a small hand-written safetensors reader, no `transformers`/`safetensors`
-packages) and times a full encoder forward (embeddings + all layers) in
+with the fixtures' small hand-written safetensors reader, tests/fixtures/gen.py,
+no `transformers`/`safetensors` packages) and times a full encoder forward (embeddings + all layers) in
 float32 under torch.inference_mode(), on a padding-free batch of B x S random
 ids, written the way a user would: F.embedding, F.layer_norm, F.linear,
 torch.matmul attention, F.softmax, F.gelu.
@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -56,55 +55,17 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+# The fixtures' safetensors reader and writer (tests/fixtures/gen.py), after
+# the thread settings above: importing gen imports torch.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+from gen import read_safetensors, safetensors_bytes  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8:
-        raise ValueError("%s: bad header length" % path)
-    header = json.loads(data[8:8 + n].decode("utf-8"))
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        raw = data[base + b:base + e]
-        dt = info["dtype"]
-        if dt == "F32":
-            a = np.frombuffer(raw, dtype="<f4")
-        elif dt == "F16":
-            a = np.frombuffer(raw, dtype="<f2").astype(np.float32)
-        elif dt == "I64":
-            a = np.frombuffer(raw, dtype="<i8")
-        elif dt == "BF16":
-            t = torch.from_numpy(np.frombuffer(raw, dtype="<i2").copy()).view(torch.bfloat16).float()
-            out[name] = t.reshape(info["shape"])
-            continue
-        else:
-            raise ValueError("%s: unsupported dtype %s" % (name, dt))
-        out[name] = torch.from_numpy(a.copy()).reshape(info["shape"])
-    return out
-
-
 def write_safetensors(path, tensors):
-    header = {"__metadata__": {"format": "pt"}}
-    off = 0
-    names = sorted(tensors)
-    for k in names:
-        nb = tensors[k].numel() * 4
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + nb]}
-        off += nb
-    hj = json.dumps(header, separators=(",", ":")).encode()
-    hj += b" " * ((8 - len(hj) % 8) % 8)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for k in names:
-            f.write(tensors[k].contiguous().numpy().astype("<f4").tobytes())
+        f.write(safetensors_bytes(tensors, {"format": "pt"}))
 
 
 def write_random_model(d, seed=0):
