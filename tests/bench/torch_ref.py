@@ -53,7 +53,6 @@ ARGS = parse_args()
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_v] = str(ARGS.threads)
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 # The fixtures' safetensors reader and writer (tests/fixtures/gen.py), after
