@@ -6,6 +6,8 @@
 
 #include "tokenizer_internal.h"
 
+#define TK_MAX_TEMPLATE 32 /* items of one template */
+
 typedef enum { ITEM_SPECIAL, ITEM_A, ITEM_B } item_kind;
 
 typedef struct {

@@ -6,7 +6,9 @@
 
 #include "tokenizer_internal.h"
 
-uint32_t tk_hash(uint32_t h, const uint8_t *s, size_t n) {
+#define TK_HASH_INIT 2166136261u /* FNV-1a */
+
+static uint32_t tk_hash(uint32_t h, const uint8_t *s, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
     return h;
 }

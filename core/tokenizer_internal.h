@@ -21,7 +21,8 @@
  *      *out; on failure it frees what it allocated and leaves *out alone.
  *      It may add strings to t's arena and entries to t's vocabulary (a
  *      model does); whatever it adds there is freed with t.
- *   2. Its prototype goes in this header, under "Loaders" beside its kind's.
+ *   2. Its prototype, `tk_<kind>_loader tk_<name>_load;`, goes in this
+ *      header under "Loaders", beside its kind's.
  *   3. One line {"TypeName", tk_<name>_load} goes in its kind's table in
  *      core/tokenizer_components.c.
  * Nothing else changes: the tokenizer.json parser looks the type up in the
@@ -41,8 +42,6 @@
 #define TK_NONE UINT32_MAX
 #define TK_MAX_ID (1 << 24)          /* ids must be below this */
 #define TK_MAX_TOKEN_BYTES 4096      /* longest vocab / added token string */
-#define TK_MAX_TEMPLATE 32           /* post-processor template items */
-#define TK_MAX_FILE ((size_t)512 << 20)
 
 /* ---- Data passed between the pipeline stages -------------------------- */
 
@@ -269,8 +268,6 @@ struct er_tokenizer {
 
 /* tokenizer.c: the object, its arena and vocabulary */
 er_tokenizer *tk_new(er_err *err);
-uint32_t tk_hash(uint32_t h, const uint8_t *s, size_t n);
-#define TK_HASH_INIT 2166136261u
 er_status tk_arena_add(er_tokenizer *t, const char *s, size_t n, uint32_t *off, er_err *err);
 er_status tk_vocab_add(er_tokenizer *t, const char *s, size_t n, int32_t id, er_err *err);
 /* The id of the string pre + s in the vocabulary, -1 if absent. */

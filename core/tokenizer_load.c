@@ -9,6 +9,8 @@
 #include "er_io.h"
 #include "tokenizer_internal.h"
 
+#define TK_MAX_FILE ((size_t)512 << 20) /* largest tokenizer file read */
+
 static const char *special_name(json_t *v) {
     if (json_is_string(v)) return json_string_value(v);
     if (json_is_object(v) && json_is_string(json_object_get(v, "content")))
