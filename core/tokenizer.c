@@ -167,7 +167,7 @@ er_status tk_finish(er_tokenizer *t, er_err *err) {
     }
     if ((st = tk_added_normalize(t, err))) return st;
     if (!t->post_processor && (st = tk_plain_processing_new(&t->post_processor, err))) return st;
-    int32_t unk = t->model->unk_id;
+    int32_t unk = t->model->unk_id; /* an unknown word's token string is the unk id's */
     if (unk >= 0 && t->id_off[unk] == TK_NONE) return er_set(err, ER_ERR_FORMAT, "tokenizer: no unk token");
     if (t->special_ids[ER_SPECIAL_UNK] < 0) t->special_ids[ER_SPECIAL_UNK] = unk;
     return ER_OK;
