@@ -5,19 +5,20 @@
 #include "tokenizer_internal.h"
 
 static er_status bert_split(const tk_pre_tokenizer *self, const tk_normalized *s, size_t a, size_t b,
-                            tk_words *out, er_err *err) {
+                            tk_word_sink *sink, er_err *err) {
     (void)self;
+    (void)err; /* only the sink fails */
     size_t start = a;
     er_status st = ER_OK;
     for (size_t i = a; i < b && !st; i++) {
         uint32_t c = s->cps[i];
         bool space = c == ' ' || tk_is_whitespace(c);
         if (!space && !tk_is_punct(c)) continue;
-        if (i > start) st = tk_words_push(out, start, i, err);
-        if (!st && !space) st = tk_words_push(out, i, i + 1, err);
+        if (i > start) st = sink->word(sink, start, i);
+        if (!st && !space) st = sink->word(sink, i, i + 1);
         start = i + 1;
     }
-    if (!st && b > start) st = tk_words_push(out, start, b, err);
+    if (!st && b > start) st = sink->word(sink, start, b);
     return st;
 }
 

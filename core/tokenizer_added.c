@@ -40,7 +40,7 @@ const tk_added *tk_added_match(const er_tokenizer *t, const tk_view *v, size_t i
 static er_status normalize_added(er_tokenizer *t, tk_added *a, uint32_t *cps, tk_normalized *s, er_err *err) {
     size_t n = 0;
     for (size_t p = 0; p < a->len; n++) p += tk_utf8_next((const uint8_t *)t->arena + a->off + p, &cps[n]);
-    s->n = s->n_bytes = 0;
+    tk_normalized_clear(s);
     er_status st = tk_normalize(t, cps, 0, n, s, err);
     size_t len = s->n_bytes > TK_MAX_TOKEN_BYTES ? TK_MAX_TOKEN_BYTES : s->n_bytes;
     a->nlen = 0;

@@ -9,13 +9,13 @@
 
 /* One sequence being encoded. */
 typedef struct {
+    tk_word_sink sink; /* first: the pre-tokenizer's words come back here */
     const er_tokenizer *t;
     const uint8_t *text;
     uint32_t *ob;  /* [n_cp + 1] byte offset of each original code point */
     uint32_t *ocp; /* [n_cp] original code points */
     size_t n_cp;
     tk_normalized norm; /* the span being processed */
-    tk_words words;     /* its words */
     tk_tokens *out;
     er_err *err;
 } tk_workspace;
@@ -26,7 +26,6 @@ static void workspace_free(tk_workspace *w) {
     free(w->ob);
     free(w->ocp);
     tk_normalized_free(&w->norm);
-    free(w->words.v);
 }
 
 er_status tk_array_grow(void *array_ptr, size_t *cap, size_t elem_size, er_err *err) {
@@ -52,6 +51,7 @@ er_status tk_normalized_grow(tk_normalized *s, size_t extra_cp, er_err *err) {
         if (src) s->src = src;
         if (!byte_at || !cps || !src) return nomem(err);
         s->cap = cap;
+        s->byte_at[s->n] = (uint32_t)s->n_bytes; /* the end, from the first allocation on */
     }
     if (s->n_bytes + 4 * extra_cp > s->bytes_cap) {
         size_t cap = s->bytes_cap ? s->bytes_cap : 1024;
@@ -82,16 +82,35 @@ er_status tk_normalize(const er_tokenizer *t, const uint32_t *cps, size_t a, siz
     return ER_OK;
 }
 
+/* Tokens [from, n) of out hold normalized code point ranges: make them
+ * original code point and byte offsets. */
+static void map_offsets(tk_workspace *w, size_t from) {
+    const uint32_t *src = w->norm.src;
+    for (size_t i = from; i < w->out->n; i++) {
+        tk_token *tk = &w->out->v[i];
+        tk->cs = src[tk->cs];
+        tk->ce = src[tk->ce - 1] + 1;
+        tk->bs = w->ob[tk->cs];
+        tk->be = w->ob[tk->ce];
+    }
+}
+
+/* The model on the word [a, b) of the normalized span; its tokens' offsets
+ * are mapped at once, while they are in the cache. */
+static er_status tokenize_word(tk_word_sink *sink, size_t a, size_t b) {
+    tk_workspace *w = (tk_workspace *)sink;
+    const tk_model *m = w->t->model;
+    size_t from = w->out->n;
+    er_status st = m->tokenize(m, w->t, &w->norm, a, b, w->out, w->err);
+    if (!st) map_offsets(w, from);
+    return st;
+}
+
 /* Pre-tokenizer and model on normalized code points [a, b). */
 static er_status tokenize_words(tk_workspace *w, size_t a, size_t b) {
-    const er_tokenizer *t = w->t;
-    const tk_model *m = t->model;
-    if (!t->pre_tokenizer) return a < b ? m->tokenize(m, t, &w->norm, a, b, w->out, w->err) : ER_OK;
-    w->words.n = 0;
-    er_status st = t->pre_tokenizer->split(t->pre_tokenizer, &w->norm, a, b, &w->words, w->err);
-    for (size_t i = 0; i < w->words.n && !st; i++)
-        st = m->tokenize(m, t, &w->norm, w->words.v[i].start, w->words.v[i].end, w->out, w->err);
-    return st;
+    const tk_pre_tokenizer *pt = w->t->pre_tokenizer;
+    if (pt) return pt->split(pt, &w->norm, a, b, &w->sink, w->err);
+    return a < b ? tokenize_word(&w->sink, a, b) : ER_OK;
 }
 
 /* The normalized span: split out normalized added tokens, tokenize the rest. */
@@ -110,33 +129,18 @@ static er_status tokenize_normalized(tk_workspace *w) {
         er_status st = tokenize_words(w, seg, s);
         if (!st) st = tk_tokens_push(w->out, (tk_token){a->id, a->off, (uint32_t)s, (uint32_t)e, 0, 0}, w->err);
         if (st) return st;
+        map_offsets(w, w->out->n - 1);
         seg = v.floor = i = e;
     }
     return tokenize_words(w, seg, w->norm.n);
 }
 
-/* Tokens [from, n) of out hold normalized code point ranges: make them
- * original code point and byte offsets. */
-static void map_offsets(tk_workspace *w, size_t from) {
-    const uint32_t *src = w->norm.src;
-    for (size_t i = from; i < w->out->n; i++) {
-        tk_token *tk = &w->out->v[i];
-        tk->cs = src[tk->cs];
-        tk->ce = src[tk->ce - 1] + 1;
-        tk->bs = w->ob[tk->cs];
-        tk->be = w->ob[tk->ce];
-    }
-}
-
 /* Original code points [a, b) with no added token among them. */
 static er_status tokenize_span(tk_workspace *w, size_t a, size_t b) {
     if (a >= b) return ER_OK;
-    size_t from = w->out->n;
-    w->norm.n = w->norm.n_bytes = 0;
+    tk_normalized_clear(&w->norm);
     er_status st = tk_normalize(w->t, w->ocp, a, b, &w->norm, w->err);
-    if (!st) st = tokenize_normalized(w);
-    if (!st) map_offsets(w, from);
-    return st;
+    return st ? st : tokenize_normalized(w);
 }
 
 /* Validates the text and decodes its code points and their byte offsets. */
@@ -190,6 +194,7 @@ static er_status encode_sequence(tk_workspace *w, const char *text, size_t len) 
 static er_status encode_into(const er_tokenizer *t, const char *text, size_t len, tk_tokens *out,
                              er_err *err) {
     tk_workspace w = {0};
+    w.sink.word = tokenize_word;
     w.t = t;
     w.out = out;
     w.err = err;

@@ -67,13 +67,17 @@ static inline er_status tk_normalized_reserve(tk_normalized *s, size_t extra_cp,
 }
 size_t tk_utf8_put(uint8_t *out, uint32_t cp);
 /* Appends code point cp that came from original code point src; the caller
- * reserved room for it. */
+ * reserved room for it.  byte_at[n] (the end) is kept up to date. */
 static inline void tk_normalized_push(tk_normalized *s, uint32_t cp, uint32_t src) {
-    s->byte_at[s->n] = (uint32_t)s->n_bytes;
     s->cps[s->n] = cp;
     s->src[s->n] = src;
     s->n_bytes += tk_utf8_put(s->bytes + s->n_bytes, cp);
     s->byte_at[++s->n] = (uint32_t)s->n_bytes;
+}
+/* Empties s for the next span, keeping its memory. */
+static inline void tk_normalized_clear(tk_normalized *s) {
+    s->n = s->n_bytes = 0;
+    if (s->byte_at) s->byte_at[0] = 0;
 }
 void tk_normalized_free(tk_normalized *s);
 
@@ -81,22 +85,13 @@ void tk_normalized_free(tk_normalized *s);
  * the array (a T *), *cap its capacity in elements of elem_size bytes. */
 er_status tk_array_grow(void *array_ptr, size_t *cap, size_t elem_size, er_err *err);
 
-/* A word: normalized code points [start, end). */
-typedef struct {
-    uint32_t start, end;
-} tk_word;
-
-typedef struct {
-    tk_word *v;
-    size_t n, cap;
-} tk_words;
-
-static inline er_status tk_words_push(tk_words *w, size_t start, size_t end, er_err *err) {
-    er_status st;
-    if (w->n == w->cap && (st = tk_array_grow(&w->v, &w->cap, sizeof *w->v, err))) return st;
-    w->v[w->n++] = (tk_word){(uint32_t)start, (uint32_t)end};
-    return ER_OK;
-}
+/* Where a pre-tokenizer sends its words, in order: word(sink, start, end)
+ * for normalized code points [start, end).  The pipeline's sink runs the
+ * model on each word at once, so no list of words is ever built. */
+typedef struct tk_word_sink tk_word_sink;
+struct tk_word_sink {
+    er_status (*word)(tk_word_sink *self, size_t start, size_t end);
+};
 
 /* A token.  A model fills id, tok and the normalized code point range
  * [cs, ce); the pipeline turns that into original code point offsets
@@ -136,10 +131,11 @@ struct tk_normalizer {
 
 typedef struct tk_pre_tokenizer tk_pre_tokenizer;
 struct tk_pre_tokenizer {
-    /* Appends the non-empty words of s's code points [a, b) to out, in
-     * order.  ER_OK or ER_ERR_NOMEM. */
+    /* Sends the non-empty words of s's code points [a, b) to sink, in
+     * order.  Returns the first error the sink returns (stopping there),
+     * an error of its own set in err, or ER_OK. */
     er_status (*split)(const tk_pre_tokenizer *self, const tk_normalized *s, size_t a, size_t b,
-                       tk_words *out, er_err *err);
+                       tk_word_sink *sink, er_err *err);
     void (*free)(tk_pre_tokenizer *self);
 };
 
