@@ -307,9 +307,28 @@ er_status tk_added_normalize(er_tokenizer *t, er_err *err);
 size_t tk_utf8_next(const uint8_t *s, uint32_t *cp);
 /* Validates UTF-8; on error returns the offending byte offset in *bad. */
 bool tk_utf8_valid(const uint8_t *s, size_t n, size_t *bad, size_t *n_cp);
-bool tk_is_whitespace(uint32_t cp); /* Rust char::is_whitespace (White_Space) */
-bool tk_is_punct(uint32_t cp);      /* BERT: ASCII punctuation or Unicode P* */
-bool tk_is_control(uint32_t cp);    /* Rust BertNormalizer is_control: C* except \t\n\r */
+/* Character classes: ASCII inline (they run on every code point), the
+ * rest from utf8proc in tokenizer_unicode.c. */
+bool tk_is_whitespace_above_ascii(uint32_t cp);
+bool tk_is_punct_above_ascii(uint32_t cp);
+bool tk_is_control_above_ascii(uint32_t cp);
+/* Rust char::is_whitespace (White_Space) */
+static inline bool tk_is_whitespace(uint32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+    return tk_is_whitespace_above_ascii(cp);
+}
+/* BERT: ASCII punctuation or Unicode P* */
+static inline bool tk_is_punct(uint32_t cp) {
+    if (cp < 0x80)
+        return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
+               (cp >= 0x7B && cp <= 0x7E);
+    return tk_is_punct_above_ascii(cp);
+}
+/* Rust BertNormalizer is_control: C* except \t\n\r */
+static inline bool tk_is_control(uint32_t cp) {
+    if (cp < 0x80) return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F;
+    return tk_is_control_above_ascii(cp);
+}
 bool tk_is_chinese(uint32_t cp);
 bool tk_is_word_char(uint32_t cp);  /* for single_word added tokens */
 /* Applies strip_accents / lowercase to one code point; writes up to 8 code
