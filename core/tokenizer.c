@@ -1,11 +1,14 @@
-/* Tokenizer object: arena, vocabulary hash table, lookups, parameters. */
+/* The tokenizer object: its arena of strings, the vocabulary hash table,
+ * the id -> string table, lookups and the public getters. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "tokenizer_internal.h"
 
-uint32_t tk_hash(uint32_t h, const uint8_t *s, size_t n) {
+#define TK_HASH_INIT 2166136261u /* FNV-1a */
+
+static uint32_t tk_hash(uint32_t h, const uint8_t *s, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
     return h;
 }
@@ -16,15 +19,16 @@ er_tokenizer *tk_new(er_err *err) {
         er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
         return NULL;
     }
-    t->unk_id = -1;
-    t->unk_off = TK_NONE;
-    t->max_chars_per_word = 100;
     for (int i = 0; i < 5; i++) t->special_ids[i] = -1;
     return t;
 }
 
 void er_tokenizer_free(er_tokenizer *t) {
     if (!t) return;
+    if (t->normalizer) t->normalizer->free(t->normalizer);
+    if (t->pre_tokenizer) t->pre_tokenizer->free(t->pre_tokenizer);
+    if (t->model) t->model->free(t->model);
+    if (t->post_processor) t->post_processor->free(t->post_processor);
     free(t->arena);
     free(t->ent);
     free(t->ht);
@@ -131,8 +135,8 @@ int32_t tk_added_find(const er_tokenizer *t, const char *s, size_t n) {
     return -1;
 }
 
-/* After all entries are in: the id -> string table and derived fields. */
-er_status tk_finish(er_tokenizer *t, er_err *err) {
+/* The id -> string table: vocabulary entries first, added tokens over them. */
+static er_status index_ids(er_tokenizer *t, er_err *err) {
     size_t size = 0;
     for (size_t i = 0; i < t->n_ent; i++)
         if ((size_t)t->ent[i].id + 1 > size) size = (size_t)t->ent[i].id + 1;
@@ -146,6 +150,12 @@ er_status tk_finish(er_tokenizer *t, er_err *err) {
     for (size_t i = 0; i < t->n_ent; i++)
         if (t->id_off[t->ent[i].id] == TK_NONE) t->id_off[t->ent[i].id] = t->ent[i].off;
     for (size_t i = 0; i < t->n_added; i++) t->id_off[t->added[i].id] = t->added[i].off;
+    return ER_OK;
+}
+
+er_status tk_finish(er_tokenizer *t, er_err *err) {
+    er_status st = index_ids(t, err);
+    if (st) return st;
     for (size_t i = 0; i < t->n_added; i++) {
         const char *c = t->arena + t->added[i].off;
         if (!t->added[i].normalized) {
@@ -155,6 +165,11 @@ er_status tk_finish(er_tokenizer *t, er_err *err) {
             t->any_norm_added = true;
         }
     }
+    if ((st = tk_added_normalize(t, err))) return st;
+    if (!t->post_processor && (st = tk_plain_processing_new(&t->post_processor, err))) return st;
+    int32_t unk = t->model->unk_id; /* an unknown word's token string is the unk id's */
+    if (unk >= 0 && t->id_off[unk] == TK_NONE) return er_set(err, ER_ERR_FORMAT, "tokenizer: no unk token");
+    if (t->special_ids[ER_SPECIAL_UNK] < 0) t->special_ids[ER_SPECIAL_UNK] = unk;
     return ER_OK;
 }
 
@@ -201,8 +216,5 @@ size_t er_tokenizer_file_truncation(const er_tokenizer *t, er_truncation *strate
 
 size_t er_tokenizer_num_special_tokens(const er_tokenizer *t, int pair) {
     if (!t) return 0;
-    const tk_item *it = pair ? t->pair : t->single;
-    size_t n = pair ? t->n_pair : t->n_single, k = 0;
-    for (size_t i = 0; i < n; i++) k += it[i].kind == TK_ITEM_SPECIAL;
-    return k;
+    return t->post_processor->added_tokens(t->post_processor, pair != 0);
 }

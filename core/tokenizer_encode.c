@@ -1,267 +1,150 @@
-/* Encoding: added-token split, BertNormalizer with alignments,
- * BertPreTokenizer, WordPiece, truncation and the post-processor. */
+/* The pipeline: added tokens are split out of the raw text, every other
+ * span goes normalizer -> pre-tokenizer -> model, then truncation and the
+ * post-processor build the encoding.  The components are reached through
+ * their interfaces (tokenizer_internal.h), one call per span or per word. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer_internal.h"
 
-enum { CL_NONE = 0, CL_WS = 1, CL_PUNCT = 2 };
-
+/* One sequence being encoded. */
 typedef struct {
-    int32_t id;
-    uint32_t tok; /* arena offset of the token string */
-    uint32_t cs, ce, bs, be;
-} tk_tok;
-
-typedef struct {
-    tk_tok *v;
-    size_t n, cap;
-} tk_seq;
-
-typedef struct {
+    tk_word_sink sink; /* first: the pre-tokenizer's words come back here */
     const er_tokenizer *t;
     const uint8_t *text;
     uint32_t *ob;  /* [n_cp + 1] byte offset of each original code point */
     uint32_t *ocp; /* [n_cp] original code points */
     size_t n_cp;
-    /* the normalized span being processed */
-    uint8_t *nu;
-    size_t nu_len, nu_cap;
-    uint32_t *nb;  /* [nn + 1] byte offset in nu of each normalized code point */
-    uint32_t *src; /* [nn] original code point index */
-    uint32_t *ncp; /* [nn] normalized code point */
-    uint8_t *cls;  /* [nn] CL_* */
-    size_t nn, n_cap;
-    tk_seq *seq;
+    tk_normalized norm; /* the span being processed */
+    tk_tokens *out;
     er_err *err;
-} tk_ws;
+} tk_workspace;
 
 static er_status nomem(er_err *err) { return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory"); }
 
-static void ws_free(tk_ws *w) {
+static void workspace_free(tk_workspace *w) {
     free(w->ob);
     free(w->ocp);
-    free(w->nu);
-    free(w->nb);
-    free(w->src);
-    free(w->ncp);
-    free(w->cls);
-    memset(w, 0, sizeof *w);
+    tk_normalized_free(&w->norm);
 }
 
-static er_status seq_push(tk_ws *w, tk_tok tk) {
-    tk_seq *s = w->seq;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        tk_tok *v = realloc(s->v, cap * sizeof *v);
-        if (!v) return nomem(w->err);
-        s->v = v;
+er_status tk_array_grow(void *array_ptr, size_t *cap, size_t elem_size, er_err *err) {
+    void *v;
+    memcpy(&v, array_ptr, sizeof v);
+    size_t n = *cap ? *cap * 2 : 64;
+    v = realloc(v, n * elem_size);
+    if (!v) return nomem(err);
+    memcpy(array_ptr, &v, sizeof v);
+    *cap = n;
+    return ER_OK;
+}
+
+er_status tk_normalized_grow(tk_normalized *s, size_t extra_cp, er_err *err) {
+    if (s->n + extra_cp + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < s->n + extra_cp + 1) cap *= 2;
+        uint32_t *byte_at = realloc(s->byte_at, cap * sizeof *byte_at);
+        if (byte_at) s->byte_at = byte_at;
+        uint32_t *cps = realloc(s->cps, cap * sizeof *cps);
+        if (cps) s->cps = cps;
+        uint32_t *src = realloc(s->src, cap * sizeof *src);
+        if (src) s->src = src;
+        if (!byte_at || !cps || !src) return nomem(err);
         s->cap = cap;
+        s->byte_at[s->n] = (uint32_t)s->n_bytes; /* the end, from the first allocation on */
     }
-    s->v[s->n++] = tk;
-    return ER_OK;
-}
-
-static er_status norm_reserve(tk_ws *w, size_t extra_cp) {
-    if (w->nn + extra_cp + 1 > w->n_cap) {
-        size_t cap = w->n_cap ? w->n_cap : 256;
-        while (cap < w->nn + extra_cp + 1) cap *= 2;
-        uint32_t *nb = realloc(w->nb, cap * sizeof *nb);
-        if (nb) w->nb = nb;
-        uint32_t *src = realloc(w->src, cap * sizeof *src);
-        if (src) w->src = src;
-        uint32_t *ncp = realloc(w->ncp, cap * sizeof *ncp);
-        if (ncp) w->ncp = ncp;
-        uint8_t *cls = realloc(w->cls, cap);
-        if (cls) w->cls = cls;
-        if (!nb || !src || !ncp || !cls) return nomem(w->err);
-        w->n_cap = cap;
-    }
-    if (w->nu_len + 4 * extra_cp > w->nu_cap) {
-        size_t cap = w->nu_cap ? w->nu_cap : 1024;
-        while (cap < w->nu_len + 4 * extra_cp) cap *= 2;
-        if (cap > UINT32_MAX) return er_set(w->err, ER_ERR_CAPACITY, "tokenizer: text too large");
-        uint8_t *nu = realloc(w->nu, cap);
-        if (!nu) return nomem(w->err);
-        w->nu = nu;
-        w->nu_cap = cap;
+    if (s->n_bytes + 4 * extra_cp > s->bytes_cap) {
+        size_t cap = s->bytes_cap ? s->bytes_cap : 1024;
+        while (cap < s->n_bytes + 4 * extra_cp) cap *= 2;
+        if (cap > UINT32_MAX) return er_set(err, ER_ERR_CAPACITY, "tokenizer: text too large");
+        uint8_t *bytes = realloc(s->bytes, cap);
+        if (!bytes) return nomem(err);
+        s->bytes = bytes;
+        s->bytes_cap = cap;
     }
     return ER_OK;
 }
 
-/* BertNormalizer on one code point (Rust order: clean_text,
- * handle_chinese_chars, strip_accents, lowercase).  Returns the count. */
-static size_t norm_cp(const er_tokenizer *t, uint32_t c, uint32_t out[12]) {
-    if (!t->has_normalizer) {
-        out[0] = c;
-        return 1;
-    }
-    if (t->clean_text) {
-        if (c == 0 || c == 0xFFFD || tk_is_control(c)) return 0;
-        if (tk_is_whitespace(c)) {
-            out[0] = ' ';
-            return 1;
-        }
-    }
-    if (t->handle_chinese && c >= 0x3400 && tk_is_chinese(c)) {
-        out[0] = ' ';
-        size_t n = tk_fold(c, t->strip_accents, t->lowercase, out + 1);
-        out[n + 1] = ' ';
-        return n + 2;
-    }
-    return tk_fold(c, t->strip_accents, t->lowercase, out);
+void tk_normalized_free(tk_normalized *s) {
+    free(s->bytes);
+    free(s->byte_at);
+    free(s->cps);
+    free(s->src);
+    memset(s, 0, sizeof *s);
 }
 
-static uint8_t classify(uint32_t c) {
-    if (c == ' ') return CL_WS;
-    if (tk_is_whitespace(c)) return CL_WS;
-    if (tk_is_punct(c)) return CL_PUNCT;
-    return CL_NONE;
-}
-
-/* Normalizes original code points [a, b) into the span buffers. */
-static er_status normalize_span(tk_ws *w, size_t a, size_t b) {
-    w->nn = 0;
-    w->nu_len = 0;
-    uint32_t out[12];
-    for (size_t k = a; k < b; k++) {
-        size_t n = norm_cp(w->t, w->ocp[k], out);
-        if (!n) continue;
-        er_status st = norm_reserve(w, n);
-        if (st) return st;
-        for (size_t i = 0; i < n; i++) {
-            w->nb[w->nn] = (uint32_t)w->nu_len;
-            w->src[w->nn] = (uint32_t)k;
-            w->ncp[w->nn] = out[i];
-            w->cls[w->nn] = classify(out[i]);
-            w->nu_len += tk_utf8_put(w->nu + w->nu_len, out[i]);
-            w->nn++;
-        }
-    }
-    if (w->nb) w->nb[w->nn] = (uint32_t)w->nu_len;
+er_status tk_normalize(const er_tokenizer *t, const uint32_t *cps, size_t a, size_t b, tk_normalized *out,
+                       er_err *err) {
+    if (t->normalizer) return t->normalizer->normalize(t->normalizer, cps, a, b, out, err);
+    er_status st = tk_normalized_reserve(out, b - a, err);
+    if (st) return st;
+    for (size_t k = a; k < b; k++) tk_normalized_push(out, cps[k], (uint32_t)k);
     return ER_OK;
 }
 
-static tk_tok make_tok(const tk_ws *w, int32_t id, uint32_t tok, size_t cs, size_t ce) {
-    tk_tok tk = {id, tok, (uint32_t)cs, (uint32_t)ce, w->ob[cs], w->ob[ce]};
-    return tk;
+/* Tokens [from, n) of out hold normalized code point ranges: make them
+ * original code point and byte offsets. */
+static void map_offsets(tk_workspace *w, size_t from) {
+    const uint32_t *src = w->norm.src;
+    for (size_t i = from; i < w->out->n; i++) {
+        tk_token *tk = &w->out->v[i];
+        tk->cs = src[tk->cs];
+        tk->ce = src[tk->ce - 1] + 1;
+        tk->bs = w->ob[tk->cs];
+        tk->be = w->ob[tk->ce];
+    }
 }
 
-/* WordPiece on normalized code points [i0, i1). */
-static er_status wordpiece(tk_ws *w, size_t i0, size_t i1) {
-    if (i0 >= i1) return ER_OK;
-    const er_tokenizer *t = w->t;
-    size_t mark = w->seq->n;
-    if (i1 - i0 <= t->max_chars_per_word) {
-        const uint8_t *pre = (const uint8_t *)t->arena + t->prefix_off;
-        size_t start = i0;
-        while (start < i1) {
-            size_t plen = start > i0 ? t->prefix_len : 0, end = i1;
-            while (end > start && w->nb[end] - w->nb[start] + plen > t->max_key_len) end--;
-            int32_t id = -1;
-            for (; end > start; end--) {
-                id = tk_vocab_find(t, pre, plen, w->nu + w->nb[start], w->nb[end] - w->nb[start]);
-                if (id >= 0) break;
-            }
-            if (id < 0) break;
-            uint32_t off = t->id_off[id] != TK_NONE ? t->id_off[id] : t->unk_off;
-            er_status st = seq_push(w, make_tok(w, id, off, w->src[start], w->src[end - 1] + 1));
-            if (st) return st;
-            start = end;
-        }
-        if (start == i1) return ER_OK;
-    }
-    w->seq->n = mark; /* the whole word is unknown */
-    return seq_push(w, make_tok(w, t->unk_id, t->unk_off, w->src[i0], w->src[i1 - 1] + 1));
-}
-
-static er_status pretokenize(tk_ws *w, size_t i0, size_t i1) {
-    if (!w->t->has_pretokenizer) return wordpiece(w, i0, i1);
-    size_t s = i0;
-    er_status st = ER_OK;
-    for (size_t i = i0; i < i1 && !st; i++) {
-        if (w->cls[i] == CL_WS) {
-            st = wordpiece(w, s, i);
-            s = i + 1;
-        } else if (w->cls[i] == CL_PUNCT) {
-            st = wordpiece(w, s, i);
-            if (!st) st = wordpiece(w, i, i + 1);
-            s = i + 1;
-        }
-    }
-    if (!st) st = wordpiece(w, s, i1);
+/* The model on the word [a, b) of the normalized span; its tokens' offsets
+ * are mapped at once, while they are in the cache. */
+static er_status tokenize_word(tk_word_sink *sink, size_t a, size_t b) {
+    tk_workspace *w = (tk_workspace *)sink;
+    const tk_model *m = w->t->model;
+    size_t from = w->out->n;
+    er_status st = m->tokenize(m, w->t, &w->norm, a, b, w->out, w->err);
+    if (!st) map_offsets(w, from);
     return st;
 }
 
-/* Finds the added token (leftmost-longest) matching at position i of a code
- * point sequence; flags from Hugging Face's AddedVocabulary::find_matches.
- * cps/pos describe the sequence: pos[i] byte offsets into bytes.  On a
- * match, [*ms, *me) is the (possibly l/r-stripped) code point range. */
-typedef struct {
-    const uint8_t *bytes;
-    const uint32_t *pos, *cps;
-    size_t n, floor;
-} tk_view;
-
-static const tk_added *match_added(const er_tokenizer *t, const tk_view *v, size_t i, bool normalized,
-                                   size_t *ms, size_t *me) {
-    const tk_added *best = NULL;
-    size_t best_end = 0, avail = v->pos[v->n] - v->pos[i];
-    for (size_t k = 0; k < t->n_added; k++) {
-        const tk_added *a = &t->added[k];
-        if (a->normalized != normalized) continue;
-        uint32_t off = normalized ? a->noff : a->off, len = normalized ? a->nlen : a->len;
-        if (!len || len > avail || (best && len <= v->pos[best_end] - v->pos[i])) continue;
-        if (memcmp(v->bytes + v->pos[i], t->arena + off, len) != 0) continue;
-        size_t e = i;
-        while (e < v->n && v->pos[e] < v->pos[i] + len) e++;
-        if (v->pos[e] != v->pos[i] + len) continue; /* not on a code point boundary */
-        best = a;
-        best_end = e;
-    }
-    if (!best) return NULL;
-    size_t s = i, e = best_end;
-    if (best->single_word && ((s > 0 && tk_is_word_char(v->cps[s - 1])) ||
-                              (e < v->n && tk_is_word_char(v->cps[e]))))
-        return NULL;
-    if (best->lstrip)
-        while (s > v->floor && tk_is_whitespace(v->cps[s - 1])) s--;
-    if (best->rstrip)
-        while (e < v->n && tk_is_whitespace(v->cps[e])) e++;
-    *ms = s;
-    *me = e;
-    return best;
+/* Pre-tokenizer and model on normalized code points [a, b). */
+static er_status tokenize_words(tk_workspace *w, size_t a, size_t b) {
+    const tk_pre_tokenizer *pt = w->t->pre_tokenizer;
+    if (pt) return pt->split(pt, &w->norm, a, b, &w->sink, w->err);
+    return a < b ? tokenize_word(&w->sink, a, b) : ER_OK;
 }
 
-/* A normalized span: split out normalized added tokens, pre-tokenize the rest. */
-static er_status process_normalized(tk_ws *w) {
+/* The normalized span: split out normalized added tokens, tokenize the rest. */
+static er_status tokenize_normalized(tk_workspace *w) {
     const er_tokenizer *t = w->t;
-    if (!t->any_norm_added) return pretokenize(w, 0, w->nn);
-    tk_view v = {w->nu, w->nb, w->ncp, w->nn, 0};
+    if (!t->any_norm_added) return tokenize_words(w, 0, w->norm.n);
+    tk_view v = {w->norm.bytes, w->norm.byte_at, w->norm.cps, w->norm.n, 0};
     size_t seg = 0;
-    for (size_t i = 0; i < w->nn;) {
+    for (size_t i = 0; i < w->norm.n;) {
         size_t s, e;
-        const tk_added *a = match_added(t, &v, i, true, &s, &e);
+        const tk_added *a = tk_added_match(t, &v, i, true, &s, &e);
         if (!a) {
             i++;
             continue;
         }
-        er_status st = pretokenize(w, seg, s);
-        if (!st) st = seq_push(w, make_tok(w, a->id, a->off, w->src[s], w->src[e - 1] + 1));
+        er_status st = tokenize_words(w, seg, s);
+        if (!st) st = tk_tokens_push(w->out, (tk_token){a->id, a->off, (uint32_t)s, (uint32_t)e, 0, 0}, w->err);
         if (st) return st;
+        map_offsets(w, w->out->n - 1);
         seg = v.floor = i = e;
     }
-    return pretokenize(w, seg, w->nn);
+    return tokenize_words(w, seg, w->norm.n);
 }
 
-static er_status process_plain(tk_ws *w, size_t a, size_t b) {
+/* Original code points [a, b) with no added token among them. */
+static er_status tokenize_span(tk_workspace *w, size_t a, size_t b) {
     if (a >= b) return ER_OK;
-    er_status st = normalize_span(w, a, b);
-    return st ? st : process_normalized(w);
+    tk_normalized_clear(&w->norm);
+    er_status st = tk_normalize(w->t, w->ocp, a, b, &w->norm, w->err);
+    return st ? st : tokenize_normalized(w);
 }
 
-static er_status encode_seq(tk_ws *w, const char *text, size_t len) {
-    const er_tokenizer *t = w->t;
+/* Validates the text and decodes its code points and their byte offsets. */
+static er_status decode_text(tk_workspace *w, const char *text, size_t len) {
     size_t bad, n_cp;
     if (len > ER_TOKENIZER_MAX_INPUT)
         return er_set(w->err, ER_ERR_CAPACITY, "tokenizer: input of %zu bytes exceeds %zu", len,
@@ -279,50 +162,61 @@ static er_status encode_seq(tk_ws *w, const char *text, size_t len) {
         pos += tk_utf8_next(w->text + pos, &w->ocp[k]);
     }
     w->ob[n_cp] = (uint32_t)pos;
-    if (!t->any_raw_added) return process_plain(w, 0, n_cp);
-    tk_view v = {w->text, w->ob, w->ocp, n_cp, 0};
+    return ER_OK;
+}
+
+/* One sequence into w->out: raw (non-normalized) added tokens first. */
+static er_status encode_sequence(tk_workspace *w, const char *text, size_t len) {
+    const er_tokenizer *t = w->t;
+    er_status st = decode_text(w, text, len);
+    if (st) return st;
+    if (!t->any_raw_added) return tokenize_span(w, 0, w->n_cp);
+    tk_view v = {w->text, w->ob, w->ocp, w->n_cp, 0};
     size_t seg = 0;
-    for (size_t k = 0; k < n_cp;) {
+    for (size_t k = 0; k < w->n_cp;) {
         uint8_t c = w->text[w->ob[k]];
         size_t s, e;
         const tk_added *a = (t->raw_first[c >> 3] >> (c & 7)) & 1
-                                ? match_added(t, &v, k, false, &s, &e) : NULL;
+                                ? tk_added_match(t, &v, k, false, &s, &e) : NULL;
         if (!a) {
             k++;
             continue;
         }
-        er_status st = process_plain(w, seg, s);
-        if (!st) st = seq_push(w, make_tok(w, a->id, a->off, s, e));
+        tk_token tok = {a->id, a->off, (uint32_t)s, (uint32_t)e, w->ob[s], w->ob[e]};
+        st = tokenize_span(w, seg, s);
+        if (!st) st = tk_tokens_push(w->out, tok, w->err);
         if (st) return st;
         seg = v.floor = k = e;
     }
-    return process_plain(w, seg, n_cp);
+    return tokenize_span(w, seg, w->n_cp);
 }
 
-/* Normalized content of normalized added tokens (called once at load). */
-er_status tk_prepare_added(er_tokenizer *t, er_err *err) {
-    for (size_t i = 0; i < t->n_added; i++) {
-        tk_added *a = &t->added[i];
-        if (!a->normalized) continue;
-        uint8_t buf[TK_MAX_TOKEN_BYTES * 3 + 64];
-        size_t n = 0, p = 0;
-        uint32_t out[12];
-        const uint8_t *s = (const uint8_t *)t->arena + a->off;
-        while (p < a->len && n + 4 * 12 < sizeof buf) {
-            uint32_t cp;
-            p += tk_utf8_next(s + p, &cp);
-            size_t k = norm_cp(t, cp, out);
-            for (size_t j = 0; j < k; j++) n += tk_utf8_put(buf + n, out[j]);
-        }
-        a->nlen = 0;
-        if (n) {
-            er_status st = tk_arena_add(t, (const char *)buf, n > TK_MAX_TOKEN_BYTES ? TK_MAX_TOKEN_BYTES : n,
-                                        &a->noff, err);
-            if (st) return st;
-            a->nlen = (uint32_t)(n > TK_MAX_TOKEN_BYTES ? TK_MAX_TOKEN_BYTES : n);
-        }
+static er_status encode_into(const er_tokenizer *t, const char *text, size_t len, tk_tokens *out,
+                             er_err *err) {
+    tk_workspace w = {0};
+    w.sink.word = tokenize_word;
+    w.t = t;
+    w.out = out;
+    w.err = err;
+    er_status st = encode_sequence(&w, text, len);
+    workspace_free(&w);
+    return st;
+}
+
+/* Hugging Face truncate_encodings, longest_first on a pair: the longer
+ * sequence is cut first, down to an even split. */
+static void truncate_longest_first(size_t max, size_t *na, size_t *nb) {
+    size_t n1 = *na, n2 = *nb;
+    bool swap = n1 > n2;
+    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
+    n2 = n1 > max ? n1 : (n1 > max - n1 ? n1 : max - n1);
+    if (n1 + n2 > max) {
+        n1 = max / 2;
+        n2 = n1 + max % 2;
     }
-    return ER_OK;
+    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
+    if (n1 < *na) *na = n1;
+    if (n2 < *nb) *nb = n2;
 }
 
 /* Hugging Face truncate_encodings (direction right, stride 0). */
@@ -337,26 +231,10 @@ static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, si
         return er_set(err, ER_ERR_CAPACITY, "tokenizer: max_length %zu is below the %zu special tokens",
                       p->max_length, n_add);
     size_t max = p->max_length - n_add, remove = total - max;
-    switch (p->truncation) {
-    case ER_TRUNCATE_LONGEST_FIRST:
-        if (!pair) {
-            *na = max;
-        } else {
-            size_t n1 = *na, n2 = *nb;
-            bool swap = n1 > n2;
-            if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-            n2 = n1 > max ? n1 : (n1 > max - n1 ? n1 : max - n1);
-            if (n1 + n2 > max) {
-                n1 = max / 2;
-                n2 = n1 + max % 2;
-            }
-            if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-            if (n1 < *na) *na = n1;
-            if (n2 < *nb) *nb = n2;
-        }
-        break;
-    case ER_TRUNCATE_ONLY_FIRST:
-    case ER_TRUNCATE_ONLY_SECOND: {
+    if (p->truncation == ER_TRUNCATE_LONGEST_FIRST) {
+        if (pair) truncate_longest_first(max, na, nb);
+        else *na = max;
+    } else if (p->truncation == ER_TRUNCATE_ONLY_FIRST || p->truncation == ER_TRUNCATE_ONLY_SECOND) {
         bool first = p->truncation == ER_TRUNCATE_ONLY_FIRST;
         if (!first && !pair)
             return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: only_second truncation needs a pair");
@@ -366,10 +244,7 @@ static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, si
                           "tokenizer: %s sequence (%zu tokens) too short to remove %zu tokens",
                           first ? "first" : "second", *n, remove);
         *n -= remove;
-        break;
-    }
-    case ER_TRUNCATE_NONE:
-    default:
+    } else {
         return er_set(err, ER_ERR_CAPACITY, "tokenizer: %zu tokens exceed max_length %zu",
                       total + n_add, p->max_length);
     }
@@ -377,9 +252,8 @@ static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, si
     return ER_OK;
 }
 
-static er_encoding *alloc_encoding(size_t n) {
-    size_t sz = sizeof(er_encoding);
-    sz = (sz + 7) & ~(size_t)7;
+er_encoding *tk_encoding_new(size_t n) {
+    size_t sz = (sizeof(er_encoding) + 7) & ~(size_t)7;
     size_t o_tok = sz;
     sz += n * sizeof(char *);
     size_t o_ids = sz;
@@ -410,50 +284,6 @@ static er_encoding *alloc_encoding(size_t n) {
 
 void er_encoding_free(er_encoding *e) { free(e); }
 
-static const tk_item DEFAULT_SINGLE[] = {{TK_ITEM_A, 0, -1, TK_NONE}};
-static const tk_item DEFAULT_PAIR[] = {{TK_ITEM_A, 0, -1, TK_NONE}, {TK_ITEM_B, 1, -1, TK_NONE}};
-
-static er_encoding *assemble(const er_tokenizer *t, const tk_seq *a, size_t na, const tk_seq *b,
-                             size_t nb, bool pair, bool specials) {
-    const tk_item *tpl = pair ? t->pair : t->single;
-    size_t nt = pair ? t->n_pair : t->n_single;
-    if (!nt) {
-        tpl = pair ? DEFAULT_PAIR : DEFAULT_SINGLE;
-        nt = pair ? 2 : 1;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < nt; i++)
-        n += tpl[i].kind == TK_ITEM_A ? na : tpl[i].kind == TK_ITEM_B ? nb : (specials ? 1 : 0);
-    er_encoding *e = alloc_encoding(n);
-    if (!e) return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < nt; i++) {
-        const tk_item *it = &tpl[i];
-        if (it->kind == TK_ITEM_SPECIAL) {
-            if (!specials) continue;
-            e->ids[k] = it->id;
-            e->type_ids[k] = (int32_t)it->type_id;
-            e->tokens[k] = t->arena + it->tok_off;
-            e->special_mask[k] = 1;
-            e->sequence_ids[k] = -1;
-            k++;
-            continue;
-        }
-        const tk_seq *s = it->kind == TK_ITEM_A ? a : b;
-        size_t m = it->kind == TK_ITEM_A ? na : nb;
-        for (size_t j = 0; j < m; j++, k++) {
-            const tk_tok *tk = &s->v[j];
-            e->ids[k] = tk->id;
-            e->type_ids[k] = (int32_t)it->type_id;
-            e->tokens[k] = t->arena + tk->tok;
-            e->offsets[k] = (er_offset){tk->cs, tk->ce};
-            e->byte_offsets[k] = (er_offset){tk->bs, tk->be};
-            e->sequence_ids[k] = it->kind == TK_ITEM_A ? 0 : 1;
-        }
-    }
-    return e;
-}
-
 er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t len, const char *pair,
                               size_t pair_len, const er_tokenize_params *params, er_encoding **out,
                               er_err *err) {
@@ -464,30 +294,17 @@ er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t le
     er_tokenize_params p = params ? *params : er_tokenize_default_params();
     if ((int)p.truncation < ER_TRUNCATE_NONE || p.truncation > ER_TRUNCATE_ONLY_SECOND)
         return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: unknown truncation strategy %d", (int)p.truncation);
-    tk_seq sa = {0}, sb = {0};
-    tk_ws w = {0};
-    w.t = t;
-    w.err = err;
-    w.seq = &sa;
-    er_status st = encode_seq(&w, text, len);
-    ws_free(&w);
-    w.t = t;
-    w.err = err;
-    w.seq = &sb;
-    if (!st && pair) st = encode_seq(&w, pair, pair_len);
-    ws_free(&w);
-    size_t na = sa.n, nb = sb.n;
+    tk_tokens a = {0}, b = {0};
+    er_status st = encode_into(t, text, len, &a, err);
+    if (!st && pair) st = encode_into(t, pair, pair_len, &b, err);
+    size_t na = a.n, nb = b.n;
     int truncated = 0;
     if (!st) st = truncate(t, &p, &na, &nb, pair != NULL, &truncated, err);
-    if (!st) {
-        er_encoding *e = assemble(t, &sa, na, &sb, nb, pair != NULL, p.add_special_tokens != 0);
-        if (!e) st = nomem(err);
-        else {
-            e->truncated = truncated;
-            *out = e;
-        }
-    }
-    free(sa.v);
-    free(sb.v);
+    if (!st)
+        st = t->post_processor->process(t->post_processor, t, &a, na, pair ? &b : NULL, nb,
+                                        p.add_special_tokens != 0, out, err);
+    if (!st) (*out)->truncated = truncated;
+    free(a.v);
+    free(b.v);
     return st;
 }

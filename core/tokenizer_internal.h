@@ -1,7 +1,39 @@
-/* Internal layout of er_tokenizer, shared by core/tokenizer*.c only. */
+/* Internal layout of er_tokenizer and the seams of its pipeline, shared by
+ * core/tokenizer*.c and the component files core/tok_*.c only.
+ *
+ * The pipeline (tokenizer_encode.c): added tokens are split out of the raw
+ * text; every other span is normalized (tk_normalizer), split into words
+ * (tk_pre_tokenizer), each word is cut into tokens (tk_model); truncation
+ * and the post-processor (tk_post_processor) then build the er_encoding.
+ * Offsets survive normalization because every normalized code point keeps
+ * the index of the original code point it came from (tk_normalized.src).
+ *
+ * Adding a component that tokenizer.json names by its "type" (a normalizer,
+ * pre-tokenizer, model or post-processor):
+ *   1. A new file core/tok_<kind>_<name>.c (kind: normalizer, pretokenizer,
+ *      model, processor) defines a struct whose first member is the kind's
+ *      interface below, sets every function pointer of that interface, and
+ *      defines the loader
+ *          er_status tk_<name>_load(er_tokenizer *t, json_t *json,
+ *                                   tk_<kind> **out, er_err *err);
+ *      which parses the component's JSON object (messages start with
+ *      "tokenizer.json: "), and on success stores the new heap object in
+ *      *out; on failure it frees what it allocated and leaves *out alone.
+ *      It may add strings to t's arena and entries to t's vocabulary (a
+ *      model does); whatever it adds there is freed with t.
+ *   2. Its prototype, `tk_<kind>_loader tk_<name>_load;`, goes in this
+ *      header under "Loaders", beside its kind's.
+ *   3. One line {"TypeName", tk_<name>_load} goes in its kind's table in
+ *      core/tokenizer_components.c.
+ * Nothing else changes: the tokenizer.json parser looks the type up in the
+ * table (an unknown type is refused with a message naming it) and the
+ * pipeline only calls the interface.  A component the legacy vocab.txt path
+ * also builds (BertNormalizer, ...) exports a constructor besides its loader.
+ */
 #ifndef ER_TOKENIZER_INTERNAL_H
 #define ER_TOKENIZER_INTERNAL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,8 +42,182 @@
 #define TK_NONE UINT32_MAX
 #define TK_MAX_ID (1 << 24)          /* ids must be below this */
 #define TK_MAX_TOKEN_BYTES 4096      /* longest vocab / added token string */
-#define TK_MAX_TEMPLATE 32           /* post-processor template items */
-#define TK_MAX_FILE ((size_t)512 << 20)
+
+/* ---- Data passed between the pipeline stages -------------------------- */
+
+/* A normalized span: its UTF-8 bytes and, per code point, the value, the
+ * byte offset in `bytes` and the index of the original code point it came
+ * from.  byte_at[n] is the end of the bytes.  Owned by the pipeline, which
+ * reuses it from span to span (tk_normalized_free releases it). */
+typedef struct {
+    uint8_t *bytes;
+    size_t n_bytes, bytes_cap;
+    uint32_t *byte_at; /* [n + 1] */
+    uint32_t *cps;     /* [n] */
+    uint32_t *src;     /* [n] */
+    size_t n, cap;
+} tk_normalized;
+
+/* Room for extra_cp more code points.  ER_ERR_NOMEM, or ER_ERR_CAPACITY
+ * when the span would pass 4 GiB of UTF-8. */
+er_status tk_normalized_grow(tk_normalized *s, size_t extra_cp, er_err *err);
+static inline er_status tk_normalized_reserve(tk_normalized *s, size_t extra_cp, er_err *err) {
+    if (s->n + extra_cp + 1 <= s->cap && s->n_bytes + 4 * extra_cp <= s->bytes_cap) return ER_OK;
+    return tk_normalized_grow(s, extra_cp, err);
+}
+size_t tk_utf8_put(uint8_t *out, uint32_t cp);
+/* Appends code point cp that came from original code point src; the caller
+ * reserved room for it.  byte_at[n] (the end) is kept up to date. */
+static inline void tk_normalized_push(tk_normalized *s, uint32_t cp, uint32_t src) {
+    s->cps[s->n] = cp;
+    s->src[s->n] = src;
+    s->n_bytes += tk_utf8_put(s->bytes + s->n_bytes, cp);
+    s->byte_at[++s->n] = (uint32_t)s->n_bytes;
+}
+/* Empties s for the next span, keeping its memory. */
+static inline void tk_normalized_clear(tk_normalized *s) {
+    s->n = s->n_bytes = 0;
+    if (s->byte_at) s->byte_at[0] = 0;
+}
+void tk_normalized_free(tk_normalized *s);
+
+/* Doubles the capacity (64 at first) of a growable array: *array_ptr is
+ * the array (a T *), *cap its capacity in elements of elem_size bytes. */
+er_status tk_array_grow(void *array_ptr, size_t *cap, size_t elem_size, er_err *err);
+
+/* Where a pre-tokenizer sends its words, in order: word(sink, start, end)
+ * for normalized code points [start, end).  The pipeline's sink runs the
+ * model on each word at once, so no list of words is ever built. */
+typedef struct tk_word_sink tk_word_sink;
+struct tk_word_sink {
+    er_status (*word)(tk_word_sink *self, size_t start, size_t end);
+};
+
+/* A token.  A model fills id, tok and the normalized code point range
+ * [cs, ce); the pipeline turns that into original code point offsets
+ * [cs, ce) and byte offsets [bs, be). */
+typedef struct {
+    int32_t id;
+    uint32_t tok; /* arena offset of the token string */
+    uint32_t cs, ce, bs, be;
+} tk_token;
+
+typedef struct {
+    tk_token *v;
+    size_t n, cap;
+} tk_tokens;
+
+static inline er_status tk_tokens_push(tk_tokens *l, tk_token tok, er_err *err) {
+    er_status st;
+    if (l->n == l->cap && (st = tk_array_grow(&l->v, &l->cap, sizeof *l->v, err))) return st;
+    l->v[l->n++] = tok;
+    return ER_OK;
+}
+
+/* ---- Component interfaces ---------------------------------------------
+ * Each is the first member of its implementation's struct; free releases
+ * the whole object.  A loaded tokenizer never changes its components, so
+ * the const methods may run on any number of threads at once. */
+
+typedef struct tk_normalizer tk_normalizer;
+struct tk_normalizer {
+    /* Appends the normalization of the original code points cps[a, b) to
+     * out, each with src = its original index.  ER_OK, ER_ERR_NOMEM or
+     * ER_ERR_CAPACITY (from tk_normalized_reserve). */
+    er_status (*normalize)(const tk_normalizer *self, const uint32_t *cps, size_t a, size_t b,
+                           tk_normalized *out, er_err *err);
+    void (*free)(tk_normalizer *self);
+};
+
+typedef struct tk_pre_tokenizer tk_pre_tokenizer;
+struct tk_pre_tokenizer {
+    /* Sends the non-empty words of s's code points [a, b) to sink, in
+     * order.  Returns the first error the sink returns (stopping there),
+     * an error of its own set in err, or ER_OK. */
+    er_status (*split)(const tk_pre_tokenizer *self, const tk_normalized *s, size_t a, size_t b,
+                       tk_word_sink *sink, er_err *err);
+    void (*free)(tk_pre_tokenizer *self);
+};
+
+typedef struct tk_model tk_model;
+struct tk_model {
+    int32_t unk_id; /* the id of text the model cannot tokenize; -1 if none */
+    /* Appends the tokens of the non-empty word s[a, b) to out (see
+     * tk_token).  Strings come from t's arena.  ER_OK or ER_ERR_NOMEM. */
+    er_status (*tokenize)(const tk_model *self, const er_tokenizer *t, const tk_normalized *s, size_t a,
+                          size_t b, tk_tokens *out, er_err *err);
+    void (*free)(tk_model *self);
+};
+
+typedef struct tk_post_processor tk_post_processor;
+struct tk_post_processor {
+    /* How many tokens it adds to one sequence (pair false) or to a pair. */
+    size_t (*added_tokens)(const tk_post_processor *self, bool pair);
+    /* A new encoding of the first na tokens of a and, when b is not NULL,
+     * the first nb of b (truncation already done); add_special false: the
+     * sequences only.  ER_OK or ER_ERR_NOMEM; *out is the caller's. */
+    er_status (*process)(const tk_post_processor *self, const er_tokenizer *t, const tk_tokens *a,
+                         size_t na, const tk_tokens *b, size_t nb, bool add_special, er_encoding **out,
+                         er_err *err);
+    void (*free)(tk_post_processor *self);
+};
+
+/* ---- Loaders (tokenizer.json "type" -> loader: tokenizer_components.c) - */
+
+typedef er_status tk_normalizer_loader(er_tokenizer *t, json_t *json, tk_normalizer **out, er_err *err);
+typedef er_status tk_pre_tokenizer_loader(er_tokenizer *t, json_t *json, tk_pre_tokenizer **out,
+                                          er_err *err);
+typedef er_status tk_model_loader(er_tokenizer *t, json_t *json, tk_model **out, er_err *err);
+typedef er_status tk_post_processor_loader(er_tokenizer *t, json_t *json, tk_post_processor **out,
+                                           er_err *err);
+
+/* The loaders of each kind (tokenizer_components.c): they build the
+ * component whose "type" json names, with the loader of that type in the
+ * kind's table; json absent or null: no component (*out unchanged), except
+ * for the model, which is required.  An unknown type is ER_ERR_UNSUPPORTED
+ * with a message naming it.  A component made of others (a Sequence) loads
+ * each with these. */
+tk_normalizer_loader tk_normalizer_load;
+tk_pre_tokenizer_loader tk_pre_tokenizer_load;
+tk_model_loader tk_model_load;
+tk_post_processor_loader tk_post_processor_load;
+
+/* normalizers */
+tk_normalizer_loader tk_bert_normalizer_load; /* tok_normalizer_bert.c */
+/* pre-tokenizers */
+tk_pre_tokenizer_loader tk_bert_pre_tokenizer_load; /* tok_pretokenizer_bert.c */
+/* models */
+tk_model_loader tk_wordpiece_load; /* tok_model_wordpiece.c */
+/* post-processors */
+tk_post_processor_loader tk_template_processing_load; /* tok_processor_template.c */
+tk_post_processor_loader tk_bert_processing_load;     /* tok_processor_template.c */
+
+/* ---- Constructors for the legacy vocab.txt path and the defaults -------- */
+
+er_status tk_bert_normalizer_new(bool clean_text, bool handle_chinese_chars, bool strip_accents,
+                                 bool lowercase, tk_normalizer **out, er_err *err);
+er_status tk_bert_pre_tokenizer_new(tk_pre_tokenizer **out, er_err *err);
+/* unk_id must be in t's vocabulary. */
+er_status tk_wordpiece_new(er_tokenizer *t, int32_t unk_id, const char *prefix, uint32_t max_chars_per_word,
+                           tk_model **out, er_err *err);
+/* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP]. */
+er_status tk_bert_processing_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
+                                 int32_t sep_id, tk_post_processor **out, er_err *err);
+/* What a tokenizer.json without a post_processor does: A, and A B with
+ * type ids 0 and 1, nothing added. */
+er_status tk_plain_processing_new(tk_post_processor **out, er_err *err);
+
+/* ---- JSON helpers for loaders (messages start with "tokenizer.json: ") -- */
+
+/* Optional boolean o[key]: absent or null gives def. */
+er_status tk_json_bool(json_t *o, const char *key, bool def, bool *out, er_err *err);
+/* Optional string o[key]: absent or null gives def; `what` names it in the message. */
+er_status tk_json_string(json_t *o, const char *key, const char *def, const char *what, const char **out,
+                         er_err *err);
+/* A token id: an integer in [0, TK_MAX_ID). */
+er_status tk_json_id(json_t *v, const char *what, int32_t *out, er_err *err);
+
+/* ---- The tokenizer ------------------------------------------------------ */
 
 typedef struct {
     uint32_t off, len;   /* content, in the arena */
@@ -19,15 +225,6 @@ typedef struct {
     int32_t id;
     bool special, lstrip, rstrip, single_word, normalized;
 } tk_added;
-
-typedef enum { TK_ITEM_SPECIAL, TK_ITEM_A, TK_ITEM_B } tk_item_kind;
-
-typedef struct {
-    tk_item_kind kind;
-    uint32_t type_id;
-    int32_t id;       /* TK_ITEM_SPECIAL only */
-    uint32_t tok_off; /* TK_ITEM_SPECIAL only: token string in the arena */
-} tk_item;
 
 typedef struct {
     uint32_t off, len; /* key in the arena (NUL-terminated there) */
@@ -39,7 +236,7 @@ struct er_tokenizer {
     char *arena;
     size_t arena_len, arena_cap;
 
-    /* WordPiece vocabulary: hash table of entries (linear probing). */
+    /* Vocabulary: hash table of entries (linear probing), filled by the model's loader. */
     tk_entry *ent;
     size_t n_ent, ent_cap;
     uint32_t *ht; /* entry index + 1, 0 = empty */
@@ -49,23 +246,15 @@ struct er_tokenizer {
     size_t vocab_size;
     uint32_t *id_off; /* [vocab_size] arena offset of each id's string, TK_NONE if unused */
 
-    /* WordPiece model */
-    int32_t unk_id;
-    uint32_t unk_off;
-    uint32_t prefix_off, prefix_len;
-    uint32_t max_chars_per_word;
-
-    /* BertNormalizer (has_normalizer false: identity) */
-    bool has_normalizer, clean_text, handle_chinese, strip_accents, lowercase;
-    bool has_pretokenizer; /* BertPreTokenizer; false: the whole span is one word */
+    tk_normalizer *normalizer;        /* NULL: the identity */
+    tk_pre_tokenizer *pre_tokenizer;  /* NULL: every span is one word */
+    tk_model *model;                  /* set once loaded */
+    tk_post_processor *post_processor; /* set once loaded */
 
     tk_added *added;
     size_t n_added;
     bool any_raw_added, any_norm_added;
     uint8_t raw_first[32]; /* bitmap of first bytes of non-normalized added tokens */
-
-    tk_item single[TK_MAX_TEMPLATE], pair[TK_MAX_TEMPLATE];
-    size_t n_single, n_pair;
 
     int32_t special_ids[5];
     size_t model_max_length;
@@ -73,37 +262,73 @@ struct er_tokenizer {
     er_truncation file_trunc;
 };
 
-/* tokenizer.c */
-uint32_t tk_hash(uint32_t h, const uint8_t *s, size_t n);
-#define TK_HASH_INIT 2166136261u
+/* tokenizer.c: the object, its arena and vocabulary */
+er_tokenizer *tk_new(er_err *err);
+er_status tk_arena_add(er_tokenizer *t, const char *s, size_t n, uint32_t *off, er_err *err);
+er_status tk_vocab_add(er_tokenizer *t, const char *s, size_t n, int32_t id, er_err *err);
+/* The id of the string pre + s in the vocabulary, -1 if absent. */
 int32_t tk_vocab_find(const er_tokenizer *t, const uint8_t *pre, size_t pre_len, const uint8_t *s,
                       size_t n);
 int32_t tk_added_find(const er_tokenizer *t, const char *s, size_t n);
-
-/* tokenizer_load.c / tokenizer_json.c helpers */
-er_status tk_arena_add(er_tokenizer *t, const char *s, size_t n, uint32_t *off, er_err *err);
-er_status tk_vocab_add(er_tokenizer *t, const char *s, size_t n, int32_t id, er_err *err);
+/* Once every component is in: the id -> string table, the added tokens'
+ * normalized forms, the default post-processor and the unk special id. */
 er_status tk_finish(er_tokenizer *t, er_err *err);
-er_tokenizer *tk_new(er_err *err);
-er_status tk_load_config(er_tokenizer *t, const char *json, size_t len, bool legacy,
-                         er_err *err);
-er_status tk_load_vocab_txt(er_tokenizer *t, const char *buf, size_t len, er_err *err);
+
+/* tokenizer_json.c */
 er_status tk_parse_tokenizer_json(er_tokenizer *t, const char *json, size_t len, er_err *err);
-er_status tk_bert_template(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
-                           int32_t sep_id, er_err *err);
 
 /* tokenizer_encode.c */
-er_status tk_prepare_added(er_tokenizer *t, er_err *err);
+/* Appends the normalization of original code points cps[a, b) to out with
+ * t's normalizer (the identity if none). */
+er_status tk_normalize(const er_tokenizer *t, const uint32_t *cps, size_t a, size_t b, tk_normalized *out,
+                       er_err *err);
+/* A zeroed encoding of n tokens in one allocation (er_encoding_free). */
+er_encoding *tk_encoding_new(size_t n);
+
+/* tokenizer_added.c: added tokens */
+/* A code point sequence to match added tokens in: pos[i] is the byte
+ * offset of code point i in bytes (pos[n] the end); floor is where the
+ * previous match ended (lstrip stops there). */
+typedef struct {
+    const uint8_t *bytes;
+    const uint32_t *pos, *cps;
+    size_t n, floor;
+} tk_view;
+/* The added token (leftmost-longest, Hugging Face AddedVocabulary rules)
+ * matching at code point i among the normalized or the raw ones; on a match
+ * [*ms, *me) is its (possibly l/r-stripped) code point range.  NULL if none. */
+const tk_added *tk_added_match(const er_tokenizer *t, const tk_view *v, size_t i, bool normalized,
+                               size_t *ms, size_t *me);
+/* The normalized content of normalized added tokens (once, at load). */
+er_status tk_added_normalize(er_tokenizer *t, er_err *err);
 
 /* tokenizer_unicode.c */
 /* Decodes one code point of valid UTF-8 at s (caller validated). Returns its length. */
 size_t tk_utf8_next(const uint8_t *s, uint32_t *cp);
-size_t tk_utf8_put(uint8_t *out, uint32_t cp);
 /* Validates UTF-8; on error returns the offending byte offset in *bad. */
 bool tk_utf8_valid(const uint8_t *s, size_t n, size_t *bad, size_t *n_cp);
-bool tk_is_whitespace(uint32_t cp); /* Rust char::is_whitespace (White_Space) */
-bool tk_is_punct(uint32_t cp);      /* BERT: ASCII punctuation or Unicode P* */
-bool tk_is_control(uint32_t cp);    /* Rust BertNormalizer is_control: C* except \t\n\r */
+/* Character classes: ASCII inline (they run on every code point), the
+ * rest from utf8proc in tokenizer_unicode.c. */
+bool tk_is_whitespace_above_ascii(uint32_t cp);
+bool tk_is_punct_above_ascii(uint32_t cp);
+bool tk_is_control_above_ascii(uint32_t cp);
+/* Rust char::is_whitespace (White_Space) */
+static inline bool tk_is_whitespace(uint32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+    return tk_is_whitespace_above_ascii(cp);
+}
+/* BERT: ASCII punctuation or Unicode P* */
+static inline bool tk_is_punct(uint32_t cp) {
+    if (cp < 0x80)
+        return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
+               (cp >= 0x7B && cp <= 0x7E);
+    return tk_is_punct_above_ascii(cp);
+}
+/* Rust BertNormalizer is_control: C* except \t\n\r */
+static inline bool tk_is_control(uint32_t cp) {
+    if (cp < 0x80) return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F;
+    return tk_is_control_above_ascii(cp);
+}
 bool tk_is_chinese(uint32_t cp);
 bool tk_is_word_char(uint32_t cp);  /* for single_word added tokens */
 /* Applies strip_accents / lowercase to one code point; writes up to 8 code

@@ -9,6 +9,8 @@
 #include "er_io.h"
 #include "tokenizer_internal.h"
 
+#define TK_MAX_FILE ((size_t)512 << 20) /* largest tokenizer file read */
+
 static const char *special_name(json_t *v) {
     if (json_is_string(v)) return json_string_value(v);
     if (json_is_object(v) && json_is_string(json_object_get(v, "content")))
@@ -19,21 +21,9 @@ static const char *special_name(json_t *v) {
 static const char *const SPECIAL_KEYS[5] = {"cls_token", "sep_token", "pad_token", "unk_token", "mask_token"};
 static const char *const SPECIAL_DEFAULTS[5] = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"};
 
-/* tokenizer_config.json.  legacy: it also defines the normalizer, the
- * special added tokens and the post-processor (BertTokenizer). */
-er_status tk_load_config(er_tokenizer *t, const char *buf, size_t len, bool legacy, er_err *err) {
-    json_error_t je;
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return er_set(err, ER_ERR_FORMAT, "tokenizer_config.json: line %d: %s", je.line, je.text);
-    er_status st = ER_OK;
-    if (!json_is_object(root)) {
-        st = er_set(err, ER_ERR_FORMAT, "tokenizer_config.json: top level must be an object");
-        goto out;
-    }
-    json_t *ml = json_object_get(root, "model_max_length");
-    if (json_is_integer(ml) && json_integer_value(ml) > 0 && json_integer_value(ml) < (1LL << 31))
-        t->model_max_length = (size_t)json_integer_value(ml);
-    const char *names[5];
+/* The special tokens' names (tokenizer_config.json's, or the defaults) and,
+ * for those in the vocabulary, their ids. */
+static void read_specials(er_tokenizer *t, json_t *root, const char *names[5]) {
     for (int i = 0; i < 5; i++) {
         json_t *v = json_object_get(root, SPECIAL_KEYS[i]);
         names[i] = v ? special_name(v) : SPECIAL_DEFAULTS[i];
@@ -42,43 +32,72 @@ er_status tk_load_config(er_tokenizer *t, const char *buf, size_t len, bool lega
             if (id >= 0) t->special_ids[i] = id;
         }
     }
-    if (!legacy) goto out;
-    json_t *lc = json_object_get(root, "do_lower_case"), *sa = json_object_get(root, "strip_accents"),
-           *cc = json_object_get(root, "tokenize_chinese_chars");
-    t->has_normalizer = t->has_pretokenizer = t->clean_text = true;
-    t->lowercase = lc ? json_is_true(lc) : true;
-    t->handle_chinese = cc ? json_is_true(cc) : true;
-    t->strip_accents = (sa && !json_is_null(sa)) ? json_is_true(sa) : t->lowercase;
-    if (t->special_ids[ER_SPECIAL_UNK] < 0) {
-        st = er_set(err, ER_ERR_FORMAT, "vocab.txt: unk_token is not in the vocabulary");
-        goto out;
-    }
-    t->unk_id = t->special_ids[ER_SPECIAL_UNK];
+}
+
+/* BertTokenizer's special tokens, as added tokens matched before normalization. */
+static er_status add_legacy_specials(er_tokenizer *t, const char *names[5], er_err *err) {
     t->added = calloc(5, sizeof *t->added);
-    if (!t->added) {
-        st = er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
-        goto out;
-    }
+    if (!t->added) return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
     for (int i = 0; i < 5; i++) {
         if (t->special_ids[i] < 0 || !names[i][0] || tk_added_find(t, names[i], strlen(names[i])) >= 0)
             continue;
         tk_added *a = &t->added[t->n_added];
-        if ((st = tk_arena_add(t, names[i], strlen(names[i]), &a->off, err))) goto out;
+        er_status st = tk_arena_add(t, names[i], strlen(names[i]), &a->off, err);
+        if (st) return st;
         a->len = (uint32_t)strlen(names[i]);
         a->id = t->special_ids[i];
         a->special = true;
         t->n_added++;
     }
-    if (t->special_ids[ER_SPECIAL_CLS] >= 0 && t->special_ids[ER_SPECIAL_SEP] >= 0)
-        st = tk_bert_template(t, names[ER_SPECIAL_CLS], t->special_ids[ER_SPECIAL_CLS],
-                              names[ER_SPECIAL_SEP], t->special_ids[ER_SPECIAL_SEP], err);
-out:
+    return ER_OK;
+}
+
+/* The pipeline BertTokenizer builds from tokenizer_config.json: the same
+ * components a tokenizer.json names. */
+static er_status build_legacy_pipeline(er_tokenizer *t, json_t *root, const char *names[5], er_err *err) {
+    json_t *lc = json_object_get(root, "do_lower_case"), *sa = json_object_get(root, "strip_accents"),
+           *cc = json_object_get(root, "tokenize_chinese_chars");
+    bool lower = lc ? json_is_true(lc) : true;
+    bool chinese = cc ? json_is_true(cc) : true;
+    bool strip = (sa && !json_is_null(sa)) ? json_is_true(sa) : lower;
+    er_status st;
+    if ((st = tk_bert_normalizer_new(true, chinese, strip, lower, &t->normalizer, err)) ||
+        (st = tk_bert_pre_tokenizer_new(&t->pre_tokenizer, err)))
+        return st;
+    int32_t unk = t->special_ids[ER_SPECIAL_UNK];
+    if (unk < 0) return er_set(err, ER_ERR_FORMAT, "vocab.txt: unk_token is not in the vocabulary");
+    if ((st = tk_wordpiece_new(t, unk, "##", 100, &t->model, err)) || (st = add_legacy_specials(t, names, err)))
+        return st;
+    int32_t cls = t->special_ids[ER_SPECIAL_CLS], sep = t->special_ids[ER_SPECIAL_SEP];
+    if (cls >= 0 && sep >= 0)
+        return tk_bert_processing_new(t, names[ER_SPECIAL_CLS], cls, names[ER_SPECIAL_SEP], sep,
+                                      &t->post_processor, err);
+    return ER_OK;
+}
+
+/* tokenizer_config.json: model_max_length and the special tokens.  legacy
+ * (vocab.txt beside it): it also defines the pipeline (BertTokenizer). */
+static er_status load_config(er_tokenizer *t, const char *buf, size_t len, bool legacy, er_err *err) {
+    json_error_t je;
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return er_set(err, ER_ERR_FORMAT, "tokenizer_config.json: line %d: %s", je.line, je.text);
+    er_status st = ER_OK;
+    if (!json_is_object(root)) {
+        st = er_set(err, ER_ERR_FORMAT, "tokenizer_config.json: top level must be an object");
+    } else {
+        json_t *ml = json_object_get(root, "model_max_length");
+        if (json_is_integer(ml) && json_integer_value(ml) > 0 && json_integer_value(ml) < (1LL << 31))
+            t->model_max_length = (size_t)json_integer_value(ml);
+        const char *names[5];
+        read_specials(t, root, names);
+        if (legacy) st = build_legacy_pipeline(t, root, names, err);
+    }
     json_decref(root);
     return st;
 }
 
 /* One token per line; the line number is the id.  "\n" or "\r\n" endings. */
-er_status tk_load_vocab_txt(er_tokenizer *t, const char *buf, size_t len, er_err *err) {
+static er_status load_vocab_txt(er_tokenizer *t, const char *buf, size_t len, er_err *err) {
     size_t i = 0;
     int32_t id = 0;
     while (i < len) {
@@ -102,10 +121,6 @@ er_status tk_load_vocab_txt(er_tokenizer *t, const char *buf, size_t len, er_err
 
 static er_tokenizer *finish(er_tokenizer *t, er_status st, er_err *err) {
     if (!st) st = tk_finish(t, err);
-    if (!st) st = tk_prepare_added(t, err);
-    if (!st && t->unk_id >= 0) t->unk_off = t->id_off[t->unk_id];
-    if (!st && t->unk_off == TK_NONE) st = er_set(err, ER_ERR_FORMAT, "tokenizer: no unk token");
-    if (!st && t->special_ids[ER_SPECIAL_UNK] < 0) t->special_ids[ER_SPECIAL_UNK] = t->unk_id;
     if (st) {
         er_tokenizer_free(t);
         return NULL;
@@ -155,7 +170,7 @@ static er_tokenizer *load_dir(const char *dir, er_err *err) {
         if (t && cfg) {
             size_t ml = t->model_max_length;
             t->model_max_length = 0;
-            if (tk_load_config(t, cfg, cfg_len, false, err)) {
+            if (load_config(t, cfg, cfg_len, false, err)) {
                 er_tokenizer_free(t);
                 t = NULL;
             } else if (!t->model_max_length) {
@@ -177,10 +192,8 @@ static er_tokenizer *load_dir(const char *dir, er_err *err) {
         goto out;
     }
     if (!(t = tk_new(err))) goto out;
-    st = tk_load_vocab_txt(t, buf, len, err);
-    if (!st) st = tk_arena_add(t, "##", 2, &t->prefix_off, err);
-    t->prefix_len = 2;
-    if (!st) st = tk_load_config(t, cfg, cfg_len, true, err);
+    st = load_vocab_txt(t, buf, len, err);
+    if (!st) st = load_config(t, cfg, cfg_len, true, err);
     if (!st) default_specials(t);
     t = finish(t, st, err);
 out:

@@ -60,24 +60,18 @@ bool tk_utf8_valid(const uint8_t *s, size_t n, size_t *bad, size_t *n_cp) {
     return true;
 }
 
-bool tk_is_whitespace(uint32_t cp) {
-    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+bool tk_is_whitespace_above_ascii(uint32_t cp) {
     if (cp == 0x85) return true;
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     return c == UTF8PROC_CATEGORY_ZS || c == UTF8PROC_CATEGORY_ZL || c == UTF8PROC_CATEGORY_ZP;
 }
 
-bool tk_is_punct(uint32_t cp) {
-    if (cp < 0x80)
-        return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) ||
-               (cp >= 0x5B && cp <= 0x60) || (cp >= 0x7B && cp <= 0x7E);
+bool tk_is_punct_above_ascii(uint32_t cp) {
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
 }
 
-bool tk_is_control(uint32_t cp) {
-    if (cp == '\t' || cp == '\n' || cp == '\r') return false;
-    if (cp < 0x80) return cp < 0x20 || cp == 0x7F;
+bool tk_is_control_above_ascii(uint32_t cp) {
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CN ||
            c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CS;
