@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "er_log.h"
 #include "er_util.h"
 #include "store_internal.h"
 
@@ -25,7 +27,12 @@
  * and copied out by er_store_stats from this one list. */
 #define STORE_COUNTERS(X)                                                                  \
     X(entries) X(bytes) X(hits) X(misses) X(corrupt) X(inserts) X(evictions) X(dropped)    \
-    X(write_errors) X(commits) X(map_full) X(reads) X(read_ns_sum) X(read_ns_max)
+    X(write_errors) X(commits) X(map_full) X(reads) X(read_ns_sum) X(read_ns_max)           \
+    X(no_space) X(damaged)
+
+/* Not an LMDB code: the lru index ran out while values remain (the indexes
+ * disagree, so the budget cannot be kept). */
+#define STORE_INDEX_DISAGREE (-30700)
 
 typedef struct {
     uint8_t *data; /* records: u32 record bytes, u32 value bytes, key[32], value */
@@ -36,6 +43,8 @@ typedef struct {
 
 struct er_store {
     MDB_env *env;
+    char *path;                  /* the directory, for log lines */
+    _Atomic bool read_only;      /* set on structural damage: no more writes */
     MDB_dbi values, atime, lru, meta;
     er_store_params p;
     uint64_t map_bytes;
@@ -69,8 +78,50 @@ er_store_params er_store_default_params(void) {
     return p;
 }
 
+static const char *store_strerror(int rc) {
+    return rc == STORE_INDEX_DISAGREE ? "the lru index is empty but values remain (indexes disagree)"
+                                      : mdb_strerror(rc);
+}
+
 static er_status lmdb_err(er_err *err, const char *call, int rc) {
-    return er_set(err, ER_ERR_STORE, "%s: %s", call, mdb_strerror(rc));
+    return er_set(err, ER_ERR_STORE, "%s: %s", call, store_strerror(rc));
+}
+
+/* Errors that mean the file's B-tree is damaged, not that an operation
+ * failed: the store stops writing (read-only) after the first. */
+static bool is_structural(int rc) {
+    return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_PANIC ||
+           rc == MDB_INVALID || rc == MDB_INCOMPATIBLE || rc == MDB_CURSOR_FULL ||
+           rc == MDB_BAD_TXN || rc == STORE_INDEX_DISAGREE;
+}
+
+/* Write errors from the file system that making room may cure: a full disk
+ * or quota, the file size limit, and LMDB's EIO for a short write (what a
+ * write that fills the disk returns). */
+static bool is_space(int rc) { return rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO; }
+
+/* The first structural error: one error line, the counter, and the store
+ * turns read-only (gets go on: every value is checksummed, so a damaged page
+ * gives a miss, never a wrong answer). */
+static void mark_damaged_why(er_store *s, const char *why) {
+    s->damaged++;
+    bool was = atomic_exchange(&s->read_only, true);
+    if (!was)
+        er_log(ER_LOG_ERROR, "store %s is damaged (%s): it is read-only from now on (hits "
+               "still checked, nothing new cached); stop erserve and run `erserve-cache --store "
+               "%s verify --repair`", s->path, why, s->path);
+}
+
+static void mark_damaged(er_store *s, const char *where, int rc) {
+    char why[256];
+    snprintf(why, sizeof why, "%s: %s", where, store_strerror(rc));
+    mark_damaged_why(s, why);
+}
+
+/* Any other LMDB failure of a store operation: a rate-limited warning. */
+static void log_lmdb(er_store *s, const char *where, int rc) {
+    if (is_structural(rc)) mark_damaged(s, where, rc);
+    else er_log(ER_LOG_WARN, "store %s: %s: %s", s->path, where, store_strerror(rc));
 }
 
 static void be64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i)); }
@@ -152,7 +203,12 @@ static int evict_to(er_store *s, MDB_txn *txn, meta_state *m, uint64_t target, u
         rc = 0;
     }
     mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND) { m->bytes = 0; rc = 0; } /* index empty: nothing left to count */
+    if (rc == MDB_NOTFOUND) { /* index empty: so must the values be */
+        MDB_stat st;
+        if ((rc = mdb_stat(txn, s->values, &st))) return rc;
+        if (st.ms_entries) return STORE_INDEX_DISAGREE;
+        m->bytes = 0;
+    }
     return rc;
 }
 
@@ -246,32 +302,58 @@ static int write_txn(er_store *s, const qbuf *b, int n_touch, uint64_t cap, uint
     return rc;
 }
 
+/* Records in b. */
+static uint64_t batch_values(const qbuf *b) {
+    uint64_t n = 0;
+    for (size_t off = 0; off < b->used;) {
+        rec_hdr h;
+        memcpy(&h, b->data + off, sizeof h);
+        off += h.rec;
+        n++;
+    }
+    return n;
+}
+
 static void write_batch(er_store *s, const qbuf *b, int n_touch) {
+    if (s->read_only) { /* damaged: LMDB is not written again */
+        s->dropped += batch_values(b);
+        return;
+    }
     uint64_t cap = s->p.budget_bytes, shrink = 8;
+    int rc;
     for (int attempt = 0;; attempt++) {
         uint64_t ins = 0, ev = 0, skipped = 0;
-        int rc = write_txn(s, b, n_touch, cap, &ins, &ev, &skipped);
-        s->evictions += ev;
-        if (rc == 0) {
+        rc = write_txn(s, b, n_touch, cap, &ins, &ev, &skipped);
+        if (rc == 0) { /* counted only when committed */
+            s->evictions += ev;
             s->inserts += ins;
             s->dropped += skipped;
             return;
         }
-        if (rc != MDB_MAP_FULL || attempt == MAP_FULL_RETRIES) break;
-        /* The map is full before the budget is.  Pages freed by a transaction
-         * are reusable only by later ones, and large values need contiguous
-         * pages: evict 1/8 of what is stored (1/4, 1/2 on later tries) plus
-         * the batch in a transaction of its own, then retry. */
-        s->map_full++;
+        if ((rc != MDB_MAP_FULL && !is_space(rc)) || attempt == MAP_FULL_RETRIES) break;
+        /* The map or the disk is full before the budget is.  Pages freed by a
+         * transaction are reusable only by later ones, and large values need
+         * contiguous pages: evict 1/8 of what is stored (1/4, 1/2 on later
+         * tries) plus the batch in a transaction of its own, then retry. */
+        if (rc == MDB_MAP_FULL) s->map_full++;
+        else s->no_space++;
         uint64_t cur = s->bytes + b->used < cap ? s->bytes + b->used : cap;
         cap = cur - cur / shrink;
         shrink = shrink > 2 ? shrink / 2 : 1;
         ev = 0;
-        rc = write_txn(s, NULL, 0, cap > b->used ? cap - b->used : 0, &ins, &ev, &skipped);
-        s->evictions += ev;
-        if (rc && rc != MDB_MAP_FULL) break;
+        int erc = write_txn(s, NULL, 0, cap > b->used ? cap - b->used : 0, &ins, &ev, &skipped);
+        if (erc == 0) s->evictions += ev;
+        else if (erc != MDB_MAP_FULL && !is_space(erc)) { rc = erc; break; }
     }
     s->write_errors++;
+    if (is_structural(rc)) {
+        mark_damaged(s, "writing", rc);
+    } else {
+        er_log(ER_LOG_WARN, "store %s: %llu values not cached (%s, after evicting to make room); "
+               "stored %llu bytes, budget %llu", s->path, (unsigned long long)batch_values(b),
+               store_strerror(rc), (unsigned long long)s->bytes,
+               (unsigned long long)s->p.budget_bytes);
+    }
 }
 
 static void *writer_main(void *arg) {
@@ -305,12 +387,14 @@ static void *writer_main(void *arg) {
 
 static er_status open_dbs(er_store *s, er_err *err) {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    bool ro = s->read_only; /* damaged: nothing written, not even a new database */
+    unsigned create = ro ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn);
     if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
-    if ((rc = mdb_dbi_open(txn, "values", MDB_CREATE, &s->values)) ||
-        (rc = mdb_dbi_open(txn, "atime", MDB_CREATE, &s->atime)) ||
-        (rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &s->lru)) ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta))) {
+    if ((rc = mdb_dbi_open(txn, "values", create, &s->values)) ||
+        (rc = mdb_dbi_open(txn, "atime", create, &s->atime)) ||
+        (rc = mdb_dbi_open(txn, "lru", create, &s->lru)) ||
+        (rc = mdb_dbi_open(txn, "meta", create, &s->meta))) {
         mdb_txn_abort(txn);
         return lmdb_err(err, "mdb_dbi_open", rc);
     }
@@ -330,10 +414,24 @@ static er_status open_dbs(er_store *s, er_err *err) {
 /* Creates and opens s->env at path with a map of map_bytes (default twice
  * the budget + 64 MiB), grown to the data file's size. */
 static er_status open_env(er_store *s, const char *path, er_err *err) {
+    const char *damaged = NULL;
     uint64_t map = s->p.map_bytes ? s->p.map_bytes : 2 * s->p.budget_bytes + (64ull << 20);
     char data[4096];
     struct stat stt;
     snprintf(data, sizeof data, "%s/data.mdb", path);
+    /* before LMDB maps it: a file shorter than its meta page claims would
+     * kill the process with SIGBUS on the first read of a missing page */
+    er_store_file_info fi;
+    er_status fst = er_store_file_check(data, &fi, err);
+    if (fst != ER_OK) return fst;
+    /* LMDB trusts its pages and crashes writing into a damaged one: when no
+     * other process has the store open (and so writes it), check the tree */
+    er_err terr;
+    if (fi.exists && fi.file_bytes && !er_store_file_in_use(path)) {
+        fst = er_store_file_check_tree(data, &terr);
+        if (fst == ER_ERR_STORE) damaged = terr.msg;
+        else if (fst != ER_OK) return er_set(err, fst, "%s", terr.msg);
+    }
     if (stat(data, &stt) == 0 && (uint64_t)stt.st_size > map) map = (uint64_t)stt.st_size;
     int rc = mdb_env_create(&s->env);
     if (!rc) rc = mdb_env_set_maxdbs(s->env, 4);
@@ -349,6 +447,7 @@ static er_status open_env(er_store *s, const char *path, er_err *err) {
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->map_bytes = info.me_mapsize;
+    if (damaged) mark_damaged_why(s, damaged);
     return ER_OK;
 }
 
@@ -365,6 +464,7 @@ er_status er_store_open(const char *path, const er_store_params *params, er_stor
     er_store *s = calloc(1, sizeof *s);
     if (!s) return er_set(err, ER_ERR_NOMEM, "out of memory");
     s->p = p;
+    s->path = strdup(path);
     s->qcap = p.queue_bytes / 2;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_writer, NULL);
@@ -374,7 +474,7 @@ er_status er_store_open(const char *path, const er_store_params *params, er_stor
     s->q[1].data = malloc(s->qcap);
     s->touch = malloc(TOUCH_MAX * 32);
     s->touch_w = malloc(TOUCH_MAX * 32);
-    if (!s->q[0].data || !s->q[1].data || !s->touch || !s->touch_w) {
+    if (!s->path || !s->q[0].data || !s->q[1].data || !s->touch || !s->touch_w) {
         er_store_close(s);
         return er_set(err, ER_ERR_NOMEM, "out of memory for the store's write queue");
     }
@@ -407,6 +507,7 @@ void er_store_close(er_store *s) {
     free(s->q[1].data);
     free(s->touch);
     free(s->touch_w);
+    free(s->path);
     pthread_cond_destroy(&s->cv_writer);
     pthread_cond_destroy(&s->cv_space);
     pthread_cond_destroy(&s->cv_done);
@@ -466,6 +567,7 @@ er_status er_store_put(er_store *s, const uint8_t key[ER_STORE_KEY_BYTES], int c
     if (!r) return ER_ERR_CAPACITY;
     memcpy(r, key, 32);
     er_value_encode(s->p.dtype, cut, n_tokens, hidden, x, r + 32); /* outside the lock */
+    er_value_bind_key(r + 32, key);
     release(s, b);
     return ER_OK;
 }
@@ -554,21 +656,26 @@ er_status er_store_get(er_store_reader *r, const uint8_t key[ER_STORE_KEY_BYTES]
     er_store *s = r->s;
     uint64_t t0 = er_now_ns();
     int rc = mdb_txn_renew(r->txn);
-    if (rc) return lmdb_err(err, "mdb_txn_renew", rc);
+    if (rc) {
+        log_lmdb(s, "mdb_txn_renew", rc);
+        return lmdb_err(err, "mdb_txn_renew", rc);
+    }
     MDB_val k = key_val(key), v;
     rc = mdb_get(r->txn, s->values, &k, &v);
     er_status st = ER_OK;
     if (rc == MDB_NOTFOUND) {
         st = er_set(err, ER_ERR_NOT_FOUND, "not in the store");
     } else if (rc) {
+        log_lmdb(s, "reading a value", rc);
         st = lmdb_err(err, "mdb_get", rc);
     } else if (er_value_check_header(v.mv_data, v.mv_size, cut, n_tokens, hidden) ||
+               er_value_check_key(v.mv_data, key) ||
                (out && er_value_check_sum(v.mv_data, v.mv_size))) {
         s->corrupt++;
         st = er_set(err, ER_ERR_NOT_FOUND, "corrupt value (header or checksum): recomputed");
     } else {
         if (out) er_value_decode(v.mv_data, out);
-        maybe_touch(s, r->txn, key);
+        if (!s->read_only) maybe_touch(s, r->txn, key);
     }
     mdb_txn_reset(r->txn);
     if (st == ER_OK) s->hits++;
@@ -622,7 +729,7 @@ static int scan_values(er_store *s, MDB_txn *txn, bool remove_corrupt, scan_resu
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         r->bytes += v.mv_size;
         if (k.mv_size == 32 && !er_value_check_header(v.mv_data, v.mv_size, -1, -1, -1) &&
-            !er_value_check_sum(v.mv_data, v.mv_size)) {
+            !er_value_check_key(v.mv_data, k.mv_data) && !er_value_check_sum(v.mv_data, v.mv_size)) {
             r->ok++;
             continue;
         }
@@ -657,30 +764,172 @@ static er_status check_indexes(er_store *s, MDB_txn *txn, const scan_result *r, 
     return ER_OK;
 }
 
-er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, uint64_t *bad_out,
-                          er_err *err) {
+/* Rebuilds atime and lru from the values (a new tick each, in key order) and
+ * the byte total, then evicts down to the budget. */
+static int rebuild_indexes(er_store *s, MDB_txn *txn, meta_state *m, uint64_t *evicted) {
+    int rc;
+    if ((rc = mdb_drop(txn, s->atime, 0)) || (rc = mdb_drop(txn, s->lru, 0))) return rc;
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->values, &c))) return rc;
+    MDB_val k, v;
+    m->bytes = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        m->bytes += v.mv_size;
+        if ((rc = index_at(s, txn, k.mv_data, m))) break;
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) return rc;
+    return m->bytes > s->p.budget_bytes ? evict_to(s, txn, m, s->p.budget_bytes, evicted) : 0;
+}
+
+static er_status verify_impl(er_store *s, bool remove_corrupt, uint64_t *ok_out, uint64_t *bad_out,
+                             bool *rebuilt, er_err *err) {
     er_store_flush(s);
+    if (s->read_only)
+        return er_set(err, ER_ERR_STORE, "the store is damaged (read-only since an LMDB error); "
+                      "repair it with the store closed (erserve-cache verify --repair)");
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, remove_corrupt ? 0 : MDB_RDONLY, &txn);
     if (rc) return lmdb_err(err, "mdb_txn_begin", rc);
     scan_result r = {0};
     if ((rc = scan_values(s, txn, remove_corrupt, &r))) {
         mdb_txn_abort(txn);
+        if (is_structural(rc)) mark_damaged(s, "scanning values", rc);
+        if (ok_out) *ok_out = r.ok;
+        if (bad_out) *bad_out = r.bad;
         return lmdb_err(err, "scanning values", rc);
     }
     meta_state m = {0, 0};
     MDB_stat sv;
     er_status st = check_indexes(s, txn, &r, &m, &sv, err);
-    if (st == ER_OK && remove_corrupt) {
+    if (remove_corrupt && (st == ER_OK || (st == ER_ERR_STORE && !rc))) {
+        uint64_t ev = 0;
         m.bytes = r.bytes - r.bad_bytes;
-        if ((rc = meta_write(s, txn, &m)) || (rc = mdb_txn_commit(txn)))
+        if (st != ER_OK) { /* the indexes disagree with the values: rebuilt from them */
+            if (meta_read(s, txn, &m)) m.tick = s->tick;
+            if ((rc = rebuild_indexes(s, txn, &m, &ev))) {
+                mdb_txn_abort(txn);
+                if (is_structural(rc)) mark_damaged(s, "rebuilding the indexes", rc);
+                return lmdb_err(err, "rebuilding the indexes", rc);
+            }
+            if (rebuilt) *rebuilt = true;
+        }
+        if ((rc = meta_write(s, txn, &m)) || (rc = mdb_stat(txn, s->values, &sv)) ||
+            (rc = mdb_txn_commit(txn))) {
+            if (is_structural(rc)) mark_damaged(s, "committing the repair", rc);
             return lmdb_err(err, "committing the repair", rc);
+        }
+        s->evictions += ev;
         s->bytes = m.bytes;
+        s->tick = m.tick;
         s->entries = sv.ms_entries;
+        st = ER_OK;
     } else {
         mdb_txn_abort(txn);
     }
     if (ok_out) *ok_out = r.ok;
     if (bad_out) *bad_out = r.bad;
+    return st;
+}
+
+er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok_out, uint64_t *bad_out,
+                          er_err *err) {
+    return verify_impl(s, remove_corrupt, ok_out, bad_out, NULL, err);
+}
+
+/* ---- repair of a closed store ---- */
+
+typedef struct { er_store *dst; uint64_t ok, bad; } salvage_ctx;
+
+static er_status salvage_one(void *user, const uint8_t *key, const uint8_t *v, size_t len,
+                             er_err *err) {
+    salvage_ctx *c = user;
+    if (er_value_check_header(v, len, -1, -1, -1) || er_value_check_key(v, key) ||
+        er_value_check_sum(v, len)) {
+        c->bad++;
+        return ER_OK;
+    }
+    c->ok++;
+    er_status st = er_store_put_raw(c->dst, key, v, len, err);
+    return st == ER_ERR_CAPACITY ? ER_OK : st; /* larger than the budget: not kept */
+}
+
+static void remove_env_files(const char *dir) {
+    char f[4200];
+    snprintf(f, sizeof f, "%s/data.mdb", dir);
+    unlink(f);
+    snprintf(f, sizeof f, "%s/lock.mdb", dir);
+    unlink(f);
+}
+
+/* Copies every readable value of path/data.mdb (raw page walk, never past
+ * the end of the file) into a fresh store in path/salvage.tmp, then puts its
+ * file in place of the damaged one. */
+static er_status salvage(const char *path, const er_store_params *p, er_store_repair_report *rep,
+                         er_err *err) {
+    char tmp[4200], src[4200], dst[4200];
+    snprintf(tmp, sizeof tmp, "%s/salvage.tmp", path);
+    snprintf(src, sizeof src, "%s/data.mdb", path);
+    remove_env_files(tmp); /* a previous run's, interrupted */
+    rmdir(tmp);
+    salvage_ctx c = {0};
+    er_status st = er_store_open(tmp, p, &c.dst, err);
+    if (st != ER_OK) return st;
+    st = er_store_file_salvage(src, salvage_one, &c, &rep->leaf_pages, err);
+    er_store_counters cs;
+    er_store_flush(c.dst);
+    er_store_stats(c.dst, &cs);
+    er_store_close(c.dst);
+    if (st == ER_OK && cs.write_errors)
+        st = er_set(err, ER_ERR_STORE, "writing the salvaged values into %s failed", tmp);
+    if (st != ER_OK) {
+        remove_env_files(tmp);
+        rmdir(tmp);
+        return st;
+    }
+    rep->salvaged = true;
+    rep->ok = c.ok;
+    rep->bad = c.bad;
+    rep->recovered = cs.entries;
+    snprintf(dst, sizeof dst, "%s/lock.mdb", path);
+    unlink(dst); /* the damaged environment's reader table */
+    snprintf(dst, sizeof dst, "%s/data.mdb", tmp);
+    if (rename(dst, src))
+        return er_set(err, ER_ERR_IO, "cannot move %s to %s: %s", dst, src, strerror(errno));
+    remove_env_files(tmp);
+    rmdir(tmp);
+    return ER_OK;
+}
+
+er_status er_store_repair(const char *path, const er_store_params *p, er_store_repair_report *rep,
+                          er_err *err) {
+    memset(rep, 0, sizeof *rep);
+    if (!path || !*path) return er_set(err, ER_ERR_INVALID_ARG, "no store path");
+    if (er_store_file_in_use(path))
+        return er_set(err, ER_ERR_STORE, "store %s is open in another process: stop erserve "
+                      "(and any erserve-cache) before repairing it", path);
+    er_store *s;
+    er_err e = {0};
+    er_status st = er_store_open(path, p, &s, &e);
+    if (st == ER_OK) {
+        bool rebuilt = false;
+        st = verify_impl(s, true, &rep->ok, &rep->bad, &rebuilt, &e);
+        bool damaged = s->read_only;
+        er_store_close(s);
+        rep->indexes_rebuilt = rebuilt;
+        if (st == ER_OK && !damaged) return ER_OK;
+    } else if (st != ER_ERR_STORE) {
+        if (err) *err = e;
+        return st;
+    }
+    snprintf(rep->why, sizeof rep->why, "%s", e.msg);
+    rep->ok = rep->bad = 0;
+    rep->indexes_rebuilt = false;
+    if ((st = salvage(path, p, rep, err)) != ER_OK) return st;
+    /* the fresh store must open and verify */
+    if ((st = er_store_open(path, p, &s, err)) != ER_OK) return st;
+    st = er_store_verify(s, false, NULL, NULL, err);
+    er_store_close(s);
     return st;
 }

@@ -24,7 +24,14 @@
  * the writer (LMDB MVCC, MDB_NOTLS).  Puts are copied into a bounded queue
  * and committed by one writer thread, many values per transaction; they are
  * durable after er_store_flush / er_store_close.  A kill -9 loses at most
- * the values not yet committed, never corrupts the store. */
+ * the values not yet committed, never corrupts the store.
+ *
+ * Damage (core/STORE.md, "Failure modes"): a data file shorter than its meta
+ * page claims, or with a bad meta page, is refused at open (ER_ERR_STORE
+ * naming the file and er_store_repair / `erserve-cache verify --repair`);
+ * a structural LMDB error at run time is logged once and turns the store
+ * read-only (counter `damaged`); a full disk evicts to make room and
+ * retries (counter `no_space`), logging what could not be stored. */
 #ifndef ER_STORE_H
 #define ER_STORE_H
 
@@ -43,7 +50,7 @@ typedef struct er_store_reader er_store_reader;
 
 #define ER_STORE_KEY_BYTES 32
 #define ER_STORE_HEADER_BYTES 64
-#define ER_STORE_FORMAT_VERSION 1
+#define ER_STORE_FORMAT_VERSION 2 /* 2: bytes [48, 64) hold the key's first 16 */
 
 typedef struct {
     er_dtype dtype;        /* of new values (FP32, FP16 or INT8); values of every
@@ -119,6 +126,10 @@ typedef struct {
     uint64_t write_errors, commits, map_full; /* LMDB write failures, transactions, MAP_FULLs */
     uint64_t reads, read_ns_sum, read_ns_max;  /* get latency (lookup + checksum + decode) */
     uint64_t read_us_hist[16]; /* gets by latency: [i] < 2^i microseconds; [15] the rest */
+    uint64_t no_space;  /* commits refused by the file system (ENOSPC, EDQUOT, EFBIG, EIO):
+                           each evicts to make room and retries */
+    uint64_t damaged;   /* structural LMDB errors (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, ...);
+                           nonzero: the store is read-only until repaired */
 } er_store_counters;
 
 void er_store_stats(const er_store *s, er_store_counters *out);
@@ -131,6 +142,27 @@ er_status er_store_purge(er_store *s, er_err *err);
  * byte total).  *ok / *bad may be NULL.  ER_ERR_STORE when LMDB fails or the
  * indexes disagree (message says how). */
 er_status er_store_verify(er_store *s, bool remove_corrupt, uint64_t *ok, uint64_t *bad,
+                          er_err *err);
+
+typedef struct {
+    uint64_t ok, bad;       /* values with a good / bad header and checksum (salvage:
+                               every copy found in the file's leaf pages) */
+    bool indexes_rebuilt;   /* atime / lru / byte total rebuilt from the values */
+    bool salvaged;          /* the B-tree or the file was damaged: the readable values
+                               were copied into a fresh store that replaced it */
+    uint64_t recovered;     /* salvage: values in the fresh store */
+    uint64_t leaf_pages;    /* salvage: leaf pages walked */
+    char why[256];          /* salvage: the error that made it necessary */
+} er_store_repair_report;
+
+/* Repairs the closed store at path (refused while another process has it
+ * open): deletes bad values and rebuilds indexes that disagree with the
+ * values in place; when the file cannot be opened (truncated, damaged meta
+ * page) or LMDB reports structural damage, walks every page inside the file
+ * (never past its end), copies every value whose header and checksum hold
+ * into a fresh store and swaps it in.  The result verifies.  ER_ERR_STORE,
+ * ER_ERR_IO. */
+er_status er_store_repair(const char *path, const er_store_params *p, er_store_repair_report *rep,
                           er_err *err);
 
 #endif

@@ -200,6 +200,14 @@ int er_value_check_sum(const uint8_t *v, size_t len) {
     return memcmp(sum, v + 32, 16) ? -1 : 0;
 }
 
+void er_value_bind_key(uint8_t *v, const uint8_t key[ER_STORE_KEY_BYTES]) {
+    memcpy(v + 48, key, 16);
+}
+
+int er_value_check_key(const uint8_t *v, const uint8_t key[ER_STORE_KEY_BYTES]) {
+    return memcmp(v + 48, key, 16) ? -1 : 0;
+}
+
 void er_value_decode(const uint8_t *v, float *out) {
     size_t N = get_u32(v + 8), H = get_u32(v + 12);
     const uint8_t *p = v + ER_STORE_HEADER_BYTES;

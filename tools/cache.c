@@ -8,8 +8,11 @@
  *                 lower layers of every document not yet cached (resumable),
  *                 with a progress bar on a terminal and documents/s
  *   stats         the store's counters
- *   verify        checks every value's header and checksum (--repair deletes
- *                 bad ones); exit status 1 when any is bad
+ *   verify        checks every value's header and checksum and the indexes;
+ *                 exit status 1 when any is bad.  --repair (store closed
+ *                 elsewhere) deletes bad values, rebuilds indexes that
+ *                 disagree, and salvages a damaged or truncated file: every
+ *                 readable value copied into a fresh store that replaces it
  *   purge         deletes every value
  * warm needs --model (the same directory and cut the server uses, so the keys
  * match); text needs a tokenizer (--tokenizer, default the model directory).
@@ -51,7 +54,9 @@ static void usage(FILE *f) {
                "  warm    reads JSONL {\"id\",\"text\"} or {\"input_ids\":[...]} (FILE or stdin) and\n"
                "          stores the lower layers of every document not cached yet (needs --model)\n"
                "  stats   prints the store's counters\n"
-               "  verify  checks every value (--repair deletes bad ones); exit 1 if any is bad\n"
+               "  verify  checks every value and the indexes; exit 1 if any is bad; --repair (with\n"
+               "          erserve stopped) deletes bad values, rebuilds the indexes and salvages\n"
+               "          a damaged or truncated store into a fresh one\n"
                "  purge   deletes every value\n"
                "warm truncates to --max-tokens (default 512) and keys documents as the server\n"
                "keys truncated requests unless --salt is given.\n");
@@ -104,13 +109,15 @@ static int parse_args(int argc, char **argv, opts *o) {
 static void print_stats(const er_store_counters *c) {
     printf("entries        %llu\nbytes          %llu\nbudget_bytes   %llu\nmap_bytes      %llu\n"
            "hits           %llu\nmisses         %llu\ncorrupt        %llu\ninserts        %llu\n"
-           "evictions      %llu\ndropped        %llu\nwrite_errors   %llu\ncommits        %llu\n",
+           "evictions      %llu\ndropped        %llu\nwrite_errors   %llu\ncommits        %llu\n"
+           "no_space       %llu\ndamaged        %llu\n",
            (unsigned long long)c->entries, (unsigned long long)c->bytes,
            (unsigned long long)c->budget_bytes, (unsigned long long)c->map_bytes,
            (unsigned long long)c->hits, (unsigned long long)c->misses,
            (unsigned long long)c->corrupt, (unsigned long long)c->inserts,
            (unsigned long long)c->evictions, (unsigned long long)c->dropped,
-           (unsigned long long)c->write_errors, (unsigned long long)c->commits);
+           (unsigned long long)c->write_errors, (unsigned long long)c->commits,
+           (unsigned long long)c->no_space, (unsigned long long)c->damaged);
     if (c->reads)
         printf("read_us_mean   %.1f\nread_us_max    %.1f\n", c->read_ns_sum / 1e3 / (double)c->reads,
                c->read_ns_max / 1e3);
@@ -349,14 +356,41 @@ static int warm_command(const opts *o) {
 
 /* ---- stats, verify, purge ---- */
 
-static int verify(er_store *s, bool repair) {
+static int verify(er_store *s) {
     uint64_t ok = 0, bad = 0;
     er_err e;
-    er_status st = er_store_verify(s, repair, &ok, &bad, &e);
-    printf("values ok      %llu\nvalues bad     %llu%s\n", (unsigned long long)ok,
-           (unsigned long long)bad, bad && repair ? " (deleted)" : "");
-    if (st != ER_OK) er_log(ER_LOG_ERROR, "verify: %s", e.msg);
+    er_status st = er_store_verify(s, false, &ok, &bad, &e);
+    printf("values ok      %llu\nvalues bad     %llu\n", (unsigned long long)ok,
+           (unsigned long long)bad);
+    if (st != ER_OK)
+        er_log(ER_LOG_ERROR, "verify: %s; run verify --repair with erserve stopped", e.msg);
+    else if (bad)
+        er_log(ER_LOG_ERROR, "verify: %llu bad values; verify --repair deletes them",
+               (unsigned long long)bad);
     return st != ER_OK || bad ? 1 : 0;
+}
+
+/* verify --repair: on the closed store.  Exit 0 when the store is usable
+ * (and verifies) afterwards. */
+static int repair(const opts *o) {
+    er_store_repair_report r;
+    er_err e;
+    er_status st = er_store_repair(o->store, &o->sp, &r, &e);
+    if (r.salvaged) {
+        printf("damaged        %s\nleaf pages     %llu\nvalues ok      %llu\nvalues bad     %llu\n"
+               "recovered      %llu (into a fresh store)\n", r.why,
+               (unsigned long long)r.leaf_pages, (unsigned long long)r.ok,
+               (unsigned long long)r.bad, (unsigned long long)r.recovered);
+    } else {
+        printf("values ok      %llu\nvalues bad     %llu%s\n", (unsigned long long)r.ok,
+               (unsigned long long)r.bad, r.bad ? " (deleted)" : "");
+        if (r.indexes_rebuilt) printf("indexes        rebuilt from the values\n");
+    }
+    if (st != ER_OK) {
+        er_log(ER_LOG_ERROR, "verify --repair: %s", e.msg);
+        return 1;
+    }
+    return 0;
 }
 
 static int purge(er_store *s) {
@@ -373,6 +407,7 @@ static int purge(er_store *s) {
 }
 
 static int store_command(const opts *o) {
+    if (!strcmp(o->cmd, "verify") && o->repair) return repair(o);
     er_store *s;
     er_err e;
     if (er_store_open(o->store, &o->sp, &s, &e) != ER_OK) {
@@ -385,7 +420,7 @@ static int store_command(const opts *o) {
         er_store_stats(s, &c);
         print_stats(&c);
     } else if (!strcmp(o->cmd, "verify")) {
-        rc = verify(s, o->repair);
+        rc = verify(s);
     } else {
         rc = purge(s);
     }
