@@ -845,6 +845,7 @@ typedef struct { er_store *dst; uint64_t ok, bad; } salvage_ctx;
 static er_status salvage_one(void *user, const uint8_t *key, const uint8_t *v, size_t len,
                              er_err *err) {
     salvage_ctx *c = user;
+    if (len < ER_STORE_HEADER_BYTES || memcmp(v, "ERAC", 4)) return ER_OK; /* an index entry */
     if (er_value_check_header(v, len, -1, -1, -1) || er_value_check_key(v, key) ||
         er_value_check_sum(v, len)) {
         c->bad++;

@@ -107,8 +107,11 @@ er_status er_store_file_check(const char *data_path, er_store_file_info *info, e
     if (rc) return er_set(err, ER_ERR_IO, "cannot stat %s: %s", data_path, strerror(errno));
     info->file_bytes = (uint64_t)st.st_size;
     if (empty || info->file_bytes == 0) return ER_OK; /* LMDB initialises an empty file */
-    const char *what = "run `erserve-cache --store DIR verify --repair` (stop erserve first) to "
-                       "keep its readable values, or remove the file";
+    char what[4300];
+    int dlen = (int)(strrchr(data_path, '/') ? strrchr(data_path, '/') - data_path : 1);
+    snprintf(what, sizeof what, "run `erserve-cache --store %.*s verify --repair` (stop erserve "
+             "first) to keep its readable values, or remove the file", dlen,
+             strrchr(data_path, '/') ? data_path : ".");
     if (!info->meta_ok[0] || !info->meta_ok[1])
         return er_set(err, ER_ERR_STORE, "store file %s is damaged: meta page %d is not a valid "
                       "LMDB meta page (%llu bytes); %s", data_path, info->meta_ok[0] ? 1 : 0,

@@ -305,6 +305,16 @@ START_TEST(test_cache) {
     ck_assert_int_eq(sh("%s bogus 2>%s", pre, out), 2);
     ck_assert_int_eq(sh("%s warm %s 2>/dev/null", pre, jsonl), 2); /* warm needs --model */
     ck_assert_int_eq(sh("%s --budget lots stats 2>/dev/null", pre), 2);
+    /* a truncated data file: refused with a message (never SIGBUS, exit 135),
+     * then salvaged by verify --repair into a store that verifies */
+    ck_assert_int_eq(sh("%s --model %s --dtype fp32 warm %s 2>/dev/null", pre, base, jsonl), 0);
+    ck_assert_int_eq(sh("truncate -s 8192 %s/data.mdb", store), 0);
+    ck_assert_int_eq(sh("%s stats 2>%s", pre, out), 1);
+    ck_assert_int_eq(sh("grep -q 'data.mdb is damaged.*verify --repair' %s", out), 0);
+    ck_assert_int_eq(sh("%s verify 2>/dev/null >/dev/null", pre), 1);
+    ck_assert_int_eq(sh("%s verify --repair > %s", pre, out), 0);
+    ck_assert_int_eq(sh("grep -q '^recovered' %s", out), 0);
+    ck_assert_int_eq(sh("%s verify > %s", pre, out), 0);
     er_test_rmtree(dir);
 }
 END_TEST
