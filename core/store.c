@@ -697,6 +697,10 @@ void er_store_stats(const er_store *s, er_store_counters *o) {
 
 er_status er_store_purge(er_store *s, er_err *err) {
     er_store_flush(s);
+    if (s->read_only) /* LMDB would walk (and may crash on) the damaged pages */
+        return er_set(err, ER_ERR_STORE, "the store is damaged (read-only): run erserve-cache "
+                      "--store %s verify --repair with erserve stopped, or remove %s/data.mdb",
+                      s->path, s->path);
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) return lmdb_err(err, "mdb_txn_begin", rc);

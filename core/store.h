@@ -134,7 +134,8 @@ typedef struct {
 
 void er_store_stats(const er_store *s, er_store_counters *out);
 
-/* Deletes every value (after committing the queue).  ER_ERR_STORE. */
+/* Deletes every value (after committing the queue).  ER_ERR_STORE (also when the
+ * store is damaged and read-only: repair it instead). */
 er_status er_store_purge(er_store *s, er_err *err);
 
 /* Checks every value's header and checksum (with remove_corrupt the bad ones

@@ -342,6 +342,8 @@ START_TEST(test_index_disagree) {
     static bool hit[60];
     ck_assert_int_eq(check_values(s, count, hit), count); /* reads still served */
     ck_assert_int_eq(er_store_verify(s, true, NULL, NULL, &e), ER_ERR_STORE);
+    ck_assert_int_eq(er_store_purge(s, &e), ER_ERR_STORE); /* no writes into a damaged store */
+    ck_assert_msg(strstr(e.msg, "verify --repair"), "%s", e.msg);
     er_store_close(s);
     er_log_set_sink(NULL, NULL);
     ck_assert_msg(strstr(logged, "is damaged") && !strstr(strstr(logged, "is damaged") + 1, "is damaged"),
