@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../check_main.h"
+#include "../store_data.h"
 #include "../tmpdir.h"
 #include "store.h"
 #include "safetensors.h"
@@ -38,15 +39,6 @@ static void close_verified(er_store *s, er_store_reader *r) {
     er_store_reader_free(r);
     er_store_close(s);
     rm_dir();
-}
-
-/* Deterministic activations for key i: [n, h]. */
-static void fill(float *x, int n, int h, int i) {
-    uint32_t r = 2463534242u + (uint32_t)i * 7919u;
-    for (int k = 0; k < n * h; k++) {
-        r ^= r << 13; r ^= r >> 17; r ^= r << 5;
-        x[k] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 8.0f;
-    }
 }
 
 static void key_of(int i, uint8_t key[32]) {
@@ -124,7 +116,7 @@ START_TEST(test_roundtrip) {
         uint8_t key[32];
         key_of(1, key);
         ck_assert_int_eq(er_store_get(r, key, 3, n, h, y, NULL), ER_ERR_NOT_FOUND);
-        fill(x, n, h, 1);
+        er_test_fill(x, n, h, 1);
         x[5] = 0.0f;
         ck_assert_int_eq(er_store_put(s, key, 3, n, h, x, true, NULL), ER_OK);
         er_store_flush(s);
@@ -172,7 +164,7 @@ START_TEST(test_corrupt) {
     float x[64], y[64];
     uint8_t v[64 + 256], key[32];
     size_t len = er_store_value_size(ER_DTYPE_FP32, n, h);
-    fill(x, n, h, 9);
+    er_test_fill(x, n, h, 9);
     /* three bad values: a flipped payload bit, a bad magic, a truncation */
     for (int k = 0; k < 3; k++) {
         er_value_encode(ER_DTYPE_FP32, 3, n, h, x, v);
@@ -224,7 +216,7 @@ START_TEST(test_eviction_lru) {
     uint8_t key[32];
     for (int i = 0; i < 10; i++) {
         key_of(i, key);
-        fill(x, n, h, i);
+        er_test_fill(x, n, h, i);
         ck_assert_int_eq(er_store_put(s, key, 3, n, h, x, true, NULL), ER_OK);
         er_store_flush(s); /* one commit each: a strict age order */
     }
@@ -233,7 +225,7 @@ START_TEST(test_eviction_lru) {
     er_store_flush(s);
     for (int i = 10; i < 15; i++) {
         key_of(i, key);
-        fill(x, n, h, i);
+        er_test_fill(x, n, h, i);
         ck_assert_int_eq(er_store_put(s, key, 3, n, h, x, true, NULL), ER_OK);
         er_store_flush(s);
     }
@@ -250,7 +242,7 @@ START_TEST(test_eviction_lru) {
     /* a burst larger than the budget in one transaction stays under it */
     for (int i = 100; i < 140; i++) {
         key_of(i, key);
-        fill(x, n, h, i);
+        er_test_fill(x, n, h, i);
         ck_assert_int_eq(er_store_put(s, key, 3, n, h, x, true, NULL), ER_OK);
     }
     er_store_flush(s);
@@ -277,7 +269,7 @@ START_TEST(test_map_full) {
     uint8_t key[32];
     for (int i = 0; i < 300; i++) {
         key_of(i, key);
-        fill(x, n, h, i);
+        er_test_fill(x, n, h, i);
         ck_assert_int_eq(er_store_put(s, key, 3, n, h, x, true, NULL), ER_OK);
         if (i % 10 == 9) er_store_flush(s);
     }
@@ -302,7 +294,7 @@ START_TEST(test_purge_reopen) {
     er_store *s = open_store(ER_DTYPE_FP16, 1 << 20, 0);
     for (int i = 0; i < 5; i++) {
         key_of(i, key);
-        fill(x, n, h, i);
+        er_test_fill(x, n, h, i);
         er_store_put(s, key, 3, n, h, x, true, NULL);
     }
     er_store_close(s); /* commits the queue */
@@ -340,7 +332,7 @@ static void *reader_main(void *a) {
         key_of(i, key);
         er_status st = er_store_get(r, key, 3, 4, 64, y, NULL);
         if (st == ER_OK) {
-            fill(x, 4, 64, i);
+            er_test_fill(x, 4, 64, i);
             if (memcmp(x, y, sizeof x)) ra->errors++;
         } else if (st != ER_ERR_NOT_FOUND) {
             ra->errors++;
@@ -363,7 +355,7 @@ START_TEST(test_concurrent) {
     for (int i = 0; i < 200; i++) { /* writes race the readers, with evictions */
         uint8_t key[32];
         key_of(i, key);
-        fill(x, 4, 64, i);
+        er_test_fill(x, 4, 64, i);
         er_store_put(s, key, 3, 4, 64, x, i % 2, NULL);
     }
     for (int k = 0; k < 4; k++) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../check_main.h"
+#include "../store_data.h"
 #include "../tmpdir.h"
 #include "er_log.h"
 #include "store.h"
@@ -32,14 +33,6 @@ static char dir[64], data[96];
 static void mk_dir(void) {
     er_test_mkdtemp(dir, sizeof dir, "damage");
     snprintf(data, sizeof data, "%s/data.mdb", dir);
-}
-
-static void fill(float *x, int n, int h, int i) {
-    uint32_t r = 2463534242u + (uint32_t)i * 7919u;
-    for (int k = 0; k < n * h; k++) {
-        r ^= r << 13; r ^= r >> 17; r ^= r << 5;
-        x[k] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 8.0f;
-    }
 }
 
 static void key_of(int i, uint8_t key[32]) {
@@ -75,7 +68,7 @@ static void write_values(int count) {
     for (int i = 0; i < count; i++) {
         uint8_t key[32];
         key_of(i, key);
-        fill(x, n_of(i), h_of(i), i);
+        er_test_fill(x, n_of(i), h_of(i), i);
         ck_assert_int_eq(er_store_put(s, key, CUT, n_of(i), h_of(i), x, true, NULL), ER_OK);
         er_store_flush(s);
     }
@@ -96,7 +89,7 @@ static int check_values(er_store *s, int count, bool *hit) {
         ck_assert_msg(st == ER_OK || st == ER_ERR_NOT_FOUND || st == ER_ERR_STORE, "value %d: %d", i, st);
         hit[i] = st == ER_OK;
         if (st == ER_OK) {
-            fill(x, n_of(i), h_of(i), i);
+            er_test_fill(x, n_of(i), h_of(i), i);
             ck_assert_msg(!memcmp(x, y, sizeof(float) * (size_t)(n_of(i) * h_of(i))),
                           "value %d: a hit with the wrong content", i);
             hits++;
@@ -246,7 +239,7 @@ START_TEST(test_leaf_flips) {
         for (int i = 1000; i < 1040; i++) {
             uint8_t key[32];
             key_of(i, key);
-            fill(x, n_of(i), h_of(i), i);
+            er_test_fill(x, n_of(i), h_of(i), i);
             er_store_put(s, key, CUT, n_of(i), h_of(i), x, true, NULL);
             if (i % 8 == 7) er_store_flush(s);
         }
@@ -325,7 +318,7 @@ START_TEST(test_index_disagree) {
     static float x[MAXV];
     uint8_t key[32];
     key_of(5000, key);
-    fill(x, 16, 64, 5000);
+    er_test_fill(x, 16, 64, 5000);
     ck_assert_int_eq(er_store_put(s, key, CUT, 16, 64, x, true, NULL), ER_OK);
     er_store_flush(s);
     er_store_counters c;
@@ -379,7 +372,7 @@ static int full_disk_child(void) {
     uint8_t key[32];
     for (int i = 0; i < 400; i++) {
         key_of(i, key);
-        fill(x, 16, 256, i);
+        er_test_fill(x, 16, 256, i);
         er_store_put(s, key, CUT, 16, 256, x, true, NULL);
         if (i % 10 == 9) er_store_flush(s);
     }
@@ -399,7 +392,7 @@ static int full_disk_child(void) {
     if (er_store_reader_new(s, &r, NULL) != ER_OK) return 16;
     key_of(399, key);
     float y[16 * 256];
-    fill(x, 16, 256, 399);
+    er_test_fill(x, 16, 256, 399);
     if (er_store_get(r, key, CUT, 16, 256, y, NULL) != ER_OK || memcmp(x, y, sizeof y)) return 17;
     er_store_reader_free(r);
     if (er_store_verify(s, false, NULL, NULL, NULL) != ER_OK) return 18;
