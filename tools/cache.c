@@ -377,8 +377,9 @@ static int repair(const opts *o) {
     er_err e;
     er_status st = er_store_repair(o->store, &o->sp, &r, &e);
     if (r.salvaged) {
-        printf("damaged        %s\nleaf pages     %llu\nvalues ok      %llu\nvalues bad     %llu\n"
-               "recovered      %llu (into a fresh store)\n", r.why,
+        printf("damaged        %s\nleaf pages     %llu\ncopies ok      %llu (stale copies in freed "
+               "pages included)\ncopies bad     %llu\nrecovered      %llu values (into a fresh "
+               "store)\n", r.why,
                (unsigned long long)r.leaf_pages, (unsigned long long)r.ok,
                (unsigned long long)r.bad, (unsigned long long)r.recovered);
     } else {

@@ -89,7 +89,7 @@ while [ $i -lt "$ROUNDS" ]; do
   "$BIN" --store "$S" --model "$MODEL" --dtype fp32 --budget 24M warm "$W/docs.jsonl" >/dev/null 2>&1 ||
     { echo "round $i ($what): warm on the repaired store failed"; fail=1; continue; }
   "$BIN" --store "$S" verify >/dev/null 2>&1 || { echo "round $i ($what): store does not verify after warm"; fail=1; continue; }
-  echo "round $i ($what): ok, repair: $(grep -E '^(recovered|values ok|indexes)' "$W/rep" | tr -s ' ' | paste -sd, -)"
+  echo "round $i ($what): ok, repair: $(grep -E '^(recovered|copies ok|values ok|indexes)' "$W/rep" | tr -s ' ' | paste -sd, -)"
 done
 [ $fail -eq 0 ] && echo "store_damage: $ROUNDS rounds passed" || echo "store_damage: FAILED"
 exit $fail
