@@ -471,6 +471,32 @@ START_TEST(framing_refused) {
     rh_exchange(s.port, two, strlen(two), 5000, resp, sizeof resp, &closed);
     ck_assert_msg(rh_count(resp, "HTTP/1.1 200 ") == 2 && rh_replies(resp) == 2 && closed,
                   "pipelined: %s", resp);
+    /* What libmicrohttpd answers itself (HTML; SERVER.md lists them): the
+     * status and the close, so a library upgrade that changes them shows. */
+    static char longline[40000];
+    memset(longline, 'a', sizeof longline - 1);
+    char *big = malloc(sizeof longline + 100);
+    const struct {
+        const char *name, *head, *tail;
+        int status;
+    } lib[] = {
+        {"Content-Length 12a", POST_HEAD "Content-Length: 12a\r\n\r\n", "", 400},
+        {"Content-Length over 2^64", POST_HEAD "Content-Length: 99999999999999999999999\r\n\r\n", "", 413},
+        {"chunk size over 2^64", POST_HEAD "Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\n", "", 413},
+        {"malformed chunk", POST_HEAD "Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", "", 400},
+        {"HTTP/2.0", "GET /health HTTP/2.0\r\nHost: x\r\n\r\n", "", 505},
+        {"URI too long", "GET /", " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+        {"header too large", "GET /health HTTP/1.1\r\nHost: x\r\nX-A: ", "\r\n\r\n", 431},
+    };
+    for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++) {
+        bool filled = lib[i].status == 414 || lib[i].status == 431;
+        snprintf(big, sizeof longline + 100, "%s%s%s", lib[i].head, filled ? longline : "",
+                 lib[i].tail);
+        rh_exchange(s.port, big, strlen(big), 5000, resp, sizeof resp, &closed);
+        ck_assert_msg(rh_status(resp) == lib[i].status && closed, "%s: %s", lib[i].name, resp);
+    }
+    free(big);
+    ck_assert_int_eq(curl(&s, "GET", "/health", NULL, NULL, NULL), 200);
     ck_assert_int_eq(cache_entries(&s), entries); /* no DELETE ran */
     ck_assert_int_eq(stop(&s), 0);
     cleanup(&s);
@@ -631,7 +657,7 @@ START_TEST(slow_clients_reaped) {
     ck_assert_int_ge(answered, 60); /* those the cap let in */
     ck_assert_int_eq(late, 0);
     ck_assert_int_eq(body_408, 4);
-    ck_assert_int_lt(worst, 1000);
+    ck_assert_int_lt(worst, 1500);
     rh_slow_close(&heads);
     rh_slow_close(&bodies);
     ck_assert_int_eq(wait_pid(busy, 40000), 0);
