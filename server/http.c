@@ -131,8 +131,8 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     (void)cls;
     (void)uri;
     conn_track *t = track_of(conn);
-    int idle = PH_IDLE;
-    if (t) {
+    int idle = PH_IDLE; /* a fresh connection is in PH_HEAD: its clock runs from accept */
+    if (t && atomic_load(&t->phase) == PH_IDLE) { /* only the reaper moves it meanwhile */
         atomic_store(&t->since, er_now_ns());
         atomic_compare_exchange_strong(&t->phase, &idle, PH_HEAD);
     }
@@ -426,23 +426,23 @@ static enum MHD_Result refuse_mid_body(conn_state *cs, const char *url, const ch
     return MHD_NO;
 }
 
-/* Appends one piece of the body; false past max_body. */
-static bool take_upload(conn_state *cs, const char *data, size_t n) {
+/* Appends one piece of the body: 1, or 0 past max_body, or -1 out of memory. */
+static int take_upload(conn_state *cs, const char *data, size_t n) {
     size_t max_body = cs->h->max_body;
     if (cs->t) atomic_fetch_add(&cs->t->body_bytes, n);
-    if (cs->len + n > max_body) return false;
+    if (cs->len + n > max_body) return 0;
     if (cs->len + n + 1 > cs->cap) {
         size_t cap = cs->cap ? cs->cap : 4096;
         while (cap < cs->len + n + 1) cap *= 2;
         if (cap > max_body + 1) cap = max_body + 1;
         char *b = realloc(cs->body, cap);
-        if (!b) return false;
+        if (!b) return -1;
         cs->body = b;
         cs->cap = cap;
     }
     memcpy(cs->body + cs->len, data, n);
     cs->len += n;
-    return true;
+    return 1;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -468,7 +468,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return take_upload(cs, upload_data, n) ? MHD_YES : refuse_mid_body(cs, url, method);
+        int took = take_upload(cs, upload_data, n);
+        return took > 0 ? MHD_YES : took == 0 ? refuse_mid_body(cs, url, method) : MHD_NO;
     }
     if (cs->call) return send_reply(cs); /* resumed: the worker has answered */
     return start_call(cs, url, method);

@@ -660,6 +660,20 @@ START_TEST(slow_clients_reaped) {
     ck_assert_int_lt(worst, 1500);
     rh_slow_close(&heads);
     rh_slow_close(&bodies);
+    /* a keep-alive connection idle past --head-timeout is not a slow head:
+     * its next request's clock starts at its request line */
+    int fd = rh_connect(s.port, NULL);
+    ck_assert_int_ge(fd, 0);
+    const char *ka = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char r1[4096] = "", r2[4096] = "";
+    size_t g1 = 0, g2 = 0;
+    ck_assert_int_eq(send(fd, ka, strlen(ka), MSG_NOSIGNAL), (int)strlen(ka));
+    ck_assert(!rh_read_until(fd, r1, sizeof r1, &g1, rh_now_ms() + 1000));
+    sleep_ms(1600); /* 2.6 s idle */
+    ck_assert_int_eq(send(fd, ka, strlen(ka), MSG_NOSIGNAL), (int)strlen(ka));
+    rh_read_until(fd, r2, sizeof r2, &g2, rh_now_ms() + 1000);
+    close(fd);
+    ck_assert_msg(rh_status(r1) == 200 && rh_status(r2) == 200, "keep-alive: %s / %s", r1, r2);
     ck_assert_int_eq(wait_pid(busy, 40000), 0);
     snprintf(cmd, sizeof cmd, "cat %s/busy.* | grep -c '^429$'", s.dir);
     ck_assert_int_ge(sh_int(cmd), 1); /* the queue was full while the probes ran */
