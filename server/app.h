@@ -61,8 +61,7 @@ srv_response *srv_call_response(srv_call *c); /* valid once answered */
 /* Answers a call with an error without dispatching it: the HTTP layer's own
  * refusals (request framing, deadlines).  The reply is srv_error's JSON;
  * metrics (route "other") and the access log count it like any call. */
-void srv_call_reject(srv_call *c, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void srv_call_reject(srv_call *c, int status, const char *msg);
 void srv_call_free(srv_call *c);              /* NULL accepted; not while pending */
 
 /* Runs one request to completion in the calling thread (tests); the caller

@@ -86,12 +86,7 @@ void srv_error(srv_call *c, int status, const char *fmt, ...) {
     if (!c->resp.body) c->resp.body_len = 0;
 }
 
-void srv_call_reject(srv_call *c, int status, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+void srv_call_reject(srv_call *c, int status, const char *msg) {
     snprintf(c->method, sizeof c->method, "%s", c->rq && c->rq->method ? c->rq->method : "-");
     srv_error(c, status, "%s", msg);
     srv_call_finished(c);

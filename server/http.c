@@ -213,14 +213,16 @@ static void reap(srv_http *h, conn_track *t, uint64_t now) {
         srv_request rq = {.method = "-", .path = ""};
         srv_call *c = srv_call_new(h->app, &rq, NULL, NULL, NULL);
         if (c) {
+            char msg[160];
             if (ph == PH_HEAD)
-                srv_call_reject(c, 408, "request head not complete within %d s (--head-timeout)",
-                                h->head_s);
+                snprintf(msg, sizeof msg, "request head not complete within %d s (--head-timeout)",
+                         h->head_s);
             else
-                srv_call_reject(c, 408,
-                                "request body slower than %llu bytes/s after %d s "
-                                "(--body-min-rate, --body-timeout)",
-                                (unsigned long long)h->body_rate, h->body_s);
+                snprintf(msg, sizeof msg,
+                         "request body slower than %llu bytes/s after %d s "
+                         "(--body-min-rate, --body-timeout)",
+                         (unsigned long long)h->body_rate, h->body_s);
+            srv_call_reject(c, 408, msg);
             write_raw(t->fd, srv_call_response(c));
             srv_call_free(c);
         }
@@ -408,7 +410,7 @@ static enum MHD_Result refuse_head(conn_state *cs, const char *url, const char *
     cs->call = srv_call_new(cs->h->app, &rq, NULL, resume, cs);
     if (!cs->call) return MHD_NO;
     cs->close = true;
-    srv_call_reject(cs->call, 400, "%s", why);
+    srv_call_reject(cs->call, 400, why);
     return send_reply(cs);
 }
 

@@ -290,14 +290,12 @@ START_TEST(sigterm_drains) {
 }
 END_TEST
 
-/* Clients that give up while queued cost no compute: their jobs are
- * dropped (counted in erserve_dropped_total{reason="client_gone"}). */
-START_TEST(disconnect_skips_compute) {
-    server s = {0};
-    start(&s, NULL, "--workers", "1", "--max-inputs", "64", NULL);
-    char path[200], cmd[4096];
-    snprintf(path, sizeof path, "%s/big.json", s.dir);
+/* s->dir/big.json: 64 inputs of 60 words, a request that keeps a worker busy. */
+static void write_big_json(server *s) {
+    char path[200];
+    snprintf(path, sizeof path, "%s/big.json", s->dir);
     FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
     fputs("{\"inputs\":[", f);
     for (int i = 0; i < 64; i++) {
         fputs(i ? ",\"" : "\"", f);
@@ -306,6 +304,15 @@ START_TEST(disconnect_skips_compute) {
     }
     fputs("]}", f);
     fclose(f);
+}
+
+/* Clients that give up while queued cost no compute: their jobs are
+ * dropped (counted in erserve_dropped_total{reason="client_gone"}). */
+START_TEST(disconnect_skips_compute) {
+    server s = {0};
+    start(&s, NULL, "--workers", "1", "--max-inputs", "64", NULL);
+    char cmd[4096];
+    write_big_json(&s);
     snprintf(cmd, sizeof cmd,
              "cd %s && for c in 1 2 3 4 5 6 7 8 9 10; do (curl -s -m 60 -o /dev/null -H 'Content-Type: "
              "application/json' --data-binary @big.json http://127.0.0.1:%d/v1/tasks/cls/predict) & "
@@ -595,17 +602,8 @@ START_TEST(slow_clients_reaped) {
     server s = {0};
     start(&s, NULL, "--head-timeout", "2", "--body-timeout", "1", "--body-min-rate", "100",
           "--max-connections-per-ip", "64", "--workers", "1", "--queue", "1", "--quiet", NULL);
-    char path[200], cmd[1024];
-    snprintf(path, sizeof path, "%s/big.json", s.dir);
-    FILE *f = fopen(path, "w");
-    fputs("{\"inputs\":[", f);
-    for (int i = 0; i < 64; i++) {
-        fputs(i ? ",\"" : "\"", f);
-        for (int k = 0; k < 60; k++) fprintf(f, "w%d ", (i * 61 + k) % 997);
-        fputs("\"", f);
-    }
-    fputs("]}", f);
-    fclose(f);
+    char cmd[1024];
+    write_big_json(&s);
     /* four big requests at once: one computes, one queues, the rest get 429 */
     snprintf(cmd, sizeof cmd,
              "cd %s && for c in 1 2 3 4; do curl -s -m 30 -o /dev/null -w '%%{http_code}\\n' "
