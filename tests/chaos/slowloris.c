@@ -12,10 +12,45 @@
  * longest one was held before its 408, the probe latencies, and the longest
  * stretch without a /health answer.  Exit status 0 when that stretch
  * stayed under PROBE_BOUND_MS, else 1.  Loopback only; every wait bounded. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "raw_http.h"
+
+/* GET /health every 250 ms on its own thread, so that a stall of the
+ * attacking loop (a connect() waiting on a full accept queue) is never
+ * counted against the server. */
+typedef struct {
+    int port;
+    atomic_bool stop;
+    int probes, ok, worst_ms;
+    long long sum_ms;
+    uint64_t worst_gap;
+} prober;
+
+static void *probe_main(void *u) {
+    prober *p = u;
+    uint64_t last_ok = rh_now_ms();
+    while (!atomic_load(&p->stop)) {
+        int st, ms = rh_probe(p->port, "/health", 2000, &st);
+        uint64_t now = rh_now_ms();
+        p->probes++;
+        if (ms >= 0 && st == 200) {
+            p->ok++;
+            p->sum_ms += ms;
+            if (ms > p->worst_ms) p->worst_ms = ms;
+            if (now - last_ok > p->worst_gap) p->worst_gap = now - last_ok;
+            last_ok = now;
+        }
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    uint64_t end = rh_now_ms();
+    if (end - last_ok > p->worst_gap) p->worst_gap = end - last_ok;
+    return NULL;
+}
 
 #define HEAD                                                                                  \
     "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slowloris\r\nX-Slow-1: "          \
@@ -38,10 +73,11 @@ int main(int argc, char **argv) {
     rh_slow s;
     int opened = rh_slow_open(&s, port, n, srcs, n_src, HEAD, every);
     uint64_t *born = calloc((size_t)n, sizeof *born);
-    if (!s.c || !born) return 2;
-    uint64_t t0 = rh_now_ms(), next_probe = t0, last_ok = t0, worst_gap = 0, held_max = 0;
-    int probes = 0, probe_ok = 0, worst_ms = 0, answered_408 = 0, closed = 0, reopened = 0;
-    long long sum_ms = 0;
+    prober pr = {.port = port};
+    pthread_t th;
+    if (!s.c || !born || pthread_create(&th, NULL, probe_main, &pr) != 0) return 2;
+    uint64_t t0 = rh_now_ms(), held_max = 0;
+    int answered_408 = 0, closed = 0, reopened = 0;
     for (int i = 0; i < n; i++) born[i] = t0;
     while (rh_now_ms() < t0 + (uint64_t)seconds * 1000u) {
         rh_slow_step(&s);
@@ -61,24 +97,11 @@ int main(int argc, char **argv) {
                 reopened += c->fd >= 0;
             }
         }
-        if (now >= next_probe) {
-            int st, ms = rh_probe(port, "/health", 2000, &st);
-            now = rh_now_ms();
-            probes++;
-            if (ms >= 0 && st == 200) {
-                probe_ok++;
-                sum_ms += ms;
-                if (ms > worst_ms) worst_ms = ms;
-                if (now - last_ok > worst_gap) worst_gap = now - last_ok;
-                last_ok = now;
-            }
-            next_probe = now + 250;
-        }
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    uint64_t end = rh_now_ms();
-    if (end - last_ok > worst_gap) worst_gap = end - last_ok;
+    atomic_store(&pr.stop, true);
+    pthread_join(th, NULL);
     printf("slowloris: %d connections (%d connected) from %d address(es), 1 byte / %d ms, %d s%s\n",
            n, opened, n_src, every, seconds, reconnect ? ", reconnecting" : "");
     printf("slowloris: %d closed by the server: %d with 408 (longest held before it: %.1f s), %d "
@@ -86,9 +109,9 @@ int main(int argc, char **argv) {
            closed, answered_408, (double)held_max / 1000.0, closed - answered_408, reopened);
     printf("slowloris: /health: %d/%d probes answered, mean %.1f ms, worst %d ms; longest stretch "
            "without an answer %.1f s (bound %.1f s)\n",
-           probe_ok, probes, probe_ok ? (double)sum_ms / probe_ok : 0.0, worst_ms,
-           (double)worst_gap / 1000.0, bound / 1000.0);
+           pr.ok, pr.probes, pr.ok ? (double)pr.sum_ms / pr.ok : 0.0, pr.worst_ms,
+           (double)pr.worst_gap / 1000.0, bound / 1000.0);
     rh_slow_close(&s);
     free(born);
-    return worst_gap < (uint64_t)bound ? 0 : 1;
+    return pr.worst_gap < (uint64_t)bound ? 0 : 1;
 }
