@@ -191,9 +191,9 @@ static bool admit(srv_call *c) {
         return false;
     }
     if (!authorized(c)) return false;
-    if (strcmp(c->method, "POST") != 0) return true;
-    if (rq->body_too_large)
+    if (rq->body_too_large) /* any method: such a body is never read */
         return srv_error(c, 413, "request body larger than %zu bytes", c->app->cfg.max_body), false;
+    if (strcmp(c->method, "POST") != 0) return true;
     if (!is_json(rq->content_type))
         return srv_error(c, 415, "Content-Type must be application/json"), false;
     return true;

@@ -24,7 +24,8 @@ typedef struct {
     const char *content_type, *authorization, *request_id; /* headers or NULL */
     const char *body;
     size_t body_len;
-    bool body_too_large; /* the HTTP layer stopped reading at max_body */
+    bool body_too_large; /* over max_body (declared or read): answered at once with
+                          * 404/405/401/413, never handed to a handler */
 } srv_request;
 
 typedef struct {
@@ -57,6 +58,10 @@ srv_call *srv_call_new(srv_app *app, const srv_request *req, bool (*alive)(void 
                        void (*resume)(void *user), void *user);
 bool srv_call_run(srv_call *c);
 srv_response *srv_call_response(srv_call *c); /* valid once answered */
+/* Answers a call with an error without dispatching it: the HTTP layer's own
+ * refusals (request framing, deadlines).  The reply is srv_error's JSON;
+ * metrics (route "other") and the access log count it like any call. */
+void srv_call_reject(srv_call *c, int status, const char *msg);
 void srv_call_free(srv_call *c);              /* NULL accepted; not while pending */
 
 /* Runs one request to completion in the calling thread (tests); the caller

@@ -86,6 +86,12 @@ void srv_error(srv_call *c, int status, const char *fmt, ...) {
     if (!c->resp.body) c->resp.body_len = 0;
 }
 
+void srv_call_reject(srv_call *c, int status, const char *msg) {
+    snprintf(c->method, sizeof c->method, "%s", c->rq && c->rq->method ? c->rq->method : "-");
+    srv_error(c, status, "%s", msg);
+    srv_call_finished(c);
+}
+
 void srv_error_er(srv_call *c, er_status st, const er_err *err) {
     srv_error(c, pr_status_of(st), "%s", err->msg);
 }

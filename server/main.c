@@ -57,12 +57,12 @@ static void describe(const srv_app *app) {
                core, __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
 }
 
-/* Serves until SIGTERM/SIGINT, then drains.  Returns the exit status. */
-static int serve(srv_app *app, const srv_config *cfg) {
+/* Serves on listen_fd until SIGTERM/SIGINT, then drains.  Returns the exit
+ * status. */
+static int serve(srv_app *app, const srv_config *cfg, int listen_fd, int port) {
     srv_http *http = NULL;
-    int port = 0;
     er_err err = {0};
-    if (srv_http_start(app, cfg, &http, &port, &err) != ER_OK) {
+    if (srv_http_start(app, cfg, listen_fd, &http, &err) != ER_OK) {
         er_log(ER_LOG_ERROR, "%s", err.msg);
         return 1;
     }
@@ -78,6 +78,8 @@ static int serve(srv_app *app, const srv_config *cfg) {
     return 0;
 }
 
+/* Exit statuses: 0 after a drain, 1 start-up failure (tasks, store), 2 bad
+ * configuration, 3 cannot listen (the port is in use). */
 int main(int argc, char **argv) {
     er_log_setup("erserve", ER_LOG_INFO);
     srv_config cfg;
@@ -90,14 +92,22 @@ int main(int argc, char **argv) {
         return printed ? 0 : 2;
     }
     if (!catch_stop_signals()) return 1;
+    /* The port first: a second instance fails at once, before loading models. */
+    int listen_fd = -1, port = 0;
+    if (srv_http_listen(&cfg, &listen_fd, &port, &err) != ER_OK) {
+        er_log(ER_LOG_ERROR, "%s", err.msg);
+        srv_config_free(&cfg);
+        return err.code == ER_ERR_INVALID_ARG ? 2 : 3;
+    }
     srv_app *app = NULL;
     if (srv_app_new(&cfg, &app, &err) != ER_OK) {
         er_log(ER_LOG_ERROR, "%s", err.msg);
+        close(listen_fd);
         srv_config_free(&cfg);
         return 1;
     }
     describe(app);
-    int rc = serve(app, &cfg);
+    int rc = serve(app, &cfg, listen_fd, port);
     srv_app_free(app);
     srv_config_free(&cfg);
     if (rc == 0) er_log(ER_LOG_INFO, "stopped");

@@ -58,8 +58,19 @@ static const opt OPTS[] = {
      "request body bytes [1M]"},
     {"--max-connections", "ERSERVE_MAX_CONNECTIONS", "max_connections", K_INT, F(max_connections),
      1, 100000, "open connections [1024]"},
+    {"--max-connections-per-ip", "ERSERVE_MAX_CONNECTIONS_PER_IP", "max_connections_per_ip", K_INT,
+     F(max_connections_per_ip), 0, 100000,
+     "open connections from one client address; more are closed at accept; 0 = no cap [64]"},
     {"--conn-timeout", "ERSERVE_CONN_TIMEOUT", "conn_timeout", K_INT, F(conn_timeout_s), 1, 3600,
-     "idle connection timeout, s [30]"},
+     "idle connection timeout (also between keep-alive requests), s [30]"},
+    {"--head-timeout", "ERSERVE_HEAD_TIMEOUT", "head_timeout", K_INT, F(head_timeout_s), 1, 3600,
+     "a request head must be complete this long after the connection opened or its request "
+     "line arrived, else 408 and close, s [10]"},
+    {"--body-timeout", "ERSERVE_BODY_TIMEOUT", "body_timeout", K_INT, F(body_timeout_s), 1, 3600,
+     "a request body may take this long plus 1 s per --body-min-rate bytes received, else 408 "
+     "and close, s [10]"},
+    {"--body-min-rate", "ERSERVE_BODY_MIN_RATE", "body_min_rate", K_SIZE, F(body_min_rate), 0,
+     1L << 30, "least body bytes per second after --body-timeout; 0 = no body deadline [1k]"},
     {"--deadline-ms", "ERSERVE_DEADLINE_MS", "deadline_ms", K_INT, F(deadline_ms), 1, 3600000,
      "longest queue wait before 503, ms [30000]"},
     {"--api-key", "ERSERVE_API_KEY", "api_key", K_STR, F(api_key), 0, 0,
@@ -89,7 +100,11 @@ void srv_config_defaults(srv_config *c) {
     c->max_inputs = 64;
     c->max_body = 1u << 20;
     c->max_connections = 1024;
+    c->max_connections_per_ip = 64;
     c->conn_timeout_s = 30;
+    c->head_timeout_s = 10;
+    c->body_timeout_s = 10;
+    c->body_min_rate = 1024;
     c->deadline_ms = 30000;
 }
 

@@ -38,7 +38,11 @@ typedef struct {
     int max_inputs;          /* inputs per request */
     size_t max_body;         /* request body bytes */
     int max_connections;
-    int conn_timeout_s;      /* idle connection timeout (slow clients) */
+    int max_connections_per_ip; /* per client address; 0 = no cap */
+    int conn_timeout_s;      /* idle connection timeout, also between keep-alive requests */
+    int head_timeout_s;      /* request head complete within this (slow clients) */
+    int body_timeout_s;      /* request body: this plus 1 s per body_min_rate bytes */
+    size_t body_min_rate;    /* bytes/s; 0 = no body deadline */
     int deadline_ms;         /* a request waiting longer than this gets 503 */
     char *api_key;           /* NULL = open; else Authorization: Bearer KEY */
     char *admin_key;         /* NULL = cache admin open; else Bearer KEY */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../check_main.h"
+#include "raw_http.h"
 #include "server_test_util.h"
 
 static const char *build_dir(void) {
@@ -35,8 +36,9 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-/* Starts erserve with the four test tasks plus extra args (NULL-ended). */
-static void start(server *s, const char *store, ...) {
+/* Forks erserve with the four test tasks plus the extra args (NULL-ended),
+ * its output in s->log; s->port is not known yet. */
+static void spawn(server *s, const char *store, va_list ap) {
     char bin[256], cls[300], ner[300], emb[300], qa[300];
     snprintf(bin, sizeof bin, "%s/bin/erserve", build_dir());
     snprintf(cls, sizeof cls, "cls=%s/seqcls", g_models);
@@ -51,10 +53,7 @@ static void start(server *s, const char *store, ...) {
         argv[n++] = "--store";
         argv[n++] = store;
     }
-    va_list ap;
-    va_start(ap, store);
     for (const char *a; n < 38 && (a = va_arg(ap, const char *));) argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     if (!s->dir[0]) {
         snprintf(s->dir, sizeof s->dir, "/tmp/erserve-e2e-XXXXXX");
@@ -73,6 +72,21 @@ static void start(server *s, const char *store, ...) {
         execv(bin, args);
         _exit(127);
     }
+}
+
+static void spawn_args(server *s, ...) {
+    va_list ap;
+    va_start(ap, s);
+    spawn(s, NULL, ap);
+    va_end(ap);
+}
+
+/* Starts erserve with the four test tasks plus extra args (NULL-ended). */
+static void start(server *s, const char *store, ...) {
+    va_list ap;
+    va_start(ap, store);
+    spawn(s, store, ap);
+    va_end(ap);
     /* Wait (bounded: 15 s) for "listening on http://127.0.0.1:PORT". */
     s->port = 0;
     for (int i = 0; i < 1500 && !s->port; i++) {
@@ -276,14 +290,12 @@ START_TEST(sigterm_drains) {
 }
 END_TEST
 
-/* Clients that give up while queued cost no compute: their jobs are
- * dropped (counted in erserve_dropped_total{reason="client_gone"}). */
-START_TEST(disconnect_skips_compute) {
-    server s = {0};
-    start(&s, NULL, "--workers", "1", "--max-inputs", "64", NULL);
-    char path[200], cmd[4096];
-    snprintf(path, sizeof path, "%s/big.json", s.dir);
+/* s->dir/big.json: 64 inputs of 60 words, a request that keeps a worker busy. */
+static void write_big_json(server *s) {
+    char path[200];
+    snprintf(path, sizeof path, "%s/big.json", s->dir);
     FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
     fputs("{\"inputs\":[", f);
     for (int i = 0; i < 64; i++) {
         fputs(i ? ",\"" : "\"", f);
@@ -292,6 +304,15 @@ START_TEST(disconnect_skips_compute) {
     }
     fputs("]}", f);
     fclose(f);
+}
+
+/* Clients that give up while queued cost no compute: their jobs are
+ * dropped (counted in erserve_dropped_total{reason="client_gone"}). */
+START_TEST(disconnect_skips_compute) {
+    server s = {0};
+    start(&s, NULL, "--workers", "1", "--max-inputs", "64", NULL);
+    char cmd[4096];
+    write_big_json(&s);
     snprintf(cmd, sizeof cmd,
              "cd %s && for c in 1 2 3 4 5 6 7 8 9 10; do (curl -s -m 60 -o /dev/null -H 'Content-Type: "
              "application/json' --data-binary @big.json http://127.0.0.1:%d/v1/tasks/cls/predict) & "
@@ -388,6 +409,297 @@ START_TEST(openai_npm_client) {
 }
 END_TEST
 
+/* ---- hardening: what a hostile network sends ---- */
+
+/* Sends raw bytes; asserts one JSON error of `status`, and that the server
+ * closed the connection after it (nothing after the body, no second reply). */
+static void expect_refused(server *s, const char *name, const char *req, int status) {
+    char resp[8192];
+    bool closed;
+    rh_exchange(s->port, req, strlen(req), 5000, resp, sizeof resp, &closed);
+    ck_assert_msg(rh_status(resp) == status, "%s: want %d, got: %s", name, status, resp);
+    ck_assert_msg(strstr(resp, "\r\n\r\n{\"error\":{\"type\":\""), "%s: not a JSON error: %s", name,
+                  resp);
+    ck_assert_msg(strstr(resp, "Connection: close"), "%s: no Connection: close: %s", name, resp);
+    ck_assert_msg(rh_replies(resp) == 1, "%s: a second reply: %s", name, resp);
+    ck_assert_msg(closed, "%s: the connection stayed open", name);
+}
+
+/* The cache's entry count from GET /v1/cache (-1 when absent). */
+static int cache_entries(server *s) {
+    if (curl(s, "GET", "/v1/cache", NULL, NULL, NULL) != 200) return -1;
+    const char *p = strstr(slurp(s, "body"), "\"entries\":");
+    return p ? atoi(p + strlen("\"entries\":")) : -1;
+}
+
+#define SMUGGLED "DELETE /v1/cache HTTP/1.1\r\nHost: x\r\n\r\n"
+#define POST_HEAD "POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+/* RFC 9112 section 6.3: a head whose body length two parsers could read
+ * differently gets 400 and the connection closed, so the request smuggled
+ * after it never runs (the cache it would purge stays). */
+START_TEST(framing_refused) {
+    server s = {0};
+    char store[200];
+    start(&s, NULL, NULL);
+    snprintf(store, sizeof store, "%s/store", s.dir);
+    stop(&s);
+    start(&s, store, NULL);
+    ck_assert_int_eq(curl(&s, "POST", "/v1/tasks/cls/predict", JSON,
+                          "{\"inputs\":[\"kept in the store\",\"and this\"]}", NULL), 200);
+    int entries = -1;
+    for (int i = 0; i < 500 && entries <= 0; i++) { /* the store writes behind: 5 s at most */
+        entries = cache_entries(&s);
+        if (entries <= 0) sleep_ms(10);
+    }
+    ck_assert_int_gt(entries, 0);
+    expect_refused(&s, "CL + TE",
+                   POST_HEAD "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" SMUGGLED,
+                   400);
+    expect_refused(&s, "two Content-Lengths",
+                   POST_HEAD "Content-Length: 0\r\nContent-Length: 44\r\n\r\n" SMUGGLED, 400);
+    expect_refused(&s, "space before the colon",
+                   POST_HEAD "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n" SMUGGLED, 400);
+    expect_refused(&s, "HTTP/1.1 without Host", "GET /health HTTP/1.1\r\n\r\n" SMUGGLED, 400);
+    expect_refused(&s, "two Hosts", "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" SMUGGLED,
+                   400);
+    expect_refused(&s, "xchunked", POST_HEAD "Transfer-Encoding: xchunked\r\n\r\n" SMUGGLED, 400);
+    expect_refused(&s, "chunked, identity",
+                   POST_HEAD "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" SMUGGLED, 400);
+    expect_refused(&s, "TE in HTTP/1.0",
+                   "POST /tokenize HTTP/1.0\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" SMUGGLED,
+                   400);
+    /* what is not ambiguous still works, pipelined on one connection */
+    char resp[8192];
+    bool closed;
+    const char *two = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /ready HTTP/1.0\r\n\r\n";
+    rh_exchange(s.port, two, strlen(two), 5000, resp, sizeof resp, &closed);
+    ck_assert_msg(rh_count(resp, "HTTP/1.1 200 ") == 2 && rh_replies(resp) == 2 && closed,
+                  "pipelined: %s", resp);
+    /* What libmicrohttpd answers itself (HTML; SERVER.md lists them): the
+     * status and the close, so a library upgrade that changes them shows. */
+    static char longline[40000];
+    memset(longline, 'a', sizeof longline - 1);
+    char *big = malloc(sizeof longline + 100);
+    const struct {
+        const char *name, *head, *tail;
+        int status;
+    } lib[] = {
+        {"Content-Length 12a", POST_HEAD "Content-Length: 12a\r\n\r\n", "", 400},
+        {"Content-Length over 2^64", POST_HEAD "Content-Length: 99999999999999999999999\r\n\r\n", "", 413},
+        {"chunk size over 2^64", POST_HEAD "Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\n", "", 413},
+        {"malformed chunk", POST_HEAD "Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", "", 400},
+        {"HTTP/2.0", "GET /health HTTP/2.0\r\nHost: x\r\n\r\n", "", 505},
+        {"URI too long", "GET /", " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+        {"header too large", "GET /health HTTP/1.1\r\nHost: x\r\nX-A: ", "\r\n\r\n", 431},
+    };
+    for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++) {
+        bool filled = lib[i].status == 414 || lib[i].status == 431;
+        snprintf(big, sizeof longline + 100, "%s%s%s", lib[i].head, filled ? longline : "",
+                 lib[i].tail);
+        rh_exchange(s.port, big, strlen(big), 5000, resp, sizeof resp, &closed);
+        ck_assert_msg(rh_status(resp) == lib[i].status && closed, "%s: %s", lib[i].name, resp);
+    }
+    free(big);
+    ck_assert_int_eq(curl(&s, "GET", "/health", NULL, NULL, NULL), 200);
+    ck_assert_int_eq(cache_entries(&s), entries); /* no DELETE ran */
+    ck_assert_int_eq(stop(&s), 0);
+    cleanup(&s);
+}
+END_TEST
+
+/* A body declared over --max-body is refused with 413 before any of it is
+ * read: no 100 Continue, the connection closed; a 300 MB upload is cut
+ * short; a chunked body is cut at the limit. */
+START_TEST(early_413) {
+    server s = {0};
+    start(&s, NULL, NULL);
+    expect_refused(&s, "2 GiB declared, none sent", POST_HEAD "Content-Length: 2147483648\r\n\r\n",
+                   413);
+    char resp[8192];
+    bool closed;
+    const char *expect =
+        POST_HEAD "Content-Length: 2147483648\r\nExpect: 100-continue\r\n\r\n";
+    rh_exchange(s.port, expect, strlen(expect), 5000, resp, sizeof resp, &closed);
+    ck_assert_msg(rh_status(resp) == 413 && !strstr(resp, "100 Continue") && closed,
+                  "Expect: 100-continue: %s", resp);
+    expect_refused(&s, "GET with a large body", "GET /health HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Length: 1000000\r\n\r\n", 413);
+    /* 300 MB sent as fast as the server takes it: the 413 comes first */
+    int fd = rh_connect(s.port, NULL);
+    ck_assert_int_ge(fd, 0);
+    const char *head = POST_HEAD "Content-Length: 314572800\r\n\r\n";
+    ck_assert_int_eq(send(fd, head, strlen(head), MSG_NOSIGNAL), (int)strlen(head));
+    static char chunk[1 << 16];
+    memset(chunk, 'a', sizeof chunk);
+    size_t sent = 0, got = 0;
+    resp[0] = '\0';
+    uint64_t t0 = rh_now_ms();
+    while (sent < 314572800u && got == 0 && rh_now_ms() < t0 + 10000) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+        if (poll(&p, 1, 100) <= 0) continue;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) break;
+        ssize_t n = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN) break;
+        if (n > 0) sent += (size_t)n;
+    }
+    closed = rh_read_until(fd, resp, sizeof resp, &got, rh_now_ms() + 5000);
+    close(fd);
+    fprintf(stderr, "test_e2e: 300 MB upload: 413 after %zu bytes sent, %llu ms\n", sent,
+            (unsigned long long)(rh_now_ms() - t0));
+    ck_assert_msg(rh_status(resp) == 413 && closed, "300 MB: %s", resp);
+    ck_assert_uint_lt(sent, 64u << 20);
+    /* chunked: cut once past --max-body (65536), the reply routed like any */
+    static char chunked[200000];
+    int n = snprintf(chunked, sizeof chunked, "%s", POST_HEAD "Transfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 10; i++) {
+        n += snprintf(chunked + n, sizeof chunked - (size_t)n, "2710\r\n");
+        memset(chunked + n, 'b', 10000);
+        n += 10000;
+        n += snprintf(chunked + n, sizeof chunked - (size_t)n, "\r\n");
+    }
+    n += snprintf(chunked + n, sizeof chunked - (size_t)n, "0\r\n\r\n");
+    rh_exchange(s.port, chunked, (size_t)n, 5000, resp, sizeof resp, &closed);
+    ck_assert_msg(rh_status(resp) == 413 && strstr(resp, "{\"error\":") && closed, "chunked: %s",
+                  resp);
+    ck_assert_int_eq(curl(&s, "GET", "/metrics", NULL, NULL, NULL), 200);
+    ck_assert_ptr_nonnull(strstr(slurp(&s, "body"),
+                                 "erserve_requests_total{route=\"tokenize\",status=\"413\"} 4"));
+    ck_assert_int_eq(stop(&s), 0);
+    cleanup(&s);
+}
+END_TEST
+
+/* Runs sh -c cmd in the background; returns its pid. */
+static pid_t spawn_sh(const char *cmd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits (bounded) for pid; kills it past the bound.  Its exit status or -1. */
+static int wait_pid(pid_t pid, int ms) {
+    int st = 0;
+    for (int i = 0; i < ms / 10; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* 100 clients dribbling a head from one address, 4 dribbling a body from
+ * another, and a full compute queue: /health and /ready still answer at
+ * once, the per-address cap holds, and every slow connection gets its 408
+ * and is closed at its deadline. */
+START_TEST(slow_clients_reaped) {
+    server s = {0};
+    start(&s, NULL, "--head-timeout", "2", "--body-timeout", "1", "--body-min-rate", "100",
+          "--max-connections-per-ip", "64", "--workers", "1", "--queue", "1", "--quiet", NULL);
+    char cmd[1024];
+    write_big_json(&s);
+    /* four big requests at once: one computes, one queues, the rest get 429 */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && for c in 1 2 3 4; do curl -s -m 30 -o /dev/null -w '%%{http_code}\\n' "
+             "-H 'Content-Type: application/json' --data-binary @big.json "
+             "http://127.0.0.1:%d/v1/tasks/cls/predict > busy.$c & done; wait",
+             s.dir, s.port);
+    pid_t busy = spawn_sh(cmd);
+    static const char *const head_src[] = {"127.0.0.2"}, *const body_src[] = {"127.0.0.3"};
+    rh_slow heads, bodies;
+    int opened = rh_slow_open(&heads, s.port, 100, head_src, 1,
+                              "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+                              200);
+    rh_slow_open(&bodies, s.port, 4, body_src, 1,
+                 POST_HEAD "Content-Length: 60\r\n\r\n{\"inputs\": \"a slow body, one byte at a time..\"}",
+                 200);
+    ck_assert_int_eq(opened, 100); /* the kernel accepts them all: MHD caps them */
+    /* the whole head at once, then the body a byte at a time */
+    rh_slow_burst(&bodies, strlen(POST_HEAD "Content-Length: 60\r\n\r\n"));
+    uint64_t t0 = rh_now_ms();
+    int worst = 0, probes = 0, max_open = 0;
+    while (rh_now_ms() < t0 + 6000 && (rh_slow_open_count(&heads) || rh_slow_open_count(&bodies))) {
+        rh_slow_step(&heads);
+        rh_slow_step(&bodies);
+        if (rh_now_ms() > t0 + 500) {
+            int open = rh_slow_open_count(&heads);
+            if (open > max_open) max_open = open;
+        }
+        int st;
+        int ms = rh_probe(s.port, probes % 2 ? "/ready" : "/health", 2000, &st);
+        ck_assert_msg(ms >= 0 && st == 200, "probe %d: %d ms, status %d", probes, ms, st);
+        if (ms > worst) worst = ms;
+        probes++;
+        sleep_ms(50);
+    }
+    int answered = 0, late = 0;
+    for (int i = 0; i < 100; i++) {
+        answered += heads.c[i].status == 408;
+        late += heads.c[i].status == 408 && heads.c[i].end_ms > t0 + 4000;
+    }
+    int body_408 = 0;
+    for (int i = 0; i < 4; i++) body_408 += bodies.c[i].status == 408;
+    fprintf(stderr,
+            "test_e2e: slow clients: %d of 100 heads held past the cap's 0.5 s mark, %d answered "
+            "408 (%d late), %d/4 slow bodies 408; %d probes, worst %d ms\n",
+            max_open, answered, late, body_408, probes, worst);
+    ck_assert_int_eq(rh_slow_open_count(&heads), 0);
+    ck_assert_int_eq(rh_slow_open_count(&bodies), 0);
+    ck_assert_int_le(max_open, 64);
+    ck_assert_int_ge(answered, 60); /* those the cap let in */
+    ck_assert_int_eq(late, 0);
+    ck_assert_int_eq(body_408, 4);
+    ck_assert_int_lt(worst, 1500);
+    rh_slow_close(&heads);
+    rh_slow_close(&bodies);
+    /* a keep-alive connection idle past --head-timeout is not a slow head:
+     * its next request's clock starts at its request line */
+    int fd = rh_connect(s.port, NULL);
+    ck_assert_int_ge(fd, 0);
+    const char *ka = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char r1[4096] = "", r2[4096] = "";
+    size_t g1 = 0, g2 = 0;
+    ck_assert_int_eq(send(fd, ka, strlen(ka), MSG_NOSIGNAL), (int)strlen(ka));
+    ck_assert(!rh_read_until(fd, r1, sizeof r1, &g1, rh_now_ms() + 1000));
+    sleep_ms(1600); /* 2.6 s idle */
+    ck_assert_int_eq(send(fd, ka, strlen(ka), MSG_NOSIGNAL), (int)strlen(ka));
+    rh_read_until(fd, r2, sizeof r2, &g2, rh_now_ms() + 1000);
+    close(fd);
+    ck_assert_msg(rh_status(r1) == 200 && rh_status(r2) == 200, "keep-alive: %s / %s", r1, r2);
+    ck_assert_int_eq(wait_pid(busy, 40000), 0);
+    snprintf(cmd, sizeof cmd, "cat %s/busy.* | grep -c '^429$'", s.dir);
+    ck_assert_int_ge(sh_int(cmd), 1); /* the queue was full while the probes ran */
+    ck_assert_int_eq(stop(&s), 0);
+    cleanup(&s);
+}
+END_TEST
+
+/* A second server on a port in use exits at once, status 3, saying why;
+ * the first one keeps serving. */
+START_TEST(port_in_use) {
+    server a = {0}, b = {0};
+    start(&a, NULL, NULL);
+    char port[16];
+    snprintf(port, sizeof port, "%d", a.port);
+    snprintf(b.dir, sizeof b.dir, "%s/b", a.dir);
+    mkdir(b.dir, 0755);
+    spawn_args(&b, "--port", port, NULL); /* the later --port wins */
+    int rc = wait_pid(b.pid, 15000);
+    b.pid = 0;
+    ck_assert_int_eq(rc, 3);
+    ck_assert_ptr_nonnull(strstr(slurp(&b, "server.log"), "Address already in use"));
+    ck_assert_int_eq(curl(&a, "GET", "/health", NULL, NULL, NULL), 200);
+    ck_assert_int_eq(stop(&a), 0);
+    cleanup(&a);
+}
+END_TEST
+
 static Suite *e2e_suite(void) {
     if (gen_models(build_dir())) {
         fprintf(stderr, "test_e2e: erserve-genmodel failed (build it first)\n");
@@ -403,6 +715,10 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, restart_keeps_store);
     tcase_add_test(tc, wrk_no_errors);
     tcase_add_test(tc, openai_npm_client);
+    tcase_add_test(tc, framing_refused);
+    tcase_add_test(tc, early_413);
+    tcase_add_test(tc, slow_clients_reaped);
+    tcase_add_test(tc, port_in_use);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -156,6 +156,14 @@ START_TEST(routing_errors) {
     b.status = b.r.status;
     b.j = json_loadb(b.r.body, b.r.body_len, 0, NULL);
     expect_error(b, 413);
+    /* a body declared too large is refused whatever the method: never read,
+     * never handed to the handler (no purge here) */
+    srv_request del = {.method = "DELETE", .path = "/v1/cache", .body_too_large = true};
+    b = (reply){0};
+    srv_app_handle_sync(app, &del, &b.r);
+    b.status = b.r.status;
+    b.j = json_loadb(b.r.body, b.r.body_len, 0, NULL);
+    expect_error(b, 413);
     /* A generated request id when the client's is absent or unprintable. */
     srv_request rq = {.method = "GET", .path = "/health", .request_id = "bad id\n"};
     srv_response out;
@@ -579,6 +587,24 @@ START_TEST(config_sources) {
     char *bad[] = {"erserve", "--port", "99999", "--task", "a=/x", NULL};
     ck_assert_int_eq(srv_config_load(&c, 5, bad, stdout, &printed, &err), ER_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "--port"));
+    srv_config_free(&c);
+    /* the hardening limits: defaults, and 0 turning the optional ones off */
+    srv_config_defaults(&c);
+    ck_assert_int_eq(c.head_timeout_s, 10);
+    ck_assert_int_eq(c.body_timeout_s, 10);
+    ck_assert_uint_eq(c.body_min_rate, 1024);
+    ck_assert_int_eq(c.max_connections_per_ip, 64);
+    char *hard[] = {"erserve", "--task", "a=/x", "--body-min-rate", "4k", "--head-timeout", "3",
+                    "--max-connections-per-ip", "0", NULL};
+    ck_assert_int_eq(srv_config_load(&c, 9, hard, stdout, &printed, &err), ER_OK);
+    ck_assert_uint_eq(c.body_min_rate, 4096);
+    ck_assert_int_eq(c.head_timeout_s, 3);
+    ck_assert_int_eq(c.max_connections_per_ip, 0);
+    srv_config_free(&c);
+    srv_config_defaults(&c);
+    char *zero[] = {"erserve", "--task", "a=/x", "--head-timeout", "0", NULL};
+    ck_assert_int_eq(srv_config_load(&c, 5, zero, stdout, &printed, &err), ER_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "--head-timeout"));
     srv_config_free(&c);
     srv_config_defaults(&c);
     char *none[] = {"erserve", NULL};
