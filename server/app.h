@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "server_config.h"
 #include "er_error.h"
@@ -25,6 +26,10 @@ typedef struct {
     const char *body;
     size_t body_len;
     bool body_too_large; /* the HTTP layer stopped reading at max_body */
+    /* The peer's address (AF_INET or AF_INET6), or NULL when unknown.  Without
+     * --admin-key the admin routes answer loopback peers only; NULL is not
+     * loopback. */
+    const struct sockaddr *client_addr;
 } srv_request;
 
 typedef struct {

@@ -141,6 +141,8 @@ static enum MHD_Result take_upload(conn_state *cs, const char *data, size_t n) {
  * worker that answers resumes the connection. */
 static enum MHD_Result start_call(conn_state *cs, const char *url, const char *method) {
     struct MHD_Connection *conn = cs->conn;
+    const union MHD_ConnectionInfo *peer =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     srv_request rq = {
         .method = method,
         .path = url,
@@ -150,6 +152,7 @@ static enum MHD_Result start_call(conn_state *cs, const char *url, const char *m
         .body = cs->body,
         .body_len = cs->len,
         .body_too_large = cs->too_large,
+        .client_addr = peer ? peer->client_addr : NULL,
     };
     cs->call = srv_call_new(cs->h->app, &rq, cs->fd >= 0 ? alive : NULL, resume, cs);
     if (!cs->call) return MHD_NO;
