@@ -16,13 +16,8 @@ base = 0 -- thread globals (thread:set / thread:get)
 n, requests, unexpected, hits, hit_sent, misses, bad = 0, 0, 0, 0, 0, 0, 0
 first_unexpected = ""
 
-local seeded = false
 setup = function(thread)
-  if not seeded then
-    math.randomseed(os.time())
-    seeded = true
-  end
-  thread:set("base", math.random(1, 1000000) * 1000000)
+  c.set_base(thread)
   table.insert(threads, thread)
 end
 
