@@ -18,8 +18,10 @@
 # Reports: errors (unexpected statuses in either phase; socket errors and wrk
 # timeouts of the steady phases; 5xx in the server's access log: all must be
 # 0), the 499s logged (clients gone: wrk ending a phase), the server's RSS in
-# the first and the last cycle (mean over each cycle's second half; VmRSS
-# must drift < 5%; RssAnon, the heap, is shown beside it) and every verify.
+# the first and the last cycle (mean over each cycle's second half): RssAnon,
+# the heap, must drift < 5%; VmRSS is shown beside it but not judged, as it
+# also counts the pages of the LMDB map, which grow with the store (up to
+# --store-budget) whatever the heap does; and every verify.
 # Exit status 0 when every target is met, 1 otherwise.
 #
 # Everything lives in a scratch directory (model, store, logs) removed at
@@ -178,8 +180,8 @@ echo "restart after the last kill: $recovery; $drain; verify $v: $(tr '\n' ' ' <
 set -- $(awk 'NR == 1 {r0 = $2; a0 = $3} {r1 = $2; a1 = $3}
   END {printf "%.1f %.1f %.2f %.1f %.1f %.2f\n", r0 / 1024, r1 / 1024, r0 ? (r1 - r0) * 100 / r0 : 0,
        a0 / 1024, a1 / 1024, a0 ? (a1 - a0) * 100 / a0 : 0}' "$W/rss_cycle.txt")
-echo "RSS first -> last cycle: VmRSS $1 -> $2 MB ($3%), RssAnon $4 -> $5 MB ($6%)"
-awk -v d="$3" 'BEGIN {exit !(d < 5 && d > -5)}' || fail="$fail rss-drift"
+echo "RSS first -> last cycle: RssAnon $4 -> $5 MB ($6%, target < 5%); VmRSS $1 -> $2 MB ($3%, with the store's mapped pages)"
+awk -v d="$6" 'BEGIN {exit !(d < 5 && d > -5)}' || fail="$fail rss-anon-drift"
 echo "errors outside the kills: unexpected statuses $unexpected_total, socket errors $serr_total," \
   "wrk timeouts $timeouts_total, 5xx in the access logs $s5xx_total (target 0 each)"
 echo "kills: $cycles, socket errors in the kill phases $kerr_total (requests in flight at the kill," \
