@@ -42,6 +42,7 @@ INC_tests/proto  := -Iproto -Icore
 INC_tests/server := -Iserver -Iproto -Icore
 INC_tests/tools  := -Icore
 INC_tests/bench  := -Icore -Itests/bench
+INC_tests/chaos  := -Itests/server
 layer_of = $(patsubst %/,%,$(dir $(1)))
 
 CORE_SRC   := $(wildcard core/*.c)
@@ -50,6 +51,7 @@ SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 TOOL_SRC   := $(wildcard tools/*.c)
 TEST_SRC   := $(wildcard tests/*/test_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+CHAOS_SRC  := $(wildcard tests/chaos/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj_of = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -60,6 +62,7 @@ TOOL_BIN   := $(patsubst tools/%.c,$(BUILD)/bin/erserve-%,$(TOOL_SRC))
 SRV_BIN    := $(BUILD)/bin/erserve
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+CHAOS_BIN  := $(patsubst tests/chaos/%.c,$(BUILD)/chaos/%,$(CHAOS_SRC))
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 10
 BINS     := $(SRV_BIN) $(TOOL_BIN)
@@ -72,9 +75,9 @@ LIBS_tools  := $(CORE_LIB)
 LIBS_bench  := $(CORE_LIB)
 
 .SECONDARY:
-.PHONY: all deps test test-run asan native bench bench-run bench-server fixtures fuzz fuzz-build run clean valgrind
+.PHONY: all deps test test-run asan native bench bench-run bench-server chaos chaos-run fixtures fuzz fuzz-build run clean valgrind
 
-all: $(BINS) $(TEST_BIN) $(BENCH_BIN)
+all: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN)
 
 deps:
 	@./deploy/install-deps.sh
@@ -108,18 +111,23 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $$(LIBS_$$(firstword $$(subst /, ,$$*))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-# Benchmark programs are built by `make all` and so by `make test` (never
-# run there), against the same core library as everything else.
+# Benchmark and chaos programs are built by `make all` and so by `make test`
+# (never run there), so they cannot rot; benchmarks link the same core
+# library as everything else, the chaos clients nothing.
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/chaos/%: $(BUILD)/obj/tests/chaos/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 # Tests: every tests/<module>/test_*.c is one libcheck suite and one binary.
 # The runner needs the binaries (some tests exec the command-line tools).
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(FUZZ_BIN)
+test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN) $(FUZZ_BIN)
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) $(FUZZ_BIN)
 
 # libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
@@ -162,6 +170,16 @@ bench-server: deps
 run: deps
 	@$(MAKE) --no-print-directory $(SRV_BIN) $(BUILD)/bin/erserve-genmodel
 	@BUILD=$(BUILD) ./deploy/demo.sh
+
+# Chaos (minutes; not part of make test): the mixed-traffic soak with a
+# kill -9 every minute (CHAOS_SECONDS, 600), the slow-client attacks
+# (CHAOS_SECONDS per scenario) and store damage (CHAOS_ROUNDS).  Each script
+# stops by itself and ends what it started by PID; loopback only.
+chaos: deps
+	@$(MAKE) --no-print-directory chaos-run
+chaos-run: all
+	@rc=0; for s in soak slow_clients store_damage; do echo "== chaos: $$s"; \
+	  BUILD=$(BUILD) sh tests/chaos/$$s.sh || rc=1; done; exit $$rc
 
 native:
 	@$(MAKE) --no-print-directory BUILD=build/native ARCH_FLAGS=-march=native all

@@ -203,6 +203,34 @@ out:
     return t;
 }
 
+/* The parsers name the file they read by its base name ("tokenizer.json: ",
+ * "vocab.txt: ", "tokenizer_config.json: ") or say "tokenizer: "; a load
+ * error names the path loaded instead (DIR/NAME for a directory), so that
+ * the user sees which file is at fault.  Messages that already hold the path
+ * (open and read errors) are kept. */
+static void name_path(er_err *err, const char *path, bool dir) {
+    if (!err || err->code == ER_OK) return;
+    static const char *const NAMES[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                                        "tokenizer"};
+    const char *rest = err->msg, *file = NULL;
+    for (size_t i = 0; i < sizeof NAMES / sizeof *NAMES && !file; i++) {
+        size_t n = strlen(NAMES[i]);
+        if (!strncmp(err->msg, NAMES[i], n) && err->msg[n] == ':' && err->msg[n + 1] == ' ') {
+            file = NAMES[i];
+            rest = err->msg + n + 2;
+        }
+    }
+    if (!file && strstr(err->msg, path)) return;
+    size_t pl = strlen(path);
+    while (dir && pl > 1 && path[pl - 1] == '/') pl--;
+    char msg[sizeof err->msg];
+    if (dir && file && strcmp(file, "tokenizer") != 0)
+        snprintf(msg, sizeof msg, "%.*s/%s: %s", (int)pl, path, file, rest);
+    else
+        snprintf(msg, sizeof msg, "%.*s: %s", (int)pl, path, rest);
+    memcpy(err->msg, msg, sizeof msg);
+}
+
 er_tokenizer *er_tokenizer_load(const char *path, er_err *err) {
     if (!path) {
         er_set(err, ER_ERR_INVALID_ARG, "tokenizer: NULL path");
@@ -213,11 +241,18 @@ er_tokenizer *er_tokenizer_load(const char *path, er_err *err) {
         er_set(err, errno == ENOENT ? ER_ERR_NOT_FOUND : ER_ERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    if (S_ISDIR(sb.st_mode)) return load_dir(path, err);
-    char *buf;
-    size_t len;
-    if (er_read_file(path, TK_MAX_FILE, &buf, &len, err)) return NULL;
-    er_tokenizer *t = er_tokenizer_load_json(buf, len, err);
-    free(buf);
+    bool dir = S_ISDIR(sb.st_mode);
+    er_tokenizer *t = NULL;
+    if (dir) {
+        t = load_dir(path, err);
+    } else {
+        char *buf;
+        size_t len;
+        if (er_read_file(path, TK_MAX_FILE, &buf, &len, err) == ER_OK) {
+            t = er_tokenizer_load_json(buf, len, err);
+            free(buf);
+        }
+    }
+    if (!t) name_path(err, path, dir);
     return t;
 }

@@ -352,6 +352,7 @@ const char *pr_error_type(int status) {
     case 415: return "unsupported_media_type";
     case 422: return "validation_error";
     case 429: return "rate_limit_error";
+    case 499: return "client_closed_request";
     case 503: return "overloaded_error";
     case 504: return "timeout_error";
     default: return status >= 500 ? "server_error" : "invalid_request_error";

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <lmdb.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -141,8 +142,11 @@ void srv_app_describe(const srv_app *a, char *buf, size_t n) {
                                 er_taskset_lower_stacks(a->ts),
                                 a->cfg.store_path ? a->cfg.store_path : "off");
     if (len < n && a->cfg.store_path)
-        snprintf(buf + len, n - len, " (%s, budget %llu bytes)", a->cfg.store_dtype,
-                 (unsigned long long)a->cfg.store_budget);
+        len += (size_t)snprintf(buf + len, n - len, " (%s, budget %llu bytes)", a->cfg.store_dtype,
+                                (unsigned long long)a->cfg.store_budget);
+    if (len < n)
+        snprintf(buf + len, n - len, "; admin routes: %s",
+                 a->cfg.admin_key ? "key required" : "loopback only (no --admin-key)");
 }
 
 /* ---- dispatch ---- */
@@ -165,10 +169,30 @@ static bool is_json(const char *ct) {
     return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* The route's auth level against the request's key; false with a 401. */
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; NULL (unknown) is not. */
+static bool is_loopback(const struct sockaddr *sa) {
+    if (!sa) return false;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* The route's auth level against the request's key; false with a 401, or a
+ * 403 for an admin route reached from off the machine without --admin-key. */
 static bool authorized(srv_call *c) {
     const srv_config *cfg = &c->app->cfg;
     srv_auth level = c->route->auth;
+    if (level == SRV_AUTH_ADMIN && !cfg->admin_key && !is_loopback(c->rq->client_addr)) {
+        srv_error(c, 403, "admin routes answer loopback clients only when no admin key is "
+                          "configured; set --admin-key (ERSERVE_ADMIN_KEY) to use them remotely");
+        return false;
+    }
     const char *key = level == SRV_AUTH_ADMIN ? cfg->admin_key
                       : level == SRV_AUTH_API ? cfg->api_key
                                               : NULL;
@@ -179,7 +203,7 @@ static bool authorized(srv_call *c) {
 }
 
 /* Routes the call and checks it against its table entry: 404, 405 + Allow,
- * 401, then the body (413, 415).  False with the error set. */
+ * 401 / 403, then the body (413, 415).  False with the error set. */
 static bool admit(srv_call *c) {
     const srv_request *rq = c->rq;
     const char *path = rq->path ? rq->path : "";

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "server_config.h"
 #include "er_error.h"
@@ -26,6 +27,10 @@ typedef struct {
     size_t body_len;
     bool body_too_large; /* over max_body (declared or read): answered at once with
                           * 404/405/401/413, never handed to a handler */
+    /* The peer's address (AF_INET or AF_INET6), or NULL when unknown.  Without
+     * --admin-key the admin routes answer loopback peers only; NULL is not
+     * loopback. */
+    const struct sockaddr *client_addr;
 } srv_request;
 
 typedef struct {

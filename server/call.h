@@ -37,6 +37,10 @@ struct srv_call {
     void (*release)(srv_call *c); /* frees state; NULL when there is none */
 };
 
+/* The status of a call whose client hung up before its answer (nginx's 499):
+ * counted and logged apart from the server's own 5xx. */
+#define SRV_CLIENT_CLOSED 499
+
 /* The one function that builds every error reply. */
 void srv_error(srv_call *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* An er_status (engine, tokenizer, parser) as its HTTP status and message. */

@@ -274,7 +274,7 @@ static void job_done(eng_job *j, void *user) {
         break;
     case ENG_GONE:
         srv_metrics_dropped(m, true);
-        srv_error(c, 503, "client disconnected before compute");
+        srv_error(c, SRV_CLIENT_CLOSED, "client disconnected before compute");
         break;
     case ENG_OK:
         if (j->err.code != ER_OK) srv_error(c, 500, "engine: %s", j->err.msg);

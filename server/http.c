@@ -369,6 +369,8 @@ static conn_state *new_state(srv_http *h, struct MHD_Connection *conn) {
 
 static srv_request request_of(conn_state *cs, const char *url, const char *method) {
     struct MHD_Connection *conn = cs->conn;
+    const union MHD_ConnectionInfo *peer =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return (srv_request){
         .method = method,
         .path = url,
@@ -378,6 +380,7 @@ static srv_request request_of(conn_state *cs, const char *url, const char *metho
         .body = cs->body,
         .body_len = cs->len,
         .body_too_large = cs->too_large,
+        .client_addr = peer ? peer->client_addr : NULL,
     };
 }
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int STATUSES[] = {200, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503, 504};
+/* 499: the client hung up before its answer (nginx's convention), kept apart
+ * from the 5xx so that those count server faults only. */
+static const int STATUSES[] = {200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 499, 500, 503, 504};
 #define N_STATUS (int)(sizeof STATUSES / sizeof STATUSES[0])
 /* Seconds: 100 us .. 10 s, roughly x2.5 apart. */
 static const double LAT_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -212,6 +214,11 @@ static void put_store(sbuf *b, const er_store *store) {
         {"evictions_total", "counter", "Values evicted for the budget.", c.evictions},
         {"dropped_total", "counter", "Values not cached (queue full, too large).", c.dropped},
         {"write_errors_total", "counter", "LMDB write failures.", c.write_errors},
+        {"no_space_total", "counter", "Commits refused by the file system (evicted and retried).",
+         c.no_space},
+        {"damaged_total", "counter",
+         "Structural LMDB errors; nonzero: the store is read-only until erserve-cache verify --repair.",
+         c.damaged},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         put(b, "# HELP erserve_cache_%s %s\n# TYPE erserve_cache_%s %s\nerserve_cache_%s %llu\n",

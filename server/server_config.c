@@ -76,7 +76,7 @@ static const opt OPTS[] = {
     {"--api-key", "ERSERVE_API_KEY", "api_key", K_STR, F(api_key), 0, 0,
      "require Authorization: Bearer KEY on inference routes"},
     {"--admin-key", "ERSERVE_ADMIN_KEY", "admin_key", K_STR, F(admin_key), 0, 0,
-     "require Authorization: Bearer KEY on /v1/cache routes"},
+     "require Authorization: Bearer KEY on /v1/cache routes; unset = loopback clients only"},
     {"--quiet", "ERSERVE_QUIET", "quiet", K_BOOL, F(quiet), 0, 1, "no access log"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])

@@ -15,4 +15,16 @@ function M.request(text)
   return wrk.format("POST", "/v1/tasks/" .. M.task .. "/predict",
                     {["Content-Type"] = "application/json"}, '{"inputs":"' .. text .. '"}')
 end
+-- For setup(thread): a random base per thread (the thread's global `base`),
+-- so that base + counter never repeats a text.  wrk's Lua starts with the
+-- same random state every run: seeded from the clock once, or a second run
+-- would resend the first run's texts (store hits).
+local seeded = false
+function M.set_base(thread)
+  if not seeded then
+    math.randomseed(os.time())
+    seeded = true
+  end
+  thread:set("base", math.random(1, 1000000) * 1000000)
+end
 return M

@@ -10,16 +10,7 @@ local c = require("common")
 -- and send the other threads' texts).
 base = 0
 local n = 0
--- wrk's Lua starts with the same random state every run: seed from the clock
--- once, or a second run would resend the first run's texts (store hits).
-local seeded = false
-setup = function(thread)
-  if not seeded then
-    math.randomseed(os.time())
-    seeded = true
-  end
-  thread:set("base", math.random(1, 1000000) * 1000000)
-end
+setup = function(thread) c.set_base(thread) end
 request = function()
   n = n + 1
   return c.request(c.text(tostring(base + n)))

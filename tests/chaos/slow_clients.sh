@@ -26,7 +26,7 @@ SECS=${CHAOS_SECONDS:-60}
 out="$BUILD/chaos"
 mkdir -p "$out"
 [ -x "$BUILD/bin/erserve" ] && [ -x "$BUILD/bin/erserve-genmodel" ] || { echo "slow_clients: run make first"; exit 2; }
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Itests/server -o "$out/slowloris" tests/chaos/slowloris.c || exit 2
+make --no-print-directory BUILD="$BUILD" "$out/slowloris" >/dev/null || exit 2
 [ -f "$out/model/model.safetensors" ] ||
   "$BUILD/bin/erserve-genmodel" --out "$out/model" --preset tiny --head seqcls --seed 7 >/dev/null || exit 2
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"

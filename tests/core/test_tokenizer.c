@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../check_main.h"
 #include "tokenizer.h"
@@ -376,10 +377,83 @@ START_TEST(cli) {
 }
 END_TEST
 
+static void put_file(const char *dir, const char *name, const char *text, size_t len) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* Loads path, expects failure with a message starting with want + ": " and
+ * holding also. */
+static void load_fails(const char *path, const char *want, const char *also) {
+    er_err err;
+    er_clear(&err);
+    ck_assert_ptr_null(er_tokenizer_load(path, &err));
+    size_t n = strlen(want);
+    ck_assert_msg(!strncmp(err.msg, want, n) && err.msg[n] == ':', "%s: \"%s\"", path, err.msg);
+    ck_assert_msg(strstr(err.msg, also), "%s: \"%s\"", path, err.msg);
+}
+
+/* Every load error names the path loaded (the file in a directory). */
+START_TEST(load_errors_name_the_path) {
+    char d[] = "/tmp/tok-XXXXXX", p[512], q[512];
+    ck_assert_ptr_nonnull(mkdtemp(d));
+    const char *id1e9 = "{\"model\": {\"vocab\": {\"[UNK]\": 0, \"a\": 1000000000}}}";
+    put_file(d, "id1e9.json", id1e9, strlen(id1e9));
+    snprintf(p, sizeof p, "%s/id1e9.json", d);
+    load_fails(p, p, "1000000000 out of range");
+    put_file(d, "broken.json", "{", 1);
+    snprintf(p, sizeof p, "%s/broken.json", d);
+    load_fails(p, p, "line 1");
+    const char *bpe = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"[UNK]\": 0}}}";
+    put_file(d, "bpe.json", bpe, strlen(bpe));
+    snprintf(p, sizeof p, "%s/bpe.json", d);
+    load_fails(p, p, "WordPiece");
+    /* a directory: DIR/tokenizer.json, with or without a trailing slash */
+    snprintf(p, sizeof p, "%s/json", d);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    put_file(p, "tokenizer.json", id1e9, strlen(id1e9));
+    snprintf(q, sizeof q, "%s/tokenizer.json", p);
+    load_fails(p, q, "out of range");
+    strcat(p, "/");
+    load_fails(p, q, "out of range");
+    /* legacy vocab.txt + tokenizer_config.json: the file at fault */
+    snprintf(p, sizeof p, "%s/legacy", d);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    put_file(p, "vocab.txt", "[UNK]\na\0b\n", 10);
+    put_file(p, "tokenizer_config.json", "{}", 2);
+    snprintf(q, sizeof q, "%s/vocab.txt", p);
+    load_fails(p, q, "NUL byte");
+    put_file(p, "vocab.txt", "[PAD]\n[UNK]\n", 12);
+    put_file(p, "tokenizer_config.json", "[", 1);
+    snprintf(q, sizeof q, "%s/tokenizer_config.json", p);
+    load_fails(p, q, "line 1");
+    put_file(p, "tokenizer_config.json", "{\"unk_token\": \"[NOPE]\"}", 23);
+    snprintf(q, sizeof q, "%s/vocab.txt", p);
+    load_fails(p, q, "unk_token");
+    /* messages that already name the path are kept */
+    snprintf(p, sizeof p, "%s/missing.json", d);
+    load_fails(p, p, "No such file");
+    snprintf(p, sizeof p, "%s/empty", d);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    load_fails(p, p, "neither tokenizer.json nor vocab.txt");
+    /* in memory there is no path: the base name stays */
+    er_err err;
+    ck_assert_ptr_null(er_tokenizer_load_json(id1e9, strlen(id1e9), &err));
+    ck_assert_msg(!strncmp(err.msg, "tokenizer.json: ", 16), "%s", err.msg);
+    snprintf(p, sizeof p, "rm -rf %s", d);
+    ck_assert_int_eq(system(p), 0);
+}
+END_TEST
+
 static Suite *tokenizer_suite(void) {
     const TTest *const tests[] = {golden_bert,    golden_minilm,      golden_cased,  invalid_utf8,
                                   malformed_json, specials_and_empty, pair_type_ids, truncation,
-                                  null_args,      threads,            cli};
+                                  null_args,      threads,            cli,
+                                  load_errors_name_the_path};
     Suite *s = suite_create("tokenizer");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);

@@ -355,6 +355,8 @@ START_TEST(restart_keeps_store) {
     /* another task on the same lower stack also hits */
     ck_assert_int_eq(curl(&s, "POST", "/v1/tasks/ner/predict", JSON, req, NULL), 200);
     ck_assert_ptr_null(strstr(slurp(&s, "body"), "\"miss\""));
+    /* no --admin-key: open to this loopback client, so http.c passed the
+     * peer's address on (an unknown one would be 403) */
     ck_assert_int_eq(curl(&s, "DELETE", "/v1/cache", NULL, NULL, NULL), 200);
     ck_assert_ptr_nonnull(strstr(slurp(&s, "body"), "\"entries\":0"));
     ck_assert_int_eq(stop(&s), 0);

@@ -3,13 +3,17 @@
  * erserve-genmodel (tiny preset) once per run. */
 #include <check.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../check_main.h"
 #include "app.h"
+#include "er_log.h"
 #include "server_config.h"
 #include "proto.h"
 #include "routes.h"
@@ -19,6 +23,29 @@ static srv_config cfg;
 static srv_app *app;
 static char store_dir[256];
 static int g_deadline_ms = 30000;
+static bool g_access_log; /* cfg.quiet off for the next setup */
+
+/* The client address of req_full's requests (nothing is sent to it). */
+static struct sockaddr_in g_peer4;
+static struct sockaddr_in6 g_peer6;
+static const struct sockaddr *g_peer;
+
+static void set_peer(const char *ip) {
+    if (!ip) {
+        g_peer = NULL;
+        return;
+    }
+    memset(&g_peer4, 0, sizeof g_peer4);
+    memset(&g_peer6, 0, sizeof g_peer6);
+    if (inet_pton(AF_INET, ip, &g_peer4.sin_addr) == 1) {
+        g_peer4.sin_family = AF_INET;
+        g_peer = (const struct sockaddr *)&g_peer4;
+    } else {
+        ck_assert_int_eq(inet_pton(AF_INET6, ip, &g_peer6.sin6_addr), 1);
+        g_peer6.sin6_family = AF_INET6;
+        g_peer = (const struct sockaddr *)&g_peer6;
+    }
+}
 
 static void setup_with(int queue, int workers, const char *api_key, const char *admin_key) {
     srv_config_defaults(&cfg);
@@ -38,7 +65,8 @@ static void setup_with(int queue, int workers, const char *api_key, const char *
     cfg.workers = workers;
     cfg.max_inputs = 8;
     cfg.max_tokens = 64;
-    cfg.quiet = true;
+    cfg.quiet = !g_access_log;
+    set_peer("127.0.0.1");
     cfg.deadline_ms = g_deadline_ms;
     if (api_key) cfg.api_key = strdup(api_key);
     if (admin_key) cfg.admin_key = strdup(admin_key);
@@ -66,7 +94,8 @@ typedef struct {
 static reply req_full(const char *method, const char *path, const char *ct, const char *auth,
                       const char *body, size_t len) {
     srv_request rq = {.method = method, .path = path, .content_type = ct, .authorization = auth,
-                      .request_id = "test-id-1", .body = body, .body_len = len};
+                      .request_id = "test-id-1", .body = body, .body_len = len,
+                      .client_addr = g_peer};
     reply out = {0};
     srv_app_handle_sync(app, &rq, &out.r);
     out.status = out.r.status;
@@ -158,7 +187,8 @@ START_TEST(routing_errors) {
     expect_error(b, 413);
     /* a body declared too large is refused whatever the method: never read,
      * never handed to the handler (no purge here) */
-    srv_request del = {.method = "DELETE", .path = "/v1/cache", .body_too_large = true};
+    srv_request del = {.method = "DELETE", .path = "/v1/cache", .body_too_large = true,
+                       .client_addr = g_peer};
     b = (reply){0};
     srv_app_handle_sync(app, &del, &b.r);
     b.status = b.r.status;
@@ -433,6 +463,61 @@ START_TEST(auth_keys) {
 }
 END_TEST
 
+/* Without --admin-key the admin routes answer loopback clients only (403
+ * otherwise); with one, the key decides wherever the client is. */
+START_TEST(admin_loopback_only) {
+    char line[4096];
+    srv_app_describe(app, line, sizeof line);
+    ck_assert_msg(strstr(line, "admin routes: loopback only (no --admin-key)"), "%s", line);
+    const char *local[] = {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+        set_peer(local[i]);
+        reply r = get("/v1/cache");
+        ck_assert_msg(r.status == 200, "%s: %d", local[i], r.status);
+        done(&r);
+    }
+    const char *remote[] = {"10.0.0.1", "128.0.0.1", "::2", "::ffff:10.0.0.1", "2001:db8::1", NULL};
+    for (size_t i = 0; i < sizeof remote / sizeof *remote; i++) {
+        set_peer(remote[i]); /* NULL: address unknown, refused too */
+        reply r = get("/v1/cache");
+        ck_assert_msg(r.status == 403, "%s: %d", remote[i] ? remote[i] : "NULL", r.status);
+        ck_assert_ptr_nonnull(strstr(r.r.body, "--admin-key"));
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.j, "error"), "type")),
+                         "permission_error");
+        done(&r);
+    }
+    set_peer("10.0.0.1");
+    expect_error(req_full("DELETE", "/v1/cache", NULL, NULL, NULL, 0), 403);
+    expect_error(post("/v1/cache/warm", "{\"inputs\":[\"one\"]}"), 403);
+    expect_error(req_full("GET", "/v1/cache", NULL, "Bearer anything", NULL, 0), 403);
+    reply r = post("/v1/tasks/cls/predict", "{\"inputs\":\"a\"}"); /* other routes: as before */
+    ck_assert_int_eq(r.status, 200);
+    done(&r);
+    r = get("/metrics");
+    ck_assert_ptr_nonnull(strstr(r.r.body, "erserve_requests_total{route=\"cache\",status=\"403\"} 8"));
+    ck_assert_ptr_nonnull(strstr(r.r.body, "erserve_requests_total{route=\"cache_warm\",status=\"403\"} 1"));
+    done(&r);
+    /* with a key: the key rules, from anywhere */
+    teardown();
+    setup_with(64, 1, NULL, "adm");
+    srv_app_describe(app, line, sizeof line);
+    ck_assert_msg(strstr(line, "admin routes: key required"), "%s", line);
+    const char *anywhere[] = {"10.0.0.1", "127.0.0.1"};
+    for (size_t i = 0; i < 2; i++) {
+        set_peer(anywhere[i]);
+        expect_error(get("/v1/cache"), 401);
+        expect_error(req_full("GET", "/v1/cache", NULL, "Bearer nope", NULL, 0), 401);
+        r = req_full("GET", "/v1/cache", NULL, "Bearer adm", NULL, 0);
+        ck_assert_msg(r.status == 200, "%s: %d", anywhere[i], r.status);
+        done(&r);
+        r = req_full("POST", "/v1/cache/warm", "application/json", "Bearer adm",
+                     "{\"inputs\":[\"one\"]}", 18);
+        ck_assert_msg(r.status == 200, "%s: %d %s", anywhere[i], r.status, r.r.body);
+        done(&r);
+    }
+}
+END_TEST
+
 /* The route table drives 405 + Allow, 401 per auth level and 404. */
 START_TEST(route_table) {
     teardown();
@@ -550,6 +635,55 @@ START_TEST(deadline_503) {
 }
 END_TEST
 
+/* A client that hung up before compute: 499 (nginx's convention) in the
+ * reply, the metrics and the access log, never a server 5xx. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[8192];
+static void log_line(void *u, er_log_level lv, const char *line) {
+    (void)u;
+    (void)lv;
+    pthread_mutex_lock(&log_mu);
+    size_t n = strlen(log_buf);
+    snprintf(log_buf + n, sizeof log_buf - n, "%s\n", line);
+    pthread_mutex_unlock(&log_mu);
+}
+static bool hung_up(void *u) {
+    (void)u;
+    return false;
+}
+
+START_TEST(client_gone_499) {
+    teardown();
+    g_access_log = true;
+    setup_with(64, 1, NULL, NULL);
+    g_access_log = false;
+    log_buf[0] = '\0';
+    er_log_set_sink(log_line, NULL);
+    const char *body = "{\"inputs\":\"nobody is listening\"}";
+    srv_request rq = {.method = "POST", .path = "/v1/tasks/cls/predict",
+                      .content_type = "application/json", .request_id = "gone-1", .body = body,
+                      .body_len = strlen(body)};
+    n_done = 0;
+    srv_call *c = srv_call_new(app, &rq, hung_up, on_resume, NULL);
+    bool now = srv_call_run(c);
+    for (int i = 0; i < 5000 && !now && n_done == 0; i++) usleep(1000);
+    ck_assert(now || n_done == 1);
+    srv_response *r = srv_call_response(c);
+    ck_assert_int_eq(r->status, 499);
+    ck_assert_int_eq(r->retry_after, 0);
+    ck_assert_ptr_nonnull(strstr(r->body, "disconnected"));
+    srv_call_free(c);
+    er_log_set_sink(NULL, NULL);
+    ck_assert_msg(strstr(log_buf, "predict POST 499 ") && strstr(log_buf, "id=gone-1"), "%s", log_buf);
+    reply m = get("/metrics");
+    ck_assert_ptr_nonnull(strstr(m.r.body, "erserve_requests_total{route=\"predict\",status=\"499\"} 1"));
+    ck_assert_ptr_null(strstr(m.r.body, "status=\"503\""));
+    ck_assert_ptr_null(strstr(m.r.body, "status=\"other\""));
+    ck_assert_ptr_nonnull(strstr(m.r.body, "erserve_dropped_total{reason=\"client_gone\"} 1"));
+    done(&m);
+}
+END_TEST
+
 START_TEST(drain_refuses) {
     srv_app_drain(app);
     expect_error(post("/v1/tasks/cls/predict", "{\"inputs\":\"a\"}"), 503);
@@ -641,9 +775,11 @@ static Suite *handlers_suite(void) {
     tcase_add_test(tc, tei_routes);
     tcase_add_test(tc, cache_admin);
     tcase_add_test(tc, auth_keys);
+    tcase_add_test(tc, admin_loopback_only);
     tcase_add_test(tc, route_table);
     tcase_add_test(tc, queue_full_429);
     tcase_add_test(tc, deadline_503);
+    tcase_add_test(tc, client_gone_499);
     tcase_add_test(tc, drain_refuses);
     suite_add_tcase(s, tc);
     TCase *pure = tcase_create("pure");
