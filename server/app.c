@@ -25,6 +25,7 @@ struct srv_app {
     int max_seq_len; /* tokens per input after every cap */
     atomic_int in_flight;
     atomic_bool draining;
+    srv_app_view view; /* what calls and handlers read of it (call.h) */
 };
 
 /* ---- lifecycle ---- */
@@ -83,6 +84,9 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
                      .max_seq_len = a->max_seq_len, .metrics = a->m};
     st = eng_init(a->ts, &ep, &a->eng, err);
     if (st != ER_OK) goto fail;
+    a->view = (srv_app_view){.cfg = &a->cfg, .ts = a->ts, .metrics = a->m, .engine = a->eng,
+                             .limits = &a->lim, .max_seq_len = a->max_seq_len,
+                             .draining = &a->draining, .in_flight = &a->in_flight};
     *out = a;
     return ER_OK;
 fail:
@@ -108,21 +112,17 @@ void srv_app_free(srv_app *a) {
 }
 
 int srv_app_in_flight(const srv_app *a) { return atomic_load(&a->in_flight); }
-void srv_app_call_started(srv_app *a) { atomic_fetch_add(&a->in_flight, 1); }
-void srv_app_call_ended(srv_app *a) { atomic_fetch_sub(&a->in_flight, 1); }
+
+srv_call *srv_call_new(srv_app *app, const srv_request *req, bool (*alive)(void *user),
+                       void (*resume)(void *user), void *user) {
+    return srv_call_create(&app->view, req, alive, resume, user);
+}
 
 void srv_app_flush(srv_app *a) {
     er_store *s = er_taskset_store(a->ts);
     if (s) er_store_flush(s);
 }
 
-const srv_config *srv_app_config(const srv_app *a) { return &a->cfg; }
-const er_taskset *srv_app_tasks(const srv_app *a) { return a->ts; }
-srv_metrics *srv_app_metrics(const srv_app *a) { return a->m; }
-eng *srv_app_engine(const srv_app *a) { return a->eng; }
-const pr_limits *srv_app_limits(const srv_app *a) { return &a->lim; }
-int srv_app_max_seq_len(const srv_app *a) { return a->max_seq_len; }
-bool srv_app_draining(const srv_app *a) { return atomic_load(&a->draining); }
 
 void srv_app_describe(const srv_app *a, char *buf, size_t n) {
     size_t len = (size_t)snprintf(
@@ -186,7 +186,7 @@ static bool is_loopback(const struct sockaddr *sa) {
 /* The route's auth level against the request's key; false with a 401, or a
  * 403 for an admin route reached from off the machine without --admin-key. */
 static bool authorized(srv_call *c) {
-    const srv_config *cfg = &c->app->cfg;
+    const srv_config *cfg = c->app->cfg;
     srv_auth level = c->route->auth;
     if (level == SRV_AUTH_ADMIN && !cfg->admin_key && !is_loopback(c->rq->client_addr)) {
         srv_error(c, 403, "admin routes answer loopback clients only when no admin key is "
@@ -209,6 +209,7 @@ static bool admit(srv_call *c) {
     const char *path = rq->path ? rq->path : "";
     c->route = srv_route_find(path, c->path_task, sizeof c->path_task);
     if (!c->route) return srv_error(c, 404, "no route %s", path), false;
+    c->route_index = srv_route_index(c->route);
     if (!srv_route_allows(c->route, c->method)) {
         c->resp.allow = c->route->allow;
         srv_error(c, 405, "%s does not allow %s (allowed: %s)", path, c->method, c->route->allow);
@@ -216,7 +217,7 @@ static bool admit(srv_call *c) {
     }
     if (!authorized(c)) return false;
     if (rq->body_too_large) /* any method: such a body is never read */
-        return srv_error(c, 413, "request body larger than %zu bytes", c->app->cfg.max_body), false;
+        return srv_error(c, 413, "request body larger than %zu bytes", c->app->cfg->max_body), false;
     if (strcmp(c->method, "POST") != 0) return true;
     if (!is_json(rq->content_type))
         return srv_error(c, 415, "Content-Type must be application/json"), false;

@@ -27,18 +27,19 @@ static void sanitize_id(const char *in, char *out, size_t n) {
              (unsigned long long)atomic_fetch_add(&counter, 1));
 }
 
-srv_call *srv_call_new(srv_app *app, const srv_request *req, bool (*alive)(void *user),
-                       void (*resume)(void *user), void *user) {
+srv_call *srv_call_create(const srv_app_view *app, const srv_request *req,
+                          bool (*alive)(void *user), void (*resume)(void *user), void *user) {
     srv_call *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->app = app;
+    c->route_index = -1;
     c->alive = alive;
     c->resume = resume;
     c->user = user;
     c->t0 = er_now_ns();
     c->rq = req;
     sanitize_id(req->request_id, c->resp.request_id, sizeof c->resp.request_id);
-    srv_app_call_started(app);
+    atomic_fetch_add(app->in_flight, 1);
     return c;
 }
 
@@ -57,15 +58,14 @@ void srv_call_free(srv_call *c) {
     if (!c) return;
     srv_call_release(c);
     free(c->resp.body);
-    srv_app_call_ended(c->app);
+    atomic_fetch_sub(c->app->in_flight, 1);
     free(c);
 }
 
 void srv_call_finished(srv_call *c) {
-    srv_app *a = c->app;
+    const srv_app_view *a = c->app;
     uint64_t total = er_now_ns() - c->t0;
-    srv_metrics_request(srv_app_metrics(a), c->route ? srv_route_index(c->route) : -1,
-                        c->resp.status);
+    srv_metrics_request(srv_app_metrics(a), c->route_index, c->resp.status);
     srv_metrics_stage(srv_app_metrics(a), M_STAGE_TOTAL, total);
     if (!srv_app_config(a)->quiet)
         er_log(ER_LOG_INFO, "%s %s %d %.2fms id=%s", c->route ? c->route->label : "other",

@@ -12,6 +12,7 @@
 #define ER_SRV_CALL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,10 +23,27 @@
 #include "recycle.h"
 #include "routes.h"
 
+/* What calls and handlers read of the app: pointers into it, set once by
+ * app.c when the app has started, valid until srv_app_free, all reads
+ * thread-safe.  Calls and handlers reach the app only through this view,
+ * never by calling into app.c, so the dependencies run one way:
+ * app.c -> routes.c -> handlers -> call.c. */
+typedef struct {
+    const srv_config *cfg;
+    const er_taskset *ts;
+    srv_metrics *metrics;
+    eng *engine;
+    const pr_limits *limits;
+    int max_seq_len;             /* tokens per input after every cap */
+    const atomic_bool *draining; /* set once by srv_app_drain */
+    atomic_int *in_flight;       /* calls alive (created, not freed), for draining */
+} srv_app_view;
+
 struct srv_call {
-    srv_app *app;
+    const srv_app_view *app;
     srv_response resp;
     const srv_route *route; /* NULL until routed (counted as "other") */
+    int route_index;        /* its place in the table (metrics); -1 until routed */
     char path_task[72];     /* the {task} segment of the path, or "" */
     uint64_t t0;
     const srv_request *rq; /* valid while srv_call_run runs */
@@ -50,15 +68,18 @@ void srv_reply_json(srv_call *c, int status, json_t *j); /* steals j; NULL -> 50
 void srv_call_finished(srv_call *c);
 void srv_call_release(srv_call *c); /* the handler's state, if any */
 
-/* What handlers read of the app (all thread-safe reads). */
-const srv_config *srv_app_config(const srv_app *a);
-const er_taskset *srv_app_tasks(const srv_app *a);
-srv_metrics *srv_app_metrics(const srv_app *a);
-eng *srv_app_engine(const srv_app *a);
-const pr_limits *srv_app_limits(const srv_app *a);
-int srv_app_max_seq_len(const srv_app *a); /* tokens per input after every cap */
-bool srv_app_draining(const srv_app *a);
-void srv_app_call_started(srv_app *a); /* in-flight count, for draining */
-void srv_app_call_ended(srv_app *a);
+/* A call of the app behind view (app.c's srv_call_new passes its view);
+ * counts it in flight until srv_call_free.  NULL when out of memory. */
+srv_call *srv_call_create(const srv_app_view *view, const srv_request *req,
+                          bool (*alive)(void *user), void (*resume)(void *user), void *user);
+
+/* What handlers read of the app, by name. */
+static inline const srv_config *srv_app_config(const srv_app_view *a) { return a->cfg; }
+static inline const er_taskset *srv_app_tasks(const srv_app_view *a) { return a->ts; }
+static inline srv_metrics *srv_app_metrics(const srv_app_view *a) { return a->metrics; }
+static inline eng *srv_app_engine(const srv_app_view *a) { return a->engine; }
+static inline const pr_limits *srv_app_limits(const srv_app_view *a) { return a->limits; }
+static inline int srv_app_max_seq_len(const srv_app_view *a) { return a->max_seq_len; }
+static inline bool srv_app_draining(const srv_app_view *a) { return atomic_load(a->draining); }
 
 #endif

@@ -287,7 +287,7 @@ static void job_done(eng_job *j, void *user) {
 }
 
 static void submit(srv_call *c, compute *k) {
-    const srv_app *a = c->app;
+    const srv_app_view *a = c->app;
     eng_job *j = &k->job;
     memset(j, 0, sizeof *j);
     j->task = k->task;

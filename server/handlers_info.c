@@ -21,7 +21,7 @@ bool srv_handle_ready(srv_call *c) {
     return true;
 }
 
-static json_t *cache_json(const srv_app *a) {
+static json_t *cache_json(const srv_app_view *a) {
     const srv_config *cfg = srv_app_config(a);
     return pr_cache_reply(er_taskset_store(srv_app_tasks(a)), cfg->store_path, cfg->store_dtype);
 }
@@ -46,10 +46,10 @@ bool srv_handle_tasks(srv_call *c) {
 }
 
 bool srv_handle_metrics(srv_call *c) {
-    srv_app *a = c->app;
+    const srv_app_view *a = c->app;
     size_t n = 0;
     char *s = srv_metrics_render(srv_app_metrics(a), er_taskset_store(srv_app_tasks(a)),
-                                 eng_queue_depth(srv_app_engine(a)), srv_app_in_flight(a), &n);
+                                 eng_queue_depth(srv_app_engine(a)), atomic_load(a->in_flight), &n);
     if (!s) {
         srv_error(c, 500, "out of memory");
         return true;
