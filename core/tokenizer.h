@@ -57,7 +57,9 @@ typedef enum {
 typedef struct {
     int add_special_tokens;   /* 1: apply the post-processor template ([CLS] A [SEP] ...) */
     er_truncation truncation; /* used only when max_length > 0 */
-    size_t max_length;        /* limit on the whole result, special tokens included; 0 = none */
+    size_t max_length;        /* limit on the whole result, special tokens included; 0 = none.
+                               * Below the number of special tokens: no truncation at all, as
+                               * the Rust library does (its unsigned subtraction wraps). */
 } er_tokenize_params;
 
 /* add_special_tokens = 1, truncation = LONGEST_FIRST, max_length = 0.

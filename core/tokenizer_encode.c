@@ -227,9 +227,9 @@ static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, si
     size_t n_add = p->add_special_tokens ? er_tokenizer_num_special_tokens(t, pair) : 0;
     size_t total = *na + *nb;
     if (total + n_add <= p->max_length) return ER_OK;
-    if (p->max_length < n_add)
-        return er_set(err, ER_ERR_CAPACITY, "tokenizer: max_length %zu is below the %zu special tokens",
-                      p->max_length, n_add);
+    /* The Rust library computes max_length - n_add unsigned: below the
+     * special tokens it wraps, and nothing is truncated.  Same here. */
+    if (p->max_length < n_add) return ER_OK;
     size_t max = p->max_length - n_add, remove = total - max;
     if (p->truncation == ER_TRUNCATE_LONGEST_FIRST) {
         if (pair) truncate_longest_first(max, na, nb);

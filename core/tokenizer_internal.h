@@ -317,14 +317,14 @@ static inline bool tk_is_whitespace(uint32_t cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
     return tk_is_whitespace_above_ascii(cp);
 }
-/* BERT: ASCII punctuation or Unicode P* */
+/* BERT: ASCII punctuation or Unicode P* (as of Unicode 8.0, like the Rust library) */
 static inline bool tk_is_punct(uint32_t cp) {
     if (cp < 0x80)
         return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
                (cp >= 0x7B && cp <= 0x7E);
     return tk_is_punct_above_ascii(cp);
 }
-/* Rust BertNormalizer is_control: C* except \t\n\r */
+/* Rust BertNormalizer is_control: Cc, Cf, Co except \t\n\r (not Cn) */
 static inline bool tk_is_control(uint32_t cp) {
     if (cp < 0x80) return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F;
     return tk_is_control_above_ascii(cp);
