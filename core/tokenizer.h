@@ -1,10 +1,12 @@
-/* erserve WordPiece tokenizer: Hugging Face `tokenizers` semantics in C.
+/* erserve tokenizer: Hugging Face `tokenizers` semantics in C.
  *
  * Pipeline (as the Rust library runs it): added/special tokens are split out
- * of the raw text first; every other span goes through BertNormalizer
- * (clean_text, handle_chinese_chars, strip_accents, lowercase),
- * BertPreTokenizer (whitespace / punctuation), WordPiece, then the
- * post-processor (TemplateProcessing or BertProcessing) and truncation.
+ * of the raw text first; every other span goes through the normalizer
+ * (BertNormalizer: clean_text, handle_chinese_chars, strip_accents,
+ * lowercase), the pre-tokenizer (BertPreTokenizer: whitespace / punctuation;
+ * ByteLevel: GPT-2's regular expression and byte alphabet), the model
+ * (WordPiece, BPE), then truncation and the post-processor
+ * (TemplateProcessing, BertProcessing, ByteLevel).
  *
  * Ownership and lifetimes
  *   - er_tokenizer_load() returns a tokenizer the caller owns; release it with
@@ -23,7 +25,7 @@
  *   ER_ERR_IO         the file or directory cannot be read
  *   ER_ERR_FORMAT     malformed JSON / vocab, or input text that is not UTF-8
  *                     (the message names the byte offset)
- *   ER_ERR_UNSUPPORTED a well-formed tokenizer that is not WordPiece/Bert
+ *   ER_ERR_UNSUPPORTED a well-formed tokenizer with a component not implemented
  *   ER_ERR_NOT_FOUND  a directory without tokenizer.json or vocab.txt
  *   ER_ERR_CAPACITY   the result does not fit max_length under the chosen
  *                     truncation, or the input exceeds ER_TOKENIZER_MAX_INPUT

@@ -18,15 +18,18 @@ static const ROW(tk_normalizer_loader) NORMALIZERS[] = {
 
 static const ROW(tk_pre_tokenizer_loader) PRE_TOKENIZERS[] = {
     {"BertPreTokenizer", tk_bert_pre_tokenizer_load},
+    {"ByteLevel", tk_byte_level_pre_tokenizer_load},
 };
 
 static const ROW(tk_model_loader) MODELS[] = {
     {"WordPiece", tk_wordpiece_load},
+    {"BPE", tk_bpe_load},
 };
 
 static const ROW(tk_post_processor_loader) POST_PROCESSORS[] = {
     {"TemplateProcessing", tk_template_processing_load},
     {"BertProcessing", tk_bert_processing_load},
+    {"ByteLevel", tk_byte_level_processor_load},
 };
 
 #define FMT(...) er_set(err, ER_ERR_FORMAT, "tokenizer.json: " __VA_ARGS__)
