@@ -1,0 +1,206 @@
+/* BPE model options, its tokenizer.json forms and ByteLevel, on small
+ * hand-made tokenizers (the Rust goldens cover gpt2 and roberta-base in
+ * test_tokenizer_parity.c). */
+#include <stdbool.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "tokenizer.h"
+
+static er_tokenizer *load_json(const char *json, er_status want, er_err *err) {
+    er_tokenizer *t = er_tokenizer_load_json(json, strlen(json), err);
+    if (want == ER_OK) ck_assert_msg(t != NULL, "load: %s", t ? "" : err->msg);
+    else ck_assert_msg(!t && err->code == want, "load gave %s, want %s", t ? "ok" : er_strerror(err->code),
+                       er_strerror(want));
+    return t;
+}
+
+/* The tokens of text, space-separated, without special tokens. */
+static void tokens_of(er_tokenizer *t, const char *text, char *out, size_t cap) {
+    er_tokenize_params p = er_tokenize_default_params();
+    p.add_special_tokens = 0;
+    er_encoding *e = NULL;
+    er_err err;
+    ck_assert_msg(er_tokenizer_encode(t, text, strlen(text), NULL, 0, &p, &e, &err) == ER_OK, "%s", err.msg);
+    out[0] = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if (i) strncat(out, " ", cap - strlen(out) - 1);
+        strncat(out, e->tokens[i], cap - strlen(out) - 1);
+    }
+    er_encoding_free(e);
+}
+
+static void expect_tokens(er_tokenizer *t, const char *text, const char *want) {
+    char got[1024];
+    tokens_of(t, text, got, sizeof got);
+    ck_assert_msg(!strcmp(got, want), "\"%s\": got \"%s\", want \"%s\"", text, got, want);
+}
+
+#define VOCAB "\"vocab\": {\"<unk>\": 0, \"a\": 1, \"b\": 2, \"c\": 3, \"ab\": 4, \"bc\": 5, \"abc\": 6}"
+
+START_TEST(merges_as_strings_or_pairs) {
+    er_err err;
+    const char *forms[] = {
+        "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"#version: 0.2\", \"b c\", \"a bc\"]}}",
+        "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [[\"b\", \"c\"], [\"a\", \"bc\"]]}}",
+        /* the old serialization: no "type", "merges" says BPE */
+        "{\"model\": {" VOCAB ", \"merges\": [\"b c\", \"a bc\"], \"unk_token\": \"<unk>\"}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        er_tokenizer *t = load_json(forms[i], ER_OK, &err);
+        expect_tokens(t, "abc", "abc");
+        expect_tokens(t, "abab", "a b a b"); /* no "a b" merge */
+        er_tokenizer_free(t);
+    }
+}
+END_TEST
+
+/* Lowest rank first, leftmost on a tie. */
+START_TEST(merge_order) {
+    er_err err;
+    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\", \"b c\"]}}",
+                                ER_OK, &err);
+    expect_tokens(t, "abc", "ab c");
+    expect_tokens(t, "bcab", "bc ab");
+    er_tokenizer_free(t);
+    t = load_json("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"aa\": 1}, \"merges\": [\"a a\"]}}",
+                  ER_OK, &err);
+    expect_tokens(t, "aaa", "aa a");
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(prefix_and_suffix) {
+    er_err err;
+    er_tokenizer *t = load_json(
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"##b</w>\": 1, \"ab</w>\": 2, \"##b\": 3, "
+        "\"a</w>\": 4}, \"merges\": [[\"a\", \"##b</w>\"]], \"continuing_subword_prefix\": \"##\", "
+        "\"end_of_word_suffix\": \"</w>\"}}",
+        ER_OK, &err);
+    expect_tokens(t, "ab", "ab</w>");
+    expect_tokens(t, "a", "a</w>");
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(unknown_code_points) {
+    er_err err;
+    /* unk_token, fused or not */
+    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<unk>\"}}",
+                                ER_OK, &err);
+    expect_tokens(t, "axyb", "a <unk> <unk> b");
+    er_tokenizer_free(t);
+    t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<unk>\", "
+                  "\"fuse_unk\": true}}", ER_OK, &err);
+    expect_tokens(t, "axyb", "a <unk> b");
+    er_tokenizer_free(t);
+    /* no unk_token: dropped, as the Rust library does */
+    t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": []}}", ER_OK, &err);
+    expect_tokens(t, "axyb", "a b");
+    er_tokenizer_free(t);
+    /* byte_fallback: the bytes of é, when all are in the vocabulary */
+    t = load_json("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"<unk>\": 0, \"a\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3}, "
+                  "\"merges\": [], \"unk_token\": \"<unk>\", \"byte_fallback\": true}}", ER_OK, &err);
+    expect_tokens(t, "a\xc3\xa9x", "a <0xC3> <0xA9> <unk>");
+    er_tokenizer_free(t);
+    /* an unk_token outside the vocabulary fails when it is needed */
+    t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<nope>\"}}",
+                  ER_OK, &err);
+    expect_tokens(t, "ab", "a b");
+    er_encoding *e = NULL;
+    ck_assert_int_eq(er_tokenizer_encode(t, "ax", 2, NULL, 0, NULL, &e, &err), ER_ERR_FORMAT);
+    ck_assert_ptr_null(e);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(ignore_merges) {
+    er_err err;
+    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\"], "
+                                "\"ignore_merges\": true}}", ER_OK, &err);
+    expect_tokens(t, "bc", "bc");   /* in the vocabulary: whole, though no merge makes it */
+    expect_tokens(t, "abb", "ab b"); /* not: merged */
+    er_tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(refused) {
+    er_err err;
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"dropout\": 0.1}}", ER_ERR_UNSUPPORTED, &err);
+    ck_assert_msg(strstr(err.msg, "dropout") != NULL, "%s", err.msg);
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB "}}", ER_ERR_FORMAT, &err);
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a x\"]}}", ER_ERR_FORMAT, &err);
+    ck_assert_msg(strstr(err.msg, "\"x\"") != NULL, "%s", err.msg);
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"b c a\"]}}", ER_ERR_FORMAT, &err);
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"c a\"]}}", ER_ERR_FORMAT, &err);
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [[\"a\"]]}}", ER_ERR_FORMAT, &err);
+    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [3]}}", ER_ERR_FORMAT, &err);
+    /* a vocab of [piece, score] pairs is Unigram, not implemented */
+    load_json("{\"model\": {\"vocab\": [[\"a\", -1.0]], \"unk_id\": 0}}", ER_ERR_UNSUPPORTED, &err);
+    ck_assert_msg(strstr(err.msg, "Unigram") != NULL, "%s", err.msg);
+}
+END_TEST
+
+/* ByteLevel: bytes in the GPT-2 alphabet, offsets in the original text
+ * (a token with part of a code point's bytes gets the whole code point). */
+START_TEST(byte_level_offsets) {
+    er_err err;
+    er_tokenizer *t = load_json(
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\\u0120\": 0, \"\\u00c3\": 1, \"\\u00a9\": 2, \"h\": 3, "
+        "\"\\u0120h\": 4, \"\\u00c3\\u00a9\": 5}, \"merges\": [\"\\u0120 h\"]}, "
+        "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true}, "
+        "\"post_processor\": {\"type\": \"ByteLevel\", \"trim_offsets\": true}}",
+        ER_OK, &err);
+    er_encoding *e = NULL;
+    const char *text = "h\xc3\xa9 h";
+    ck_assert_int_eq(er_tokenizer_encode(t, text, strlen(text), NULL, 0, NULL, &e, &err), ER_OK);
+    /* " h\xc3\xa9" and " h" (the prefix space counts as the first code
+     * point); Ġh trimmed of its space but the one add_prefix_space put */
+    ck_assert_uint_eq(e->n, 4);
+    const int32_t ids[] = {4, 1, 2, 4};
+    const uint32_t cs[] = {0, 1, 1, 3}, ce[] = {1, 2, 2, 4}, bs[] = {0, 1, 1, 4}, be[] = {1, 3, 3, 5};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(e->ids[i], ids[i]);
+        ck_assert_uint_eq(e->offsets[i].start, cs[i]);
+        ck_assert_uint_eq(e->offsets[i].end, ce[i]);
+        ck_assert_uint_eq(e->byte_offsets[i].start, bs[i]);
+        ck_assert_uint_eq(e->byte_offsets[i].end, be[i]);
+    }
+    er_encoding_free(e);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+/* A word longer than the model's stack buffers. */
+START_TEST(long_word) {
+    er_err err;
+    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"aa\": 1, \"aaaa\": 2}, "
+                                "\"merges\": [\"a a\", \"aa aa\"]}}", ER_OK, &err);
+    static char text[5003];
+    memset(text, 'a', 5002);
+    er_encoding *e = NULL;
+    ck_assert_int_eq(er_tokenizer_encode(t, text, 5002, NULL, 0, NULL, &e, &err), ER_OK);
+    ck_assert_uint_eq(e->n, 1251);
+    ck_assert_int_eq(e->ids[1250], 1);
+    ck_assert_uint_eq(e->offsets[1250].start, 5000);
+    er_encoding_free(e);
+    er_tokenizer_free(t);
+}
+END_TEST
+
+static Suite *tokenizer_bpe_suite(void) {
+    Suite *s = suite_create("tokenizer_bpe");
+    TCase *tc = tcase_create("bpe");
+    tcase_add_test(tc, merges_as_strings_or_pairs);
+    tcase_add_test(tc, merge_order);
+    tcase_add_test(tc, prefix_and_suffix);
+    tcase_add_test(tc, unknown_code_points);
+    tcase_add_test(tc, ignore_merges);
+    tcase_add_test(tc, refused);
+    tcase_add_test(tc, byte_level_offsets);
+    tcase_add_test(tc, long_word);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(tokenizer_bpe_suite)
