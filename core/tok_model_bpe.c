@@ -345,16 +345,10 @@ static er_status load_options(bpe_model *m, er_tokenizer *t, json_t *json, er_er
  *  "continuing_subword_prefix": null, "end_of_word_suffix": null,
  *  "fuse_unk": false, "byte_fallback": false, "ignore_merges": false} */
 er_status tk_bpe_load(er_tokenizer *t, json_t *json, tk_model **out, er_err *err) {
-    json_t *vocab = json_object_get(json, "vocab"), *merges = json_object_get(json, "merges");
-    if (!json_is_object(vocab) || !merges) return FMT("a BPE model needs a vocab object and merges");
-    const char *key;
-    json_t *val;
-    er_status st;
-    json_object_foreach(vocab, key, val) {
-        int32_t id = -1;
-        if ((st = tk_json_id(val, "vocab id", &id, err))) return st;
-        if ((st = tk_vocab_add(t, key, strlen(key), id, err))) return st;
-    }
+    json_t *merges = json_object_get(json, "merges");
+    if (!merges) return FMT("a BPE model needs merges");
+    er_status st = tk_json_vocab(t, json_object_get(json, "vocab"), err);
+    if (st) return st;
     bpe_model *m = calloc(1, sizeof *m);
     if (!m) return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
     m->base = (tk_model){-1, bpe_tokenize, bpe_free};

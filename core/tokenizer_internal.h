@@ -235,6 +235,8 @@ er_status tk_json_string(json_t *o, const char *key, const char *def, const char
                          er_err *err);
 /* A token id: an integer in [0, TK_MAX_ID). */
 er_status tk_json_id(json_t *v, const char *what, int32_t *out, er_err *err);
+/* model.vocab, {"token": id, ...}, into t's vocabulary (WordPiece, BPE). */
+er_status tk_json_vocab(er_tokenizer *t, json_t *vocab, er_err *err);
 
 /* ---- The tokenizer ------------------------------------------------------ */
 
