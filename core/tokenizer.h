@@ -26,7 +26,7 @@
  *   ER_ERR_FORMAT     malformed JSON / vocab, or input text that is not UTF-8
  *                     (the message names the byte offset)
  *   ER_ERR_UNSUPPORTED a well-formed tokenizer with a component not implemented
- *   ER_ERR_NOT_FOUND  a directory without tokenizer.json or vocab.txt
+ *   ER_ERR_NOT_FOUND  a directory without tokenizer.json, vocab.json or vocab.txt
  *   ER_ERR_CAPACITY   the result does not fit max_length under the chosen
  *                     truncation, or the input exceeds ER_TOKENIZER_MAX_INPUT
  *   ER_ERR_INVALID_ARG NULL where a value is required, bad params
@@ -92,9 +92,14 @@ typedef struct {
 
 /* path: a tokenizer.json file; or a directory holding tokenizer.json (plus an
  * optional tokenizer_config.json for model_max_length and special-token
- * names); or a directory holding vocab.txt + tokenizer_config.json (legacy
- * BertTokenizer: do_lower_case, strip_accents, tokenize_chinese_chars,
- * special tokens, model_max_length).  Returns NULL and fills err on failure. */
+ * names); or a directory holding vocab.json + merges.txt (legacy GPT-2 /
+ * RoBERTa byte-level BPE, with tokenizer_config.json and
+ * special_tokens_map.json when present); or a directory holding vocab.txt +
+ * tokenizer_config.json (legacy BertTokenizer: do_lower_case,
+ * strip_accents, tokenize_chinese_chars, special tokens, model_max_length).
+ * A SentencePiece .model (alone in a directory, or as path) is refused with
+ * ER_ERR_UNSUPPORTED, saying how to get a tokenizer.json.  Returns NULL and
+ * fills err on failure. */
 er_tokenizer *er_tokenizer_load(const char *path, er_err *err);
 
 /* Same as er_tokenizer_load for tokenizer.json contents held in memory

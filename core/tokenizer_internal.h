@@ -300,6 +300,10 @@ int32_t tk_added_find(const er_tokenizer *t, const char *s, size_t n);
  * normalized forms, the default post-processor and the unk special id. */
 er_status tk_finish(er_tokenizer *t, er_err *err);
 
+/* tokenizer_legacy_bpe.c: a vocab.json + merges.txt directory, as the
+ * tokenizer.json transformers would convert it to (NULL and err on failure). */
+er_tokenizer *tk_load_legacy_bpe(const char *dir, er_err *err);
+
 /* tokenizer_json.c */
 er_status tk_parse_tokenizer_json(er_tokenizer *t, const char *json, size_t len, er_err *err);
 

@@ -1,11 +1,15 @@
 /* BPE model options, its tokenizer.json forms and ByteLevel, on small
  * hand-made tokenizers (the Rust goldens cover gpt2 and roberta-base in
  * test_tokenizer_parity.c). */
+#include <jansson.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "../check_main.h"
+#include "../tmpdir.h"
 #include "tokenizer.h"
+
+#define GPT2 "tests/tokenizer/data/gpt2.tokenizer.json"
 
 static er_tokenizer *load_json(const char *json, er_status want, er_err *err) {
     er_tokenizer *t = er_tokenizer_load_json(json, strlen(json), err);
@@ -188,6 +192,98 @@ START_TEST(long_word) {
 }
 END_TEST
 
+/* gpt2.tokenizer.json written out as vocab.json + merges.txt +
+ * tokenizer_config.json (its added tokens as added_tokens_decoder). */
+static void write_legacy_gpt2(const char *dir) {
+    json_error_t je;
+    json_t *tj = json_load_file(GPT2, 0, &je), *model = json_object_get(tj, "model");
+    ck_assert_ptr_nonnull(tj);
+    char path[256];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    ck_assert_int_eq(json_dump_file(json_object_get(model, "vocab"), path, 0), 0);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#version: 0.2\n");
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(model, "merges"), i, m)
+        fprintf(f, "%s %s\n", json_string_value(json_array_get(m, 0)), json_string_value(json_array_get(m, 1)));
+    fclose(f);
+    json_t *cfg = json_pack("{s:s,s:b,s:i,s:{}}", "tokenizer_class", "GPT2Tokenizer", "add_prefix_space", 0,
+                            "model_max_length", 1024, "added_tokens_decoder"), *a;
+    json_array_foreach(json_object_get(tj, "added_tokens"), i, a) {
+        char id[16];
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(a, "id")));
+        json_object_set(json_object_get(cfg, "added_tokens_decoder"), id, a);
+    }
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    ck_assert_int_eq(json_dump_file(cfg, path, 0), 0);
+    json_decref(cfg);
+    json_decref(tj);
+}
+
+static bool same_encoding(const er_encoding *x, const er_encoding *y) {
+    if (x->n != y->n) return false;
+    for (size_t i = 0; i < x->n; i++)
+        if (x->ids[i] != y->ids[i] || strcmp(x->tokens[i], y->tokens[i]) ||
+            x->offsets[i].start != y->offsets[i].start || x->offsets[i].end != y->offsets[i].end ||
+            x->byte_offsets[i].start != y->byte_offsets[i].start || x->byte_offsets[i].end != y->byte_offsets[i].end)
+            return false;
+    return true;
+}
+
+/* The legacy layout gives what tokenizer.json gives, on every gpt2 golden text. */
+START_TEST(legacy_vocab_json_and_merges) {
+    char dir[64];
+    er_test_mkdtemp(dir, sizeof dir, "bpe_legacy");
+    write_legacy_gpt2(dir);
+    er_err err;
+    er_tokenizer *legacy = er_tokenizer_load(dir, &err);
+    ck_assert_msg(legacy != NULL, "%s", legacy ? "" : err.msg);
+    er_tokenizer *ref = er_tokenizer_load(GPT2, &err);
+    ck_assert_uint_eq(er_tokenizer_model_max_length(legacy), 1024);
+    json_error_t je;
+    json_t *g = json_load_file("tests/tokenizer/golden-rust/gpt2.json", JSON_ALLOW_NUL, &je), *c;
+    size_t i, compared = 0;
+    json_array_foreach(json_object_get(g, "cases"), i, c) {
+        json_t *text = json_object_get(c, "text");
+        er_encoding *x = NULL, *y = NULL;
+        ck_assert_int_eq(er_tokenizer_encode(ref, json_string_value(text), json_string_length(text), NULL, 0, NULL, &x, &err), ER_OK);
+        ck_assert_int_eq(er_tokenizer_encode(legacy, json_string_value(text), json_string_length(text), NULL, 0, NULL, &y, &err), ER_OK);
+        ck_assert_msg(same_encoding(x, y), "case %zu differs", i);
+        er_encoding_free(x);
+        er_encoding_free(y);
+        compared++;
+    }
+    ck_assert_uint_gt(compared, 600);
+    json_decref(g);
+    er_tokenizer_free(ref);
+    er_tokenizer_free(legacy);
+    er_test_rmtree(dir);
+}
+END_TEST
+
+/* A SentencePiece .model alone: refused, saying how to get a tokenizer.json. */
+START_TEST(sentencepiece_model_refused) {
+    char dir[64], path[128];
+    er_test_mkdtemp(dir, sizeof dir, "bpe_spm");
+    snprintf(path, sizeof path, "%s/spiece.model", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("x", f);
+    fclose(f);
+    er_err err;
+    ck_assert_ptr_null(er_tokenizer_load(dir, &err));
+    ck_assert_int_eq(err.code, ER_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "tokenizer.json") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(er_tokenizer_load(path, &err));
+    ck_assert_int_eq(err.code, ER_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "save_pretrained") != NULL, "%s", err.msg);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 static Suite *tokenizer_bpe_suite(void) {
     Suite *s = suite_create("tokenizer_bpe");
     TCase *tc = tcase_create("bpe");
@@ -199,6 +295,8 @@ static Suite *tokenizer_bpe_suite(void) {
     tcase_add_test(tc, refused);
     tcase_add_test(tc, byte_level_offsets);
     tcase_add_test(tc, long_word);
+    tcase_add_test(tc, legacy_vocab_json_and_merges);
+    tcase_add_test(tc, sentencepiece_model_refused);
     suite_add_tcase(s, tc);
     return s;
 }
