@@ -170,25 +170,41 @@ static er_status add_unknown(const bpe_model *m, word_builder *w, uint32_t k, er
     return ER_OK;
 }
 
+/* Code point k of the word [a, b) as the vocabulary spells it: prefix
+ * unless first, suffix if last.  Returns its length in piece. */
+static size_t spelled(const bpe_model *m, const er_tokenizer *t, const tk_normalized *s, size_t a, size_t b,
+                      size_t k, uint8_t *piece) {
+    const uint8_t *arena = (const uint8_t *)t->arena;
+    size_t n = 0, clen = s->byte_at[k + 1] - s->byte_at[k];
+    if (k > a) memcpy(piece, arena + m->prefix_off, n = m->prefix_len);
+    memcpy(piece + n, s->bytes + s->byte_at[k], clen);
+    n += clen;
+    if (k + 1 == b) {
+        memcpy(piece + n, arena + m->suffix_off, m->suffix_len);
+        n += m->suffix_len;
+    }
+    return n;
+}
+
+/* The vocabulary id of code point k as spelled(); the common case (no
+ * suffix on it) without copying. */
+static int32_t code_point_id(const bpe_model *m, const er_tokenizer *t, const tk_normalized *s, size_t a,
+                             size_t b, size_t k, uint8_t *piece) {
+    if (k + 1 == b && m->suffix_len) return tk_vocab_find(t, NULL, 0, piece, spelled(m, t, s, a, b, k, piece));
+    const uint8_t *pre = k > a ? (const uint8_t *)t->arena + m->prefix_off : NULL;
+    return tk_vocab_find(t, pre, pre ? m->prefix_len : 0, s->bytes + s->byte_at[k], s->byte_at[k + 1] - s->byte_at[k]);
+}
+
 static er_status build_word(const bpe_model *m, const er_tokenizer *t, const tk_normalized *s, size_t a,
                             size_t b, word_builder *w, er_err *err) {
     uint8_t piece[2 * TK_MAX_TOKEN_BYTES + 4];
-    const uint8_t *arena = (const uint8_t *)t->arena;
     for (size_t k = a; k < b; k++) {
-        size_t n = 0, clen = s->byte_at[k + 1] - s->byte_at[k];
-        if (k > a) memcpy(piece, arena + m->prefix_off, n = m->prefix_len);
-        memcpy(piece + n, s->bytes + s->byte_at[k], clen);
-        n += clen;
-        if (k + 1 == b) {
-            memcpy(piece + n, arena + m->suffix_off, m->suffix_len);
-            n += m->suffix_len;
-        }
-        int32_t id = tk_vocab_find(t, NULL, 0, piece, n);
+        int32_t id = code_point_id(m, t, s, a, b, k, piece);
         uint32_t at = (uint32_t)(k - a);
         if (id >= 0) {
             flush_unk(w, at);
             add_symbol(w, id, at, at + 1);
-        } else if (!(m->byte_fallback && add_byte_fallback(m, w, piece, n, at))) {
+        } else if (!(m->byte_fallback && add_byte_fallback(m, w, piece, spelled(m, t, s, a, b, k, piece), at))) {
             er_status st = add_unknown(m, w, at, err);
             if (st) return st;
         }
