@@ -7,7 +7,10 @@
  *
  * The merge ranks are an open-addressing hash map from an id pair, built
  * once at load.  A word's symbols and queue live on the stack up to
- * STACK_SYMBOLS code points; only longer words allocate (once per word). */
+ * STACK_SYMBOLS code points; only longer words allocate (once per word).
+ * Short words' results are kept in a per-thread cache (below). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@ typedef struct {
     uint32_t prefix_off, prefix_len, suffix_off, suffix_len; /* in the arena */
     bool byte_fallback, fuse_unk, ignore_merges;
     bool unk_missing; /* unk_token named but not in the vocabulary: an error when needed */
+    uint64_t serial;  /* names the model in the word cache; never reused */
     int32_t byte_ids[256]; /* <0xXX> tokens for byte_fallback, -1 if absent */
 } bpe_model;
 
@@ -213,13 +217,81 @@ static er_status build_word(const bpe_model *m, const er_tokenizer *t, const tk_
     return ER_OK;
 }
 
-static er_status bpe_tokenize(const tk_model *self, const er_tokenizer *t, const tk_normalized *s, size_t a,
-                              size_t b, tk_tokens *out, er_err *err) {
-    const bpe_model *m = (const bpe_model *)self;
-    if (m->ignore_merges) {
-        int32_t id = tk_vocab_find(t, NULL, 0, s->bytes + s->byte_at[a], s->byte_at[b] - s->byte_at[a]);
-        if (id >= 0) return tk_tokens_push(out, (tk_token){id, t->id_off[id], (uint32_t)a, (uint32_t)b, 0, 0}, err);
+/* ---- Word cache -------------------------------------------------------
+ * Words repeat (a few thousand make most of any text) and merging is the
+ * costly part, so each thread keeps the results of short words it saw,
+ * direct-mapped by a hash of the word's bytes.  Per thread: no lock.  An
+ * entry names its model by a serial number never reused, so entries of a
+ * freed model never answer for another one. */
+#define CACHE_SLOTS 4096
+#define CACHE_WORD_BYTES 23
+#define CACHE_TOKENS 8
+
+typedef struct {
+    uint64_t model; /* 0: empty */
+    uint32_t hash;
+    uint8_t len, n_tok;
+    uint8_t word[CACHE_WORD_BYTES];
+    uint8_t ends[CACHE_TOKENS]; /* each token's end, in code points of the word */
+    int32_t ids[CACHE_TOKENS];
+} cache_entry;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static bool cache_ready;
+static atomic_uint_fast64_t next_serial = 1;
+
+static void cache_init(void) { cache_ready = pthread_key_create(&cache_key, free) == 0; }
+
+/* The slot of word[0, n) in this thread's cache (NULL: no cache). */
+static cache_entry *cache_slot(const uint8_t *word, size_t n, uint32_t *hash) {
+    pthread_once(&cache_once, cache_init);
+    if (!cache_ready) return NULL;
+    cache_entry *c = pthread_getspecific(cache_key);
+    if (!c) {
+        if (!(c = calloc(CACHE_SLOTS, sizeof *c))) return NULL;
+        if (pthread_setspecific(cache_key, c)) {
+            free(c);
+            return NULL;
+        }
     }
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ word[i]) * 16777619u;
+    *hash = h;
+    return &c[h & (CACHE_SLOTS - 1)];
+}
+
+static bool cache_hit(const cache_entry *e, const bpe_model *m, uint32_t hash, const uint8_t *word, size_t n) {
+    return e->model == m->serial && e->hash == hash && e->len == n && !memcmp(e->word, word, n);
+}
+
+static er_status push_cached(const cache_entry *e, const er_tokenizer *t, size_t a, tk_tokens *out, er_err *err) {
+    uint32_t start = 0;
+    for (size_t i = 0; i < e->n_tok; i++) {
+        tk_token tok = {e->ids[i], t->id_off[e->ids[i]], (uint32_t)a + start, (uint32_t)a + e->ends[i], 0, 0};
+        er_status st = tk_tokens_push(out, tok, err);
+        if (st) return st;
+        start = e->ends[i];
+    }
+    return ER_OK;
+}
+
+/* Tokens [from, n) of out, the word at code point a, into slot e. */
+static void cache_put(cache_entry *e, const bpe_model *m, uint32_t hash, const uint8_t *word, size_t n,
+                      const tk_tokens *out, size_t from, size_t a) {
+    size_t k = out->n - from;
+    if (k > CACHE_TOKENS) return;
+    *e = (cache_entry){m->serial, hash, (uint8_t)n, (uint8_t)k, {0}, {0}, {0}};
+    memcpy(e->word, word, n);
+    for (size_t j = 0; j < k && j < CACHE_TOKENS; j++) {
+        e->ids[j] = out->v[from + j].id;
+        e->ends[j] = (uint8_t)(out->v[from + j].ce - a);
+    }
+}
+
+/* The merges of the word [a, b) into out. */
+static er_status merge_word(const bpe_model *m, const er_tokenizer *t, const tk_normalized *s, size_t a,
+                            size_t b, tk_tokens *out, er_err *err) {
     size_t per_cp = m->byte_fallback ? 4 + m->prefix_len + m->suffix_len : 1, cap = (b - a) * per_cp;
     symbol stack_sym[STACK_SYMBOLS];
     queued_merge stack_q[3 * STACK_SYMBOLS];
@@ -247,6 +319,23 @@ static er_status bpe_tokenize(const tk_model *self, const er_tokenizer *t, const
         free(sym);
         free(q);
     }
+    return st;
+}
+
+static er_status bpe_tokenize(const tk_model *self, const er_tokenizer *t, const tk_normalized *s, size_t a,
+                              size_t b, tk_tokens *out, er_err *err) {
+    const bpe_model *m = (const bpe_model *)self;
+    const uint8_t *word = s->bytes + s->byte_at[a];
+    size_t n = s->byte_at[b] - s->byte_at[a], from = out->n;
+    if (m->ignore_merges) {
+        int32_t id = tk_vocab_find(t, NULL, 0, word, n);
+        if (id >= 0) return tk_tokens_push(out, (tk_token){id, t->id_off[id], (uint32_t)a, (uint32_t)b, 0, 0}, err);
+    }
+    uint32_t hash = 0;
+    cache_entry *e = n <= CACHE_WORD_BYTES ? cache_slot(word, n, &hash) : NULL;
+    if (e && cache_hit(e, m, hash, word, n)) return push_cached(e, t, a, out, err);
+    er_status st = merge_word(m, t, s, a, b, out, err);
+    if (!st && e) cache_put(e, m, hash, word, n, out, from, a);
     return st;
 }
 
@@ -368,6 +457,7 @@ er_status tk_bpe_load(er_tokenizer *t, json_t *json, tk_model **out, er_err *err
     bpe_model *m = calloc(1, sizeof *m);
     if (!m) return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
     m->base = (tk_model){-1, bpe_tokenize, bpe_free};
+    m->serial = atomic_fetch_add(&next_serial, 1);
     if ((st = load_options(m, t, json, err)) || (st = load_merges(m, t, merges, err))) {
         bpe_free(&m->base);
         return st;

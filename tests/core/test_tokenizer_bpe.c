@@ -175,6 +175,25 @@ START_TEST(byte_level_offsets) {
 }
 END_TEST
 
+/* The word cache answers for its own model only, even for a model loaded
+ * where a freed one was. */
+START_TEST(word_cache_per_model) {
+    er_err err;
+    const char *merged = "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\"]}}";
+    const char *plain = "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": []}}";
+    er_tokenizer *x = load_json(merged, ER_OK, &err), *y = load_json(plain, ER_OK, &err);
+    for (int i = 0; i < 3; i++) {
+        expect_tokens(x, "ab", "ab");
+        expect_tokens(y, "ab", "a b");
+    }
+    er_tokenizer_free(x);
+    x = load_json(plain, ER_OK, &err);
+    expect_tokens(x, "ab", "a b");
+    er_tokenizer_free(x);
+    er_tokenizer_free(y);
+}
+END_TEST
+
 /* A word longer than the model's stack buffers. */
 START_TEST(long_word) {
     er_err err;
@@ -295,6 +314,7 @@ static Suite *tokenizer_bpe_suite(void) {
     tcase_add_test(tc, refused);
     tcase_add_test(tc, byte_level_offsets);
     tcase_add_test(tc, long_word);
+    tcase_add_test(tc, word_cache_per_model);
     tcase_add_test(tc, legacy_vocab_json_and_merges);
     tcase_add_test(tc, sentencepiece_model_refused);
     suite_add_tcase(s, tc);
