@@ -64,16 +64,8 @@ er_status tk_wordpiece_new(er_tokenizer *t, int32_t unk_id, const char *prefix, 
  *  "continuing_subword_prefix": "##", "max_input_chars_per_word": 100}:
  * a linear parser. */
 er_status tk_wordpiece_load(er_tokenizer *t, json_t *json, tk_model **out, er_err *err) {
-    json_t *vocab = json_object_get(json, "vocab");
-    if (!json_is_object(vocab)) return er_set(err, ER_ERR_FORMAT, "tokenizer.json: model.vocab must be an object");
-    const char *key;
-    json_t *val;
-    er_status st;
-    json_object_foreach(vocab, key, val) {
-        int32_t id = -1;
-        if ((st = tk_json_id(val, "vocab id", &id, err))) return st;
-        if ((st = tk_vocab_add(t, key, strlen(key), id, err))) return st;
-    }
+    er_status st = tk_json_vocab(t, json_object_get(json, "vocab"), err);
+    if (st) return st;
     const char *unk, *prefix;
     if ((st = tk_json_string(json, "unk_token", "[UNK]", "model.unk_token", &unk, err))) return st;
     int32_t unk_id = tk_vocab_find(t, NULL, 0, (const uint8_t *)unk, strlen(unk));

@@ -14,11 +14,11 @@ static er_status bert_split(const tk_pre_tokenizer *self, const tk_normalized *s
         uint32_t c = s->cps[i];
         bool space = c == ' ' || tk_is_whitespace(c);
         if (!space && !tk_is_punct(c)) continue;
-        if (i > start) st = sink->word(sink, start, i);
-        if (!st && !space) st = sink->word(sink, i, i + 1);
+        if (i > start) st = sink->word(sink, s, start, i);
+        if (!st && !space) st = sink->word(sink, s, i, i + 1);
         start = i + 1;
     }
-    if (!st && b > start) st = sink->word(sink, start, b);
+    if (!st && b > start) st = sink->word(sink, s, start, b);
     return st;
 }
 

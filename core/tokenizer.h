@@ -1,10 +1,12 @@
-/* erserve WordPiece tokenizer: Hugging Face `tokenizers` semantics in C.
+/* erserve tokenizer: Hugging Face `tokenizers` semantics in C.
  *
  * Pipeline (as the Rust library runs it): added/special tokens are split out
- * of the raw text first; every other span goes through BertNormalizer
- * (clean_text, handle_chinese_chars, strip_accents, lowercase),
- * BertPreTokenizer (whitespace / punctuation), WordPiece, then the
- * post-processor (TemplateProcessing or BertProcessing) and truncation.
+ * of the raw text first; every other span goes through the normalizer
+ * (BertNormalizer: clean_text, handle_chinese_chars, strip_accents,
+ * lowercase), the pre-tokenizer (BertPreTokenizer: whitespace / punctuation;
+ * ByteLevel: GPT-2's regular expression and byte alphabet), the model
+ * (WordPiece, BPE), then truncation and the post-processor
+ * (TemplateProcessing, BertProcessing, ByteLevel).
  *
  * Ownership and lifetimes
  *   - er_tokenizer_load() returns a tokenizer the caller owns; release it with
@@ -23,8 +25,8 @@
  *   ER_ERR_IO         the file or directory cannot be read
  *   ER_ERR_FORMAT     malformed JSON / vocab, or input text that is not UTF-8
  *                     (the message names the byte offset)
- *   ER_ERR_UNSUPPORTED a well-formed tokenizer that is not WordPiece/Bert
- *   ER_ERR_NOT_FOUND  a directory without tokenizer.json or vocab.txt
+ *   ER_ERR_UNSUPPORTED a well-formed tokenizer with a component not implemented
+ *   ER_ERR_NOT_FOUND  a directory without tokenizer.json, vocab.json or vocab.txt
  *   ER_ERR_CAPACITY   the result does not fit max_length under the chosen
  *                     truncation, or the input exceeds ER_TOKENIZER_MAX_INPUT
  *   ER_ERR_INVALID_ARG NULL where a value is required, bad params
@@ -57,7 +59,9 @@ typedef enum {
 typedef struct {
     int add_special_tokens;   /* 1: apply the post-processor template ([CLS] A [SEP] ...) */
     er_truncation truncation; /* used only when max_length > 0 */
-    size_t max_length;        /* limit on the whole result, special tokens included; 0 = none */
+    size_t max_length;        /* limit on the whole result, special tokens included; 0 = none.
+                               * Below the number of special tokens: no truncation at all, as
+                               * the Rust library does (its unsigned subtraction wraps). */
 } er_tokenize_params;
 
 /* add_special_tokens = 1, truncation = LONGEST_FIRST, max_length = 0.
@@ -88,9 +92,14 @@ typedef struct {
 
 /* path: a tokenizer.json file; or a directory holding tokenizer.json (plus an
  * optional tokenizer_config.json for model_max_length and special-token
- * names); or a directory holding vocab.txt + tokenizer_config.json (legacy
- * BertTokenizer: do_lower_case, strip_accents, tokenize_chinese_chars,
- * special tokens, model_max_length).  Returns NULL and fills err on failure. */
+ * names); or a directory holding vocab.json + merges.txt (legacy GPT-2 /
+ * RoBERTa byte-level BPE, with tokenizer_config.json and
+ * special_tokens_map.json when present); or a directory holding vocab.txt +
+ * tokenizer_config.json (legacy BertTokenizer: do_lower_case,
+ * strip_accents, tokenize_chinese_chars, special tokens, model_max_length).
+ * A SentencePiece .model (alone in a directory, or as path) is refused with
+ * ER_ERR_UNSUPPORTED, saying how to get a tokenizer.json.  Returns NULL and
+ * fills err on failure. */
 er_tokenizer *er_tokenizer_load(const char *path, er_err *err);
 
 /* Same as er_tokenizer_load for tokenizer.json contents held in memory

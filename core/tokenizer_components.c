@@ -18,15 +18,18 @@ static const ROW(tk_normalizer_loader) NORMALIZERS[] = {
 
 static const ROW(tk_pre_tokenizer_loader) PRE_TOKENIZERS[] = {
     {"BertPreTokenizer", tk_bert_pre_tokenizer_load},
+    {"ByteLevel", tk_byte_level_pre_tokenizer_load},
 };
 
 static const ROW(tk_model_loader) MODELS[] = {
     {"WordPiece", tk_wordpiece_load},
+    {"BPE", tk_bpe_load},
 };
 
 static const ROW(tk_post_processor_loader) POST_PROCESSORS[] = {
     {"TemplateProcessing", tk_template_processing_load},
     {"BertProcessing", tk_bert_processing_load},
+    {"ByteLevel", tk_byte_level_processor_load},
 };
 
 #define FMT(...) er_set(err, ER_ERR_FORMAT, "tokenizer.json: " __VA_ARGS__)
@@ -68,20 +71,27 @@ er_status tk_post_processor_load(er_tokenizer *t, json_t *json, tk_post_processo
     LOAD_BY_TYPE(POST_PROCESSORS, "post_processor");
 }
 
-/* The model is required, and its "type" optional: older files leave it
- * out (a "merges" list then means BPE). */
+/* The type of a model object without "type" (older serializations, e.g.
+ * roberta-base's): "merges" means BPE, a vocab of [piece, score] pairs
+ * Unigram, anything else WordPiece (the Rust library tries the models'
+ * layouts in turn; these are the keys that tell them apart). */
+static const char *inferred_model_type(json_t *json) {
+    if (json_object_get(json, "merges")) return "BPE";
+    if (json_is_array(json_object_get(json, "vocab"))) return "Unigram";
+    return "WordPiece";
+}
+
+/* The model is required, and its "type" optional. */
 er_status tk_model_load(er_tokenizer *t, json_t *json, tk_model **out, er_err *err) {
     if (!json_is_object(json)) return FMT("\"model\" must be an object");
-    const char *type = "WordPiece";
+    const char *type = inferred_model_type(json);
     json_t *ty = json_object_get(json, "type");
     if (ty && !json_is_null(ty)) {
         if (!json_is_string(ty)) return FMT("model.type must be a string");
         type = json_string_value(ty);
-    } else if (json_object_get(json, "merges")) {
-        return er_set(err, ER_ERR_UNSUPPORTED, "tokenizer.json: BPE model is not WordPiece");
     }
     size_t i;
     FIND_ROW(MODELS, type, i);
     if (i < COUNT(MODELS)) return MODELS[i].load(t, json, out, err);
-    return er_set(err, ER_ERR_UNSUPPORTED, "tokenizer.json: model type \"%s\" is not WordPiece", type);
+    return er_set(err, ER_ERR_UNSUPPORTED, "tokenizer.json: model \"%s\" not supported", type);
 }

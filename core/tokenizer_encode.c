@@ -7,6 +7,20 @@
 
 #include "tokenizer_internal.h"
 
+/* The Rust library gives an added token the text it matched as its string:
+ * with lstrip / rstrip that includes the whitespace taken in (" <|endoftext|> ").
+ * Such strings are not in the tokenizer; they are kept here per sequence
+ * (token index, bytes) and copied into the encoding at the end. */
+typedef struct {
+    struct matched_text {
+        size_t token;
+        uint32_t off, len;
+    } *v;
+    size_t n, cap;
+    char *bytes;
+    size_t n_bytes, bytes_cap;
+} matched_texts;
+
 /* One sequence being encoded. */
 typedef struct {
     tk_word_sink sink; /* first: the pre-tokenizer's words come back here */
@@ -16,7 +30,9 @@ typedef struct {
     uint32_t *ocp; /* [n_cp] original code points */
     size_t n_cp;
     tk_normalized norm; /* the span being processed */
+    tk_normalized scratch[2]; /* the pre-tokenizer's rewritten words */
     tk_tokens *out;
+    matched_texts *texts;
     er_err *err;
 } tk_workspace;
 
@@ -26,6 +42,8 @@ static void workspace_free(tk_workspace *w) {
     free(w->ob);
     free(w->ocp);
     tk_normalized_free(&w->norm);
+    tk_normalized_free(&w->scratch[0]);
+    tk_normalized_free(&w->scratch[1]);
 }
 
 er_status tk_array_grow(void *array_ptr, size_t *cap, size_t elem_size, er_err *err) {
@@ -82,10 +100,10 @@ er_status tk_normalize(const er_tokenizer *t, const uint32_t *cps, size_t a, siz
     return ER_OK;
 }
 
-/* Tokens [from, n) of out hold normalized code point ranges: make them
- * original code point and byte offsets. */
-static void map_offsets(tk_workspace *w, size_t from) {
-    const uint32_t *src = w->norm.src;
+/* Tokens [from, n) of out hold code point ranges of s: make them original
+ * code point and byte offsets. */
+static void map_offsets(tk_workspace *w, const tk_normalized *s, size_t from) {
+    const uint32_t *src = s->src;
     for (size_t i = from; i < w->out->n; i++) {
         tk_token *tk = &w->out->v[i];
         tk->cs = src[tk->cs];
@@ -95,14 +113,14 @@ static void map_offsets(tk_workspace *w, size_t from) {
     }
 }
 
-/* The model on the word [a, b) of the normalized span; its tokens' offsets
- * are mapped at once, while they are in the cache. */
-static er_status tokenize_word(tk_word_sink *sink, size_t a, size_t b) {
+/* The model on the word [a, b) of s; its tokens' offsets are mapped at
+ * once, while they are in the cache. */
+static er_status tokenize_word(tk_word_sink *sink, const tk_normalized *s, size_t a, size_t b) {
     tk_workspace *w = (tk_workspace *)sink;
     const tk_model *m = w->t->model;
     size_t from = w->out->n;
-    er_status st = m->tokenize(m, w->t, &w->norm, a, b, w->out, w->err);
-    if (!st) map_offsets(w, from);
+    er_status st = m->tokenize(m, w->t, s, a, b, w->out, w->err);
+    if (!st) map_offsets(w, s, from);
     return st;
 }
 
@@ -110,7 +128,25 @@ static er_status tokenize_word(tk_word_sink *sink, size_t a, size_t b) {
 static er_status tokenize_words(tk_workspace *w, size_t a, size_t b) {
     const tk_pre_tokenizer *pt = w->t->pre_tokenizer;
     if (pt) return pt->split(pt, &w->norm, a, b, &w->sink, w->err);
-    return a < b ? tokenize_word(&w->sink, a, b) : ER_OK;
+    return a < b ? tokenize_word(&w->sink, &w->norm, a, b) : ER_OK;
+}
+
+/* The added token about to be pushed as token out->n matched bytes[0, n)
+ * of its text; unless that is its content, keep it as the token's string. */
+static er_status keep_matched_text(tk_workspace *w, const tk_added *a, const uint8_t *bytes, size_t n) {
+    const er_tokenizer *t = w->t;
+    uint32_t off = a->normalized && a->nlen ? a->noff : a->off, len = a->normalized && a->nlen ? a->nlen : a->len;
+    if (n == len && !memcmp(bytes, t->arena + off, n)) return ER_OK;
+    matched_texts *m = w->texts;
+    er_status st;
+    if (m->n == m->cap && (st = tk_array_grow(&m->v, &m->cap, sizeof *m->v, w->err))) return st;
+    while (m->n_bytes + n + 1 > m->bytes_cap)
+        if ((st = tk_array_grow(&m->bytes, &m->bytes_cap, 1, w->err))) return st;
+    memcpy(m->bytes + m->n_bytes, bytes, n);
+    m->bytes[m->n_bytes + n] = 0;
+    m->v[m->n++] = (struct matched_text){w->out->n, (uint32_t)m->n_bytes, (uint32_t)n};
+    m->n_bytes += n + 1;
+    return ER_OK;
 }
 
 /* The normalized span: split out normalized added tokens, tokenize the rest. */
@@ -127,9 +163,10 @@ static er_status tokenize_normalized(tk_workspace *w) {
             continue;
         }
         er_status st = tokenize_words(w, seg, s);
+        if (!st) st = keep_matched_text(w, a, w->norm.bytes + w->norm.byte_at[s], w->norm.byte_at[e] - w->norm.byte_at[s]);
         if (!st) st = tk_tokens_push(w->out, (tk_token){a->id, a->off, (uint32_t)s, (uint32_t)e, 0, 0}, w->err);
         if (st) return st;
-        map_offsets(w, w->out->n - 1);
+        map_offsets(w, &w->norm, w->out->n - 1);
         seg = v.floor = i = e;
     }
     return tokenize_words(w, seg, w->norm.n);
@@ -184,6 +221,7 @@ static er_status encode_sequence(tk_workspace *w, const char *text, size_t len) 
         }
         tk_token tok = {a->id, a->off, (uint32_t)s, (uint32_t)e, w->ob[s], w->ob[e]};
         st = tokenize_span(w, seg, s);
+        if (!st) st = keep_matched_text(w, a, w->text + w->ob[s], w->ob[e] - w->ob[s]);
         if (!st) st = tk_tokens_push(w->out, tok, w->err);
         if (st) return st;
         seg = v.floor = k = e;
@@ -192,9 +230,12 @@ static er_status encode_sequence(tk_workspace *w, const char *text, size_t len) 
 }
 
 static er_status encode_into(const er_tokenizer *t, const char *text, size_t len, tk_tokens *out,
-                             er_err *err) {
+                             matched_texts *texts, er_err *err) {
     tk_workspace w = {0};
+    w.texts = texts;
     w.sink.word = tokenize_word;
+    w.sink.scratch[0] = &w.scratch[0];
+    w.sink.scratch[1] = &w.scratch[1];
     w.t = t;
     w.out = out;
     w.err = err;
@@ -227,9 +268,9 @@ static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, si
     size_t n_add = p->add_special_tokens ? er_tokenizer_num_special_tokens(t, pair) : 0;
     size_t total = *na + *nb;
     if (total + n_add <= p->max_length) return ER_OK;
-    if (p->max_length < n_add)
-        return er_set(err, ER_ERR_CAPACITY, "tokenizer: max_length %zu is below the %zu special tokens",
-                      p->max_length, n_add);
+    /* The Rust library computes max_length - n_add unsigned: below the
+     * special tokens it wraps, and nothing is truncated.  Same here. */
+    if (p->max_length < n_add) return ER_OK;
     size_t max = p->max_length - n_add, remove = total - max;
     if (p->truncation == ER_TRUNCATE_LONGEST_FIRST) {
         if (pair) truncate_longest_first(max, na, nb);
@@ -252,7 +293,8 @@ static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, si
     return ER_OK;
 }
 
-er_encoding *tk_encoding_new(size_t n) {
+/* An encoding of n tokens with `room` bytes after it for strings (*room_at). */
+static er_encoding *encoding_alloc(size_t n, size_t room, char **room_at) {
     size_t sz = (sizeof(er_encoding) + 7) & ~(size_t)7;
     size_t o_tok = sz;
     sz += n * sizeof(char *);
@@ -268,7 +310,7 @@ er_encoding *tk_encoding_new(size_t n) {
     sz += n;
     size_t o_seq = sz;
     sz += n;
-    char *m = calloc(1, sz);
+    char *m = calloc(1, sz + room);
     if (!m) return NULL;
     er_encoding *e = (er_encoding *)m;
     e->n = n;
@@ -279,7 +321,48 @@ er_encoding *tk_encoding_new(size_t n) {
     e->byte_offsets = (er_offset *)(m + o_boff);
     e->special_mask = (uint8_t *)(m + o_mask);
     e->sequence_ids = (int8_t *)(m + o_seq);
+    if (room_at) *room_at = m + sz;
     return e;
+}
+
+er_encoding *tk_encoding_new(size_t n) { return encoding_alloc(n, 0, NULL); }
+
+/* A copy of e with room bytes for strings after it; e is freed. */
+static er_encoding *encoding_with_room(er_encoding *e, size_t room, char **room_at) {
+    size_t n = e->n;
+    er_encoding *c = encoding_alloc(n, room, room_at);
+    if (!c) return NULL;
+    memcpy(c->tokens, e->tokens, n * sizeof *e->tokens);
+    memcpy(c->ids, e->ids, n * sizeof *e->ids);
+    memcpy(c->type_ids, e->type_ids, n * sizeof *e->type_ids);
+    memcpy(c->offsets, e->offsets, n * sizeof *e->offsets);
+    memcpy(c->byte_offsets, e->byte_offsets, n * sizeof *e->byte_offsets);
+    memcpy(c->special_mask, e->special_mask, n);
+    memcpy(c->sequence_ids, e->sequence_ids, n);
+    c->truncated = e->truncated;
+    free(e);
+    return c;
+}
+
+/* The matched texts of both sequences become the strings of their tokens:
+ * token j of sequence s is the j-th entry of *out with sequence id s. */
+static er_status use_matched_texts(er_encoding **out, const matched_texts texts[2], er_err *err) {
+    if (!texts[0].n && !texts[1].n) return ER_OK;
+    char *room;
+    er_encoding *e = encoding_with_room(*out, texts[0].n_bytes + texts[1].n_bytes, &room);
+    if (!e) return nomem(err);
+    *out = e;
+    if (texts[0].n_bytes) memcpy(room, texts[0].bytes, texts[0].n_bytes);
+    if (texts[1].n_bytes) memcpy(room + texts[0].n_bytes, texts[1].bytes, texts[1].n_bytes);
+    size_t seen[2] = {0, 0}, next[2] = {0, 0}, base[2] = {0, texts[0].n_bytes};
+    for (size_t k = 0; k < e->n; k++) {
+        int s = e->sequence_ids[k];
+        if (s != 0 && s != 1) continue;
+        size_t j = seen[s]++;
+        if (next[s] < texts[s].n && texts[s].v[next[s]].token == j)
+            e->tokens[k] = room + base[s] + texts[s].v[next[s]++].off;
+    }
+    return ER_OK;
 }
 
 void er_encoding_free(er_encoding *e) { free(e); }
@@ -295,8 +378,9 @@ er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t le
     if ((int)p.truncation < ER_TRUNCATE_NONE || p.truncation > ER_TRUNCATE_ONLY_SECOND)
         return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: unknown truncation strategy %d", (int)p.truncation);
     tk_tokens a = {0}, b = {0};
-    er_status st = encode_into(t, text, len, &a, err);
-    if (!st && pair) st = encode_into(t, pair, pair_len, &b, err);
+    matched_texts texts[2] = {{0}, {0}};
+    er_status st = encode_into(t, text, len, &a, &texts[0], err);
+    if (!st && pair) st = encode_into(t, pair, pair_len, &b, &texts[1], err);
     size_t na = a.n, nb = b.n;
     int truncated = 0;
     if (!st) st = truncate(t, &p, &na, &nb, pair != NULL, &truncated, err);
@@ -304,7 +388,16 @@ er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t le
         st = t->post_processor->process(t->post_processor, t, &a, na, pair ? &b : NULL, nb,
                                         p.add_special_tokens != 0, out, err);
     if (!st) (*out)->truncated = truncated;
+    if (!st && (st = use_matched_texts(out, texts, err))) {
+        er_encoding_free(*out);
+        *out = NULL;
+    }
+    if (!st && t->trim_offsets) tk_trim_offsets(*out, t->trim_keeps_prefix_space);
     free(a.v);
     free(b.v);
+    for (int i = 0; i < 2; i++) {
+        free(texts[i].v);
+        free(texts[i].bytes);
+    }
     return st;
 }

@@ -85,12 +85,21 @@ void tk_normalized_free(tk_normalized *s);
  * the array (a T *), *cap its capacity in elements of elem_size bytes. */
 er_status tk_array_grow(void *array_ptr, size_t *cap, size_t elem_size, er_err *err);
 
-/* Where a pre-tokenizer sends its words, in order: word(sink, start, end)
- * for normalized code points [start, end).  The pipeline's sink runs the
- * model on each word at once, so no list of words is ever built. */
+/* Where a pre-tokenizer sends its words, in order: word(sink, s, start,
+ * end) for code points [start, end) of s.  s is the normalized span the
+ * pre-tokenizer was given, or text it rewrote (ByteLevel: bytes as the
+ * GPT-2 alphabet) into one of the sink's scratch buffers, whose src still
+ * names, per code point, the original code point it came from: offsets
+ * survive the rewriting as they survive normalization.  The pipeline's
+ * sink runs the model on each word at once, so no list of words is ever
+ * built. */
 typedef struct tk_word_sink tk_word_sink;
 struct tk_word_sink {
-    er_status (*word)(tk_word_sink *self, size_t start, size_t end);
+    er_status (*word)(tk_word_sink *self, const tk_normalized *s, size_t start, size_t end);
+    /* Buffers a pre-tokenizer may rewrite text into (tk_normalized_clear
+     * first); owned by the pipeline, which keeps their memory from word to
+     * word and from span to span. */
+    tk_normalized *scratch[2];
 };
 
 /* A token.  A model fills id, tok and the normalized code point range
@@ -185,12 +194,15 @@ tk_post_processor_loader tk_post_processor_load;
 /* normalizers */
 tk_normalizer_loader tk_bert_normalizer_load; /* tok_normalizer_bert.c */
 /* pre-tokenizers */
-tk_pre_tokenizer_loader tk_bert_pre_tokenizer_load; /* tok_pretokenizer_bert.c */
+tk_pre_tokenizer_loader tk_bert_pre_tokenizer_load;       /* tok_pretokenizer_bert.c */
+tk_pre_tokenizer_loader tk_byte_level_pre_tokenizer_load; /* tok_pretokenizer_bytelevel.c */
 /* models */
 tk_model_loader tk_wordpiece_load; /* tok_model_wordpiece.c */
+tk_model_loader tk_bpe_load;       /* tok_model_bpe.c */
 /* post-processors */
 tk_post_processor_loader tk_template_processing_load; /* tok_processor_template.c */
 tk_post_processor_loader tk_bert_processing_load;     /* tok_processor_template.c */
+tk_post_processor_loader tk_byte_level_processor_load; /* tok_processor_bytelevel.c */
 
 /* ---- Constructors for the legacy vocab.txt path and the defaults -------- */
 
@@ -203,6 +215,13 @@ er_status tk_wordpiece_new(er_tokenizer *t, int32_t unk_id, const char *prefix, 
 /* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP]. */
 er_status tk_bert_processing_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
                                  int32_t sep_id, tk_post_processor **out, er_err *err);
+/* The GPT-2 byte -> code point alphabet (tok_pretokenizer_bytelevel.c):
+ * printable bytes are themselves, the others U+0100 on, in byte order. */
+void tk_byte_level_alphabet(uint16_t byte_char[256]);
+/* The Rust library's ByteLevel process_offsets on every sequence token of
+ * e: leading and trailing spaces of its string leave its offsets (but one
+ * leading space of a sequence's first token under add_prefix_space). */
+void tk_trim_offsets(er_encoding *e, bool add_prefix_space);
 /* What a tokenizer.json without a post_processor does: A, and A B with
  * type ids 0 and 1, nothing added. */
 er_status tk_plain_processing_new(tk_post_processor **out, er_err *err);
@@ -216,6 +235,8 @@ er_status tk_json_string(json_t *o, const char *key, const char *def, const char
                          er_err *err);
 /* A token id: an integer in [0, TK_MAX_ID). */
 er_status tk_json_id(json_t *v, const char *what, int32_t *out, er_err *err);
+/* model.vocab, {"token": id, ...}, into t's vocabulary (WordPiece, BPE). */
+er_status tk_json_vocab(er_tokenizer *t, json_t *vocab, er_err *err);
 
 /* ---- The tokenizer ------------------------------------------------------ */
 
@@ -256,6 +277,11 @@ struct er_tokenizer {
     bool any_raw_added, any_norm_added;
     uint8_t raw_first[32]; /* bitmap of first bytes of non-normalized added tokens */
 
+    /* ByteLevel offset trimming (tk_trim_offsets), done by the pipeline
+     * after the post-processor, once every token's string is final; a
+     * post-processor that trims (ByteLevel, RobertaProcessing) sets these. */
+    bool trim_offsets, trim_keeps_prefix_space;
+
     int32_t special_ids[5];
     size_t model_max_length;
     size_t file_trunc_len;
@@ -273,6 +299,10 @@ int32_t tk_added_find(const er_tokenizer *t, const char *s, size_t n);
 /* Once every component is in: the id -> string table, the added tokens'
  * normalized forms, the default post-processor and the unk special id. */
 er_status tk_finish(er_tokenizer *t, er_err *err);
+
+/* tokenizer_legacy_bpe.c: a vocab.json + merges.txt directory, as the
+ * tokenizer.json transformers would convert it to (NULL and err on failure). */
+er_tokenizer *tk_load_legacy_bpe(const char *dir, er_err *err);
 
 /* tokenizer_json.c */
 er_status tk_parse_tokenizer_json(er_tokenizer *t, const char *json, size_t len, er_err *err);
@@ -317,14 +347,14 @@ static inline bool tk_is_whitespace(uint32_t cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
     return tk_is_whitespace_above_ascii(cp);
 }
-/* BERT: ASCII punctuation or Unicode P* */
+/* BERT: ASCII punctuation or Unicode P* (as of Unicode 8.0, like the Rust library) */
 static inline bool tk_is_punct(uint32_t cp) {
     if (cp < 0x80)
         return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
                (cp >= 0x7B && cp <= 0x7E);
     return tk_is_punct_above_ascii(cp);
 }
-/* Rust BertNormalizer is_control: C* except \t\n\r */
+/* Rust BertNormalizer is_control: Cc, Cf, Co except \t\n\r (not Cn) */
 static inline bool tk_is_control(uint32_t cp) {
     if (cp < 0x80) return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F;
     return tk_is_control_above_ascii(cp);

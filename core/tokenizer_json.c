@@ -27,6 +27,19 @@ er_status tk_json_string(json_t *o, const char *key, const char *def, const char
     return ER_OK;
 }
 
+er_status tk_json_vocab(er_tokenizer *t, json_t *vocab, er_err *err) {
+    if (!json_is_object(vocab)) return FMT("model.vocab must be an object");
+    const char *key;
+    json_t *val;
+    er_status st;
+    json_object_foreach(vocab, key, val) {
+        int32_t id = -1;
+        if ((st = tk_json_id(val, "vocab id", &id, err))) return st;
+        if ((st = tk_vocab_add(t, key, strlen(key), id, err))) return st;
+    }
+    return ER_OK;
+}
+
 er_status tk_json_id(json_t *v, const char *what, int32_t *out, er_err *err) {
     if (!json_is_integer(v)) return FMT("%s must be an integer", what);
     json_int_t id = json_integer_value(v);

@@ -1,4 +1,5 @@
-/* Loading: file / directory dispatch, legacy vocab.txt + tokenizer_config.json. */
+/* Loading: file / directory dispatch, legacy vocab.txt + tokenizer_config.json
+ * (vocab.json + merges.txt: tokenizer_legacy_bpe.c). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -150,52 +151,83 @@ er_tokenizer *er_tokenizer_load_json(const char *json, size_t len, er_err *err) 
     return finish(t, st, err);
 }
 
-static er_tokenizer *load_dir(const char *dir, er_err *err) {
-    size_t dl = strlen(dir);
-    char *p = malloc(dl + 32);
-    if (!p) {
-        er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
+/* tokenizer_config.json beside a tokenizer.json (or what stands for one):
+ * model_max_length and the special tokens' names; t is freed on error. */
+static er_tokenizer *with_config(er_tokenizer *t, const char *cfg, size_t cfg_len, er_err *err) {
+    if (!t || !cfg) return t;
+    size_t ml = t->model_max_length;
+    t->model_max_length = 0;
+    if (load_config(t, cfg, cfg_len, false, err)) {
+        er_tokenizer_free(t);
         return NULL;
     }
-    char *buf = NULL, *cfg = NULL;
+    if (!t->model_max_length) t->model_max_length = ml;
+    return t;
+}
+
+static const char SENTENCEPIECE_ONLY[] =
+    "a SentencePiece model alone is not supported: save the tokenizer as tokenizer.json "
+    "(transformers: AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR), which converts it)";
+
+/* A directory without tokenizer.json, vocab.json or vocab.txt: say why. */
+static void refuse_dir(const char *dir, char *p, size_t cap, er_err *err) {
+    static const char *const SP[] = {"spiece.model", "sentencepiece.bpe.model", "tokenizer.model"};
+    for (size_t i = 0; i < sizeof SP / sizeof *SP; i++) {
+        snprintf(p, cap, "%s/%s", dir, SP[i]);
+        struct stat sb;
+        if (stat(p, &sb) == 0) {
+            er_set(err, ER_ERR_UNSUPPORTED, "%s: %s", p, SENTENCEPIECE_ONLY);
+            return;
+        }
+    }
+    er_set(err, ER_ERR_NOT_FOUND, "%s: none of tokenizer.json, vocab.json + merges.txt, vocab.txt", dir);
+}
+
+/* vocab.txt + tokenizer_config.json: BertTokenizer's layout. */
+static er_tokenizer *load_vocab_txt_dir(const char *dir, const char *buf, size_t len, const char *cfg,
+                                        size_t cfg_len, er_err *err) {
+    if (!cfg) {
+        er_set(err, ER_ERR_NOT_FOUND, "%s: vocab.txt without tokenizer_config.json", dir);
+        return NULL;
+    }
+    er_tokenizer *t = tk_new(err);
+    if (!t) return NULL;
+    er_status st = load_vocab_txt(t, buf, len, err);
+    if (!st) st = load_config(t, cfg, cfg_len, true, err);
+    if (!st) default_specials(t);
+    return finish(t, st, err);
+}
+
+/* tokenizer.json, else vocab.json + merges.txt, else vocab.txt. */
+static er_tokenizer *load_dir(const char *dir, er_err *err) {
+    size_t cap = strlen(dir) + 32;
+    char *p = malloc(cap), *buf = NULL, *cfg = NULL;
     size_t len = 0, cfg_len = 0;
     er_tokenizer *t = NULL;
-    snprintf(p, dl + 32, "%s/tokenizer_config.json", dir);
-    er_status cst = er_read_file(p, TK_MAX_FILE, &cfg, &cfg_len, err);
-    if (cst && cst != ER_ERR_NOT_FOUND) goto out;
-    snprintf(p, dl + 32, "%s/tokenizer.json", dir);
-    er_status st = er_read_file(p, TK_MAX_FILE, &buf, &len, err);
-    if (st == ER_OK) {
-        t = er_tokenizer_load_json(buf, len, err);
-        if (t && cfg) {
-            size_t ml = t->model_max_length;
-            t->model_max_length = 0;
-            if (load_config(t, cfg, cfg_len, false, err)) {
-                er_tokenizer_free(t);
-                t = NULL;
-            } else if (!t->model_max_length) {
-                t->model_max_length = ml;
-            }
-        }
+    er_status st = ER_ERR_NOMEM;
+    struct stat sb;
+    if (!p) {
+        er_set(err, st, "tokenizer: out of memory");
+        return NULL;
+    }
+    snprintf(p, cap, "%s/tokenizer_config.json", dir);
+    if ((st = er_read_file(p, TK_MAX_FILE, &cfg, &cfg_len, err)) && st != ER_ERR_NOT_FOUND) goto out;
+    snprintf(p, cap, "%s/tokenizer.json", dir);
+    if ((st = er_read_file(p, TK_MAX_FILE, &buf, &len, err)) == ER_OK) {
+        t = with_config(er_tokenizer_load_json(buf, len, err), cfg, cfg_len, err);
         goto out;
     }
     if (st != ER_ERR_NOT_FOUND) goto out;
-    snprintf(p, dl + 32, "%s/vocab.txt", dir);
-    st = er_read_file(p, TK_MAX_FILE, &buf, &len, err);
-    if (st) {
-        if (st == ER_ERR_NOT_FOUND)
-            er_set(err, ER_ERR_NOT_FOUND, "%s: neither tokenizer.json nor vocab.txt", dir);
+    snprintf(p, cap, "%s/vocab.json", dir);
+    if (stat(p, &sb) == 0) {
+        t = with_config(tk_load_legacy_bpe(dir, err), cfg, cfg_len, err);
         goto out;
     }
-    if (!cfg) {
-        er_set(err, ER_ERR_NOT_FOUND, "%s: vocab.txt without tokenizer_config.json", dir);
-        goto out;
-    }
-    if (!(t = tk_new(err))) goto out;
-    st = load_vocab_txt(t, buf, len, err);
-    if (!st) st = load_config(t, cfg, cfg_len, true, err);
-    if (!st) default_specials(t);
-    t = finish(t, st, err);
+    snprintf(p, cap, "%s/vocab.txt", dir);
+    if ((st = er_read_file(p, TK_MAX_FILE, &buf, &len, err)) == ER_OK)
+        t = load_vocab_txt_dir(dir, buf, len, cfg, cfg_len, err);
+    else if (st == ER_ERR_NOT_FOUND)
+        refuse_dir(dir, p, cap, err);
 out:
     free(p);
     free(buf);
@@ -210,7 +242,8 @@ out:
  * (open and read errors) are kept. */
 static void name_path(er_err *err, const char *path, bool dir) {
     if (!err || err->code == ER_OK) return;
-    static const char *const NAMES[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
+    static const char *const NAMES[] = {"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt",
+                                        "tokenizer_config.json", "special_tokens_map.json",
                                         "tokenizer"};
     const char *rest = err->msg, *file = NULL;
     for (size_t i = 0; i < sizeof NAMES / sizeof *NAMES && !file; i++) {
@@ -242,6 +275,11 @@ er_tokenizer *er_tokenizer_load(const char *path, er_err *err) {
         return NULL;
     }
     bool dir = S_ISDIR(sb.st_mode);
+    size_t n = strlen(path);
+    if (!dir && n >= 6 && !strcmp(path + n - 6, ".model")) {
+        er_set(err, ER_ERR_UNSUPPORTED, "%s: %s", path, SENTENCEPIECE_ONLY);
+        return NULL;
+    }
     er_tokenizer *t = NULL;
     if (dir) {
         t = load_dir(path, err);

@@ -66,15 +66,49 @@ bool tk_is_whitespace_above_ascii(uint32_t cp) {
     return c == UTF8PROC_CATEGORY_ZS || c == UTF8PROC_CATEGORY_ZL || c == UTF8PROC_CATEGORY_ZP;
 }
 
-bool tk_is_punct_above_ascii(uint32_t cp) {
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
+/* The Rust library's BertNormalizer and BertPreTokenizer take their
+ * categories from the unicode_categories crate, whose tables are Unicode 8.0:
+ * a code point assigned since then is unassigned (Cn) there, so it is
+ * neither removed as a control nor split as punctuation (it becomes part of
+ * a word, usually [UNK]).  These are the punctuation (P*) and format (Cf)
+ * code points utf8proc knows that Unicode 8.0 did not have: utf8proc's P*
+ * and Cf code points whose Age (Perl's Unicode::UCD, Unicode 14) is above
+ * 8.0 or unassigned (Unicode 15).  The Rust goldens check U+0890, U+13430,
+ * U+2E4F, U+2E52, U+1E95E, U+16FE2 and U+1B7D (and U+2E42, 7.0, split). */
+static const uint32_t AFTER_UNICODE_8[][2] = {
+    {0x61D, 0x61D},     {0x890, 0x891},     {0x8E2, 0x8E2},     {0x9FD, 0x9FD},     {0xA76, 0xA76},
+    {0xC77, 0xC77},     {0xC84, 0xC84},     {0x1B7D, 0x1B7E},   {0x2E43, 0x2E4F},   {0x2E52, 0x2E5D},
+    {0x10EAD, 0x10EAD}, {0x10F55, 0x10F59}, {0x10F86, 0x10F89}, {0x110CD, 0x110CD}, {0x1144B, 0x1144F},
+    {0x1145A, 0x1145B}, {0x1145D, 0x1145D}, {0x11660, 0x1166C}, {0x116B9, 0x116B9}, {0x1183B, 0x1183B},
+    {0x11944, 0x11946}, {0x119E2, 0x119E2}, {0x11A3F, 0x11A46}, {0x11A9A, 0x11A9C}, {0x11A9E, 0x11AA2},
+    {0x11B00, 0x11B09}, {0x11C41, 0x11C45}, {0x11C70, 0x11C71}, {0x11EF7, 0x11EF8}, {0x11F43, 0x11F4F},
+    {0x11FFF, 0x11FFF}, {0x12FF1, 0x12FF2}, {0x13430, 0x1343F}, {0x16E97, 0x16E9A}, {0x16FE2, 0x16FE2},
+    {0x1E95E, 0x1E95F},
+};
+
+static bool after_unicode_8(uint32_t cp) {
+    size_t lo = 0, hi = sizeof AFTER_UNICODE_8 / sizeof *AFTER_UNICODE_8;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < AFTER_UNICODE_8[mid][0]) hi = mid;
+        else if (cp > AFTER_UNICODE_8[mid][1]) lo = mid + 1;
+        else return true;
+    }
+    return false;
 }
 
+bool tk_is_punct_above_ascii(uint32_t cp) {
+    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO && !after_unicode_8(cp);
+}
+
+/* Cc, Cf, Co (and Cs, which valid UTF-8 never holds).  Not Cn: the Rust
+ * library keeps unassigned code points (noncharacters included), and so
+ * they reach the model, which makes them [UNK]. */
 bool tk_is_control_above_ascii(uint32_t cp) {
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CN ||
-           c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CS;
+    return (c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CO ||
+            c == UTF8PROC_CATEGORY_CS) && !after_unicode_8(cp);
 }
 
 bool tk_is_chinese(uint32_t cp) {

@@ -2,6 +2,7 @@
  * tests/tokenizer/gen_goldens.mjs) and unit tests. */
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,18 @@ static int cmp_ints(json_t *arr, const int32_t *v, size_t n) {
     return 1;
 }
 
+/* Cases where the older reference of golden/ (a re-statement of the Rust
+ * pipeline, see gen_goldens.mjs) is wrong and the real Rust library's
+ * goldens (golden-rust/, test_tokenizer_parity.c) decide: unassigned code
+ * points are kept and become [UNK], they are not removed. */
+static const char *const SUPERSEDED[] = {"unassigned \u0378 and \u0380 code points"};
+
+static bool superseded(json_t *text) {
+    for (size_t k = 0; k < sizeof SUPERSEDED / sizeof *SUPERSEDED; k++)
+        if (!strcmp(json_string_value(text), SUPERSEDED[k])) return true;
+    return false;
+}
+
 static void run_golden(const char *name) {
     char path[256];
     snprintf(path, sizeof path, "tests/tokenizer/golden/%s.json", name);
@@ -50,8 +63,12 @@ static void run_golden(const char *name) {
     size_t i, bad = 0, n = json_array_size(cases), checked = 0;
     json_t *c;
     json_array_foreach(cases, i, c) {
-        checked++;
         json_t *text = json_object_get(c, "text"), *pair = json_object_get(c, "pair");
+        if (superseded(text)) {
+            n--;
+            continue;
+        }
+        checked++;
         er_tokenize_params p = er_tokenize_default_params();
         json_t *ml = json_object_get(c, "max_length");
         if (ml) {
@@ -287,8 +304,11 @@ START_TEST(truncation) {
     ck_assert_int_eq(er_tokenizer_encode(t, "a b c d e f g", 13, NULL, 0, &p, &e, &err), ER_ERR_CAPACITY);
     ck_assert_ptr_null(e);
     p.truncation = ER_TRUNCATE_LONGEST_FIRST;
-    p.max_length = 2;
-    ck_assert_int_eq(er_tokenizer_encode(t, "a", 1, "b", 1, &p, &e, &err), ER_ERR_CAPACITY);
+    p.max_length = 2; /* below the 3 special tokens of a pair: no truncation, as in Rust */
+    ck_assert_int_eq(er_tokenizer_encode(t, "a", 1, "b", 1, &p, &e, &err), ER_OK);
+    ck_assert_uint_eq(e->n, 5);
+    ck_assert_int_eq(e->truncated, 0);
+    er_encoding_free(e);
     p.truncation = (er_truncation)42;
     ck_assert_int_eq(er_tokenizer_encode(t, "a", 1, NULL, 0, &p, &e, &err), ER_ERR_INVALID_ARG);
     ck_assert_int_eq(er_truncation_parse("only_first"), ER_TRUNCATE_ONLY_FIRST);
@@ -411,7 +431,7 @@ START_TEST(load_errors_name_the_path) {
     const char *bpe = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"[UNK]\": 0}}}";
     put_file(d, "bpe.json", bpe, strlen(bpe));
     snprintf(p, sizeof p, "%s/bpe.json", d);
-    load_fails(p, p, "WordPiece");
+    load_fails(p, p, "needs merges");
     /* a directory: DIR/tokenizer.json, with or without a trailing slash */
     snprintf(p, sizeof p, "%s/json", d);
     ck_assert_int_eq(mkdir(p, 0755), 0);
