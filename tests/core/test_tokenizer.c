@@ -459,7 +459,7 @@ START_TEST(load_errors_name_the_path) {
     load_fails(p, p, "No such file");
     snprintf(p, sizeof p, "%s/empty", d);
     ck_assert_int_eq(mkdir(p, 0755), 0);
-    load_fails(p, p, "neither tokenizer.json nor vocab.txt");
+    load_fails(p, p, "none of tokenizer.json, vocab.json + merges.txt, vocab.txt");
     /* in memory there is no path: the base name stays */
     er_err err;
     ck_assert_ptr_null(er_tokenizer_load_json(id1e9, strlen(id1e9), &err));
