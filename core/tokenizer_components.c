@@ -27,6 +27,8 @@ static const ROW(tk_model_loader) MODELS[] = {
 static const ROW(tk_post_processor_loader) POST_PROCESSORS[] = {
     {"TemplateProcessing", tk_template_processing_load},
     {"BertProcessing", tk_bert_processing_load},
+    {"RobertaProcessing", tk_roberta_processing_load},
+    {"Sequence", tk_sequence_processing_load},
 };
 
 #define FMT(...) er_set(err, ER_ERR_FORMAT, "tokenizer.json: " __VA_ARGS__)

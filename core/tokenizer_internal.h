@@ -162,6 +162,17 @@ struct tk_post_processor {
     void (*free)(tk_post_processor *self);
 };
 
+/* A post-processor's own copy of the tokens it is given, for the ones that
+ * change offsets before the encoding is built (RobertaProcessing's
+ * trim_offsets, a Sequence's members): a and b are the copies (b.v NULL
+ * when there is no pair), in one allocation, buf, freed with free(). */
+typedef struct {
+    tk_tokens a, b;
+    tk_token *buf;
+} tk_token_copy;
+er_status tk_token_copy_make(const tk_tokens *a, size_t na, const tk_tokens *b, size_t nb, tk_token_copy *c,
+                             er_err *err);
+
 /* ---- Loaders (tokenizer.json "type" -> loader: tokenizer_components.c) - */
 
 typedef er_status tk_normalizer_loader(er_tokenizer *t, json_t *json, tk_normalizer **out, er_err *err);
@@ -191,6 +202,8 @@ tk_model_loader tk_wordpiece_load; /* tok_model_wordpiece.c */
 /* post-processors */
 tk_post_processor_loader tk_template_processing_load; /* tok_processor_template.c */
 tk_post_processor_loader tk_bert_processing_load;     /* tok_processor_template.c */
+tk_post_processor_loader tk_roberta_processing_load;  /* tok_processor_roberta.c */
+tk_post_processor_loader tk_sequence_processing_load; /* tok_processor_sequence.c */
 
 /* ---- Constructors for the legacy vocab.txt path and the defaults -------- */
 
@@ -203,6 +216,12 @@ er_status tk_wordpiece_new(er_tokenizer *t, int32_t unk_id, const char *prefix, 
 /* BertProcessing: [CLS] A [SEP] and [CLS] A [SEP] B [SEP]. */
 er_status tk_bert_processing_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
                                  int32_t sep_id, tk_post_processor **out, er_err *err);
+/* A template built in code: single and pair spell its items, a letter and a
+ * type id digit each: C the cls token, S the sep token, A and B the
+ * sequences ("C0A0S0" is BertProcessing's single). */
+er_status tk_spelled_template_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
+                                  int32_t sep_id, const char *single, const char *pair, tk_post_processor **out,
+                                  er_err *err);
 /* What a tokenizer.json without a post_processor does: A, and A B with
  * type ids 0 and 1, nothing added. */
 er_status tk_plain_processing_new(tk_post_processor **out, er_err *err);
@@ -216,6 +235,8 @@ er_status tk_json_string(json_t *o, const char *key, const char *def, const char
                          er_err *err);
 /* A token id: an integer in [0, TK_MAX_ID). */
 er_status tk_json_id(json_t *v, const char *what, int32_t *out, er_err *err);
+/* A special token as Bert/RobertaProcessing write it: ["[SEP]", 102]. */
+er_status tk_json_special_pair(json_t *v, const char *what, const char **s, int32_t *id, er_err *err);
 
 /* ---- The tokenizer ------------------------------------------------------ */
 
