@@ -29,6 +29,7 @@ void er_tokenizer_free(er_tokenizer *t) {
     if (t->pre_tokenizer) t->pre_tokenizer->free(t->pre_tokenizer);
     if (t->model) t->model->free(t->model);
     if (t->post_processor) t->post_processor->free(t->post_processor);
+    if (t->decoder) t->decoder->free(t->decoder);
     free(t->arena);
     free(t->ent);
     free(t->ht);

@@ -109,6 +109,22 @@ er_status er_tokenizer_encode(const er_tokenizer *tok, const char *text, size_t 
 
 void er_encoding_free(er_encoding *enc);
 
+/* Decodes n token ids back to text, as the Rust library's decode does:
+ * each id becomes its token string; with skip_special_tokens, tokens whose
+ * string is a special added token's are left out; the tokenizer.json
+ * "decoder" (WordPiece, ByteLevel, Metaspace, BPEDecoder, ByteFallback,
+ * Fuse, Strip, Replace, CTC or a Sequence of them; legacy vocab.txt
+ * tokenizers: WordPiece) turns the strings into the text, and without one
+ * they are joined with single spaces.
+ * On success *out is a new NUL-terminated UTF-8 string the caller frees
+ * with free(), and *len (if len is not NULL) its length in bytes.  On
+ * failure *out is NULL: ER_ERR_INVALID_ARG for NULL arguments or an id
+ * outside the vocabulary (the message names the id and its position; the
+ * Rust library drops such ids silently), ER_ERR_NOMEM.  Thread-safe like
+ * encode. */
+er_status er_tokenizer_decode(const er_tokenizer *tok, const int32_t *ids, size_t n, int skip_special_tokens,
+                              char **out, size_t *len, er_err *err);
+
 /* Vocabulary: ids run 0 .. vocab_size-1 (added tokens included). */
 size_t er_tokenizer_vocab_size(const er_tokenizer *tok);
 /* NULL if id is out of range or unused. */

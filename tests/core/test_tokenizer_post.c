@@ -1,7 +1,9 @@
 /* Post-processors, decoders and truncation windows against the Rust
  * library's goldens (tests/tokenizer/golden-rust, gen_goldens_rust.mjs):
  * RobertaProcessing on all-mpnet-base-v2 (WordPiece + BertNormalizer +
- * RobertaProcessing), field by field. */
+ * RobertaProcessing), field by field; decode of every golden case, the
+ * byte-level and Metaspace decoders on their files' vocabularies; the
+ * other decoders on the Rust library's own examples. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -158,6 +160,198 @@ END_TEST
 START_TEST(template_processing_bert) { run_golden("bert-base-uncased"); }
 END_TEST
 
+/* er_tokenizer_decode(ids, skip) is the string want. */
+static bool decodes_to(const er_tokenizer *t, json_t *ids, bool skip, json_t *want) {
+    size_t n = json_array_size(ids);
+    int32_t *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t k = 0; k < n; k++) v[k] = (int32_t)json_integer_value(json_array_get(ids, k));
+    char *s = NULL;
+    size_t len = 0;
+    er_err err;
+    er_status st = er_tokenizer_decode(t, v, n, skip, &s, &len, &err);
+    bool same = st == ER_OK && len == json_string_length(want) && !memcmp(s, json_string_value(want), len) &&
+                strlen(s) == strlen(json_string_value(want));
+    if (!same)
+        fprintf(stderr, "  decode(skip=%d) gave \"%s\" (%s), want \"%s\"\n", skip, s ? s : "",
+                st ? err.msg : "ok", json_string_value(want));
+    free(v);
+    free(s);
+    return same;
+}
+
+/* Both decodings of every golden case with ids; asserts some ran and all matched. */
+static void check_decoding(const char *name, const er_tokenizer *t, json_t *g) {
+    size_t i, checked = 0, bad = 0;
+    json_t *c;
+    json_array_foreach(field(g, "cases"), i, c) {
+        if (!field(c, "ids") || !field(c, "decoded")) continue;
+        checked++;
+        if (decodes_to(t, field(c, "ids"), true, field(c, "decoded")) &&
+            decodes_to(t, field(c, "ids"), false, field(c, "decoded_with_special")))
+            continue;
+        if (bad++ < 5) fprintf(stderr, "%s case %zu decodes differently\n", name, i);
+    }
+    printf("golden-rust %s decode: %zu/%zu identical\n", name, checked - bad, checked);
+    ck_assert_msg(checked > 0, "%s: no cases decoded", name);
+    ck_assert_msg(bad == 0, "%s: %zu of %zu cases decode differently", name, bad, checked);
+}
+
+static json_t *load_golden(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/tokenizer/golden-rust/%s.json", name);
+    json_error_t je;
+    json_t *g = json_load_file(path, JSON_ALLOW_NUL, &je);
+    ck_assert_msg(g != NULL, "%s: %s", path, je.text);
+    return g;
+}
+
+/* The tokenizers that load: decoded and decoded_with_special of every case. */
+static void run_decode_golden(const char *name) {
+    json_t *g = load_golden(name);
+    er_err err;
+    er_tokenizer *t = er_tokenizer_load(json_string_value(field(g, "tokenizer")), &err);
+    ck_assert_msg(t != NULL, "%s: %s", name, t ? "" : err.msg);
+    check_decoding(name, t, g);
+    er_tokenizer_free(t);
+    json_decref(g);
+}
+
+START_TEST(decode_wordpiece_goldens) {
+    run_decode_golden("bert-base-uncased");
+    run_decode_golden("all-MiniLM-L6-v2");
+    run_decode_golden("all-mpnet-base-v2");
+    run_decode_golden("bert-cased-legacy");
+}
+END_TEST
+
+/* The vocabulary of a BPE ({token: id}) or Unigram ([[piece, score], ...])
+ * model as {token: id}. */
+static json_t *vocab_of(json_t *model) {
+    json_t *v = field(model, "vocab");
+    if (json_is_object(v)) return json_incref(v);
+    json_t *out = json_object(), *e;
+    size_t i;
+    json_array_foreach(v, i, e) json_object_set_new(out, json_string_value(json_array_get(e, 0)), json_integer((json_int_t)i));
+    return out;
+}
+
+/* The byte-level and Metaspace tokenizers do not load yet (BPE, Unigram):
+ * their decoders run here on the real file's vocabulary, added tokens and
+ * decoder, under a WordPiece model holding the same vocabulary, against
+ * the goldens' decoded strings. */
+static void run_decoder_only(const char *name) {
+    json_t *g = load_golden(name);
+    json_t *file = json_load_file(json_string_value(field(g, "tokenizer")), 0, NULL);
+    ck_assert_ptr_nonnull(file);
+    json_t *vocab = vocab_of(field(file, "model"));
+    const char *unk = json_object_iter_key(json_object_iter(vocab));
+    json_t *tj = json_pack("{s:{s:s, s:o, s:s}, s:O, s:O}", "model", "type", "WordPiece", "vocab", vocab,
+                           "unk_token", unk, "added_tokens", field(file, "added_tokens"), "decoder",
+                           field(file, "decoder"));
+    char *text = json_dumps(tj, JSON_COMPACT);
+    er_err err;
+    er_tokenizer *t = er_tokenizer_load_json(text, strlen(text), &err);
+    ck_assert_msg(t != NULL, "%s: %s", name, t ? "" : err.msg);
+    check_decoding(name, t, g);
+    er_tokenizer_free(t);
+    free(text);
+    json_decref(tj);
+    json_decref(file);
+    json_decref(g);
+}
+
+START_TEST(decode_byte_level_gpt2) { run_decoder_only("gpt2"); }
+END_TEST
+START_TEST(decode_byte_level_roberta) { run_decoder_only("roberta-base"); }
+END_TEST
+START_TEST(decode_metaspace_t5) { run_decoder_only("t5-small"); }
+END_TEST
+
+/* A tokenizer whose vocabulary is tokens[] (plus [UNK]) and whose decoder
+ * is decoder_json decodes tokens[] to want. */
+static void assert_decodes(const char *decoder_json, const char *const *tokens, size_t n, const char *want) {
+    json_t *vocab = json_pack("{s:i}", "[UNK]", 0);
+    int32_t ids[64];
+    ck_assert_uint_le(n, 64);
+    for (size_t i = 0; i < n; i++) {
+        json_t *id = json_object_get(vocab, tokens[i]);
+        if (!id) json_object_set_new(vocab, tokens[i], id = json_integer((json_int_t)json_object_size(vocab)));
+        ids[i] = (int32_t)json_integer_value(id);
+    }
+    json_t *dec = json_loads(decoder_json, 0, NULL);
+    ck_assert_msg(dec != NULL, "%s", decoder_json);
+    json_t *tj = json_pack("{s:{s:s, s:o, s:s}, s:o}", "model", "type", "WordPiece", "vocab", vocab, "unk_token",
+                           "[UNK]", "decoder", dec);
+    char *text = json_dumps(tj, JSON_COMPACT), *got = NULL;
+    er_err err;
+    er_tokenizer *t = er_tokenizer_load_json(text, strlen(text), &err);
+    ck_assert_msg(t != NULL, "%s: %s", decoder_json, t ? "" : err.msg);
+    ck_assert_int_eq(er_tokenizer_decode(t, ids, n, 1, &got, NULL, &err), ER_OK);
+    ck_assert_msg(!strcmp(got, want), "%s: \"%s\", want \"%s\"", decoder_json, got, want);
+    free(got);
+    er_tokenizer_free(t);
+    free(text);
+    json_decref(tj);
+}
+
+#define DECODES(decoder, want, ...)                                                  \
+    do {                                                                             \
+        const char *const toks_[] = {__VA_ARGS__};                                   \
+        assert_decodes(decoder, toks_, sizeof toks_ / sizeof *toks_, want);          \
+    } while (0)
+
+/* Expected strings from the Rust library's own decoder tests. */
+START_TEST(decoders_by_hand) {
+    DECODES("{\"type\": \"Strip\", \"content\": \"H\", \"start\": 1, \"stop\": 0}", "ey friend!HH", "Hey",
+            " friend!", "HHH");
+    DECODES("{\"type\": \"Strip\", \"content\": \"y\", \"start\": 0, \"stop\": 1}", "He friend!", "Hey", " friend!");
+    DECODES("{\"type\": \"ByteFallback\"}", "\xe5\x8f\xab" "a", "<0xE5>", "<0x8f>", "<0xab>", "a");
+    DECODES("{\"type\": \"ByteFallback\"}", "\xef\xbf\xbd\xef\xbf\xbd" "a", "<0xE5>", "<0x8f>", "a");
+    DECODES("{\"type\": \"CTC\"}", "hello world", "<pad>", "<pad>", "h", "e", "e", "l", "l", "<pad>", "l", "o",
+            "o", "o", "<pad>", "<pad>", "|", "<pad>", "w", "o", "o", "o", "r", "<pad>", "<pad>", "l", "l", "d");
+    DECODES("{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"CTC\"}, {\"type\": \"Metaspace\","
+            " \"replacement\": \"\\u2581\", \"prepend_scheme\": \"always\"}]}",
+            "Hi you", "\u2581", "\u2581", "H", "H", "i", "i", "\u2581", "y", "o", "u");
+    DECODES("{\"type\": \"BPEDecoder\", \"suffix\": \"</w>\"}", "hello world", "hel", "lo</w>", "wor", "ld</w>");
+    /* Llama's: Replace, ByteFallback, Fuse, Strip */
+    DECODES("{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\":"
+            " \"\\u2581\"}, \"content\": \" \"}, {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"},"
+            " {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}",
+            "Hello world!", "\u2581Hello", "\u2581world", "<0x21>");
+    DECODES("{\"type\": \"WordPiece\", \"prefix\": \"##\", \"cleanup\": true}", "I don't know, do not.", "I",
+            "do", "n't", "know", ",", "do", "not", ".");
+}
+END_TEST
+
+/* An id outside the vocabulary is an error naming it; NULLs are refused. */
+START_TEST(decode_errors) {
+    er_err err;
+    er_tokenizer *t = er_tokenizer_load("tests/tokenizer/data/bert-base-uncased.tokenizer.json", &err);
+    ck_assert_ptr_nonnull(t);
+    char *s = (char *)1;
+    size_t len = 7;
+    ck_assert_int_eq(er_tokenizer_decode(t, (const int32_t[]){101, 30522, 102}, 3, 1, &s, &len, &err),
+                     ER_ERR_INVALID_ARG);
+    ck_assert_ptr_null(s);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_msg(strstr(err.msg, "30522") != NULL, "%s", err.msg);
+    ck_assert_int_eq(er_tokenizer_decode(t, (const int32_t[]){-5}, 1, 1, &s, &len, &err), ER_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(err.msg, "-5") != NULL, "%s", err.msg);
+    ck_assert_int_eq(er_tokenizer_decode(NULL, NULL, 0, 1, &s, &len, &err), ER_ERR_INVALID_ARG);
+    ck_assert_int_eq(er_tokenizer_decode(t, NULL, 0, 1, &s, &len, &err), ER_OK);
+    ck_assert_str_eq(s, "");
+    free(s);
+    er_tokenizer_free(t);
+    const char *bad = "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"decoder\": {\"type\": \"Replace\","
+                      " \"pattern\": {\"Regex\": \"a+\"}, \"content\": \"b\"}}";
+    ck_assert_ptr_null(er_tokenizer_load_json(bad, strlen(bad), &err));
+    ck_assert_int_eq(err.code, ER_ERR_UNSUPPORTED);
+    const char *unknown = "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"decoder\": {\"type\": \"Nope\"}}";
+    ck_assert_ptr_null(er_tokenizer_load_json(unknown, strlen(unknown), &err));
+    ck_assert_msg(strstr(err.msg, "Nope") != NULL, "%s", err.msg);
+}
+END_TEST
+
 static er_tokenizer *load_json(const char *json) {
     er_err err;
     er_tokenizer *t = er_tokenizer_load_json(json, strlen(json), &err);
@@ -198,7 +392,9 @@ START_TEST(sequence_processor) {
 END_TEST
 
 static Suite *tokenizer_post_suite(void) {
-    const TTest *const tests[] = {roberta_processing_mpnet, template_processing_bert, sequence_processor};
+    const TTest *const tests[] = {roberta_processing_mpnet, template_processing_bert, sequence_processor,
+                                  decode_wordpiece_goldens, decode_byte_level_gpt2, decode_byte_level_roberta,
+                                  decode_metaspace_t5, decoders_by_hand, decode_errors};
     Suite *s = suite_create("tokenizer_post");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
