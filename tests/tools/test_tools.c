@@ -200,6 +200,45 @@ START_TEST(test_tokenize) {
 }
 END_TEST
 
+/* erserve-tokenize --decode with input on stdin: its stdout (the caller frees). */
+static char *decode(const char *input, const char *args, int *rc) {
+    char out[128];
+    snprintf(out, sizeof out, "%s/dec.txt", dir);
+    *rc = sh("printf '%s' | %s --tokenizer " BERT_TOKENIZER " --decode %s > %s 2>/dev/null", input,
+             tool("erserve-tokenize"), args, out);
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(1, 4096);
+    size_t n = fread(text, 1, 4095, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+START_TEST(test_tokenize_decode) {
+    er_test_mkdtemp(dir, sizeof dir, "tools");
+    int rc;
+    char *a = decode("[101, 7592, 1010, 2088, 999, 102]", "", &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(a, "hello, world!\n"); /* WordPiece cleanup, [CLS]/[SEP] skipped */
+    char *b = decode("[101, 7592, 102]", "--keep-special-tokens", &rc);
+    ck_assert_str_eq(b, "[CLS] hello [SEP]\n");
+    char *c = decode("{\"ids\": [[101, 7592, 102], [2088]], \"skip_special_tokens\": false}", "", &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(c, "[\"[CLS] hello [SEP]\",\"world\"]\n");
+    char *d = decode("[7592, 30522]", "", &rc);
+    ck_assert_int_eq(rc, 1); /* an id outside the vocabulary */
+    char *e = decode("\"hello\"", "", &rc);
+    ck_assert_int_eq(rc, 1);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(e);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 /* ---- erserve-genmodel ---- */
 
 static void genmodel(const char *out, const char *args) {
@@ -317,6 +356,7 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_infer_exits);
     tcase_add_test(tc, test_versions);
     tcase_add_test(tc, test_tokenize);
+    tcase_add_test(tc, test_tokenize_decode);
     tcase_add_test(tc, test_genmodel);
     tcase_add_test(tc, test_cache);
     suite_add_tcase(s, tc);
