@@ -54,13 +54,29 @@ typedef enum {
     ER_TRUNCATE_ONLY_SECOND,   /* "only_second" (a single sequence cannot be cut: ER_ERR_INVALID_ARG) */
 } er_truncation;
 
+typedef enum {
+    ER_TRUNCATE_RIGHT = 0, /* keep the first tokens (Hugging Face "right", the default) */
+    ER_TRUNCATE_LEFT,      /* keep the last tokens ("left") */
+} er_truncation_direction;
+
 typedef struct {
     int add_special_tokens;   /* 1: apply the post-processor template ([CLS] A [SEP] ...) */
     er_truncation truncation; /* used only when max_length > 0 */
     size_t max_length;        /* limit on the whole result, special tokens included; 0 = none */
+    /* Added later: set them after er_tokenize_default_params(), never
+     * positionally. */
+    er_truncation_direction direction; /* which end truncation keeps */
+    size_t stride;          /* tokens each overflowing window repeats of the previous one; must be
+                             * below the tokens kept of a sequence it cuts (else ER_ERR_INVALID_ARG) */
+    int return_overflowing; /* 1: fill er_encoding.overflowing with the windows cut off (a pair's
+                             * windows combine each with each, as in the Rust library: more than
+                             * ER_TOKENIZER_MAX_OVERFLOWING is ER_ERR_CAPACITY) */
 } er_tokenize_params;
 
-/* add_special_tokens = 1, truncation = LONGEST_FIRST, max_length = 0.
+#define ER_TOKENIZER_MAX_OVERFLOWING 65536
+
+/* add_special_tokens = 1, truncation = LONGEST_FIRST, max_length = 0,
+ * direction RIGHT, stride 0, return_overflowing 0.
  * The truncation/padding sections of a tokenizer.json are NOT applied by
  * encode (the server sizes sequences itself); the file's truncation length is
  * available from er_tokenizer_file_truncation().  Padding is never applied. */
@@ -69,12 +85,14 @@ er_tokenize_params er_tokenize_default_params(void);
 /* Parses "longest_first", "only_first", "only_second", "none" (also the
  * tokenizer.json spellings "LongestFirst", ...).  Returns -1 if unknown. */
 int er_truncation_parse(const char *s);
+/* Parses "right" / "left" (also "Right" / "Left").  Returns -1 if unknown. */
+int er_truncation_direction_parse(const char *s);
 
 typedef struct {
     uint32_t start, end; /* half-open; special tokens from the template get (0,0) */
 } er_offset;
 
-typedef struct {
+typedef struct er_encoding {
     size_t n;                /* number of tokens */
     int32_t *ids;            /* [n] */
     int32_t *type_ids;       /* [n] token type (segment) ids */
@@ -84,6 +102,11 @@ typedef struct {
     uint8_t *special_mask;   /* [n] 1 for tokens added by the post-processor */
     int8_t *sequence_ids;    /* [n] 0 = text, 1 = pair, -1 = added by the post-processor */
     int truncated;           /* 1 if truncation removed any token */
+    /* With return_overflowing: the other windows truncation made (each a
+     * whole encoding with special tokens, no overflowing of its own), in
+     * the Rust library's order; owned by this encoding. */
+    struct er_encoding **overflowing;
+    size_t n_overflowing;
 } er_encoding;
 
 /* path: a tokenizer.json file; or a directory holding tokenizer.json (plus an

@@ -203,55 +203,6 @@ static er_status encode_into(const er_tokenizer *t, const char *text, size_t len
     return st;
 }
 
-/* Hugging Face truncate_encodings, longest_first on a pair: the longer
- * sequence is cut first, down to an even split. */
-static void truncate_longest_first(size_t max, size_t *na, size_t *nb) {
-    size_t n1 = *na, n2 = *nb;
-    bool swap = n1 > n2;
-    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-    n2 = n1 > max ? n1 : (n1 > max - n1 ? n1 : max - n1);
-    if (n1 + n2 > max) {
-        n1 = max / 2;
-        n2 = n1 + max % 2;
-    }
-    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-    if (n1 < *na) *na = n1;
-    if (n2 < *nb) *nb = n2;
-}
-
-/* Hugging Face truncate_encodings (direction right, stride 0). */
-static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, size_t *na, size_t *nb,
-                          bool pair, int *truncated, er_err *err) {
-    *truncated = 0;
-    if (!p->max_length) return ER_OK;
-    size_t n_add = p->add_special_tokens ? er_tokenizer_num_special_tokens(t, pair) : 0;
-    size_t total = *na + *nb;
-    if (total + n_add <= p->max_length) return ER_OK;
-    if (p->max_length < n_add)
-        return er_set(err, ER_ERR_CAPACITY, "tokenizer: max_length %zu is below the %zu special tokens",
-                      p->max_length, n_add);
-    size_t max = p->max_length - n_add, remove = total - max;
-    if (p->truncation == ER_TRUNCATE_LONGEST_FIRST) {
-        if (pair) truncate_longest_first(max, na, nb);
-        else *na = max;
-    } else if (p->truncation == ER_TRUNCATE_ONLY_FIRST || p->truncation == ER_TRUNCATE_ONLY_SECOND) {
-        bool first = p->truncation == ER_TRUNCATE_ONLY_FIRST;
-        if (!first && !pair)
-            return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: only_second truncation needs a pair");
-        size_t *n = first ? na : nb;
-        if (*n <= remove)
-            return er_set(err, ER_ERR_CAPACITY,
-                          "tokenizer: %s sequence (%zu tokens) too short to remove %zu tokens",
-                          first ? "first" : "second", *n, remove);
-        *n -= remove;
-    } else {
-        return er_set(err, ER_ERR_CAPACITY, "tokenizer: %zu tokens exceed max_length %zu",
-                      total + n_add, p->max_length);
-    }
-    *truncated = 1;
-    return ER_OK;
-}
-
 er_encoding *tk_encoding_new(size_t n) {
     size_t sz = (sizeof(er_encoding) + 7) & ~(size_t)7;
     size_t o_tok = sz;
@@ -282,7 +233,12 @@ er_encoding *tk_encoding_new(size_t n) {
     return e;
 }
 
-void er_encoding_free(er_encoding *e) { free(e); }
+void er_encoding_free(er_encoding *e) {
+    if (!e) return;
+    for (size_t i = 0; i < e->n_overflowing; i++) er_encoding_free(e->overflowing[i]);
+    free(e->overflowing);
+    free(e);
+}
 
 er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t len, const char *pair,
                               size_t pair_len, const er_tokenize_params *params, er_encoding **out,
@@ -294,15 +250,15 @@ er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t le
     er_tokenize_params p = params ? *params : er_tokenize_default_params();
     if ((int)p.truncation < ER_TRUNCATE_NONE || p.truncation > ER_TRUNCATE_ONLY_SECOND)
         return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: unknown truncation strategy %d", (int)p.truncation);
+    if (p.direction != ER_TRUNCATE_RIGHT && p.direction != ER_TRUNCATE_LEFT)
+        return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: unknown truncation direction %d", (int)p.direction);
     tk_tokens a = {0}, b = {0};
     er_status st = encode_into(t, text, len, &a, err);
     if (!st && pair) st = encode_into(t, pair, pair_len, &b, err);
     size_t na = a.n, nb = b.n;
     int truncated = 0;
-    if (!st) st = truncate(t, &p, &na, &nb, pair != NULL, &truncated, err);
-    if (!st)
-        st = t->post_processor->process(t->post_processor, t, &a, na, pair ? &b : NULL, nb,
-                                        p.add_special_tokens != 0, out, err);
+    if (!st) st = tk_truncate_lengths(t, &p, &na, &nb, pair != NULL, &truncated, err);
+    if (!st) st = tk_build_windows(t, &p, &a, na, pair ? &b : NULL, nb, out, err);
     if (!st) (*out)->truncated = truncated;
     free(a.v);
     free(b.v);

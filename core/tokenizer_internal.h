@@ -9,9 +9,9 @@
  * the index of the original code point it came from (tk_normalized.src).
  *
  * Adding a component that tokenizer.json names by its "type" (a normalizer,
- * pre-tokenizer, model or post-processor):
+ * pre-tokenizer, model, post-processor or decoder):
  *   1. A new file core/tok_<kind>_<name>.c (kind: normalizer, pretokenizer,
- *      model, processor) defines a struct whose first member is the kind's
+ *      model, processor, decoder) defines a struct whose first member is the kind's
  *      interface below, sets every function pointer of that interface, and
  *      defines the loader
  *          er_status tk_<name>_load(er_tokenizer *t, json_t *json,
@@ -382,6 +382,19 @@ er_status tk_normalize(const er_tokenizer *t, const uint32_t *cps, size_t a, siz
                        er_err *err);
 /* A zeroed encoding of n tokens in one allocation (er_encoding_free). */
 er_encoding *tk_encoding_new(size_t n);
+
+/* tokenizer_truncate.c */
+/* The number of tokens each sequence keeps under p (na, nb in: their
+ * lengths; out: what they keep), as the Rust library's truncate_encodings;
+ * *truncated 1 if any is cut.  ER_ERR_CAPACITY / ER_ERR_INVALID_ARG as
+ * er_tokenizer_encode documents. */
+er_status tk_truncate_lengths(const er_tokenizer *t, const er_tokenize_params *p, size_t *na, size_t *nb,
+                              bool pair, int *truncated, er_err *err);
+/* The encoding of a (b: NULL without a pair) cut to ka and kb tokens in
+ * windows (p's direction and stride), with its overflowing windows when p
+ * asks, each through t's post-processor.  On failure *out is NULL. */
+er_status tk_build_windows(const er_tokenizer *t, const er_tokenize_params *p, const tk_tokens *a, size_t ka,
+                           const tk_tokens *b, size_t kb, er_encoding **out, er_err *err);
 
 /* tokenizer_added.c: added tokens */
 /* A code point sequence to match added tokens in: pos[i] is the byte

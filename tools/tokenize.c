@@ -3,6 +3,7 @@
  *
  *   erserve-tokenize --tokenizer PATH [--pair] [--max-length N]
  *                    [--truncation longest_first|only_first|only_second|none]
+ *                    [--direction right|left] [--stride N] [--overflowing]
  *                    [--no-special-tokens]
  *   erserve-tokenize --tokenizer PATH --decode [--keep-special-tokens]
  *
@@ -15,7 +16,8 @@
  * UTF-8 text (used verbatim).  With --pair, raw text is split at the first
  * newline into text and pair (one trailing newline of the pair is dropped).
  * stdout: {"ids", "type_ids", "tokens", "offsets" (code points),
- * "byte_offsets", "special_tokens_mask", "truncated"}.  Errors go to stderr
+ * "byte_offsets", "special_tokens_mask", "truncated"}, and with --overflowing
+ * "overflowing": the windows truncation cut off, each such an object.  Errors go to stderr
  * with a non-zero exit status (2 usage, 1 everything else). */
 #include <jansson.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: erserve-tokenize --tokenizer PATH [--pair] [--max-length N]\n"
             "                        [--truncation longest_first|only_first|only_second|none]\n"
+            "                        [--direction right|left] [--stride N] [--overflowing]\n"
             "                        [--no-special-tokens] [--version] < text-or-json\n"
             "       erserve-tokenize --tokenizer PATH --decode [--keep-special-tokens] < ids-json\n");
 }
@@ -57,6 +60,17 @@ static int parse_args(int argc, char **argv, opts *o) {
             long long v = strtoll(argv[++i], &end, 10);
             if (*end || v < 0) return er_log(ER_LOG_ERROR, "bad --max-length"), 2;
             o->p.max_length = (size_t)v;
+        } else if (!strcmp(a, "--stride") && i + 1 < argc) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 0) return er_log(ER_LOG_ERROR, "bad --stride"), 2;
+            o->p.stride = (size_t)v;
+        } else if (!strcmp(a, "--direction") && i + 1 < argc) {
+            int d = er_truncation_direction_parse(argv[++i]);
+            if (d < 0) return er_log(ER_LOG_ERROR, "unknown direction '%s'", argv[i]), 2;
+            o->p.direction = (er_truncation_direction)d;
+        } else if (!strcmp(a, "--overflowing")) {
+            o->p.return_overflowing = 1;
         } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
             int t = er_truncation_parse(argv[++i]);
             if (t < 0) return er_log(ER_LOG_ERROR, "unknown truncation '%s'", argv[i]), 2;
@@ -118,8 +132,8 @@ static json_t *offsets_json(const er_offset *o, size_t n) {
     return a;
 }
 
-/* One JSON line on stdout; -1 when it cannot be written. */
-static int print_encoding(const er_encoding *e) {
+/* The JSON object of e, its overflowing windows included. */
+static json_t *encoding_json(const er_encoding *e) {
     json_t *ids = json_array(), *ty = json_array(), *toks = json_array(), *mask = json_array();
     for (size_t i = 0; i < e->n; i++) {
         json_array_append_new(ids, json_integer(e->ids[i]));
@@ -131,6 +145,17 @@ static int print_encoding(const er_encoding *e) {
                           "offsets", offsets_json(e->offsets, e->n), "byte_offsets",
                           offsets_json(e->byte_offsets, e->n), "special_tokens_mask", mask,
                           "truncated", e->truncated);
+    if (o && e->n_overflowing) {
+        json_t *over = json_array();
+        for (size_t k = 0; k < e->n_overflowing; k++) json_array_append_new(over, encoding_json(e->overflowing[k]));
+        json_object_set_new(o, "overflowing", over);
+    }
+    return o;
+}
+
+/* One JSON line on stdout; -1 when it cannot be written. */
+static int print_encoding(const er_encoding *e) {
+    json_t *o = encoding_json(e);
     int rc = !o || json_dumpf(o, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF ? -1 : 0;
     json_decref(o);
     return rc;

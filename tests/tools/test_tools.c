@@ -186,6 +186,18 @@ START_TEST(test_tokenize) {
     json_t *c = tokenize("Hello world again", "--max-length 3");
     ck_assert_uint_eq(json_array_size(json_object_get(c, "ids")), 3);
     ck_assert(json_is_true(json_object_get(c, "truncated")));
+    ck_assert_ptr_null(json_object_get(c, "overflowing"));
+    /* windows of 2 words from the left, 1 repeated: [CLS] again world, ... */
+    json_t *w = tokenize("one two three", "--max-length 4 --direction left --stride 1 --overflowing");
+    json_t *want = json_loads("[101, 2048, 2093, 102]", 0, NULL);
+    ck_assert(json_equal(json_object_get(w, "ids"), want));
+    json_t *over = json_object_get(w, "overflowing");
+    ck_assert_uint_eq(json_array_size(over), 1);
+    json_decref(want);
+    want = json_loads("[101, 2028, 2048, 102]", 0, NULL);
+    ck_assert(json_equal(json_object_get(json_array_get(over, 0), "ids"), want));
+    json_decref(want);
+    json_decref(w);
     json_decref(a);
     json_decref(b);
     json_decref(c);
@@ -196,6 +208,9 @@ START_TEST(test_tokenize) {
     ck_assert_int_eq(sh("printf 'x' | %s --tokenizer %s/none.json 2>/dev/null", bin, dir), 1);
     ck_assert_int_eq(sh("%s </dev/null 2>/dev/null", bin), 2); /* no --tokenizer */
     ck_assert_int_eq(sh("%s --tokenizer " BERT_TOKENIZER " --truncation sideways </dev/null 2>/dev/null", bin), 2);
+    ck_assert_int_eq(sh("%s --tokenizer " BERT_TOKENIZER " --direction up </dev/null 2>/dev/null", bin), 2);
+    ck_assert_int_eq(sh("printf 'a b c' | %s --tokenizer " BERT_TOKENIZER " --max-length 4 --stride 2 2>/dev/null",
+                        bin), 1); /* stride not below the 2 tokens kept */
     er_test_rmtree(dir);
 }
 END_TEST
