@@ -25,14 +25,17 @@ static size_t sequence_added_tokens(const tk_post_processor *self, bool pair) {
 }
 
 /* Member m without special tokens on the copied tokens; its offsets are
- * kept in the copy.  A member that builds something else is a bug. */
+ * kept in the copy.  A member whose template puts B before A is refused. */
 static er_status run_member(const tk_post_processor *m, const er_tokenizer *t, tk_token_copy *c, bool pair,
                             er_err *err) {
     er_encoding *e = NULL;
     er_status st = m->process(m, t, &c->a, c->a.n, pair ? &c->b : NULL, c->b.n, false, &e, err);
     if (st) return st;
     size_t n = c->a.n + c->b.n;
-    if (e->n != n) st = er_set(err, ER_ERR_INTERNAL, "tokenizer: post_processor Sequence member changed the tokens");
+    bool in_order = e->n == n; /* A's tokens, then B's: what the copy-back below assumes */
+    for (size_t i = 0; in_order && i < n; i++) in_order = e->sequence_ids[i] == (i < c->a.n ? 0 : 1);
+    if (!in_order)
+        st = er_set(err, ER_ERR_UNSUPPORTED, "tokenizer: post_processor Sequence member reorders the sequences");
     for (size_t i = 0; !st && i < n; i++) {
         tk_token *tk = &c->buf[i];
         tk->cs = e->offsets[i].start;

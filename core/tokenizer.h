@@ -3,14 +3,18 @@
  * Pipeline (as the Rust library runs it): added/special tokens are split out
  * of the raw text first; every other span goes through BertNormalizer
  * (clean_text, handle_chinese_chars, strip_accents, lowercase),
- * BertPreTokenizer (whitespace / punctuation), WordPiece, then the
- * post-processor (TemplateProcessing or BertProcessing) and truncation.
+ * BertPreTokenizer (whitespace / punctuation), WordPiece, then truncation
+ * (direction, stride, overflowing windows) and the post-processor
+ * (TemplateProcessing, BertProcessing, RobertaProcessing or a Sequence).
+ * Decoding (er_tokenizer_decode) runs the tokenizer.json "decoder".
  *
  * Ownership and lifetimes
  *   - er_tokenizer_load() returns a tokenizer the caller owns; release it with
  *     er_tokenizer_free() (NULL accepted).
  *   - er_tokenizer_encode() returns an er_encoding the caller owns; release it
- *     with er_encoding_free() (NULL accepted).  Its `tokens` strings point into
+ *     with er_encoding_free() (NULL accepted), which frees its overflowing
+ *     windows too.
+ *   - er_tokenizer_decode() returns a string the caller frees with free().  Its `tokens` strings point into
  *     the tokenizer and stay valid only while the tokenizer lives.
  *   - Strings returned by lookups point into the tokenizer (same lifetime).
  *

@@ -386,6 +386,27 @@ START_TEST(sequence_processor) {
                       " \"cls\": [\"<s>\", 1]}]}}";
     ck_assert_ptr_null(er_tokenizer_load_json(two, strlen(two), &err));
     ck_assert_int_eq(err.code, ER_ERR_UNSUPPORTED);
+    /* a member that adds nothing runs first, without special tokens */
+    t = load_json("{" MINI_VOCAB ", \"post_processor\": {\"type\": \"Sequence\", \"processors\": ["
+                  "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}],"
+                  " \"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\","
+                  " \"type_id\": 1}}], \"special_tokens\": {}},"
+                  " {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 1]}]}}");
+    ck_assert_int_eq(er_tokenizer_encode(t, "ab", 2, "cd ab", 5, NULL, &e, &err), ER_OK);
+    ck_assert_int_eq(e->n, 7);
+    for (size_t i = 0; i < 7; i++) ck_assert_int_eq(e->ids[i], want[i]);
+    ck_assert_int_eq(e->offsets[5].start, 3);
+    ck_assert_int_eq(e->byte_offsets[5].end, 5);
+    er_encoding_free(e);
+    er_tokenizer_free(t);
+    const char *reorder = "{" MINI_VOCAB ", \"post_processor\": {\"type\": \"Sequence\", \"processors\": ["
+                          "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\","
+                          " \"type_id\": 0}}], \"pair\": [{\"Sequence\": {\"id\": \"B\", \"type_id\": 1}},"
+                          " {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"special_tokens\": {}},"
+                          " {\"type\": \"RobertaProcessing\"}]}}";
+    t = load_json(reorder);
+    ck_assert_int_eq(er_tokenizer_encode(t, "ab", 2, "cd", 2, NULL, &e, &err), ER_ERR_UNSUPPORTED);
+    er_tokenizer_free(t);
     const char *empty = "{" MINI_VOCAB ", \"post_processor\": {\"type\": \"Sequence\", \"processors\": []}}";
     ck_assert_ptr_null(er_tokenizer_load_json(empty, strlen(empty), &err));
     ck_assert_int_eq(err.code, ER_ERR_FORMAT);
