@@ -168,19 +168,20 @@ static er_status parse_texts(pr_req *r, json_t *x, const char *key, const pr_lim
     return ER_OK;
 }
 
-/* /decode `ids`: [int] or [[int], ...] (batched), each a PR_IDS input. */
-static er_status parse_decode_ids(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
-    if (!x) return fail(e, ER_ERR_FORMAT, "missing `ids`");
+/* key's value x, an array: ids [int], or (batched) [[int], ...]; each list
+ * one PR_IDS input. */
+static er_status parse_id_lists(pr_req *r, json_t *x, const char *key, const pr_limits *lim, er_err *e) {
+    char what[64];
     if (!json_is_array(json_array_get(x, 0))) {
         if (alloc_inputs(r, 1, lim, e)) return e->code;
         r->inputs[0].kind = PR_IDS;
-        return ids_of(x, "`ids`", lim, &r->inputs[0].ids, &r->inputs[0].n_ids, e);
+        snprintf(what, sizeof what, "`%s`", key);
+        return ids_of(x, what, lim, &r->inputs[0].ids, &r->inputs[0].n_ids, e);
     }
     r->batched = true;
     if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
     for (int i = 0; i < r->n_inputs; i++) {
-        char what[32];
-        snprintf(what, sizeof what, "`ids[%d]`", i);
+        snprintf(what, sizeof what, "`%s[%d]`", key, i);
         r->inputs[i].kind = PR_IDS;
         if (ids_of(json_array_get(x, (size_t)i), what, lim, &r->inputs[i].ids, &r->inputs[i].n_ids, e))
             return e->code;
@@ -188,28 +189,17 @@ static er_status parse_decode_ids(pr_req *r, json_t *x, const pr_limits *lim, er
     return ER_OK;
 }
 
+/* /decode `ids`: [int] or [[int], ...]. */
+static er_status parse_decode_ids(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    if (!x) return fail(e, ER_ERR_FORMAT, "missing `ids`");
+    return parse_id_lists(r, x, "ids", lim, e);
+}
+
 /* OpenAI `input`: string | [string] | [int] | [[int]]. */
 static er_status parse_openai_input(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
     if (!x) return fail(e, ER_ERR_FORMAT, "missing `input`");
     json_t *first = json_is_array(x) ? json_array_get(x, 0) : NULL;
-    if (json_is_array(x) && json_is_integer(first)) {
-        if (alloc_inputs(r, 1, lim, e)) return e->code;
-        r->inputs[0].kind = PR_IDS;
-        return ids_of(x, "`input`", lim, &r->inputs[0].ids, &r->inputs[0].n_ids, e);
-    }
-    if (json_is_array(x) && json_is_array(first)) {
-        r->batched = true;
-        if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
-        for (int i = 0; i < r->n_inputs; i++) {
-            char what[64];
-            snprintf(what, sizeof what, "`input[%d]`", i);
-            r->inputs[i].kind = PR_IDS;
-            if (ids_of(json_array_get(x, (size_t)i), what, lim, &r->inputs[i].ids,
-                       &r->inputs[i].n_ids, e))
-                return e->code;
-        }
-        return ER_OK;
-    }
+    if (json_is_integer(first) || json_is_array(first)) return parse_id_lists(r, x, "input", lim, e);
     return parse_texts(r, x, "input", lim, e);
 }
 
