@@ -22,7 +22,8 @@ static const char *const CLEANUP[][2] = {
 };
 
 void tk_wordpiece_cleanup(char *s, size_t *n) {
-    for (size_t i = 0; i < sizeof CLEANUP / sizeof *CLEANUP; i++) tk_replace_in_place(s, n, CLEANUP[i][0], CLEANUP[i][1]);
+    for (size_t i = 0; i < sizeof CLEANUP / sizeof *CLEANUP; i++)
+        tk_replace_in_place(s, n, CLEANUP[i][0], CLEANUP[i][1]);
 }
 
 static er_status wordpiece_decode_chain(const tk_decoder *self, const tk_pieces *in, tk_pieces *out, er_err *err) {

@@ -84,9 +84,9 @@ static void trim_token(tk_token *tk, const char *str, bool first, bool add_prefi
     }
 }
 
-static void trim_sequence(const roberta_processor *p, const er_tokenizer *t, tk_tokens *seq) {
+void tk_trim_offsets(const er_tokenizer *t, tk_tokens *seq, bool add_prefix_space) {
     for (size_t i = 0; i < seq->n; i++)
-        trim_token(&seq->v[i], t->arena + seq->v[i].tok, i == 0, p->add_prefix_space);
+        trim_token(&seq->v[i], t->arena + seq->v[i].tok, i == 0, add_prefix_space);
 }
 
 static size_t roberta_added_tokens(const tk_post_processor *self, bool pair) {
@@ -102,8 +102,8 @@ static er_status roberta_process(const tk_post_processor *self, const er_tokeniz
     tk_token_copy c;
     er_status st = tk_token_copy_make(a, na, b, nb, &c, err);
     if (st) return st;
-    trim_sequence(p, t, &c.a);
-    if (b) trim_sequence(p, t, &c.b);
+    tk_trim_offsets(t, &c.a, p->add_prefix_space);
+    if (b) tk_trim_offsets(t, &c.b, p->add_prefix_space);
     st = p->layout->process(p->layout, t, &c.a, na, b ? &c.b : NULL, nb, add_special, out, err);
     free(c.buf);
     return st;

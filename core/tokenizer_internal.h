@@ -172,6 +172,12 @@ typedef struct {
 } tk_token_copy;
 er_status tk_token_copy_make(const tk_tokens *a, size_t na, const tk_tokens *b, size_t nb, tk_token_copy *c,
                              er_err *err);
+/* The Rust library's byte-level process_offsets (tok_processor_roberta.c),
+ * for RobertaProcessing and the ByteLevel post-processor: each token's
+ * offsets lose the spaces (Ġ or whitespace) its string starts or ends
+ * with, except a first token's single leading space under
+ * add_prefix_space.  seq is one window of one sequence. */
+void tk_trim_offsets(const er_tokenizer *t, tk_tokens *seq, bool add_prefix_space);
 
 /* ---- Decoders: ids back to text ---------------------------------------
  * The Rust library hands a list of strings from decoder to decoder and

@@ -232,7 +232,8 @@ static json_t *vocab_of(json_t *model) {
     if (json_is_object(v)) return json_incref(v);
     json_t *out = json_object(), *e;
     size_t i;
-    json_array_foreach(v, i, e) json_object_set_new(out, json_string_value(json_array_get(e, 0)), json_integer((json_int_t)i));
+    json_array_foreach(v, i, e)
+        json_object_set_new(out, json_string_value(json_array_get(e, 0)), json_integer((json_int_t)i));
     return out;
 }
 
@@ -413,10 +414,46 @@ START_TEST(sequence_processor) {
 }
 END_TEST
 
+/* trim_offsets: a token whose string starts or ends with spaces (here an
+ * added token " x ") loses them from its offsets; a first token keeps one
+ * leading space under add_prefix_space (the Rust library's process_offsets). */
+static void assert_trimmed(bool add_prefix_space, const char *text, const uint32_t (*want)[2], size_t n) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{" MINI_VOCAB ", \"added_tokens\": [{\"id\": 5, \"content\": \" x \", \"normalized\": false}],"
+             " \"post_processor\": {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 1],"
+             " \"trim_offsets\": true, \"add_prefix_space\": %s}}",
+             add_prefix_space ? "true" : "false");
+    er_tokenizer *t = load_json(json);
+    er_encoding *e = NULL;
+    er_err err;
+    ck_assert_int_eq(er_tokenizer_encode(t, text, strlen(text), NULL, 0, NULL, &e, &err), ER_OK);
+    ck_assert_uint_eq(e->n, n);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(e->offsets[i].start == want[i][0] && e->offsets[i].end == want[i][1],
+                      "%s token %zu: (%u, %u)", text, i, e->offsets[i].start, e->offsets[i].end);
+        ck_assert(e->byte_offsets[i].start == want[i][0] && e->byte_offsets[i].end == want[i][1]);
+    }
+    er_encoding_free(e);
+    er_tokenizer_free(t);
+}
+
+START_TEST(roberta_trim_offsets) {
+    const uint32_t mid[][2] = {{0, 0}, {0, 1}, {2, 3}, {4, 5}, {0, 0}};
+    assert_trimmed(false, "a x b", mid, 5);
+    assert_trimmed(true, "a x b", mid, 5);
+    const uint32_t first_kept[][2] = {{0, 0}, {0, 2}, {3, 4}, {0, 0}};
+    assert_trimmed(true, " x b", first_kept, 4);
+    const uint32_t first_cut[][2] = {{0, 0}, {1, 2}, {3, 4}, {0, 0}};
+    assert_trimmed(false, " x b", first_cut, 4);
+}
+END_TEST
+
 static Suite *tokenizer_post_suite(void) {
     const TTest *const tests[] = {roberta_processing_mpnet, template_processing_wordpiece, sequence_processor,
-                                  decode_wordpiece_goldens, decode_byte_level_gpt2, decode_byte_level_roberta,
-                                  decode_metaspace_t5, decoders_by_hand, decode_errors};
+                                  roberta_trim_offsets,     decode_wordpiece_goldens,      decode_byte_level_gpt2,
+                                  decode_byte_level_roberta, decode_metaspace_t5,          decoders_by_hand,
+                                  decode_errors};
     Suite *s = suite_create("tokenizer_post");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
