@@ -1,6 +1,7 @@
-/* TemplateProcessing, and BertProcessing as the template it amounts to:
- * the encoding is the template's items in order, special tokens and the
- * sequences A and B, each with its type id. */
+/* TemplateProcessing, and the fixed templates built in code (BertProcessing
+ * here, RobertaProcessing's in tok_processor_roberta.c): the encoding is the
+ * template's items in order, special tokens and the sequences A and B, each
+ * with its type id. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,18 @@ static er_status template_process(const tk_post_processor *self, const er_tokeni
 
 static void template_free(tk_post_processor *self) { free(self); }
 
+er_status tk_token_copy_make(const tk_tokens *a, size_t na, const tk_tokens *b, size_t nb, tk_token_copy *c,
+                             er_err *err) {
+    size_t n = na + (b ? nb : 0);
+    c->buf = malloc((n ? n : 1) * sizeof *c->buf);
+    if (!c->buf) return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
+    if (na) memcpy(c->buf, a->v, na * sizeof *c->buf);
+    if (b && nb) memcpy(c->buf + na, b->v, nb * sizeof *c->buf);
+    c->a = (tk_tokens){c->buf, na, na};
+    c->b = (tk_tokens){b ? c->buf + na : NULL, b ? nb : 0, b ? nb : 0};
+    return ER_OK;
+}
+
 static template_processor *template_new(er_err *err) {
     template_processor *p = calloc(1, sizeof *p);
     if (!p) {
@@ -104,24 +117,41 @@ er_status tk_plain_processing_new(tk_post_processor **out, er_err *err) {
     return ER_OK;
 }
 
-er_status tk_bert_processing_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
-                                 int32_t sep_id, tk_post_processor **out, er_err *err) {
+/* The item of one letter of a spelled template: C cls, S sep, A, B. */
+static template_item spelled_item(char letter, uint32_t type_id, template_item cls, template_item sep) {
+    template_item it = letter == 'C' ? cls : letter == 'S' ? sep : (template_item){ITEM_A, 0, -1, TK_NONE};
+    if (letter == 'B') it.kind = ITEM_B;
+    it.type_id = type_id;
+    return it;
+}
+
+/* "C0A0S0" into items: letter then type id digit, the caller's constants only. */
+static size_t spell_template(const char *spelled, template_item cls, template_item sep, template_item *items) {
+    size_t n = 0;
+    for (; spelled[0] && spelled[1] && n < TK_MAX_TEMPLATE; spelled += 2)
+        items[n++] = spelled_item(spelled[0], (uint32_t)(spelled[1] - '0'), cls, sep);
+    return n;
+}
+
+er_status tk_spelled_template_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
+                                  int32_t sep_id, const char *single, const char *pair, tk_post_processor **out,
+                                  er_err *err) {
     uint32_t co, so;
     er_status st;
     if ((st = tk_arena_add(t, cls, strlen(cls), &co, err))) return st;
     if ((st = tk_arena_add(t, sep, strlen(sep), &so, err))) return st;
     template_processor *p = template_new(err);
     if (!p) return ER_ERR_NOMEM;
-    template_item C = {ITEM_SPECIAL, 0, cls_id, co}, S0 = {ITEM_SPECIAL, 0, sep_id, so},
-                  S1 = {ITEM_SPECIAL, 1, sep_id, so}, A = {ITEM_A, 0, -1, TK_NONE},
-                  B = {ITEM_B, 1, -1, TK_NONE};
-    template_item single[] = {C, A, S0}, pair[] = {C, A, S0, B, S1};
-    memcpy(p->single, single, sizeof single);
-    memcpy(p->pair, pair, sizeof pair);
-    p->n_single = 3;
-    p->n_pair = 5;
+    template_item C = {ITEM_SPECIAL, 0, cls_id, co}, S = {ITEM_SPECIAL, 0, sep_id, so};
+    p->n_single = spell_template(single, C, S, p->single);
+    p->n_pair = spell_template(pair, C, S, p->pair);
     *out = &p->base;
     return ER_OK;
+}
+
+er_status tk_bert_processing_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
+                                 int32_t sep_id, tk_post_processor **out, er_err *err) {
+    return tk_spelled_template_new(t, cls, cls_id, sep, sep_id, "C0A0S0", "C0A0S0B1S1", out, err);
 }
 
 #define FMT(...) er_set(err, ER_ERR_FORMAT, "tokenizer.json: " __VA_ARGS__)
@@ -195,19 +225,19 @@ er_status tk_template_processing_load(er_tokenizer *t, json_t *json, tk_post_pro
     return ER_OK;
 }
 
-/* BertProcessing {"sep": ["[SEP]", 102], "cls": ["[CLS]", 101]}. */
-static er_status bert_special(json_t *v, const char **s, int32_t *id, er_err *err) {
+er_status tk_json_special_pair(json_t *v, const char *what, const char **s, int32_t *id, er_err *err) {
     if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_string(json_array_get(v, 0)))
-        return FMT("BertProcessing cls/sep must be [string, id]");
+        return FMT("%s must be [string, id]", what);
     *s = json_string_value(json_array_get(v, 0));
-    return tk_json_id(json_array_get(v, 1), "BertProcessing id", id, err);
+    return tk_json_id(json_array_get(v, 1), what, id, err);
 }
 
 er_status tk_bert_processing_load(er_tokenizer *t, json_t *json, tk_post_processor **out, er_err *err) {
     const char *cls = NULL, *sep = NULL;
     int32_t cls_id, sep_id;
     er_status st;
-    if ((st = bert_special(json_object_get(json, "cls"), &cls, &cls_id, err))) return st;
-    if ((st = bert_special(json_object_get(json, "sep"), &sep, &sep_id, err))) return st;
+    if ((st = tk_json_special_pair(json_object_get(json, "cls"), "BertProcessing cls", &cls, &cls_id, err)) ||
+        (st = tk_json_special_pair(json_object_get(json, "sep"), "BertProcessing sep", &sep, &sep_id, err)))
+        return st;
     return tk_bert_processing_new(t, cls, cls_id, sep, sep_id, out, err);
 }

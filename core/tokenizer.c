@@ -29,6 +29,7 @@ void er_tokenizer_free(er_tokenizer *t) {
     if (t->pre_tokenizer) t->pre_tokenizer->free(t->pre_tokenizer);
     if (t->model) t->model->free(t->model);
     if (t->post_processor) t->post_processor->free(t->post_processor);
+    if (t->decoder) t->decoder->free(t->decoder);
     free(t->arena);
     free(t->ent);
     free(t->ht);
@@ -174,7 +175,7 @@ er_status tk_finish(er_tokenizer *t, er_err *err) {
 }
 
 er_tokenize_params er_tokenize_default_params(void) {
-    er_tokenize_params p = {1, ER_TRUNCATE_LONGEST_FIRST, 0};
+    er_tokenize_params p = {.add_special_tokens = 1, .truncation = ER_TRUNCATE_LONGEST_FIRST};
     return p;
 }
 
@@ -184,6 +185,13 @@ int er_truncation_parse(const char *s) {
     if (!strcasecmp(s, "only_first") || !strcmp(s, "OnlyFirst")) return ER_TRUNCATE_ONLY_FIRST;
     if (!strcasecmp(s, "only_second") || !strcmp(s, "OnlySecond")) return ER_TRUNCATE_ONLY_SECOND;
     if (!strcasecmp(s, "none") || !strcasecmp(s, "do_not_truncate")) return ER_TRUNCATE_NONE;
+    return -1;
+}
+
+int er_truncation_direction_parse(const char *s) {
+    if (!s) return -1;
+    if (!strcasecmp(s, "right")) return ER_TRUNCATE_RIGHT;
+    if (!strcasecmp(s, "left")) return ER_TRUNCATE_LEFT;
     return -1;
 }
 

@@ -5,14 +5,18 @@
  * (BertNormalizer: clean_text, handle_chinese_chars, strip_accents,
  * lowercase), the pre-tokenizer (BertPreTokenizer: whitespace / punctuation;
  * ByteLevel: GPT-2's regular expression and byte alphabet), the model
- * (WordPiece, BPE), then truncation and the post-processor
- * (TemplateProcessing, BertProcessing, ByteLevel).
+ * (WordPiece, BPE), then truncation (direction, stride, overflowing windows)
+ * and the post-processor (TemplateProcessing, BertProcessing,
+ * RobertaProcessing, ByteLevel or a Sequence).
+ * Decoding (er_tokenizer_decode) runs the tokenizer.json "decoder".
  *
  * Ownership and lifetimes
  *   - er_tokenizer_load() returns a tokenizer the caller owns; release it with
  *     er_tokenizer_free() (NULL accepted).
  *   - er_tokenizer_encode() returns an er_encoding the caller owns; release it
- *     with er_encoding_free() (NULL accepted).  Its `tokens` strings point into
+ *     with er_encoding_free() (NULL accepted), which frees its overflowing
+ *     windows too.
+ *   - er_tokenizer_decode() returns a string the caller frees with free().  Its `tokens` strings point into
  *     the tokenizer and stay valid only while the tokenizer lives.
  *   - Strings returned by lookups point into the tokenizer (same lifetime).
  *
@@ -56,15 +60,31 @@ typedef enum {
     ER_TRUNCATE_ONLY_SECOND,   /* "only_second" (a single sequence cannot be cut: ER_ERR_INVALID_ARG) */
 } er_truncation;
 
+typedef enum {
+    ER_TRUNCATE_RIGHT = 0, /* keep the first tokens (Hugging Face "right", the default) */
+    ER_TRUNCATE_LEFT,      /* keep the last tokens ("left") */
+} er_truncation_direction;
+
 typedef struct {
     int add_special_tokens;   /* 1: apply the post-processor template ([CLS] A [SEP] ...) */
     er_truncation truncation; /* used only when max_length > 0 */
     size_t max_length;        /* limit on the whole result, special tokens included; 0 = none.
                                * Below the number of special tokens: no truncation at all, as
                                * the Rust library does (its unsigned subtraction wraps). */
+    /* Added later: set them after er_tokenize_default_params(), never
+     * positionally. */
+    er_truncation_direction direction; /* which end truncation keeps */
+    size_t stride;          /* tokens each overflowing window repeats of the previous one; must be
+                             * below the tokens kept of a sequence it cuts (else ER_ERR_INVALID_ARG) */
+    int return_overflowing; /* 1: fill er_encoding.overflowing with the windows cut off (a pair's
+                             * windows combine each with each, as in the Rust library: more than
+                             * ER_TOKENIZER_MAX_OVERFLOWING is ER_ERR_CAPACITY) */
 } er_tokenize_params;
 
-/* add_special_tokens = 1, truncation = LONGEST_FIRST, max_length = 0.
+#define ER_TOKENIZER_MAX_OVERFLOWING 65536
+
+/* add_special_tokens = 1, truncation = LONGEST_FIRST, max_length = 0,
+ * direction RIGHT, stride 0, return_overflowing 0.
  * The truncation/padding sections of a tokenizer.json are NOT applied by
  * encode (the server sizes sequences itself); the file's truncation length is
  * available from er_tokenizer_file_truncation().  Padding is never applied. */
@@ -73,12 +93,14 @@ er_tokenize_params er_tokenize_default_params(void);
 /* Parses "longest_first", "only_first", "only_second", "none" (also the
  * tokenizer.json spellings "LongestFirst", ...).  Returns -1 if unknown. */
 int er_truncation_parse(const char *s);
+/* Parses "right" / "left" (also "Right" / "Left").  Returns -1 if unknown. */
+int er_truncation_direction_parse(const char *s);
 
 typedef struct {
     uint32_t start, end; /* half-open; special tokens from the template get (0,0) */
 } er_offset;
 
-typedef struct {
+typedef struct er_encoding {
     size_t n;                /* number of tokens */
     int32_t *ids;            /* [n] */
     int32_t *type_ids;       /* [n] token type (segment) ids */
@@ -88,6 +110,11 @@ typedef struct {
     uint8_t *special_mask;   /* [n] 1 for tokens added by the post-processor */
     int8_t *sequence_ids;    /* [n] 0 = text, 1 = pair, -1 = added by the post-processor */
     int truncated;           /* 1 if truncation removed any token */
+    /* With return_overflowing: the other windows truncation made (each a
+     * whole encoding with special tokens, no overflowing of its own), in
+     * the Rust library's order; owned by this encoding. */
+    struct er_encoding **overflowing;
+    size_t n_overflowing;
 } er_encoding;
 
 /* path: a tokenizer.json file; or a directory holding tokenizer.json (plus an
@@ -117,6 +144,22 @@ er_status er_tokenizer_encode(const er_tokenizer *tok, const char *text, size_t 
                               er_err *err);
 
 void er_encoding_free(er_encoding *enc);
+
+/* Decodes n token ids back to text, as the Rust library's decode does:
+ * each id becomes its token string; with skip_special_tokens, tokens whose
+ * string is a special added token's are left out; the tokenizer.json
+ * "decoder" (WordPiece, ByteLevel, Metaspace, BPEDecoder, ByteFallback,
+ * Fuse, Strip, Replace, CTC or a Sequence of them; legacy vocab.txt
+ * tokenizers: WordPiece) turns the strings into the text, and without one
+ * they are joined with single spaces.
+ * On success *out is a new NUL-terminated UTF-8 string the caller frees
+ * with free(), and *len (if len is not NULL) its length in bytes.  On
+ * failure *out is NULL: ER_ERR_INVALID_ARG for NULL arguments or an id
+ * outside the vocabulary (the message names the id and its position; the
+ * Rust library drops such ids silently), ER_ERR_NOMEM.  Thread-safe like
+ * encode. */
+er_status er_tokenizer_decode(const er_tokenizer *tok, const int32_t *ids, size_t n, int skip_special_tokens,
+                              char **out, size_t *len, er_err *err);
 
 /* Vocabulary: ids run 0 .. vocab_size-1 (added tokens included). */
 size_t er_tokenizer_vocab_size(const er_tokenizer *tok);

@@ -30,6 +30,16 @@ static const ROW(tk_post_processor_loader) POST_PROCESSORS[] = {
     {"TemplateProcessing", tk_template_processing_load},
     {"BertProcessing", tk_bert_processing_load},
     {"ByteLevel", tk_byte_level_processor_load},
+    {"RobertaProcessing", tk_roberta_processing_load},
+    {"Sequence", tk_sequence_processing_load},
+};
+
+static const ROW(tk_decoder_loader) DECODERS[] = {
+    {"WordPiece", tk_wordpiece_decoder_load},   {"ByteLevel", tk_byte_level_decoder_load},
+    {"Metaspace", tk_metaspace_decoder_load},   {"BPEDecoder", tk_bpe_decoder_load},
+    {"ByteFallback", tk_byte_fallback_decoder_load}, {"CTC", tk_ctc_decoder_load},
+    {"Fuse", tk_fuse_decoder_load},             {"Strip", tk_strip_decoder_load},
+    {"Replace", tk_replace_decoder_load},       {"Sequence", tk_sequence_decoder_load},
 };
 
 #define FMT(...) er_set(err, ER_ERR_FORMAT, "tokenizer.json: " __VA_ARGS__)
@@ -69,6 +79,10 @@ er_status tk_pre_tokenizer_load(er_tokenizer *t, json_t *json, tk_pre_tokenizer 
 
 er_status tk_post_processor_load(er_tokenizer *t, json_t *json, tk_post_processor **out, er_err *err) {
     LOAD_BY_TYPE(POST_PROCESSORS, "post_processor");
+}
+
+er_status tk_decoder_load(er_tokenizer *t, json_t *json, tk_decoder **out, er_err *err) {
+    LOAD_BY_TYPE(DECODERS, "decoder");
 }
 
 /* The type of a model object without "type" (older serializations, e.g.

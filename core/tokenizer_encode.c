@@ -244,55 +244,6 @@ static er_status encode_into(const er_tokenizer *t, const char *text, size_t len
     return st;
 }
 
-/* Hugging Face truncate_encodings, longest_first on a pair: the longer
- * sequence is cut first, down to an even split. */
-static void truncate_longest_first(size_t max, size_t *na, size_t *nb) {
-    size_t n1 = *na, n2 = *nb;
-    bool swap = n1 > n2;
-    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-    n2 = n1 > max ? n1 : (n1 > max - n1 ? n1 : max - n1);
-    if (n1 + n2 > max) {
-        n1 = max / 2;
-        n2 = n1 + max % 2;
-    }
-    if (swap) { size_t x = n1; n1 = n2; n2 = x; }
-    if (n1 < *na) *na = n1;
-    if (n2 < *nb) *nb = n2;
-}
-
-/* Hugging Face truncate_encodings (direction right, stride 0). */
-static er_status truncate(const er_tokenizer *t, const er_tokenize_params *p, size_t *na, size_t *nb,
-                          bool pair, int *truncated, er_err *err) {
-    *truncated = 0;
-    if (!p->max_length) return ER_OK;
-    size_t n_add = p->add_special_tokens ? er_tokenizer_num_special_tokens(t, pair) : 0;
-    size_t total = *na + *nb;
-    if (total + n_add <= p->max_length) return ER_OK;
-    /* The Rust library computes max_length - n_add unsigned: below the
-     * special tokens it wraps, and nothing is truncated.  Same here. */
-    if (p->max_length < n_add) return ER_OK;
-    size_t max = p->max_length - n_add, remove = total - max;
-    if (p->truncation == ER_TRUNCATE_LONGEST_FIRST) {
-        if (pair) truncate_longest_first(max, na, nb);
-        else *na = max;
-    } else if (p->truncation == ER_TRUNCATE_ONLY_FIRST || p->truncation == ER_TRUNCATE_ONLY_SECOND) {
-        bool first = p->truncation == ER_TRUNCATE_ONLY_FIRST;
-        if (!first && !pair)
-            return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: only_second truncation needs a pair");
-        size_t *n = first ? na : nb;
-        if (*n <= remove)
-            return er_set(err, ER_ERR_CAPACITY,
-                          "tokenizer: %s sequence (%zu tokens) too short to remove %zu tokens",
-                          first ? "first" : "second", *n, remove);
-        *n -= remove;
-    } else {
-        return er_set(err, ER_ERR_CAPACITY, "tokenizer: %zu tokens exceed max_length %zu",
-                      total + n_add, p->max_length);
-    }
-    *truncated = 1;
-    return ER_OK;
-}
-
 /* An encoding of n tokens with `room` bytes after it for strings (*room_at). */
 static er_encoding *encoding_alloc(size_t n, size_t room, char **room_at) {
     size_t sz = (sizeof(er_encoding) + 7) & ~(size_t)7;
@@ -340,6 +291,8 @@ static er_encoding *encoding_with_room(er_encoding *e, size_t room, char **room_
     memcpy(c->special_mask, e->special_mask, n);
     memcpy(c->sequence_ids, e->sequence_ids, n);
     c->truncated = e->truncated;
+    c->overflowing = e->overflowing; /* the windows move to the copy */
+    c->n_overflowing = e->n_overflowing;
     free(e);
     return c;
 }
@@ -365,7 +318,12 @@ static er_status use_matched_texts(er_encoding **out, const matched_texts texts[
     return ER_OK;
 }
 
-void er_encoding_free(er_encoding *e) { free(e); }
+void er_encoding_free(er_encoding *e) {
+    if (!e) return;
+    for (size_t i = 0; i < e->n_overflowing; i++) er_encoding_free(e->overflowing[i]);
+    free(e->overflowing);
+    free(e);
+}
 
 er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t len, const char *pair,
                               size_t pair_len, const er_tokenize_params *params, er_encoding **out,
@@ -377,22 +335,26 @@ er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t le
     er_tokenize_params p = params ? *params : er_tokenize_default_params();
     if ((int)p.truncation < ER_TRUNCATE_NONE || p.truncation > ER_TRUNCATE_ONLY_SECOND)
         return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: unknown truncation strategy %d", (int)p.truncation);
+    if (p.direction != ER_TRUNCATE_RIGHT && p.direction != ER_TRUNCATE_LEFT)
+        return er_set(err, ER_ERR_INVALID_ARG, "tokenizer: unknown truncation direction %d", (int)p.direction);
     tk_tokens a = {0}, b = {0};
     matched_texts texts[2] = {{0}, {0}};
     er_status st = encode_into(t, text, len, &a, &texts[0], err);
     if (!st && pair) st = encode_into(t, pair, pair_len, &b, &texts[1], err);
     size_t na = a.n, nb = b.n;
     int truncated = 0;
-    if (!st) st = truncate(t, &p, &na, &nb, pair != NULL, &truncated, err);
-    if (!st)
-        st = t->post_processor->process(t->post_processor, t, &a, na, pair ? &b : NULL, nb,
-                                        p.add_special_tokens != 0, out, err);
+    if (!st) st = tk_truncate_lengths(t, &p, &na, &nb, pair != NULL, &truncated, err);
+    if (!st) st = tk_build_windows(t, &p, &a, na, pair ? &b : NULL, nb, out, err);
     if (!st) (*out)->truncated = truncated;
     if (!st && (st = use_matched_texts(out, texts, err))) {
         er_encoding_free(*out);
         *out = NULL;
     }
-    if (!st && t->trim_offsets) tk_trim_offsets(*out, t->trim_keeps_prefix_space);
+    if (!st && t->trim_offsets) {
+        tk_trim_offsets(*out, t->trim_keeps_prefix_space);
+        for (size_t k = 0; k < (*out)->n_overflowing; k++)
+            tk_trim_offsets((*out)->overflowing[k], t->trim_keeps_prefix_space);
+    }
     free(a.v);
     free(b.v);
     for (int i = 0; i < 2; i++) {

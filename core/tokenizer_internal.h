@@ -9,9 +9,9 @@
  * the index of the original code point it came from (tk_normalized.src).
  *
  * Adding a component that tokenizer.json names by its "type" (a normalizer,
- * pre-tokenizer, model or post-processor):
+ * pre-tokenizer, model, post-processor or decoder):
  *   1. A new file core/tok_<kind>_<name>.c (kind: normalizer, pretokenizer,
- *      model, processor) defines a struct whose first member is the kind's
+ *      model, processor, decoder) defines a struct whose first member is the kind's
  *      interface below, sets every function pointer of that interface, and
  *      defines the loader
  *          er_status tk_<name>_load(er_tokenizer *t, json_t *json,
@@ -171,6 +171,75 @@ struct tk_post_processor {
     void (*free)(tk_post_processor *self);
 };
 
+/* A post-processor's own copy of the tokens it is given, for the ones that
+ * change offsets before the encoding is built (a Sequence's members): a
+ * and b are the copies (b.v NULL
+ * when there is no pair), in one allocation, buf, freed with free(). */
+typedef struct {
+    tk_tokens a, b;
+    tk_token *buf;
+} tk_token_copy;
+er_status tk_token_copy_make(const tk_tokens *a, size_t na, const tk_tokens *b, size_t nb, tk_token_copy *c,
+                             er_err *err);
+
+/* ---- Decoders: ids back to text ---------------------------------------
+ * The Rust library hands a list of strings from decoder to decoder and
+ * joins the last list.  Here such a list is tk_pieces: every string in one
+ * buffer, piece i being bytes[end[i - 1], end[i]) (end[-1] = 0), so a
+ * decoder allocates per call at most, never per token. */
+typedef struct {
+    char *bytes;
+    size_t len, cap;
+    size_t *end;
+    size_t n, n_cap;
+} tk_pieces;
+
+/* Appends n bytes to the piece being written (the one after the last
+ * closed).  ER_OK or ER_ERR_NOMEM. */
+er_status tk_pieces_put(tk_pieces *p, const void *s, size_t n, er_err *err);
+/* Ends the piece being written (it may be empty). */
+er_status tk_pieces_close(tk_pieces *p, er_err *err);
+/* Piece i: its bytes and length. */
+static inline const char *tk_piece(const tk_pieces *p, size_t i, size_t *n) {
+    size_t start = i ? p->end[i - 1] : 0;
+    *n = p->end[i] - start;
+    return p->bytes + start;
+}
+/* The bytes of the piece being written, and its length. */
+static inline char *tk_pieces_open(tk_pieces *p, size_t *n) {
+    size_t start = p->n ? p->end[p->n - 1] : 0;
+    *n = p->len - start;
+    return p->bytes + start;
+}
+/* Cuts the piece being written to its first n bytes. */
+static inline void tk_pieces_cut_open(tk_pieces *p, size_t n) { p->len = (p->n ? p->end[p->n - 1] : 0) + n; }
+static inline void tk_pieces_clear(tk_pieces *p) { p->len = p->n = 0; }
+void tk_pieces_free(tk_pieces *p);
+/* Appends s[0, n) to the piece being written with every non-overlapping
+ * occurrence of pat, left to right, replaced by rep (Rust's str::replace;
+ * an empty pat matches between every two code points and at both ends). */
+er_status tk_put_replaced(tk_pieces *out, const char *s, size_t n, const char *pat, size_t pat_n, const char *rep,
+                          size_t rep_n, er_err *err);
+/* Rust's str::replace on s[0, *n) in place, for rep no longer than a
+ * non-empty pat (the result never grows). */
+void tk_replace_in_place(char *s, size_t *n, const char *pat, const char *rep);
+
+/* Appends s[0, n) decoded as UTF-8 the way Rust's String::from_utf8_lossy
+ * does: each maximal invalid sequence becomes one U+FFFD. */
+er_status tk_put_utf8_lossy(tk_pieces *out, const uint8_t *s, size_t n, er_err *err);
+
+typedef struct tk_decoder tk_decoder;
+struct tk_decoder {
+    /* Appends to out (empty on entry) the list of strings this decoder makes
+     * of in (Rust's decode_chain).  ER_OK or ER_ERR_NOMEM. */
+    er_status (*decode_chain)(const tk_decoder *self, const tk_pieces *in, tk_pieces *out, er_err *err);
+    void (*free)(tk_decoder *self);
+};
+
+/* A copy of a decoder's string setting, for its struct; NULL when out of
+ * memory (err set). */
+char *tk_strdup(const char *s, er_err *err);
+
 /* ---- Loaders (tokenizer.json "type" -> loader: tokenizer_components.c) - */
 
 typedef er_status tk_normalizer_loader(er_tokenizer *t, json_t *json, tk_normalizer **out, er_err *err);
@@ -179,6 +248,7 @@ typedef er_status tk_pre_tokenizer_loader(er_tokenizer *t, json_t *json, tk_pre_
 typedef er_status tk_model_loader(er_tokenizer *t, json_t *json, tk_model **out, er_err *err);
 typedef er_status tk_post_processor_loader(er_tokenizer *t, json_t *json, tk_post_processor **out,
                                            er_err *err);
+typedef er_status tk_decoder_loader(er_tokenizer *t, json_t *json, tk_decoder **out, er_err *err);
 
 /* The loaders of each kind (tokenizer_components.c): they build the
  * component whose "type" json names, with the loader of that type in the
@@ -190,6 +260,7 @@ tk_normalizer_loader tk_normalizer_load;
 tk_pre_tokenizer_loader tk_pre_tokenizer_load;
 tk_model_loader tk_model_load;
 tk_post_processor_loader tk_post_processor_load;
+tk_decoder_loader tk_decoder_load;
 
 /* normalizers */
 tk_normalizer_loader tk_bert_normalizer_load; /* tok_normalizer_bert.c */
@@ -203,6 +274,19 @@ tk_model_loader tk_bpe_load;       /* tok_model_bpe.c */
 tk_post_processor_loader tk_template_processing_load; /* tok_processor_template.c */
 tk_post_processor_loader tk_bert_processing_load;     /* tok_processor_template.c */
 tk_post_processor_loader tk_byte_level_processor_load; /* tok_processor_bytelevel.c */
+tk_post_processor_loader tk_roberta_processing_load;  /* tok_processor_roberta.c */
+tk_post_processor_loader tk_sequence_processing_load; /* tok_processor_sequence.c */
+/* decoders */
+tk_decoder_loader tk_wordpiece_decoder_load;    /* tok_decoder_wordpiece.c */
+tk_decoder_loader tk_byte_level_decoder_load;   /* tok_decoder_bytelevel.c */
+tk_decoder_loader tk_metaspace_decoder_load;    /* tok_decoder_metaspace.c */
+tk_decoder_loader tk_bpe_decoder_load;          /* tok_decoder_bpe.c */
+tk_decoder_loader tk_byte_fallback_decoder_load; /* tok_decoder_bytefallback.c */
+tk_decoder_loader tk_ctc_decoder_load;          /* tok_decoder_ctc.c */
+tk_decoder_loader tk_fuse_decoder_load;         /* tok_decoder_text.c */
+tk_decoder_loader tk_strip_decoder_load;        /* tok_decoder_text.c */
+tk_decoder_loader tk_replace_decoder_load;      /* tok_decoder_text.c */
+tk_decoder_loader tk_sequence_decoder_load;     /* tok_decoder_sequence.c */
 
 /* ---- Constructors for the legacy vocab.txt path and the defaults -------- */
 
@@ -222,6 +306,17 @@ void tk_byte_level_alphabet(uint16_t byte_char[256]);
  * e: leading and trailing spaces of its string leave its offsets (but one
  * leading space of a sequence's first token under add_prefix_space). */
 void tk_trim_offsets(er_encoding *e, bool add_prefix_space);
+/* A template built in code: single and pair spell its items, a letter and a
+ * type id digit each: C the cls token, S the sep token, A and B the
+ * sequences ("C0A0S0" is BertProcessing's single). */
+er_status tk_spelled_template_new(er_tokenizer *t, const char *cls, int32_t cls_id, const char *sep,
+                                  int32_t sep_id, const char *single, const char *pair, tk_post_processor **out,
+                                  er_err *err);
+/* The WordPiece decoder (the legacy vocab.txt path's). */
+er_status tk_wordpiece_decoder_new(const char *prefix, bool cleanup, tk_decoder **out, er_err *err);
+/* The WordPiece decoder's cleanup (" ." -> "." ...) on s[0, *n), in place;
+ * the CTC decoder's too. */
+void tk_wordpiece_cleanup(char *s, size_t *n);
 /* What a tokenizer.json without a post_processor does: A, and A B with
  * type ids 0 and 1, nothing added. */
 er_status tk_plain_processing_new(tk_post_processor **out, er_err *err);
@@ -237,6 +332,8 @@ er_status tk_json_string(json_t *o, const char *key, const char *def, const char
 er_status tk_json_id(json_t *v, const char *what, int32_t *out, er_err *err);
 /* model.vocab, {"token": id, ...}, into t's vocabulary (WordPiece, BPE). */
 er_status tk_json_vocab(er_tokenizer *t, json_t *vocab, er_err *err);
+/* A special token as Bert/RobertaProcessing write it: ["[SEP]", 102]. */
+er_status tk_json_special_pair(json_t *v, const char *what, const char **s, int32_t *id, er_err *err);
 
 /* ---- The tokenizer ------------------------------------------------------ */
 
@@ -271,6 +368,7 @@ struct er_tokenizer {
     tk_pre_tokenizer *pre_tokenizer;  /* NULL: every span is one word */
     tk_model *model;                  /* set once loaded */
     tk_post_processor *post_processor; /* set once loaded */
+    tk_decoder *decoder;               /* NULL: tokens joined with spaces */
 
     tk_added *added;
     size_t n_added;
@@ -314,6 +412,19 @@ er_status tk_normalize(const er_tokenizer *t, const uint32_t *cps, size_t a, siz
                        er_err *err);
 /* A zeroed encoding of n tokens in one allocation (er_encoding_free). */
 er_encoding *tk_encoding_new(size_t n);
+
+/* tokenizer_truncate.c */
+/* The number of tokens each sequence keeps under p (na, nb in: their
+ * lengths; out: what they keep), as the Rust library's truncate_encodings;
+ * *truncated 1 if any is cut.  ER_ERR_CAPACITY / ER_ERR_INVALID_ARG as
+ * er_tokenizer_encode documents. */
+er_status tk_truncate_lengths(const er_tokenizer *t, const er_tokenize_params *p, size_t *na, size_t *nb,
+                              bool pair, int *truncated, er_err *err);
+/* The encoding of a (b: NULL without a pair) cut to ka and kb tokens in
+ * windows (p's direction and stride), with its overflowing windows when p
+ * asks, each through t's post-processor.  On failure *out is NULL. */
+er_status tk_build_windows(const er_tokenizer *t, const er_tokenize_params *p, const tk_tokens *a, size_t ka,
+                           const tk_tokens *b, size_t kb, er_encoding **out, er_err *err);
 
 /* tokenizer_added.c: added tokens */
 /* A code point sequence to match added tokens in: pos[i] is the byte

@@ -105,6 +105,7 @@ er_status tk_parse_tokenizer_json(er_tokenizer *t, const char *buf, size_t len, 
     if (!st) st = tk_pre_tokenizer_load(t, json_object_get(root, "pre_tokenizer"), &t->pre_tokenizer, err);
     if (!st) st = parse_added_tokens(t, json_object_get(root, "added_tokens"), err);
     if (!st) st = tk_post_processor_load(t, json_object_get(root, "post_processor"), &t->post_processor, err);
+    if (!st) st = tk_decoder_load(t, json_object_get(root, "decoder"), &t->decoder, err);
     if (!st) st = parse_truncation(t, json_object_get(root, "truncation"), err);
     if (!st) {
         json_t *pad = json_object_get(root, "padding");

@@ -63,7 +63,8 @@ static er_status build_legacy_pipeline(er_tokenizer *t, json_t *root, const char
     bool strip = (sa && !json_is_null(sa)) ? json_is_true(sa) : lower;
     er_status st;
     if ((st = tk_bert_normalizer_new(true, chinese, strip, lower, &t->normalizer, err)) ||
-        (st = tk_bert_pre_tokenizer_new(&t->pre_tokenizer, err)))
+        (st = tk_bert_pre_tokenizer_new(&t->pre_tokenizer, err)) ||
+        (st = tk_wordpiece_decoder_new("##", true, &t->decoder, err)))
         return st;
     int32_t unk = t->special_ids[ER_SPECIAL_UNK];
     if (unk < 0) return er_set(err, ER_ERR_FORMAT, "vocab.txt: unk_token is not in the vocabulary");

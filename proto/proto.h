@@ -53,6 +53,7 @@ typedef enum {
     PR_ROUTE_TEI_RERANK, /* POST /rerank */
     PR_ROUTE_TOKENIZE,   /* POST /tokenize */
     PR_ROUTE_WARM,       /* POST /v1/cache/warm */
+    PR_ROUTE_DECODE,     /* POST /decode */
 } pr_route;
 
 typedef struct {
@@ -70,6 +71,7 @@ typedef struct {
     bool raw_scores;      /* TEI /predict, /rerank [false] */
     bool return_text;     /* TEI /rerank [false] */
     bool add_special_tokens; /* /tokenize [true] */
+    bool skip_special_tokens; /* /decode [true] */
     const char *model;    /* OpenAI `model`, warm `task` (NULL if absent) */
     bool base64;          /* OpenAI encoding_format [float] */
     int dimensions;       /* OpenAI [0 = all] */

@@ -102,6 +102,19 @@ json_t *pr_warm_reply(const char *task, int n_inputs, int n_tokens, const uint8_
                      "already_cached", hits, "computed", n_inputs - hits);
 }
 
+json_t *pr_decode_reply(const char *const *texts, const size_t *lens, int n, bool batched) {
+    if (!batched) return n == 1 ? json_stringn(texts[0], lens[0]) : NULL;
+    json_t *all = json_array();
+    for (int i = 0; i < n && all; i++) {
+        json_t *s = json_stringn(texts[i], lens[i]);
+        if (!s || json_array_append_new(all, s)) {
+            json_decref(all);
+            all = NULL;
+        }
+    }
+    return all;
+}
+
 json_t *pr_tokens(const er_encoding *e) {
     json_t *toks = json_array();
     for (size_t k = 0; k < e->n && toks; k++)

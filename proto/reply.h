@@ -57,6 +57,11 @@ json_t *pr_warm_reply(const char *task, int n_inputs, int n_tokens, const uint8_
  * byte offsets. */
 json_t *pr_tokens(const er_encoding *e);
 
+/* /decode: the text of one input as a JSON string, or (batched) an array of
+ * them; texts[i] is lens[i] bytes of UTF-8.  NULL when a text is not UTF-8
+ * or out of memory. */
+json_t *pr_decode_reply(const char *const *texts, const size_t *lens, int n, bool batched);
+
 /* ---- the routes that describe the server ---- */
 
 json_t *pr_health_reply(void);         /* {"status": "ok"} */

@@ -168,28 +168,38 @@ static er_status parse_texts(pr_req *r, json_t *x, const char *key, const pr_lim
     return ER_OK;
 }
 
+/* key's value x, an array: ids [int], or (batched) [[int], ...]; each list
+ * one PR_IDS input. */
+static er_status parse_id_lists(pr_req *r, json_t *x, const char *key, const pr_limits *lim, er_err *e) {
+    char what[64];
+    if (!json_is_array(json_array_get(x, 0))) {
+        if (alloc_inputs(r, 1, lim, e)) return e->code;
+        r->inputs[0].kind = PR_IDS;
+        snprintf(what, sizeof what, "`%s`", key);
+        return ids_of(x, what, lim, &r->inputs[0].ids, &r->inputs[0].n_ids, e);
+    }
+    r->batched = true;
+    if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
+    for (int i = 0; i < r->n_inputs; i++) {
+        snprintf(what, sizeof what, "`%s[%d]`", key, i);
+        r->inputs[i].kind = PR_IDS;
+        if (ids_of(json_array_get(x, (size_t)i), what, lim, &r->inputs[i].ids, &r->inputs[i].n_ids, e))
+            return e->code;
+    }
+    return ER_OK;
+}
+
+/* /decode `ids`: [int] or [[int], ...]. */
+static er_status parse_decode_ids(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    if (!x) return fail(e, ER_ERR_FORMAT, "missing `ids`");
+    return parse_id_lists(r, x, "ids", lim, e);
+}
+
 /* OpenAI `input`: string | [string] | [int] | [[int]]. */
 static er_status parse_openai_input(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
     if (!x) return fail(e, ER_ERR_FORMAT, "missing `input`");
     json_t *first = json_is_array(x) ? json_array_get(x, 0) : NULL;
-    if (json_is_array(x) && json_is_integer(first)) {
-        if (alloc_inputs(r, 1, lim, e)) return e->code;
-        r->inputs[0].kind = PR_IDS;
-        return ids_of(x, "`input`", lim, &r->inputs[0].ids, &r->inputs[0].n_ids, e);
-    }
-    if (json_is_array(x) && json_is_array(first)) {
-        r->batched = true;
-        if (alloc_inputs(r, json_array_size(x), lim, e)) return e->code;
-        for (int i = 0; i < r->n_inputs; i++) {
-            char what[64];
-            snprintf(what, sizeof what, "`input[%d]`", i);
-            r->inputs[i].kind = PR_IDS;
-            if (ids_of(json_array_get(x, (size_t)i), what, lim, &r->inputs[i].ids,
-                       &r->inputs[i].n_ids, e))
-                return e->code;
-        }
-        return ER_OK;
-    }
+    if (json_is_integer(first) || json_is_array(first)) return parse_id_lists(r, x, "input", lim, e);
     return parse_texts(r, x, "input", lim, e);
 }
 
@@ -260,6 +270,7 @@ static er_status parse_options(pr_route route, pr_req *r, json_t *o, er_err *e) 
         get_bool(o, "normalize", &norm, e) || get_bool(o, "raw_scores", &r->raw_scores, e) ||
         get_bool(o, "return_text", &r->return_text, e) ||
         get_bool(o, "add_special_tokens", &r->add_special_tokens, e) ||
+        get_bool(o, "skip_special_tokens", &r->skip_special_tokens, e) ||
         get_str(o, route == PR_ROUTE_WARM ? "task" : "model", &r->model, e) ||
         get_str(o, "encoding_format", &fmt, e) ||
         get_int(o, "dimensions", 1, 1 << 16, &r->dimensions, e))
@@ -288,6 +299,7 @@ er_status pr_parse(pr_route route, const char *body, size_t len, const pr_limits
     r->max_answer_len = 15;
     r->normalize = route == PR_ROUTE_TEI_EMBED ? 1 : -1;
     r->add_special_tokens = true;
+    r->skip_special_tokens = true;
     json_error_t jerr;
     r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r->root) {
@@ -311,6 +323,7 @@ er_status pr_parse(pr_route route, const char *body, size_t len, const pr_limits
     case PR_ROUTE_TOKENIZE: rc = parse_texts(r, in, "inputs", lim, e); break;
     case PR_ROUTE_TEI_PREDICT: rc = parse_tei_predict(r, in, lim, e); break;
     case PR_ROUTE_TEI_RERANK: rc = parse_rerank(r, r->root, lim, e); break;
+    case PR_ROUTE_DECODE: rc = parse_decode_ids(r, json_object_get(r->root, "ids"), lim, e); break;
     }
 out:
     if (rc) pr_req_free(r);

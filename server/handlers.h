@@ -2,7 +2,7 @@
  * through it.  Each answers one call (see routes.h for the return value).
  *   handlers_info.c     health, ready, info, tasks, metrics, cache admin
  *   handlers_compute.c  the routes that tokenize and run the engine, and
- *                       /tokenize */
+ *                       /tokenize, /decode */
 #ifndef ER_SRV_HANDLERS_H
 #define ER_SRV_HANDLERS_H
 
@@ -19,5 +19,6 @@ bool srv_handle_cache(srv_call *c);
 /* predict, embeddings, TEI routes, cache warm: c->route->kind says which. */
 bool srv_handle_compute(srv_call *c);
 bool srv_handle_tokenize(srv_call *c);
+bool srv_handle_decode(srv_call *c);
 
 #endif

@@ -1,5 +1,5 @@
 /* The routes that tokenize and run the engine: predict, OpenAI embeddings,
- * TEI embed/predict/rerank, cache warm; and /tokenize.  A request is parsed
+ * TEI embed/predict/rerank, cache warm; and /tokenize and /decode.  A request is parsed
  * (proto), tokenized in the HTTP thread, queued as one engine job, and its
  * reply is built (proto) by the worker that finishes it (job_done). */
 #include <stdlib.h>
@@ -251,7 +251,8 @@ static json_t *build_reply(const compute *k) {
     case PR_ROUTE_TEI_RERANK: return pr_rerank(&k->req, k->out, w, mc->num_labels);
     case PR_ROUTE_WARM:
         return pr_warm_reply(er_task_name(k->task), k->req.n_inputs, k->n_tokens, k->hit);
-    case PR_ROUTE_TOKENIZE: break;
+    case PR_ROUTE_TOKENIZE:
+    case PR_ROUTE_DECODE: break; /* answered by their own handlers */
     }
     return NULL;
 }
@@ -389,16 +390,23 @@ bool srv_handle_compute(srv_call *c) {
 
 /* ---- /tokenize ---- */
 
-bool srv_handle_tokenize(srv_call *c) {
+/* The task whose tokenizer /tokenize and /decode use: `model`, else the
+ * first.  NULL (answered 404, req freed) when there is no such task. */
+static const er_task *tokenizer_task(srv_call *c, pr_req *req) {
     const er_taskset *ts = srv_app_tasks(c->app);
+    const er_task *t = req->model ? er_taskset_find(ts, req->model) : er_taskset_at(ts, 0);
+    if (!t) {
+        srv_error(c, 404, "no task named `%s`", req->model);
+        pr_req_free(req);
+    }
+    return t;
+}
+
+bool srv_handle_tokenize(srv_call *c) {
     pr_req req;
     if (!parse_body(c, PR_ROUTE_TOKENIZE, &req)) return true;
-    const er_task *t = req.model ? er_taskset_find(ts, req.model) : er_taskset_at(ts, 0);
-    if (!t) {
-        srv_error(c, 404, "no task named `%s`", req.model);
-        pr_req_free(&req);
-        return true;
-    }
+    const er_task *t = tokenizer_task(c, &req);
+    if (!t) return true;
     json_t *all = json_array();
     for (int i = 0; i < req.n_inputs && all; i++) {
         er_tokenize_params tp = er_tokenize_default_params();
@@ -417,6 +425,45 @@ bool srv_handle_tokenize(srv_call *c) {
         er_encoding_free(e);
     }
     if (all) srv_reply_json(c, 200, all);
+    pr_req_free(&req);
+    return true;
+}
+
+/* ---- /decode ---- */
+
+/* Every input's ids decoded with the task's tokenizer into texts[i] (the
+ * caller frees them); false with the error answered. */
+static bool decode_inputs(srv_call *c, const er_tokenizer *tok, const pr_req *req, char **texts, size_t *lens) {
+    for (int i = 0; i < req->n_inputs; i++) {
+        er_err err = {0};
+        const pr_input *in = &req->inputs[i];
+        er_status st = er_tokenizer_decode(tok, in->ids, (size_t)in->n_ids, req->skip_special_tokens, &texts[i],
+                                           &lens[i], &err);
+        if (st != ER_OK) {
+            srv_error(c, pr_status_of(st), "input %d: %s", i, err.msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool srv_handle_decode(srv_call *c) {
+    pr_req req;
+    if (!parse_body(c, PR_ROUTE_DECODE, &req)) return true;
+    const er_task *t = tokenizer_task(c, &req);
+    if (!t) return true;
+    char **texts = calloc((size_t)req.n_inputs, sizeof *texts);
+    size_t *lens = calloc((size_t)req.n_inputs, sizeof *lens);
+    if (!texts || !lens) {
+        srv_error(c, 500, "out of memory");
+    } else if (decode_inputs(c, er_task_tokenizer(t), &req, texts, lens)) {
+        json_t *body = pr_decode_reply((const char *const *)texts, lens, req.n_inputs, req.batched);
+        if (body) srv_reply_json(c, 200, body);
+        else srv_error(c, 500, "the decoded text is not UTF-8 or out of memory");
+    }
+    for (int i = 0; texts && i < req.n_inputs; i++) free(texts[i]);
+    free(texts);
+    free(lens);
     pr_req_free(&req);
     return true;
 }

@@ -17,6 +17,7 @@ static const srv_route ROUTES[] = {
     {"POST", "/predict", SRV_AUTH_API, PR_ROUTE_TEI_PREDICT, "tei_predict", srv_handle_compute},
     {"POST", "/rerank", SRV_AUTH_API, PR_ROUTE_TEI_RERANK, "rerank", srv_handle_compute},
     {"POST", "/tokenize", SRV_AUTH_API, PR_ROUTE_TOKENIZE, "tokenize", srv_handle_tokenize},
+    {"POST", "/decode", SRV_AUTH_API, PR_ROUTE_DECODE, "decode", srv_handle_decode},
     {"GET, HEAD", "/health", SRV_AUTH_NONE, SRV_NO_BODY, "health", srv_handle_health},
     {"GET, HEAD", "/ready", SRV_AUTH_NONE, SRV_NO_BODY, "ready", srv_handle_ready},
     {"GET", "/info", SRV_AUTH_API, SRV_NO_BODY, "info", srv_handle_info},

@@ -1,14 +1,23 @@
-/* erserve-tokenize: tokenizes stdin with a Hugging Face WordPiece tokenizer.
+/* erserve-tokenize: tokenizes stdin with a Hugging Face tokenizer, or
+ * decodes ids back to text.
  *
  *   erserve-tokenize --tokenizer PATH [--pair] [--max-length N]
  *                    [--truncation longest_first|only_first|only_second|none]
+ *                    [--direction right|left] [--stride N] [--overflowing]
  *                    [--no-special-tokens]
+ *   erserve-tokenize --tokenizer PATH --decode [--keep-special-tokens]
+ *
+ * --decode: stdin is JSON, ids [101, 7592, 102] or a batch [[...], ...], or
+ * {"ids": either, "skip_special_tokens": bool}; stdout is the text and a
+ * newline for one list, a JSON array of strings for a batch.  Special tokens
+ * are skipped unless --keep-special-tokens (or skip_special_tokens false).
  *
  * stdin is either a JSON object {"text": "...", "text_pair": "..."} or raw
  * UTF-8 text (used verbatim).  With --pair, raw text is split at the first
  * newline into text and pair (one trailing newline of the pair is dropped).
  * stdout: {"ids", "type_ids", "tokens", "offsets" (code points),
- * "byte_offsets", "special_tokens_mask", "truncated"}.  Errors go to stderr
+ * "byte_offsets", "special_tokens_mask", "truncated"}, and with --overflowing
+ * "overflowing": the windows truncation cut off, each such an object.  Errors go to stderr
  * with a non-zero exit status (2 usage, 1 everything else). */
 #include <jansson.h>
 #include <stdio.h>
@@ -24,28 +33,44 @@ static void usage(void) {
     fprintf(stderr,
             "usage: erserve-tokenize --tokenizer PATH [--pair] [--max-length N]\n"
             "                        [--truncation longest_first|only_first|only_second|none]\n"
-            "                        [--no-special-tokens] [--version] < text-or-json\n");
+            "                        [--direction right|left] [--stride N] [--overflowing]\n"
+            "                        [--no-special-tokens] [--version] < text-or-json\n"
+            "       erserve-tokenize --tokenizer PATH --decode [--keep-special-tokens] < ids-json\n");
 }
 
 typedef struct {
     const char *path;
     int want_pair;
     er_tokenize_params p;
+    int decode, skip_special;
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --help / --version). */
 static int parse_args(int argc, char **argv, opts *o) {
-    *o = (opts){.p = er_tokenize_default_params()};
+    *o = (opts){.p = er_tokenize_default_params(), .skip_special = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--tokenizer") && i + 1 < argc) o->path = argv[++i];
         else if (!strcmp(a, "--pair")) o->want_pair = 1;
         else if (!strcmp(a, "--no-special-tokens")) o->p.add_special_tokens = 0;
+        else if (!strcmp(a, "--decode")) o->decode = 1;
+        else if (!strcmp(a, "--keep-special-tokens")) o->skip_special = 0;
         else if (!strcmp(a, "--max-length") && i + 1 < argc) {
             char *end;
             long long v = strtoll(argv[++i], &end, 10);
             if (*end || v < 0) return er_log(ER_LOG_ERROR, "bad --max-length"), 2;
             o->p.max_length = (size_t)v;
+        } else if (!strcmp(a, "--stride") && i + 1 < argc) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 0) return er_log(ER_LOG_ERROR, "bad --stride"), 2;
+            o->p.stride = (size_t)v;
+        } else if (!strcmp(a, "--direction") && i + 1 < argc) {
+            int d = er_truncation_direction_parse(argv[++i]);
+            if (d < 0) return er_log(ER_LOG_ERROR, "unknown direction '%s'", argv[i]), 2;
+            o->p.direction = (er_truncation_direction)d;
+        } else if (!strcmp(a, "--overflowing")) {
+            o->p.return_overflowing = 1;
         } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
             int t = er_truncation_parse(argv[++i]);
             if (t < 0) return er_log(ER_LOG_ERROR, "unknown truncation '%s'", argv[i]), 2;
@@ -107,8 +132,8 @@ static json_t *offsets_json(const er_offset *o, size_t n) {
     return a;
 }
 
-/* One JSON line on stdout; -1 when it cannot be written. */
-static int print_encoding(const er_encoding *e) {
+/* The JSON object of e, its overflowing windows included. */
+static json_t *encoding_json(const er_encoding *e) {
     json_t *ids = json_array(), *ty = json_array(), *toks = json_array(), *mask = json_array();
     for (size_t i = 0; i < e->n; i++) {
         json_array_append_new(ids, json_integer(e->ids[i]));
@@ -120,6 +145,17 @@ static int print_encoding(const er_encoding *e) {
                           "offsets", offsets_json(e->offsets, e->n), "byte_offsets",
                           offsets_json(e->byte_offsets, e->n), "special_tokens_mask", mask,
                           "truncated", e->truncated);
+    if (o && e->n_overflowing) {
+        json_t *over = json_array();
+        for (size_t k = 0; k < e->n_overflowing; k++) json_array_append_new(over, encoding_json(e->overflowing[k]));
+        json_object_set_new(o, "overflowing", over);
+    }
+    return o;
+}
+
+/* One JSON line on stdout; -1 when it cannot be written. */
+static int print_encoding(const er_encoding *e) {
+    json_t *o = encoding_json(e);
     int rc = !o || json_dumpf(o, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF ? -1 : 0;
     json_decref(o);
     return rc;
@@ -149,6 +185,79 @@ static int tokenize_stdin(const er_tokenizer *tok, const opts *o) {
     return rc;
 }
 
+/* ---- --decode ---- */
+
+/* One JSON array of ids decoded into a new JSON string; NULL (logged) on error. */
+static json_t *decode_list(const er_tokenizer *tok, json_t *list, int skip_special) {
+    size_t n = json_array_size(list);
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) return er_log(ER_LOG_ERROR, "out of memory"), NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(list, i);
+        if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) {
+            free(ids);
+            return er_log(ER_LOG_ERROR, "ids[%zu] is not a 32-bit integer", i), NULL;
+        }
+        ids[i] = (int32_t)json_integer_value(v);
+    }
+    char *text;
+    size_t len;
+    er_err err;
+    er_status st = er_tokenizer_decode(tok, ids, n, skip_special, &text, &len, &err);
+    free(ids);
+    if (st) return er_log(ER_LOG_ERROR, "%s: %s", er_strerror(st), err.msg), NULL;
+    json_t *s = json_stringn(text, len);
+    free(text);
+    if (!s) er_log(ER_LOG_ERROR, "the decoded text is not UTF-8 or out of memory");
+    return s;
+}
+
+/* Every list of a batch [[...], ...] decoded: a JSON array of strings. */
+static json_t *decode_batch(const er_tokenizer *tok, json_t *lists, int skip_special) {
+    json_t *out = json_array();
+    for (size_t i = 0; i < json_array_size(lists) && out; i++) {
+        json_t *s = decode_list(tok, json_array_get(lists, i), skip_special);
+        if (!s || json_array_append_new(out, s)) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+/* Decodes the ids JSON on stdin and prints the text: the exit status. */
+static int decode_stdin(const er_tokenizer *tok, const opts *o) {
+    size_t len;
+    char *in;
+    er_err err;
+    if (er_read_stream(stdin, "stdin", ER_TOKENIZER_MAX_INPUT, &in, &len, &err) != ER_OK)
+        return er_log(ER_LOG_ERROR, "%s", err.msg), 1;
+    json_error_t je;
+    json_t *root = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je), *ids = root;
+    free(in);
+    int skip = o->skip_special;
+    if (json_is_object(root)) {
+        json_t *sk = json_object_get(root, "skip_special_tokens");
+        ids = json_object_get(root, "ids");
+        if (json_is_boolean(sk)) skip = json_is_true(sk);
+    }
+    int rc = 1;
+    if (!json_is_array(ids)) {
+        er_log(ER_LOG_ERROR, "stdin must be JSON ids: [1, 2], [[1, 2], ...] or {\"ids\": ...}");
+    } else if (json_is_array(json_array_get(ids, 0))) {
+        json_t *texts = decode_batch(tok, ids, skip);
+        rc = !texts || json_dumpf(texts, stdout, JSON_COMPACT) || fputc('\n', stdout) == EOF;
+        json_decref(texts);
+    } else {
+        json_t *text = decode_list(tok, ids, skip);
+        size_t n = json_string_length(text);
+        rc = !text || fwrite(json_string_value(text), 1, n, stdout) != n || fputc('\n', stdout) == EOF;
+        json_decref(text);
+    }
+    json_decref(root);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     er_log_setup("erserve-tokenize", ER_LOG_INFO);
     opts o;
@@ -157,7 +266,7 @@ int main(int argc, char **argv) {
     er_err err;
     er_tokenizer *tok = er_tokenizer_load(o.path, &err);
     if (!tok) return er_log(ER_LOG_ERROR, "%s", err.msg), 1;
-    rc = tokenize_stdin(tok, &o);
+    rc = o.decode ? decode_stdin(tok, &o) : tokenize_stdin(tok, &o);
     er_tokenizer_free(tok);
     if (fflush(stdout) != 0) rc = 1;
     return rc;

@@ -1,12 +1,13 @@
 /* libFuzzer target for the whole tokenizer pipeline.
  * Byte 0 selects the mode:
  *   even: the rest is text (split at the first 0xFE byte into text / pair),
- *         encoded under varying params with bert-base-uncased's tokenizer
- *         (WordPiece) and gpt2's (ByteLevel and BPE);
+ *         encoded under varying params (truncation direction, stride and
+ *         overflowing windows included) with bert-base-uncased's tokenizer
+ *         (WordPiece) and gpt2's (ByteLevel and BPE), and its ids decoded;
  *   odd:  the rest is a tokenizer.json (the seeds include small BPE ones:
  *         merges as "a b" strings and as pairs, the model's options, the
- *         ByteLevel pre- and post-processor); if it loads, a fixed sample
- *         and the JSON bytes themselves are encoded with it. */
+ *         ByteLevel pre- and post-processor, decoders); if it loads, a fixed
+ *         sample and the JSON bytes themselves are encoded with it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* Whether e holds an id the vocabulary lacks (a post-processor may name one). */
+static int unknown_id(const er_tokenizer *t, const er_encoding *e) {
+    for (size_t i = 0; i < e->n; i++)
+        if (!er_tokenizer_id_to_token(t, e->ids[i])) return 1;
+    return 0;
+}
+
+/* Every token's offsets lie in its own text, and names a token. */
+static void check_offsets(const er_tokenizer *t, const er_encoding *e, size_t len, size_t plen) {
+    for (size_t i = 0; i < e->n; i++) {
+        size_t lim = e->sequence_ids[i] == 1 ? plen : len;
+        if (e->byte_offsets[i].start > e->byte_offsets[i].end || e->byte_offsets[i].end > lim ||
+            e->offsets[i].start > e->offsets[i].end || e->offsets[i].end > lim || !e->tokens[i] ||
+            (!e->special_mask[i] && er_tokenizer_id_to_token(t, e->ids[i]) == NULL))
+            abort();
+    }
+}
+
 static void run(const er_tokenizer *t, const uint8_t *d, size_t n, uint8_t sel) {
     const uint8_t *sep = memchr(d, 0xFE, n);
     const char *pair = NULL;
@@ -47,16 +66,21 @@ static void run(const er_tokenizer *t, const uint8_t *d, size_t n, uint8_t sel) 
     p.add_special_tokens = !(sel & 4);
     p.truncation = (er_truncation)((sel >> 3) & 3);
     p.max_length = (sel >> 5) ? (size_t)(sel >> 5) * 3 : 0;
+    p.direction = (er_truncation_direction)(n & 1); /* no bit of sel left: the length chooses */
+    p.stride = (n >> 1) % 4;
+    p.return_overflowing = n < 128; /* a pair's windows multiply: keep them few */
     er_encoding *e = NULL;
     er_err err;
     if (er_tokenizer_encode(t, (const char *)d, len, pair, plen, &p, &e, &err) == ER_OK) {
-        for (size_t i = 0; i < e->n; i++) {
-            size_t lim = e->sequence_ids[i] == 1 ? plen : len;
-            if (e->byte_offsets[i].start > e->byte_offsets[i].end || e->byte_offsets[i].end > lim ||
-                e->offsets[i].start > e->offsets[i].end || e->offsets[i].end > lim || !e->tokens[i] ||
-                (!e->special_mask[i] && er_tokenizer_id_to_token(t, e->ids[i]) == NULL))
-                abort();
-        }
+        /* an overflowing window can pass max_length: a sequence cut to no
+         * token overflows whole, as in the Rust library */
+        for (size_t k = 0; k < e->n_overflowing; k++) check_offsets(t, e->overflowing[k], len, plen);
+        char *text = NULL;
+        if (er_tokenizer_decode(t, e->ids, e->n, !(sel & 4), &text, NULL, &err) != ER_OK &&
+            err.code != ER_ERR_NOMEM && !unknown_id(t, e))
+            abort(); /* an encoding decodes unless its post-processor names an id outside the vocabulary */
+        free(text);
+        check_offsets(t, e, len, plen);
         if (p.max_length && e->n > p.max_length) abort();
     }
     er_encoding_free(e);

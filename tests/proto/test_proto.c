@@ -99,6 +99,14 @@ START_TEST(parse_errors) {
          ER_ERR_FORMAT, 400},
         {PR_ROUTE_TEI_RERANK, "{\"query\": \"q\"}", "texts", ER_ERR_FORMAT, 400},
         {PR_ROUTE_PREDICT, "{\"inputs\": [\"\"]}", "inputs[0]", ER_ERR_INVALID_ARG, 422},
+        {PR_ROUTE_DECODE, "{}", "ids", ER_ERR_FORMAT, 400},
+        {PR_ROUTE_DECODE, "{\"ids\": \"1 2\"}", "ids", ER_ERR_FORMAT, 400},
+        {PR_ROUTE_DECODE, "{\"ids\": []}", "ids", ER_ERR_INVALID_ARG, 422},
+        {PR_ROUTE_DECODE, "{\"ids\": [[1], [2, \"x\"]]}", "`ids[1]`[1]", ER_ERR_FORMAT, 400},
+        {PR_ROUTE_DECODE, "{\"ids\": [[1], [-2]]}", "`ids[1]`[0]", ER_ERR_INVALID_ARG, 422},
+        {PR_ROUTE_DECODE, "{\"ids\": [[1], [2], [3]]}", "limit", ER_ERR_CAPACITY, 413},
+        {PR_ROUTE_DECODE, "{\"ids\": [1], \"skip_special_tokens\": 1}", "skip_special_tokens", ER_ERR_FORMAT,
+         400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pr_req r;
@@ -112,6 +120,37 @@ START_TEST(parse_errors) {
     char *body = pr_error_body(422, "bad", &n);
     ck_assert_str_eq(body, "{\"error\":{\"type\":\"validation_error\",\"message\":\"bad\"}}");
     free(body);
+}
+END_TEST
+
+/* /decode: one list or a batch of lists, skip_special_tokens [true]; the
+ * reply is a string or a list of strings. */
+START_TEST(decode_request_and_reply) {
+    pr_req r = parse_ok(PR_ROUTE_DECODE, "{\"ids\": [101, 7592, 102]}");
+    ck_assert(!r.batched);
+    ck_assert(r.skip_special_tokens);
+    ck_assert_int_eq(r.n_inputs, 1);
+    ck_assert_int_eq(r.inputs[0].kind, PR_IDS);
+    ck_assert_int_eq(r.inputs[0].n_ids, 3);
+    ck_assert_int_eq(r.inputs[0].ids[1], 7592);
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_DECODE, "{\"ids\": [[1, 2], [3]], \"skip_special_tokens\": false, \"model\": \"m\"}");
+    ck_assert(r.batched);
+    ck_assert(!r.skip_special_tokens);
+    ck_assert_int_eq(r.n_inputs, 2);
+    ck_assert_int_eq(r.inputs[1].n_ids, 1);
+    ck_assert_str_eq(r.model, "m");
+    pr_req_free(&r);
+    const char *texts[] = {"hello", "w\xc3\xb6rld"};
+    const size_t lens[] = {5, 6};
+    char *one = pr_dump(pr_decode_reply(texts, lens, 1, false), NULL);
+    ck_assert_str_eq(one, "\"hello\"");
+    char *two = pr_dump(pr_decode_reply(texts, lens, 2, true), NULL);
+    ck_assert_str_eq(two, "[\"hello\",\"w\xc3\xb6rld\"]");
+    free(one);
+    free(two);
+    const char *bad[] = {"\xff"};
+    ck_assert_ptr_null(pr_decode_reply(bad, (const size_t[]){1}, 1, true));
 }
 END_TEST
 
@@ -259,6 +298,7 @@ static Suite *proto_suite(void) {
     tcase_add_test(tc, post_processing);
     tcase_add_test(tc, parse_errors);
     tcase_add_test(tc, openai_list);
+    tcase_add_test(tc, decode_request_and_reply);
     tcase_add_test(tc, tei_embed_and_predict);
     tcase_add_test(tc, rerank_scoring);
     tcase_add_test(tc, warm_and_predict_envelope);

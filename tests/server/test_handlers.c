@@ -420,6 +420,48 @@ START_TEST(tei_routes) {
 }
 END_TEST
 
+/* r's body is the JSON string want (a bare string: reply.j cannot hold it). */
+static void assert_text_reply(reply *r, const char *want) {
+    ck_assert_int_eq(r->status, 200);
+    json_t *s = json_loadb(r->r.body, r->r.body_len, JSON_DECODE_ANY, NULL);
+    ck_assert_msg(json_is_string(s), "%.*s", (int)r->r.body_len, r->r.body);
+    ck_assert_str_eq(json_string_value(s), want);
+    json_decref(s);
+    done(r);
+}
+
+/* POST /decode: the task's tokenizer (the first, or `model`), one list or a
+ * batch, special tokens skipped unless skip_special_tokens is false. */
+START_TEST(decode_route) {
+    reply r = post("/decode", "{\"ids\":[101,7592,1010,2088,999,102]}");
+    assert_text_reply(&r, "hello, world!");
+    r = post("/decode", "{\"ids\":[[101,7592,102],[2088]],\"skip_special_tokens\":false,\"model\":\"ner\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_array_size(r.j), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(r.j, 0)), "[CLS] hello [SEP]");
+    ck_assert_str_eq(json_string_value(json_array_get(r.j, 1)), "world");
+    done(&r);
+    /* the round trip of /tokenize */
+    r = post("/tokenize", "{\"inputs\":\"Hello, wörld!\"}");
+    char body[256] = "{\"ids\":[";
+    json_t *toks = json_array_get(r.j, 0);
+    for (size_t i = 0; i < json_array_size(toks); i++)
+        snprintf(body + strlen(body), sizeof body - strlen(body), "%s%lld", i ? "," : "",
+                 (long long)json_integer_value(json_object_get(json_array_get(toks, i), "id")));
+    strcat(body, "]}");
+    done(&r);
+    r = post("/decode", body);
+    assert_text_reply(&r, "hello, world!"); /* lowercased, accents stripped */
+    r = post("/decode", "{\"ids\":[7592,999999]}");
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_ptr_nonnull(strstr(r.r.body, "999999"));
+    done(&r);
+    expect_error(post("/decode", "{\"ids\":[1],\"model\":\"nope\"}"), 404);
+    expect_error(post("/decode", "{\"ids\":\"x\"}"), 400);
+    expect_error(post("/decode", "{\"ids\":[[1],[2],[3],[4],[5],[6],[7],[8],[9]]}"), 413);
+}
+END_TEST
+
 START_TEST(cache_admin) {
     reply r = post("/v1/cache/warm", "{\"inputs\":[\"one\",\"two\"],\"task\":\"ner\"}");
     ck_assert_int_eq(r.status, 200);
@@ -773,6 +815,7 @@ static Suite *handlers_suite(void) {
     tcase_add_test(tc, predict_qa_embed);
     tcase_add_test(tc, openai_embeddings);
     tcase_add_test(tc, tei_routes);
+    tcase_add_test(tc, decode_route);
     tcase_add_test(tc, cache_admin);
     tcase_add_test(tc, auth_keys);
     tcase_add_test(tc, admin_loopback_only);

@@ -186,6 +186,18 @@ START_TEST(test_tokenize) {
     json_t *c = tokenize("Hello world again", "--max-length 3");
     ck_assert_uint_eq(json_array_size(json_object_get(c, "ids")), 3);
     ck_assert(json_is_true(json_object_get(c, "truncated")));
+    ck_assert_ptr_null(json_object_get(c, "overflowing"));
+    /* windows of 2 words from the left, 1 repeated: [CLS] again world, ... */
+    json_t *w = tokenize("one two three", "--max-length 4 --direction left --stride 1 --overflowing");
+    json_t *want = json_loads("[101, 2048, 2093, 102]", 0, NULL);
+    ck_assert(json_equal(json_object_get(w, "ids"), want));
+    json_t *over = json_object_get(w, "overflowing");
+    ck_assert_uint_eq(json_array_size(over), 1);
+    json_decref(want);
+    want = json_loads("[101, 2028, 2048, 102]", 0, NULL);
+    ck_assert(json_equal(json_object_get(json_array_get(over, 0), "ids"), want));
+    json_decref(want);
+    json_decref(w);
     json_decref(a);
     json_decref(b);
     json_decref(c);
@@ -196,6 +208,48 @@ START_TEST(test_tokenize) {
     ck_assert_int_eq(sh("printf 'x' | %s --tokenizer %s/none.json 2>/dev/null", bin, dir), 1);
     ck_assert_int_eq(sh("%s </dev/null 2>/dev/null", bin), 2); /* no --tokenizer */
     ck_assert_int_eq(sh("%s --tokenizer " BERT_TOKENIZER " --truncation sideways </dev/null 2>/dev/null", bin), 2);
+    ck_assert_int_eq(sh("%s --tokenizer " BERT_TOKENIZER " --direction up </dev/null 2>/dev/null", bin), 2);
+    ck_assert_int_eq(sh("printf 'a b c' | %s --tokenizer " BERT_TOKENIZER " --max-length 4 --stride 2 2>/dev/null",
+                        bin), 1); /* stride not below the 2 tokens kept */
+    er_test_rmtree(dir);
+}
+END_TEST
+
+/* erserve-tokenize --decode with input on stdin: its stdout (the caller frees). */
+static char *decode(const char *input, const char *args, int *rc) {
+    char out[128];
+    snprintf(out, sizeof out, "%s/dec.txt", dir);
+    *rc = sh("printf '%s' | %s --tokenizer " BERT_TOKENIZER " --decode %s > %s 2>/dev/null", input,
+             tool("erserve-tokenize"), args, out);
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(1, 4096);
+    size_t n = fread(text, 1, 4095, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+START_TEST(test_tokenize_decode) {
+    er_test_mkdtemp(dir, sizeof dir, "tools");
+    int rc;
+    char *a = decode("[101, 7592, 1010, 2088, 999, 102]", "", &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(a, "hello, world!\n"); /* WordPiece cleanup, [CLS]/[SEP] skipped */
+    char *b = decode("[101, 7592, 102]", "--keep-special-tokens", &rc);
+    ck_assert_str_eq(b, "[CLS] hello [SEP]\n");
+    char *c = decode("{\"ids\": [[101, 7592, 102], [2088]], \"skip_special_tokens\": false}", "", &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(c, "[\"[CLS] hello [SEP]\",\"world\"]\n");
+    char *d = decode("[7592, 30522]", "", &rc);
+    ck_assert_int_eq(rc, 1); /* an id outside the vocabulary */
+    char *e = decode("\"hello\"", "", &rc);
+    ck_assert_int_eq(rc, 1);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(e);
     er_test_rmtree(dir);
 }
 END_TEST
@@ -327,6 +381,7 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_infer_exits);
     tcase_add_test(tc, test_versions);
     tcase_add_test(tc, test_tokenize);
+    tcase_add_test(tc, test_tokenize_decode);
     tcase_add_test(tc, test_genmodel);
     tcase_add_test(tc, test_cache);
     suite_add_tcase(s, tc);
