@@ -147,6 +147,8 @@ START_TEST(byte_level_bpe) {
     run_golden("roberta-base");
 }
 END_TEST
+START_TEST(unigram_t5) { run_golden("t5-small"); }
+END_TEST
 START_TEST(template_processing_wordpiece) {
     run_golden("bert-base-uncased");
     run_golden("all-MiniLM-L6-v2");
@@ -434,7 +436,7 @@ START_TEST(roberta_trim_offsets) {
 END_TEST
 
 static Suite *tokenizer_post_suite(void) {
-    const TTest *const tests[] = {roberta_processing_mpnet, byte_level_bpe, template_processing_wordpiece, sequence_processor,
+    const TTest *const tests[] = {roberta_processing_mpnet, byte_level_bpe, unigram_t5, template_processing_wordpiece, sequence_processor,
                                   roberta_trim_offsets,     decode_wordpiece_goldens,      decode_byte_level_gpt2,
                                   decode_byte_level_roberta, decode_metaspace_t5,          decoders_by_hand,
                                   decode_errors};
