@@ -162,7 +162,7 @@ static er_status push_unknown(const unigram *u, const er_tokenizer *t, const uin
     if (id >= 0) return tk_tokens_push(out, (tk_token){id, t->id_off[id], cs, ce, 0, 0}, err);
     if (u->byte_fallback) {
         size_t mark = out->n;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = n; i-- > 0;) { /* backwards: backtrack reverses the tokens */
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", w[i]);
             int32_t b = tk_vocab_find(t, NULL, 0, (const uint8_t *)name, 6);
