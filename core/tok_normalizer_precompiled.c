@@ -28,6 +28,9 @@ typedef struct {
     size_t n_units;
     char *pool; /* replacement strings, valid UTF-8 */
     size_t pool_len;
+    /* The rule of each ASCII code point alone (pool offset, length; no
+     * rule: TK_NONE), looked up once at load: most text is ASCII. */
+    uint32_t ascii_at[128], ascii_len[128];
 } precompiled;
 
 /* Darts unit fields. */
@@ -119,17 +122,35 @@ static er_status grapheme(const precompiled *p, const uint32_t *cps, size_t g, s
     return ER_OK;
 }
 
+/* An ASCII code point followed by another (or by nothing) is a grapheme
+ * of its own, but for CR LF. */
+static inline bool lone_ascii(const uint32_t *cps, size_t g, size_t b) {
+    return cps[g] < 0x80 && (g + 1 == b || (cps[g + 1] < 0x80 && !(cps[g] == '\r' && cps[g + 1] == '\n')));
+}
+
 static er_status precompiled_normalize(const tk_normalizer *self, const uint32_t *cps, size_t a, size_t b,
                                        tk_normalized *out, er_err *err) {
     const precompiled *p = (const precompiled *)self;
     size_t first = out->n;
     utf8proc_int32_t state = 0;
     for (size_t g = a; g < b;) {
+        er_status st;
+        if (lone_ascii(cps, g, b)) {
+            /* utf8proc's state after an ASCII code point is that code
+             * point's class, which state 0 stands for */
+            state = 0;
+            uint32_t c = cps[g], at = p->ascii_at[c];
+            st = at == TK_NONE ? tk_normalized_reserve(out, 1, err)
+                               : push_replacement(out, first, 1, p->pool + at, p->ascii_len[c], err);
+            if (st) return st;
+            if (at == TK_NONE) tk_normalized_push(out, c, 0);
+            g++;
+            continue;
+        }
         size_t e = g + 1;
         while (e < b && !utf8proc_grapheme_break_stateful((utf8proc_int32_t)cps[e - 1], (utf8proc_int32_t)cps[e], &state))
             e++;
-        er_status st = grapheme(p, cps, g, e, out, first, err);
-        if (st) return st;
+        if ((st = grapheme(p, cps, g, e, out, first, err))) return st;
         g = e;
     }
     apply_changes(out, first, a, b);
@@ -163,6 +184,13 @@ static er_status parse_charsmap(precompiled *p, const uint8_t *blob, size_t n, e
     }
     p->n_units = n_units;
     if (p->pool_len) memcpy(p->pool, blob + pool_at, p->pool_len);
+    for (uint8_t c = 0; c < 128; c++) {
+        const char *rep;
+        size_t rep_n;
+        bool found = lookup(p, &c, 1, &rep, &rep_n);
+        p->ascii_at[c] = found ? (uint32_t)(rep - p->pool) : TK_NONE;
+        p->ascii_len[c] = found ? (uint32_t)rep_n : 0;
+    }
     return ER_OK;
 }
 
