@@ -18,15 +18,21 @@
 #define UNK_PENALTY 10.0 /* the Rust library's K_UNK_PENALTY */
 #define STACK_NODES 256  /* words up to this many bytes need no heap */
 
-/* The trie: node 0 is the root; the children of the root are a table, the
- * other edges an open-addressing hash of (node + 1) << 8 | byte. */
+/* The trie: node 0 is the root.  An edge (parent, byte) holds its child
+ * node and the id of the piece that ends there, so each byte of a search
+ * touches one slot: the root's edges are a table, the others an
+ * open-addressing hash keyed (parent << 8 | byte) + 1 (0: an empty slot). */
 typedef struct {
-    uint32_t root[256]; /* child node of the root per byte, 0 if none */
-    int32_t *piece;     /* [n_nodes] id of the piece ending here, -1 if none */
-    size_t n_nodes, nodes_cap;
-    uint64_t *ekey; /* 0: empty slot */
-    uint32_t *echild;
-    size_t emask, n_edges;
+    uint32_t key, child;
+    int32_t piece; /* -1: no piece ends here */
+} edge;
+
+#define MAX_NODES (1u << 23) /* keys fit 32 bits */
+
+typedef struct {
+    edge *root; /* [256], child 0: no edge */
+    edge *e;
+    size_t emask, n_edges, n_nodes;
 } trie;
 
 typedef struct {
@@ -48,78 +54,73 @@ typedef struct {
 
 static er_status nomem(er_err *err) { return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory"); }
 
-static inline size_t edge_slot(const trie *tr, uint64_t key) {
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & tr->emask;
+static inline uint32_t edge_key(uint32_t node, uint8_t c) { return (node << 8 | c) + 1; }
+
+static inline size_t edge_slot(const trie *tr, uint32_t key) {
+    return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> 32) & tr->emask;
 }
 
-static inline uint32_t trie_child(const trie *tr, uint32_t node, uint8_t c) {
-    if (node == 0) return tr->root[c];
-    if (!tr->ekey) return 0;
-    uint64_t key = ((uint64_t)node + 1) << 8 | c;
+/* The edge from node by byte c, NULL if none (the trie's edges are the
+ * loader's to write, through the same pointer). */
+static inline edge *trie_step(const trie *tr, uint32_t node, uint8_t c) {
+    if (node == 0) return tr->root[c].child ? &tr->root[c] : NULL;
+    if (!tr->e) return NULL;
+    uint32_t key = edge_key(node, c);
     for (size_t i = edge_slot(tr, key);; i = (i + 1) & tr->emask) {
-        if (tr->ekey[i] == key) return tr->echild[i];
-        if (!tr->ekey[i]) return 0;
+        if (tr->e[i].key == key) return &tr->e[i];
+        if (!tr->e[i].key) return NULL;
     }
 }
 
 static er_status edges_grow(trie *tr, er_err *err) {
-    size_t size = tr->ekey ? (tr->emask + 1) * 2 : 4096;
-    uint64_t *ekey = calloc(size, sizeof *ekey);
-    uint32_t *echild = malloc(size * sizeof *echild);
-    if (!ekey || !echild) {
-        free(ekey);
-        free(echild);
-        return nomem(err);
-    }
-    trie old = *tr;
-    tr->ekey = ekey;
-    tr->echild = echild;
+    size_t size = tr->e ? (tr->emask + 1) * 2 : 4096;
+    edge *e = calloc(size, sizeof *e);
+    if (!e) return nomem(err);
+    edge *old = tr->e;
+    size_t old_size = old ? tr->emask + 1 : 0;
+    tr->e = e;
     tr->emask = size - 1;
-    for (size_t i = 0; old.ekey && i <= old.emask; i++) {
-        if (!old.ekey[i]) continue;
-        size_t j = edge_slot(tr, old.ekey[i]);
-        while (ekey[j]) j = (j + 1) & tr->emask;
-        ekey[j] = old.ekey[i];
-        echild[j] = old.echild[i];
+    for (size_t i = 0; i < old_size; i++) {
+        if (!old[i].key) continue;
+        size_t j = edge_slot(tr, old[i].key);
+        while (e[j].key) j = (j + 1) & tr->emask;
+        e[j] = old[i];
     }
-    free(old.ekey);
-    free(old.echild);
+    free(old);
     return ER_OK;
 }
 
-/* A new node, child of node by byte c. */
-static er_status trie_add_child(trie *tr, uint32_t node, uint8_t c, uint32_t *child, er_err *err) {
-    er_status st;
-    if (tr->n_nodes == tr->nodes_cap && (st = tk_array_grow(&tr->piece, &tr->nodes_cap, sizeof *tr->piece, err)))
-        return st;
-    if (tr->n_nodes >= UINT32_MAX - 1) return er_set(err, ER_ERR_CAPACITY, "tokenizer: Unigram trie too large");
-    *child = (uint32_t)tr->n_nodes;
-    tr->piece[tr->n_nodes++] = -1;
+/* A new edge from node by byte c to a new node; *out is it. */
+static er_status trie_add_edge(trie *tr, uint32_t node, uint8_t c, edge **out, er_err *err) {
+    if (tr->n_nodes + 1 >= MAX_NODES) return er_set(err, ER_ERR_CAPACITY, "tokenizer: Unigram trie too large");
+    uint32_t child = (uint32_t)++tr->n_nodes;
     if (node == 0) {
-        tr->root[c] = *child;
+        tr->root[c] = (edge){0, child, -1};
+        *out = &tr->root[c];
         return ER_OK;
     }
-    if ((tr->n_edges + 1) * 2 > (tr->ekey ? tr->emask + 1 : 0) && (st = edges_grow(tr, err))) return st;
-    uint64_t key = ((uint64_t)node + 1) << 8 | c;
+    er_status st;
+    if ((tr->n_edges + 1) * 2 > (tr->e ? tr->emask + 1 : 0) && (st = edges_grow(tr, err))) return st;
+    uint32_t key = edge_key(node, c);
     size_t i = edge_slot(tr, key);
-    while (tr->ekey[i]) i = (i + 1) & tr->emask;
-    tr->ekey[i] = key;
-    tr->echild[i] = *child;
+    while (tr->e[i].key) i = (i + 1) & tr->emask;
+    tr->e[i] = (edge){key, child, -1};
     tr->n_edges++;
+    *out = &tr->e[i];
     return ER_OK;
 }
 
 /* Piece s[0, n) is id (a repeated piece: the last id, as the Rust library's map). */
 static er_status trie_insert(trie *tr, const uint8_t *s, size_t n, int32_t id, er_err *err) {
     uint32_t node = 0;
+    edge *last = NULL;
     for (size_t i = 0; i < n; i++) {
-        uint32_t next = trie_child(tr, node, s[i]);
+        last = trie_step(tr, node, s[i]);
         er_status st;
-        if (!next && (st = trie_add_child(tr, node, s[i], &next, err))) return st;
-        node = next;
+        if (!last && (st = trie_add_edge(tr, node, s[i], &last, err))) return st;
+        node = last->child;
     }
-    if (n) tr->piece[node] = id;
+    if (last) last->piece = id;
     return ER_OK;
 }
 
@@ -141,8 +142,10 @@ static void viterbi(const unigram *u, const uint8_t *w, size_t n, cell *c, uint3
         c[at].cp = cp;
         bool single = false;
         uint32_t node = 0;
-        for (size_t k = at; k < n && (node = trie_child(&u->tr, node, w[k])) != 0; k++) {
-            int32_t id = u->tr.piece[node];
+        const edge *ed;
+        for (size_t k = at; k < n && (ed = trie_step(&u->tr, node, w[k])) != NULL; k++) {
+            node = ed->child;
+            int32_t id = ed->piece;
             if (id < 0) continue;
             relax(c, at, k + 1, id, u->score[id]);
             single |= k + 1 - at == mblen;
@@ -228,9 +231,8 @@ static void unigram_free(tk_model *self) {
     unigram *u = (unigram *)self;
     if (!u) return;
     free(u->score);
-    free(u->tr.piece);
-    free(u->tr.ekey);
-    free(u->tr.echild);
+    free(u->tr.e);
+    free(u->tr.root);
     free(u);
 }
 
@@ -262,11 +264,8 @@ er_status tk_unigram_load(er_tokenizer *t, json_t *json, tk_model **out, er_err 
     unigram *u = calloc(1, sizeof *u);
     if (!u) return nomem(err);
     u->base = (tk_model){-1, unigram_tokenize, unigram_free};
-    er_status st = tk_array_grow(&u->tr.piece, &u->tr.nodes_cap, sizeof *u->tr.piece, err);
-    if (!st) {
-        u->tr.piece[u->tr.n_nodes++] = -1; /* the root */
-        st = load_pieces(u, t, json_object_get(json, "vocab"), err);
-    }
+    u->tr.root = calloc(256, sizeof *u->tr.root);
+    er_status st = u->tr.root ? load_pieces(u, t, json_object_get(json, "vocab"), err) : nomem(err);
     json_t *unk = json_object_get(json, "unk_id");
     if (!st && unk && !json_is_null(unk)) {
         if (!json_is_integer(unk) || json_integer_value(unk) < 0 || (size_t)json_integer_value(unk) >= u->n_pieces)
