@@ -101,27 +101,24 @@ static er_tokenizer *metaspace(const char *opts) {
  * prepended unless the scheme says not to.  The prepended one has the
  * offsets of the word's first code point, a replacement those of its space. */
 START_TEST(metaspace_schemes) {
-    er_tokenizer *t = metaspace("");
-    expect(t, "hi there", "\xE2\x96\x81hi#1[0,2] \xE2\x96\x81there#3[2,8]");
-    expect(t, " hi", "\xE2\x96\x81hi#1[0,3]");
-    er_tokenizer_free(t);
-    t = metaspace(", \"prepend_scheme\": \"never\"");
-    expect(t, "hi there", "hi#2[0,2] \xE2\x96\x81there#3[2,8]");
-    er_tokenizer_free(t);
-    t = metaspace(", \"add_prefix_space\": false, \"prepend_scheme\": \"never\"");
-    expect(t, "hi", "hi#2[0,2]");
-    er_tokenizer_free(t);
-    t = metaspace(", \"prepend_scheme\": \"first\"");
-    expect(t, "hi there", "\xE2\x96\x81hi#1[0,2] \xE2\x96\x81there#3[2,8]");
-    er_tokenizer_free(t);
-    /* split false: one word, which the longer piece covers */
-    t = metaspace(", \"split\": false");
-    expect(t, "hi there", "\xE2\x96\x81hi\xE2\x96\x81there#5[0,8]");
-    er_tokenizer_free(t);
-    /* t5-small's older fields: add_prefix_space true, str_rep */
-    t = metaspace(", \"add_prefix_space\": true, \"str_rep\": \"\xE2\x96\x81\"");
-    expect(t, "hi", "\xE2\x96\x81hi#1[0,2]");
-    er_tokenizer_free(t);
+    static const struct {
+        const char *opts, *text, *want;
+    } cases[] = {
+        {"", "hi there", "\xE2\x96\x81hi#1[0,2] \xE2\x96\x81there#3[2,8]"},
+        {"", " hi", "\xE2\x96\x81hi#1[0,3]"},
+        {", \"prepend_scheme\": \"never\"", "hi there", "hi#2[0,2] \xE2\x96\x81there#3[2,8]"},
+        {", \"add_prefix_space\": false, \"prepend_scheme\": \"never\"", "hi", "hi#2[0,2]"},
+        {", \"prepend_scheme\": \"first\"", "hi there", "\xE2\x96\x81hi#1[0,2] \xE2\x96\x81there#3[2,8]"},
+        /* split false: one word, which the longer piece covers */
+        {", \"split\": false", "hi there", "\xE2\x96\x81hi\xE2\x96\x81there#5[0,8]"},
+        /* t5-small's older fields: add_prefix_space true, str_rep */
+        {", \"add_prefix_space\": true, \"str_rep\": \"\xE2\x96\x81\"", "hi", "\xE2\x96\x81hi#1[0,2]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        er_tokenizer *t = metaspace(cases[i].opts);
+        expect(t, cases[i].text, cases[i].want);
+        er_tokenizer_free(t);
+    }
     er_err err;
     load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"add_prefix_space\": false}}", ER_ERR_FORMAT,
               &err);
@@ -138,6 +135,11 @@ START_TEST(whitespace_split_sequence) {
     er_tokenizer *t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
                                 "[{\"type\": \"WhitespaceSplit\"}, {\"type\": \"Metaspace\"}]}}", ER_OK, &err);
     expect(t, " \thi \n there  ", "\xE2\x96\x81hi#1[2,4] \xE2\x96\x81there#3[7,12]");
+    er_tokenizer_free(t);
+    /* prepend_scheme first: only the word at the text's start */
+    t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+                  "\"WhitespaceSplit\"}, {\"type\": \"Metaspace\", \"prepend_scheme\": \"first\"}]}}", ER_OK, &err);
+    expect(t, "hi hi", "\xE2\x96\x81hi#1[0,2] hi#2[3,5]");
     er_tokenizer_free(t);
     t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}", ER_OK, &err);
     expect(t, "hi  hi", "hi#2[0,2] hi#2[4,6]");
