@@ -152,7 +152,9 @@ typedef struct tk_model tk_model;
 struct tk_model {
     int32_t unk_id; /* the id of text the model cannot tokenize; -1 if none */
     /* Appends the tokens of the non-empty word s[a, b) to out (see
-     * tk_token).  Strings come from t's arena.  ER_OK or ER_ERR_NOMEM. */
+     * tk_token).  Strings come from t's arena; tok TK_NONE instead says
+     * the token's string is its text s[cs, ce) (Unigram's unknowns), which
+     * the pipeline keeps for the encoding.  ER_OK or ER_ERR_NOMEM. */
     er_status (*tokenize)(const tk_model *self, const er_tokenizer *t, const tk_normalized *s, size_t a,
                           size_t b, tk_tokens *out, er_err *err);
     void (*free)(tk_model *self);
