@@ -47,7 +47,7 @@ er_status tk_roberta_processing_load(er_tokenizer *t, json_t *json, tk_post_proc
     if (st) return st;
     roberta_processor *p = calloc(1, sizeof *p);
     if (!p) return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
-    p->base = (tk_post_processor){roberta_added_tokens, roberta_process, roberta_free};
+    p->base = (tk_post_processor){roberta_added_tokens, roberta_process, roberta_free, false};
     /* The trimming is the pipeline's, once the token strings are final
      * (tk_trim_offsets, tok_processor_bytelevel.c), as for ByteLevel. */
     t->trim_offsets = trim;

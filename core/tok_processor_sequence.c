@@ -103,7 +103,7 @@ static er_status load_members(er_tokenizer *t, json_t *list, sequence_processor 
 er_status tk_sequence_processing_load(er_tokenizer *t, json_t *json, tk_post_processor **out, er_err *err) {
     sequence_processor *p = calloc(1, sizeof *p);
     if (!p) return er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
-    p->base = (tk_post_processor){sequence_added_tokens, sequence_process, sequence_free};
+    p->base = (tk_post_processor){sequence_added_tokens, sequence_process, sequence_free, false};
     er_status st = load_members(t, json_object_get(json, "processors"), p, err);
     if (!st && !(p->builder = pick_builder(p, err))) st = ER_ERR_UNSUPPORTED;
     if (st) {

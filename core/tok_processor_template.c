@@ -106,7 +106,9 @@ static template_processor *template_new(er_err *err) {
         er_set(err, ER_ERR_NOMEM, "tokenizer: out of memory");
         return NULL;
     }
-    p->base = (tk_post_processor){template_added_tokens, template_process, template_free};
+    /* The Rust library merges the sequences' own overflowing windows after
+     * the template ran: its type ids never reach them (tk_post_processor). */
+    p->base = (tk_post_processor){template_added_tokens, template_process, template_free, true};
     return p;
 }
 

@@ -14,16 +14,21 @@
 
 static const ROW(tk_normalizer_loader) NORMALIZERS[] = {
     {"BertNormalizer", tk_bert_normalizer_load},
+    {"Precompiled", tk_precompiled_normalizer_load},
 };
 
 static const ROW(tk_pre_tokenizer_loader) PRE_TOKENIZERS[] = {
     {"BertPreTokenizer", tk_bert_pre_tokenizer_load},
     {"ByteLevel", tk_byte_level_pre_tokenizer_load},
+    {"WhitespaceSplit", tk_whitespace_split_load},
+    {"Metaspace", tk_metaspace_pre_tokenizer_load},
+    {"Sequence", tk_sequence_pre_tokenizer_load},
 };
 
 static const ROW(tk_model_loader) MODELS[] = {
     {"WordPiece", tk_wordpiece_load},
     {"BPE", tk_bpe_load},
+    {"Unigram", tk_unigram_load},
 };
 
 static const ROW(tk_post_processor_loader) POST_PROCESSORS[] = {

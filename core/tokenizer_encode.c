@@ -113,6 +113,21 @@ static void map_offsets(tk_workspace *w, const tk_normalized *s, size_t from) {
     }
 }
 
+/* Token `token` of the sequence has the text bytes[0, n) as its string
+ * (kept per sequence, copied into the encoding at the end). */
+static er_status keep_text(tk_workspace *w, size_t token, const uint8_t *bytes, size_t n) {
+    matched_texts *m = w->texts;
+    er_status st;
+    if (m->n == m->cap && (st = tk_array_grow(&m->v, &m->cap, sizeof *m->v, w->err))) return st;
+    while (m->n_bytes + n + 1 > m->bytes_cap)
+        if ((st = tk_array_grow(&m->bytes, &m->bytes_cap, 1, w->err))) return st;
+    memcpy(m->bytes + m->n_bytes, bytes, n);
+    m->bytes[m->n_bytes + n] = 0;
+    m->v[m->n++] = (struct matched_text){token, (uint32_t)m->n_bytes, (uint32_t)n};
+    m->n_bytes += n + 1;
+    return ER_OK;
+}
+
 /* The model on the word [a, b) of s; its tokens' offsets are mapped at
  * once, while they are in the cache. */
 static er_status tokenize_word(tk_word_sink *sink, const tk_normalized *s, size_t a, size_t b) {
@@ -120,6 +135,14 @@ static er_status tokenize_word(tk_word_sink *sink, const tk_normalized *s, size_
     const tk_model *m = w->t->model;
     size_t from = w->out->n;
     er_status st = m->tokenize(m, w->t, s, a, b, w->out, w->err);
+    for (size_t i = from; !st && i < w->out->n; i++) {
+        tk_token *tk = &w->out->v[i];
+        if (tk->tok != TK_NONE) continue;
+        /* The model's token whose string is its text (Unigram's unknowns);
+         * the id's own string stands in until the encoding is built. */
+        st = keep_text(w, i, s->bytes + s->byte_at[tk->cs], s->byte_at[tk->ce] - s->byte_at[tk->cs]);
+        tk->tok = w->t->id_off[tk->id];
+    }
     if (!st) map_offsets(w, s, from);
     return st;
 }
@@ -137,16 +160,7 @@ static er_status keep_matched_text(tk_workspace *w, const tk_added *a, const uin
     const er_tokenizer *t = w->t;
     uint32_t off = a->normalized && a->nlen ? a->noff : a->off, len = a->normalized && a->nlen ? a->nlen : a->len;
     if (n == len && !memcmp(bytes, t->arena + off, n)) return ER_OK;
-    matched_texts *m = w->texts;
-    er_status st;
-    if (m->n == m->cap && (st = tk_array_grow(&m->v, &m->cap, sizeof *m->v, w->err))) return st;
-    while (m->n_bytes + n + 1 > m->bytes_cap)
-        if ((st = tk_array_grow(&m->bytes, &m->bytes_cap, 1, w->err))) return st;
-    memcpy(m->bytes + m->n_bytes, bytes, n);
-    m->bytes[m->n_bytes + n] = 0;
-    m->v[m->n++] = (struct matched_text){w->out->n, (uint32_t)m->n_bytes, (uint32_t)n};
-    m->n_bytes += n + 1;
-    return ER_OK;
+    return keep_text(w, w->out->n, bytes, n);
 }
 
 /* The normalized span: split out normalized added tokens, tokenize the rest. */
@@ -297,9 +311,11 @@ static er_encoding *encoding_with_room(er_encoding *e, size_t room, char **room_
     return c;
 }
 
-/* The matched texts of both sequences become the strings of their tokens:
- * token j of sequence s is the j-th entry of *out with sequence id s. */
-static er_status use_matched_texts(er_encoding **out, const matched_texts texts[2], er_err *err) {
+/* The kept texts of both sequences become the strings of their tokens in
+ * an encoding built of windows starting at token start[s] of sequence s:
+ * its j-th token with sequence id s is token start[s] + j of s. */
+static er_status use_matched_texts(er_encoding **out, const matched_texts texts[2], const size_t start[2],
+                                   er_err *err) {
     if (!texts[0].n && !texts[1].n) return ER_OK;
     char *room;
     er_encoding *e = encoding_with_room(*out, texts[0].n_bytes + texts[1].n_bytes, &room);
@@ -311,11 +327,22 @@ static er_status use_matched_texts(er_encoding **out, const matched_texts texts[
     for (size_t k = 0; k < e->n; k++) {
         int s = e->sequence_ids[k];
         if (s != 0 && s != 1) continue;
-        size_t j = seen[s]++;
+        size_t j = start[s] + seen[s]++;
+        while (next[s] < texts[s].n && texts[s].v[next[s]].token < j) next[s]++;
         if (next[s] < texts[s].n && texts[s].v[next[s]].token == j)
             e->tokens[k] = room + base[s] + texts[s].v[next[s]++].off;
     }
     return ER_OK;
+}
+
+/* Every encoding tk_build_windows builds gets the kept texts. */
+typedef struct {
+    tk_window_hook base;
+    const matched_texts *texts; /* [2] */
+} texts_hook;
+
+static er_status texts_built(const tk_window_hook *self, er_encoding **e, const size_t start[2], er_err *err) {
+    return use_matched_texts(e, ((const texts_hook *)self)->texts, start, err);
 }
 
 void er_encoding_free(er_encoding *e) {
@@ -344,12 +371,9 @@ er_status er_tokenizer_encode(const er_tokenizer *t, const char *text, size_t le
     size_t na = a.n, nb = b.n;
     int truncated = 0;
     if (!st) st = tk_truncate_lengths(t, &p, &na, &nb, pair != NULL, &truncated, err);
-    if (!st) st = tk_build_windows(t, &p, &a, na, pair ? &b : NULL, nb, out, err);
+    texts_hook hook = {{texts_built}, texts};
+    if (!st) st = tk_build_windows(t, &p, &a, na, pair ? &b : NULL, nb, &hook.base, out, err);
     if (!st) (*out)->truncated = truncated;
-    if (!st && (st = use_matched_texts(out, texts, err))) {
-        er_encoding_free(*out);
-        *out = NULL;
-    }
     if (!st && t->trim_offsets) {
         tk_trim_offsets(*out, t->trim_keeps_prefix_space);
         for (size_t k = 0; k < (*out)->n_overflowing; k++)

@@ -152,7 +152,9 @@ typedef struct tk_model tk_model;
 struct tk_model {
     int32_t unk_id; /* the id of text the model cannot tokenize; -1 if none */
     /* Appends the tokens of the non-empty word s[a, b) to out (see
-     * tk_token).  Strings come from t's arena.  ER_OK or ER_ERR_NOMEM. */
+     * tk_token).  Strings come from t's arena; tok TK_NONE instead says
+     * the token's string is its text s[cs, ce) (Unigram's unknowns), which
+     * the pipeline keeps for the encoding.  ER_OK or ER_ERR_NOMEM. */
     er_status (*tokenize)(const tk_model *self, const er_tokenizer *t, const tk_normalized *s, size_t a,
                           size_t b, tk_tokens *out, er_err *err);
     void (*free)(tk_model *self);
@@ -169,6 +171,12 @@ struct tk_post_processor {
                          size_t na, const tk_tokens *b, size_t nb, bool add_special, er_encoding **out,
                          er_err *err);
     void (*free)(tk_post_processor *self);
+    /* In an overflowing encoding, a window past its sequence's first keeps
+     * the type id the sequence was encoded with (0 for the first, 1 for the
+     * pair), not the one process() gives: the Rust library's
+     * TemplateProcessing merges the sequences' own overflowing windows,
+     * which its type ids never reach (Roberta/BertProcessing build theirs). */
+    bool overflow_keeps_type_ids;
 };
 
 /* A post-processor's own copy of the tokens it is given, for the ones that
@@ -263,13 +271,18 @@ tk_post_processor_loader tk_post_processor_load;
 tk_decoder_loader tk_decoder_load;
 
 /* normalizers */
-tk_normalizer_loader tk_bert_normalizer_load; /* tok_normalizer_bert.c */
+tk_normalizer_loader tk_bert_normalizer_load;        /* tok_normalizer_bert.c */
+tk_normalizer_loader tk_precompiled_normalizer_load; /* tok_normalizer_precompiled.c */
 /* pre-tokenizers */
 tk_pre_tokenizer_loader tk_bert_pre_tokenizer_load;       /* tok_pretokenizer_bert.c */
 tk_pre_tokenizer_loader tk_byte_level_pre_tokenizer_load; /* tok_pretokenizer_bytelevel.c */
+tk_pre_tokenizer_loader tk_whitespace_split_load;         /* tok_pretokenizer_whitespace.c */
+tk_pre_tokenizer_loader tk_metaspace_pre_tokenizer_load;  /* tok_pretokenizer_metaspace.c */
+tk_pre_tokenizer_loader tk_sequence_pre_tokenizer_load;   /* tok_pretokenizer_sequence.c */
 /* models */
 tk_model_loader tk_wordpiece_load; /* tok_model_wordpiece.c */
 tk_model_loader tk_bpe_load;       /* tok_model_bpe.c */
+tk_model_loader tk_unigram_load;   /* tok_model_unigram.c */
 /* post-processors */
 tk_post_processor_loader tk_template_processing_load; /* tok_processor_template.c */
 tk_post_processor_loader tk_bert_processing_load;     /* tok_processor_template.c */
@@ -420,11 +433,22 @@ er_encoding *tk_encoding_new(size_t n);
  * er_tokenizer_encode documents. */
 er_status tk_truncate_lengths(const er_tokenizer *t, const er_tokenize_params *p, size_t *na, size_t *nb,
                               bool pair, int *truncated, er_err *err);
+/* Called on every encoding tk_build_windows builds (the main one and each
+ * overflowing one) with the index in a and in b of the first token of its
+ * windows: the pipeline gives the tokens whose string is their text (an
+ * lstripped added token, a Unigram unknown) that string.  It may replace
+ * *e (freeing the old one). */
+typedef struct tk_window_hook tk_window_hook;
+struct tk_window_hook {
+    er_status (*built)(const tk_window_hook *self, er_encoding **e, const size_t start[2], er_err *err);
+};
 /* The encoding of a (b: NULL without a pair) cut to ka and kb tokens in
  * windows (p's direction and stride), with its overflowing windows when p
- * asks, each through t's post-processor.  On failure *out is NULL. */
+ * asks, each through t's post-processor, then hook (NULL: none).  On
+ * failure *out is NULL. */
 er_status tk_build_windows(const er_tokenizer *t, const er_tokenize_params *p, const tk_tokens *a, size_t ka,
-                           const tk_tokens *b, size_t kb, er_encoding **out, er_err *err);
+                           const tk_tokens *b, size_t kb, const tk_window_hook *hook, er_encoding **out,
+                           er_err *err);
 
 /* tokenizer_added.c: added tokens */
 /* A code point sequence to match added tokens in: pos[i] is the byte

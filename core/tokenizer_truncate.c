@@ -103,12 +103,29 @@ typedef struct {
     window *wa, *wb;
     size_t n_wa, n_wb;
     bool add_special;
+    const tk_window_hook *hook;
 } windows;
+
+/* A window past a sequence's first keeps the type id the sequence was
+ * encoded with, 0 for the first, 1 for the pair, under a post-processor
+ * that says so (tk_post_processor.overflow_keeps_type_ids: visible when a
+ * template gives B another, as t5's type id 0). */
+static void overflow_type_ids(er_encoding *e, bool a_over, bool b_over) {
+    for (size_t k = 0; k < e->n; k++) {
+        if (a_over && e->sequence_ids[k] == 0) e->type_ids[k] = 0;
+        if (b_over && e->sequence_ids[k] == 1) e->type_ids[k] = 1;
+    }
+}
 
 static er_status build(const windows *x, size_t i, size_t j, er_encoding **out, er_err *err) {
     const tk_post_processor *pp = x->t->post_processor;
-    tk_tokens a = window_of(x->a, x->wa[i]), b = window_of(x->b, x->b ? x->wb[j] : (window){0, 0});
-    return pp->process(pp, x->t, &a, a.n, x->b ? &b : NULL, b.n, x->add_special, out, err);
+    window wb = x->b ? x->wb[j] : (window){0, 0};
+    tk_tokens a = window_of(x->a, x->wa[i]), b = window_of(x->b, wb);
+    er_status st = pp->process(pp, x->t, &a, a.n, x->b ? &b : NULL, b.n, x->add_special, out, err);
+    if (!st && (i || j) && pp->overflow_keeps_type_ids) overflow_type_ids(*out, i != 0, j != 0);
+    size_t start[2] = {x->wa[i].start, wb.start};
+    if (!st && x->hook) st = x->hook->built(x->hook, out, start, err);
+    return st;
 }
 
 /* The overflowing encodings of main, in the Rust library's order. */
@@ -129,8 +146,9 @@ static er_status build_overflowing(const windows *x, er_encoding *main, er_err *
 }
 
 er_status tk_build_windows(const er_tokenizer *t, const er_tokenize_params *p, const tk_tokens *a, size_t ka,
-                           const tk_tokens *b, size_t kb, er_encoding **out, er_err *err) {
-    windows x = {t, a, b, NULL, NULL, 0, 0, p->add_special_tokens != 0};
+                           const tk_tokens *b, size_t kb, const tk_window_hook *hook, er_encoding **out,
+                           er_err *err) {
+    windows x = {t, a, b, NULL, NULL, 0, 0, p->add_special_tokens != 0, hook};
     er_status st = cut_windows(a->n, ka, p, &x.wa, &x.n_wa, err);
     if (!st && b) st = cut_windows(b->n, kb, p, &x.wb, &x.n_wb, err);
     if (!st) st = build(&x, 0, 0, out, err);

@@ -3,11 +3,15 @@
  *   even: the rest is text (split at the first 0xFE byte into text / pair),
  *         encoded under varying params (truncation direction, stride and
  *         overflowing windows included) with bert-base-uncased's tokenizer
- *         (WordPiece) and gpt2's (ByteLevel and BPE), and its ids decoded;
+ *         (WordPiece), gpt2's (ByteLevel and BPE) and t5-small's
+ *         (Precompiled, WhitespaceSplit + Metaspace, Unigram), and its ids
+ *         decoded;
  *   odd:  the rest is a tokenizer.json (the seeds include small BPE ones:
  *         merges as "a b" strings and as pairs, the model's options, the
- *         ByteLevel pre- and post-processor, decoders); if it loads, a fixed
- *         sample and the JSON bytes themselves are encoded with it. */
+ *         ByteLevel pre- and post-processor, decoders; and small Unigram
+ *         ones with a hand-built Precompiled charsmap, which the fuzzer
+ *         mutates in its base64); if it loads, a fixed sample and the JSON
+ *         bytes themselves are encoded with it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +19,7 @@
 
 #include "tokenizer.h"
 
-static er_tokenizer *bert, *gpt2;
+static er_tokenizer *bert, *gpt2, *t5;
 
 /* tests/tokenizer/data/NAME, from the repository root or two levels below. */
 static er_tokenizer *load_data(const char *name) {
@@ -32,6 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     bert = load_data("bert-base-uncased.tokenizer.json");
     gpt2 = load_data("gpt2.tokenizer.json");
+    t5 = load_data("t5-small.tokenizer.json");
     return 0;
 }
 
@@ -92,12 +97,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!(sel & 1)) {
         if (bert) run(bert, data + 1, size - 1, sel);
         if (gpt2) run(gpt2, data + 1, size - 1, sel);
+        if (t5) run(t5, data + 1, size - 1, sel);
         return 0;
     }
     er_err err;
     er_tokenizer *t = er_tokenizer_load_json((const char *)data + 1, size - 1, &err);
     if (t) {
-        static const char sample[] = "Hello [CLS] wörld, 你好! ##x \xf0\x9f\xa4\x97 [MASK]";
+        static const char sample[] = "Hello [CLS] wörld, 你好! ##x \xf0\x9f\xa4\x97 [MASK] aq\xcc\x81zb";
         run(t, (const uint8_t *)sample, sizeof sample - 1, 0x02);
         run(t, data + 1, size - 1, sel);
         er_tokenizer_free(t);
