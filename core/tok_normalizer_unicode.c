@@ -1,16 +1,22 @@
-/* NFD, NFKD, NFC, NFKC with utf8proc's tables, done code point by code
- * point so that every normalized code point keeps the original it came
- * from, as the Rust NormalizedString alignments do: a decomposition's code
- * points all come from the decomposed one, and a composed code point takes
- * the offsets of its starter (the first of the code points it replaces);
- * reordered marks keep the offsets of the position they land on.
+/* NFD, NFKD, NFC, NFKC with utf8proc's tables, with the offsets the Rust
+ * library gives (its unicode-normalization-alignments crate): every output
+ * code point carries a change, 0 for the first code point of a
+ * decomposition and +1 for each further one; canonical ordering sorts the
+ * code points with their changes; a composition merges two code points
+ * into one whose change is the sum of theirs less one.  The changes are
+ * then read as the Rust NormalizedString::transform reads them: a code
+ * point with change <= 0 takes the next original code point and skips
+ * -change more, one with change > 0 is inserted and shares the offsets of
+ * the code point before it.  (So reordered marks keep the offsets of the
+ * position they land on, and a composed code point those of its first
+ * original.)
  *
  * Decomposition: each code point's full decomposition (canonical, or
- * compatibility for the K forms), then the canonical ordering of each run
- * of combining marks (a stable sort by combining class, carrying src).
- * Composition (NFC, NFKC) is the standard algorithm over that result, in
- * place: a mark composes with the last starter unless blocked; utf8proc
- * answers whether a pair has a primary composite. */
+ * compatibility for the K forms), each new code point moved back past the
+ * marks of a higher combining class (a stable sort).  Composition (NFC,
+ * NFKC) is the standard algorithm over that, in place: a code point
+ * composes with the last starter unless blocked; utf8proc says whether a
+ * pair has a primary composite.  The changes live in src until the end. */
 #include <stdlib.h>
 #include <utf8proc.h>
 
@@ -26,20 +32,15 @@ typedef struct {
 
 static int ccc(uint32_t cp) { return cp < 0x300 ? 0 : utf8proc_get_property((utf8proc_int32_t)cp)->combining_class; }
 
-/* Appends cp's decomposition, each code point moved back past the marks
- * of a higher class before it (canonical ordering, stable).  The sources
- * stay where they are: the Rust library aligns reordered marks by
- * position (the k-th code point of a run keeps the k-th original's
- * offsets), not by which mark went where. */
-static er_status push_decomposed(tk_normalized *out, size_t floor, uint32_t cp, uint32_t src, bool compat,
-                                 er_err *err) {
+/* Appends cp's decomposition with its changes, in canonical order. */
+static er_status push_decomposed(tk_normalized *out, size_t floor, uint32_t cp, bool compat, er_err *err) {
     utf8proc_int32_t d[MAX_DECOMPOSITION];
     utf8proc_ssize_t m = 1;
     d[0] = (utf8proc_int32_t)cp;
     if (cp >= 0xA0) {
         int boundclass = 0;
         m = utf8proc_decompose_char((utf8proc_int32_t)cp, d, MAX_DECOMPOSITION,
-                                    compat ? UTF8PROC_COMPAT : 0, &boundclass);
+                                    UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0), &boundclass);
         if (m < 1 || m > MAX_DECOMPOSITION) d[0] = (utf8proc_int32_t)cp, m = 1;
     }
     er_status st = tk_normalized_reserve(out, (size_t)m, err);
@@ -49,13 +50,13 @@ static er_status push_decomposed(tk_normalized *out, size_t floor, uint32_t cp, 
         int cc = ccc(c);
         size_t j = out->n;
         out->cps[j] = c;
-        out->src[j] = src;
+        out->src[j] = i ? 1 : 0;
         out->n++;
         out->n_bytes += 4; /* room held for its UTF-8, written at the end */
         while (cc && j > floor && ccc(out->cps[j - 1]) > cc) {
-            uint32_t tc = out->cps[j - 1];
-            out->cps[j - 1] = out->cps[j];
-            out->cps[j] = tc;
+            uint32_t tc = out->cps[j - 1], ts = out->src[j - 1];
+            out->cps[j - 1] = out->cps[j], out->src[j - 1] = out->src[j];
+            out->cps[j] = tc, out->src[j] = ts;
             j--;
         }
     }
@@ -80,6 +81,7 @@ static void compose(tk_normalized *out, size_t from) {
         uint32_t comp = starter != SIZE_MAX && !blocked ? compose_pair(out->cps[starter], c) : 0;
         if (comp) {
             out->cps[starter] = comp;
+            out->src[starter] = (uint32_t)((int32_t)out->src[starter] + (int32_t)out->src[r] - 1);
             continue;
         }
         if (cc == 0) starter = w;
@@ -96,10 +98,21 @@ static er_status unicode_normalize(const tk_normalizer *self, const uint32_t *cp
     const unicode_normalizer *u = (const unicode_normalizer *)self;
     size_t from = out->n, bytes_from = out->n_bytes;
     for (size_t k = a; k < b; k++) {
-        er_status st = push_decomposed(out, from, cps[k], (uint32_t)k, u->compat, err);
+        er_status st = push_decomposed(out, from, cps[k], u->compat, err);
         if (st) return st;
     }
     if (u->compose) compose(out, from);
+    /* Changes to original code points. */
+    size_t next = a;
+    for (size_t i = from; i < out->n; i++) {
+        int32_t change = (int32_t)out->src[i];
+        if (change > 0) {
+            out->src[i] = i > from ? out->src[i - 1] : (uint32_t)a;
+        } else {
+            out->src[i] = (uint32_t)(next < b ? next : b - 1);
+            next += (size_t)(1 - change);
+        }
+    }
     /* The UTF-8 of what was written, from the code points. */
     size_t nb = bytes_from;
     for (size_t i = from; i < out->n; i++) {
