@@ -165,7 +165,7 @@ START_TEST(malformed_json) {
         "{\"model\": {\"vocab\": {\"[UNK]\": \"0\"}}}",
         "{\"model\": {\"vocab\": {\"[UNK]\": 99999999999}}}",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"[UNK]\": 0}}}",
-        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"NFKC\"}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Replace\"}}",
         "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"added_tokens\": [{\"id\": 1}]}",
         "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"post_processor\": {\"type\": \"TemplateProcessing\","
         " \"single\": [{\"SpecialToken\": {\"id\": \"[X]\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}}",

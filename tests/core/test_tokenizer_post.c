@@ -351,10 +351,12 @@ START_TEST(decode_errors) {
     ck_assert_str_eq(s, "");
     free(s);
     er_tokenizer_free(t);
+    /* A Regex pattern that does not compile: the engine's message. */
     const char *bad = "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"decoder\": {\"type\": \"Replace\","
-                      " \"pattern\": {\"Regex\": \"a+\"}, \"content\": \"b\"}}";
+                      " \"pattern\": {\"Regex\": \"a(+\"}, \"content\": \"b\"}}";
     ck_assert_ptr_null(er_tokenizer_load_json(bad, strlen(bad), &err));
-    ck_assert_int_eq(err.code, ER_ERR_UNSUPPORTED);
+    ck_assert_int_eq(err.code, ER_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "regular expression") != NULL, "%s", err.msg);
     const char *unknown = "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"decoder\": {\"type\": \"Nope\"}}";
     ck_assert_ptr_null(er_tokenizer_load_json(unknown, strlen(unknown), &err));
     ck_assert_msg(strstr(err.msg, "Nope") != NULL, "%s", err.msg);

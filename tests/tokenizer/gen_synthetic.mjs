@@ -36,7 +36,9 @@ function vocabulary() {
   return vocab;
 }
 
-function tokenizer(normalizer, preTokenizer, vocab) {
+const WORDPIECE_DECODER = { type: "WordPiece", prefix: "##", cleanup: true };
+
+function tokenizer(normalizer, preTokenizer, decoder, vocab) {
   const added = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map((c, id) => ({
     id, content: c, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
   }));
@@ -44,7 +46,7 @@ function tokenizer(normalizer, preTokenizer, vocab) {
     version: "1.0", truncation: null, padding: null, added_tokens: added,
     normalizer, pre_tokenizer: preTokenizer,
     post_processor: { type: "BertProcessing", sep: ["[SEP]", 3], cls: ["[CLS]", 2] },
-    decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    decoder,
     model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##",
              max_input_chars_per_word: 100, vocab },
   };
@@ -56,7 +58,7 @@ const pseq = (...pretokenizers) => ({ type: "Sequence", pretokenizers });
 const split = (pattern, behavior, invert = false) => ({ type: "Split", pattern, behavior, invert });
 const punct = (behavior) => ({ type: "Punctuation", behavior });
 
-// name -> [normalizer, pre_tokenizer]
+// name -> [normalizer, pre_tokenizer, decoder (default: WordPiece)]
 const FILES = {
   "nfc-lowercase": [seq({ type: "NFC" }, { type: "Lowercase" }), ws],
   "nfd-stripaccents": [seq({ type: "NFD" }, { type: "StripAccents" }, { type: "Lowercase" }), ws],
@@ -79,13 +81,17 @@ const FILES = {
     split({ String: "." }, "Removed")],
   "punctuation": [{ type: "Lowercase" }, pseq(ws, punct("Isolated"))],
   "punctuation-merged": [null, pseq(punct("MergedWithPrevious"), punct("MergedWithNext"), { type: "Split", pattern: { String: " " }, behavior: "Removed", invert: false })],
+  "split-merged-next-regex": [{ type: "NFKC" }, split({ Regex: "\\s+|[\\p{P}\\p{S}]" }, "MergedWithNext")],
+  "split-string-invert": [null, split({ String: "e" }, "Isolated", true)],
+  "replace-decoder-regex": [{ type: "Lowercase" }, ws, { type: "Sequence", decoders: [WORDPIECE_DECODER,
+    { type: "Replace", pattern: { Regex: "[aeiou]+" }, content: "<v>" }] }],
   "punctuation-contiguous": [{ type: "StripAccents" }, pseq(split({ Regex: "\\s+" }, "Removed"), punct("Contiguous"), punct("Removed"))],
 };
 
 fs.mkdirSync(outDir, { recursive: true });
 const vocab = vocabulary();
-for (const [name, [n, p]] of Object.entries(FILES)) {
+for (const [name, [n, p, d]] of Object.entries(FILES)) {
   const file = path.join(outDir, `${name}.tokenizer.json`);
-  fs.writeFileSync(file, JSON.stringify(tokenizer(n, p, vocab)) + "\n");
+  fs.writeFileSync(file, JSON.stringify(tokenizer(n, p, d ?? WORDPIECE_DECODER, vocab)) + "\n");
   console.log(`${path.relative(process.cwd(), file)}: ${fs.statSync(file).size} bytes`);
 }
