@@ -63,8 +63,11 @@ static er_status push_decomposed(tk_normalized *out, size_t floor, uint32_t cp, 
     return ER_OK;
 }
 
-/* The primary composite of a + b, or 0. */
+/* The primary composite of a + b, or 0.  No canonical decomposition ends
+ * in a code point below U+0300 (the second of a pair is a mark, a jamo or
+ * a vowel sign), so plain text never reaches utf8proc here. */
 static uint32_t compose_pair(uint32_t a, uint32_t b) {
+    if (b < 0x300) return 0;
     utf8proc_int32_t buf[2] = {(utf8proc_int32_t)a, (utf8proc_int32_t)b};
     utf8proc_ssize_t m = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE);
     return m == 1 ? (uint32_t)buf[0] : 0;
