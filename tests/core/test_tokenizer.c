@@ -166,6 +166,18 @@ START_TEST(malformed_json) {
         "{\"model\": {\"vocab\": {\"[UNK]\": 99999999999}}}",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"[UNK]\": 0}}}",
         "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Replace\"}}",
+        /* the new components' options */
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"(\"}, \"content\": \"\"}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Prepend\", \"prepend\": 3}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [null]}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, {\"type\": \"X\"}]}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"normalizer\": {\"type\": \"Strip\", \"strip_left\": 1}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \" \"}, \"behavior\": \"Isolated\"}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \" \"}, \"behavior\": \"Merged\", \"invert\": false}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \" \", \"Regex\": \" \"}, \"behavior\": \"Removed\", \"invert\": false}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"pre_tokenizer\": {\"type\": \"Punctuation\", \"behavior\": 2}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"pre_tokenizer\": {\"type\": \"Digits\", \"individual_digits\": \"yes\"}}",
+        "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": {}}}",
         "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"added_tokens\": [{\"id\": 1}]}",
         "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"post_processor\": {\"type\": \"TemplateProcessing\","
         " \"single\": [{\"SpecialToken\": {\"id\": \"[X]\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}}",
