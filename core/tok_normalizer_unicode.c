@@ -99,6 +99,7 @@ static void compose(tk_normalized *out, size_t from) {
 static er_status unicode_normalize(const tk_normalizer *self, const uint32_t *cps, size_t a, size_t b,
                                    tk_normalized *out, er_err *err) {
     const unicode_normalizer *u = (const unicode_normalizer *)self;
+    if (a >= b) return ER_OK; /* out may have no memory yet: nothing to write */
     size_t from = out->n, bytes_from = out->n_bytes;
     for (size_t k = a; k < b; k++) {
         er_status st = push_decomposed(out, from, cps[k], u->compat, err);

@@ -6,7 +6,9 @@
  *         (WordPiece) and gpt2's (ByteLevel and BPE), and its ids decoded;
  *   odd:  the rest is a tokenizer.json (the seeds include small BPE ones:
  *         merges as "a b" strings and as pairs, the model's options, the
- *         ByteLevel pre- and post-processor, decoders); if it loads, a fixed
+ *         ByteLevel pre- and post-processor, decoders; norm_json*: the
+ *         normalizers, Split / Punctuation / Digits / Whitespace and their
+ *         Sequences, a Regex Replace decoder); if it loads, a fixed
  *         sample and the JSON bytes themselves are encoded with it. */
 #include <stdint.h>
 #include <stdio.h>
