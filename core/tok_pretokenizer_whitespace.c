@@ -19,6 +19,25 @@ static bool other_alphabetic_symbol(uint32_t cp) {
            (cp >= 0x1F150 && cp <= 0x1F169) || (cp >= 0x1F170 && cp <= 0x1F189);
 }
 
+/* The word characters of Unicode 16.0 that this utf8proc (Unicode 15.1)
+ * does not know yet (it calls them unassigned); the Rust regex crate's
+ * tables have them.  Found by running every code point through both. */
+static const uint32_t UNICODE_16_WORD[][2] = {
+    {0x897, 0x897}, {0x1C89, 0x1C8A}, {0xA7CB, 0xA7CD}, {0xA7DA, 0xA7DC}, {0x105C0, 0x105F3},
+    {0x10D40, 0x10D65}, {0x10D69, 0x10D6D}, {0x10D6F, 0x10D85}, {0x10EC2, 0x10EC4}, {0x10EFC, 0x10EFC},
+    {0x11380, 0x11389}, {0x1138B, 0x1138B}, {0x1138E, 0x1138E}, {0x11390, 0x113B5}, {0x113B7, 0x113C0},
+    {0x113C2, 0x113C2}, {0x113C5, 0x113C5}, {0x113C7, 0x113CA}, {0x113CC, 0x113D3}, {0x113E1, 0x113E2},
+    {0x116D0, 0x116E3}, {0x11BC0, 0x11BE0}, {0x11BF0, 0x11BF9}, {0x11F5A, 0x11F5A}, {0x13460, 0x143FA},
+    {0x16100, 0x16139}, {0x16D40, 0x16D6C}, {0x16D70, 0x16D79}, {0x18CFF, 0x18CFF}, {0x1CCF0, 0x1CCF9},
+    {0x1E5D0, 0x1E5FA}, {0x2EBF0, 0x2EE5D}
+};
+
+static bool new_word_char(uint32_t cp) {
+    for (size_t i = 0; i < sizeof UNICODE_16_WORD / sizeof *UNICODE_16_WORD; i++)
+        if (cp >= UNICODE_16_WORD[i][0] && cp <= UNICODE_16_WORD[i][1]) return true;
+    return false;
+}
+
 static int char_class(uint32_t cp) {
     if (cp < 0x80) {
         if (tk_is_whitespace(cp)) return SPACE;
@@ -33,6 +52,8 @@ static int char_class(uint32_t cp) {
     case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
     case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC:
         return WORD;
+    case UTF8PROC_CATEGORY_CN:
+        return new_word_char(cp) ? WORD : OTHER;
     default:
         return OTHER;
     }
