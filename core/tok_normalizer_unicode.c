@@ -32,12 +32,28 @@ typedef struct {
 
 static int ccc(uint32_t cp) { return cp < 0x300 ? 0 : utf8proc_get_property((utf8proc_int32_t)cp)->combining_class; }
 
+/* Code points whose decomposition is newer than the Rust library's tables
+ * (its unicode-normalization-alignments crate predates Unicode 12.1): it
+ * leaves them as they are.  Found by normalizing every code point with
+ * both; only U+11938 has a canonical decomposition, the rest are
+ * compatibility ones. */
+static const uint32_t NOT_DECOMPOSED[][2] = {
+    {0x32FF, 0x32FF},   {0xA7F2, 0xA7F4},   {0xAB69, 0xAB69},   {0x10781, 0x10785}, {0x10787, 0x107B0},
+    {0x107B2, 0x107BA}, {0x11938, 0x11938}, {0x1E030, 0x1E06D}, {0x1F16C, 0x1F16C}, {0x1FBF0, 0x1FBF9},
+};
+
+static bool decomposed_by_rust(uint32_t cp) {
+    for (size_t i = 0; i < sizeof NOT_DECOMPOSED / sizeof *NOT_DECOMPOSED; i++)
+        if (cp >= NOT_DECOMPOSED[i][0] && cp <= NOT_DECOMPOSED[i][1]) return false;
+    return true;
+}
+
 /* Appends cp's decomposition with its changes, in canonical order. */
 static er_status push_decomposed(tk_normalized *out, size_t floor, uint32_t cp, bool compat, er_err *err) {
     utf8proc_int32_t d[MAX_DECOMPOSITION];
     utf8proc_ssize_t m = 1;
     d[0] = (utf8proc_int32_t)cp;
-    if (cp >= 0xA0) {
+    if (cp >= 0xA0 && decomposed_by_rust(cp)) {
         int boundclass = 0;
         m = utf8proc_decompose_char((utf8proc_int32_t)cp, d, MAX_DECOMPOSITION,
                                     UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0), &boundclass);
@@ -70,7 +86,10 @@ static uint32_t compose_pair(uint32_t a, uint32_t b) {
     if (b < 0x300) return 0;
     utf8proc_int32_t buf[2] = {(utf8proc_int32_t)a, (utf8proc_int32_t)b};
     utf8proc_ssize_t m = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE);
-    return m == 1 ? (uint32_t)buf[0] : 0;
+    /* utf8proc composes a pair even into a composition exclusion (U+2ADC,
+     * the musical symbols U+1D15E...), which NFC never produces. */
+    if (m != 1 || utf8proc_get_property(buf[0])->comp_exclusion) return 0;
+    return (uint32_t)buf[0];
 }
 
 /* Canonical composition of out's code points [from, n), in place. */
