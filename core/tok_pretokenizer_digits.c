@@ -10,9 +10,20 @@ typedef struct {
     bool individual;
 } digits;
 
+/* Digits newer than this utf8proc (Unicode 15.1), unassigned to it, that
+ * Rust's char::is_numeric knows.  Found by running every code point
+ * through both. */
+static const uint32_t NEWER_DIGITS[][2] = {
+    {0x10D40, 0x10D49}, {0x116D0, 0x116E3}, {0x11BF0, 0x11BF9}, {0x11DE0, 0x11DE9}, {0x16130, 0x16139},
+    {0x16D70, 0x16D79}, {0x16FF4, 0x16FF6}, {0x1CCF0, 0x1CCF9}, {0x1E5F1, 0x1E5FA},
+};
+
 static bool is_numeric(uint32_t cp) {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+    if (c == UTF8PROC_CATEGORY_CN)
+        for (size_t i = 0; i < sizeof NEWER_DIGITS / sizeof *NEWER_DIGITS; i++)
+            if (cp >= NEWER_DIGITS[i][0] && cp <= NEWER_DIGITS[i][1]) return true;
     return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
 }
 

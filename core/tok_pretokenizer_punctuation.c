@@ -10,7 +10,10 @@ typedef struct {
     tk_split_behavior behavior;
 } punctuation;
 
-static bool is_punct(uint32_t cp) { return tk_is_punct(cp); }
+/* The Rust is_punctuation (unicode_categories crate, old tables) also
+ * takes U+166D and U+111C9, punctuation once (So and Mn now); found by
+ * running every code point through both. */
+static bool is_punct(uint32_t cp) { return tk_is_punct(cp) || cp == 0x166D || cp == 0x111C9; }
 
 static er_status punctuation_split(const tk_pre_tokenizer *self, const tk_normalized *s, size_t a, size_t b,
                                    tk_word_sink *sink, er_err *err) {
