@@ -7,9 +7,11 @@
  * then read as the Rust NormalizedString::transform reads them: a code
  * point with change <= 0 takes the next original code point and skips
  * -change more, one with change > 0 is inserted and shares the offsets of
- * the code point before it.  (So reordered marks keep the offsets of the
- * position they land on, and a composed code point those of its first
- * original.)
+ * the last original code point taken (not always the output code point
+ * before it: U+0344 is U+0308 U+0301, and in NFC a + U+0308 compose,
+ * taking a and U+0344, so U+0301 gets U+0344's offsets).  So reordered
+ * marks keep the offsets of the position they land on, and a composed
+ * code point those of its first original.
  *
  * Decomposition: each code point's full decomposition (canonical, or
  * compatibility for the K forms), each new code point moved back past the
@@ -17,13 +19,13 @@
  * NFKC) is the standard algorithm over that, in place: a code point
  * composes with the last starter unless blocked; utf8proc says whether a
  * pair has a primary composite.  The changes live in src until the end. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <utf8proc.h>
 
 #include "tokenizer_internal.h"
 
 #define MAX_DECOMPOSITION 32 /* the longest (U+FDFA) is 18 */
-#include <stdint.h>
 
 typedef struct {
     tk_normalizer base;
@@ -130,7 +132,7 @@ static er_status unicode_normalize(const tk_normalizer *self, const uint32_t *cp
     for (size_t i = from; i < out->n; i++) {
         int32_t change = (int32_t)out->src[i];
         if (change > 0) {
-            out->src[i] = i > from ? out->src[i - 1] : (uint32_t)a;
+            out->src[i] = (uint32_t)(next > a ? next - 1 : a); /* the last original taken */
         } else {
             out->src[i] = (uint32_t)(next < b ? next : b - 1);
             next += (size_t)(1 - change);
