@@ -34,9 +34,7 @@ static bool is_mark(uint32_t cp) {
     if (cp == 0x1CF2 || cp == 0x1CF3) return true;
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     if (c != UTF8PROC_CATEGORY_MN && c != UTF8PROC_CATEGORY_MC && c != UTF8PROC_CATEGORY_ME) return false;
-    for (size_t i = 0; i < sizeof NEWER_MARKS / sizeof *NEWER_MARKS; i++)
-        if (cp >= NEWER_MARKS[i][0] && cp <= NEWER_MARKS[i][1]) return false;
-    return true;
+    return !TK_IN_RANGES(cp, NEWER_MARKS);
 }
 
 static er_status strip_accents_normalize(const tk_normalizer *self, const uint32_t *cps, size_t a, size_t b,

@@ -44,18 +44,12 @@ static const uint32_t NOT_DECOMPOSED[][2] = {
     {0x107B2, 0x107BA}, {0x11938, 0x11938}, {0x1E030, 0x1E06D}, {0x1F16C, 0x1F16C}, {0x1FBF0, 0x1FBF9},
 };
 
-static bool decomposed_by_rust(uint32_t cp) {
-    for (size_t i = 0; i < sizeof NOT_DECOMPOSED / sizeof *NOT_DECOMPOSED; i++)
-        if (cp >= NOT_DECOMPOSED[i][0] && cp <= NOT_DECOMPOSED[i][1]) return false;
-    return true;
-}
-
 /* Appends cp's decomposition with its changes, in canonical order. */
 static er_status push_decomposed(tk_normalized *out, size_t floor, uint32_t cp, bool compat, er_err *err) {
     utf8proc_int32_t d[MAX_DECOMPOSITION];
     utf8proc_ssize_t m = 1;
     d[0] = (utf8proc_int32_t)cp;
-    if (cp >= 0xA0 && decomposed_by_rust(cp)) {
+    if (cp >= 0xA0 && !TK_IN_RANGES(cp, NOT_DECOMPOSED)) {
         int boundclass = 0;
         m = utf8proc_decompose_char((utf8proc_int32_t)cp, d, MAX_DECOMPOSITION,
                                     UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0), &boundclass);

@@ -21,9 +21,7 @@ static const uint32_t NEWER_DIGITS[][2] = {
 static bool is_numeric(uint32_t cp) {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    if (c == UTF8PROC_CATEGORY_CN)
-        for (size_t i = 0; i < sizeof NEWER_DIGITS / sizeof *NEWER_DIGITS; i++)
-            if (cp >= NEWER_DIGITS[i][0] && cp <= NEWER_DIGITS[i][1]) return true;
+    if (c == UTF8PROC_CATEGORY_CN) return TK_IN_RANGES(cp, NEWER_DIGITS);
     return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
 }
 

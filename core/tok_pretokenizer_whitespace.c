@@ -32,12 +32,6 @@ static const uint32_t UNICODE_16_WORD[][2] = {
     {0x1E5D0, 0x1E5FA}, {0x2EBF0, 0x2EE5D}
 };
 
-static bool new_word_char(uint32_t cp) {
-    for (size_t i = 0; i < sizeof UNICODE_16_WORD / sizeof *UNICODE_16_WORD; i++)
-        if (cp >= UNICODE_16_WORD[i][0] && cp <= UNICODE_16_WORD[i][1]) return true;
-    return false;
-}
-
 static int char_class(uint32_t cp) {
     if (cp < 0x80) {
         if (tk_is_whitespace(cp)) return SPACE;
@@ -53,7 +47,7 @@ static int char_class(uint32_t cp) {
     case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC:
         return WORD;
     case UTF8PROC_CATEGORY_CN:
-        return new_word_char(cp) ? WORD : OTHER;
+        return TK_IN_RANGES(cp, UNICODE_16_WORD) ? WORD : OTHER;
     default:
         return OTHER;
     }

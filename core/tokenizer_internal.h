@@ -527,6 +527,10 @@ static inline bool tk_is_control(uint32_t cp) {
     return tk_is_control_above_ascii(cp);
 }
 bool tk_is_chinese(uint32_t cp);
+/* Whether cp lies in one of the n inclusive ranges {first, last} (the
+ * components' small tables of Unicode data newer or older than utf8proc's). */
+bool tk_in_ranges(uint32_t cp, const uint32_t (*ranges)[2], size_t n);
+#define TK_IN_RANGES(cp, table) tk_in_ranges(cp, table, sizeof table / sizeof *table)
 bool tk_is_word_char(uint32_t cp);  /* for single_word added tokens */
 /* Applies strip_accents / lowercase to one code point; writes up to 8 code
  * points into out and returns how many. */
