@@ -45,28 +45,27 @@ static er_status send_piece(const byte_level *bl, const tk_normalized *text, siz
     return sink->word(sink, out, 0, out->n);
 }
 
+/* The sink the pattern's pieces go to: each is rewritten, then sent on. */
+typedef struct {
+    tk_word_sink base; /* first: the splitter sends its pieces here */
+    const byte_level *bl;
+    tk_word_sink *next;
+    er_err *err;
+} rewriting_sink;
+
+static er_status rewrite_word(tk_word_sink *self, const tk_normalized *s, size_t start, size_t end) {
+    rewriting_sink *r = (rewriting_sink *)self;
+    return send_piece(r->bl, s, start, end, r->next, r->err);
+}
+
 /* Isolated split of text's code points [a, b) by the pattern: the matches
  * and the stretches between them, in order. */
 static er_status split_by_pattern(const byte_level *bl, const tk_normalized *text, size_t a, size_t b,
                                   tk_word_sink *sink, er_err *err) {
-    uint32_t base = text->byte_at[a];
-    tk_regex_matches m;
-    tk_regex_matches_begin(&m, bl->re, text->bytes + base, text->byte_at[b] - base);
-    size_t done = a, k = a, ms, me;
-    bool found;
-    er_status st;
-    while (!(st = tk_regex_next(&m, &found, &ms, &me, err)) && found) {
-        while (text->byte_at[k] - base < ms) k++;
-        size_t match_start = k;
-        while (text->byte_at[k] - base < me) k++;
-        if (match_start > done) st = send_piece(bl, text, done, match_start, sink, err);
-        if (!st) st = send_piece(bl, text, match_start, k, sink, err);
-        done = k;
-        if (st) break;
-    }
-    tk_regex_matches_end(&m);
-    if (st) return st;
-    return done < b ? send_piece(bl, text, done, b, sink, err) : ER_OK;
+    rewriting_sink r = {{rewrite_word, {sink->scratch[0], sink->scratch[1]}}, bl, sink, err};
+    tk_splitter sp;
+    tk_splitter_begin(&sp, TK_SPLIT_ISOLATED, false, text, &r.base);
+    return tk_split_by_regex(&sp, bl->re, a, b, err);
 }
 
 static er_status byte_level_split(const tk_pre_tokenizer *self, const tk_normalized *s, size_t a, size_t b,

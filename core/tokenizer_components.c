@@ -15,6 +15,16 @@
 static const ROW(tk_normalizer_loader) NORMALIZERS[] = {
     {"BertNormalizer", tk_bert_normalizer_load},
     {"Precompiled", tk_precompiled_normalizer_load},
+    {"NFC", tk_nfc_load},
+    {"NFD", tk_nfd_load},
+    {"NFKC", tk_nfkc_load},
+    {"NFKD", tk_nfkd_load},
+    {"Lowercase", tk_lowercase_load},
+    {"Strip", tk_strip_load},
+    {"StripAccents", tk_strip_accents_load},
+    {"Replace", tk_replace_load},
+    {"Prepend", tk_prepend_load},
+    {"Sequence", tk_sequence_normalizer_load},
 };
 
 static const ROW(tk_pre_tokenizer_loader) PRE_TOKENIZERS[] = {
@@ -22,6 +32,10 @@ static const ROW(tk_pre_tokenizer_loader) PRE_TOKENIZERS[] = {
     {"ByteLevel", tk_byte_level_pre_tokenizer_load},
     {"WhitespaceSplit", tk_whitespace_split_load},
     {"Metaspace", tk_metaspace_pre_tokenizer_load},
+    {"Whitespace", tk_whitespace_load},
+    {"Split", tk_split_load},
+    {"Punctuation", tk_punctuation_load},
+    {"Digits", tk_digits_load},
     {"Sequence", tk_sequence_pre_tokenizer_load},
 };
 

@@ -123,6 +123,47 @@ static inline er_status tk_tokens_push(tk_tokens *l, tk_token tok, er_err *err) 
     return ER_OK;
 }
 
+/* ---- Splitting a word by a pattern (the Rust NormalizedString::split) --
+ * A pattern cuts code points [a, b) into consecutive pieces, each a match
+ * or not; the behaviour decides which pieces become words and which are
+ * glued together.  The pieces stream through a tk_splitter, so no list of
+ * them is built (Split, Punctuation, Digits, Whitespace share it). */
+typedef enum {
+    TK_SPLIT_REMOVED,
+    TK_SPLIT_ISOLATED,
+    TK_SPLIT_MERGED_WITH_PREVIOUS,
+    TK_SPLIT_MERGED_WITH_NEXT,
+    TK_SPLIT_CONTIGUOUS
+} tk_split_behavior;
+
+typedef struct {
+    tk_split_behavior behavior;
+    bool invert; /* every piece's is_match flipped (the Rust Invert pattern) */
+    const tk_normalized *s;
+    tk_word_sink *sink;
+    size_t ps, pe;             /* the pending word, when pending */
+    bool pending, open, prev;  /* open: a MergedWithNext match awaiting its next; prev: last piece matched */
+} tk_splitter;
+
+void tk_splitter_begin(tk_splitter *sp, tk_split_behavior behavior, bool invert, const tk_normalized *s,
+                       tk_word_sink *sink);
+/* The next piece, s's code points [start, end) (non-empty, in order). */
+er_status tk_splitter_piece(tk_splitter *sp, size_t start, size_t end, bool is_match);
+/* Sends the pending word, if any. */
+er_status tk_splitter_end(tk_splitter *sp);
+/* Pieces of s[a, b) where every code point for which is(cp) holds is a
+ * match of its own (the Rust Fn(char) -> bool pattern). */
+er_status tk_split_by_class(tk_splitter *sp, size_t a, size_t b, bool (*is)(uint32_t cp));
+/* Pieces of s[a, b): the regular expression's matches and the gaps. */
+typedef struct tk_regex tk_regex;
+er_status tk_split_by_regex(tk_splitter *sp, const tk_regex *re, size_t a, size_t b, er_err *err);
+/* The behaviour named by o[key] ("Removed", "Isolated", ...); absent: def. */
+er_status tk_json_split_behavior(json_t *o, const char *key, bool required, tk_split_behavior def,
+                                 tk_split_behavior *out, er_err *err);
+/* The regular expression of a pattern object, {"String": s} (s literally,
+ * escaped as the Rust library does) or {"Regex": r}; `what` names it. */
+er_status tk_json_pattern(json_t *pattern, const char *what, tk_regex **out, er_err *err);
+
 /* ---- Component interfaces ---------------------------------------------
  * Each is the first member of its implementation's struct; free releases
  * the whole object.  A loaded tokenizer never changes its components, so
@@ -273,11 +314,25 @@ tk_decoder_loader tk_decoder_load;
 /* normalizers */
 tk_normalizer_loader tk_bert_normalizer_load;        /* tok_normalizer_bert.c */
 tk_normalizer_loader tk_precompiled_normalizer_load; /* tok_normalizer_precompiled.c */
+tk_normalizer_loader tk_nfc_load;                    /* tok_normalizer_unicode.c */
+tk_normalizer_loader tk_nfd_load;                    /* tok_normalizer_unicode.c */
+tk_normalizer_loader tk_nfkc_load;                   /* tok_normalizer_unicode.c */
+tk_normalizer_loader tk_nfkd_load;                   /* tok_normalizer_unicode.c */
+tk_normalizer_loader tk_lowercase_load;              /* tok_normalizer_lowercase.c */
+tk_normalizer_loader tk_strip_load;                  /* tok_normalizer_strip.c */
+tk_normalizer_loader tk_strip_accents_load;          /* tok_normalizer_stripaccents.c */
+tk_normalizer_loader tk_replace_load;                /* tok_normalizer_replace.c */
+tk_normalizer_loader tk_prepend_load;                /* tok_normalizer_prepend.c */
+tk_normalizer_loader tk_sequence_normalizer_load;    /* tok_normalizer_sequence.c */
 /* pre-tokenizers */
 tk_pre_tokenizer_loader tk_bert_pre_tokenizer_load;       /* tok_pretokenizer_bert.c */
 tk_pre_tokenizer_loader tk_byte_level_pre_tokenizer_load; /* tok_pretokenizer_bytelevel.c */
-tk_pre_tokenizer_loader tk_whitespace_split_load;         /* tok_pretokenizer_whitespace.c */
+tk_pre_tokenizer_loader tk_whitespace_load;               /* tok_pretokenizer_whitespace.c */
+tk_pre_tokenizer_loader tk_whitespace_split_load;         /* tok_pretokenizer_whitespacesplit.c */
 tk_pre_tokenizer_loader tk_metaspace_pre_tokenizer_load;  /* tok_pretokenizer_metaspace.c */
+tk_pre_tokenizer_loader tk_split_load;                    /* tok_pretokenizer_split.c */
+tk_pre_tokenizer_loader tk_punctuation_load;              /* tok_pretokenizer_punctuation.c */
+tk_pre_tokenizer_loader tk_digits_load;                   /* tok_pretokenizer_digits.c */
 tk_pre_tokenizer_loader tk_sequence_pre_tokenizer_load;   /* tok_pretokenizer_sequence.c */
 /* models */
 tk_model_loader tk_wordpiece_load; /* tok_model_wordpiece.c */
@@ -495,6 +550,10 @@ static inline bool tk_is_control(uint32_t cp) {
     return tk_is_control_above_ascii(cp);
 }
 bool tk_is_chinese(uint32_t cp);
+/* Whether cp lies in one of the n inclusive ranges {first, last} (the
+ * components' small tables of Unicode data newer or older than utf8proc's). */
+bool tk_in_ranges(uint32_t cp, const uint32_t (*ranges)[2], size_t n);
+#define TK_IN_RANGES(cp, table) tk_in_ranges(cp, table, sizeof table / sizeof *table)
 bool tk_is_word_char(uint32_t cp);  /* for single_word added tokens */
 /* Applies strip_accents / lowercase to one code point; writes up to 8 code
  * points into out and returns how many. */

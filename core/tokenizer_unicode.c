@@ -163,3 +163,9 @@ size_t tk_fold(uint32_t cp, bool strip, bool lower, uint32_t out[8]) {
     for (size_t i = 0; i < n && m + 2 <= 8; i++) m += lower1((uint32_t)dec[i], out + m);
     return m;
 }
+
+bool tk_in_ranges(uint32_t cp, const uint32_t (*ranges)[2], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (cp >= ranges[i][0] && cp <= ranges[i][1]) return true;
+    return false;
+}

@@ -5,6 +5,7 @@
  * and its overflowing windows included; decode of every golden case, the
  * byte-level and Metaspace decoders on their files' vocabularies; the
  * other decoders on the Rust library's own examples. */
+#include <dirent.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -190,6 +191,28 @@ START_TEST(decode_wordpiece_goldens) {
 }
 END_TEST
 
+/* Every file of tests/tokenizer/data/synthetic (gen_synthetic.mjs: one
+ * normalizer / pre-tokenizer setting each) against its Rust golden,
+ * golden-rust/synthetic-<name>.json: encodings and both decodings. */
+START_TEST(synthetic_components) {
+    DIR *d = opendir("tests/tokenizer/data/synthetic");
+    ck_assert_ptr_nonnull(d);
+    size_t files = 0;
+    const char suffix[] = ".tokenizer.json";
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n <= sizeof suffix - 1 || strcmp(e->d_name + n - (sizeof suffix - 1), suffix)) continue;
+        char name[200];
+        snprintf(name, sizeof name, "synthetic-%.*s", (int)(n - (sizeof suffix - 1)), e->d_name);
+        run_golden(name);
+        run_decode_golden(name);
+        files++;
+    }
+    closedir(d);
+    ck_assert_uint_ge(files, 13);
+}
+END_TEST
+
 START_TEST(decode_byte_level_gpt2) { run_decode_golden("gpt2"); }
 END_TEST
 START_TEST(decode_byte_level_roberta) { run_decode_golden("roberta-base"); }
@@ -272,10 +295,12 @@ START_TEST(decode_errors) {
     ck_assert_str_eq(s, "");
     free(s);
     er_tokenizer_free(t);
+    /* A Regex pattern that does not compile: the engine's message. */
     const char *bad = "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"decoder\": {\"type\": \"Replace\","
-                      " \"pattern\": {\"Regex\": \"a+\"}, \"content\": \"b\"}}";
+                      " \"pattern\": {\"Regex\": \"a(+\"}, \"content\": \"b\"}}";
     ck_assert_ptr_null(er_tokenizer_load_json(bad, strlen(bad), &err));
-    ck_assert_int_eq(err.code, ER_ERR_UNSUPPORTED);
+    ck_assert_int_eq(err.code, ER_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "regular expression") != NULL, "%s", err.msg);
     const char *unknown = "{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"decoder\": {\"type\": \"Nope\"}}";
     ck_assert_ptr_null(er_tokenizer_load_json(unknown, strlen(unknown), &err));
     ck_assert_msg(strstr(err.msg, "Nope") != NULL, "%s", err.msg);
@@ -381,7 +406,7 @@ static Suite *tokenizer_post_suite(void) {
     const TTest *const tests[] = {roberta_processing_mpnet, byte_level_bpe, unigram_t5, template_processing_wordpiece, sequence_processor,
                                   roberta_trim_offsets,     decode_wordpiece_goldens,      decode_byte_level_gpt2,
                                   decode_byte_level_roberta, decode_metaspace_t5,          decoders_by_hand,
-                                  decode_errors};
+                                  decode_errors,            synthetic_components};
     Suite *s = suite_create("tokenizer_post");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);

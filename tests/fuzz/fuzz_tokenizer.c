@@ -8,10 +8,12 @@
  *         decoded;
  *   odd:  the rest is a tokenizer.json (the seeds include small BPE ones:
  *         merges as "a b" strings and as pairs, the model's options, the
- *         ByteLevel pre- and post-processor, decoders; and small Unigram
- *         ones with a hand-built Precompiled charsmap, which the fuzzer
- *         mutates in its base64); if it loads, a fixed sample and the JSON
- *         bytes themselves are encoded with it. */
+ *         ByteLevel pre- and post-processor, decoders; small Unigram ones
+ *         with a hand-built Precompiled charsmap, which the fuzzer mutates
+ *         in its base64; norm_json*: the normalizers, Split / Punctuation /
+ *         Digits / Whitespace and their Sequences, a Regex Replace
+ *         decoder); if it loads, a fixed sample and the JSON bytes
+ *         themselves are encoded with it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

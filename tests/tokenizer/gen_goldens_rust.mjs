@@ -6,6 +6,13 @@
 //   cp tests/tokenizer/rust/package.json tests/tokenizer/rust/package-lock.json build/node-rust/
 //   npm ci --prefix build/node-rust
 //   node tests/tokenizer/gen_goldens_rust.mjs          # from the repository root
+//   node tests/tokenizer/gen_goldens_rust.mjs synthetic  # only names starting so
+//
+// The small files of data/synthetic (gen_synthetic.mjs writes them; one
+// normalizer / pre-tokenizer setting each) get golden-rust/synthetic-<name>.json
+// with the hand-written corpus only (singles, the first 40 moreSingles and
+// the pairs; no truncation: that is not theirs to test), which keeps them
+// small (about 2 MB for all).
 //
 // Reference: the npm package @anush008/tokenizers 0.6.0, a napi-rs build of
 // tokenizers 0.22.2 (its Cargo.toml pins it; the native part comes as the
@@ -119,6 +126,11 @@ function listTokenizers() {
     else if (fs.statSync(abs).isDirectory() && fs.existsSync(path.join(abs, "vocab.txt")))
       out.push({ name: f, abs, legacy: true });
   }
+  const synDir = path.join(dataDir, "synthetic");
+  for (const f of fs.existsSync(synDir) ? fs.readdirSync(synDir).sort() : [])
+    if (f.endsWith(".tokenizer.json"))
+      out.push({ name: "synthetic-" + f.slice(0, -".tokenizer.json".length), abs: path.join(synDir, f),
+                 legacy: false, synthetic: true });
   return out;
 }
 
@@ -173,6 +185,12 @@ function plainCases() {
   for (const s of randomCasesBpe(150, 777)) out.push({ text: s });
   for (const [a, b] of pairs) out.push({ text: a, pair: b });
   for (const [a, b] of morePairs) out.push({ text: a, pair: b });
+  return out;
+}
+function syntheticCases() {
+  const out = [];
+  for (const s of [...singles, ...moreSingles.slice(0, 40)]) out.push({ text: s });
+  for (const [a, b] of [...pairs, ...morePairs]) out.push({ text: a, pair: b });
   return out;
 }
 function truncationCases() {
@@ -276,11 +294,12 @@ function runChild(entry, index, c) {
 
 fs.mkdirSync(outDir, { recursive: true });
 const summary = [];
-for (const entry of listTokenizers()) {
+const only = process.argv[2] ?? "";
+for (const entry of listTokenizers().filter((x) => x.name.startsWith(only))) {
   const { t, header } = await load(entry);
   const cases = [];
-  for (const c of plainCases()) cases.push(await runCase(t, c));
-  truncationCases().forEach((c, i) => cases.push(runChild(entry, i, c)));
+  for (const c of entry.synthetic ? syntheticCases() : plainCases()) cases.push(await runCase(t, c));
+  if (!entry.synthetic) truncationCases().forEach((c, i) => cases.push(runChild(entry, i, c)));
   const rel = path.relative(process.cwd(), entry.abs).split(path.sep).join("/");
   const out = {
     tokenizer: rel, generator: GENERATOR, ...header,
