@@ -3,15 +3,21 @@
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
  *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny
+ *                    [--arch bert|roberta|xlm-roberta] [--vocab N]
  *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
  * and the head come from that seed instead, so several heads generated with
  * one --seed share their lower stack exactly (as tasks fine-tuned with frozen
- * lower layers do).  The head always takes its own stream. */
+ * lower layers do).  The head always takes its own stream.
+ *
+ * --arch roberta|xlm-roberta writes RoBERTa's layout (what core/arch_bert.c
+ * loads): prefix "roberta.", padding_idx 1 so two more positions, one token
+ * type, RobertaClassificationHead; --vocab matches a real tokenizer's size. */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,18 @@ static const preset PRESETS[] = {
     {"bert-base", 768, 12, 12, 3072, 30522, 512},
     {"minilm-l6", 384, 6, 12, 1536, 30522, 512},
     {"tiny", 64, 4, 4, 128, 30522, 512},
+};
+
+/* What differs between BERT and RoBERTa-style checkpoints. */
+typedef struct {
+    const char *name, *model_type, *class_prefix, *tensor_prefix;
+    int pad_id, extra_positions, type_vocab;
+} arch;
+
+static const arch ARCHES[] = {
+    {"bert", "bert", "Bert", "bert.", 0, 0, 2},
+    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1},
+    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1},
 };
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
@@ -169,7 +187,8 @@ static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa"};
 
 typedef struct {
     const char *out;
-    const preset *p;
+    preset p; /* the preset, its vocab and positions adjusted */
+    const arch *a;
     head_kind head;
     uint64_t seed, upper_seed;
     int upper_from;
@@ -177,11 +196,14 @@ typedef struct {
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
-    const char *preset_name = "minilm-l6", *head = "embedding";
+    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
+    int vocab = 0;
     *o = (opts){.seed = 1, .upper_from = -1};
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--out") == 0) o->out = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--arch") == 0) arch_name = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--vocab") == 0) vocab = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) o->seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
@@ -192,26 +214,34 @@ static int parse_args(int argc, char **argv, opts *o) {
             return 0;
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
+                            "[--arch bert|roberta|xlm-roberta] [--vocab N] "
                             "[--head seqcls|tokcls|qa|embedding] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
     }
+    const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
-        if (strcmp(PRESETS[i].name, preset_name) == 0) o->p = &PRESETS[i];
+        if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
+    for (size_t i = 0; i < sizeof ARCHES / sizeof ARCHES[0]; i++)
+        if (strcmp(ARCHES[i].name, arch_name) == 0) o->a = &ARCHES[i];
     int known_head = 0;
     for (int h = 0; h < 4; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
-    if (!o->out || !o->p || !known_head)
-        return er_log(ER_LOG_ERROR, "need --out, a known --preset and --head"), 2;
+    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000)
+        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, and "
+                      "--vocab in [1, 1000000]"), 2;
+    o->p = *p;
+    if (vocab) o->p.vocab = vocab;
+    o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
     if (o->upper_from < 0 || !o->upper_seed)
-        o->upper_from = o->p->layers, o->upper_seed = o->seed ^ 0x5eedull;
+        o->upper_from = o->p.layers, o->upper_seed = o->seed ^ 0x5eedull;
     return -1;
 }
 
 /* Embeddings and layers: below upper_from from `lower`, the rest from `upper`. */
-static void add_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower, rng *upper,
-                        int upper_from) {
+static void add_encoder(tensor_list *l, const preset *p, int type_vocab, const char *pre,
+                        rng *lower, rng *upper, int upper_from) {
     char k[128];
     int H = p->hidden;
     snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
@@ -219,7 +249,7 @@ static void add_encoder(tensor_list *l, const preset *p, const char *pre, rng *l
     snprintf(k, sizeof k, "%sembeddings.position_embeddings.weight", pre);
     add(l, k, p->positions, H, FILL_RANDOM, lower, 0.1f);
     snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
-    add(l, k, 2, H, FILL_RANDOM, lower, 0.1f);
+    add(l, k, type_vocab, H, FILL_RANDOM, lower, 0.1f);
     snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
     layernorm(l, k, H);
     for (int i = 0; i < p->layers; i++) {
@@ -241,43 +271,51 @@ static void add_encoder(tensor_list *l, const preset *p, const char *pre, rng *l
     }
 }
 
-/* The head's tensors and its config.json labels; returns the architecture. */
-static const char *add_head(tensor_list *l, const opts *o, char *labels, size_t cap) {
+/* The head's tensors and its config.json labels; writes the architecture
+ * (e.g. "RobertaForTokenClassification") into arch_out. */
+static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, char *arch_out,
+                     size_t arch_cap) {
     rng head_rng = {o->upper_seed * 31u + (uint64_t)o->head};
-    int H = o->p->hidden;
+    int H = o->p.hidden;
+    bool roberta = strcmp(o->a->tensor_prefix, "roberta.") == 0;
+    const char *cls = "Model";
     labels[0] = 0;
     switch (o->head) {
     case HEAD_SEQCLS:
-        linear(l, "bert.pooler.dense", H, H, &head_rng);
-        linear(l, "classifier", 2, H, &head_rng);
+        /* BERT: pooler then classifier; RoBERTa: classifier.dense then out_proj */
+        linear(l, roberta ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
+        linear(l, roberta ? "classifier.out_proj" : "classifier", 2, H, &head_rng);
         labels_json(labels, cap, SENTIMENT_LABELS, 2);
-        return "BertForSequenceClassification";
+        cls = "ForSequenceClassification";
+        break;
     case HEAD_TOKCLS:
         linear(l, "classifier", 9, H, &head_rng);
         labels_json(labels, cap, NER_LABELS, 9);
-        return "BertForTokenClassification";
+        cls = "ForTokenClassification";
+        break;
     case HEAD_QA:
         linear(l, "qa_outputs", 2, H, &head_rng);
-        return "BertForQuestionAnswering";
+        cls = "ForQuestionAnswering";
+        break;
     case HEAD_EMBEDDING:
         break;
     }
-    return "BertModel";
+    snprintf(arch_out, arch_cap, "%s%s", o->a->class_prefix, cls);
 }
 
-static int write_config(const opts *o, const char *arch, const char *labels) {
-    const preset *p = o->p;
+static int write_config(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
     char config[4096];
     snprintf(config, sizeof config,
-             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"bert\",\n%s"
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n%s"
              "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
              "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
-             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 2,\n"
-             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n  \"pad_token_id\": 0,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": %d,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n  \"pad_token_id\": %d,\n"
              "  \"position_embedding_type\": \"absolute\",\n  \"torch_dtype\": \"float32\",\n"
              "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
-             arch, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions, p->name,
-             (unsigned long long)o->seed);
+             arch_name, o->a->model_type, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter,
+             p->positions, o->a->type_vocab, o->a->pad_id, p->name, (unsigned long long)o->seed);
     return write_text(o->out, "config.json", config);
 }
 
@@ -310,16 +348,18 @@ int main(int argc, char **argv) {
         return er_log(ER_LOG_ERROR, "cannot create %s: %s", o.out, strerror(errno)), 1;
     rng lower = {o.seed}, upper = {o.upper_seed};
     tensor_list l = {0};
-    add_encoder(&l, o.p, o.head == HEAD_EMBEDDING ? "" : "bert.", &lower, &upper, o.upper_from);
-    char labels[1024], path[4096];
-    const char *arch = add_head(&l, &o, labels, sizeof labels);
+    /* a base model is saved without the prefix, as sentence-transformers does */
+    add_encoder(&l, &o.p, o.a->type_vocab, o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix,
+                &lower, &upper, o.upper_from);
+    char labels[1024], path[4096], arch_name[64];
+    add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
     snprintf(path, sizeof path, "%s/model.safetensors", o.out);
     rc = write_safetensors(path, &l);
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
-    rc = write_config(&o, arch, labels);
-    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p->hidden);
+    rc = write_config(&o, arch_name, labels);
+    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;
 }

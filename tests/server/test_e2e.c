@@ -702,9 +702,42 @@ START_TEST(port_in_use) {
 }
 END_TEST
 
+/* A RoBERTa task from text over HTTP: its directory's tokenizer.json
+ * (roberta-base's byte-level BPE) wins over --tokenizer, the model is sized
+ * to it and loads with RoBERTa's layout. */
+START_TEST(roberta_task_from_text) {
+    server s = {0};
+    char spec[300];
+    snprintf(spec, sizeof spec, "rob=%s/roberta-seqcls", g_tok_models);
+    start(&s, NULL, "--task", spec, NULL);
+    ck_assert_int_eq(curl(&s, "POST", "/v1/tasks/rob/predict", JSON,
+                          "{\"inputs\":[\"Hello, world!\",\"Cr\xc3\xa8me br\xc3\xbbl\xc3\xa9""e \xf0\x9f\x9a\x80\"]}",
+                          NULL), 200);
+    const char *b = slurp(&s, "body");
+    ck_assert_ptr_nonnull(strstr(b, "\"label\":"));
+    ck_assert_ptr_nonnull(strstr(b, "\"miss\""));
+    /* roberta-base's ids and tokens (tests/tokenizer/golden-rust/roberta-base.json) */
+    ck_assert_int_eq(curl(&s, "POST", "/tokenize", JSON, "{\"inputs\":\"Hello, world!\",\"model\":\"rob\"}",
+                          NULL), 200);
+    b = slurp(&s, "body");
+    ck_assert_ptr_nonnull(strstr(b, "{\"id\":0,\"text\":\"<s>\""));
+    ck_assert_ptr_nonnull(strstr(b, "{\"id\":232,\"text\":\"\xc4\xa0world\""));
+    ck_assert_int_eq(curl(&s, "POST", "/decode", JSON,
+                          "{\"ids\":[0,31414,6,232,328,2],\"model\":\"rob\"}", NULL), 200);
+    ck_assert_str_eq(slurp(&s, "body"), "\"Hello, world!\"");
+    ck_assert_int_eq(stop(&s), 0);
+    cleanup(&s);
+}
+END_TEST
+
 static Suite *e2e_suite(void) {
     if (gen_models(build_dir())) {
         fprintf(stderr, "test_e2e: erserve-genmodel failed (build it first)\n");
+        exit(1);
+    }
+    if (gen_tok_model(build_dir(), "roberta-seqcls", "--arch roberta --vocab 50265 --head seqcls",
+                      "tests/tokenizer/data/roberta-base.tokenizer.json")) {
+        fprintf(stderr, "test_e2e: erserve-genmodel failed for the RoBERTa task\n");
         exit(1);
     }
     Suite *s = suite_create("server_e2e");
@@ -721,6 +754,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, early_413);
     tcase_add_test(tc, slow_clients_reaped);
     tcase_add_test(tc, port_in_use);
+    tcase_add_test(tc, roberta_task_from_text);
     suite_add_tcase(s, tc);
     return s;
 }

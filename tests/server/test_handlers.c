@@ -797,6 +797,247 @@ START_TEST(config_sources) {
 }
 END_TEST
 
+/* ---- tasks with other tokenizers, from text ----
+ * RoBERTa with roberta-base's byte-level BPE, XLM-R with t5-small's Unigram
+ * (Precompiled + Metaspace), BERT with all-mpnet-base-v2's WordPiece +
+ * RobertaProcessing: each model sized to its tokenizer's vocabulary, the
+ * tokenizer as the model directory's tokenizer.json (no --tokenizer).  One
+ * app per tokenizer: /embed and /tokenize take the first fitting task. */
+
+#define GOLDEN_DIR "tests/tokenizer/golden-rust/"
+#define TOK_DIR "tests/tokenizer/data/"
+
+static const struct {
+    const char *dir, *args, *tokenizer;
+} TOK_MODELS[] = {
+    {"roberta-seqcls", "--arch roberta --vocab 50265 --head seqcls", TOK_DIR "roberta-base.tokenizer.json"},
+    {"roberta-tokcls", "--arch roberta --vocab 50265 --head tokcls", TOK_DIR "roberta-base.tokenizer.json"},
+    {"xlmr-tokcls", "--arch xlm-roberta --vocab 32100 --head tokcls", TOK_DIR "t5-small.tokenizer.json"},
+    {"xlmr-embedding", "--arch xlm-roberta --vocab 32100 --head embedding", TOK_DIR "t5-small.tokenizer.json"},
+    {"mpnet-embedding", "--vocab 30527 --head embedding", TOK_DIR "all-mpnet-base-v2.tokenizer.json"},
+};
+
+/* An app serving NAME=DIR specs (DIR under g_tok_models), n of them. */
+static void setup_tok_tasks(const char *const *specs, int n) {
+    srv_config_defaults(&cfg);
+    for (int i = 0; i < n; i++) {
+        char spec[256];
+        const char *eq = strchr(specs[i], '=');
+        snprintf(spec, sizeof spec, "%.*s=%s/%s", (int)(eq - specs[i]), specs[i], g_tok_models, eq + 1);
+        ck_assert(srv_config_add_task(&cfg, spec, NULL) == ER_OK);
+    }
+    snprintf(store_dir, sizeof store_dir, "/tmp/erserve-th-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(store_dir));
+    cfg.store_path = strdup(store_dir);
+    cfg.store_dtype = (free(cfg.store_dtype), strdup("fp32"));
+    cfg.max_inputs = 8;
+    cfg.max_tokens = 128;
+    cfg.workers = 2;
+    cfg.quiet = true;
+    set_peer("127.0.0.1");
+    er_err err = {0};
+    ck_assert_msg(srv_app_new(&cfg, &app, &err) == ER_OK, "%s", err.msg);
+}
+
+static void setup_roberta(void) {
+    static const char *const specs[] = {"rcls=roberta-seqcls", "rner=roberta-tokcls"};
+    setup_tok_tasks(specs, 2);
+}
+
+static void setup_xlmr(void) {
+    static const char *const specs[] = {"xner=xlmr-tokcls", "xemb=xlmr-embedding"};
+    setup_tok_tasks(specs, 2);
+}
+
+static void setup_mpnet(void) {
+    static const char *const specs[] = {"memb=mpnet-embedding"};
+    setup_tok_tasks(specs, 1);
+}
+
+/* POSTs the JSON value body (stolen) to path. */
+static reply post_json(const char *path, json_t *body) {
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    reply r = post(path, s);
+    free(s);
+    return r;
+}
+
+/* Golden case i of the Rust library's file for task's tokenizer: /tokenize
+ * gives its ids, tokens, byte offsets and special flags; /decode gives its
+ * ids back as Rust's text, with and without the special tokens. */
+static void check_golden(const char *task, const char *golden, int i) {
+    json_error_t je;
+    json_t *g = json_load_file(golden, JSON_ALLOW_NUL, &je); /* a case has a NUL */
+    ck_assert_msg(g, "%s: %s", golden, je.text);
+    json_t *c = json_array_get(json_object_get(g, "cases"), (size_t)i);
+    json_t *ids = json_object_get(c, "ids"), *offs = json_object_get(c, "byte_offsets");
+    reply r = post_json("/tokenize", json_pack("{s:O,s:s}", "inputs", json_object_get(c, "text"),
+                                               "model", task));
+    ck_assert_int_eq(r.status, 200);
+    json_t *got = json_array_get(r.j, 0);
+    ck_assert_uint_eq(json_array_size(got), json_array_size(ids));
+    for (size_t k = 0; k < json_array_size(ids); k++) {
+        json_t *t = json_array_get(got, k), *o = json_array_get(offs, k);
+        ck_assert_int_eq(json_integer_value(json_object_get(t, "id")),
+                         json_integer_value(json_array_get(ids, k)));
+        ck_assert_str_eq(json_string_value(json_object_get(t, "text")),
+                         json_string_value(json_array_get(json_object_get(c, "tokens"), k)));
+        ck_assert_int_eq(json_integer_value(json_object_get(t, "start")), json_integer_value(json_array_get(o, 0)));
+        ck_assert_int_eq(json_integer_value(json_object_get(t, "stop")), json_integer_value(json_array_get(o, 1)));
+        ck_assert_int_eq(json_is_true(json_object_get(t, "special")),
+                         json_integer_value(json_array_get(json_object_get(c, "special_mask"), k)) == 1);
+    }
+    done(&r);
+    r = post_json("/decode", json_pack("{s:O,s:s}", "ids", ids, "model", task));
+    assert_text_reply(&r, json_string_value(json_object_get(c, "decoded")));
+    r = post_json("/decode", json_pack("{s:O,s:s,s:b}", "ids", ids, "model", task,
+                                       "skip_special_tokens", 0));
+    assert_text_reply(&r, json_string_value(json_object_get(c, "decoded_with_special")));
+    json_decref(g);
+}
+
+/* The code points of s from code point a to b, as a new string. */
+static char *cp_slice(const char *s, int a, int b) {
+    const char *p = s, *from = NULL;
+    for (int i = 0; *p && i < b; p++)
+        if (((unsigned char)*p & 0xC0) != 0x80) {
+            if (i == a) from = p;
+            i++;
+        }
+    while (((unsigned char)*p & 0xC0) == 0x80) p++; /* finish the last code point */
+    return from ? strndup(from, (size_t)(p - from)) : strdup("");
+}
+
+START_TEST(roberta_from_text) {
+    check_golden("rcls", GOLDEN_DIR "roberta-base.json", 6);  /* Hello, world! */
+    check_golden("rcls", GOLDEN_DIR "roberta-base.json", 26); /* accents split into bytes */
+    check_golden("rner", GOLDEN_DIR "roberta-base.json", 49); /* emoji: 3 tokens, one char */
+    reply r = post("/v1/tasks/rcls/predict", "{\"inputs\":\"I loved this film\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(res_str(r.j, 0, "cache"), "miss");
+    ck_assert_ptr_nonnull(res_str(r.j, 0, "label"));
+    double p0 = json_real_value(json_object_get(json_array_get(json_object_get(r.j, "results"), 0), "score"));
+    done(&r);
+    srv_app_flush(app); /* the store's pending writes, visible to the next call */
+    r = post("/v1/tasks/rcls/predict", "{\"inputs\":\"I loved this film\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(res_str(r.j, 0, "cache"), "hit");
+    double p1 = json_real_value(json_object_get(json_array_get(json_object_get(r.j, "results"), 0), "score"));
+    ck_assert(fabs(p1 - p0) < 1e-6); /* fp32 store: exact */
+    done(&r);
+}
+END_TEST
+
+/* NER over byte-level BPE on non-ASCII text: each entity's character
+ * offsets slice the text to the entity's text, and (aggregation none: one
+ * entity per token) are the character span of a token of /tokenize. */
+START_TEST(roberta_ner_offsets) {
+    const char *text = "Zo\xc3\xab \xc3\x85ngstr\xc3\xb6m flew from \xc5\x81\xc3\xb3""d\xc5\xba to "
+                       "\xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x9a\x80 today";
+    static const char *const aggs[] = {"none", "simple", "first"};
+    reply tk = post_json("/tokenize", json_pack("{s:s,s:s}", "inputs", text, "model", "rner"));
+    ck_assert_int_eq(tk.status, 200);
+    json_t *toks = json_array_get(tk.j, 0);
+    for (int a = 0; a < 3; a++) {
+        reply r = post_json("/v1/tasks/rner/predict", json_pack("{s:s,s:s}", "inputs", text,
+                                                                "aggregation_strategy", aggs[a]));
+        ck_assert_int_eq(r.status, 200);
+        json_t *ents = json_object_get(json_array_get(json_object_get(r.j, "results"), 0), "entities");
+        ck_assert_msg(a > 0 || json_array_size(ents) > 0, "random weights: no entity at all");
+        for (size_t i = 0; i < json_array_size(ents); i++) {
+            json_t *e = json_array_get(ents, i);
+            int s = (int)json_integer_value(json_object_get(e, "start"));
+            int end = (int)json_integer_value(json_object_get(e, "end"));
+            char *want = cp_slice(text, s, end);
+            ck_assert_str_eq(json_string_value(json_object_get(e, "text")), want);
+            bool is_token = a > 0;
+            for (size_t k = 0; !is_token && k < json_array_size(toks); k++) {
+                json_t *t = json_array_get(toks, k);
+                size_t b0 = (size_t)json_integer_value(json_object_get(t, "start"));
+                size_t b1 = (size_t)json_integer_value(json_object_get(t, "stop"));
+                is_token = b1 - b0 == strlen(want) && strncmp(text + b0, want, b1 - b0) == 0;
+            }
+            ck_assert_msg(is_token, "entity %s [%d, %d) is no token's span", want, s, end);
+            free(want);
+        }
+        done(&r);
+    }
+    done(&tk);
+}
+END_TEST
+
+START_TEST(xlmr_unigram_from_text) {
+    check_golden("xner", GOLDEN_DIR "t5-small.json", 6);  /* Hello, world! */
+    check_golden("xner", GOLDEN_DIR "t5-small.json", 26); /* Precompiled: accents kept */
+    reply r = post("/embed", "{\"inputs\":[\"Hello, world!\",\"Cr\xc3\xa8me br\xc3\xbbl\xc3\xa9""e\"]}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_array_size(r.j), 2);
+    ck_assert_int_eq(json_array_size(json_array_get(r.j, 0)), 64); /* the tiny preset's width */
+    done(&r);
+    r = post("/v1/tasks/xner/predict", "{\"inputs\":\"Ann lives in Z\xc3\xbcrich\",\"aggregation_strategy\":\"simple\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(json_is_array(json_object_get(json_array_get(json_object_get(r.j, "results"), 0), "entities")));
+    done(&r);
+    r = post("/v1/tasks/xemb/predict", "{\"inputs\":\"Hello, world!\"}");
+    ck_assert_int_eq(r.status, 200);
+    done(&r);
+}
+END_TEST
+
+START_TEST(mpnet_wordpiece_from_text) {
+    check_golden("memb", GOLDEN_DIR "all-mpnet-base-v2.json", 6);  /* <s> hello , world ! </s> */
+    check_golden("memb", GOLDEN_DIR "all-mpnet-base-v2.json", 26); /* lowercased, accents stripped */
+    reply r = post("/tokenize", "{\"inputs\":\"a b\"}");
+    json_t *t = json_array_get(r.j, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "text")), "<s>");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, json_array_size(t) - 1), "text")), "</s>");
+    done(&r);
+    r = post("/embed", "{\"inputs\":\"Hello, world!\"}");
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = json_array_get(r.j, 0);
+    double n2 = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) n2 += pow(json_real_value(json_array_get(v, i)), 2);
+    ck_assert(fabs(n2 - 1) < 1e-4); /* sentence-transformers' Normalize */
+    done(&r);
+    r = post("/v1/embeddings", "{\"model\":\"memb\",\"input\":[\"Hello, world!\",\"again\"]}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_array_size(json_object_get(r.j, "data")), 2);
+    ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(r.j, "usage"), "prompt_tokens")), 4);
+    done(&r);
+}
+END_TEST
+
+/* The tokenizer-sized models, generated once per suite process. */
+static void gen_tok_models(const char *bin_dir) {
+    for (size_t i = 0; i < sizeof TOK_MODELS / sizeof TOK_MODELS[0]; i++)
+        if (gen_tok_model(bin_dir, TOK_MODELS[i].dir, TOK_MODELS[i].args, TOK_MODELS[i].tokenizer)) {
+            fprintf(stderr, "test_handlers: erserve-genmodel failed for %s\n", TOK_MODELS[i].dir);
+            exit(1);
+        }
+}
+
+/* One case per tokenizer, each its own app. */
+static void add_tok_cases(Suite *s) {
+    const struct { /* not static: libcheck's test handles are variables */
+        const char *name;
+        void (*setup)(void);
+        const TTest *test;
+    } cases[] = {
+        {"roberta", setup_roberta, roberta_from_text},
+        {"roberta-ner", setup_roberta, roberta_ner_offsets},
+        {"xlmr", setup_xlmr, xlmr_unigram_from_text},
+        {"mpnet", setup_mpnet, mpnet_wordpiece_from_text},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_add_checked_fixture(tc, cases[i].setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+}
+
 static Suite *handlers_suite(void) {
     const char *b = getenv("BUILD");
     if (gen_models(b && *b ? b : "build")) {
@@ -828,6 +1069,8 @@ static Suite *handlers_suite(void) {
     TCase *pure = tcase_create("pure");
     tcase_add_test(pure, config_sources);
     suite_add_tcase(s, pure);
+    gen_tok_models(b && *b ? b : "build");
+    add_tok_cases(s);
     return s;
 }
 

@@ -286,6 +286,48 @@ START_TEST(test_genmodel) {
 }
 END_TEST
 
+/* --arch roberta|xlm-roberta with --vocab: loads through the real loader
+ * (core/arch_bert.c) with RoBERTa's layout and every head, deterministic. */
+START_TEST(test_genmodel_roberta) {
+    static const char *const heads[] = {"seqcls", "tokcls", "qa", "embedding"};
+    static const er_head_type kinds[] = {ER_HEAD_SEQUENCE_CLASSIFICATION,
+                                         ER_HEAD_TOKEN_CLASSIFICATION,
+                                         ER_HEAD_QUESTION_ANSWERING, ER_HEAD_EMBEDDING};
+    er_test_mkdtemp(dir, sizeof dir, "tools");
+    char out[64], path[128], args[128];
+    for (int i = 0; i < 8; i++) {
+        const char *arch = i < 4 ? "roberta" : "xlm-roberta";
+        snprintf(out, sizeof out, "%s-%s", arch, heads[i % 4]);
+        snprintf(args, sizeof args, "--arch %s --vocab 50265 --head %s --seed 3", arch, heads[i % 4]);
+        genmodel(out, args);
+        snprintf(path, sizeof path, "%s/%s", dir, out);
+        er_model *m;
+        er_err e;
+        ck_assert_msg(er_model_load(path, NULL, &m, &e) == ER_OK, "%s: %s", out, e.msg);
+        const er_config *c = er_model_config(m);
+        ck_assert_int_eq(c->arch, ER_ARCH_ROBERTA);
+        ck_assert_int_eq(c->head, kinds[i % 4]);
+        ck_assert_int_eq(c->vocab_size, 50265);
+        ck_assert_int_eq(c->pad_token_id, 1);
+        ck_assert_int_eq(c->type_vocab_size, 1);
+        ck_assert_int_eq(c->max_positions, 514); /* the preset's 512 after padding_idx */
+        ck_assert_int_eq(er_model_max_seq_len(m), 512);
+        er_model_free(m);
+    }
+    ck_assert_int_eq(sh("grep -q '\"XLMRobertaForTokenClassification\"' %s/xlm-roberta-tokcls/config.json"
+                        " && grep -q '\"model_type\": \"xlm-roberta\"' %s/xlm-roberta-tokcls/config.json",
+                        dir, dir), 0);
+    genmodel("again", "--arch roberta --vocab 50265 --head seqcls --seed 3");
+    ck_assert_int_eq(sh("cmp -s %s/again/model.safetensors %s/roberta-seqcls/model.safetensors", dir, dir), 0);
+    /* the explicit default is today's BERT output, byte for byte */
+    genmodel("b1", "--head qa --seed 3");
+    genmodel("b2", "--arch bert --head qa --seed 3");
+    ck_assert_int_eq(sh("cmp -s %s/b1/model.safetensors %s/b2/model.safetensors", dir, dir), 0);
+    ck_assert_int_eq(sh("%s --out %s/x --arch gpt 2>/dev/null", tool("erserve-genmodel"), dir), 2);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 /* ---- erserve-cache ---- */
 
 /* A one-task set of model dir on store (NULL: no store, every run computes
@@ -383,6 +425,7 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_tokenize);
     tcase_add_test(tc, test_tokenize_decode);
     tcase_add_test(tc, test_genmodel);
+    tcase_add_test(tc, test_genmodel_roberta);
     tcase_add_test(tc, test_cache);
     suite_add_tcase(s, tc);
     return s;
