@@ -481,11 +481,68 @@ START_TEST(load_errors_name_the_path) {
 }
 END_TEST
 
+/* Pathological inputs, once each at a size far under a second (the timed
+ * full sizes are tests/bench/bench_tokenizer_pathological.c): a long word
+ * with no spaces, one character repeated, combining marks piled on one
+ * letter, and a bad byte at a known offset, on every tokenizer file.  The
+ * result must be whole (tokens within the text, in order, the last reaching
+ * its end, except where the normalizer drops the marks: their offsets are
+ * the Rust library's, checked by the parity goldens) and the bad byte a
+ * typed error naming its offset. */
+static const char *const PATHO_FILES[] = {BERT, MINILM, CASED,
+                                          "tests/tokenizer/data/all-mpnet-base-v2.tokenizer.json",
+                                          "tests/tokenizer/data/roberta-base.tokenizer.json",
+                                          "tests/tokenizer/data/gpt2.tokenizer.json",
+                                          "tests/tokenizer/data/t5-small.tokenizer.json"};
+
+static void patho_check(const er_tokenizer *t, const char *path, const char *b, size_t len, bool to_end) {
+    er_encoding *e = NULL;
+    er_err err;
+    er_status st = er_tokenizer_encode(t, b, len, NULL, 0, NULL, &e, &err);
+    ck_assert_msg(st == ER_OK, "%s: %s", path, err.msg);
+    size_t last = 0, words = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->special_mask[i]) continue;
+        ck_assert_msg(e->byte_offsets[i].start >= last && e->byte_offsets[i].start <= e->byte_offsets[i].end &&
+                          e->byte_offsets[i].end <= len, "%s: token %zu", path, i);
+        last = e->byte_offsets[i].start;
+        if (e->byte_offsets[i].end == len) words++;
+    }
+    ck_assert_msg(words > 0 || !to_end, "%s: no token reaches the end of %zu bytes", path, len);
+    er_encoding_free(e);
+}
+
+START_TEST(pathological_inputs) {
+    const size_t n = 64 << 10;
+    char *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    for (size_t f = 0; f < sizeof PATHO_FILES / sizeof *PATHO_FILES; f++) {
+        er_tokenizer *t = load(PATHO_FILES[f]);
+        for (size_t i = 0; i < n; i++) b[i] = (char)('a' + (i * 7 + i / 26) % 26); /* one word, no spaces */
+        patho_check(t, PATHO_FILES[f], b, n, true);
+        memset(b, 'a', 10000);
+        patho_check(t, PATHO_FILES[f], b, 10000, true);
+        b[0] = 'e'; /* then 1000 x U+0301 */
+        for (size_t i = 0; i < 1000; i++) memcpy(b + 1 + 2 * i, "\xcc\x81", 2);
+        patho_check(t, PATHO_FILES[f], b, 2001, false);
+        memset(b, 'x', 4000);
+        b[1234] = (char)0xFF;
+        er_encoding *e = (er_encoding *)1;
+        er_err err;
+        ck_assert_int_eq(er_tokenizer_encode(t, b, 4000, NULL, 0, NULL, &e, &err), ER_ERR_FORMAT);
+        ck_assert_ptr_null(e);
+        ck_assert_msg(strstr(err.msg, "byte offset 1234") != NULL, "%s: %s", PATHO_FILES[f], err.msg);
+        er_tokenizer_free(t);
+    }
+    free(b);
+}
+END_TEST
+
 static Suite *tokenizer_suite(void) {
     const TTest *const tests[] = {golden_bert,    golden_minilm,      golden_cased,  invalid_utf8,
                                   malformed_json, specials_and_empty, pair_type_ids, truncation,
                                   null_args,      threads,            cli,
-                                  load_errors_name_the_path};
+                                  load_errors_name_the_path, pathological_inputs};
     Suite *s = suite_create("tokenizer");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);

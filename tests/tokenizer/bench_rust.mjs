@@ -2,7 +2,7 @@
 // through @anush008/tokenizers 0.6.0) on one thread, and its per-call cost.
 // Install as for gen_goldens_rust.mjs, then from the repository root:
 //
-//   node tests/tokenizer/bench_rust.mjs TOKENIZER_JSON TEXT_FILE [--batch 1,32,256] [--reps 3]
+//   node tests/tokenizer/bench_rust.mjs TOKENIZER_JSON TEXT_FILE [--batch 1,32,256] [--reps 3] [--overhead CALLS]
 //
 // TEXT_FILE: one input per line (e.g. build/bench/tokenizer/english.txt from
 // `build/bench/bench_tokenizer gen DIR`, the same file tests/bench/bench_tokenizer.sh
@@ -39,12 +39,14 @@ const opt = (name, def) => {
 };
 const batches = opt("--batch", "1,32,256").split(",").map(Number);
 const reps = Number(opt("--reps", "3"));
+const overheadCalls = Number(opt("--overhead", "20000")); // 0: skip the per-call figures
 const [tokPath, textPath] = args;
 if (!tokPath || !textPath) {
   console.error("usage: node tests/tokenizer/bench_rust.mjs TOKENIZER_JSON TEXT_FILE [--batch 1,32,256] [--reps 3]");
   process.exit(2);
 }
-const require = createRequire(path.join(process.cwd(), "build/node-rust/"));
+// NODE_RUST_DIR: where the package was installed (bench_tokenizer.sh passes $BUILD/node-rust)
+const require = createRequire(path.join(path.resolve(process.env.NODE_RUST_DIR ?? "build/node-rust"), "/"));
 let tk;
 try {
   tk = require("@anush008/tokenizers");
@@ -98,7 +100,8 @@ for (const n of batches) {
   console.log(fmt(label, b));
 }
 
-const N = 20000;
+const N = overheadCalls;
+if (N === 0) process.exit(0);
 async function perCall(label, fn) {
   for (let i = 0; i < 1000; i++) await fn();
   let best = Infinity;
