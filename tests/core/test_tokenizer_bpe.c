@@ -6,18 +6,12 @@
 #include <string.h>
 
 #include "../check_main.h"
+#include "tokenizer_test_util.h"
 #include "../tmpdir.h"
 #include "tokenizer.h"
 
 #define GPT2 "tests/tokenizer/data/gpt2.tokenizer.json"
 
-static er_tokenizer *load_json(const char *json, er_status want, er_err *err) {
-    er_tokenizer *t = er_tokenizer_load_json(json, strlen(json), err);
-    if (want == ER_OK) ck_assert_msg(t != NULL, "load: %s", t ? "" : err->msg);
-    else ck_assert_msg(!t && err->code == want, "load gave %s, want %s", t ? "ok" : er_strerror(err->code),
-                       er_strerror(want));
-    return t;
-}
 
 /* The tokens of text, space-separated, without special tokens. */
 static void tokens_of(er_tokenizer *t, const char *text, char *out, size_t cap) {
@@ -51,7 +45,7 @@ START_TEST(merges_as_strings_or_pairs) {
         "{\"model\": {" VOCAB ", \"merges\": [\"b c\", \"a bc\"], \"unk_token\": \"<unk>\"}}",
     };
     for (size_t i = 0; i < 3; i++) {
-        er_tokenizer *t = load_json(forms[i], ER_OK, &err);
+        er_tokenizer *t = load_json_expect(forms[i], ER_OK, &err);
         expect_tokens(t, "abc", "abc");
         expect_tokens(t, "abab", "a b a b"); /* no "a b" merge */
         er_tokenizer_free(t);
@@ -62,12 +56,12 @@ END_TEST
 /* Lowest rank first, leftmost on a tie. */
 START_TEST(merge_order) {
     er_err err;
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\", \"b c\"]}}",
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\", \"b c\"]}}",
                                 ER_OK, &err);
     expect_tokens(t, "abc", "ab c");
     expect_tokens(t, "bcab", "bc ab");
     er_tokenizer_free(t);
-    t = load_json("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"aa\": 1}, \"merges\": [\"a a\"]}}",
+    t = load_json_expect("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"aa\": 1}, \"merges\": [\"a a\"]}}",
                   ER_OK, &err);
     expect_tokens(t, "aaa", "aa a");
     er_tokenizer_free(t);
@@ -76,7 +70,7 @@ END_TEST
 
 START_TEST(prefix_and_suffix) {
     er_err err;
-    er_tokenizer *t = load_json(
+    er_tokenizer *t = load_json_expect(
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"##b</w>\": 1, \"ab</w>\": 2, \"##b\": 3, "
         "\"a</w>\": 4}, \"merges\": [[\"a\", \"##b</w>\"]], \"continuing_subword_prefix\": \"##\", "
         "\"end_of_word_suffix\": \"</w>\"}}",
@@ -90,25 +84,25 @@ END_TEST
 START_TEST(unknown_code_points) {
     er_err err;
     /* unk_token, fused or not */
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<unk>\"}}",
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<unk>\"}}",
                                 ER_OK, &err);
     expect_tokens(t, "axyb", "a <unk> <unk> b");
     er_tokenizer_free(t);
-    t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<unk>\", "
+    t = load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<unk>\", "
                   "\"fuse_unk\": true}}", ER_OK, &err);
     expect_tokens(t, "axyb", "a <unk> b");
     er_tokenizer_free(t);
     /* no unk_token: dropped, as the Rust library does */
-    t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": []}}", ER_OK, &err);
+    t = load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": []}}", ER_OK, &err);
     expect_tokens(t, "axyb", "a b");
     er_tokenizer_free(t);
     /* byte_fallback: the bytes of é, when all are in the vocabulary */
-    t = load_json("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"<unk>\": 0, \"a\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3}, "
+    t = load_json_expect("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"<unk>\": 0, \"a\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3}, "
                   "\"merges\": [], \"unk_token\": \"<unk>\", \"byte_fallback\": true}}", ER_OK, &err);
     expect_tokens(t, "a\xc3\xa9x", "a <0xC3> <0xA9> <unk>");
     er_tokenizer_free(t);
     /* an unk_token outside the vocabulary fails when it is needed */
-    t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<nope>\"}}",
+    t = load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"unk_token\": \"<nope>\"}}",
                   ER_OK, &err);
     expect_tokens(t, "ab", "a b");
     er_encoding *e = NULL;
@@ -120,7 +114,7 @@ END_TEST
 
 START_TEST(ignore_merges) {
     er_err err;
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\"], "
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\"], "
                                 "\"ignore_merges\": true}}", ER_OK, &err);
     expect_tokens(t, "bc", "bc");   /* in the vocabulary: whole, though no merge makes it */
     expect_tokens(t, "abb", "ab b"); /* not: merged */
@@ -130,17 +124,17 @@ END_TEST
 
 START_TEST(refused) {
     er_err err;
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"dropout\": 0.1}}", ER_ERR_UNSUPPORTED, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [], \"dropout\": 0.1}}", ER_ERR_UNSUPPORTED, &err);
     ck_assert_msg(strstr(err.msg, "dropout") != NULL, "%s", err.msg);
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB "}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a x\"]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB "}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a x\"]}}", ER_ERR_FORMAT, &err);
     ck_assert_msg(strstr(err.msg, "\"x\"") != NULL, "%s", err.msg);
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"b c a\"]}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"c a\"]}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [[\"a\"]]}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [3]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"b c a\"]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"c a\"]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [[\"a\"]]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [3]}}", ER_ERR_FORMAT, &err);
     /* a vocab of [piece, score] pairs without a type is Unigram */
-    er_tokenizer_free(load_json("{\"model\": {\"vocab\": [[\"a\", -1.0]], \"unk_id\": 0}}", ER_OK, &err));
+    er_tokenizer_free(load_json_expect("{\"model\": {\"vocab\": [[\"a\", -1.0]], \"unk_id\": 0}}", ER_OK, &err));
 }
 END_TEST
 
@@ -148,7 +142,7 @@ END_TEST
  * (a token with part of a code point's bytes gets the whole code point). */
 START_TEST(byte_level_offsets) {
     er_err err;
-    er_tokenizer *t = load_json(
+    er_tokenizer *t = load_json_expect(
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\\u0120\": 0, \"\\u00c3\": 1, \"\\u00a9\": 2, \"h\": 3, "
         "\"\\u0120h\": 4, \"\\u00c3\\u00a9\": 5}, \"merges\": [\"\\u0120 h\"]}, "
         "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true}, "
@@ -180,13 +174,13 @@ START_TEST(word_cache_per_model) {
     er_err err;
     const char *merged = "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\"]}}";
     const char *plain = "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": []}}";
-    er_tokenizer *x = load_json(merged, ER_OK, &err), *y = load_json(plain, ER_OK, &err);
+    er_tokenizer *x = load_json_expect(merged, ER_OK, &err), *y = load_json_expect(plain, ER_OK, &err);
     for (int i = 0; i < 3; i++) {
         expect_tokens(x, "ab", "ab");
         expect_tokens(y, "ab", "a b");
     }
     er_tokenizer_free(x);
-    x = load_json(plain, ER_OK, &err);
+    x = load_json_expect(plain, ER_OK, &err);
     expect_tokens(x, "ab", "a b");
     er_tokenizer_free(x);
     er_tokenizer_free(y);
@@ -196,7 +190,7 @@ END_TEST
 /* A word longer than the model's stack buffers. */
 START_TEST(long_word) {
     er_err err;
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"aa\": 1, \"aaaa\": 2}, "
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"aa\": 1, \"aaaa\": 2}, "
                                 "\"merges\": [\"a a\", \"aa aa\"]}}", ER_OK, &err);
     static char text[5003];
     memset(text, 'a', 5002);

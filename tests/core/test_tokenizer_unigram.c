@@ -10,17 +10,11 @@
 #include <string.h>
 
 #include "../check_main.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer.h"
 
 #define T5 "tests/tokenizer/data/t5-small.tokenizer.json"
 
-static er_tokenizer *load_json(const char *json, er_status want, er_err *err) {
-    er_tokenizer *t = er_tokenizer_load_json(json, strlen(json), err);
-    if (want == ER_OK) ck_assert_msg(t != NULL, "load: %s", t ? "" : err->msg);
-    else ck_assert_msg(!t && err->code == want, "load gave %s, want %s (%s)", t ? "ok" : er_strerror(err->code),
-                       er_strerror(want), t ? "" : err->msg);
-    return t;
-}
 
 /* "tok[s,e] tok[s,e] ..." (code point offsets) of text, no special tokens. */
 static void expect(const er_tokenizer *t, const char *text, const char *want) {
@@ -45,7 +39,7 @@ static void expect(const er_tokenizer *t, const char *text, const char *want) {
  * string is the text it covers. */
 START_TEST(viterbi_and_fused_unknowns) {
     er_err err;
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}", ER_OK, &err);
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}", ER_OK, &err);
     expect(t, "ab", "ab#3[0,2]");
     expect(t, "abc", "ab#3[0,2] c#4[2,3]");
     expect(t, "aab", "a#1[0,1] ab#3[1,3]");
@@ -60,7 +54,7 @@ END_TEST
  * becomes those pieces, each with the run's offsets; else it is unk. */
 START_TEST(byte_fallback) {
     er_err err;
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"byte_fallback\": true, \"vocab\": "
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"byte_fallback\": true, \"vocab\": "
                                 "[[\"<unk>\", 0.0], [\"a\", -1.0], [\"<0x78>\", -5.0], [\"<0x79>\", -5.0]]}}",
                                 ER_OK, &err);
     expect(t, "axy", "a#1[0,1] <0x78>#2[1,3] <0x79>#3[1,3]");
@@ -71,12 +65,12 @@ END_TEST
 
 START_TEST(refused) {
     er_err err;
-    load_json("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\"]]}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", \"x\"]]}}", ER_ERR_FORMAT, &err);
-    load_json("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 5, \"vocab\": " VOCAB "}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\"]]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", \"x\"]]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 5, \"vocab\": " VOCAB "}}", ER_ERR_FORMAT, &err);
     /* No unk_id: unknown text is an error, known text is fine. */
-    er_tokenizer *t = load_json("{\"model\": {\"type\": \"Unigram\", \"vocab\": " VOCAB "}}", ER_OK, &err);
+    er_tokenizer *t = load_json_expect("{\"model\": {\"type\": \"Unigram\", \"vocab\": " VOCAB "}}", ER_OK, &err);
     expect(t, "ab", "ab#3[0,2]");
     er_encoding *e = NULL;
     ck_assert_int_ne(er_tokenizer_encode(t, "ax", 2, NULL, 0, NULL, &e, &err), ER_OK);
@@ -94,7 +88,7 @@ static er_tokenizer *metaspace(const char *opts) {
     snprintf(json, sizeof json, "{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xE2\x96\x81\"%s}}",
              opts);
     er_err err;
-    return load_json(json, ER_OK, &err);
+    return load_json_expect(json, ER_OK, &err);
 }
 
 /* Spaces become the replacement, which starts every word (split); one is
@@ -120,11 +114,11 @@ START_TEST(metaspace_schemes) {
         er_tokenizer_free(t);
     }
     er_err err;
-    load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"add_prefix_space\": false}}", ER_ERR_FORMAT,
+    load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"add_prefix_space\": false}}", ER_ERR_FORMAT,
               &err);
-    load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}}",
+    load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}}",
               ER_ERR_FORMAT, &err);
-    load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"ab\"}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"ab\"}}", ER_ERR_FORMAT, &err);
 }
 END_TEST
 
@@ -132,24 +126,24 @@ END_TEST
  * prepends to each word (t5-small's pre-tokenizer). */
 START_TEST(whitespace_split_sequence) {
     er_err err;
-    er_tokenizer *t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
+    er_tokenizer *t = load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
                                 "[{\"type\": \"WhitespaceSplit\"}, {\"type\": \"Metaspace\"}]}}", ER_OK, &err);
     expect(t, " \thi \n there  ", "\xE2\x96\x81hi#1[2,4] \xE2\x96\x81there#3[7,12]");
     er_tokenizer_free(t);
     /* prepend_scheme first: only the word at the text's start */
-    t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+    t = load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
                   "\"WhitespaceSplit\"}, {\"type\": \"Metaspace\", \"prepend_scheme\": \"first\"}]}}", ER_OK, &err);
     expect(t, "hi hi", "\xE2\x96\x81hi#1[0,2] hi#2[3,5]");
     er_tokenizer_free(t);
-    t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}", ER_OK, &err);
+    t = load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}", ER_OK, &err);
     expect(t, "hi  hi", "hi#2[0,2] hi#2[4,6]");
     er_tokenizer_free(t);
-    t = load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": []}}", ER_OK, &err);
+    t = load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": []}}", ER_OK, &err);
     expect(t, "hi", "hi#2[0,2]");
     er_tokenizer_free(t);
-    load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\"}}", ER_ERR_FORMAT, &err);
-    load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [3]}}", ER_ERR_FORMAT, &err);
-    load_json("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Nope\"}]}}",
+    load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\"}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [3]}}", ER_ERR_FORMAT, &err);
+    load_json_expect("{" PIECES ", \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Nope\"}]}}",
               ER_ERR_UNSUPPORTED, &err);
 }
 END_TEST
@@ -175,7 +169,7 @@ static er_tokenizer *precompiled(const char *b64, er_status want) {
              "\"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0.0], [\"b\", -1.0], [\"c\", -1.0], [\"z\", -1.0]]}}",
              b64);
     er_err err;
-    return load_json(json, want, &err);
+    return load_json_expect(json, want, &err);
 }
 
 /* A hand-built double array: the root's offset is 1, so key byte c lands on
@@ -227,7 +221,7 @@ START_TEST(precompiled_malformed) {
     er_err err;
     const char *no_map = "{\"normalizer\": {\"type\": \"Precompiled\"}, \"model\": {\"type\": \"Unigram\", "
                          "\"vocab\": [[\"a\", 0.0]]}}";
-    load_json(no_map, ER_ERR_FORMAT, &err);
+    load_json_expect(no_map, ER_ERR_FORMAT, &err);
     /* garbage units, a value past the pool, an offset into a code point */
     uint32_t bad[300];
     for (size_t i = 0; i < 300; i++) bad[i] = (uint32_t)(i * 2654435761u);
