@@ -25,6 +25,9 @@
  *   embed, layer  the forward pass of the embeddings and of one layer
  *                 (building blocks in encoder_internal.h)
  *   max_seq_len   the longest sequence its position table allows
+ *   lower_config, visit_lower   (optional) what else the lower-stack
+ *                 fingerprint must cover: the family's own config fields
+ *                 and tensors
  *
  * The BERT pieces below are shared by the families derived from BERT; a
  * family whose layer or embeddings differ writes its own in its file.  The
@@ -69,6 +72,15 @@ typedef struct er_arch_desc {
     /* Layer `layer` in place on x[n_tokens, hidden]. */
     void (*layer)(const er_model *m, er_ctx *ctx, const er_batch *b, int layer, float *x);
     int (*max_seq_len)(const er_config *cfg);
+    /* Optional (NULL: none).  lower_config appends to buf the family's own
+     * config fields that change what the embeddings and layers [0, cut)
+     * compute (" buckets=256 rope=160000 ..."), and visit_lower visits its
+     * lower-stack tensors that er_model's shared slots do not hold
+     * (relative-position tables, ...): both go into the lower-stack
+     * fingerprint (recycle.c), so a field or tensor missed here lets two
+     * different stacks share cached activations. */
+    void (*lower_config)(const er_config *cfg, char *buf, size_t cap);
+    int (*visit_lower)(const er_model *m, int cut, er_tensor_visit_fn fn, void *user);
 } er_arch_desc;
 
 #define ER_ARCH_DECLARE_(id, desc) extern const er_arch_desc desc;

@@ -22,7 +22,7 @@ int er_batch_tokens(const er_batch *b) {
 void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
-    free(c->scores); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
+    free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
     er_par_free(c->par);
     free(c);
 }
@@ -47,19 +47,18 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->inter = c->intermediate_size;
     x->width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
-    const size_t N = (size_t)p.max_seq_len;
     x->q = alloc_floats(T, H);                         // [T, H]
     x->k = alloc_floats(T, H);                         // [T, H]
     x->v = alloc_floats(T, H);                         // [T, H]
     x->att = alloc_floats(T, H);                       // [T, H]
     x->tmp = alloc_floats(T, (size_t)x->width);        // [T, max(H, E)]
     x->ffn = alloc_floats(T, (size_t)x->inter);        // [T, F]
-    x->scores = alloc_floats((size_t)p.n_threads * N, N); // [threads, N, N]
+    x->att_scratch = alloc_floats((size_t)p.n_threads, er_attention_scratch_floats(x->hidden));
     x->rows = alloc_floats(S, H);                      // [S, H]
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
-    if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->scores || !x->rows ||
+    if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
         !x->rows2 || !x->offsets || !x->positions) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",

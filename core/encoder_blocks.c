@@ -30,50 +30,17 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
         er_linear(e, T, E, m->emb_project.w, m->emb_project.b, c->hidden_size, out); // [T, H]
 }
 
-/* Multi-head self-attention of each sequence over its own tokens, one
- * (sequence, head) pair per team item.
- * q, k, v, att: [T, H]; head h of token t is at row t, columns [h*d, (h+1)*d). */
-typedef struct {
-    er_ctx *x;
-    const er_batch *b;
-    int H, n_heads, d;
-    float scale;
-} attention_job;
-
-static void attention_item(void *arg, int item, int thread) {
-    const attention_job *j = arg;
-    er_ctx *x = j->x;
-    const int s = item / j->n_heads, h = item % j->n_heads, H = j->H, d = j->d;
-    const int n = j->b->seq_len[s];
-    const size_t at = (size_t)x->offsets[s] * H + (size_t)h * d;
-    const size_t N = (size_t)x->p.max_seq_len;
-    float *S = x->scores + (size_t)thread * N * N; // [n, n]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, j->scale, x->q + at, H,
-                x->k + at, H, 0.0f, S, n);
-    er_softmax_rows(S, n, n);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, S, n, x->v + at, H,
-                0.0f, x->att + at, H);
+void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
+    er_linear(x, n, l->in, l->w, l->b, l->out, y);
 }
 
-/* x->att [T, H] from x->q, x->k, x->v [T, H]. */
+/* x->att [T, H] from x->q, x->k, x->v [T, H]: BERT's plain attention. */
 static void attention(er_ctx *x, const er_config *c, const er_batch *b) {
-    attention_job j = {.x = x, .b = b, .H = c->hidden_size, .n_heads = c->num_heads,
-                       .d = c->hidden_size / c->num_heads};
-    j.scale = 1.0f / sqrtf((float)j.d);
-    int off = 0;
-    for (int s = 0; s < b->n_seqs; s++) {
-        x->offsets[s] = off;
-        off += b->seq_len[s];
-    }
-    /* Each team thread runs whole small GEMMs; OpenBLAS threading inside them
-     * would only contend (see er_ctx_params.n_threads). */
-    int blas_threads = 1;
-    if (x->p.n_threads > 1) {
-        blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
-    er_par_run(x->par, attention_item, &j, b->n_seqs * j.n_heads);
-    if (x->p.n_threads > 1) openblas_set_num_threads(blas_threads);
+    const int d = c->hidden_size / c->num_heads;
+    er_att_args a = {.q = x->q, .k = x->k, .v = x->v, .ld = c->hidden_size, .out = x->att,
+                     .n_heads = c->num_heads, .head_dim = d, .scale = 1.0f / sqrtf((float)d),
+                     .bias = NULL};
+    er_attention(x, b, &a);
 }
 
 /* Row passes split into one contiguous chunk per team thread. */

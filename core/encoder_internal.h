@@ -19,14 +19,75 @@ struct er_ctx {
     float *att;        /* [max_tokens, hidden] attention context */
     float *tmp;        /* [max_tokens, width] projection outputs, pre-projection embeddings */
     float *ffn;        /* [max_tokens, intermediate] */
-    float *scores;     /* [n_threads, max_seq_len, max_seq_len] one head's attention
-                          weights per thread */
+    float *att_scratch; /* [n_threads, er_attention_scratch_floats(hidden)] one
+                           attention tile and its accumulators per thread */
     float *rows;       /* [max_seqs, hidden] gathered CLS rows */
     float *rows2;      /* [max_seqs, hidden] head dense output */
     int *offsets;      /* [max_seqs + 1] first token of each sequence */
     int32_t *positions; /* [max_tokens] position id of each token (embeddings) */
     er_par *par;       /* the parallel-for team: n_threads - 1 helper threads */
 };
+
+/* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes
+ * through here (or er_linear with the same er_lin's fields), so that a
+ * compute backend or weight format can be swapped in one place. */
+void er_lin_apply(const er_lin *l, const float *x, int n, float *y);
+
+/* Attention (attention.c): softmax(scale * q k^T + bias) v per sequence and
+ * head, tiled with an online softmax so that no [n, n] score matrix is ever
+ * stored (scratch per thread: one ER_ATT_ROWS x ER_ATT_COLS tile). */
+#define ER_ATT_ROWS 128 /* query rows per work item */
+#define ER_ATT_COLS 512 /* keys per tile: sequences up to this are one tile */
+
+/* What a family adds to the scores beyond scale * q.k (DeBERTa's
+ * disentangled terms, MPNet's relative bias, ModernBERT's local window). */
+typedef struct er_att_bias er_att_bias;
+struct er_att_bias {
+    /* Adds to tile[(i - i0) * ld + (j - j0)] the bias of query i and key j
+     * (positions within sequence `seq`) for head `head`, for i in [i0, i1),
+     * j in [j0, j1).  NULL: no additive term.  Called concurrently from the
+     * ctx's team threads: it may only read shared state (and write the tile). */
+    void (*add)(const er_att_bias *self, int seq, int head, int i0, int i1, int j0, int j1,
+                float *tile, int ld);
+    const void *arg; /* whatever add needs (model, ctx buffers) */
+    int window;      /* > 0: query i sees only keys j with |i - j| <= window; 0: all */
+};
+
+typedef struct {
+    /* Head h of token t is at [t * ld + h * head_dim] in q, k and v (ld =
+     * hidden for separate projections, 3 * hidden for a fused QKV output). */
+    const float *q, *k, *v;
+    int ld;
+    float *out; /* [n_tokens, n_heads * head_dim] */
+    int n_heads, head_dim;
+    float scale;             /* multiplies q.k (1/sqrt(head_dim) for BERT) */
+    const er_att_bias *bias; /* NULL: none */
+} er_att_args;
+
+/* Runs attention for every sequence of b, spread over the ctx's team; also
+ * fills x->offsets.  Never allocates. */
+void er_attention(er_ctx *x, const er_batch *b, const er_att_args *a);
+
+/* Floats of att_scratch per thread for a ctx of hidden size `hidden`. */
+size_t er_attention_scratch_floats(int hidden);
+
+/* Rotary position embeddings (rope.c), "rotate half" layout.  The table
+ * lives as long as the model; positions index it. */
+typedef struct {
+    const float *cos, *sin; /* [max_pos, half] */
+    int max_pos, half;      /* half = rotary dimension / 2 */
+} er_rope_table;
+
+/* cos/sin of p * theta^(-2i / rot_dim) for p < max_pos, i < rot_dim / 2,
+ * computed in double (model-owned memory).  ER_ERR_FORMAT for an odd or
+ * non-positive rot_dim or theta <= 1, ER_ERR_NOMEM. */
+er_status er_rope_table_init(er_model *m, double theta, int rot_dim, int max_pos,
+                             er_rope_table *t, er_err *err);
+
+/* Rotates the first 2 * t->half dimensions of each head of x in place: head
+ * h of token i at x[i * ld + h * head_dim]; positions[i] < t->max_pos. */
+void er_rope_apply(const er_rope_table *t, float *x, int ld, int n_tokens, int n_heads,
+                   int head_dim, const int32_t *positions);
 
 /* out[n_tokens, hidden] = LayerNorm(word[id] + type[type id] + pos[positions])
  * (no type term without a type table), then the embeddings projection when

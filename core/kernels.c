@@ -108,6 +108,13 @@ static inline float exp_approx(float x) {
 float er_erf(float x) { return erf_approx(x); }
 float er_exp(float x) { return exp_approx(x); }
 
+float er_max(const float *x, int n) { return lane_max(x, n); }
+
+float er_exp_sub_sum(float *x, int n, float m) {
+    for (int j = 0; j < n; j++) x[j] = exp_approx(x[j] - m);
+    return lane_sum(x, n);
+}
+
 static inline float gelu_erf1(float x) { return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f)); }
 
 /* 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (e^{2u} + 1) */

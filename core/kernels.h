@@ -23,6 +23,13 @@ void er_add_layernorm(const float *x, const float *residual, const float *bias,
  * sentence-transformers Normalize module); the sum of squares in double. */
 void er_l2_normalize(float *x, int n);
 
+/* max of x[0..n), n >= 1. */
+float er_max(const float *x, int n);
+
+/* x[j] = exp(x[j] - m) for j < n (er_exp), returning the sum: the shared
+ * step of a softmax and of an online (tiled) softmax. */
+float er_exp_sub_sum(float *x, int n, float m);
+
 /* Row-wise softmax of x[n, d] in place. */
 void er_softmax_rows(float *x, int n, int d);
 

@@ -131,6 +131,15 @@ static er_status keep_owned(er_model *m, float *buf, er_err *err) {
     return ER_OK;
 }
 
+er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err) {
+    *out = NULL;
+    float *buf = calloc(n ? n : 1, sizeof *buf);
+    if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory for %zu model floats", n);
+    er_status st = keep_owned(m, buf, err); /* frees buf on failure */
+    if (st == ER_OK) *out = buf;
+    return st;
+}
+
 /* Finds prefix + name, checks its shape is exactly [d0] or [d0, d1] (d1 = 0
  * for rank 1), and returns float32 values: the mmap itself for aligned F32,
  * else an owned converted copy. */
@@ -294,6 +303,7 @@ fail:
 
 static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const er_lin *l) {
     char key[128];
+    if (!l->w) return 0; /* a slot the family does not use */
     snprintf(key, sizeof key, "%s.weight", name);
     int r = fn(user, key, l->w, (size_t)l->out * (size_t)l->in);
     if (r || !l->b) return r;
@@ -303,9 +313,10 @@ static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const 
 
 static int visit_ln(er_tensor_visit_fn fn, void *user, const char *name, const er_ln *ln, int d) {
     char key[128];
+    if (!ln->gamma) return 0; /* a slot the family does not use */
     snprintf(key, sizeof key, "%s.gamma", name);
     int r = fn(user, key, ln->gamma, (size_t)d);
-    if (r) return r;
+    if (r || !ln->beta) return r; /* LayerNorm without bias (ModernBERT, NomicBERT) */
     snprintf(key, sizeof key, "%s.beta", name);
     return fn(user, key, ln->beta, (size_t)d);
 }
@@ -337,5 +348,6 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
         V("out_ln", visit_ln(fn, user, p, &L->out_ln, h));
 #undef V
     }
+    if (!r && m->arch->visit_lower) r = m->arch->visit_lower(m, cut, fn, user);
     return r ? er_set(err, ER_ERR_INTERNAL, "tensor visitor stopped (%d)", r) : ER_OK;
 }

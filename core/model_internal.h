@@ -62,6 +62,10 @@ struct er_model {
  * m->owned): ER_ERR_NOT_FOUND for a missing tensor, ER_ERR_MISMATCH for a
  * shape or dtype, naming it. */
 
+/* n zeroed floats owned by the model (freed by er_model_free): tables
+ * computed at load (rotary cos/sin, merged or converted weights). */
+er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err);
+
 /* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
 er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
                          const float **out, er_err *err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "er_log.h"
 #include "er_util.h"
 #include "recycle_internal.h"
@@ -53,12 +54,15 @@ static void config_bytes(const er_config *c, int cut, char *buf, size_t n) {
              er_arch_name(c->arch), c->vocab_size, c->hidden_size, c->embedding_size, c->num_heads,
              c->intermediate_size, c->max_positions, c->type_vocab_size, c->pad_token_id,
              (double)c->layer_norm_eps, (int)c->act, cut);
+    const er_arch_desc *a = er_arch_get(c->arch);
+    size_t used = strlen(buf);
+    if (a->lower_config && used + 1 < n) a->lower_config(c, buf + used, n - used);
 }
 
 er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
                          int *n_tensors, er_err *err) {
     fp_ctx f = {0};
-    char cfg[512];
+    char cfg[1024];
     config_bytes(er_model_config(m), cut, cfg, sizeof cfg);
     crypto_generichash_init(&f.all, NULL, 0, 32);
     crypto_generichash_update(&f.all, (const uint8_t *)cfg, strlen(cfg));
@@ -81,7 +85,7 @@ er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tenso
 /* Why task t cannot share stack s: the first config field or tensor that differs. */
 static void explain(const er_taskset *ts, const er_task *t, const er_fp_tensor *tt, int nt,
                     const er_stack *s) {
-    char a[512], b[512];
+    char a[1024], b[1024];
     config_bytes(er_model_config(t->model), ts->cut, a, sizeof a);
     config_bytes(er_model_config(s->model), ts->cut, b, sizeof b);
     const char *why = "its lower layers differ";

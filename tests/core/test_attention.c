@@ -1,0 +1,186 @@
+/* The rotary table (core/rope.c) against its formula, and the tiled
+ * attention (core/attention.c) against a direct float64 softmax
+ * attention: sequences longer than one key tile and one query block, an
+ * additive bias through the callback, a local window, a strided (fused QKV)
+ * layout, and independence from the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "encoder_internal.h"
+
+#include <cblas.h>
+
+#define MODEL "tests/fixtures/models/bert-seqcls" /* hidden 48: heads x head_dim fit */
+
+enum { N_HEADS = 3, HEAD_DIM = 16, HID = N_HEADS * HEAD_DIM };
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((float)((*s >> 8) & 0xffff) / 65536.0f - 0.5f) * 2.0f;
+}
+
+/* A bias that differs per head, query and key, so a misplaced tile shows. */
+static void test_bias(const er_att_bias *self, int seq, int head, int i0, int i1, int j0, int j1,
+                      float *tile, int ld) {
+    (void)self;
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++)
+            tile[(size_t)(i - i0) * ld + (j - j0)] +=
+                0.01f * (float)((i * 7 + j * 3 + head * 5 + seq) % 23) - 0.1f;
+}
+
+/* Reference: out[t, h*d..] for each sequence, in double. */
+static void reference(const er_batch *b, const float *q, const float *k, const float *v, int ld,
+                      float scale, const er_att_bias *bias, double *out) {
+    int off = 0;
+    double *p = malloc(sizeof(double) * 4096);
+    for (int s = 0; s < b->n_seqs; s++) {
+        const int n = b->seq_len[s];
+        for (int h = 0; h < N_HEADS; h++)
+            for (int i = 0; i < n; i++) {
+                double mx = -INFINITY;
+                for (int j = 0; j < n; j++) {
+                    double dot = 0;
+                    for (int c = 0; c < HEAD_DIM; c++)
+                        dot += (double)q[(size_t)(off + i) * ld + h * HEAD_DIM + c] *
+                               k[(size_t)(off + j) * ld + h * HEAD_DIM + c];
+                    dot = (double)(float)(dot * scale);
+                    if (bias && bias->add) {
+                        float t = 0.0f;
+                        bias->add(bias, s, h, i, i + 1, j, j + 1, &t, 1);
+                        dot += t;
+                    }
+                    if (bias && bias->window > 0 && abs(i - j) > bias->window) dot = -INFINITY;
+                    p[j] = dot;
+                    if (dot > mx) mx = dot;
+                }
+                double sum = 0;
+                for (int j = 0; j < n; j++) sum += (p[j] = exp(p[j] - mx));
+                for (int c = 0; c < HEAD_DIM; c++) {
+                    double a = 0;
+                    for (int j = 0; j < n; j++)
+                        a += p[j] * v[(size_t)(off + j) * ld + h * HEAD_DIM + c];
+                    out[(size_t)(off + i) * HID + h * HEAD_DIM + c] = a / sum;
+                }
+            }
+        off += n;
+    }
+    free(p);
+}
+
+/* Runs er_attention on random q, k, v (row stride ld) with `threads` and
+ * returns the worst abs error against the reference. */
+static double run_case(int threads, int ld, const er_att_bias *bias, float *out_copy) {
+    er_model *m = NULL;
+    er_err err = {0};
+    ck_assert_int_eq(er_model_load(MODEL, NULL, &m, &err), ER_OK);
+    er_ctx_params cp = er_ctx_default_params();
+    cp.max_tokens = 2000;
+    cp.n_threads = threads;
+    er_ctx *x = NULL;
+    ck_assert_int_eq(er_ctx_init(m, &cp, &x, &err), ER_OK);
+    const int lens[3] = {1100, 7, 600}; /* > one key tile, < one query block, 5 blocks */
+    const int T = 1707;
+    int32_t *ids = calloc(T, sizeof *ids);
+    er_batch b = {.n_seqs = 3, .seq_len = lens, .ids = ids, .type_ids = NULL};
+    float *qkv = malloc(sizeof(float) * (size_t)T * ld); // [T, ld]
+    unsigned seed = 12345;
+    for (size_t i = 0; i < (size_t)T * ld; i++) qkv[i] = frand(&seed);
+    const float *q = qkv, *k = qkv + (ld > HID ? HID : 0), *v = qkv + (ld > HID ? 2 * HID : 0);
+    float *out = malloc(sizeof(float) * (size_t)T * HID); // [T, HID]
+    er_att_args a = {.q = q, .k = k, .v = v, .ld = ld, .out = out, .n_heads = N_HEADS,
+                     .head_dim = HEAD_DIM, .scale = 0.25f, .bias = bias};
+    er_attention(x, &b, &a);
+    double *ref = malloc(sizeof(double) * (size_t)T * HID);
+    reference(&b, q, k, v, ld, 0.25f, bias, ref);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)T * HID; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
+    if (out_copy) memcpy(out_copy, out, sizeof(float) * (size_t)T * HID);
+    free(ref); free(out); free(qkv); free(ids);
+    er_ctx_free(x);
+    er_model_free(m);
+    return worst;
+}
+
+START_TEST(plain_long_sequences_match_reference) {
+    double e = run_case(1, HID, NULL, NULL);
+    ck_assert_msg(e < 2e-5, "max abs error %g", e);
+}
+END_TEST
+
+START_TEST(bias_and_window_match_reference) {
+    er_att_bias bias = {.add = test_bias, .arg = NULL, .window = 0};
+    double e = run_case(1, HID, &bias, NULL);
+    ck_assert_msg(e < 2e-5, "bias: max abs error %g", e);
+    er_att_bias window = {.add = NULL, .arg = NULL, .window = 64}; /* ModernBERT's 128 / 2 */
+    e = run_case(1, HID, &window, NULL);
+    ck_assert_msg(e < 2e-5, "window: max abs error %g", e);
+    er_att_bias both = {.add = test_bias, .arg = NULL, .window = 300};
+    e = run_case(1, HID, &both, NULL);
+    ck_assert_msg(e < 2e-5, "bias + window: max abs error %g", e);
+}
+END_TEST
+
+/* The team's thread count must not change a bit.  OpenBLAS's own threading
+ * may (it blocks small GEMMs differently), so it is fixed at one here, as a
+ * server worker runs it. */
+START_TEST(fused_qkv_stride_and_threads) {
+    openblas_set_num_threads(1);
+    float *one = malloc(sizeof(float) * 1707 * HID), *two = malloc(sizeof(float) * 1707 * HID);
+    double e = run_case(1, 3 * HID, NULL, one);
+    ck_assert_msg(e < 2e-5, "strided: max abs error %g", e);
+    run_case(2, 3 * HID, NULL, two);
+    ck_assert_msg(memcmp(one, two, sizeof(float) * 1707 * HID) == 0,
+                  "results depend on the thread count");
+    free(one);
+    free(two);
+}
+END_TEST
+
+/* Rotary embeddings against the formula in double, at positions up to 8191. */
+START_TEST(rope_matches_formula) {
+    er_model *m = NULL;
+    er_err err = {0};
+    ck_assert_int_eq(er_model_load(MODEL, NULL, &m, &err), ER_OK);
+    er_rope_table t;
+    ck_assert_int_eq(er_rope_table_init(m, 160000.0, 12, 8192, &t, &err), ER_OK);
+    ck_assert_int_eq(er_rope_table_init(m, 1.0, 12, 8192, &t, &err), ER_ERR_FORMAT);
+    ck_assert_int_eq(er_rope_table_init(m, 10000.0, 11, 8192, &t, &err), ER_ERR_FORMAT);
+    ck_assert_int_eq(er_rope_table_init(m, 10000.0, 12, 8192, &t, &err), ER_OK);
+    const int32_t pos[4] = {0, 1, 37, 8191};
+    float x[4 * 2 * HEAD_DIM], x0[4 * 2 * HEAD_DIM]; /* 4 tokens, 2 heads of 16, rot_dim 12 */
+    unsigned seed = 7;
+    for (int i = 0; i < 4 * 2 * HEAD_DIM; i++) x0[i] = x[i] = frand(&seed);
+    er_rope_apply(&t, x, 2 * HEAD_DIM, 4, 2, HEAD_DIM, pos);
+    for (int tok = 0; tok < 4; tok++)
+        for (int h = 0; h < 2; h++) {
+            const float *a = x0 + tok * 2 * HEAD_DIM + h * HEAD_DIM;
+            const float *r = x + tok * 2 * HEAD_DIM + h * HEAD_DIM;
+            for (int i = 0; i < 6; i++) {
+                double ang = pos[tok] * pow(10000.0, -2.0 * i / 12);
+                double e1 = a[i] * cos(ang) - a[i + 6] * sin(ang);
+                double e2 = a[i + 6] * cos(ang) + a[i] * sin(ang);
+                ck_assert_msg(fabs(r[i] - e1) < 1e-6 && fabs(r[i + 6] - e2) < 1e-6,
+                              "token %d head %d dim %d", tok, h, i);
+            }
+            for (int i = 12; i < HEAD_DIM; i++) ck_assert(r[i] == a[i]); /* past rot_dim */
+        }
+    er_model_free(m);
+}
+END_TEST
+
+static Suite *attention_suite(void) {
+    Suite *s = suite_create("attention");
+    TCase *tc = tcase_create("tiled");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, plain_long_sequences_match_reference);
+    tcase_add_test(tc, bias_and_window_match_reference);
+    tcase_add_test(tc, fused_qkv_stride_and_threads);
+    tcase_add_test(tc, rope_matches_formula);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(attention_suite)
