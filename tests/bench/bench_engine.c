@@ -5,8 +5,15 @@
  *
  * Prints one JSON line: tokens/s, ms per forward, achieved GFLOP/s, the sgemm
  * ceiling (the layer's six projections as bare cblas_sgemm calls) and their
- * ratio.  Medians over ITERS after one warm-up. */
+ * ratio.  Medians over ITERS after one warm-up.
+ *
+ * BENCH_IDS=FILE takes the token ids (int32 little-endian, BATCH * SEQ) from
+ * FILE instead of random ones; BENCH_DUMP=FILE writes the last layer's hidden
+ * states [BATCH * SEQ, hidden] as float32 there (bench_compare.sh compares
+ * the engines' outputs with them). */
 #include <cblas.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +54,24 @@ static void print_result(const er_config *c, int B, int S, int threads, double f
            (total / fwd) / (proj_flops / gemm), openblas_get_corename());
 }
 
+static bool read_ids(const char *path, int32_t *ids, int n, int vocab) {
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(ids, sizeof *ids, (size_t)n + 1, f) : 0;
+    if (f) fclose(f);
+    bool ok = got == (size_t)n;
+    for (int i = 0; ok && i < n; i++) ok = ids[i] >= 0 && ids[i] < vocab;
+    if (!ok) fprintf(stderr, "bench_engine: %s must hold %d token ids < %d\n", path, n, vocab);
+    return ok;
+}
+
+static bool write_floats(const char *path, const float *v, size_t n) {
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(v, sizeof *v, n, f) == n;
+    if (f && fclose(f) != 0) ok = false;
+    if (!ok) fprintf(stderr, "bench_engine: cannot write %s\n", path);
+    return ok;
+}
+
 int main(int argc, char **argv) {
     if (argc != 6) {
         fprintf(stderr, "usage: bench_engine MODEL_DIR BATCH SEQ THREADS ITERS\n");
@@ -72,6 +97,8 @@ int main(int argc, char **argv) {
     srand(1);
     for (int s = 0; s < B; s++) lens[s] = S;
     for (int t = 0; t < T; t++) ids[t] = 1000 + rand() % (c->vocab_size - 1000);
+    const char *ids_file = getenv("BENCH_IDS"), *dump_file = getenv("BENCH_DUMP");
+    if (ids_file && !read_ids(ids_file, ids, T, c->vocab_size)) return 1;
     er_batch b = {.n_seqs = B, .seq_len = lens, .ids = ids, .type_ids = NULL};
     /* Forward and ceiling runs alternate so that both see the same machine noise. */
     double *tf = malloc((size_t)iters * sizeof *tf), *tg = malloc((size_t)iters * sizeof *tg);
@@ -89,6 +116,10 @@ int main(int argc, char **argv) {
             tf[i] = t1 - t0;
             tg[i] = now_s() - t1;
         }
+    }
+    if (dump_file) { /* x was overwritten by the ceiling run: one more forward */
+        if (er_forward(m, ctx, &b, x, out, &err) != ER_OK || !write_floats(dump_file, x, (size_t)T * H))
+            return 1;
     }
     print_result(c, B, S, threads, median(tf, iters), median(tg, iters));
     free(a); free(y); free(tf); free(tg); free(lens); free(ids); free(x); free(out);

@@ -43,6 +43,15 @@ def parse_args():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ids", metavar="FILE",
+                    help="int32 little-endian token ids [batch * seq] to use instead of random ones")
+    ap.add_argument("--dump", metavar="FILE",
+                    help="write the last hidden states [batch * seq, hidden] as float32 here")
+    ap.add_argument("--float64", action="store_true",
+                    help="compute in float64 (the rounding reference for --dump)")
+    ap.add_argument("--export-onnx", metavar="FILE",
+                    help="write the same forward as an ONNX graph (input ids [batch, seq] int64, "
+                         "output hidden [batch, seq, hidden]) and exit")
     ap.add_argument("--write-random-model", metavar="DIR",
                     help="write a random bert-base-shaped model to DIR and exit")
     return ap.parse_args()
@@ -147,13 +156,21 @@ class Encoder:
                 L[n] = (g(p + n + ".weight"), g(p + n + ".bias"))
             self.layers.append(L)
 
+    def to_float64(self):
+        for k, v in list(vars(self).items()):
+            if isinstance(v, torch.Tensor):
+                setattr(self, k, v.double())
+            elif isinstance(v, tuple):
+                setattr(self, k, tuple(t.double() for t in v))
+        self.layers = [{n: tuple(t.double() for t in w) for n, w in L.items()} for L in self.layers]
+
     def forward(self, ids):
         B, S = ids.shape
         H, nh = self.H, self.nh
         d = H // nh
         pos = torch.arange(self.pos_off, self.pos_off + S)
         x = F.embedding(ids, self.wemb) + self.temb[0] + F.embedding(pos, self.pemb)[None]
-        x = F.layer_norm(x, (x.shape[-1],), *self.eln, self.eps)
+        x = F.layer_norm(x, (int(self.wemb.shape[1]),), *self.eln, self.eps)
         if self.proj is not None:
             x = F.linear(x, *self.proj)
         scale = 1.0 / math.sqrt(d)
@@ -169,6 +186,23 @@ class Encoder:
             x = F.layer_norm(F.linear(h, *L["output.dense"]) + x, (H,),
                              *L["output.LayerNorm"], self.eps)
         return x
+
+
+def export_onnx(enc, path):
+    """The same forward as a graph for ONNX Runtime (opset 14, dynamic batch
+    and sequence); weights become initializers."""
+
+    class Wrap(torch.nn.Module):
+        def forward(self, ids):
+            return enc.forward(ids)
+
+    ids = torch.randint(5, enc.vocab, (2, 16))
+    with torch.no_grad():
+        torch.onnx.export(Wrap(), (ids,), path, input_names=["input_ids"],
+                          output_names=["hidden"], opset_version=14,
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
+                                        "hidden": {0: "batch", 1: "seq"}})
+    print("wrote %s" % path, file=sys.stderr)
 
 
 def openblas_corename():
@@ -208,8 +242,17 @@ def main():
                   "set OPENBLAS_CORETYPE (e.g. SkylakeX / Haswell) for erserve and torch alike" % core,
                   file=sys.stderr)
     enc = Encoder(a.model)
+    if a.export_onnx:
+        export_onnx(enc, a.export_onnx)
+        return
+    if a.float64:
+        enc.to_float64()
     g = torch.Generator().manual_seed(a.seed)
     ids = torch.randint(5, enc.vocab, (a.batch, a.seq), generator=g)
+    if a.ids:
+        import numpy
+        ids = torch.from_numpy(numpy.fromfile(a.ids, dtype="<i4").astype("int64"))
+        ids = ids.view(a.batch, a.seq)
     times = []
     with torch.inference_mode():
         for i in range(a.warmup + a.iters):
@@ -219,6 +262,8 @@ def main():
             if i >= a.warmup:
                 times.append(t1 - t0)
     assert torch.isfinite(y).all()
+    if a.dump:
+        y.float().reshape(-1).numpy().astype("<f4").tofile(a.dump)
     times.sort()
     n = len(times)
     med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
