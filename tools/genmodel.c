@@ -4,13 +4,15 @@
  *
  *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny
  *                    [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N]
- *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
+ *                    [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
  * and the head come from that seed instead, so several heads generated with
  * one --seed share their lower stack exactly (as tasks fine-tuned with frozen
- * lower layers do).  The head always takes its own stream.
+ * lower layers do).  The head always takes its own stream.  --num-labels gives
+ * a seqcls head other than the 2 sentiment labels (LABEL_0, ...; 1 is a
+ * cross-encoder / reranker's single relevance logit).
  *
  * --arch roberta|xlm-roberta writes RoBERTa's layout (what core/arch_bert.c
  * loads): prefix "roberta.", padding_idx 1 so two more positions, one token
@@ -206,19 +208,21 @@ typedef struct {
     head_kind head;
     uint64_t seed, upper_seed;
     int upper_from;
+    int num_labels; /* seqcls */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
     const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
     int vocab = 0;
-    *o = (opts){.seed = 1, .upper_from = -1};
+    *o = (opts){.seed = 1, .upper_from = -1, .num_labels = 2};
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--out") == 0) o->out = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--arch") == 0) arch_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--vocab") == 0) vocab = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--num-labels") == 0) o->num_labels = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) o->seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
             o->upper_seed = strtoull(argv[++i], NULL, 10);
@@ -229,7 +233,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
                             "tiny [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N] "
-                            "[--head seqcls|tokcls|qa|embedding] [--seed N] "
+                            "[--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
@@ -242,9 +246,10 @@ static int parse_args(int argc, char **argv, opts *o) {
     int known_head = 0;
     for (int h = 0; h < 4; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
-    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000)
-        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, and "
-                      "--vocab in [1, 1000000]"), 2;
+    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
+        o->num_labels < 1 || o->num_labels > 64)
+        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
+                      "--vocab in [1, 1000000] and --num-labels in [1, 64]"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
@@ -302,8 +307,18 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
     case HEAD_SEQCLS:
         /* BERT: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
         linear(l, dense ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
-        linear(l, dense ? "classifier.out_proj" : "classifier", 2, H, &head_rng);
-        labels_json(labels, cap, SENTIMENT_LABELS, 2);
+        linear(l, dense ? "classifier.out_proj" : "classifier", o->num_labels, H, &head_rng);
+        if (o->num_labels == 2) {
+            labels_json(labels, cap, SENTIMENT_LABELS, 2);
+        } else {
+            char names[64][12];
+            const char *ptrs[64];
+            for (int i = 0; i < o->num_labels; i++) {
+                snprintf(names[i], sizeof names[i], "LABEL_%d", i);
+                ptrs[i] = names[i];
+            }
+            labels_json(labels, cap, ptrs, o->num_labels);
+        }
         cls = "ForSequenceClassification";
         break;
     case HEAD_TOKCLS:
