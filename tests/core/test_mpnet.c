@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../check_main.h"
 #include "../tmpdir.h"
@@ -170,6 +171,44 @@ START_TEST(upper_layers_alone) {
 }
 END_TEST
 
+/* all-mpnet-base-v2 as published: config.json names MPNetForMaskedLM, and
+ * modules.json loads the directory as a sentence-transformers Transformer
+ * (AutoModel: the base model).  It serves as the embedding model it is,
+ * bit-identically to the same weights under MPNetModel; without modules.json
+ * the masked-LM class is refused by name. */
+START_TEST(sentence_transformers_masked_lm_config) {
+    char dir[64], cmd[512], path[300];
+    er_test_mkdtemp(dir, sizeof dir, "mpnet");
+    snprintf(cmd, sizeof cmd, "cp -r " FIXTURES "/models/mpnet-embed/. %s/ && sed -i "
+             "'s/\"MPNetModel\"/\"MPNetForMaskedLM\"/' %s/config.json", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    er_model *want = load(FIXTURES "/models/mpnet-embed", 0), *got = load(dir, 0);
+    const er_config *c = er_model_config(got);
+    ck_assert_int_eq(c->head, ER_HEAD_EMBEDDING);
+    ck_assert(c->normalize);
+    ck_assert_int_eq(c->pooling, ER_POOLING_MEAN);
+    er_ctx *ctx;
+    er_err err;
+    ck_assert_int_eq(er_ctx_init(want, NULL, &ctx, &err), ER_OK);
+    int len = 6;
+    int32_t ids[6] = {0, 9, 77, 1, 130, 2};
+    er_batch b = {.n_seqs = 1, .seq_len = &len, .ids = ids, .type_ids = NULL};
+    float x[6 * 48], y[6 * 48], e1[48], e2[48];
+    ck_assert_int_eq(er_forward(want, ctx, &b, x, e1, &err), ER_OK);
+    ck_assert_int_eq(er_forward(got, ctx, &b, y, e2, &err), ER_OK);
+    ck_assert(memcmp(e1, e2, sizeof e1) == 0);
+    er_ctx_free(ctx);
+    er_model_free(want);
+    er_model_free(got);
+    snprintf(path, sizeof path, "%s/modules.json", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    er_model *m = NULL;
+    ck_assert_int_eq(er_model_load(dir, NULL, &m, &err), ER_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "MPNetForMaskedLM"));
+    er_test_rmtree(dir);
+}
+END_TEST
+
 static Suite *mpnet_suite(void) {
     Suite *s = suite_create("mpnet");
     TCase *tc = tcase_create("mpnet");
@@ -178,6 +217,7 @@ static Suite *mpnet_suite(void) {
     tcase_add_test(tc, config_refusals);
     tcase_add_test(tc, fingerprint_covers_relative_bias);
     tcase_add_test(tc, upper_layers_alone);
+    tcase_add_test(tc, sentence_transformers_masked_lm_config);
     suite_add_tcase(s, tc);
     return s;
 }
