@@ -280,10 +280,11 @@ done:
     return st;
 }
 
-/* True when dir/modules.json loads the directory itself as a
- * sentence-transformers Transformer module: sentence-transformers then builds
- * the base model of model_type (AutoModel), whatever architectures[0] says
- * (all-mpnet-base-v2's config.json names MPNetForMaskedLM). */
+/* True when dir/modules.json makes the directory a SentenceTransformer: the
+ * directory itself as its Transformer module, then a Pooling module.
+ * sentence-transformers then builds the base model of model_type (AutoModel),
+ * whatever architectures[0] says (all-mpnet-base-v2's config.json names
+ * MPNetForMaskedLM).  A cross-encoder has no Pooling: its class stands. */
 static bool st_transformer_here(const char *dir) {
     char path[4096], *text = NULL;
     size_t len = 0;
@@ -292,17 +293,18 @@ static bool st_transformer_here(const char *dir) {
     if (er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, &ignored) != ER_OK) return false;
     json_t *root = json_loadb(text, len, 0, NULL);
     free(text);
-    bool found = false;
+    bool transformer = false, pooling = false;
     size_t i;
     json_t *m;
     json_array_foreach(root, i, m) { /* not an array: none (parse_modules reports it) */
         const char *type = json_string_value(json_object_get(m, "type"));
         const char *p = json_string_value(json_object_get(m, "path"));
         const char *cls = type ? strrchr(type, '.') : NULL;
-        if (cls && strcmp(cls + 1, "Transformer") == 0 && p && p[0] == '\0') found = true;
+        if (cls && strcmp(cls + 1, "Transformer") == 0 && p && p[0] == '\0') transformer = true;
+        if (cls && strcmp(cls + 1, "Pooling") == 0) pooling = true;
     }
     json_decref(root);
-    return found;
+    return transformer && pooling;
 }
 
 er_status er_config_load_dir(const char *dir, er_config *cfg, er_err *err) {

@@ -206,6 +206,16 @@ START_TEST(sentence_transformers_masked_lm_config) {
     ck_assert_int_eq(er_model_load(dir, NULL, &m, &err), ER_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "MPNetForMaskedLM"));
     er_test_rmtree(dir);
+    /* a cross-encoder's modules.json (no Pooling) leaves its class alone */
+    er_test_mkdtemp(dir, sizeof dir, "mpnet");
+    snprintf(cmd, sizeof cmd, "cp -r " FIXTURES "/models/mpnet-seqcls/. %s/ && echo '[{\"idx\": 0, "
+             "\"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models."
+             "Transformer\"}]' > %s/modules.json", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    m = load(dir, 0);
+    ck_assert_int_eq(er_model_config(m)->head, ER_HEAD_SEQUENCE_CLASSIFICATION);
+    er_model_free(m);
+    er_test_rmtree(dir);
 }
 END_TEST
 
