@@ -118,4 +118,9 @@ int er_bert_max_seq_len(const er_config *cfg);
 er_status er_load_token_head(er_model *m, const char *prefix, er_err *err); /* classifier */
 er_status er_load_qa_head(er_model *m, const char *prefix, er_err *err);    /* qa_outputs */
 
+/* MPNet (arch_mpnet.c): the relative-position bucket of key j for query i,
+ * relative_position = j - i, exactly as modeling_mpnet.py's
+ * relative_position_bucket (32 buckets, max_distance 128). */
+int er_mpnet_bucket(int relative_position);
+
 #endif

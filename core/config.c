@@ -116,12 +116,15 @@ static er_status parse_labels(const json_t *root, er_config *cfg, er_err *err) {
     return ER_OK;
 }
 
-/* The class named by architectures[0], or the base class of model_type. */
-static er_status pick_arch(const json_t *root, er_config *cfg, er_err *err) {
+/* The class named by architectures[0], or the base class of model_type
+ * (always, with base_model: a sentence-transformers Transformer module). */
+static er_status pick_arch(const json_t *root, bool base_model, er_config *cfg, er_err *err) {
     const json_t *archs = json_object_get(root, "architectures");
     const char *mt = json_string_value(json_object_get(root, "model_type"));
     const char *name = NULL;
-    if (archs && !json_is_null(archs)) {
+    if (base_model && mt && er_arch_base_class(mt)) {
+        name = er_arch_base_class(mt);
+    } else if (archs && !json_is_null(archs)) {
         if (!json_is_array(archs) || json_array_size(archs) < 1 ||
             !json_is_string(json_array_get(archs, 0)))
             return er_set(err, ER_ERR_FORMAT, "config.json: 'architectures' must be a non-empty "
@@ -164,7 +167,8 @@ static er_status parse_dims(const json_t *root, er_config *cfg, er_err *err) {
     return ER_OK;
 }
 
-er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *err) {
+static er_status parse_config(const char *json, size_t len, bool base_model, er_config *cfg,
+                              er_err *err) {
     memset(cfg, 0, sizeof *cfg);
     if (len > ER_MAX_CONFIG_BYTES)
         return er_set(err, ER_ERR_CAPACITY, "config.json: %zu bytes exceed the %u-byte bound", len,
@@ -179,7 +183,7 @@ er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *
         st = er_set(err, ER_ERR_FORMAT, "config.json: not a JSON object");
         goto done;
     }
-    if ((st = pick_arch(root, cfg, err)) != ER_OK) goto done;
+    if ((st = pick_arch(root, base_model, cfg, err)) != ER_OK) goto done;
     if ((st = parse_dims(root, cfg, err)) != ER_OK) goto done;
     if (cfg->head != ER_HEAD_EMBEDDING && (st = parse_labels(root, cfg, err)) != ER_OK) goto done;
     const char *pt = json_string_value(json_object_get(root, "problem_type"));
@@ -190,6 +194,10 @@ done:
     json_decref(root);
     if (st != ER_OK) er_config_free(cfg);
     return st;
+}
+
+er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *err) {
+    return parse_config(json, len, false, cfg, err);
 }
 
 er_status er_config_parse_pooling(const char *json, size_t len, er_config *cfg, er_err *err) {
@@ -272,6 +280,33 @@ done:
     return st;
 }
 
+/* True when dir/modules.json makes the directory a SentenceTransformer: the
+ * directory itself as its Transformer module, then a Pooling module.
+ * sentence-transformers then builds the base model of model_type (AutoModel),
+ * whatever architectures[0] says (all-mpnet-base-v2's config.json names
+ * MPNetForMaskedLM).  A cross-encoder has no Pooling: its class stands. */
+static bool st_transformer_here(const char *dir) {
+    char path[4096], *text = NULL;
+    size_t len = 0;
+    er_err ignored;
+    snprintf(path, sizeof path, "%s/modules.json", dir);
+    if (er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, &ignored) != ER_OK) return false;
+    json_t *root = json_loadb(text, len, 0, NULL);
+    free(text);
+    bool transformer = false, pooling = false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(root, i, m) { /* not an array: none (parse_modules reports it) */
+        const char *type = json_string_value(json_object_get(m, "type"));
+        const char *p = json_string_value(json_object_get(m, "path"));
+        const char *cls = type ? strrchr(type, '.') : NULL;
+        if (cls && strcmp(cls + 1, "Transformer") == 0 && p && p[0] == '\0') transformer = true;
+        if (cls && strcmp(cls + 1, "Pooling") == 0) pooling = true;
+    }
+    json_decref(root);
+    return transformer && pooling;
+}
+
 er_status er_config_load_dir(const char *dir, er_config *cfg, er_err *err) {
     memset(cfg, 0, sizeof *cfg);
     char path[4096];
@@ -280,7 +315,7 @@ er_status er_config_load_dir(const char *dir, er_config *cfg, er_err *err) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     er_status st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err);
     if (st != ER_OK) return st;
-    st = er_config_parse(text, len, cfg, err);
+    st = parse_config(text, len, st_transformer_here(dir), cfg, err);
     free(text);
     if (st != ER_OK || cfg->head != ER_HEAD_EMBEDDING) return st;
 

@@ -32,7 +32,8 @@
     X(ER_ARCH_BERT, er_arch_bert)            \
     X(ER_ARCH_ROBERTA, er_arch_roberta)      \
     X(ER_ARCH_DISTILBERT, er_arch_distilbert) \
-    X(ER_ARCH_ELECTRA, er_arch_electra)
+    X(ER_ARCH_ELECTRA, er_arch_electra)     \
+    X(ER_ARCH_MPNET, er_arch_mpnet)
 
 #define ER_ARCH_ENUM_VALUE_(id, desc) id,
 typedef enum { ER_ARCHITECTURES(ER_ARCH_ENUM_VALUE_) ER_ARCH_COUNT } er_arch;
@@ -73,6 +74,9 @@ typedef struct {
     bool multi_label;       /* problem_type == "multi_label_classification" */
     er_pooling pooling;     /* embedding head */
     bool normalize;         /* embedding head: L2-normalise (sentence-transformers) */
+    struct {
+        int relative_buckets; /* relative_attention_num_buckets: rows of the bias table */
+    } mpnet;
 } er_config;
 
 /* Parses config.json text.  Unsupported architectures and options are

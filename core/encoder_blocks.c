@@ -34,12 +34,13 @@ void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
     er_linear(x, n, l->in, l->w, l->b, l->out, y);
 }
 
-/* x->att [T, H] from x->q, x->k, x->v [T, H]: BERT's plain attention. */
-static void attention(er_ctx *x, const er_config *c, const er_batch *b) {
+/* x->att [T, H] from x->q, x->k, x->v [T, H]: BERT's attention, plus the
+ * family's additive score term when bias is not NULL. */
+static void attention(er_ctx *x, const er_config *c, const er_batch *b, const er_att_bias *bias) {
     const int d = c->hidden_size / c->num_heads;
     er_att_args a = {.q = x->q, .k = x->k, .v = x->v, .ld = c->hidden_size, .out = x->att,
                      .n_heads = c->num_heads, .head_dim = d, .scale = 1.0f / sqrtf((float)d),
-                     .bias = NULL};
+                     .bias = bias};
     er_attention(x, b, &a);
 }
 
@@ -92,6 +93,11 @@ static void par_add_layernorm(er_ctx *x, const float *v, float *hidden, const fl
 }
 
 void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer, float *hidden) {
+    er_layer_post_ln_bias(m, x, b, layer, hidden, NULL);
+}
+
+void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int layer,
+                           float *hidden, const er_att_bias *bias) {
     const er_config *c = &m->cfg;
     const er_layer_w *L = &m->layers[layer];
     const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
@@ -99,7 +105,7 @@ void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer
     er_linear(hidden, T, H, L->q.w, L->q.b, H, x->q); // [T, H]
     er_linear(hidden, T, H, L->k.w, L->k.b, H, x->k); // [T, H]
     er_linear(hidden, T, H, L->v.w, L->v.b, H, x->v); // [T, H]
-    attention(x, c, b);                               // att [T, H]
+    attention(x, c, b, bias);                         // att [T, H]
     er_linear(x->att, T, H, L->o.w, NULL, H, x->tmp); // [T, H]
     par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
     er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]

@@ -99,5 +99,9 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
  * output projection + residual + LayerNorm, then FFN + residual + LayerNorm
  * (post-LN). */
 void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer, float *hidden);
+/* The same layer with an additive attention-score term (MPNet's relative
+ * position bias); bias NULL is er_layer_post_ln. */
+void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int layer,
+                           float *hidden, const er_att_bias *bias);
 
 #endif

@@ -52,6 +52,14 @@ struct er_model {
     er_lin head_dense;     /* w NULL if the head has none */
     er_head_act head_act;
     er_lin head_out;       /* w NULL for the embedding head */
+
+    /* MPNet (arch_mpnet.c): the encoder's relative_attention_bias and, from
+     * it, the bias of every relative position j - i a sequence can have. */
+    struct {
+        const float *rel_bias; /* [relative_buckets, num_heads] as stored */
+        float *by_distance;    /* [num_heads, 2 * max_len - 1]: j - i + max_len - 1 */
+        int max_len;           /* longest sequence (max_positions - 2) */
+    } mpnet;
 };
 
 /* Loading helpers for the architecture files, called only inside

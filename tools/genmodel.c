@@ -2,19 +2,25 @@
  * weights, deterministically from a seed, for the demo and the benchmarks
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
- *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny
- *                    [--arch bert|roberta|xlm-roberta] [--vocab N]
- *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
+ *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny
+ *                    [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N]
+ *                    [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
  * and the head come from that seed instead, so several heads generated with
  * one --seed share their lower stack exactly (as tasks fine-tuned with frozen
- * lower layers do).  The head always takes its own stream.
+ * lower layers do).  The head always takes its own stream.  --num-labels gives
+ * a seqcls head other than the 2 sentiment labels (LABEL_0, ...; 1 is a
+ * cross-encoder / reranker's single relevance logit).
  *
  * --arch roberta|xlm-roberta writes RoBERTa's layout (what core/arch_bert.c
  * loads): prefix "roberta.", padding_idx 1 so two more positions, one token
- * type, RobertaClassificationHead; --vocab matches a real tokenizer's size. */
+ * type, RobertaClassificationHead; --vocab matches a real tokenizer's size.
+ * --arch mpnet writes MPNet's (core/arch_mpnet.c): prefix "mpnet.", the same
+ * positions as RoBERTa, no token types, attention.attn.{q,k,v,o} and
+ * attention.LayerNorm, encoder.relative_attention_bias [32, heads],
+ * MPNetClassificationHead; --preset mpnet-base is all-mpnet-base-v2's shape. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -35,19 +41,29 @@ typedef struct {
 static const preset PRESETS[] = {
     {"bert-base", 768, 12, 12, 3072, 30522, 512},
     {"minilm-l6", 384, 6, 12, 1536, 30522, 512},
+    {"mpnet-base", 768, 12, 12, 3072, 30527, 512},
     {"tiny", 64, 4, 4, 128, 30522, 512},
 };
 
-/* What differs between BERT and RoBERTa-style checkpoints. */
+/* What differs between BERT, RoBERTa-style and MPNet checkpoints. */
 typedef struct {
     const char *name, *model_type, *class_prefix, *tensor_prefix;
-    int pad_id, extra_positions, type_vocab;
+    int pad_id, extra_positions, type_vocab; /* type_vocab 0: no token type table */
+    const char *attn[5];  /* query, key, value, output, LayerNorm module names */
+    int rel_buckets;      /* > 0: encoder.relative_attention_bias [buckets, heads] */
+    bool dense_head;      /* seqcls: classifier.dense + out_proj (else pooler + classifier) */
 } arch;
 
+#define BERT_ATTN {"attention.self.query", "attention.self.key", "attention.self.value", \
+                   "attention.output.dense", "attention.output.LayerNorm"}
+
 static const arch ARCHES[] = {
-    {"bert", "bert", "Bert", "bert.", 0, 0, 2},
-    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1},
-    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1},
+    {"bert", "bert", "Bert", "bert.", 0, 0, 2, BERT_ATTN, 0, false},
+    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true},
+    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true},
+    {"mpnet", "mpnet", "MPNet", "mpnet.", 1, 2, 0,
+     {"attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o",
+      "attention.LayerNorm"}, 32, true},
 };
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
@@ -192,19 +208,21 @@ typedef struct {
     head_kind head;
     uint64_t seed, upper_seed;
     int upper_from;
+    int num_labels; /* seqcls */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
     const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
     int vocab = 0;
-    *o = (opts){.seed = 1, .upper_from = -1};
+    *o = (opts){.seed = 1, .upper_from = -1, .num_labels = 2};
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--out") == 0) o->out = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--arch") == 0) arch_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--vocab") == 0) vocab = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--num-labels") == 0) o->num_labels = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) o->seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
             o->upper_seed = strtoull(argv[++i], NULL, 10);
@@ -213,9 +231,9 @@ static int parse_args(int argc, char **argv, opts *o) {
             printf("erserve-genmodel %s\n", ER_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
-                            "[--arch bert|roberta|xlm-roberta] [--vocab N] "
-                            "[--head seqcls|tokcls|qa|embedding] [--seed N] "
+            fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
+                            "tiny [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N] "
+                            "[--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
@@ -228,9 +246,10 @@ static int parse_args(int argc, char **argv, opts *o) {
     int known_head = 0;
     for (int h = 0; h < 4; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
-    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000)
-        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, and "
-                      "--vocab in [1, 1000000]"), 2;
+    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
+        o->num_labels < 1 || o->num_labels > 64)
+        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
+                      "--vocab in [1, 1000000] and --num-labels in [1, 64]"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
@@ -240,7 +259,7 @@ static int parse_args(int argc, char **argv, opts *o) {
 }
 
 /* Embeddings and layers: below upper_from from `lower`, the rest from `upper`. */
-static void add_encoder(tensor_list *l, const preset *p, int type_vocab, const char *pre,
+static void add_encoder(tensor_list *l, const preset *p, const arch *a, const char *pre,
                         rng *lower, rng *upper, int upper_from) {
     char k[128];
     int H = p->hidden;
@@ -248,19 +267,23 @@ static void add_encoder(tensor_list *l, const preset *p, int type_vocab, const c
     add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
     snprintf(k, sizeof k, "%sembeddings.position_embeddings.weight", pre);
     add(l, k, p->positions, H, FILL_RANDOM, lower, 0.1f);
-    snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
-    add(l, k, type_vocab, H, FILL_RANDOM, lower, 0.1f);
+    if (a->type_vocab > 0) {
+        snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
+        add(l, k, a->type_vocab, H, FILL_RANDOM, lower, 0.1f);
+    }
     snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
     layernorm(l, k, H);
+    if (a->rel_buckets > 0) { /* every layer uses it: part of the lower stack */
+        snprintf(k, sizeof k, "%sencoder.relative_attention_bias.weight", pre);
+        add(l, k, a->rel_buckets, p->heads, FILL_RANDOM, lower, 0.5f);
+    }
     for (int i = 0; i < p->layers; i++) {
         rng *r = i < upper_from ? lower : upper;
-        static const char *const lins[] = {"attention.self.query", "attention.self.key",
-                                           "attention.self.value", "attention.output.dense"};
         for (int j = 0; j < 4; j++) {
-            snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, lins[j]);
+            snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, a->attn[j]);
             linear(l, k, H, H, r);
         }
-        snprintf(k, sizeof k, "%sencoder.layer.%d.attention.output.LayerNorm", pre, i);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, a->attn[4]);
         layernorm(l, k, H);
         snprintf(k, sizeof k, "%sencoder.layer.%d.intermediate.dense", pre, i);
         linear(l, k, p->inter, H, r);
@@ -277,15 +300,25 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
                      size_t arch_cap) {
     rng head_rng = {o->upper_seed * 31u + (uint64_t)o->head};
     int H = o->p.hidden;
-    bool roberta = strcmp(o->a->tensor_prefix, "roberta.") == 0;
+    bool dense = o->a->dense_head;
     const char *cls = "Model";
     labels[0] = 0;
     switch (o->head) {
     case HEAD_SEQCLS:
-        /* BERT: pooler then classifier; RoBERTa: classifier.dense then out_proj */
-        linear(l, roberta ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
-        linear(l, roberta ? "classifier.out_proj" : "classifier", 2, H, &head_rng);
-        labels_json(labels, cap, SENTIMENT_LABELS, 2);
+        /* BERT: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
+        linear(l, dense ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
+        linear(l, dense ? "classifier.out_proj" : "classifier", o->num_labels, H, &head_rng);
+        if (o->num_labels == 2) {
+            labels_json(labels, cap, SENTIMENT_LABELS, 2);
+        } else {
+            char names[64][12];
+            const char *ptrs[64];
+            for (int i = 0; i < o->num_labels; i++) {
+                snprintf(names[i], sizeof names[i], "LABEL_%d", i);
+                ptrs[i] = names[i];
+            }
+            labels_json(labels, cap, ptrs, o->num_labels);
+        }
         cls = "ForSequenceClassification";
         break;
     case HEAD_TOKCLS:
@@ -305,17 +338,25 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
 
 static int write_config(const opts *o, const char *arch_name, const char *labels) {
     const preset *p = &o->p;
-    char config[4096];
+    char config[4096], family[128];
+    const char *pos_type = "  \"position_embedding_type\": \"absolute\",\n";
+    if (o->a->rel_buckets > 0) { /* MPNet: no token types, no position_embedding_type */
+        snprintf(family, sizeof family, "  \"relative_attention_num_buckets\": %d,\n",
+                 o->a->rel_buckets);
+        pos_type = "";
+    } else {
+        snprintf(family, sizeof family, "  \"type_vocab_size\": %d,\n", o->a->type_vocab);
+    }
     snprintf(config, sizeof config,
              "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n%s"
              "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
              "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
-             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n%s"
              "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n  \"pad_token_id\": %d,\n"
-             "  \"position_embedding_type\": \"absolute\",\n  \"torch_dtype\": \"float32\",\n"
+             "%s  \"torch_dtype\": \"float32\",\n"
              "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
              arch_name, o->a->model_type, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter,
-             p->positions, o->a->type_vocab, o->a->pad_id, p->name, (unsigned long long)o->seed);
+             p->positions, family, o->a->pad_id, pos_type, p->name, (unsigned long long)o->seed);
     return write_text(o->out, "config.json", config);
 }
 
@@ -349,7 +390,7 @@ int main(int argc, char **argv) {
     rng lower = {o.seed}, upper = {o.upper_seed};
     tensor_list l = {0};
     /* a base model is saved without the prefix, as sentence-transformers does */
-    add_encoder(&l, &o.p, o.a->type_vocab, o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix,
+    add_encoder(&l, &o.p, o.a, o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix,
                 &lower, &upper, o.upper_from);
     char labels[1024], path[4096], arch_name[64];
     add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);

@@ -34,14 +34,17 @@ int posix_memalign(void **p, size_t al, size_t n) {
 void *aligned_alloc(size_t al, size_t n) { n_alloc += counting; return __libc_memalign(al, n); }
 #endif
 
+/* BERT's forward, and MPNet's with its relative-bias callback. */
+static const char *const MODELS[] = {"tests/fixtures/models/bert-seqcls",
+                                     "tests/fixtures/models/mpnet-seqcls"};
+
 START_TEST(test_no_alloc) {
 #ifdef __SANITIZE_ADDRESS__
     ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
 #else
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "noalloc");
-    er_task_spec specs[] = {{"a", "tests/fixtures/models/bert-seqcls", 0},
-                            {"b", "tests/fixtures/models/bert-seqcls", 2}};
+    er_task_spec specs[] = {{"a", MODELS[_i], 0}, {"b", MODELS[_i], 2}};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.queue_bytes = 1u << 20;
@@ -90,7 +93,7 @@ END_TEST
 static Suite *store_noalloc_suite(void) {
     Suite *s = suite_create("store_noalloc");
     TCase *tc = tcase_create("noalloc");
-    tcase_add_test(tc, test_no_alloc);
+    tcase_add_loop_test(tc, test_no_alloc, 0, (int)(sizeof MODELS / sizeof MODELS[0]));
     suite_add_tcase(s, tc);
     return s;
 }

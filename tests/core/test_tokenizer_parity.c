@@ -213,7 +213,8 @@ static void run_file_sequences(const char *name, const char *processor) {
     END_TEST
 
 static const char *const FILES[] = {"bert-base-uncased", "all-MiniLM-L6-v2", "bert-cased-legacy",
-                                    "all-mpnet-base-v2", "gpt2", "roberta-base", "t5-small"};
+                                    "all-mpnet-base-v2", "gpt2", "roberta-base", "t5-small",
+                                    "xlm-roberta-style"};
 
 /* A golden added to golden-rust/ without a test here would go unchecked.
  * synthetic-<name>.json is test_tokenizer_post's (synthetic_components
@@ -257,6 +258,8 @@ START_TEST(parity_roberta_sequences) {
 }
 END_TEST
 PARITY_TEST(parity_t5, "t5-small")
+/* XLM-R's layout (gen_xlmr_style.mjs): Metaspace alone, <s> A </s></s> B </s> */
+PARITY_TEST(parity_xlmr_style, "xlm-roberta-style")
 
 static Suite *tokenizer_parity_suite(void) {
     Suite *s = suite_create("tokenizer_parity");
@@ -271,6 +274,7 @@ static Suite *tokenizer_parity_suite(void) {
     tcase_add_test(tc, parity_roberta);
     tcase_add_test(tc, parity_roberta_sequences);
     tcase_add_test(tc, parity_t5);
+    tcase_add_test(tc, parity_xlmr_style);
     suite_add_tcase(s, tc);
     return s;
 }

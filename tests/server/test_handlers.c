@@ -814,7 +814,13 @@ static const struct {
     {"roberta-tokcls", "--arch roberta --vocab 50265 --head tokcls", TOK_DIR "roberta-base.tokenizer.json"},
     {"xlmr-tokcls", "--arch xlm-roberta --vocab 32100 --head tokcls", TOK_DIR "t5-small.tokenizer.json"},
     {"xlmr-embedding", "--arch xlm-roberta --vocab 32100 --head embedding", TOK_DIR "t5-small.tokenizer.json"},
-    {"mpnet-embedding", "--vocab 30527 --head embedding", TOK_DIR "all-mpnet-base-v2.tokenizer.json"},
+    /* the end-to-end goldens' models (tests/fixtures/gen_e2e.py: same arguments) */
+    {"mpnet-embedding", "--preset tiny --arch mpnet --vocab 30527 --head embedding --seed 23",
+     TOK_DIR "all-mpnet-base-v2.tokenizer.json"},
+    {"xlmr-e5", "--preset tiny --arch xlm-roberta --vocab 32002 --head embedding --seed 21",
+     TOK_DIR "xlm-roberta-style.tokenizer.json"},
+    {"xlmr-rerank", "--preset tiny --arch xlm-roberta --vocab 32002 --head seqcls --num-labels 1 --seed 22",
+     TOK_DIR "xlm-roberta-style.tokenizer.json"},
 };
 
 /* An app serving NAME=DIR specs (DIR under g_tok_models), n of them. */
@@ -846,6 +852,11 @@ static void setup_roberta(void) {
 
 static void setup_xlmr(void) {
     static const char *const specs[] = {"xner=xlmr-tokcls", "xemb=xlmr-embedding"};
+    setup_tok_tasks(specs, 2);
+}
+
+static void setup_xlmr_e2e(void) {
+    static const char *const specs[] = {"xe5=xlmr-e5", "xrr=xlmr-rerank"};
     setup_tok_tasks(specs, 2);
 }
 
@@ -985,6 +996,110 @@ START_TEST(xlmr_unigram_from_text) {
 }
 END_TEST
 
+/* ---- end to end against PyTorch (tests/fixtures/e2e/<name>.json) ----
+ * gen_e2e.py runs the models these tests generate (its "genmodel" arguments
+ * are TOK_MODELS') through the hand-written reference, on ids from the Rust
+ * tokenizer: here the same texts go in over HTTP and the server's tokenizer,
+ * model and head must give the same numbers. */
+
+#define E2E_DIR "tests/fixtures/e2e/"
+#define E2E_BOUND 1e-4
+
+/* The golden of `name`, checked to be for the model TOK_MODELS generates. */
+static json_t *load_e2e(const char *name, const char *dir) {
+    char path[256];
+    snprintf(path, sizeof path, E2E_DIR "%s.json", name);
+    json_error_t je;
+    json_t *g = json_load_file(path, 0, &je);
+    ck_assert_msg(g, "%s: %s", path, je.text);
+    const char *args = NULL;
+    for (size_t i = 0; i < sizeof TOK_MODELS / sizeof TOK_MODELS[0]; i++)
+        if (!strcmp(TOK_MODELS[i].dir, dir)) args = TOK_MODELS[i].args;
+    ck_assert_ptr_nonnull(args);
+    ck_assert_str_eq(json_string_value(json_object_get(g, "genmodel")), args);
+    return g;
+}
+
+/* /tokenize gives the golden's ids (the Rust tokenizer's) for `text`. */
+static void check_ids(const char *task, json_t *text, json_t *ids) {
+    reply r = post_json("/tokenize", json_pack("{s:O,s:s}", "inputs", text, "model", task));
+    ck_assert_int_eq(r.status, 200);
+    json_t *got = json_array_get(r.j, 0);
+    ck_assert_uint_eq(json_array_size(got), json_array_size(ids));
+    for (size_t k = 0; k < json_array_size(ids); k++)
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(got, k), "id")),
+                         json_integer_value(json_array_get(ids, k)));
+    done(&r);
+}
+
+/* /v1/embeddings of the golden's texts against its embeddings. */
+static void check_embeddings(const char *task, json_t *g) {
+    json_t *texts = json_object_get(g, "texts"), *input = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(texts, i, t) {
+        check_ids(task, json_object_get(t, "text"), json_object_get(t, "ids"));
+        json_array_append(input, json_object_get(t, "text"));
+    }
+    reply r = post_json("/v1/embeddings", json_pack("{s:s,s:o}", "model", task, "input", input));
+    ck_assert_int_eq(r.status, 200);
+    json_t *data = json_object_get(r.j, "data");
+    ck_assert_uint_eq(json_array_size(data), json_array_size(texts));
+    double worst = 0;
+    json_array_foreach(texts, i, t) {
+        json_t *want = json_object_get(t, "embedding");
+        json_t *got = json_object_get(json_array_get(data, i), "embedding");
+        ck_assert_uint_eq(json_array_size(got), json_array_size(want));
+        for (size_t k = 0; k < json_array_size(want); k++)
+            worst = fmax(worst, fabs(json_number_value(json_array_get(got, k)) -
+                                     json_number_value(json_array_get(want, k))));
+    }
+    ck_assert_msg(worst <= E2E_BOUND, "%s: embeddings differ from PyTorch by %g", task, worst);
+    done(&r);
+}
+
+/* One rerank group: the order and every score (sigmoid, or the raw logit). */
+static void check_rerank(const char *task, json_t *grp, bool raw) {
+    json_t *texts = json_object_get(grp, "texts");
+    json_t *want = json_object_get(grp, raw ? "logits" : "scores");
+    json_t *order = json_object_get(grp, "order");
+    reply r = post_json("/rerank", json_pack("{s:O,s:O,s:s,s:b}", "query", json_object_get(grp, "query"),
+                                             "texts", texts, "model", task, "raw_scores", raw));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(json_array_size(r.j), json_array_size(texts));
+    for (size_t k = 0; k < json_array_size(r.j); k++) {
+        json_t *e = json_array_get(r.j, k);
+        json_int_t idx = json_integer_value(json_object_get(e, "index"));
+        ck_assert_int_eq(idx, json_integer_value(json_array_get(order, k)));
+        double d = fabs(json_number_value(json_object_get(e, "score")) -
+                        json_number_value(json_array_get(want, (size_t)idx)));
+        ck_assert_msg(d <= E2E_BOUND, "%s rank %zu: score differs from PyTorch by %g", task, k, d);
+    }
+    done(&r);
+}
+
+START_TEST(xlmr_e5_from_text) {
+    json_t *g = load_e2e("xlmr-e5", "xlmr-e5");
+    check_embeddings("xe5", g);
+    json_decref(g);
+}
+END_TEST
+
+/* A one-label XLMRobertaForSequenceClassification cross-encoder on /rerank:
+ * the query and each text as a pair (<s> q </s></s> t </s>), scored by
+ * sigmoid(logit) as TEI does unless raw_scores. */
+START_TEST(xlmr_rerank_from_text) {
+    json_t *g = load_e2e("xlmr-rerank", "xlmr-rerank");
+    size_t i;
+    json_t *grp;
+    json_array_foreach(json_object_get(g, "rerank"), i, grp) {
+        check_rerank("xrr", grp, false);
+        check_rerank("xrr", grp, true);
+    }
+    json_decref(g);
+}
+END_TEST
+
 START_TEST(mpnet_wordpiece_from_text) {
     check_golden("memb", GOLDEN_DIR "all-mpnet-base-v2.json", 6);  /* <s> hello , world ! </s> */
     check_golden("memb", GOLDEN_DIR "all-mpnet-base-v2.json", 26); /* lowercased, accents stripped */
@@ -1005,6 +1120,10 @@ START_TEST(mpnet_wordpiece_from_text) {
     ck_assert_int_eq(json_array_size(json_object_get(r.j, "data")), 2);
     ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(r.j, "usage"), "prompt_tokens")), 4);
     done(&r);
+    /* an MPNet model (arch_mpnet.c) from text, against PyTorch */
+    json_t *g = load_e2e("mpnet-st", "mpnet-embedding");
+    check_embeddings("memb", g);
+    json_decref(g);
 }
 END_TEST
 
@@ -1028,6 +1147,8 @@ static void add_tok_cases(Suite *s) {
         {"roberta-ner", setup_roberta, roberta_ner_offsets},
         {"xlmr", setup_xlmr, xlmr_unigram_from_text},
         {"mpnet", setup_mpnet, mpnet_wordpiece_from_text},
+        {"xlmr-e5", setup_xlmr_e2e, xlmr_e5_from_text},
+        {"xlmr-rerank", setup_xlmr_e2e, xlmr_rerank_from_text},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

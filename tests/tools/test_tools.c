@@ -328,6 +328,39 @@ START_TEST(test_genmodel_roberta) {
 }
 END_TEST
 
+/* --arch mpnet: MPNet's layout (core/arch_mpnet.c) with every head, through
+ * the real loader, deterministic.  (--preset mpnet-base, 438 MB of weights,
+ * runs in make bench.) */
+START_TEST(test_genmodel_mpnet) {
+    static const char *const heads[] = {"seqcls", "tokcls", "qa", "embedding"};
+    static const er_head_type kinds[] = {ER_HEAD_SEQUENCE_CLASSIFICATION,
+                                         ER_HEAD_TOKEN_CLASSIFICATION,
+                                         ER_HEAD_QUESTION_ANSWERING, ER_HEAD_EMBEDDING};
+    er_test_mkdtemp(dir, sizeof dir, "tools");
+    char out[64], path[128], args[128];
+    for (int i = 0; i < 4; i++) {
+        snprintf(out, sizeof out, "mpnet-%s", heads[i]);
+        snprintf(args, sizeof args, "--arch mpnet --vocab 30527 --head %s --seed 3", heads[i]);
+        genmodel(out, args);
+        snprintf(path, sizeof path, "%s/%s", dir, out);
+        er_model *m;
+        er_err e;
+        ck_assert_msg(er_model_load(path, NULL, &m, &e) == ER_OK, "%s: %s", out, e.msg);
+        const er_config *c = er_model_config(m);
+        ck_assert_int_eq(c->arch, ER_ARCH_MPNET);
+        ck_assert_int_eq(c->head, kinds[i]);
+        ck_assert_int_eq(c->type_vocab_size, 0);
+        ck_assert_int_eq(c->mpnet.relative_buckets, 32);
+        ck_assert_int_eq(er_model_max_seq_len(m), 512);
+        er_model_free(m);
+    }
+    ck_assert_int_eq(sh("grep -q '\"MPNetForSequenceClassification\"' %s/mpnet-seqcls/config.json", dir), 0);
+    genmodel("again", "--arch mpnet --vocab 30527 --head seqcls --seed 3");
+    ck_assert_int_eq(sh("cmp -s %s/again/model.safetensors %s/mpnet-seqcls/model.safetensors", dir, dir), 0);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 /* ---- erserve-cache ---- */
 
 /* A one-task set of model dir on store (NULL: no store, every run computes
@@ -426,6 +459,7 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_tokenize_decode);
     tcase_add_test(tc, test_genmodel);
     tcase_add_test(tc, test_genmodel_roberta);
+    tcase_add_test(tc, test_genmodel_mpnet);
     tcase_add_test(tc, test_cache);
     suite_add_tcase(s, tc);
     return s;
