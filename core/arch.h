@@ -81,6 +81,9 @@ typedef struct er_arch_desc {
      * different stacks share cached activations. */
     void (*lower_config)(const er_config *cfg, char *buf, size_t cap);
     int (*visit_lower)(const er_model *m, int cut, er_tensor_visit_fn fn, void *user);
+    /* Optional: the layer's module names (model_internal.h), by which PEFT
+     * LoRA adapters name their targets (lora.c); NULL refuses LoRA. */
+    const struct er_layer_names *layer_names;
 } er_arch_desc;
 
 #define ER_ARCH_DECLARE_(id, desc) extern const er_arch_desc desc;
@@ -110,6 +113,7 @@ er_status er_config_act(const json_t *root, const char *key, er_act *out, er_err
 /* Shared by the BERT-derived families (arch_bert.c). */
 er_status er_bert_parse_config(const json_t *root, er_config *cfg, er_err *err);
 er_status er_bert_load_embeddings(er_model *m, const char *prefix, er_err *err);
+extern const struct er_layer_names er_bert_layer_names; /* encoder.layer.N.attention.self.query ... */
 er_status er_bert_load_layer(er_model *m, const char *prefix, int layer, er_err *err);
 void er_bert_embed(const er_model *m, er_ctx *ctx, const er_batch *b, float *x);
 int er_bert_max_seq_len(const er_config *cfg);

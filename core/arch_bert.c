@@ -69,7 +69,7 @@ er_status er_bert_load_embeddings(er_model *m, const char *pre, er_err *err) {
     return st;
 }
 
-static const er_layer_names LAYER_NAMES = {
+const er_layer_names er_bert_layer_names = {
     .layers = "encoder.layer",
     .q = "attention.self.query",
     .k = "attention.self.key",
@@ -82,7 +82,7 @@ static const er_layer_names LAYER_NAMES = {
 };
 
 er_status er_bert_load_layer(er_model *m, const char *pre, int i, er_err *err) {
-    return er_load_post_ln_layer(m, pre, i, &LAYER_NAMES, err);
+    return er_load_post_ln_layer(m, pre, i, &er_bert_layer_names, err);
 }
 
 /* Sequence classification: the pooler (dense + tanh on CLS), then classifier. */
@@ -146,6 +146,7 @@ const er_arch_desc er_arch_bert = {
     .embed = er_bert_embed,
     .layer = er_layer_post_ln,
     .max_seq_len = er_bert_max_seq_len,
+    .layer_names = &er_bert_layer_names,
 };
 
 /* XLM-RoBERTa is RoBERTa with another vocabulary: same classes, same "roberta." prefix. */
@@ -176,4 +177,5 @@ const er_arch_desc er_arch_roberta = {
     .embed = roberta_embed,
     .layer = er_layer_post_ln,
     .max_seq_len = roberta_max_seq_len,
+    .layer_names = &er_bert_layer_names,
 };

@@ -64,5 +64,6 @@ const er_arch_desc er_arch_distilbert = {
     .load_layer = load_layer,
     .embed = er_bert_embed,
     .layer = er_layer_post_ln,
+    .layer_names = &LAYER_NAMES,
     .max_seq_len = er_bert_max_seq_len,
 };

@@ -30,8 +30,28 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
         er_linear(e, T, E, m->emb_project.w, m->emb_project.b, c->hidden_size, out); // [T, H]
 }
 
+/* y[n, out] += s * (x[n, in] A^T) B^T in row blocks whose [rows, r]
+ * intermediate fits a stack buffer: no allocation, any rank up to its size. */
+static void lora_add(const er_lin *l, const float *x, int n, float *y) {
+    float t[4096]; // [rows, r]
+    const int r = l->lora_r, rows = (int)(sizeof t / sizeof *t) / r;
+    for (int i = 0; i < n; i += rows) {
+        int m = n - i < rows ? n - i : rows;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, r, l->in, 1.0f,
+                    x + (size_t)i * l->in, l->in, l->lora_a, l->in, 0.0f, t, r); // [m, r]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, l->out, r, l->lora_scale, t, r,
+                    l->lora_b, r, 1.0f, y + (size_t)i * l->out, l->out); // [m, out]
+    }
+}
+
 void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
     er_linear(x, n, l->in, l->w, l->b, l->out, y);
+    if (l->lora_a) lora_add(l, x, n, y);
+}
+
+void er_lin_apply_nobias(const er_lin *l, const float *x, int n, float *y) {
+    er_linear(x, n, l->in, l->w, NULL, l->out, y);
+    if (l->lora_a) lora_add(l, x, n, y);
 }
 
 /* x->att [T, H] from x->q, x->k, x->v [T, H]: BERT's attention, plus the
@@ -102,14 +122,14 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     const er_layer_w *L = &m->layers[layer];
     const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
     const float eps = c->layer_norm_eps;
-    er_linear(hidden, T, H, L->q.w, L->q.b, H, x->q); // [T, H]
-    er_linear(hidden, T, H, L->k.w, L->k.b, H, x->k); // [T, H]
-    er_linear(hidden, T, H, L->v.w, L->v.b, H, x->v); // [T, H]
-    attention(x, c, b, bias);                         // att [T, H]
-    er_linear(x->att, T, H, L->o.w, NULL, H, x->tmp); // [T, H]
+    er_lin_apply(&L->q, hidden, T, x->q); // [T, H]
+    er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
+    er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
+    attention(x, c, b, bias);             // att [T, H]
+    er_lin_apply_nobias(&L->o, x->att, T, x->tmp); // [T, H], bias added with the residual
     par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
-    par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
-    er_linear(x->ffn, T, F, L->ffn_out.w, NULL, H, x->tmp); // [T, H]
+    er_lin_apply_nobias(&L->ffn_in, hidden, T, x->ffn); // [T, F]
+    par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
+    er_lin_apply_nobias(&L->ffn_out, x->ffn, T, x->tmp); // [T, H]
     par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
 }

@@ -32,6 +32,9 @@ struct er_ctx {
  * through here (or er_linear with the same er_lin's fields), so that a
  * compute backend or weight format can be swapped in one place. */
 void er_lin_apply(const er_lin *l, const float *x, int n, float *y);
+/* The same without the bias (added later, fused with a residual or an
+ * activation).  Both add an unmerged LoRA pair's term (model_internal.h). */
+void er_lin_apply_nobias(const er_lin *l, const float *x, int n, float *y);
 
 /* Attention (attention.c): softmax(scale * q k^T + bias) v per sequence and
  * head, tiled with an online softmax so that no [n, n] score matrix is ever

@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 
 er_model_params er_model_default_params(void) {
-    er_model_params p = {.skip_below_layer = 0};
+    er_model_params p = {.skip_below_layer = 0, .base_dir = NULL, .model_root = NULL,
+                         .lora_merge = false};
     return p;
 }
 
@@ -32,6 +33,7 @@ void er_model_free(er_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     for (int i = 0; i < m->n_files; i++) er_st_free(m->files[i]);
+    er_adapter_free(m->adapter);
     free(m->layers);
     er_config_free(&m->cfg);
     free(m);
@@ -43,6 +45,8 @@ static int file_exists(const char *path) {
 }
 
 static const er_st_tensor *find_tensor(const er_model *m, const char *name) {
+    const er_st_tensor *saved = er_adapter_find(m, name); /* an adapter's head wins */
+    if (saved) return saved;
     for (int i = 0; i < m->n_files; i++) {
         const er_st_tensor *t = er_st_find(m->files[i], name);
         if (t) return t;
@@ -273,7 +277,8 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
     er_model_params p = params ? *params : er_model_default_params();
     er_model *m = calloc(1, sizeof *m);
     if (!m) return er_set(err, ER_ERR_NOMEM, "out of memory");
-    er_status st = er_config_load_dir(dir, &m->cfg, err);
+    const bool adapter = er_adapter_dir(dir);
+    er_status st = adapter ? er_adapter_open(m, dir, &p, err) : er_config_load_dir(dir, &m->cfg, err);
     if (st != ER_OK) goto fail;
     if (p.skip_below_layer < 0 || p.skip_below_layer > m->cfg.num_layers) {
         st = er_set(err, ER_ERR_INVALID_ARG, "skip_below_layer %d outside [0, %d]",
@@ -282,13 +287,14 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
     }
     m->skip_below = p.skip_below_layer;
     m->arch = er_arch_get(m->cfg.arch);
-    if ((st = open_weights(m, dir, err)) != ER_OK) goto fail;
+    if ((st = open_weights(m, adapter ? er_adapter_base(m->adapter) : dir, err)) != ER_OK) goto fail;
     m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);
     if (!m->layers) {
         st = er_set(err, ER_ERR_NOMEM, "out of memory");
         goto fail;
     }
     if ((st = load_tensors(m, err)) != ER_OK) goto fail;
+    if (adapter && (st = er_adapter_apply(m, err)) != ER_OK) goto fail;
     *out = m;
     return ER_OK;
 fail:
@@ -308,7 +314,14 @@ static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const 
     int r = fn(user, key, l->w, (size_t)l->out * (size_t)l->in);
     if (r || !l->b) return r;
     snprintf(key, sizeof key, "%s.bias", name);
-    return fn(user, key, l->b, (size_t)l->out);
+    if ((r = fn(user, key, l->b, (size_t)l->out)) || !l->lora_a) return r;
+    /* an unmerged LoRA pair changes the layer as much as its weight does */
+    snprintf(key, sizeof key, "%s.lora_A", name);
+    if ((r = fn(user, key, l->lora_a, (size_t)l->lora_r * (size_t)l->in))) return r;
+    snprintf(key, sizeof key, "%s.lora_B", name);
+    if ((r = fn(user, key, l->lora_b, (size_t)l->out * (size_t)l->lora_r))) return r;
+    snprintf(key, sizeof key, "%s.lora_scale", name);
+    return fn(user, key, &l->lora_scale, 1);
 }
 
 static int visit_ln(er_tensor_visit_fn fn, void *user, const char *name, const er_ln *ln, int d) {

@@ -25,11 +25,20 @@ typedef struct {
      * faulted in or converted): the model can then only run layers at or
      * above it.  Lets several tasks share one copy of a common lower stack. */
     int skip_below_layer;
+    /* For a PEFT adapter directory (adapter_config.json): the base model's
+     * directory (NULL: adapter_config.json's base_model_name_or_path, under
+     * model_root when relative; with a model_root it must lie inside), and
+     * whether to merge each LoRA pair into a copy of its weight (W + s B A)
+     * instead of applying it beside the base GEMM. */
+    const char *base_dir;
+    const char *model_root;
+    bool lora_merge;
 } er_model_params;
 
 er_model_params er_model_default_params(void);
 
-/* Loads the model in directory `dir`.  Returns ER_OK and *out, or:
+/* Loads the model in directory `dir` (or a PEFT LoRA adapter directory over
+ * its base, see er_model_params).  Returns ER_OK and *out, or:
  *   ER_ERR_NOT_FOUND   no config.json, or no safetensors weights (the message
  *                      says how to convert a pytorch_model.bin), or a missing
  *                      tensor (named)
@@ -60,6 +69,11 @@ int er_model_max_seq_len(const er_model *m);
  * stack.  Requires skip_below_layer == 0.  Returns ER_OK or fn's first
  * non-zero return as ER_ERR_INTERNAL. */
 typedef int (*er_tensor_visit_fn)(void *user, const char *name, const float *data, size_t n);
+/* LoRA: the lowest layer an adapter changes (num_layers for a checkpoint
+ * without one), and how many linear modules it adapts. */
+int er_model_lowest_adapted(const er_model *m);
+int er_model_adapted_modules(const er_model *m);
+
 er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user,
                                er_err *err);
 

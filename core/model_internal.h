@@ -14,6 +14,12 @@ typedef struct {
     const float *w; /* [out, in], nn.Linear layout */
     const float *b; /* [out] or NULL */
     int out, in;
+    /* An unmerged LoRA adapter (lora.c): y += lora_scale * (x A^T) B^T.
+     * lora_a NULL: none. */
+    const float *lora_a; /* [lora_r, in] */
+    const float *lora_b; /* [out, lora_r] */
+    int lora_r;
+    float lora_scale;
 } er_lin;
 
 typedef struct {
@@ -60,7 +66,28 @@ struct er_model {
         float *by_distance;    /* [num_heads, 2 * max_len - 1]: j - i + max_len - 1 */
         int max_len;           /* longest sequence (max_positions - 2) */
     } mpnet;
+
+    /* A PEFT LoRA adapter over a base checkpoint (lora.c); NULL for a plain
+     * checkpoint.  The weights above stay the base's. */
+    struct er_adapter *adapter;
 };
+
+/* ---- adapters (lora.c) ---- */
+typedef struct er_adapter er_adapter;
+/* True when dir holds adapter_config.json. */
+bool er_adapter_dir(const char *dir);
+/* Reads dir's adapter_config.json and adapter_model.safetensors into
+ * m->adapter, resolves the base model (er_adapter_base) and fills m->cfg
+ * (and m->arch) from the base's config.json with the task's class and labels.
+ * Refuses by name what it does not implement (ER_ERR_UNSUPPORTED). */
+er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p, er_err *err);
+const char *er_adapter_base(const er_adapter *a);
+/* The saved head tensor for `name` (a base-model tensor name), or NULL. */
+const er_st_tensor *er_adapter_find(const er_model *m, const char *name);
+/* After the base's layers are loaded: attaches (or merges) every LoRA pair
+ * to its layer's er_lin, checks every saved tensor is one it understands. */
+er_status er_adapter_apply(er_model *m, er_err *err);
+void er_adapter_free(er_adapter *a);
 
 /* Loading helpers for the architecture files, called only inside
  * er_model_load (one thread, the model not yet shared).  Each looks a tensor
@@ -85,7 +112,7 @@ er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, e
                      er_err *err);
 /* The Hugging Face names of a post-LN layer's tensors (er_layer_w): layer i
  * is under base prefix + `layers` + ".i.", then each module's name. */
-typedef struct {
+typedef struct er_layer_names {
     const char *layers; /* "encoder.layer" */
     const char *q, *k, *v, *o, *attn_ln, *ffn_in, *ffn_out, *out_ln;
 } er_layer_names;

@@ -107,23 +107,45 @@ static void explain(const er_taskset *ts, const er_task *t, const er_fp_tensor *
 
 /* ---- loading ---- */
 
+/* An adapter below the set's cut: lowers the task's store cut *sc to its
+ * lowest adapted layer, so that what is stored never depends on it — unless
+ * the cut was fixed explicitly. */
+static er_status adapter_cut(const er_taskset *ts, const er_task *t, const er_taskset_params *p,
+                             int *sc, er_err *err) {
+    int low = er_model_lowest_adapted(t->model);
+    if (low >= ts->cut) return ER_OK;
+    if (p->cut >= 0)
+        return er_set(err, ER_ERR_INVALID_ARG, "task %s: its LoRA adapter changes layer %d, below "
+                      "the cut %d that was fixed explicitly; cut at or below %d, or retrain the "
+                      "adapter above the cut", t->name, low, ts->cut, low);
+    er_log(ER_LOG_WARN, "task %s: its LoRA adapter changes layer %d, below the store cut %d: "
+           "the task's cut is set to %d (its own lower stack and cache namespace)", t->name, low,
+           ts->cut, low);
+    *sc = low;
+    return ER_OK;
+}
+
 /* Loads spec i into ts->tasks[i]: fingerprint, then share or own a stack. */
 static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const er_taskset_params *p,
                            er_err *err) {
     er_task *t = &ts->tasks[i];
     snprintf(t->name, sizeof t->name, "%s", sp->name);
     er_model_params mp = er_model_default_params();
+    mp.model_root = p->model_root;
+    mp.lora_merge = p->lora_merge;
     er_status st = er_model_load(sp->dir, &mp, &t->model, err);
     if (st != ER_OK) return st;
     int L = er_model_config(t->model)->num_layers;
     if (i == 0) ts->cut = p->cut < 0 ? L / 2 : p->cut;
-    t->cut = sp->cut > 0 ? sp->cut : ts->cut;
-    if (ts->cut > L || t->cut < ts->cut || t->cut > L)
+    int sc = ts->cut; /* this task's store cut */
+    if ((st = adapter_cut(ts, t, p, &sc, err)) != ER_OK) return st;
+    t->cut = sp->cut > 0 ? sp->cut : sc;
+    if (ts->cut > L || t->cut < sc || t->cut > L)
         return er_set(err, ER_ERR_INVALID_ARG, "task %s: cut %d (store cut %d) is outside [%d, %d]",
-                      t->name, t->cut, ts->cut, ts->cut, L);
+                      t->name, t->cut, sc, sc, L);
     er_fp_tensor *tt = NULL;
     int nt = 0;
-    if ((st = er_fingerprint(t->model, ts->cut, t->fp, &tt, &nt, err)) != ER_OK) return st;
+    if ((st = er_fingerprint(t->model, sc, t->fp, &tt, &nt, err)) != ER_OK) return st;
     int j = 0;
     while (j < ts->n_stacks && memcmp(ts->stacks[j].fp, t->fp, 32)) j++;
     if (j == ts->n_stacks) { /* a new stack: this task's own model runs its lower layers */
@@ -134,16 +156,17 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
         s->owner = i;
         s->tensors = tt;
         s->n_tensors = nt;
+        s->cut = sc;
         t->stack = j;
-        t->run_from = ts->cut;
+        t->run_from = sc;
         return ER_OK;
     }
     free(tt);
     /* Shares stack j: reload without the lower weights.  Layers between the
      * store's cut and the task's own come from the stack too, if equal. */
     er_stack *s = &ts->stacks[j];
-    int skip = ts->cut;
-    if (t->cut > ts->cut) {
+    int skip = sc;
+    if (t->cut > sc) {
         uint8_t a[32], b[32];
         if (er_model_config(s->model)->num_layers >= t->cut &&
             er_fingerprint(t->model, t->cut, a, NULL, NULL, NULL) == ER_OK &&
@@ -151,8 +174,8 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
             skip = t->cut;
         else
             er_log(ER_LOG_WARN, "task %s declares cut %d but its layers [%d, %d) differ from "
-                   "task %s's: it runs its own layers from %d", t->name, t->cut, ts->cut, t->cut,
-                   ts->tasks[s->owner].name, ts->cut);
+                   "task %s's: it runs its own layers from %d", t->name, t->cut, sc, t->cut,
+                   ts->tasks[s->owner].name, sc);
     }
     er_model_free(t->model);
     t->model = NULL;
@@ -208,7 +231,7 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
             if (ts->tasks[i].stack == j && len < sizeof names - 80)
                 len += (size_t)snprintf(names + len, sizeof names - len, "%s%s(cut %d)",
                                         len ? ", " : "", ts->tasks[i].name, ts->tasks[i].cut);
-        er_log(ER_LOG_INFO, "lower stack %d (store cut %d): %s", j, ts->cut, names);
+        er_log(ER_LOG_INFO, "lower stack %d (store cut %d): %s", j, ts->stacks[j].cut, names);
     }
     *out = ts;
     return ER_OK;

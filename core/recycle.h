@@ -13,7 +13,14 @@
  * one loaded copy of those weights and one key namespace in the store; a task
  * whose lower layers differ gets its own, with a warning saying why.  A task
  * may declare a higher cut of its own; it then runs the shared layers between
- * the store's cut and its own cut from the shared stack. */
+ * the store's cut and its own cut from the shared stack.
+ *
+ * Adapter tasks (a PEFT LoRA directory, model.h) load over their base's
+ * weights; when all their adapters sit at or above the cut they fingerprint
+ * as the base and share its stack and store namespace.  An adapter below the
+ * cut lowers that task's store cut to its lowest adapted layer (its own
+ * stack and namespace, logged) — or fails the load when the set's cut was
+ * given explicitly (params.cut >= 0). */
 #ifndef ER_RECYCLE_H
 #define ER_RECYCLE_H
 
@@ -42,6 +49,8 @@ typedef struct {
     const char *store_path;   /* LMDB directory; NULL = no store, always compute */
     er_store_params store;    /* budget, dtype, ... (store.h) */
     const char *tokenizer;    /* fallback for tasks whose directory has no tokenizer; may be NULL */
+    const char *model_root;   /* where adapters' base_model_name_or_path are looked up; may be NULL */
+    bool lora_merge;          /* merge LoRA pairs into copies of their weights (model.h) */
 } er_taskset_params;
 
 er_taskset_params er_taskset_default_params(void);

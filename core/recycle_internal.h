@@ -16,6 +16,7 @@ typedef struct {
     int owner;             /* task index */
     er_fp_tensor *tensors; /* [n_tensors] per-tensor hashes, for the "cannot share" warning */
     int n_tensors;
+    int cut;               /* the store cut of this stack: the set's, or lower for an adapter */
 } er_stack;
 
 struct er_task {

@@ -87,7 +87,7 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
 /* Looks every sequence of b up in the store (into w->x where it hits) and
  * lists the misses in w->miss.  Returns how many missed. */
 static int lookup(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, int H) {
-    const int cut = w->ts->cut;
+    const int cut = w->ts->stacks[t->stack].cut;
     int n_miss = 0, off = 0;
     for (int s = 0; s < b->n_seqs; s++) {
         w->off[s] = off;
@@ -123,14 +123,15 @@ static er_batch miss_batch(er_worker *w, const er_batch *b, int n_miss) {
 
 /* Queues the misses' computed activations xm [miss tokens, H] for writing
  * and places them in w->x, rounded as the store rounds them. */
-static void store_misses(er_worker *w, const er_batch *b, int n_miss, const float *xm, int H,
-                         bool wait) {
+static void store_misses(er_worker *w, const er_task *t, const er_batch *b, int n_miss,
+                         const float *xm, int H, bool wait) {
     const er_taskset *ts = w->ts;
+    const int cut = ts->stacks[t->stack].cut;
     int m_off = 0;
     for (int i = 0; i < n_miss; i++) {
         int s = w->miss[i], n = b->seq_len[s];
         const float *rows = xm + (size_t)m_off * H; // [n, H]
-        if (ts->store) er_store_put(ts->store, w->keys[s], ts->cut, n, H, rows, wait, NULL);
+        if (ts->store) er_store_put(ts->store, w->keys[s], cut, n, H, rows, wait, NULL);
         float *dst = w->x + (size_t)w->off[s] * H; // [n, H]
         if (xm != w->x) memcpy(dst, rows, (size_t)n * H * sizeof *rows);
         /* The upper layers see what a later hit will see: same answer either way. */
@@ -158,11 +159,11 @@ static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64
     er_batch mb = miss_batch(w, b, n_miss);
     float *xm = n_miss == b->n_seqs ? w->x : w->xm;
     er_status st = er_embed(S, w->ctx, &mb, xm, err);
-    if (st == ER_OK) st = er_layers(S, w->ctx, &mb, 0, ts->cut, xm, err);
+    if (st == ER_OK) st = er_layers(S, w->ctx, &mb, 0, ts->stacks[t->stack].cut, xm, err);
     if (st != ER_OK) return st;
     uint64_t t2 = er_now_ns();
     stats->lower_ns += t2 - t1;
-    store_misses(w, b, n_miss, xm, H, wait);
+    store_misses(w, t, b, n_miss, xm, H, wait);
     stats->store_write_ns += ts->store ? er_now_ns() - t2 : 0;
     return ER_OK;
 }
@@ -186,9 +187,9 @@ er_status er_run(er_worker *w, const er_task *t, const er_batch *b, uint64_t key
     if (st != ER_OK) return st;
     if (cache_hit) memcpy(cache_hit, w->hit, (size_t)b->n_seqs);
     const er_model *S = w->ts->stacks[t->stack].model;
-    const int L = er_model_config(t->model)->num_layers;
+    const int L = er_model_config(t->model)->num_layers, cut = w->ts->stacks[t->stack].cut;
     uint64_t t0 = er_now_ns();
-    if (t->run_from > w->ts->cut) st = er_layers(S, w->ctx, b, w->ts->cut, t->run_from, w->x, err);
+    if (t->run_from > cut) st = er_layers(S, w->ctx, b, cut, t->run_from, w->x, err);
     if (st == ER_OK) st = er_layers(t->model, w->ctx, b, t->run_from, L, w->x, err);
     uint64_t t1 = er_now_ns();
     if (st == ER_OK) st = er_head(t->model, w->ctx, b, w->x, out, err);

@@ -1,0 +1,411 @@
+/* PEFT LoRA adapters (model_internal.h, "adapters"): a directory holding
+ * adapter_config.json + adapter_model.safetensors as peft's save_pretrained
+ * writes them, applied to a base checkpoint without copying it.
+ *
+ * Followed: peft 0.13 (src/peft/tuners/lora/layer.py Linear.forward and
+ * get_delta_weight; utils/save_and_load.py get_peft_model_state_dict).
+ *   y = base(x) + lora_B(lora_A(x)) * scaling
+ *   scaling = lora_alpha / r   (use_rslora: lora_alpha / sqrt(r))
+ * Saved names drop the adapter name: "base_model.model.<module>.lora_A.weight"
+ * [r, in] and ".lora_B.weight" [out, r]; modules_to_save (the head) are saved
+ * under "base_model.model.<module>.<param>".
+ *
+ * The base's weights stay where they are (its mmap); an adapted nn.Linear
+ * either carries its A and B beside the base GEMM (er_lin's lora_* fields,
+ * applied by er_lin_apply) or, with merge, gets a model-owned copy
+ * W + scaling * B A of just that matrix. */
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cblas.h>
+
+#include "arch.h"
+#include "er_io.h"
+#include "er_log.h"
+#include "model_internal.h"
+
+#define PEFT_PREFIX "base_model.model."
+
+struct er_adapter {
+    er_st_file *file; /* adapter_model.safetensors */
+    char dir[4096];
+    char base[4096];  /* the base model's directory, resolved */
+    int r;
+    float scale;
+    bool merge;
+    int lowest;       /* lowest adapted layer; num_layers when none */
+    bool layer_listed[ER_MAX_LAYERS]; /* layers_to_transform (all when absent) */
+    int n_adapted;    /* adapted nn.Linear modules */
+};
+
+const char *er_adapter_base(const er_adapter *a) { return a->base; }
+
+bool er_adapter_dir(const char *dir) {
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+void er_adapter_free(er_adapter *a) {
+    if (!a) return;
+    er_st_free(a->file);
+    free(a);
+}
+
+int er_model_lowest_adapted(const er_model *m) {
+    return m->adapter ? m->adapter->lowest : m->cfg.num_layers;
+}
+
+int er_model_adapted_modules(const er_model *m) { return m->adapter ? m->adapter->n_adapted : 0; }
+
+/* Where base_model_name_or_path (or the caller's base) lies: as given when
+ * absolute, else under the model root; a root, when set, must contain it. */
+static er_status resolve_base(const char *name, const er_model_params *p, char *out, size_t n,
+                              er_err *err) {
+    char joined[4096];
+    if (p->base_dir) snprintf(joined, sizeof joined, "%s", p->base_dir);
+    else if (name[0] == '/' || !p->model_root) snprintf(joined, sizeof joined, "%s", name);
+    else snprintf(joined, sizeof joined, "%s/%s", p->model_root, name);
+    char real[PATH_MAX], root[PATH_MAX];
+    if (!realpath(joined, real))
+        return er_set(err, ER_ERR_NOT_FOUND, "adapter_config.json: base model '%.200s' not found "
+                      "(looked at %.200s; set the model root or give the task's base)", name,
+                      joined);
+    if (p->model_root && !p->base_dir) {
+        size_t k = realpath(p->model_root, root) ? strlen(root) : 0;
+        if (!k || strncmp(real, root, k) != 0 || (real[k] != '/' && real[k] != '\0'))
+            return er_set(err, ER_ERR_INVALID_ARG, "adapter_config.json: base model '%.200s' lies "
+                          "outside the model root %.200s", name, p->model_root);
+    }
+    snprintf(out, n, "%s", real);
+    return ER_OK;
+}
+
+/* The *For* class stem of the base's family: "Bert", "XLMRoberta", ... */
+static const char *class_for(const json_t *base, const char *task_type, char *buf, size_t n,
+                             er_err *err, er_status *st) {
+    const char *mt = json_string_value(json_object_get(base, "model_type"));
+    const char *bc = mt ? er_arch_base_class(mt) : NULL;
+    *st = ER_OK;
+    if (!bc) {
+        *st = er_set(err, ER_ERR_UNSUPPORTED, "base config.json: model_type '%.40s' is not "
+                     "supported", mt ? mt : "(none)");
+        return NULL;
+    }
+    const char *suffix = NULL;
+    if (!strcmp(task_type, "SEQ_CLS")) suffix = "ForSequenceClassification";
+    else if (!strcmp(task_type, "TOKEN_CLS")) suffix = "ForTokenClassification";
+    else if (!strcmp(task_type, "QUESTION_ANS")) suffix = "ForQuestionAnswering";
+    else if (!strcmp(task_type, "FEATURE_EXTRACTION")) return NULL; /* the base as it is */
+    else {
+        *st = er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: task_type '%.40s' is not "
+                     "supported (SEQ_CLS, TOKEN_CLS, QUESTION_ANS, FEATURE_EXTRACTION are)",
+                     task_type);
+        return NULL;
+    }
+    size_t stem = strlen(bc) - (strlen(bc) > 5 ? 5 : 0); /* drop "Model" */
+    snprintf(buf, n, "%.*s%s", (int)stem, bc, suffix);
+    return buf;
+}
+
+/* Rows of the saved classifier output: the task's number of labels. */
+static int saved_labels(const er_st_file *f) {
+    static const char *const NAMES[] = {PEFT_PREFIX "classifier.weight",
+                                        PEFT_PREFIX "classifier.out_proj.weight"};
+    for (size_t i = 0; i < sizeof NAMES / sizeof *NAMES; i++) {
+        const er_st_tensor *t = er_st_find(f, NAMES[i]);
+        if (t && t->ndim == 2) return (int)t->shape[0];
+    }
+    return 0;
+}
+
+/* The base's config.json, made into the task's: its class from task_type and
+ * its number of labels from the saved classifier. */
+static er_status task_config(er_model *m, const char *base_dir, const char *task_type,
+                             er_err *err) {
+    if (!task_type) return er_config_load_dir(base_dir, &m->cfg, err);
+    char path[4096], *text = NULL, cls[96];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/config.json", base_dir);
+    er_status st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err);
+    if (st != ER_OK) return st;
+    json_t *root = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return er_set(err, ER_ERR_FORMAT, "%s: invalid JSON", path);
+    }
+    const char *name = class_for(root, task_type, cls, sizeof cls, err, &st);
+    if (st == ER_OK && !name) {
+        json_decref(root);
+        return er_config_load_dir(base_dir, &m->cfg, err);
+    }
+    int labels = saved_labels(m->adapter->file);
+    if (st == ER_OK) {
+        json_object_set_new(root, "architectures", json_pack("[s]", name));
+        const json_t *id2label = json_object_get(root, "id2label");
+        if (labels > 0 && (!id2label || (int)json_object_size(id2label) != labels)) {
+            json_object_del(root, "id2label");
+            json_object_del(root, "label2id");
+            json_object_set_new(root, "num_labels", json_integer(labels));
+        }
+        char *out = json_dumps(root, JSON_COMPACT);
+        st = out ? er_config_parse(out, strlen(out), &m->cfg, err)
+                 : er_set(err, ER_ERR_NOMEM, "out of memory");
+        free(out);
+    }
+    json_decref(root);
+    return st;
+}
+
+/* adapter_config.json's LoRA fields; everything that would change the math
+ * beyond what is implemented is refused by name. */
+static er_status read_lora_fields(const json_t *c, er_adapter *a, er_err *err) {
+    const char *pt = json_string_value(json_object_get(c, "peft_type"));
+    if (!pt || strcmp(pt, "LORA"))
+        return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: peft_type '%.40s' is not "
+                      "supported (LORA is)", pt ? pt : "(none)");
+    const json_t *r = json_object_get(c, "r"), *alpha = json_object_get(c, "lora_alpha");
+    if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 4096)
+        return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'r' must be an integer in "
+                      "[1, 4096]");
+    a->r = (int)json_integer_value(r);
+    double al = alpha ? json_number_value(alpha) : 8.0; /* peft's default lora_alpha */
+    if (alpha && !json_is_number(alpha))
+        return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'lora_alpha' must be a number");
+    bool rs = json_is_true(json_object_get(c, "use_rslora"));
+    a->scale = (float)(rs ? al / sqrt((double)a->r) : al / a->r);
+    const char *bias = json_string_value(json_object_get(c, "bias"));
+    if (bias && strcmp(bias, "none"))
+        return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: bias '%.40s' is not "
+                      "supported (only 'none')", bias);
+    /* layers_to_transform: one index or a list of them; absent = all */
+    const json_t *lt = json_object_get(c, "layers_to_transform");
+    for (int l = 0; l < ER_MAX_LAYERS; l++) a->layer_listed[l] = !lt || json_is_null(lt);
+    bool bad = lt && !json_is_null(lt) && !json_is_array(lt) && !json_is_integer(lt);
+    if (json_is_integer(lt)) {
+        long long v = json_integer_value(lt);
+        if (v < 0 || v >= ER_MAX_LAYERS) bad = true;
+        else a->layer_listed[v] = true;
+    }
+    for (size_t k = 0; json_is_array(lt) && k < json_array_size(lt); k++) {
+        const json_t *e = json_array_get(lt, k);
+        long long v = json_is_integer(e) ? json_integer_value(e) : -1;
+        if (v < 0 || v >= ER_MAX_LAYERS) bad = true;
+        else a->layer_listed[v] = true;
+    }
+    if (bad)
+        return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'layers_to_transform' must be a "
+                      "layer index or a list of them");
+    static const char *const REFUSED[] = {"fan_in_fan_out", "use_dora", "rank_pattern",
+                                          "alpha_pattern", "layer_replication"};
+    for (size_t i = 0; i < sizeof REFUSED / sizeof *REFUSED; i++) {
+        const json_t *v = json_object_get(c, REFUSED[i]);
+        if (v && !json_is_null(v) && !json_is_false(v) &&
+            !(json_is_object(v) && json_object_size(v) == 0))
+            return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: '%s' is not supported",
+                          REFUSED[i]);
+    }
+    return ER_OK;
+}
+
+/* Same rule as peft's check_target_module_exists for a plain key: the
+ * module's name is the key or ends with "." + key. */
+static bool peft_key_matches(const char *module, const char *key) {
+    size_t m = strlen(module), k = strlen(key);
+    return m == k ? !strcmp(module, key)
+                  : m > k && module[m - k - 1] == '.' && !strcmp(module + m - k, key);
+}
+
+/* Each target_modules entry must name one of the layer's nn.Linear modules. */
+static er_status check_targets(const er_model *m, const json_t *c, er_err *err) {
+    const json_t *t = json_object_get(c, "target_modules");
+    const er_layer_names *n = m->arch->layer_names;
+    if (!n)
+        return er_set(err, ER_ERR_UNSUPPORTED, "LoRA adapters are not supported for architecture "
+                      "%s", m->arch->name);
+    if (json_is_string(t)) return ER_OK; /* a regex: the saved tensors decide (apply checks them) */
+    if (!json_is_array(t))
+        return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'target_modules' must be a list "
+                      "or a string");
+    const char *mods[] = {n->q, n->k, n->v, n->o, n->ffn_in, n->ffn_out};
+    size_t i;
+    json_t *e;
+    json_array_foreach(t, i, e) {
+        const char *key = json_string_value(e);
+        bool ok = false;
+        for (size_t j = 0; key && j < 6 && !ok; j++) ok = peft_key_matches(mods[j], key);
+        if (!ok)
+            return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: target_modules entry "
+                          "'%.64s' is not one of the %s layer's linear modules (%s, %s, %s, %s, "
+                          "%s, %s)", key ? key : "(not a string)", m->arch->name, n->q, n->k,
+                          n->v, n->o, n->ffn_in, n->ffn_out);
+    }
+    return ER_OK;
+}
+
+er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p, er_err *err) {
+    er_adapter *a = m->adapter = calloc(1, sizeof *a);
+    if (!a) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    snprintf(a->dir, sizeof a->dir, "%s", dir);
+    a->merge = p->lora_merge;
+    char path[4096], *text = NULL, base[4096];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    er_status st = er_st_open(path, &a->file, err);
+    if (st != ER_OK) return st;
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    if ((st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err)) != ER_OK) return st;
+    json_t *c = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!json_is_object(c)) {
+        json_decref(c);
+        return er_set(err, ER_ERR_FORMAT, "%s: invalid JSON", path);
+    }
+    const char *bn = json_string_value(json_object_get(c, "base_model_name_or_path"));
+    st = read_lora_fields(c, a, err);
+    if (st == ER_OK && !bn && !p->base_dir)
+        st = er_set(err, ER_ERR_FORMAT, "adapter_config.json: no 'base_model_name_or_path' and "
+                    "no base given");
+    if (st == ER_OK) st = resolve_base(bn ? bn : "", p, base, sizeof base, err);
+    if (st == ER_OK)
+        st = task_config(m, base, json_string_value(json_object_get(c, "task_type")), err);
+    if (st == ER_OK) {
+        m->arch = er_arch_get(m->cfg.arch);
+        st = check_targets(m, c, err);
+    }
+    json_decref(c);
+    if (st == ER_OK) snprintf(a->base, sizeof a->base, "%s", base);
+    return st;
+}
+
+const er_st_tensor *er_adapter_find(const er_model *m, const char *name) {
+    if (!m->adapter) return NULL;
+    char key[600];
+    snprintf(key, sizeof key, PEFT_PREFIX "%s", name);
+    const er_st_tensor *t = er_st_find(m->adapter->file, key);
+    size_t pl = strlen(m->arch->prefix);
+    if (!t && strncmp(name, m->arch->prefix, pl)) { /* base saved bare, peft's model has the prefix */
+        snprintf(key, sizeof key, PEFT_PREFIX "%s%s", m->arch->prefix, name);
+        t = er_st_find(m->adapter->file, key);
+    }
+    return t;
+}
+
+/* A saved tensor as model-owned float32 of exactly [d0, d1]. */
+static er_status adapter_floats(er_model *m, const char *name, int64_t d0, int64_t d1,
+                                const float **out, er_err *err) {
+    const er_st_tensor *t = er_st_find(m->adapter->file, name);
+    if (!t) return er_set(err, ER_ERR_NOT_FOUND, "adapter tensor '%s' is missing", name);
+    if (t->ndim != 2 || t->shape[0] != d0 || t->shape[1] != d1 || t->dtype == ER_DTYPE_OTHER)
+        return er_set(err, ER_ERR_MISMATCH, "adapter tensor '%s' must be F32/F16/BF16 of shape "
+                      "[%lld, %lld]", name, (long long)d0, (long long)d1);
+    float *buf;
+    er_status st = er_model_alloc_floats(m, (size_t)t->numel, &buf, err);
+    if (st == ER_OK) st = er_st_to_f32(t, buf, err);
+    *out = buf;
+    return st;
+}
+
+/* The er_lin of "<layers>.<i>.<module>" (the arch prefix stripped), or NULL. */
+static er_lin *layer_lin(er_model *m, const char *module, int *layer) {
+    const er_layer_names *n = m->arch->layer_names;
+    size_t k = strlen(n->layers);
+    if (strncmp(module, n->layers, k) || module[k] != '.') return NULL;
+    char *end;
+    long i = strtol(module + k + 1, &end, 10);
+    if (end == module + k + 1 || *end != '.' || i < 0 || i >= m->cfg.num_layers) return NULL;
+    er_layer_w *L = &m->layers[i];
+    const char *mods[] = {n->q, n->k, n->v, n->o, n->ffn_in, n->ffn_out};
+    er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out};
+    *layer = (int)i;
+    for (int j = 0; j < 6; j++)
+        if (!strcmp(end + 1, mods[j])) return lins[j];
+    return NULL;
+}
+
+/* One lora_A tensor (its module's name given): attach A and B to the
+ * module's er_lin, or merge them into a copy of its weight. */
+static er_status attach(er_model *m, const char *pre, const char *module, er_err *err) {
+    er_adapter *a = m->adapter;
+    int layer = -1;
+    er_lin *l = layer_lin(m, module, &layer);
+    if (!l)
+        return er_set(err, ER_ERR_UNSUPPORTED, "adapter: LoRA on module '%.200s' is not supported "
+                      "(only the encoder layers' linear modules)", module);
+    if (!a->layer_listed[layer])
+        return er_set(err, ER_ERR_FORMAT, "adapter: LoRA tensors for layer %d, which "
+                      "layers_to_transform leaves out", layer);
+    if (layer < a->lowest) a->lowest = layer;
+    a->n_adapted++;
+    if (layer < m->skip_below) return ER_OK; /* not loaded: runs from a shared stack below */
+    char an[600], bn[600];
+    snprintf(an, sizeof an, PEFT_PREFIX "%s%s.lora_A.weight", pre, module);
+    snprintf(bn, sizeof bn, PEFT_PREFIX "%s%s.lora_B.weight", pre, module);
+    const float *A, *B;
+    er_status st = adapter_floats(m, an, a->r, l->in, &A, err); // [r, in]
+    if (st == ER_OK) st = adapter_floats(m, bn, l->out, a->r, &B, err); // [out, r]
+    if (st != ER_OK) return st;
+    if (!a->merge) {
+        l->lora_a = A;
+        l->lora_b = B;
+        l->lora_r = a->r;
+        l->lora_scale = a->scale;
+        return ER_OK;
+    }
+    float *w; // [out, in] = W + scale * B A, as peft's merge
+    if ((st = er_model_alloc_floats(m, (size_t)l->out * l->in, &w, err)) != ER_OK) return st;
+    memcpy(w, l->w, (size_t)l->out * l->in * sizeof *w);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, l->in, a->r, a->scale, B,
+                a->r, A, l->in, 1.0f, w, l->in);
+    l->w = w;
+    return ER_OK;
+}
+
+/* Names a saved tensor that is neither LoRA on a layer nor part of the head. */
+static bool head_tensor(const char *name) {
+    static const char *const HEADS[] = {"classifier.", "qa_outputs.", "pooler.", "pre_classifier."};
+    for (size_t i = 0; i < sizeof HEADS / sizeof *HEADS; i++)
+        if (!strncmp(name, HEADS[i], strlen(HEADS[i]))) return true;
+    return false;
+}
+
+er_status er_adapter_apply(er_model *m, er_err *err) {
+    er_adapter *a = m->adapter;
+    a->lowest = m->cfg.num_layers;
+    const size_t pl = strlen(PEFT_PREFIX), ap = strlen(m->arch->prefix);
+    for (size_t i = 0; i < er_st_count(a->file); i++) {
+        const char *name = er_st_at(a->file, i)->name;
+        if (strncmp(name, PEFT_PREFIX, pl))
+            return er_set(err, ER_ERR_FORMAT, "adapter tensor '%.200s' is not under '"
+                          PEFT_PREFIX "'", name);
+        const char *mod = name + pl;
+        const char *pre = "";
+        if (!strncmp(mod, m->arch->prefix, ap)) {
+            mod += ap;
+            pre = m->arch->prefix;
+        }
+        char module[512];
+        size_t len = strlen(mod), sa = strlen(".lora_A.weight");
+        if (len > sa && !strcmp(mod + len - sa, ".lora_A.weight")) {
+            snprintf(module, sizeof module, "%.*s", (int)(len - sa), mod);
+            er_status st = attach(m, pre, module, err);
+            if (st != ER_OK) return st;
+        } else if (strstr(mod, "lora_") || !head_tensor(mod)) {
+            if (strstr(mod, ".lora_B.weight")) continue; /* read with its lora_A */
+            return er_set(err, ER_ERR_UNSUPPORTED, "adapter tensor '%.200s' is not supported "
+                          "(LoRA A/B on the encoder layers and a saved head are)", name);
+        }
+    }
+    if (a->n_adapted)
+        er_log(ER_LOG_INFO, "adapter %s: LoRA r=%d scale %g on %d modules from layer %d (%s) over "
+               "base %s", a->dir, a->r, (double)a->scale, a->n_adapted, a->lowest,
+               a->merge ? "merged" : "unmerged", a->base);
+    return ER_OK;
+}
