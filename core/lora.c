@@ -65,13 +65,17 @@ int er_model_lowest_adapted(const er_model *m) {
 int er_model_adapted_modules(const er_model *m) { return m->adapter ? m->adapter->n_adapted : 0; }
 
 /* Where base_model_name_or_path (or the caller's base) lies: as given when
- * absolute, else under the model root; a root, when set, must contain it. */
-static er_status resolve_base(const char *name, const er_model_params *p, char *out, size_t n,
-                              er_err *err) {
+ * absolute, else under the model root, or beside the adapter's directory
+ * without one; a root, when set, must contain it. */
+static er_status resolve_base(const char *name, const char *dir, const er_model_params *p,
+                              char *out, size_t n, er_err *err) {
     char joined[4096];
+    const char *slash = strrchr(dir, '/');
     if (p->base_dir) snprintf(joined, sizeof joined, "%s", p->base_dir);
-    else if (name[0] == '/' || !p->model_root) snprintf(joined, sizeof joined, "%s", name);
-    else snprintf(joined, sizeof joined, "%s/%s", p->model_root, name);
+    else if (name[0] == '/') snprintf(joined, sizeof joined, "%s", name);
+    else if (p->model_root) snprintf(joined, sizeof joined, "%s/%s", p->model_root, name);
+    else if (slash) snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - dir), dir, name);
+    else snprintf(joined, sizeof joined, "%s", name);
     char real[PATH_MAX], root[PATH_MAX];
     if (!realpath(joined, real))
         return er_set(err, ER_ERR_NOT_FOUND, "adapter_config.json: base model '%.200s' not found "
@@ -273,7 +277,7 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
     if (st == ER_OK && !bn && !p->base_dir)
         st = er_set(err, ER_ERR_FORMAT, "adapter_config.json: no 'base_model_name_or_path' and "
                     "no base given");
-    if (st == ER_OK) st = resolve_base(bn ? bn : "", p, base, sizeof base, err);
+    if (st == ER_OK) st = resolve_base(bn ? bn : "", dir, p, base, sizeof base, err);
     if (st == ER_OK)
         st = task_config(m, base, json_string_value(json_object_get(c, "task_type")), err);
     if (st == ER_OK) {

@@ -27,7 +27,8 @@ typedef struct {
     int skip_below_layer;
     /* For a PEFT adapter directory (adapter_config.json): the base model's
      * directory (NULL: adapter_config.json's base_model_name_or_path, under
-     * model_root when relative; with a model_root it must lie inside), and
+     * model_root when relative, else beside the adapter directory; with a
+     * model_root it must lie inside), and
      * whether to merge each LoRA pair into a copy of its weight (W + s B A)
      * instead of applying it beside the base GEMM. */
     const char *base_dir;

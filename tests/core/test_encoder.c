@@ -21,6 +21,8 @@ static const char *const GOLDEN_MODELS[] = {
     "roberta-seqcls", "xlmr-tokcls", "distilbert-seqcls", "distilbert-qa", "electra-disc",
     "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
     "mpnet-embed", "mpnet-seqcls", "mpnet-tokcls", "mpnet-qa",
+    /* PEFT LoRA adapters over the fixtures above (tests/fixtures/ref_lora.py) */
+    "lora-bert-seqcls", "lora-roberta-rslora", "lora-distilbert-seqcls", "lora-minilm-embed",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
