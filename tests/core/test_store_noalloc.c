@@ -36,7 +36,9 @@ void *aligned_alloc(size_t al, size_t n) { n_alloc += counting; return __libc_me
 
 /* BERT's forward, and MPNet's with its relative-bias callback. */
 static const char *const MODELS[] = {"tests/fixtures/models/bert-seqcls",
-                                     "tests/fixtures/models/mpnet-seqcls"};
+                                     "tests/fixtures/models/mpnet-seqcls",
+                                     /* unmerged LoRA beside the base GEMM */
+                                     "tests/fixtures/models/lora-bert-seqcls"};
 
 START_TEST(test_no_alloc) {
 #ifdef __SANITIZE_ADDRESS__
