@@ -64,6 +64,8 @@ int er_model_lowest_adapted(const er_model *m) {
 
 int er_model_adapted_modules(const er_model *m) { return m->adapter ? m->adapter->n_adapted : 0; }
 
+const char *er_model_base_dir(const er_model *m) { return m->adapter ? m->adapter->base : NULL; }
+
 /* Where base_model_name_or_path (or the caller's base) lies: as given when
  * absolute, else under the model root, or beside the adapter's directory
  * without one; a root, when set, must contain it. */

@@ -74,6 +74,8 @@ typedef int (*er_tensor_visit_fn)(void *user, const char *name, const float *dat
  * without one), and how many linear modules it adapts. */
 int er_model_lowest_adapted(const er_model *m);
 int er_model_adapted_modules(const er_model *m);
+/* An adapter's resolved base model directory; NULL for a plain checkpoint. */
+const char *er_model_base_dir(const er_model *m);
 
 er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user,
                                er_err *err);

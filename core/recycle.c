@@ -125,9 +125,8 @@ static er_status adapter_cut(const er_taskset *ts, const er_task *t, const er_ta
     return ER_OK;
 }
 
-/* Loads spec i into ts->tasks[i]: fingerprint, then share or own a stack. */
-static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const er_taskset_params *p,
-                           er_err *err) {
+er_status er_taskset_load_task(er_taskset *ts, int i, const er_task_spec *sp,
+                               const er_taskset_params *p, er_err *err) {
     er_task *t = &ts->tasks[i];
     snprintf(t->name, sizeof t->name, "%s", sp->name);
     er_model_params mp = er_model_default_params();
@@ -147,10 +146,11 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
     int nt = 0;
     if ((st = er_fingerprint(t->model, sc, t->fp, &tt, &nt, err)) != ER_OK) return st;
     int j = 0;
-    while (j < ts->n_stacks && memcmp(ts->stacks[j].fp, t->fp, 32)) j++;
+    while (j < ts->n_stacks && (ts->stacks[j].dead || memcmp(ts->stacks[j].fp, t->fp, 32))) j++;
     if (j == ts->n_stacks) { /* a new stack: this task's own model runs its lower layers */
-        for (int k = 0; k < ts->n_stacks; k++) explain(ts, t, tt, nt, &ts->stacks[k]);
-        er_stack *s = &ts->stacks[ts->n_stacks++];
+        for (int k = 0; k < ts->n_stacks; k++)
+            if (!ts->stacks[k].dead) explain(ts, t, tt, nt, &ts->stacks[k]);
+        er_stack *s = &ts->stacks[j];
         memcpy(s->fp, t->fp, 32);
         s->model = t->model;
         s->owner = i;
@@ -159,6 +159,7 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
         s->cut = sc;
         t->stack = j;
         t->run_from = sc;
+        ts->n_stacks = j + 1; /* published complete */
         return ER_OK;
     }
     free(tt);
@@ -203,15 +204,14 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
                 return er_set(err, ER_ERR_INVALID_ARG, "task name %s given twice", specs[i].name);
     }
     er_taskset *ts = calloc(1, sizeof *ts);
-    if (ts) ts->tasks = calloc((size_t)n, sizeof *ts->tasks);
-    if (ts) ts->stacks = calloc((size_t)n, sizeof *ts->stacks);
-    if (!ts || !ts->tasks || !ts->stacks) {
+    er_status st = ts ? er_taskset_init_dynamic(ts, n, &p, err)
+                      : er_set(err, ER_ERR_NOMEM, "out of memory");
+    if (st != ER_OK) {
         er_taskset_free(ts);
-        return er_set(err, ER_ERR_NOMEM, "out of memory");
+        return st;
     }
-    er_status st = ER_OK;
     for (int i = 0; i < n && st == ER_OK; i++) {
-        st = load_task(ts, i, &specs[i], &p, err);
+        st = er_taskset_load_task(ts, i, &specs[i], &p, err);
         ts->n = i + 1;
         if (st != ER_OK && err && !strstr(err->msg, specs[i].name)) {
             er_err e = *err;
@@ -219,6 +219,7 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
         }
     }
     if (st == ER_OK) st = er_taskset_load_tokenizers(ts, specs, p.tokenizer, err);
+    if (st == ER_OK) er_taskset_note_sizes(ts);
     if (st == ER_OK && p.store_path) st = er_store_open(p.store_path, &p.store, &ts->store, err);
     if (st != ER_OK) {
         er_taskset_free(ts);
@@ -245,6 +246,7 @@ void er_taskset_free(er_taskset *ts) {
     for (int j = 0; j < ts->n_stacks; j++) free(ts->stacks[j].tensors);
     free(ts->tasks);
     free(ts->stacks);
+    er_taskset_free_dynamic(ts);
     free(ts);
 }
 
@@ -254,7 +256,7 @@ const er_task *er_taskset_at(const er_taskset *ts, int i) {
 }
 const er_task *er_taskset_find(const er_taskset *ts, const char *name) {
     for (int i = 0; name && i < ts->n; i++)
-        if (!strcmp(ts->tasks[i].name, name)) return &ts->tasks[i];
+        if (!ts->tasks[i].removed && !strcmp(ts->tasks[i].name, name)) return &ts->tasks[i];
     return NULL;
 }
 int er_taskset_cut(const er_taskset *ts) { return ts->cut; }
@@ -265,6 +267,7 @@ const char *er_task_name(const er_task *t) { return t->name; }
 
 int er_taskset_max_input_tokens(const er_taskset *ts, int cap) {
     for (int i = 0; i < ts->n; i++) {
+        if (ts->tasks[i].removed) continue;
         int n = er_model_max_seq_len(ts->tasks[i].model);
         if (n < cap) cap = n;
     }

@@ -67,9 +67,33 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
                           er_taskset **out, er_err *err);
 void er_taskset_free(er_taskset *ts); /* NULL and half-built accepted */
 
+/* Slots, in load order: removed tasks keep their slot (er_task_live says
+ * false, and their model may be gone: check before using one). */
 int er_taskset_count(const er_taskset *ts);
 const er_task *er_taskset_at(const er_taskset *ts, int i);
-const er_task *er_taskset_find(const er_taskset *ts, const char *name); /* NULL if absent */
+const er_task *er_taskset_find(const er_taskset *ts, const char *name); /* live; NULL if absent */
+
+/* ---- tasks added and removed while serving (recycle_tasks.c) ----
+ * Thread-safe against each other and against running workers.
+ *
+ * er_taskset_add loads spec with the set's load parameters (cut, model
+ * root, LoRA merge), fingerprints it and shares a lower stack as at load —
+ * so a task whose lower stack equals a served one hits the store at once.
+ * Refused: a name already served (ER_ERR_INVALID_ARG), sizes beyond what
+ * the workers were built for (ER_ERR_UNSUPPORTED), no free slot
+ * (ER_ERR_CAPACITY), any load error.
+ *
+ * er_taskset_remove: the task is no longer found by name (ER_ERR_NOT_FOUND
+ * when it was not); calls that acquired it finish first — its model is
+ * freed at the last er_task_release (and kept while live tasks run on its
+ * lower stack). */
+er_status er_taskset_add(er_taskset *ts, const er_task_spec *spec, er_err *err);
+er_status er_taskset_remove(er_taskset *ts, const char *name, er_err *err);
+/* A call's hold on a task for as long as it uses it: false when it was
+ * removed (then nothing to release). */
+bool er_task_acquire(const er_taskset *ts, const er_task *t);
+void er_task_release(const er_taskset *ts, const er_task *t);
+bool er_task_live(const er_task *t);
 int er_taskset_cut(const er_taskset *ts);
 er_store *er_taskset_store(const er_taskset *ts); /* NULL when running without a store */
 int er_taskset_lower_stacks(const er_taskset *ts); /* distinct shared lower stacks */

@@ -3,7 +3,14 @@
 #ifndef ER_RECYCLE_INTERNAL_H
 #define ER_RECYCLE_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "recycle.h"
+
+/* Slots for tasks (and stacks) a set holds over its life, added ones
+ * included: the arrays never move, so a task pointer stays valid. */
+#define ER_TASKSET_MIN_SLOTS 256
 
 typedef struct {
     char name[48];
@@ -17,6 +24,7 @@ typedef struct {
     er_fp_tensor *tensors; /* [n_tensors] per-tensor hashes, for the "cannot share" warning */
     int n_tensors;
     int cut;               /* the store cut of this stack: the set's, or lower for an adapter */
+    bool dead;             /* its model was freed (every task on it removed): never matched */
 } er_stack;
 
 struct er_task {
@@ -27,23 +35,48 @@ struct er_task {
     int stack;
     uint8_t fp[32];  /* the stack's fingerprint: the store namespace */
     const er_tokenizer *tok; /* one of the set's tokenizers, or NULL */
+    /* Run-time removal (recycle_tasks.c), under the set's mutex: a removed
+     * task is no longer found by name; its model is freed once no call
+     * holds it (refs) and no live task runs on its lower stack. */
+    atomic_bool removed;
+    int refs;
 };
 
 struct er_taskset {
-    er_task *tasks; /* [n] */
-    int n;
-    er_stack *stacks; /* [n_stacks] */
-    int n_stacks;
+    er_task *tasks; /* [cap], the first n used (removed ones included) */
+    atomic_int n;   /* published after the slot is complete: readers need no lock */
+    er_stack *stacks; /* [cap], the first n_stacks used */
+    atomic_int n_stacks;
+    int cap;
     int cut;
     er_store *store;
-    er_tokenizer **toks; /* [n_toks] distinct loaded tokenizers, owned */
-    char **tok_paths;    /* [n_toks] the path each was loaded from */
+    er_tokenizer **toks; /* [cap + 1] distinct loaded tokenizers, owned */
+    char **tok_paths;    /* [cap + 1] the path each was loaded from */
     int n_toks;
+    /* Run-time changes (recycle_tasks.c) */
+    pthread_mutex_t *mu;       /* serialises add, remove, acquire, release */
+    er_taskset_params p;       /* as loaded; the strings below are owned copies */
+    char *model_root, *tokenizer;
+    int max_hidden, max_inter, max_emb; /* what workers were sized for */
 };
 
-/* recycle_tokenizer.c: loads every task's tokenizer; frees them. */
+/* recycle_tokenizer.c: loads every task's tokenizer (one task's: _one);
+ * frees them. */
 er_status er_taskset_load_tokenizers(er_taskset *ts, const er_task_spec *specs,
                                      const char *fallback, er_err *err);
+er_status er_taskset_load_tokenizer_one(er_taskset *ts, int i, const er_task_spec *spec,
+                                        const char *fallback, er_err *err);
+
+/* recycle_tasks.c: the slots and mutex of a new set (n tasks to load);
+ * records the sizes workers are built for; frees the run-time state. */
+er_status er_taskset_init_dynamic(er_taskset *ts, int n, const er_taskset_params *p, er_err *err);
+void er_taskset_note_sizes(er_taskset *ts);
+void er_taskset_free_dynamic(er_taskset *ts);
+
+/* recycle.c: loads spec into ts->tasks[i] (fingerprint, share or own a
+ * stack); on failure the slot may hold a model to free. */
+er_status er_taskset_load_task(er_taskset *ts, int i, const er_task_spec *sp,
+                               const er_taskset_params *p, er_err *err);
 void er_taskset_free_tokenizers(er_taskset *ts);
 
 /* BLAKE2b-256 over the lower-stack config fields, cut, and the tensors of

@@ -37,13 +37,16 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
     /* One ctx serves every task: size it from the widest model. */
-    const er_model *big = ts->tasks[0].model;
-    for (int i = 1; i < ts->n; i++) {
+    const er_model *big = NULL;
+    for (int i = 0; i < ts->n; i++) {
+        if (ts->tasks[i].removed) continue;
+        if (!big) big = ts->tasks[i].model;
         const er_config *a = er_model_config(ts->tasks[i].model), *b = er_model_config(big);
         if (a->hidden_size * 4 + a->intermediate_size + a->embedding_size >
             b->hidden_size * 4 + b->intermediate_size + b->embedding_size)
             big = ts->tasks[i].model;
     }
+    if (!big) return er_set(err, ER_ERR_INVALID_ARG, "the task set has no live task");
     er_worker *w = calloc(1, sizeof *w);
     if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory");
     w->ts = ts;
@@ -53,7 +56,7 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
         return st;
     }
     for (int i = 0; i < ts->n; i++)
-        if (!er_ctx_fits(w->ctx, ts->tasks[i].model)) {
+        if (!ts->tasks[i].removed && !er_ctx_fits(w->ctx, ts->tasks[i].model)) {
             er_worker_free(w);
             return er_set(err, ER_ERR_UNSUPPORTED, "task %s: no one worker scratch fits every "
                           "task's sizes", ts->tasks[i].name);

@@ -36,24 +36,36 @@ static const er_tokenizer *tokenizer_at(er_taskset *ts, const char *path, er_err
 
 er_status er_taskset_load_tokenizers(er_taskset *ts, const er_task_spec *specs,
                                      const char *fallback, er_err *err) {
-    /* At most one per task plus the fallback. */
-    ts->toks = calloc((size_t)ts->n + 1, sizeof *ts->toks);
-    ts->tok_paths = calloc((size_t)ts->n + 1, sizeof *ts->tok_paths);
+    /* At most one per task slot plus the fallback. */
+    ts->toks = calloc((size_t)ts->cap + 1, sizeof *ts->toks);
+    ts->tok_paths = calloc((size_t)ts->cap + 1, sizeof *ts->tok_paths);
     if (!ts->toks || !ts->tok_paths) return er_set(err, ER_ERR_NOMEM, "tokenizers");
-    for (int i = 0; i < ts->n; i++) {
-        const char *path = dir_has_tokenizer(specs[i].dir) ? specs[i].dir : fallback;
-        if (!path) continue; /* none: er_task_tokenizer says NULL */
-        ts->tasks[i].tok = tokenizer_at(ts, path, err);
-        if (!ts->tasks[i].tok) {
-            er_status st = err ? err->code : ER_ERR_IO;
-            if (err && !strstr(err->msg, specs[i].name)) {
-                er_err e = *err;
-                er_set(err, st, "task %s: %s", specs[i].name, e.msg);
-            }
-            return st;
-        }
+    er_status st = ER_OK;
+    for (int i = 0; i < ts->n && st == ER_OK; i++)
+        st = er_taskset_load_tokenizer_one(ts, i, &specs[i], fallback, err);
+    return st;
+}
+
+/* An adapter directory rarely holds a tokenizer: its base's is the one. */
+static const char *tokenizer_dir(const er_task *t, const char *dir, const char *fallback) {
+    if (dir_has_tokenizer(dir)) return dir;
+    const char *base = er_model_base_dir(t->model);
+    if (base && dir_has_tokenizer(base)) return base;
+    return fallback;
+}
+
+er_status er_taskset_load_tokenizer_one(er_taskset *ts, int i, const er_task_spec *spec,
+                                        const char *fallback, er_err *err) {
+    const char *path = tokenizer_dir(&ts->tasks[i], spec->dir, fallback);
+    if (!path) return ER_OK; /* none: er_task_tokenizer says NULL */
+    ts->tasks[i].tok = tokenizer_at(ts, path, err);
+    if (ts->tasks[i].tok) return ER_OK;
+    er_status st = err ? err->code : ER_ERR_IO;
+    if (err && !strstr(err->msg, spec->name)) {
+        er_err e = *err;
+        er_set(err, st, "task %s: %s", spec->name, e.msg);
     }
-    return ER_OK;
+    return st;
 }
 
 void er_taskset_free_tokenizers(er_taskset *ts) {

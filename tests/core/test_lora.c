@@ -204,6 +204,67 @@ START_TEST(refusals) {
 }
 END_TEST
 
+
+/* Tasks added while serving share the lower stack by fingerprint, so a new
+ * adapter task's first run on a batch the base warmed is a hit; removal
+ * waits for held calls, and the base's stack outlives the base. */
+START_TEST(add_and_remove_while_serving) {
+    er_test_mkdtemp(dir, sizeof dir, "lora");
+    char store[128];
+    snprintf(store, sizeof store, "%s/store", dir);
+    er_task_spec base = {"base", MODELS "/bert-seqcls", 0};
+    er_err e;
+    er_taskset *ts = load(&base, 1, -1, store, &e);
+    ck_assert_msg(ts, "%s", e.msg);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    er_batch b = batch();
+    uint8_t hit[2];
+    float got[64], ref[64], h[12 * 64];
+    ck_assert_int_eq(er_run(w, er_taskset_find(ts, "base"), &b, 0, got, hit, NULL, &e), ER_OK);
+    er_store_flush(er_taskset_store(ts));
+
+    er_task_spec lora = {"lora", MODELS "/lora-bert-seqcls", 0};
+    ck_assert_msg(er_taskset_add(ts, &lora, &e) == ER_OK, "%s", e.msg);
+    ck_assert_int_eq(er_taskset_add(ts, &lora, &e), ER_ERR_INVALID_ARG); /* served already */
+    const er_task *t = er_taskset_find(ts, "lora");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(er_taskset_lower_stacks(ts), 1);
+    ck_assert_int_eq(er_run(w, t, &b, 0, got, hit, NULL, &e), ER_OK);
+    ck_assert_msg(hit[0] && hit[1], "a task added at run time missed the warmed store");
+    forward(MODELS "/lora-bert-seqcls", false, ref, h);
+    ck_assert_mem_eq(got, ref, 6 * sizeof(float));
+
+    /* a bad one is refused and leaves nothing behind */
+    er_task_spec bad = {"bad", MODELS "/no-such-model", 0};
+    ck_assert_int_ne(er_taskset_add(ts, &bad, &e), ER_OK);
+    ck_assert_ptr_null(er_taskset_find(ts, "bad"));
+
+    /* removal while a call holds it: still runs until released */
+    ck_assert(er_task_acquire(ts, t));
+    ck_assert_int_eq(er_taskset_remove(ts, "lora", &e), ER_OK);
+    ck_assert_ptr_null(er_taskset_find(ts, "lora"));
+    ck_assert(!er_task_live(t));
+    ck_assert(!er_task_acquire(ts, t));
+    ck_assert_int_eq(er_run(w, t, &b, 0, got, hit, NULL, &e), ER_OK);
+    ck_assert_mem_eq(got, ref, 6 * sizeof(float));
+    er_task_release(ts, t);
+    ck_assert_int_eq(er_taskset_remove(ts, "lora", &e), ER_ERR_NOT_FOUND);
+
+    /* the same name again, then the base goes: its stack stays for the adapter */
+    ck_assert_msg(er_taskset_add(ts, &lora, &e) == ER_OK, "%s", e.msg);
+    ck_assert_int_eq(er_taskset_remove(ts, "base", &e), ER_OK);
+    t = er_taskset_find(ts, "lora");
+    ck_assert_int_eq(er_run(w, t, &b, 0, got, hit, NULL, &e), ER_OK);
+    ck_assert(hit[0] && hit[1]);
+    ck_assert_mem_eq(got, ref, 6 * sizeof(float));
+    ck_assert_int_eq(er_taskset_remove(ts, "lora", &e), ER_OK);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 static Suite *lora_suite(void) {
     Suite *s = suite_create("lora");
     TCase *tc = tcase_create("core");
@@ -212,6 +273,7 @@ static Suite *lora_suite(void) {
     tcase_add_test(tc, shares_base_stack_and_hits);
     tcase_add_test(tc, below_the_cut);
     tcase_add_test(tc, refusals);
+    tcase_add_test(tc, add_and_remove_while_serving);
     suite_add_tcase(s, tc);
     return s;
 }
