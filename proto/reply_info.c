@@ -21,8 +21,12 @@ static json_t *task_json(const er_task *t, int max_input_tokens) {
 
 static json_t *tasks_list(const er_taskset *ts, int max_input_tokens) {
     json_t *arr = json_array();
-    for (int i = 0; i < er_taskset_count(ts); i++)
-        json_array_append_new(arr, task_json(er_taskset_at(ts, i), max_input_tokens));
+    for (int i = 0; i < er_taskset_count(ts); i++) {
+        const er_task *t = er_taskset_at(ts, i);
+        if (!er_task_acquire(ts, t)) continue; /* removed at run time */
+        json_array_append_new(arr, task_json(t, max_input_tokens));
+        er_task_release(ts, t);
+    }
     return arr;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "handlers.h"
 #include "er_log.h"
 #include "er_util.h"
 
@@ -26,6 +27,7 @@ struct srv_app {
     atomic_int in_flight;
     atomic_bool draining;
     srv_app_view view; /* what calls and handlers read of it (call.h) */
+    srv_config *reloaded; /* the last configuration SIGHUP read (owned); NULL before */
 };
 
 /* ---- lifecycle ---- */
@@ -37,6 +39,8 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     tp.store_path = cfg->store_path;
     tp.store.budget_bytes = cfg->store_budget;
     tp.tokenizer = cfg->tokenizer;
+    tp.model_root = cfg->model_root;
+    tp.lora_merge = cfg->lora_merge;
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
@@ -86,7 +90,8 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     if (st != ER_OK) goto fail;
     a->view = (srv_app_view){.cfg = &a->cfg, .ts = a->ts, .metrics = a->m, .engine = a->eng,
                              .limits = &a->lim, .max_seq_len = a->max_seq_len,
-                             .draining = &a->draining, .in_flight = &a->in_flight};
+                             .draining = &a->draining, .in_flight = &a->in_flight,
+                             .tasks_admin = a->ts};
     *out = a;
     return ER_OK;
 fail:
@@ -108,6 +113,8 @@ void srv_app_free(srv_app *a) {
     eng_free(a->eng);
     er_taskset_free(a->ts);
     srv_metrics_free(a->m);
+    srv_config_free(a->reloaded);
+    free(a->reloaded);
     free(a);
 }
 
@@ -124,6 +131,23 @@ void srv_app_flush(srv_app *a) {
 }
 
 
+int srv_app_reload(srv_app *a, int argc, char **argv, er_err *err) {
+    srv_config *now = malloc(sizeof *now);
+    if (!now) return er_set(err, ER_ERR_NOMEM, "out of memory"), -1;
+    srv_config_defaults(now);
+    bool printed = false;
+    if (srv_config_load(now, argc, argv, stderr, &printed, err) != ER_OK) {
+        srv_config_free(now);
+        free(now);
+        return -1;
+    }
+    int changed = srv_tasks_reload(&a->view, a->reloaded ? a->reloaded : &a->cfg, now);
+    srv_config_free(a->reloaded);
+    free(a->reloaded);
+    a->reloaded = now;
+    return changed;
+}
+
 void srv_app_describe(const srv_app *a, char *buf, size_t n) {
     size_t len = (size_t)snprintf(
         buf, n,
@@ -133,6 +157,7 @@ void srv_app_describe(const srv_app *a, char *buf, size_t n) {
         openblas_get_config(), openblas_get_num_threads(), a->cfg.workers, er_taskset_cut(a->ts));
     for (int i = 0; i < er_taskset_count(a->ts) && len < n; i++) {
         const er_task *t = er_taskset_at(a->ts, i);
+        if (!er_task_live(t)) continue;
         len += (size_t)snprintf(buf + len, n - len, " %s=%s(cut %d, stack %d)", er_task_name(t),
                                 er_head_type_name(er_model_config(er_task_model(t))->head),
                                 er_task_cut(t), er_task_lower_stack(t));
@@ -209,6 +234,7 @@ static bool admit(srv_call *c) {
     const char *path = rq->path ? rq->path : "";
     c->route = srv_route_find(path, c->path_task, sizeof c->path_task);
     if (!c->route) return srv_error(c, 404, "no route %s", path), false;
+    c->route = srv_route_for_method(c->route, c->method);
     c->route_index = srv_route_index(c->route);
     if (!srv_route_allows(c->route, c->method)) {
         c->resp.allow = c->route->allow;

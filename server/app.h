@@ -58,6 +58,14 @@ int srv_app_in_flight(const srv_app *app);
 /* Waits until every store write queued so far is committed (tests, admin). */
 void srv_app_flush(srv_app *app);
 
+/* SIGHUP: reads the configuration again (environment, --config, flags, as at
+ * start) and brings the served tasks in line with its task list: tasks it
+ * no longer names (or names with another directory or cut) are removed,
+ * new ones added (handlers_tasks.c); tasks added by POST /v1/tasks stay.
+ * Other settings need a restart.  Returns how many tasks changed, or -1
+ * (err set) when the configuration does not parse. */
+int srv_app_reload(srv_app *app, int argc, char **argv, er_err *err);
+
 /* req's strings must stay valid until srv_call_run returns. */
 srv_call *srv_call_new(srv_app *app, const srv_request *req, bool (*alive)(void *user),
                        void (*resume)(void *user), void *user);

@@ -37,6 +37,7 @@ typedef struct {
     int max_seq_len;             /* tokens per input after every cap */
     const atomic_bool *draining; /* set once by srv_app_drain */
     atomic_int *in_flight;       /* calls alive (created, not freed), for draining */
+    er_taskset *tasks_admin;     /* ts itself, for adding and removing tasks (handlers_tasks.c) */
 } srv_app_view;
 
 struct srv_call {

@@ -287,6 +287,7 @@ er_status eng_init(const er_taskset *ts, const eng_params *p, eng **out, er_err 
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     for (int i = 0; i < er_taskset_count(ts); i++) {
+        if (!er_task_live(er_taskset_at(ts, i))) continue;
         size_t c = eng_out_floats(er_taskset_at(ts, i), p->batch_seqs, p->batch_tokens);
         if (c > e->out_cap) e->out_cap = c;
     }
@@ -364,4 +365,8 @@ eng_outcome eng_submit(eng *e, eng_job *j) {
     pthread_mutex_unlock(&e->mu);
     if (o != ENG_OK) j->done(j, j->user);
     return o;
+}
+
+bool eng_fits(const eng *e, const er_task *t) {
+    return eng_out_floats(t, e->p.batch_seqs, e->p.batch_tokens) <= e->out_cap;
 }

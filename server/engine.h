@@ -75,6 +75,9 @@ void eng_free(eng *e); /* drains first; NULL accepted */
 eng_outcome eng_submit(eng *e, eng_job *j);
 
 size_t eng_out_floats(const er_task *t, int n_seqs, int n_tokens);
+/* Whether the workers' output buffers (sized at init) hold t's head: a task
+ * added at run time must fit them. */
+bool eng_fits(const eng *e, const er_task *t);
 int eng_queue_depth(eng *e);
 
 #endif

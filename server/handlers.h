@@ -2,7 +2,8 @@
  * through it.  Each answers one call (see routes.h for the return value).
  *   handlers_info.c     health, ready, info, tasks, metrics, cache admin
  *   handlers_compute.c  the routes that tokenize and run the engine, and
- *                       /tokenize, /decode */
+ *                       /tokenize, /decode
+ *   handlers_tasks.c    tasks added and removed while serving */
 #ifndef ER_SRV_HANDLERS_H
 #define ER_SRV_HANDLERS_H
 
@@ -20,5 +21,10 @@ bool srv_handle_cache(srv_call *c);
 bool srv_handle_compute(srv_call *c);
 bool srv_handle_tokenize(srv_call *c);
 bool srv_handle_decode(srv_call *c);
+/* handlers_tasks.c: POST /v1/tasks and DELETE /v1/tasks/{task} */
+bool srv_handle_tasks_admin(srv_call *c);
+/* A re-read configuration's tasks against the previous one's: removes the
+ * ones gone or changed, adds the new ones.  Returns how many changed. */
+int srv_tasks_reload(const srv_app_view *a, const srv_config *old, const srv_config *now);
 
 #endif

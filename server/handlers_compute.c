@@ -15,6 +15,7 @@ typedef struct {
     pr_route kind;
     pr_req req;
     const er_task *task;
+    bool held;         /* task acquired (er_task_acquire): released with the call */
     const er_config *mc;
     er_encoding **enc; /* [n_inputs], NULL entries for ids inputs */
     int *seq_len;      /* [n_inputs] */
@@ -27,6 +28,7 @@ typedef struct {
 
 static void release_compute(srv_call *c) {
     compute *k = c->state;
+    if (k->held) er_task_release(srv_app_tasks(c->app), k->task);
     for (int i = 0; k->enc && i < k->req.n_inputs; i++) er_encoding_free(k->enc[i]);
     free(k->enc);
     pr_req_free(&k->req);
@@ -327,8 +329,12 @@ static bool pick_task(srv_call *c, compute *k) {
     if (name) k->task = er_taskset_find(ts, name);
     for (int i = 0; !name && !k->task && i < er_taskset_count(ts); i++) {
         const er_task *t = er_taskset_at(ts, i);
+        if (!er_task_acquire(ts, t)) continue; /* removed at run time */
         if (want < 0 || (int)er_model_config(er_task_model(t))->head == want) k->task = t;
+        er_task_release(ts, t);
     }
+    /* held until the call is freed: a DELETE waits for it */
+    if (k->task && !(k->held = er_task_acquire(ts, k->task))) k->task = NULL;
     if (!k->task) {
         if (name) srv_error(c, 404, "no task named `%s` (see GET /v1/tasks)", name);
         else srv_error(c, 404, "no task with a %s head is served", er_head_type_name((er_head_type)want));

@@ -1,6 +1,7 @@
 /* erserve: the HTTP/JSON server.  Loads the configuration and tasks, logs
  * one startup line, serves until SIGTERM/SIGINT, then drains: stops
- * accepting, finishes queued requests, flushes the store and exits 0. */
+ * accepting, finishes queued requests, flushes the store and exits 0.
+ * SIGHUP re-reads the configuration's tasks (srv_app_reload). */
 #include <errno.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -38,6 +39,7 @@ static bool catch_stop_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* not a stop: serve() reloads */
     signal(SIGPIPE, SIG_IGN);
     return true;
 }
@@ -59,7 +61,8 @@ static void describe(const srv_app *app) {
 
 /* Serves on listen_fd until SIGTERM/SIGINT, then drains.  Returns the exit
  * status. */
-static int serve(srv_app *app, const srv_config *cfg, int listen_fd, int port) {
+static int serve(srv_app *app, const srv_config *cfg, int listen_fd, int port, int argc,
+                 char **argv) {
     srv_http *http = NULL;
     er_err err = {0};
     if (srv_http_start(app, cfg, listen_fd, &http, &err) != ER_OK) {
@@ -68,7 +71,13 @@ static int serve(srv_app *app, const srv_config *cfg, int listen_fd, int port) {
     }
     er_log(ER_LOG_INFO, "listening on http://%s:%d", cfg->host, port);
     unsigned char sig = 0;
-    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    for (;;) {
+        ssize_t r = read(stop_pipe[0], &sig, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r != 1 || sig != SIGHUP) break;
+        int changed = srv_app_reload(app, argc, argv, &err);
+        if (changed < 0) er_log(ER_LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err.msg);
+        else er_log(ER_LOG_INFO, "SIGHUP: configuration reloaded, %d task(s) changed", changed);
     }
     er_log(ER_LOG_INFO, "%s: draining %d request(s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
            srv_app_in_flight(app));
@@ -107,7 +116,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     describe(app);
-    int rc = serve(app, &cfg, listen_fd, port);
+    int rc = serve(app, &cfg, listen_fd, port, argc, argv);
     srv_app_free(app);
     srv_config_free(&cfg);
     if (rc == 0) er_log(ER_LOG_INFO, "stopped");

@@ -22,6 +22,9 @@ static const srv_route ROUTES[] = {
     {"GET, HEAD", "/ready", SRV_AUTH_NONE, SRV_NO_BODY, "ready", srv_handle_ready},
     {"GET", "/info", SRV_AUTH_API, SRV_NO_BODY, "info", srv_handle_info},
     {"GET", "/v1/tasks", SRV_AUTH_API, SRV_NO_BODY, "tasks", srv_handle_tasks},
+    {"POST", "/v1/tasks", SRV_AUTH_ADMIN, SRV_NO_BODY, "tasks_add", srv_handle_tasks_admin},
+    {"DELETE", TASK_PREFIX "{task}", SRV_AUTH_ADMIN, SRV_NO_BODY, "tasks_remove",
+     srv_handle_tasks_admin},
     {"GET", "/metrics", SRV_AUTH_NONE, SRV_NO_BODY, "metrics", srv_handle_metrics},
     {"GET, DELETE", "/v1/cache", SRV_AUTH_ADMIN, SRV_NO_BODY, "cache", srv_handle_cache},
     {"POST", "/v1/cache/warm", SRV_AUTH_ADMIN, PR_ROUTE_WARM, "cache_warm", srv_handle_compute},
@@ -40,6 +43,7 @@ static bool match_task(const char *pattern, const char *path, char *task, size_t
     const char *suffix = open + strlen("{task}");
     if (strncmp(path, pattern, pre) != 0) return false;
     const char *name = path + pre, *slash = strchr(name, '/');
+    if (!slash && !suffix[0]) slash = name + strlen(name); /* "PREFIX{task}": the rest */
     if (!slash || slash == name || strcmp(slash, suffix) != 0 || (size_t)(slash - name) >= n)
         return false;
     memcpy(task, name, (size_t)(slash - name));
@@ -55,6 +59,13 @@ const srv_route *srv_route_find(const char *path, char *task, size_t n) {
             return r;
     }
     return NULL;
+}
+
+const srv_route *srv_route_for_method(const srv_route *r, const char *method) {
+    for (int i = 0; r && i < N_ROUTES && !srv_route_allows(r, method); i++)
+        if (!strcmp(ROUTES[i].path, r->path) && srv_route_allows(&ROUTES[i], method))
+            return &ROUTES[i];
+    return r;
 }
 
 bool srv_route_allows(const srv_route *r, const char *m) {

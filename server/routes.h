@@ -38,6 +38,9 @@ int srv_route_index(const srv_route *r); /* its position in the table */
  * (n bytes; "" for routes without one). */
 const srv_route *srv_route_find(const char *path, char *task, size_t n);
 
+/* Another row of r's path that allows method (GET and POST /v1/tasks are
+ * two rows: their auth differs), else r itself. */
+const srv_route *srv_route_for_method(const srv_route *r, const char *method);
 /* Whether r's Allow list names method exactly. */
 bool srv_route_allows(const srv_route *r, const char *method);
 

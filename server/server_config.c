@@ -78,6 +78,12 @@ static const opt OPTS[] = {
     {"--admin-key", "ERSERVE_ADMIN_KEY", "admin_key", K_STR, F(admin_key), 0, 0,
      "require Authorization: Bearer KEY on /v1/cache routes; unset = loopback clients only"},
     {"--quiet", "ERSERVE_QUIET", "quiet", K_BOOL, F(quiet), 0, 1, "no access log"},
+    {"--model-root", "ERSERVE_MODEL_ROOT", "model_root", K_STR, F(model_root), 0, 0,
+     "directory under which POST /v1/tasks paths and LoRA adapters' base_model_name_or_path "
+     "are looked up (nothing outside it loads); unset = POST /v1/tasks off"},
+    {"--lora-merge", "ERSERVE_LORA_MERGE", "lora_merge", K_BOOL, F(lora_merge), 0, 1,
+     "merge each LoRA adapter into a copy of the weights it changes, instead of applying it "
+     "beside the base's (faster per request, more memory)"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -113,6 +119,7 @@ void srv_config_free(srv_config *c) {
     for (size_t i = 0; i < N_OPTS; i++)
         if (OPTS[i].k == K_STR) free(*(char **)((char *)c + OPTS[i].off));
     for (int i = 0; i < c->n_tasks; i++) free(c->task_dirs[i]);
+    free(c->config_path);
     memset(c, 0, sizeof *c);
 }
 
@@ -334,6 +341,7 @@ er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool 
         if (v && (st = set_opt(c, &OPTS[i], v, OPTS[i].env, err))) return st;
     }
     if (cfg && *cfg && (st = load_file(c, cfg, err))) return st;
+    if (cfg && *cfg && !c->config_path && !(c->config_path = strdup(cfg))) return oom(err);
     if ((st = apply_flags(c, argc, argv, err))) return st;
     if (c->n_tasks == 0) return errf(err, "no tasks: give at least one --task NAME=DIR");
     if (!c->host) return errf(err, "--host must not be empty");

@@ -47,6 +47,9 @@ typedef struct {
     char *api_key;           /* NULL = open; else Authorization: Bearer KEY */
     char *admin_key;         /* NULL = cache admin open; else Bearer KEY */
     bool quiet;              /* no access log */
+    char *model_root;        /* POST /v1/tasks paths and adapters' bases lie under it; NULL = off */
+    bool lora_merge;         /* merge LoRA adapters into copies of their weights */
+    char *config_path;       /* --config FILE, re-read on SIGHUP; NULL = none (owned) */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
