@@ -237,8 +237,8 @@ static bool admit(srv_call *c) {
     c->route = srv_route_for_method(c->route, c->method);
     c->route_index = srv_route_index(c->route);
     if (!srv_route_allows(c->route, c->method)) {
-        c->resp.allow = c->route->allow;
-        srv_error(c, 405, "%s does not allow %s (allowed: %s)", path, c->method, c->route->allow);
+        c->resp.allow = srv_route_allow_all(c->route);
+        srv_error(c, 405, "%s does not allow %s (allowed: %s)", path, c->method, c->resp.allow);
         return false;
     }
     if (!authorized(c)) return false;

@@ -1,6 +1,8 @@
 /* The route table (see routes.h).  Order is the metrics' order. */
 #include "routes.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handlers.h"
@@ -59,6 +61,26 @@ const srv_route *srv_route_find(const char *path, char *task, size_t n) {
             return r;
     }
     return NULL;
+}
+
+/* Every method a path allows, over its rows ("GET, POST" for /v1/tasks):
+ * built once, then read-only. */
+static char allow_all[N_ROUTES][64];
+static pthread_once_t allow_once = PTHREAD_ONCE_INIT;
+
+static void build_allow_all(void) {
+    for (int i = 0; i < N_ROUTES; i++) {
+        size_t len = 0;
+        for (int j = 0; j < N_ROUTES; j++)
+            if (!strcmp(ROUTES[i].path, ROUTES[j].path))
+                len += (size_t)snprintf(allow_all[i] + len, sizeof allow_all[i] - len, "%s%s",
+                                        len ? ", " : "", ROUTES[j].allow);
+    }
+}
+
+const char *srv_route_allow_all(const srv_route *r) {
+    pthread_once(&allow_once, build_allow_all);
+    return allow_all[srv_route_index(r)];
 }
 
 const srv_route *srv_route_for_method(const srv_route *r, const char *method) {

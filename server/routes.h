@@ -41,6 +41,8 @@ const srv_route *srv_route_find(const char *path, char *task, size_t n);
 /* Another row of r's path that allows method (GET and POST /v1/tasks are
  * two rows: their auth differs), else r itself. */
 const srv_route *srv_route_for_method(const srv_route *r, const char *method);
+/* The Allow header of a 405 on r's path: the methods of all its rows. */
+const char *srv_route_allow_all(const srv_route *r);
 /* Whether r's Allow list names method exactly. */
 bool srv_route_allows(const srv_route *r, const char *method);
 

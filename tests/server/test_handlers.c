@@ -575,7 +575,12 @@ START_TEST(route_table) {
         else snprintf(path, sizeof path, "%s", rt->path);
         reply r = req_full("PATCH", path, "application/json", "Bearer adm", "{}", 2);
         ck_assert_msg(r.status == 405, "%s: %d", path, r.status);
-        ck_assert_str_eq(r.r.allow, rt->allow);
+        char allow[64] = ""; /* every row of the path (GET and POST /v1/tasks) */
+        for (int j = 0; j < srv_route_count(); j++)
+            if (!strcmp(srv_route_at(j)->path, rt->path))
+                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                         allow[0] ? ", " : "", srv_route_at(j)->allow);
+        ck_assert_str_eq(r.r.allow, allow);
         done(&r);
         snprintf(method, sizeof method, "%.*s", (int)strcspn(rt->allow, ","), rt->allow);
         r = req_full(method, path, "application/json", NULL, "{}", 2);
