@@ -4,6 +4,8 @@
 #include "er_io.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +30,67 @@ int er_model_head_width(const er_model *m) {
     }
 }
 
+/* ---- weight files shared between models ----
+ * Models loading the same file (tasks over one base, adapters, a task and a
+ * stack sharing its checkpoint) map it once: the registry hands out one
+ * er_st_file per real path, counted, so its pages are resident once. */
+
+typedef struct shared_file {
+    char path[PATH_MAX];
+    er_st_file *f;
+    int refs;
+    struct shared_file *next;
+} shared_file;
+
+static shared_file *g_files;
+static pthread_mutex_t g_files_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static er_status shared_open(const char *path, er_st_file **out, er_err *err) {
+    char real[PATH_MAX];
+    if (!realpath(path, real)) return er_st_open(path, out, err); /* reports the error */
+    pthread_mutex_lock(&g_files_mu);
+    shared_file *s = g_files;
+    while (s && strcmp(s->path, real)) s = s->next;
+    er_status st = ER_OK;
+    if (!s && !(s = calloc(1, sizeof *s))) st = er_set(err, ER_ERR_NOMEM, "out of memory");
+    if (st == ER_OK && !s->f) {
+        snprintf(s->path, sizeof s->path, "%s", real);
+        st = er_st_open(real, &s->f, err);
+        if (st == ER_OK) {
+            s->next = g_files;
+            g_files = s;
+        } else {
+            free(s);
+        }
+    }
+    if (st == ER_OK) {
+        s->refs++;
+        *out = s->f;
+    }
+    pthread_mutex_unlock(&g_files_mu);
+    return st;
+}
+
+static void shared_release(er_st_file *f) {
+    pthread_mutex_lock(&g_files_mu);
+    shared_file **p = &g_files;
+    while (*p && (*p)->f != f) p = &(*p)->next;
+    shared_file *s = *p;
+    if (s && --s->refs == 0) {
+        *p = s->next;
+        er_st_free(s->f);
+        free(s);
+    } else if (!s) {
+        er_st_free(f); /* opened outside the registry */
+    }
+    pthread_mutex_unlock(&g_files_mu);
+}
+
 void er_model_free(er_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
-    for (int i = 0; i < m->n_files; i++) er_st_free(m->files[i]);
+    for (int i = 0; i < m->n_files; i++) shared_release(m->files[i]);
     er_adapter_free(m->adapter);
     free(m->layers);
     er_config_free(&m->cfg);
@@ -89,7 +147,7 @@ static er_status open_sharded(er_model *m, const char *dir, const char *index_pa
         }
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, fn);
-        st = er_st_open(path, &m->files[m->n_files], err);
+        st = shared_open(path, &m->files[m->n_files], err);
         if (st != ER_OK) break;
         opened[m->n_files++] = fn;
     }
@@ -101,7 +159,7 @@ static er_status open_weights(er_model *m, const char *dir, er_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (file_exists(path)) {
-        er_status st = er_st_open(path, &m->files[0], err);
+        er_status st = shared_open(path, &m->files[0], err);
         if (st == ER_OK) m->n_files = 1;
         return st;
     }

@@ -14,6 +14,7 @@
 #include "../check_main.h"
 #include "../tmpdir.h"
 #include "er_log.h"
+#include "model_internal.h"
 #include "recycle.h"
 
 #define MODELS "tests/fixtures/models"
@@ -265,6 +266,31 @@ START_TEST(add_and_remove_while_serving) {
 }
 END_TEST
 
+
+/* Models over one checkpoint file map it once (RSS counts it once): the
+ * base, a second load of it and an adapter over it share the mapping, which
+ * lives until the last of them is freed. */
+START_TEST(one_mapping_per_file) {
+    er_model *a, *b, *l;
+    ck_assert_int_eq(er_model_load(MODELS "/bert-seqcls", NULL, &a, NULL), ER_OK);
+    ck_assert_int_eq(er_model_load(MODELS "/bert-seqcls/", NULL, &b, NULL), ER_OK);
+    ck_assert_int_eq(er_model_load(MODELS "/lora-bert-seqcls", NULL, &l, NULL), ER_OK);
+    ck_assert_ptr_eq(a->files[0], b->files[0]);
+    ck_assert_ptr_eq(a->files[0], l->files[0]);
+    er_model_free(a);
+    er_model_free(b);
+    er_ctx *ctx;
+    ck_assert_int_eq(er_ctx_init(l, NULL, &ctx, NULL), ER_OK);
+    er_batch bt = batch();
+    float h[12 * 64], out[8], ref[8], h2[12 * 64];
+    ck_assert_int_eq(er_forward(l, ctx, &bt, h, out, NULL), ER_OK);
+    forward(MODELS "/lora-bert-seqcls", false, ref, h2);
+    ck_assert_mem_eq(out, ref, 6 * sizeof(float));
+    er_ctx_free(ctx);
+    er_model_free(l);
+}
+END_TEST
+
 static Suite *lora_suite(void) {
     Suite *s = suite_create("lora");
     TCase *tc = tcase_create("core");
@@ -274,6 +300,7 @@ static Suite *lora_suite(void) {
     tcase_add_test(tc, below_the_cut);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, add_and_remove_while_serving);
+    tcase_add_test(tc, one_mapping_per_file);
     suite_add_tcase(s, tc);
     return s;
 }
