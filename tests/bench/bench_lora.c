@@ -158,49 +158,73 @@ static int rss_mode(bool merge, int n, char **dirs) {
     return 0;
 }
 
+/* One kind of task with its own store, warmed by the base. */
+typedef struct {
+    char dir[32];
+    er_taskset *ts;
+    er_worker *w;
+    const er_task *t;
+    double *ms;
+    er_run_stats rs;
+} hit_case;
+
+static int hit_open(hit_case *h, char **argv, int mode, const er_batch *b, int iters) {
+    snprintf(h->dir, sizeof h->dir, "/tmp/er_bench_lora_XXXXXX");
+    if (!mkdtemp(h->dir)) return 1;
+    er_task_spec specs[2] = {{"base", argv[0], 0}, {"t", mode == 3 ? argv[2] : argv[1], 0}};
+    er_taskset_params p = er_taskset_default_params();
+    p.store_path = h->dir;
+    p.store.dtype = ER_DTYPE_FP32;
+    p.lora_merge = mode == 2;
+    er_err e;
+    if (er_taskset_load(specs, mode ? 2 : 1, &p, &h->ts, &e) != ER_OK ||
+        er_worker_init(h->ts, NULL, &h->w, &e) != ER_OK)
+        return fprintf(stderr, "%s\n", e.msg), 1;
+    h->t = er_taskset_at(h->ts, mode ? 1 : 0);
+    h->ms = calloc((size_t)iters, sizeof *h->ms);
+    er_warm(h->w, er_taskset_at(h->ts, 0), b, 0, NULL, NULL, &e);
+    er_store_flush(er_taskset_store(h->ts));
+    return 0;
+}
+
+static void hit_close(hit_case *h) {
+    free(h->ms);
+    er_worker_free(h->w);
+    er_taskset_free(h->ts);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", h->dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", h->dir);
+}
+
+/* The four kinds run in turn each iteration, so that load from elsewhere on
+ * the machine falls on all of them alike. */
 static int hit_mode(char **argv) {
     const int B = atoi(argv[3]), S = atoi(argv[4]), iters = atoi(argv[5]);
     const char *labels[] = {"base (full model)", "LoRA unmerged", "LoRA merged", "full task"};
-    printf("  per request on a store hit (batch %d x %d, median of %d, ms):\n", B, S, iters);
-    for (int mode = 0; mode < 4; mode++) {
-        char sd[] = "/tmp/er_bench_lora_XXXXXX";
-        if (!mkdtemp(sd)) return 1;
-        er_task_spec specs[2] = {{"base", argv[0], 0}, {"t", mode == 3 ? argv[2] : argv[1], 0}};
-        er_taskset_params p = er_taskset_default_params();
-        p.store_path = sd;
-        p.store.dtype = ER_DTYPE_FP32;
-        p.lora_merge = mode == 2;
-        er_taskset *ts;
-        er_worker *w;
-        er_err e;
-        if (er_taskset_load(specs, mode ? 2 : 1, &p, &ts, &e) != ER_OK ||
-            er_worker_init(ts, NULL, &w, &e) != ER_OK)
-            return fprintf(stderr, "%s\n", e.msg), 1;
-        int *lens = malloc((size_t)B * sizeof *lens);
-        int32_t *ids = malloc((size_t)B * (size_t)S * sizeof *ids);
-        for (int i = 0; i < B; i++) lens[i] = S;
-        for (int i = 0; i < B * S; i++) ids[i] = 1000 + (i * 7919) % 20000;
-        er_batch b = {B, lens, ids, NULL};
-        float *out = malloc((size_t)B * 64 * sizeof *out);
-        const er_task *t = er_taskset_at(ts, mode ? 1 : 0);
-        er_warm(w, er_taskset_at(ts, 0), &b, 0, NULL, NULL, &e);
-        er_store_flush(er_taskset_store(ts));
-        double *ms = malloc((size_t)iters * sizeof *ms);
-        er_run_stats rs = {0};
-        for (int i = 0; i < iters; i++) {
+    int *lens = malloc((size_t)B * sizeof *lens);
+    int32_t *ids = malloc((size_t)B * (size_t)S * sizeof *ids);
+    for (int i = 0; i < B; i++) lens[i] = S;
+    for (int i = 0; i < B * S; i++) ids[i] = 1000 + (i * 7919) % 20000;
+    er_batch b = {B, lens, ids, NULL};
+    float *out = malloc((size_t)B * 64 * sizeof *out);
+    hit_case h[4] = {0};
+    for (int m = 0; m < 4; m++)
+        if (hit_open(&h[m], argv, m, &b, iters)) return 1;
+    for (int i = 0; i < iters; i++)
+        for (int m = 0; m < 4; m++) {
             double t0 = now_s();
-            er_run(w, t, &b, 0, out, NULL, &rs, &e);
-            ms[i] = 1e3 * (now_s() - t0);
+            er_run(h[m].w, h[m].t, &b, 0, out, NULL, &h[m].rs, NULL);
+            h[m].ms[i] = 1e3 * (now_s() - t0);
         }
-        printf("    %-18s %8.1f ms  (hits %d/%d, stacks %d)\n", labels[mode], median(ms, iters),
-               rs.hits, B, er_taskset_lower_stacks(ts));
-        free(ms); free(out); free(ids); free(lens);
-        er_worker_free(w);
-        er_taskset_free(ts);
-        char cmd[64];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", sd);
-        if (system(cmd)) return 1;
+    printf("  per request on a store hit (batch %d x %d, median of %d, kinds interleaved):\n", B,
+           S, iters);
+    for (int m = 0; m < 4; m++) {
+        printf("    %-18s %8.1f ms  (hits %d/%d, upper layers %.1f ms, head %.2f ms)\n", labels[m],
+               median(h[m].ms, iters), h[m].rs.hits, B, 1e-6 * (double)h[m].rs.upper_ns,
+               1e-6 * (double)h[m].rs.head_ns);
+        hit_close(&h[m]);
     }
+    free(out); free(ids); free(lens);
     return 0;
 }
 
