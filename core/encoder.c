@@ -23,6 +23,7 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
+    free(c->glu);
     er_par_free(c->par);
     free(c);
 }
@@ -58,8 +59,10 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
+    if (c->rope_glu.gate_act != ER_GLU_NONE) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions) {
+        !x->rows2 || !x->offsets || !x->positions ||
+        (c->rope_glu.gate_act != ER_GLU_NONE && !x->glu)) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -76,7 +79,7 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
 bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
-           c->embedding_size <= x->width;
+           c->embedding_size <= x->width && (c->rope_glu.gate_act == ER_GLU_NONE || x->glu);
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {

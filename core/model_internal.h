@@ -52,6 +52,14 @@ struct er_model {
     er_lin head_dense;     /* w NULL if the head has none */
     er_head_act head_act;
     er_lin head_out;       /* w NULL for the embedding head */
+    /* NomicBERT and GTE (nomic_glu.c): the rotary table, computed once at
+     * load, and each layer's gate projection (q/k/v are views into the
+     * fused QKV weight; ffn_in is the up projection, ffn_out the down). */
+    struct {
+        const float *rope_cos, *rope_sin; /* [rope_max_pos, rope_half] model-owned */
+        int rope_max_pos, rope_half;
+        er_lin *gate; /* [num_layers] (freed with the model); below skip_below zero */
+    } rope_glu;
 };
 
 /* Loading helpers for the architecture files, called only inside
