@@ -13,6 +13,7 @@
 #include "encoder.h"
 #include "er_io.h"
 #include "model_internal.h"
+#include "recycle.h"
 #include "recycle_internal.h"
 
 #define MODELS "tests/fixtures/models/"
@@ -244,12 +245,47 @@ START_TEST(fingerprint_covers_gate_tensors) {
 }
 END_TEST
 
+/* One worker serves a BERT task next to a GTE task whose gated MLP needs a
+ * gate buffer the (wider-scoring) BERT model does not: its ctx takes every
+ * size from every task, and the GTE task computes what er_forward does. */
+START_TEST(mixed_taskset_worker) {
+    er_task_spec specs[] = {{"bert", MODELS "bert-seqcls", 0}, {"gte", MODELS "gte-seqcls", 0}};
+    er_taskset_params p = er_taskset_default_params();
+    er_taskset *ts;
+    er_err err;
+    ck_assert_msg(er_taskset_load(specs, 2, &p, &ts, &err) == ER_OK, "%s", err.msg);
+    er_worker *w;
+    ck_assert_msg(er_worker_init(ts, NULL, &w, &err) == ER_OK, "%s", err.msg);
+    int32_t ids[9] = {2, 5, 6, 7, 3, 2, 8, 9, 3};
+    int lens[2] = {5, 4};
+    er_batch b = {2, lens, ids, NULL};
+    float out[4], ref[4], x[9 * 40];
+    uint8_t hit[2];
+    er_run_stats st;
+    ck_assert_msg(er_run(w, er_taskset_at(ts, 1), &b, 0, out, hit, &st, &err) == ER_OK, "%s",
+                  err.msg);
+    er_model *m;
+    er_ctx *ctx;
+    ck_assert_int_eq(er_model_load(MODELS "gte-seqcls", NULL, &m, &err), ER_OK);
+    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, &err), ER_OK);
+    ck_assert_int_eq(er_forward(m, ctx, &b, x, ref, &err), ER_OK);
+    for (int i = 0; i < 4; i++) ck_assert_float_eq_tol(out[i], ref[i], 1e-5f);
+    ck_assert_msg(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, &st, &err) == ER_OK, "%s",
+                  err.msg);
+    er_ctx_free(ctx);
+    er_model_free(m);
+    er_worker_free(w);
+    er_taskset_free(ts);
+}
+END_TEST
+
 static Suite *nomic_gte_suite(void) {
     Suite *s = suite_create("nomic_gte");
     TCase *tc = tcase_create("config");
     tcase_add_loop_test(tc, refusals_name_the_field, 0, (int)(sizeof REFUSED / sizeof REFUSED[0]));
     tcase_add_test(tc, bad_values_are_format_errors);
     tcase_add_test(tc, derived_sizes_and_lengths);
+    tcase_add_test(tc, mixed_taskset_worker);
     suite_add_tcase(s, tc);
     TCase *fp = tcase_create("fingerprint");
     tcase_set_timeout(fp, 60);
