@@ -32,8 +32,10 @@
     X(ER_ARCH_BERT, er_arch_bert)            \
     X(ER_ARCH_ROBERTA, er_arch_roberta)      \
     X(ER_ARCH_DISTILBERT, er_arch_distilbert) \
-    X(ER_ARCH_ELECTRA, er_arch_electra)     \
-    X(ER_ARCH_MPNET, er_arch_mpnet)
+    X(ER_ARCH_ELECTRA, er_arch_electra)      \
+    X(ER_ARCH_MPNET, er_arch_mpnet)          \
+    X(ER_ARCH_NOMIC_BERT, er_arch_nomic_bert) \
+    X(ER_ARCH_GTE, er_arch_gte)
 
 #define ER_ARCH_ENUM_VALUE_(id, desc) id,
 typedef enum { ER_ARCHITECTURES(ER_ARCH_ENUM_VALUE_) ER_ARCH_COUNT } er_arch;
@@ -47,6 +49,10 @@ typedef enum {
 } er_head_type;
 
 typedef enum { ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU } er_act;
+
+/* The gate activation of a gated MLP (NomicBERT swiglu / geglu, GTE's
+ * hidden_act); ER_GLU_NONE for the families without one. */
+typedef enum { ER_GLU_NONE, ER_GLU_SILU, ER_GLU_GELU, ER_GLU_GELU_TANH, ER_GLU_RELU } er_glu_act;
 
 /* How an embedding head turns a sequence's token rows into one sentence row
  * (sentence-transformers' Pooling module). */
@@ -77,6 +83,18 @@ typedef struct {
     struct {
         int relative_buckets; /* relative_attention_num_buckets: rows of the bias table */
     } mpnet;
+    /* NomicBERT and GTE v1.5 (arch_nomic.c, arch_gte.c): post-norm layers
+     * with rotary positions, a fused QKV projection and a gated MLP
+     * (up * act(gate)), no position table. */
+    struct {
+        double rope_theta;      /* rotary base */
+        double rope_freq_scale; /* multiplies every rotary frequency (GTE's NTK scaling), else 1 */
+        int rope_dim;           /* rotated dimensions of each head (<= head_dim, even) */
+        er_glu_act gate_act;    /* activation of the gate half */
+        bool qkv_bias, out_bias;  /* attention projections' biases */
+        bool up_bias, down_bias;  /* MLP projections' biases */
+        int max_len;            /* longest sequence served (<= max_positions) */
+    } rope_glu;
 } er_config;
 
 /* Parses config.json text.  Unsupported architectures and options are

@@ -23,6 +23,7 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
+    free(c->glu);
     er_par_free(c->par);
     free(c);
 }
@@ -30,6 +31,27 @@ void er_ctx_free(er_ctx *c) {
 static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(float) + 64); }
 
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
+    return er_ctx_init_models(&m, 1, params, out, err);
+}
+
+/* The ctx's capacities: the largest of each size over the models, and a
+ * gate buffer when any has a gated MLP. */
+static void ctx_sizes(er_ctx *x, const er_model *const *ms, int n, int *max_pos, bool *gated) {
+    *max_pos = 1;
+    *gated = false;
+    for (int i = 0; i < n; i++) {
+        const er_config *c = &ms[i]->cfg;
+        int width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
+        if (c->hidden_size > x->hidden) x->hidden = c->hidden_size;
+        if (c->intermediate_size > x->inter) x->inter = c->intermediate_size;
+        if (width > x->width) x->width = width;
+        if (c->max_positions > *max_pos) *max_pos = c->max_positions;
+        if (c->rope_glu.gate_act != ER_GLU_NONE) *gated = true;
+    }
+}
+
+er_status er_ctx_init_models(const er_model *const *ms, int n, const er_ctx_params *params,
+                             er_ctx **out, er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
     if (p.n_threads == 0) p.n_threads = 1; /* params written before the field existed */
@@ -37,15 +59,15 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
         return er_set(err, ER_ERR_INVALID_ARG, "ctx params must be positive (tokens %d, seqs %d, "
                       "seq len %d, threads %d)", p.max_tokens, p.max_seqs, p.max_seq_len,
                       p.n_threads);
-    const er_config *c = &m->cfg;
-    if (p.max_seq_len > c->max_positions) p.max_seq_len = c->max_positions;
-    if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
+    if (n < 1) return er_set(err, ER_ERR_INVALID_ARG, "a ctx needs at least one model");
     er_ctx *x = calloc(1, sizeof *x);
     if (!x) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    int max_pos;
+    bool gated;
+    ctx_sizes(x, ms, n, &max_pos, &gated);
+    if (p.max_seq_len > max_pos) p.max_seq_len = max_pos;
+    if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
     x->p = p;
-    x->hidden = c->hidden_size;
-    x->inter = c->intermediate_size;
-    x->width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
     x->q = alloc_floats(T, H);                         // [T, H]
     x->k = alloc_floats(T, H);                         // [T, H]
@@ -58,8 +80,9 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
+    if (gated) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions) {
+        !x->rows2 || !x->offsets || !x->positions || (gated && !x->glu)) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -76,7 +99,7 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
 bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
-           c->embedding_size <= x->width;
+           c->embedding_size <= x->width && (c->rope_glu.gate_act == ER_GLU_NONE || x->glu);
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {

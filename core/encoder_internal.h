@@ -26,6 +26,8 @@ struct er_ctx {
     int *offsets;      /* [max_seqs + 1] first token of each sequence */
     int32_t *positions; /* [max_tokens] position id of each token (embeddings) */
     er_par *par;       /* the parallel-for team: n_threads - 1 helper threads */
+    float *glu;        /* [max_tokens, intermediate] gate of a gated MLP; NULL when the
+                          model has none (rope_glu.gate_act == ER_GLU_NONE) */
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes
@@ -83,6 +85,11 @@ typedef struct {
  * non-positive rot_dim or theta <= 1, ER_ERR_NOMEM. */
 er_status er_rope_table_init(er_model *m, double theta, int rot_dim, int max_pos,
                              er_rope_table *t, er_err *err);
+
+/* As er_rope_table_init with every frequency multiplied by freq_scale > 0
+ * (GTE's fixed NTK scaling: theta * factor and factor^(-2 / rot_dim)). */
+er_status er_rope_table_init_scaled(er_model *m, double theta, double freq_scale, int rot_dim,
+                                    int max_pos, er_rope_table *t, er_err *err);
 
 /* Rotates the first 2 * t->half dimensions of each head of x in place: head
  * h of token i at x[i * ld + h * head_dim]; positions[i] < t->max_pos. */

@@ -60,6 +60,14 @@ struct er_model {
         float *by_distance;    /* [num_heads, 2 * max_len - 1]: j - i + max_len - 1 */
         int max_len;           /* longest sequence (max_positions - 2) */
     } mpnet;
+    /* NomicBERT and GTE (nomic_glu.c): the rotary table, computed once at
+     * load, and each layer's gate projection (q/k/v are views into the
+     * fused QKV weight; ffn_in is the up projection, ffn_out the down). */
+    struct {
+        const float *rope_cos, *rope_sin; /* [rope_max_pos, rope_half] model-owned */
+        int rope_max_pos, rope_half;
+        er_lin *gate; /* [num_layers] (freed with the model); below skip_below zero */
+    } rope_glu;
 };
 
 /* Loading helpers for the architecture files, called only inside

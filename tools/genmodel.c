@@ -2,8 +2,9 @@
  * weights, deterministically from a seed, for the demo and the benchmarks
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
- *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny
- *                    [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N]
+ *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny|
+ *                                       nomic-embed-text-v1.5|gte-base-en-v1.5
+ *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte] [--vocab N]
  *                    [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
@@ -20,7 +21,12 @@
  * --arch mpnet writes MPNet's (core/arch_mpnet.c): prefix "mpnet.", the same
  * positions as RoBERTa, no token types, attention.attn.{q,k,v,o} and
  * attention.LayerNorm, encoder.relative_attention_bias [32, heads],
- * MPNetClassificationHead; --preset mpnet-base is all-mpnet-base-v2's shape. */
+ * MPNetClassificationHead; --preset mpnet-base is all-mpnet-base-v2's shape.
+ * --arch nomic_bert writes nomic-embed-text-v1.5's layout and config (fused
+ * bias-free Wqkv, SwiGLU fc11/fc12/fc2, emb_ln, rotary base 1000, mean
+ * pooling + Normalize), --arch gte gte-base-en-v1.5's (qkv_proj, up_gate_proj,
+ * rope_theta 500000, no token types, CLS pooling); the presets of the same
+ * names give their shapes (8192 positions: rotary, no position table). */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -43,6 +49,8 @@ static const preset PRESETS[] = {
     {"minilm-l6", 384, 6, 12, 1536, 30522, 512},
     {"mpnet-base", 768, 12, 12, 3072, 30527, 512},
     {"tiny", 64, 4, 4, 128, 30522, 512},
+    {"nomic-embed-text-v1.5", 768, 12, 12, 3072, 30528, 8192},
+    {"gte-base-en-v1.5", 768, 12, 12, 3072, 30528, 8192},
 };
 
 /* What differs between BERT, RoBERTa-style and MPNet checkpoints. */
@@ -64,6 +72,8 @@ static const arch ARCHES[] = {
     {"mpnet", "mpnet", "MPNet", "mpnet.", 1, 2, 0,
      {"attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o",
       "attention.LayerNorm"}, 32, true},
+    {"nomic_bert", "nomic_bert", "NomicBert", "bert.", 0, 0, 2, BERT_ATTN, 0, false},
+    {"gte", "new", "New", "new.", 0, 0, 0, BERT_ATTN, 0, false},
 };
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
@@ -232,7 +242,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             return 0;
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
-                            "tiny [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N] "
+                            "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5 "
+                            "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte] [--vocab N] "
                             "[--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
@@ -250,6 +261,8 @@ static int parse_args(int argc, char **argv, opts *o) {
         o->num_labels < 1 || o->num_labels > 64)
         return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
                       "--vocab in [1, 1000000] and --num-labels in [1, 64]"), 2;
+    if (strcmp(o->a->name, "nomic_bert") == 0 && o->head != HEAD_EMBEDDING && o->head != HEAD_SEQCLS)
+        return er_log(ER_LOG_ERROR, "--arch nomic_bert has the heads embedding and seqcls"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
@@ -294,6 +307,89 @@ static void add_encoder(tensor_list *l, const preset *p, const arch *a, const ch
     }
 }
 
+static void linear_nobias(tensor_list *l, const char *name, int out, int in, rng *r) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, out, in, FILL_RANDOM, r, sqrtf(3.0f / (float)in));
+}
+
+/* One tensor of layer i: name under pre + layers + ".i.". */
+static void layer_name(char *k, size_t cap, const char *pre, const char *layers, int i,
+                       const char *name) {
+    snprintf(k, cap, "%s%s.%d.%s", pre, layers, i, name);
+}
+
+/* NomicBertModel's names: bias-free fused Wqkv, out_proj and SwiGLU
+ * fc11/fc12/fc2, post-norm norm1/norm2, emb_ln; no position table. */
+static void add_encoder_nomic(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                              rng *upper, int upper_from) {
+    char k[128];
+    /* what NomicBertModel derives: vocab_size padded to pad_vocab_size_multiple
+     * (64 in the config written), n_inner rounded up to a multiple of 256 */
+    int H = p->hidden, F = (p->inter + 255) / 256 * 256, V = (p->vocab + 63) / 64 * 64;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, V, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
+    add(l, k, 2, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%semb_ln", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "attn.Wqkv");
+        linear_nobias(l, k, 3 * H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "attn.out_proj");
+        linear_nobias(l, k, H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "mlp.fc11");
+        linear_nobias(l, k, F, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "mlp.fc12");
+        linear_nobias(l, k, F, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "mlp.fc2");
+        linear_nobias(l, k, H, F, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "norm1");
+        layernorm(l, k, H);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "norm2");
+        layernorm(l, k, H);
+    }
+}
+
+/* GTE NewModel's names: qkv_proj and o_proj with bias, up_gate_proj
+ * [2 * inter, hidden] without, down_proj with; attn_ln, mlp_ln. */
+static void add_encoder_gte(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                            rng *upper, int upper_from) {
+    char k[128];
+    int H = p->hidden, F = p->inter;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "attention.qkv_proj");
+        linear(l, k, 3 * H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "attention.o_proj");
+        linear(l, k, H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "mlp.up_gate_proj");
+        linear_nobias(l, k, 2 * F, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "mlp.down_proj");
+        linear(l, k, H, F, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "attn_ln");
+        layernorm(l, k, H);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "mlp_ln");
+        layernorm(l, k, H);
+    }
+}
+
+static void add_stack(tensor_list *l, const opts *o, rng *lower, rng *upper) {
+    /* a base model is saved without the prefix, as sentence-transformers does */
+    const char *pre = o->head == HEAD_EMBEDDING ? "" : o->a->tensor_prefix;
+    if (strcmp(o->a->name, "nomic_bert") == 0)
+        add_encoder_nomic(l, &o->p, pre, lower, upper, o->upper_from);
+    else if (strcmp(o->a->name, "gte") == 0)
+        add_encoder_gte(l, &o->p, pre, lower, upper, o->upper_from);
+    else
+        add_encoder(l, &o->p, o->a, pre, lower, upper, o->upper_from);
+}
+
 /* The head's tensors and its config.json labels; writes the architecture
  * (e.g. "RobertaForTokenClassification") into arch_out. */
 static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, char *arch_out,
@@ -305,8 +401,10 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
     labels[0] = 0;
     switch (o->head) {
     case HEAD_SEQCLS:
-        /* BERT: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
-        linear(l, dense ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
+        /* BERT-style: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
+        char pooler[64];
+        snprintf(pooler, sizeof pooler, "%spooler.dense", o->a->tensor_prefix);
+        linear(l, dense ? "classifier.dense" : pooler, H, H, &head_rng);
         linear(l, dense ? "classifier.out_proj" : "classifier", o->num_labels, H, &head_rng);
         if (o->num_labels == 2) {
             labels_json(labels, cap, SENTIMENT_LABELS, 2);
@@ -360,13 +458,60 @@ static int write_config(const opts *o, const char *arch_name, const char *labels
     return write_text(o->out, "config.json", config);
 }
 
-/* sentence-transformers' files: mean pooling, then normalisation. */
-static int write_pooling(const char *out, int H) {
+/* nomic-embed-text-v1.5's config.json fields (GPT-2 names). */
+static int write_config_nomic(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"nomic_bert\",\n%s"
+             "  \"activation_function\": \"swiglu\",\n  \"vocab_size\": %d,\n  \"n_embd\": %d,\n"
+             "  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %d,\n  \"n_positions\": %d,\n"
+             "  \"max_trained_positions\": 2048,\n  \"type_vocab_size\": 2,\n"
+             "  \"layer_norm_epsilon\": 1e-12,\n  \"pad_vocab_size_multiple\": 64,\n"
+             "  \"prenorm\": false,\n  \"qkv_proj_bias\": false,\n  \"mlp_fc1_bias\": false,\n"
+             "  \"mlp_fc2_bias\": false,\n  \"rotary_emb_base\": 1000,\n"
+             "  \"rotary_emb_fraction\": 1.0,\n  \"rotary_emb_interleaved\": false,\n"
+             "  \"rotary_emb_scale_base\": null,\n  \"rotary_scaling_factor\": null,\n"
+             "  \"causal\": false,\n  \"use_rms_norm\": false,\n  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* gte-base-en-v1.5's config.json fields. */
+static int write_config_gte(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"new\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 0,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n"
+             "  \"layer_norm_type\": \"layer_norm\",\n  \"pad_token_id\": 0,\n"
+             "  \"position_embedding_type\": \"rope\",\n  \"rope_theta\": 500000,\n"
+             "  \"rope_scaling\": null,\n  \"pack_qkv\": true,\n  \"logn_attention_scale\": false,\n"
+             "  \"unpad_inputs\": false,\n  \"use_memory_efficient_attention\": false,\n"
+             "  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* sentence-transformers' files: mean (or CLS) pooling, then normalisation
+ * (none with CLS, as gte-*-v1.5 ship). */
+static int write_pooling(const char *out, int H, bool cls) {
     char pool_dir[4096];
     snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
     mkdir(pool_dir, 0755);
     int rc = write_text(out, "modules.json",
-                        "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                        cls ? "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                              "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, "
+                              "\"name\": \"1\", \"path\": \"1_Pooling\", \"type\": "
+                              "\"sentence_transformers.models.Pooling\"}\n]\n"
+                        : "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
                         "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
                         "\"1\", \"path\": \"1_Pooling\", \"type\": "
                         "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
@@ -374,9 +519,10 @@ static int write_pooling(const char *out, int H) {
                         "\"sentence_transformers.models.Normalize\"}\n]\n");
     char pool[512];
     snprintf(pool, sizeof pool,
-             "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": false,\n"
-             "  \"pooling_mode_mean_tokens\": true,\n  \"pooling_mode_max_tokens\": false,\n"
-             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H);
+             "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": %s,\n"
+             "  \"pooling_mode_mean_tokens\": %s,\n  \"pooling_mode_max_tokens\": false,\n"
+             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H, cls ? "true" : "false",
+             cls ? "false" : "true");
     return rc | write_text(pool_dir, "config.json", pool);
 }
 
@@ -389,9 +535,7 @@ int main(int argc, char **argv) {
         return er_log(ER_LOG_ERROR, "cannot create %s: %s", o.out, strerror(errno)), 1;
     rng lower = {o.seed}, upper = {o.upper_seed};
     tensor_list l = {0};
-    /* a base model is saved without the prefix, as sentence-transformers does */
-    add_encoder(&l, &o.p, o.a, o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix,
-                &lower, &upper, o.upper_from);
+    add_stack(&l, &o, &lower, &upper);
     char labels[1024], path[4096], arch_name[64];
     add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
     snprintf(path, sizeof path, "%s/model.safetensors", o.out);
@@ -399,8 +543,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
-    rc = write_config(&o, arch_name, labels);
-    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden);
+    bool gte = strcmp(o.a->name, "gte") == 0;
+    if (strcmp(o.a->name, "nomic_bert") == 0) rc = write_config_nomic(&o, arch_name, labels);
+    else if (gte) rc = write_config_gte(&o, arch_name, labels);
+    else rc = write_config(&o, arch_name, labels);
+    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden, gte);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;
 }

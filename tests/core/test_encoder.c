@@ -21,6 +21,7 @@ static const char *const GOLDEN_MODELS[] = {
     "roberta-seqcls", "xlmr-tokcls", "distilbert-seqcls", "distilbert-qa", "electra-disc",
     "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
     "mpnet-embed", "mpnet-seqcls", "mpnet-tokcls", "mpnet-qa",
+    "nomic-embed", "nomic-seqcls", "gte-embed", "gte-seqcls",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
