@@ -328,7 +328,8 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
         return er_set(err, ER_ERR_INVALID_ARG, "cannot visit layers [0, %d) of this model", cut);
     size_t e = (size_t)c->embedding_size;
     int r = fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e);
-    if (!r) r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
+    if (!r && m->pos_emb) /* rotary families have no position table */
+        r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
     if (!r && m->type_emb) r = fn(user, "embeddings.type", m->type_emb, (size_t)c->type_vocab_size * e);
     if (!r) r = visit_ln(fn, user, "embeddings.ln", &m->emb_ln, (int)e);
     if (!r && m->emb_project.w) r = visit_lin(fn, user, "embeddings.project", &m->emb_project);

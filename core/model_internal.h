@@ -52,6 +52,9 @@ struct er_model {
     er_lin head_dense;     /* w NULL if the head has none */
     er_head_act head_act;
     er_lin head_out;       /* w NULL for the embedding head */
+    /* ModernBERT's rotary tables, final norm and head norm (modernbert.h);
+     * NULL for other families.  Model-owned memory (er_model_alloc_floats). */
+    struct er_modernbert_w *modernbert;
 };
 
 /* Loading helpers for the architecture files, called only inside
