@@ -43,12 +43,18 @@ static er_status parse_rope_parameters(const json_t *root, er_config *c, er_err 
     const json_t *scaling = json_object_get(root, "rope_scaling");
     if (scaling && !json_is_null(scaling))
         return er_set(err, ER_ERR_UNSUPPORTED, "config.json: rope_scaling is not supported");
-    const json_t *rp = json_object_get(root, "rope_parameters");
+    json_t *rp = json_object_get(root, "rope_parameters");
     if (!rp || json_is_null(rp)) return ER_OK;
     if (!json_is_object(rp))
         return er_set(err, ER_ERR_FORMAT, "config.json: 'rope_parameters' must be an object");
     static const char *const kinds[2] = {"full_attention", "sliding_attention"};
     double *theta[2] = {&c->modernbert.global_theta, &c->modernbert.local_theta};
+    const char *key;
+    const json_t *val;
+    json_object_foreach(rp, key, val)
+        if (strcmp(key, kinds[0]) != 0 && strcmp(key, kinds[1]) != 0)
+            return er_set(err, ER_ERR_UNSUPPORTED, "config.json: rope_parameters.%.40s is not "
+                          "supported (full_attention, sliding_attention are)", key);
     for (int i = 0; i < 2; i++) {
         const json_t *k = json_object_get(rp, kinds[i]);
         if (!k || json_is_null(k)) continue;

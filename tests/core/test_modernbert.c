@@ -94,6 +94,8 @@ START_TEST(refusals_name_the_field) {
     expect_refusal("rope_parameters",
                    "{\"sliding_attention\": {\"rope_type\": \"yarn\", \"rope_theta\": 10000.0}}",
                    ER_ERR_UNSUPPORTED, "rope_parameters.sliding_attention.rope_type");
+    expect_refusal("rope_parameters", "{\"rope_theta\": 20000.0, \"rope_type\": \"default\"}",
+                   ER_ERR_UNSUPPORTED, "rope_parameters.rope_t");
     expect_refusal("rope_scaling", "{\"type\": \"linear\", \"factor\": 2.0}", ER_ERR_UNSUPPORTED,
                    "rope_scaling");
     expect_refusal("layer_types", "[\"full_attention\", \"full_attention\"]", ER_ERR_FORMAT,
