@@ -35,7 +35,8 @@
     X(ER_ARCH_ELECTRA, er_arch_electra)      \
     X(ER_ARCH_MPNET, er_arch_mpnet)          \
     X(ER_ARCH_NOMIC_BERT, er_arch_nomic_bert) \
-    X(ER_ARCH_GTE, er_arch_gte)
+    X(ER_ARCH_GTE, er_arch_gte)              \
+    X(ER_ARCH_MODERNBERT, er_arch_modernbert)
 
 #define ER_ARCH_ENUM_VALUE_(id, desc) id,
 typedef enum { ER_ARCHITECTURES(ER_ARCH_ENUM_VALUE_) ER_ARCH_COUNT } er_arch;
@@ -95,6 +96,14 @@ typedef struct {
         bool up_bias, down_bias;  /* MLP projections' biases */
         int max_len;            /* longest sequence served (<= max_positions) */
     } rope_glu;
+    struct {                /* ModernBERT (arch_modernbert.c); zero for other families */
+        double global_theta, local_theta; /* rotary theta of global / local layers */
+        int global_every;    /* global_attn_every_n_layers: layer i is global iff i % n == 0 */
+        int local_attention; /* local layers: query i sees keys |i - j| <= local_attention / 2 */
+        bool norm_bias, attention_bias, mlp_bias, classifier_bias;
+        er_act classifier_act; /* classifier_activation of the prediction head */
+        bool mean_pooling;   /* classifier_pooling "mean" (else "cls") */
+    } modernbert;
 } er_config;
 
 /* Parses config.json text.  Unsupported architectures and options are

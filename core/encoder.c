@@ -208,6 +208,10 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     er_status st = er_batch_check(m, x, b, err);
     if (st != ER_OK) return st;
     const int T = er_batch_tokens(b), H = c->hidden_size, S = b->n_seqs;
+    if (c->head != ER_HEAD_EMBEDDING && m->arch->head) { /* the family's own head */
+        m->arch->head(m, x, b, h, out);
+        return ER_OK;
+    }
     switch (c->head) {
     case ER_HEAD_EMBEDDING:
         pool_sentences(c, b, h, out);

@@ -68,6 +68,9 @@ struct er_model {
         int rope_max_pos, rope_half;
         er_lin *gate; /* [num_layers] (freed with the model); below skip_below zero */
     } rope_glu;
+    /* ModernBERT's rotary tables, final norm and head norm (modernbert.h);
+     * NULL for other families.  Model-owned memory (er_model_alloc_floats). */
+    struct er_modernbert_w *modernbert;
 };
 
 /* Loading helpers for the architecture files, called only inside

@@ -3,9 +3,9 @@
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
  *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny|
- *                                       nomic-embed-text-v1.5|gte-base-en-v1.5
- *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte] [--vocab N]
- *                    [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
+ *                                       nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base
+ *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert]
+ *                    [--vocab N] [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
@@ -26,7 +26,11 @@
  * bias-free Wqkv, SwiGLU fc11/fc12/fc2, emb_ln, rotary base 1000, mean
  * pooling + Normalize), --arch gte gte-base-en-v1.5's (qkv_proj, up_gate_proj,
  * rope_theta 500000, no token types, CLS pooling); the presets of the same
- * names give their shapes (8192 positions: rotary, no position table). */
+ * names give their shapes (8192 positions: rotary, no position table).
+ * --arch modernbert writes ModernBERT's layout (core/arch_modernbert.c):
+ * fused Wqkv, GeGLU Wi, no biases and bias-free norms as ModernBERT-base,
+ * global attention every 3 layers, local window 128, ModernBertPredictionHead
+ * under the classifiers; the preset modernbert-base has its sizes. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -51,6 +55,7 @@ static const preset PRESETS[] = {
     {"tiny", 64, 4, 4, 128, 30522, 512},
     {"nomic-embed-text-v1.5", 768, 12, 12, 3072, 30528, 8192},
     {"gte-base-en-v1.5", 768, 12, 12, 3072, 30528, 8192},
+    {"modernbert-base", 768, 22, 12, 1152, 50368, 8192},
 };
 
 /* What differs between BERT, RoBERTa-style and MPNet checkpoints. */
@@ -74,6 +79,7 @@ static const arch ARCHES[] = {
       "attention.LayerNorm"}, 32, true},
     {"nomic_bert", "nomic_bert", "NomicBert", "bert.", 0, 0, 2, BERT_ATTN, 0, false},
     {"gte", "new", "New", "new.", 0, 0, 0, BERT_ATTN, 0, false},
+    {"modernbert", "modernbert", "ModernBert", "model.", 50283, 0, 0, BERT_ATTN, 0, false},
 };
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
@@ -242,9 +248,9 @@ static int parse_args(int argc, char **argv, opts *o) {
             return 0;
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
-                            "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5 "
-                            "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte] [--vocab N] "
-                            "[--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
+                            "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base "
+                            "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert] "
+                            "[--vocab N] [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
@@ -526,6 +532,92 @@ static int write_pooling(const char *out, int H, bool cls) {
     return rc | write_text(pool_dir, "config.json", pool);
 }
 
+/* ---- ModernBERT (--arch modernbert) ---- */
+
+static void weight(tensor_list *l, const char *name, int out, int in, rng *r) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, out, in, FILL_RANDOM, r, sqrtf(3.0f / (float)in));
+}
+
+static void norm_weight(tensor_list *l, const char *name, int d) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, d, 0, FILL_ONES, NULL, 0);
+}
+
+/* ModernBERT-base's tensors: no biases anywhere in the encoder. */
+static void add_modernbert_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                                   rng *upper, int upper_from) {
+    char k[128];
+    const int H = p->hidden, F = p->inter;
+    snprintf(k, sizeof k, "%sembeddings.tok_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.norm", pre);
+    norm_weight(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        char L[96];
+        snprintf(L, sizeof L, "%slayers.%d.", pre, i);
+        if (i > 0) { /* layer 0's attn_norm is an Identity */
+            snprintf(k, sizeof k, "%sattn_norm", L);
+            norm_weight(l, k, H);
+        }
+        snprintf(k, sizeof k, "%sattn.Wqkv", L);
+        weight(l, k, 3 * H, H, r);
+        snprintf(k, sizeof k, "%sattn.Wo", L);
+        weight(l, k, H, H, r);
+        snprintf(k, sizeof k, "%smlp_norm", L);
+        norm_weight(l, k, H);
+        snprintf(k, sizeof k, "%smlp.Wi", L);
+        weight(l, k, 2 * F, H, r);
+        snprintf(k, sizeof k, "%smlp.Wo", L);
+        weight(l, k, H, F, r);
+    }
+    snprintf(k, sizeof k, "%sfinal_norm", pre);
+    norm_weight(l, k, H);
+}
+
+/* ModernBertPredictionHead (head.dense, head.norm) and the classifier. */
+static void add_modernbert_head(tensor_list *l, const opts *o, char *labels, size_t cap,
+                                char *arch_out, size_t arch_cap) {
+    rng head_rng = {o->upper_seed * 31u + (uint64_t)o->head};
+    const int H = o->p.hidden;
+    static const char *const cls[] = {"Model", "ForSequenceClassification",
+                                      "ForTokenClassification", "ForQuestionAnswering"};
+    labels[0] = 0;
+    if (o->head != HEAD_EMBEDDING) {
+        weight(l, "head.dense", H, H, &head_rng);
+        norm_weight(l, "head.norm", H);
+        linear(l, "classifier", o->head == HEAD_TOKCLS ? 9 : 2, H, &head_rng);
+    }
+    if (o->head == HEAD_SEQCLS) labels_json(labels, cap, SENTIMENT_LABELS, 2);
+    if (o->head == HEAD_TOKCLS) labels_json(labels, cap, NER_LABELS, 9);
+    snprintf(arch_out, arch_cap, "ModernBert%s", cls[o->head]);
+}
+
+/* answerdotai/ModernBERT-base's config.json fields. */
+static int write_modernbert_config(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"modernbert\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"hidden_activation\": \"gelu\",\n"
+             "  \"norm_eps\": 1e-05,\n  \"norm_bias\": false,\n  \"attention_bias\": false,\n"
+             "  \"mlp_bias\": false,\n  \"classifier_bias\": false,\n"
+             "  \"classifier_activation\": \"gelu\",\n  \"classifier_pooling\": \"mean\",\n"
+             "  \"global_attn_every_n_layers\": 3,\n  \"local_attention\": 128,\n"
+             "  \"global_rope_theta\": 160000.0,\n  \"local_rope_theta\": 10000.0,\n"
+             "  \"pad_token_id\": 50283,\n  \"bos_token_id\": 50281,\n  \"cls_token_id\": 50281,\n"
+             "  \"eos_token_id\": 50282,\n  \"sep_token_id\": 50282,\n  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
 int main(int argc, char **argv) {
     er_log_setup("erserve-genmodel", ER_LOG_INFO);
     opts o;
@@ -535,16 +627,25 @@ int main(int argc, char **argv) {
         return er_log(ER_LOG_ERROR, "cannot create %s: %s", o.out, strerror(errno)), 1;
     rng lower = {o.seed}, upper = {o.upper_seed};
     tensor_list l = {0};
-    add_stack(&l, &o, &lower, &upper);
+    /* a base model is saved without the prefix, as sentence-transformers does */
+    const char *pre = o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix;
+    const bool modernbert = strcmp(o.a->name, "modernbert") == 0;
     char labels[1024], path[4096], arch_name[64];
-    add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
+    if (modernbert) {
+        add_modernbert_encoder(&l, &o.p, pre, &lower, &upper, o.upper_from);
+        add_modernbert_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
+    } else {
+        add_stack(&l, &o, &lower, &upper);
+        add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", o.out);
     rc = write_safetensors(path, &l);
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
     bool gte = strcmp(o.a->name, "gte") == 0;
-    if (strcmp(o.a->name, "nomic_bert") == 0) rc = write_config_nomic(&o, arch_name, labels);
+    if (modernbert) rc = write_modernbert_config(&o, arch_name, labels);
+    else if (strcmp(o.a->name, "nomic_bert") == 0) rc = write_config_nomic(&o, arch_name, labels);
     else if (gte) rc = write_config_gte(&o, arch_name, labels);
     else rc = write_config(&o, arch_name, labels);
     if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden, gte);

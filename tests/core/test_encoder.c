@@ -22,6 +22,8 @@ static const char *const GOLDEN_MODELS[] = {
     "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
     "mpnet-embed", "mpnet-seqcls", "mpnet-tokcls", "mpnet-qa",
     "nomic-embed", "nomic-seqcls", "gte-embed", "gte-seqcls",
+    "modernbert-seqcls", "modernbert-seqcls-mean", "modernbert-tokcls", "modernbert-embed",
+    "modernbert-qa", "modernbert-long",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
@@ -163,7 +165,9 @@ START_TEST(golden_parity) {
     const char *name = GOLDEN_MODELS[_i];
     json_t *g = load_golden(name);
     er_ctx *ctx;
-    er_model *m = load_model_ctx(name, NULL, &ctx);
+    er_ctx_params cp = er_ctx_default_params();
+    cp.max_seq_len = cp.max_tokens; /* long goldens: modernbert-long has 1100 tokens */
+    er_model *m = load_model_ctx(name, &cp, &ctx);
     const er_config *c = er_model_config(m);
     const int H = c->hidden_size, L = c->num_layers;
     ck_assert_int_eq(L, (int)json_integer_value(json_object_get(g, "num_layers")));
