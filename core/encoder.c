@@ -23,6 +23,7 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
+    free(c->rel); free(c->rel_meta); free(c->conv_in);
     er_par_free(c->par);
     free(c);
 }
@@ -58,8 +59,15 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
+    x->rel_cap = er_deberta_rel_floats(c, p.max_seq_len);
+    if (x->rel_cap) {
+        x->rel = alloc_floats(x->rel_cap, 1);                // [rel_cap]
+        x->rel_meta = malloc(4 * S * sizeof *x->rel_meta);  // [S, 4]
+    }
+    if (er_deberta_needs_conv_in(c)) x->conv_in = alloc_floats(T, H); // [T, H]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions) {
+        !x->rows2 || !x->offsets || !x->positions || (x->rel_cap && (!x->rel || !x->rel_meta)) ||
+        (er_deberta_needs_conv_in(c) && !x->conv_in)) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -76,7 +84,9 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
 bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
-           c->embedding_size <= x->width;
+           c->embedding_size <= x->width &&
+           er_deberta_rel_floats(c, x->p.max_seq_len) <= x->rel_cap &&
+           (!er_deberta_needs_conv_in(c) || x->conv_in);
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {
