@@ -30,23 +30,53 @@ void er_ctx_free(er_ctx *c) {
 
 static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(float) + 64); }
 
+/* The capacities a ctx needs to run every one of models[0..n). */
+typedef struct {
+    int hidden, inter, width, max_positions;
+    size_t rel;    /* er_deberta_rel_floats */
+    bool conv_in;  /* er_deberta_needs_conv_in */
+} ctx_sizes;
+
+static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
+    ctx_sizes z = {0};
+    for (int i = 0; i < n; i++) {
+        const er_config *c = &ms[i]->cfg;
+        int w = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
+        if (c->hidden_size > z.hidden) z.hidden = c->hidden_size;
+        if (c->intermediate_size > z.inter) z.inter = c->intermediate_size;
+        if (w > z.width) z.width = w;
+        if (c->max_positions > z.max_positions) z.max_positions = c->max_positions;
+        z.conv_in = z.conv_in || er_deberta_needs_conv_in(c);
+    }
+    if (p->max_seq_len > z.max_positions) p->max_seq_len = z.max_positions;
+    if (p->max_seq_len > p->max_tokens) p->max_seq_len = p->max_tokens;
+    for (int i = 0; i < n; i++) {
+        size_t r = er_deberta_rel_floats(&ms[i]->cfg, p->max_seq_len);
+        if (r > z.rel) z.rel = r;
+    }
+    return z;
+}
+
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
+    return er_ctx_init_models(&m, 1, params, out, err);
+}
+
+er_status er_ctx_init_models(const er_model *const *models, int n_models,
+                             const er_ctx_params *params, er_ctx **out, er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
     if (p.n_threads == 0) p.n_threads = 1; /* params written before the field existed */
-    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1)
+    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1 || n_models < 1)
         return er_set(err, ER_ERR_INVALID_ARG, "ctx params must be positive (tokens %d, seqs %d, "
-                      "seq len %d, threads %d)", p.max_tokens, p.max_seqs, p.max_seq_len,
-                      p.n_threads);
-    const er_config *c = &m->cfg;
-    if (p.max_seq_len > c->max_positions) p.max_seq_len = c->max_positions;
-    if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
+                      "seq len %d, threads %d, models %d)", p.max_tokens, p.max_seqs,
+                      p.max_seq_len, p.n_threads, n_models);
+    const ctx_sizes z = sizes_of(models, n_models, &p);
     er_ctx *x = calloc(1, sizeof *x);
     if (!x) return er_set(err, ER_ERR_NOMEM, "out of memory");
     x->p = p;
-    x->hidden = c->hidden_size;
-    x->inter = c->intermediate_size;
-    x->width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
+    x->hidden = z.hidden;
+    x->inter = z.inter;
+    x->width = z.width;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
     x->q = alloc_floats(T, H);                         // [T, H]
     x->k = alloc_floats(T, H);                         // [T, H]
@@ -59,15 +89,15 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
-    x->rel_cap = er_deberta_rel_floats(c, p.max_seq_len);
+    x->rel_cap = z.rel;
     if (x->rel_cap) {
         x->rel = alloc_floats(x->rel_cap, 1);                // [rel_cap]
         x->rel_meta = malloc(4 * S * sizeof *x->rel_meta);  // [S, 4]
     }
-    if (er_deberta_needs_conv_in(c)) x->conv_in = alloc_floats(T, H); // [T, H]
+    if (z.conv_in) x->conv_in = alloc_floats(T, H); // [T, H]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
         !x->rows2 || !x->offsets || !x->positions || (x->rel_cap && (!x->rel || !x->rel_meta)) ||
-        (er_deberta_needs_conv_in(c) && !x->conv_in)) {
+        (z.conv_in && !x->conv_in)) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
