@@ -201,13 +201,10 @@ static void layer(const er_model *m, er_ctx *x, const er_batch *b, int l, float 
 static er_status load_pooler_head(er_model *m, const char *pre, er_err *err) {
     (void)pre; /* pooler and classifier sit outside the base model */
     const er_config *c = &m->cfg;
-    const int a = c->deberta.pooler_act;
-    er_head_act act = a == -1 ? ER_HEAD_ACT_TANH : a == -2 ? ER_HEAD_ACT_NONE
-                      : a == ER_ACT_GELU ? ER_HEAD_ACT_GELU : a == ER_ACT_RELU ? ER_HEAD_ACT_RELU
-                      : a == (int)c->act ? ER_HEAD_ACT_HIDDEN : (er_head_act)-1;
-    if ((int)act == -1)
-        return er_set(err, ER_ERR_UNSUPPORTED, "config.json: pooler_hidden_act (tanh-form GELU) "
-                      "is supported only when hidden_act is the same");
+    const int a = c->deberta.pooler_act; /* a tanh-form GELU equals hidden_act (deberta_config.c) */
+    const er_head_act act = a == -1 ? ER_HEAD_ACT_TANH : a == -2 ? ER_HEAD_ACT_NONE
+                            : a == ER_ACT_GELU ? ER_HEAD_ACT_GELU : a == ER_ACT_RELU ? ER_HEAD_ACT_RELU
+                            : ER_HEAD_ACT_HIDDEN;
     return er_load_dense_head(m, "pooler.dense", act, "classifier", err);
 }
 

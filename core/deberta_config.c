@@ -152,6 +152,12 @@ static er_status derive(er_config *c, er_err *err) {
     if (c->deberta.relative_attention && buckets > 0 && (buckets < 2 || maxrel - 1 <= buckets / 2))
         return er_set(err, ER_ERR_UNSUPPORTED, "config.json: position_buckets %d needs "
                       "max_relative_positions (%d) above %d", buckets, maxrel, buckets / 2 + 1);
+    /* ContextPooler's act goes through the head's activations, which have
+     * the tanh-form GELU only as "the hidden act". */
+    if (c->head == ER_HEAD_SEQUENCE_CLASSIFICATION && c->deberta.pooler_act == ER_ACT_GELU_TANH &&
+        c->act != ER_ACT_GELU_TANH)
+        return er_set(err, ER_ERR_UNSUPPORTED, "config.json: pooler_hidden_act (a tanh-form GELU) "
+                      "is supported only when hidden_act is one too");
     const int k = c->deberta.conv_kernel_size;
     if (k > 0 && k % 2 == 0)
         return er_set(err, ER_ERR_UNSUPPORTED, "config.json: conv_kernel_size %d is not "
