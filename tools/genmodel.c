@@ -2,8 +2,8 @@
  * weights, deterministically from a seed, for the demo and the benchmarks
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
- *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny
- *                    [--arch bert|roberta|xlm-roberta] [--vocab N]
+ *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny|deberta-v3-base
+ *                    [--arch bert|roberta|xlm-roberta|deberta-v2] [--vocab N]
  *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
@@ -14,7 +14,13 @@
  *
  * --arch roberta|xlm-roberta writes RoBERTa's layout (what core/arch_bert.c
  * loads): prefix "roberta.", padding_idx 1 so two more positions, one token
- * type, RobertaClassificationHead; --vocab matches a real tokenizer's size. */
+ * type, RobertaClassificationHead; --vocab matches a real tokenizer's size.
+ *
+ * --arch deberta-v2 (implied by --preset deberta-v3-base) writes
+ * microsoft/deberta-v3-base's layout and config (what core/arch_deberta.c
+ * loads): prefix "deberta.", no absolute positions or token types, relative
+ * embeddings for 256 log buckets shared with query/key_proj (c2p and p2c),
+ * max_relative_positions -1 (= max_position_embeddings), ContextPooler. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -36,19 +42,24 @@ static const preset PRESETS[] = {
     {"bert-base", 768, 12, 12, 3072, 30522, 512},
     {"minilm-l6", 384, 6, 12, 1536, 30522, 512},
     {"tiny", 64, 4, 4, 128, 30522, 512},
+    {"deberta-v3-base", 768, 12, 12, 3072, 128100, 512},
 };
 
 /* What differs between BERT and RoBERTa-style checkpoints. */
 typedef struct {
     const char *name, *model_type, *class_prefix, *tensor_prefix;
     int pad_id, extra_positions, type_vocab;
+    bool deberta; /* DeBERTa-v3's tensors and config (add_deberta_encoder) */
 } arch;
 
 static const arch ARCHES[] = {
-    {"bert", "bert", "Bert", "bert.", 0, 0, 2},
-    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1},
-    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1},
+    {"bert", "bert", "Bert", "bert.", 0, 0, 2, false},
+    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1, false},
+    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1, false},
+    {"deberta-v2", "deberta-v2", "DebertaV2", "deberta.", 0, 0, 0, true},
 };
+
+#define DEBERTA_BUCKETS 256 /* position_buckets of deberta-v3-base */
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
                                          "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
@@ -196,7 +207,7 @@ typedef struct {
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
-    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
+    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = NULL;
     int vocab = 0;
     *o = (opts){.seed = 1, .upper_from = -1};
     for (int i = 1; i < argc; i++) {
@@ -213,13 +224,16 @@ static int parse_args(int argc, char **argv, opts *o) {
             printf("erserve-genmodel %s\n", ER_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
-                            "[--arch bert|roberta|xlm-roberta] [--vocab N] "
+            fprintf(stderr, "usage: erserve-genmodel --out DIR --preset "
+                            "bert-base|minilm-l6|tiny|deberta-v3-base "
+                            "[--arch bert|roberta|xlm-roberta|deberta-v2] [--vocab N] "
                             "[--head seqcls|tokcls|qa|embedding] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
     }
+    if (!arch_name) /* the DeBERTa preset implies its architecture */
+        arch_name = strcmp(preset_name, "deberta-v3-base") == 0 ? "deberta-v2" : "bert";
     const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
         if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
@@ -271,6 +285,40 @@ static void add_encoder(tensor_list *l, const preset *p, int type_vocab, const c
     }
 }
 
+/* DeBERTa-v3's encoder: word embeddings and their LayerNorm (no positions,
+ * no token types), query/key/value_proj layers, and the relative embeddings
+ * with their LayerNorm (from the lower stream: every layer uses them). */
+static void add_deberta_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                                rng *upper, int upper_from) {
+    char k[128];
+    int H = p->hidden;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
+    layernorm(l, k, H);
+    snprintf(k, sizeof k, "%sencoder.rel_embeddings.weight", pre);
+    add(l, k, 2 * DEBERTA_BUCKETS, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sencoder.LayerNorm", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        static const char *const lins[] = {"attention.self.query_proj", "attention.self.key_proj",
+                                           "attention.self.value_proj", "attention.output.dense"};
+        for (int j = 0; j < 4; j++) {
+            snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, lins[j]);
+            linear(l, k, H, H, r);
+        }
+        snprintf(k, sizeof k, "%sencoder.layer.%d.attention.output.LayerNorm", pre, i);
+        layernorm(l, k, H);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.intermediate.dense", pre, i);
+        linear(l, k, p->inter, H, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.dense", pre, i);
+        linear(l, k, H, p->inter, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.LayerNorm", pre, i);
+        layernorm(l, k, H);
+    }
+}
+
 /* The head's tensors and its config.json labels; writes the architecture
  * (e.g. "RobertaForTokenClassification") into arch_out. */
 static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, char *arch_out,
@@ -282,8 +330,10 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
     labels[0] = 0;
     switch (o->head) {
     case HEAD_SEQCLS:
-        /* BERT: pooler then classifier; RoBERTa: classifier.dense then out_proj */
-        linear(l, roberta ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
+        /* BERT: pooler then classifier; RoBERTa: classifier.dense then out_proj;
+         * DeBERTa: ContextPooler (outside the base model) then classifier */
+        linear(l, roberta ? "classifier.dense" : o->a->deberta ? "pooler.dense" : "bert.pooler.dense",
+               H, H, &head_rng);
         linear(l, roberta ? "classifier.out_proj" : "classifier", 2, H, &head_rng);
         labels_json(labels, cap, SENTIMENT_LABELS, 2);
         cls = "ForSequenceClassification";
@@ -319,6 +369,28 @@ static int write_config(const opts *o, const char *arch_name, const char *labels
     return write_text(o->out, "config.json", config);
 }
 
+/* microsoft/deberta-v3-base's config.json at the preset's sizes. */
+static int write_deberta_config(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"deberta-v2\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 0,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-07,\n  \"pad_token_id\": 0,\n"
+             "  \"relative_attention\": true,\n  \"position_buckets\": %d,\n"
+             "  \"max_relative_positions\": -1,\n  \"norm_rel_ebd\": \"layer_norm\",\n"
+             "  \"share_att_key\": true,\n  \"pos_att_type\": \"p2c|c2p\",\n"
+             "  \"position_biased_input\": false,\n  \"pooler_hidden_size\": %d,\n"
+             "  \"pooler_hidden_act\": \"gelu\",\n  \"pooler_dropout\": 0,\n"
+             "  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             DEBERTA_BUCKETS, p->hidden, p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
 /* sentence-transformers' files: mean pooling, then normalisation. */
 static int write_pooling(const char *out, int H) {
     char pool_dir[4096];
@@ -349,8 +421,9 @@ int main(int argc, char **argv) {
     rng lower = {o.seed}, upper = {o.upper_seed};
     tensor_list l = {0};
     /* a base model is saved without the prefix, as sentence-transformers does */
-    add_encoder(&l, &o.p, o.a->type_vocab, o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix,
-                &lower, &upper, o.upper_from);
+    const char *pre = o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix;
+    if (o.a->deberta) add_deberta_encoder(&l, &o.p, pre, &lower, &upper, o.upper_from);
+    else add_encoder(&l, &o.p, o.a->type_vocab, pre, &lower, &upper, o.upper_from);
     char labels[1024], path[4096], arch_name[64];
     add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
     snprintf(path, sizeof path, "%s/model.safetensors", o.out);
@@ -358,7 +431,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
-    rc = write_config(&o, arch_name, labels);
+    rc = o.a->deberta ? write_deberta_config(&o, arch_name, labels) : write_config(&o, arch_name, labels);
     if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;

@@ -21,7 +21,7 @@ static const char *const GOLDEN_MODELS[] = {
     "roberta-seqcls", "xlmr-tokcls", "distilbert-seqcls", "distilbert-qa", "electra-disc",
     "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
     "deberta-v3-seqcls", "deberta-v2-seqcls", "deberta-tokcls", "deberta-qa", "deberta-embed",
-    "deberta-norel-seqcls",
+    "deberta-norel-seqcls", "deberta-v3-long",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
