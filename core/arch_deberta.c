@@ -33,7 +33,9 @@ static er_status deberta_w(er_model *m, struct er_deberta_w **out, er_err *err) 
             st = owned(m, (size_t)(2 * M - 1) * sizeof *w->bucket, (void **)&w->bucket, err);
         if (st != ER_OK) return st;
         w->max_len = M;
-        for (int d = -(M - 1); d < M; d++) w->bucket[d + M - 1] = er_deberta_bucket(c, d);
+        /* only relative attention uses (and deberta_config.c validates) the buckets */
+        for (int d = -(M - 1); d < M && c->deberta.relative_attention; d++)
+            w->bucket[d + M - 1] = er_deberta_bucket(c, d);
         m->deberta = w;
     }
     *out = m->deberta;
