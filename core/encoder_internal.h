@@ -34,7 +34,7 @@ struct er_ctx {
     float *rel;        /* [rel_cap] */
     size_t rel_cap;    /* >= er_deberta_rel_floats of any model this ctx fits */
     int *rel_meta;     /* [max_seqs, 4]: a grouped sequence's tables (deberta_attention.c) */
-    float *conv_in;    /* [max_tokens, hidden] when the sizing model has a conv layer, else NULL */
+    float *conv_in;    /* [max_tokens, hidden] when a model it was sized for has a ConvLayer */
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes
