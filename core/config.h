@@ -36,7 +36,8 @@
     X(ER_ARCH_MPNET, er_arch_mpnet)          \
     X(ER_ARCH_NOMIC_BERT, er_arch_nomic_bert) \
     X(ER_ARCH_GTE, er_arch_gte)              \
-    X(ER_ARCH_MODERNBERT, er_arch_modernbert)
+    X(ER_ARCH_MODERNBERT, er_arch_modernbert) \
+    X(ER_ARCH_DEBERTA, er_arch_deberta)
 
 #define ER_ARCH_ENUM_VALUE_(id, desc) id,
 typedef enum { ER_ARCHITECTURES(ER_ARCH_ENUM_VALUE_) ER_ARCH_COUNT } er_arch;
@@ -104,6 +105,23 @@ typedef struct {
         er_act classifier_act; /* classifier_activation of the prediction head */
         bool mean_pooling;   /* classifier_pooling "mean" (else "cls") */
     } modernbert;
+    /* DeBERTa-v2/v3 (arch_deberta.c), as DebertaV2Config and the modeling
+     * code read them; zero for other families. */
+    struct {
+        bool relative_attention;    /* c2p / p2c terms from rel_embeddings */
+        bool position_biased_input; /* absolute position embeddings added */
+        bool share_att_key;         /* positions projected by query/key_proj */
+        bool c2p, p2c;              /* pos_att_type */
+        bool norm_rel_ln;           /* norm_rel_ebd contains "layer_norm" */
+        int position_buckets;       /* > 0: log buckets; <= 0: raw distances */
+        int max_relative_positions; /* max_position_embeddings when < 1 in config */
+        int att_span;               /* pos_ebd_size: rel_embeddings has 2 * att_span rows */
+        int scale_factor;           /* 1 + c2p + p2c: scores / sqrt(head_dim * it) */
+        int pooler_act;             /* pooler_hidden_act: an er_act, -1 tanh, -2 linear */
+        int conv_kernel_size;       /* ConvLayer after layer 0; 0: none */
+        int conv_groups;
+        int conv_act;               /* conv_act: an er_act, -1 tanh, -2 linear */
+    } deberta;
 } er_config;
 
 /* Parses config.json text.  Unsupported architectures and options are

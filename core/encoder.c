@@ -23,51 +23,62 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
-    free(c->glu);
+    free(c->glu); free(c->rel); free(c->rel_meta); free(c->conv_in);
     er_par_free(c->par);
     free(c);
 }
 
 static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(float) + 64); }
 
+/* The capacities a ctx needs to run every one of models[0..n). */
+typedef struct {
+    int hidden, inter, width, max_positions;
+    size_t rel;    /* er_deberta_rel_floats */
+    bool conv_in;  /* er_deberta_needs_conv_in */
+    bool gated;    /* a gated MLP (NomicBERT, GTE): the glu buffer */
+} ctx_sizes;
+
+static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
+    ctx_sizes z = {0};
+    for (int i = 0; i < n; i++) {
+        const er_config *c = &ms[i]->cfg;
+        int w = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
+        if (c->hidden_size > z.hidden) z.hidden = c->hidden_size;
+        if (c->intermediate_size > z.inter) z.inter = c->intermediate_size;
+        if (w > z.width) z.width = w;
+        if (c->max_positions > z.max_positions) z.max_positions = c->max_positions;
+        z.conv_in = z.conv_in || er_deberta_needs_conv_in(c);
+        z.gated = z.gated || c->rope_glu.gate_act != ER_GLU_NONE;
+    }
+    if (p->max_seq_len > z.max_positions) p->max_seq_len = z.max_positions;
+    if (p->max_seq_len > p->max_tokens) p->max_seq_len = p->max_tokens;
+    for (int i = 0; i < n; i++) {
+        size_t r = er_deberta_rel_floats(&ms[i]->cfg, p->max_seq_len);
+        if (r > z.rel) z.rel = r;
+    }
+    return z;
+}
+
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
     return er_ctx_init_models(&m, 1, params, out, err);
 }
 
-/* The ctx's capacities: the largest of each size over the models, and a
- * gate buffer when any has a gated MLP. */
-static void ctx_sizes(er_ctx *x, const er_model *const *ms, int n, int *max_pos, bool *gated) {
-    *max_pos = 1;
-    *gated = false;
-    for (int i = 0; i < n; i++) {
-        const er_config *c = &ms[i]->cfg;
-        int width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
-        if (c->hidden_size > x->hidden) x->hidden = c->hidden_size;
-        if (c->intermediate_size > x->inter) x->inter = c->intermediate_size;
-        if (width > x->width) x->width = width;
-        if (c->max_positions > *max_pos) *max_pos = c->max_positions;
-        if (c->rope_glu.gate_act != ER_GLU_NONE) *gated = true;
-    }
-}
-
-er_status er_ctx_init_models(const er_model *const *ms, int n, const er_ctx_params *params,
-                             er_ctx **out, er_err *err) {
+er_status er_ctx_init_models(const er_model *const *models, int n_models,
+                             const er_ctx_params *params, er_ctx **out, er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
     if (p.n_threads == 0) p.n_threads = 1; /* params written before the field existed */
-    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1)
+    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1 || n_models < 1)
         return er_set(err, ER_ERR_INVALID_ARG, "ctx params must be positive (tokens %d, seqs %d, "
-                      "seq len %d, threads %d)", p.max_tokens, p.max_seqs, p.max_seq_len,
-                      p.n_threads);
-    if (n < 1) return er_set(err, ER_ERR_INVALID_ARG, "a ctx needs at least one model");
+                      "seq len %d, threads %d, models %d)", p.max_tokens, p.max_seqs,
+                      p.max_seq_len, p.n_threads, n_models);
+    const ctx_sizes z = sizes_of(models, n_models, &p);
     er_ctx *x = calloc(1, sizeof *x);
     if (!x) return er_set(err, ER_ERR_NOMEM, "out of memory");
-    int max_pos;
-    bool gated;
-    ctx_sizes(x, ms, n, &max_pos, &gated);
-    if (p.max_seq_len > max_pos) p.max_seq_len = max_pos;
-    if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
     x->p = p;
+    x->hidden = z.hidden;
+    x->inter = z.inter;
+    x->width = z.width;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
     x->q = alloc_floats(T, H);                         // [T, H]
     x->k = alloc_floats(T, H);                         // [T, H]
@@ -80,9 +91,16 @@ er_status er_ctx_init_models(const er_model *const *ms, int n, const er_ctx_para
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
-    if (gated) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
+    x->rel_cap = z.rel;
+    if (x->rel_cap) {
+        x->rel = alloc_floats(x->rel_cap, 1);                // [rel_cap]
+        x->rel_meta = malloc(4 * S * sizeof *x->rel_meta);  // [S, 4]
+    }
+    if (z.conv_in) x->conv_in = alloc_floats(T, H); // [T, H]
+    if (z.gated) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions || (gated && !x->glu)) {
+        !x->rows2 || !x->offsets || !x->positions || (x->rel_cap && (!x->rel || !x->rel_meta)) ||
+        (z.conv_in && !x->conv_in) || (z.gated && !x->glu)) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -99,7 +117,10 @@ er_status er_ctx_init_models(const er_model *const *ms, int n, const er_ctx_para
 bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
-           c->embedding_size <= x->width && (c->rope_glu.gate_act == ER_GLU_NONE || x->glu);
+           c->embedding_size <= x->width &&
+           er_deberta_rel_floats(c, x->p.max_seq_len) <= x->rel_cap &&
+           (!er_deberta_needs_conv_in(c) || x->conv_in) &&
+           (c->rope_glu.gate_act == ER_GLU_NONE || x->glu);
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {

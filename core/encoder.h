@@ -60,9 +60,9 @@ int er_batch_tokens(const er_batch *b); /* sum of seq_len */
 /* Allocates scratch for `m` (and any model of the same or smaller sizes).
  * ER_ERR_INVALID_ARG for non-positive params, ER_ERR_NOMEM. */
 er_status er_ctx_init(const er_model *m, const er_ctx_params *p, er_ctx **out, er_err *err);
-/* Scratch for every one of models[0..n) (n >= 1): each size the largest over
- * them, so one ctx runs them all (a gated-MLP model next to a larger BERT). */
-er_status er_ctx_init_models(const er_model *const *models, int n, const er_ctx_params *p,
+/* The same for several models: scratch that fits each of models[0..n) (the
+ * largest of every size, and any family-specific buffer one of them needs). */
+er_status er_ctx_init_models(const er_model *const *models, int n_models, const er_ctx_params *p,
                              er_ctx **out, er_err *err);
 void er_ctx_free(er_ctx *ctx); /* NULL accepted */
 

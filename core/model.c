@@ -353,3 +353,44 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
     if (!r && m->arch->visit_lower) r = m->arch->visit_lower(m, cut, fn, user);
     return r ? er_set(err, ER_ERR_INTERNAL, "tensor visitor stopped (%d)", r) : ER_OK;
 }
+
+/* Prints shape[ndim] as "[a, b, c]" into buf. */
+static void shape_str(const int64_t *shape, int ndim, char *buf, size_t cap) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
+}
+
+er_status er_load_tensor_shape(er_model *m, const char *prefix, const char *name,
+                               const int64_t *shape, int ndim, const float **out, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    const er_st_tensor *t = find_tensor(m, key);
+    if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", key);
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        char have[128], want[128];
+        shape_str(t->shape, t->ndim, have, sizeof have);
+        shape_str(shape, ndim, want, sizeof want);
+        return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has shape %s but the config implies %s",
+                      key, have, want);
+    }
+    if (t->ndim == 1 || t->ndim == 2) /* the same conversions as every other tensor */
+        return er_load_tensor(m, prefix, name, t->shape[0], t->ndim == 2 ? t->shape[1] : 0, out,
+                              err);
+    if (t->dtype == ER_DTYPE_OTHER)
+        return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
+                      key, t->dtype_name);
+    float *buf = malloc((size_t)t->numel * sizeof *buf); /* always a copy: callers rearrange */
+    if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory converting '%s'", key);
+    er_status st = er_st_to_f32(t, buf, err);
+    if (st != ER_OK) {
+        free(buf);
+        return st;
+    }
+    if ((st = keep_owned(m, buf, err)) != ER_OK) return st;
+    *out = buf;
+    return ER_OK;
+}

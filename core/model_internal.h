@@ -71,6 +71,7 @@ struct er_model {
     /* ModernBERT's rotary tables, final norm and head norm (modernbert.h);
      * NULL for other families.  Model-owned memory (er_model_alloc_floats). */
     struct er_modernbert_w *modernbert;
+    struct er_deberta_w *deberta; /* DeBERTa's own tensors (arch_deberta.c); model-owned */
 };
 
 /* Loading helpers for the architecture files, called only inside
@@ -88,6 +89,9 @@ er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err)
 /* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
 er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
                          const float **out, er_err *err);
+/* A tensor of any rank with exactly shape[ndim] (Conv1d weights). */
+er_status er_load_tensor_shape(er_model *m, const char *prefix, const char *name,
+                               const int64_t *shape, int ndim, const float **out, er_err *err);
 /* nn.Linear: weight [out, in], bias [out] when `bias`. */
 er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
                       bool bias, er_lin *l, er_err *err);

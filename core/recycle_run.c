@@ -36,14 +36,15 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
                          er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
-    /* One ctx serves every task: each size the largest over the tasks. */
+    /* One ctx serves every task: sized for the largest of each size over
+     * the tasks' models (and any family scratch one of them needs). */
     const er_model **models = malloc((size_t)ts->n * sizeof *models);
     if (!models) return er_set(err, ER_ERR_NOMEM, "out of memory");
-    const er_model *big = ts->tasks[0].model; /* the widest hidden size: the worker's buffers */
+    int hidden = 0;
     for (int i = 0; i < ts->n; i++) {
         models[i] = ts->tasks[i].model;
-        if (er_model_config(models[i])->hidden_size > er_model_config(big)->hidden_size)
-            big = models[i];
+        int h = er_model_config(models[i])->hidden_size;
+        hidden = h > hidden ? h : hidden;
     }
     er_worker *w = calloc(1, sizeof *w);
     if (!w) {
@@ -65,7 +66,7 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
         }
     w->max_tokens = p.max_tokens;
     w->max_seqs = p.max_seqs;
-    w->hidden = er_model_config(big)->hidden_size;
+    w->hidden = hidden;
     size_t T = (size_t)p.max_tokens, S = (size_t)p.max_seqs, H = (size_t)w->hidden;
     w->x = malloc(T * H * sizeof *w->x);
     w->xm = malloc(T * H * sizeof *w->xm);

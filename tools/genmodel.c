@@ -3,8 +3,9 @@
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
  *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny|
- *                                       nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base
- *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert]
+ *                                       nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|
+ *                                       deberta-v3-base
+ *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2]
  *                    [--vocab N] [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
@@ -30,7 +31,12 @@
  * --arch modernbert writes ModernBERT's layout (core/arch_modernbert.c):
  * fused Wqkv, GeGLU Wi, no biases and bias-free norms as ModernBERT-base,
  * global attention every 3 layers, local window 128, ModernBertPredictionHead
- * under the classifiers; the preset modernbert-base has its sizes. */
+ * under the classifiers; the preset modernbert-base has its sizes.
+ * --arch deberta-v2 (implied by --preset deberta-v3-base) writes
+ * microsoft/deberta-v3-base's layout and config (what core/arch_deberta.c
+ * loads): prefix "deberta.", no absolute positions or token types, relative
+ * embeddings for 256 log buckets shared with query/key_proj (c2p and p2c),
+ * max_relative_positions -1 (= max_position_embeddings), ContextPooler. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -56,6 +62,7 @@ static const preset PRESETS[] = {
     {"nomic-embed-text-v1.5", 768, 12, 12, 3072, 30528, 8192},
     {"gte-base-en-v1.5", 768, 12, 12, 3072, 30528, 8192},
     {"modernbert-base", 768, 22, 12, 1152, 50368, 8192},
+    {"deberta-v3-base", 768, 12, 12, 3072, 128100, 512},
 };
 
 /* What differs between BERT, RoBERTa-style and MPNet checkpoints. */
@@ -65,22 +72,26 @@ typedef struct {
     const char *attn[5];  /* query, key, value, output, LayerNorm module names */
     int rel_buckets;      /* > 0: encoder.relative_attention_bias [buckets, heads] */
     bool dense_head;      /* seqcls: classifier.dense + out_proj (else pooler + classifier) */
+    bool deberta;         /* DeBERTa-v3's tensors and config (add_deberta_encoder) */
 } arch;
 
 #define BERT_ATTN {"attention.self.query", "attention.self.key", "attention.self.value", \
                    "attention.output.dense", "attention.output.LayerNorm"}
 
 static const arch ARCHES[] = {
-    {"bert", "bert", "Bert", "bert.", 0, 0, 2, BERT_ATTN, 0, false},
-    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true},
-    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true},
+    {"bert", "bert", "Bert", "bert.", 0, 0, 2, BERT_ATTN, 0, false, false},
+    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true, false},
+    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true, false},
     {"mpnet", "mpnet", "MPNet", "mpnet.", 1, 2, 0,
      {"attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o",
-      "attention.LayerNorm"}, 32, true},
-    {"nomic_bert", "nomic_bert", "NomicBert", "bert.", 0, 0, 2, BERT_ATTN, 0, false},
-    {"gte", "new", "New", "new.", 0, 0, 0, BERT_ATTN, 0, false},
-    {"modernbert", "modernbert", "ModernBert", "model.", 50283, 0, 0, BERT_ATTN, 0, false},
+      "attention.LayerNorm"}, 32, true, false},
+    {"nomic_bert", "nomic_bert", "NomicBert", "bert.", 0, 0, 2, BERT_ATTN, 0, false, false},
+    {"gte", "new", "New", "new.", 0, 0, 0, BERT_ATTN, 0, false, false},
+    {"modernbert", "modernbert", "ModernBert", "model.", 50283, 0, 0, BERT_ATTN, 0, false, false},
+    {"deberta-v2", "deberta-v2", "DebertaV2", "deberta.", 0, 0, 0, BERT_ATTN, 0, false, true},
 };
+
+#define DEBERTA_BUCKETS 256 /* position_buckets of deberta-v3-base */
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
                                          "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
@@ -229,7 +240,7 @@ typedef struct {
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
-    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
+    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = NULL;
     int vocab = 0;
     *o = (opts){.seed = 1, .upper_from = -1, .num_labels = 2};
     for (int i = 1; i < argc; i++) {
@@ -248,13 +259,15 @@ static int parse_args(int argc, char **argv, opts *o) {
             return 0;
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
-                            "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base "
-                            "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert] "
+                            "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|deberta-v3-base "
+                            "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2] "
                             "[--vocab N] [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
     }
+    if (!arch_name) /* the DeBERTa preset implies its architecture */
+        arch_name = strcmp(preset_name, "deberta-v3-base") == 0 ? "deberta-v2" : "bert";
     const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
         if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
@@ -385,10 +398,46 @@ static void add_encoder_gte(tensor_list *l, const preset *p, const char *pre, rn
     }
 }
 
+/* DeBERTa-v3's encoder: word embeddings and their LayerNorm (no positions,
+ * no token types), query/key/value_proj layers, and the relative embeddings
+ * with their LayerNorm (from the lower stream: every layer uses them). */
+static void add_deberta_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                                rng *upper, int upper_from) {
+    char k[128];
+    int H = p->hidden;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
+    layernorm(l, k, H);
+    snprintf(k, sizeof k, "%sencoder.rel_embeddings.weight", pre);
+    add(l, k, 2 * DEBERTA_BUCKETS, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sencoder.LayerNorm", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        static const char *const lins[] = {"attention.self.query_proj", "attention.self.key_proj",
+                                           "attention.self.value_proj", "attention.output.dense"};
+        for (int j = 0; j < 4; j++) {
+            snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, lins[j]);
+            linear(l, k, H, H, r);
+        }
+        snprintf(k, sizeof k, "%sencoder.layer.%d.attention.output.LayerNorm", pre, i);
+        layernorm(l, k, H);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.intermediate.dense", pre, i);
+        linear(l, k, p->inter, H, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.dense", pre, i);
+        linear(l, k, H, p->inter, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.LayerNorm", pre, i);
+        layernorm(l, k, H);
+    }
+}
+
 static void add_stack(tensor_list *l, const opts *o, rng *lower, rng *upper) {
     /* a base model is saved without the prefix, as sentence-transformers does */
     const char *pre = o->head == HEAD_EMBEDDING ? "" : o->a->tensor_prefix;
-    if (strcmp(o->a->name, "nomic_bert") == 0)
+    if (o->a->deberta)
+        add_deberta_encoder(l, &o->p, pre, lower, upper, o->upper_from);
+    else if (strcmp(o->a->name, "nomic_bert") == 0)
         add_encoder_nomic(l, &o->p, pre, lower, upper, o->upper_from);
     else if (strcmp(o->a->name, "gte") == 0)
         add_encoder_gte(l, &o->p, pre, lower, upper, o->upper_from);
@@ -410,7 +459,9 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
         /* BERT-style: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
         char pooler[64];
         snprintf(pooler, sizeof pooler, "%spooler.dense", o->a->tensor_prefix);
-        linear(l, dense ? "classifier.dense" : pooler, H, H, &head_rng);
+        /* DeBERTa: ContextPooler (outside the base model) then classifier */
+        linear(l, dense ? "classifier.dense" : o->a->deberta ? "pooler.dense" : pooler, H, H,
+               &head_rng);
         linear(l, dense ? "classifier.out_proj" : "classifier", o->num_labels, H, &head_rng);
         if (o->num_labels == 2) {
             labels_json(labels, cap, SENTIMENT_LABELS, 2);
@@ -461,6 +512,28 @@ static int write_config(const opts *o, const char *arch_name, const char *labels
              "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
              arch_name, o->a->model_type, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter,
              p->positions, family, o->a->pad_id, pos_type, p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* microsoft/deberta-v3-base's config.json at the preset's sizes. */
+static int write_deberta_config(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"deberta-v2\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 0,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-07,\n  \"pad_token_id\": 0,\n"
+             "  \"relative_attention\": true,\n  \"position_buckets\": %d,\n"
+             "  \"max_relative_positions\": -1,\n  \"norm_rel_ebd\": \"layer_norm\",\n"
+             "  \"share_att_key\": true,\n  \"pos_att_type\": \"p2c|c2p\",\n"
+             "  \"position_biased_input\": false,\n  \"pooler_hidden_size\": %d,\n"
+             "  \"pooler_hidden_act\": \"gelu\",\n  \"pooler_dropout\": 0,\n"
+             "  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             DEBERTA_BUCKETS, p->hidden, p->name, (unsigned long long)o->seed);
     return write_text(o->out, "config.json", config);
 }
 
@@ -645,6 +718,7 @@ int main(int argc, char **argv) {
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
     bool gte = strcmp(o.a->name, "gte") == 0;
     if (modernbert) rc = write_modernbert_config(&o, arch_name, labels);
+    else if (o.a->deberta) rc = write_deberta_config(&o, arch_name, labels);
     else if (strcmp(o.a->name, "nomic_bert") == 0) rc = write_config_nomic(&o, arch_name, labels);
     else if (gte) rc = write_config_gte(&o, arch_name, labels);
     else rc = write_config(&o, arch_name, labels);

@@ -24,6 +24,8 @@ static const char *const GOLDEN_MODELS[] = {
     "nomic-embed", "nomic-seqcls", "gte-embed", "gte-seqcls",
     "modernbert-seqcls", "modernbert-seqcls-mean", "modernbert-tokcls", "modernbert-embed",
     "modernbert-qa", "modernbert-long",
+    "deberta-v3-seqcls", "deberta-v2-seqcls", "deberta-tokcls", "deberta-qa", "deberta-embed",
+    "deberta-norel-seqcls", "deberta-v3-long",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
