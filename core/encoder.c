@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "heads.h"
 #include "kernels.h"
 
 er_ctx_params er_ctx_default_params(void) {
@@ -23,6 +24,7 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
+    free(c->mlm_tile);
     er_par_free(c->par);
     free(c);
 }
@@ -58,8 +60,9 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
+    x->mlm_tile = alloc_floats(ER_MLM_ROWS, ER_MLM_COLS); // [ER_MLM_ROWS, ER_MLM_COLS]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions) {
+        !x->rows2 || !x->offsets || !x->positions || !x->mlm_tile) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -76,7 +79,9 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
 bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
-           c->embedding_size <= x->width;
+           c->embedding_size <= x->width &&
+           /* one sentence row of the widest Dense module fits ctx->q */
+           (size_t)er_head_embedding_max_width(c) <= (size_t)x->p.max_tokens * (size_t)x->hidden;
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {
@@ -139,7 +144,7 @@ size_t er_head_out_size(const er_model *m, const er_batch *b) {
     return w * (er_head_per_token(c->head) ? (size_t)er_batch_tokens(b) : (size_t)b->n_seqs);
 }
 
-static void head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
+void er_head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
     switch (act) {
     case ER_HEAD_ACT_NONE: break;
     case ER_HEAD_ACT_TANH: er_tanh(v, n); break;
@@ -153,32 +158,6 @@ static void head_activation(er_head_act act, er_act hidden_act, float *v, int n)
     }
 }
 
-/* Sentence-transformers pooling of each sequence's token rows h[T, H] into
- * one sentence row, out[S, H]. */
-static void pool_sentences(const er_config *c, const er_batch *b, const float *h, float *out) {
-    const int H = c->hidden_size;
-    int off = 0;
-    for (int s = 0; s < b->n_seqs; s++) {
-        const int n = b->seq_len[s];
-        const float *first = h + (size_t)off * H; // [n, H] the sequence's tokens
-        float *o = out + (size_t)s * H;           // [H]
-        memcpy(o, first, (size_t)H * sizeof *o);
-        if (c->pooling == ER_POOLING_MEAN) {
-            for (int i = 1; i < n; i++)
-                for (int j = 0; j < H; j++) o[j] += first[(size_t)i * H + j];
-            for (int j = 0; j < H; j++) o[j] /= (float)n;
-        } else if (c->pooling == ER_POOLING_MAX) {
-            for (int i = 1; i < n; i++)
-                for (int j = 0; j < H; j++) {
-                    float v = first[(size_t)i * H + j];
-                    o[j] = v > o[j] ? v : o[j];
-                }
-        }
-        if (c->normalize) er_l2_normalize(o, H);
-        off += n;
-    }
-}
-
 er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *h, float *out,
                   er_err *err) {
     const er_config *c = &m->cfg;
@@ -187,7 +166,10 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     const int T = er_batch_tokens(b), H = c->hidden_size, S = b->n_seqs;
     switch (c->head) {
     case ER_HEAD_EMBEDDING:
-        pool_sentences(c, b, h, out);
+        er_head_embedding(m, x, b, h, out); // [S, er_model_head_width]
+        return ER_OK;
+    case ER_HEAD_SPARSE_EMBEDDING:
+        er_head_sparse(m, x, b, h, out); // [S, vocab]
         return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
         er_linear(h, T, H, m->head_out.w, m->head_out.b, 2, out); // [T, 2]
@@ -195,7 +177,7 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     case ER_HEAD_TOKEN_CLASSIFICATION:
         if (m->head_dense.w) { /* ELECTRA discriminator: dense + act on every token */
             er_linear(h, T, H, m->head_dense.w, m->head_dense.b, H, x->tmp); // [T, H]
-            head_activation(m->head_act, c->act, x->tmp, T * H);
+            er_head_activation(m->head_act, c->act, x->tmp, T * H);
             h = x->tmp;
         }
         er_linear(h, T, H, m->head_out.w, m->head_out.b, m->head_out.out, out); // [T, labels]
@@ -207,7 +189,7 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
             off += b->seq_len[s];
         }
         er_linear(x->rows, S, H, m->head_dense.w, m->head_dense.b, H, x->rows2); // [S, H]
-        head_activation(m->head_act, c->act, x->rows2, S * H);
+        er_head_activation(m->head_act, c->act, x->rows2, S * H);
         er_linear(x->rows2, S, H, m->head_out.w, m->head_out.b, m->head_out.out, out); // [S, labels]
         return ER_OK;
     }

@@ -20,6 +20,8 @@ static const char *const GOLDEN_MODELS[] = {
     "bert-seqcls", "bert-tokcls", "bert-qa", "minilm-embed", "bert-embed-cls", "bert-embed-max",
     "roberta-seqcls", "xlmr-tokcls", "distilbert-seqcls", "distilbert-qa", "electra-disc",
     "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
+    "bert-embed-dense", "bert-embed-lasttoken", "bert-embed-wmean", "bert-embed-sqrtlen",
+    "bert-splade", "roberta-mlm", "distilbert-mlm",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
@@ -204,7 +206,8 @@ START_TEST(golden_parity) {
             }
             free(st);
         } else {
-            const char *key = c->head == ER_HEAD_EMBEDDING ? "embeddings" : "logits";
+            const char *key = c->head == ER_HEAD_EMBEDDING || c->head == ER_HEAD_SPARSE_EMBEDDING
+                                  ? "embeddings" : "logits";
             ck_assert_uint_eq(flatten(json_object_get(gh, key), want, 4096 * (size_t)H, 0), n);
         }
         double e = max_err(head, want, n);
