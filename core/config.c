@@ -188,6 +188,7 @@ er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *
     cfg->multi_label = pt && strcmp(pt, "multi_label_classification") == 0;
     cfg->pooling = ER_POOLING_MEAN;
     cfg->normalize = false;
+    cfg->tie_word_embeddings = !json_is_false(json_object_get(root, "tie_word_embeddings"));
 done:
     json_decref(root);
     if (st != ER_OK) er_config_free(cfg);
@@ -214,10 +215,15 @@ static const struct {
 static er_status pick_pooling(const json_t *root, er_pooling *out, er_err *err) {
     const char *by_name = json_string_value(json_object_get(root, "pooling_mode"));
     int chosen = -1, count = 0;
+    char on_keys[256] = "";
     for (int i = 0; i < N_POOL_MODES; i++) {
         bool on = by_name ? strcmp(by_name, POOL_MODES[i].name) == 0
                           : json_is_true(json_object_get(root, POOL_MODES[i].key));
-        if (on) { chosen = i; count++; }
+        if (!on) continue;
+        chosen = i;
+        count++;
+        size_t at = strlen(on_keys);
+        snprintf(on_keys + at, sizeof on_keys - at, "%s%s", at ? ", " : "", POOL_MODES[i].key);
     }
     if (by_name && count == 0)
         return er_set(err, ER_ERR_UNSUPPORTED, "pooling config: pooling_mode '%.40s' is not "
@@ -228,7 +234,8 @@ static er_status pick_pooling(const json_t *root, er_pooling *out, er_err *err) 
                       "name (concatenated modes are not supported)");
     if (count != 1)
         return er_set(err, ER_ERR_UNSUPPORTED, "pooling config: exactly one pooling_mode_* must "
-                      "be true (%d are; concatenated modes are not supported)", count);
+                      "be true (%d are%s%s; concatenated modes are not supported)", count,
+                      count ? ": " : "", on_keys);
     *out = POOL_MODES[chosen].mode;
     return ER_OK;
 }

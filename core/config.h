@@ -100,6 +100,9 @@ typedef struct {
         int n_dense;
         er_st_dense dense[ER_MAX_DENSE];
     } st;
+    /* tie_word_embeddings (default true): a masked-LM decoder absent from
+     * the checkpoint is the word embeddings; when false it must be there. */
+    bool tie_word_embeddings;
 } er_config;
 
 /* Parses config.json text.  Unsupported architectures and options are

@@ -32,12 +32,17 @@ static er_status load_mlm(er_model *m, const char *pre, const mlm_names *n, er_e
     er_lin *dec = &m->heads.mlm_decoder;
     char w[256];
     snprintf(w, sizeof w, "%s.weight", n->decoder);
-    if (er_has_tensor(m, "", w)) st = er_load_tensor(m, "", w, V, H, &dec->w, err);
-    else st = er_load_tensor(m, pre, "embeddings.word_embeddings.weight", V, H, &dec->w, err);
+    if (er_has_tensor(m, "", w) || !c->tie_word_embeddings)
+        st = er_load_tensor(m, "", w, V, H, &dec->w, err);
+    else
+        st = er_load_tensor(m, pre, "embeddings.word_embeddings.weight", V, H, &dec->w, err);
     if (st != ER_OK) return st;
-    const char *bias = er_has_tensor(m, "", n->bias) ? n->bias : n->decoder_bias;
     dec->out = V;
     dec->in = H;
+    const char *bias = er_has_tensor(m, "", n->bias) ? n->bias : n->decoder_bias;
+    if (!er_has_tensor(m, "", bias))
+        return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' (or '%s') is missing from the "
+                      "checkpoint", n->bias, n->decoder_bias);
     return er_load_tensor(m, "", bias, V, 0, &dec->b, err);
 }
 
