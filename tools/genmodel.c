@@ -4,7 +4,7 @@
  *
  *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny
  *                    [--arch bert|roberta|xlm-roberta] [--vocab N]
- *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
+ *                    [--head seqcls|tokcls|qa|embedding|sparse] [--dense N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
@@ -182,8 +182,12 @@ static void labels_json(char *buf, size_t cap, const char *const *labels, int n)
 }
 
 /* The head kinds; the numbers also seed the head's own random stream. */
-typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3 } head_kind;
-static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa"};
+/* sparse: *ForMaskedLM, served as a SPLADE sparse embedding (decoder tied to
+ * the word embeddings, so not written). */
+typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3,
+               HEAD_SPARSE = 4 } head_kind;
+static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa", "sparse"};
+#define N_HEADS 5
 
 typedef struct {
     const char *out;
@@ -192,6 +196,7 @@ typedef struct {
     head_kind head;
     uint64_t seed, upper_seed;
     int upper_from;
+    int dense; /* embedding head: a sentence-transformers Dense (Tanh) to this width; 0: none */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --version). */
@@ -209,13 +214,14 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
             o->upper_seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) o->upper_from = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--dense") == 0) o->dense = atoi(argv[++i]);
         else if (strcmp(argv[i], "--version") == 0) {
             printf("erserve-genmodel %s\n", ER_VERSION);
             return 0;
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
                             "[--arch bert|roberta|xlm-roberta] [--vocab N] "
-                            "[--head seqcls|tokcls|qa|embedding] [--seed N] "
+                            "[--head seqcls|tokcls|qa|embedding|sparse] [--dense N] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
@@ -226,11 +232,13 @@ static int parse_args(int argc, char **argv, opts *o) {
     for (size_t i = 0; i < sizeof ARCHES / sizeof ARCHES[0]; i++)
         if (strcmp(ARCHES[i].name, arch_name) == 0) o->a = &ARCHES[i];
     int known_head = 0;
-    for (int h = 0; h < 4; h++)
+    for (int h = 0; h < N_HEADS; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
-    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000)
-        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, and "
-                      "--vocab in [1, 1000000]"), 2;
+    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
+        o->dense < 0 || o->dense > 65536 || (o->dense && o->head != HEAD_EMBEDDING))
+        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
+                      "--vocab in [1, 1000000], and --dense in [1, 65536] only with --head "
+                      "embedding"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
@@ -297,6 +305,14 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
         linear(l, "qa_outputs", 2, H, &head_rng);
         cls = "ForQuestionAnswering";
         break;
+    case HEAD_SPARSE: /* BertLMPredictionHead / RobertaLMHead; bias below 0 keeps it sparse */
+        linear(l, roberta ? "lm_head.dense" : "cls.predictions.transform.dense", H, H, &head_rng);
+        layernorm(l, roberta ? "lm_head.layer_norm" : "cls.predictions.transform.LayerNorm", H);
+        float *bias = add(l, roberta ? "lm_head.bias" : "cls.predictions.bias", o->p.vocab, 0,
+                          FILL_RANDOM, &head_rng, 0.5f);
+        for (int v = 0; v < o->p.vocab; v++) bias[v] -= 1.0f;
+        cls = "ForMaskedLM";
+        break;
     case HEAD_EMBEDDING:
         break;
     }
@@ -319,24 +335,49 @@ static int write_config(const opts *o, const char *arch_name, const char *labels
     return write_text(o->out, "config.json", config);
 }
 
-/* sentence-transformers' files: mean pooling, then normalisation. */
-static int write_pooling(const char *out, int H) {
-    char pool_dir[4096];
-    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
+/* A Dense module to o->dense outputs with Tanh: 2_Dense/config.json and its
+ * model.safetensors (linear.weight, linear.bias). */
+static int write_dense(const opts *o) {
+    char dir[4096], cfg[256], path[4200];
+    snprintf(dir, sizeof dir, "%s/2_Dense", o->out);
+    mkdir(dir, 0755);
+    snprintf(cfg, sizeof cfg, "{\"in_features\": %d, \"out_features\": %d, \"bias\": true, "
+             "\"activation_function\": \"torch.nn.modules.activation.Tanh\"}\n", o->p.hidden,
+             o->dense);
+    rng r = {o->upper_seed * 37u + 11u};
+    tensor_list l = {0};
+    linear(&l, "linear", o->dense, o->p.hidden, &r);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = write_safetensors(path, &l) | write_text(dir, "config.json", cfg);
+    for (int i = 0; i < l.n; i++) free(l.t[i].data);
+    free(l.t);
+    return rc;
+}
+
+/* sentence-transformers' files: mean pooling, the Dense module if any, then
+ * normalisation. */
+static int write_pooling(const opts *o) {
+    char pool_dir[4096], modules[1024];
+    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", o->out);
     mkdir(pool_dir, 0755);
-    int rc = write_text(out, "modules.json",
-                        "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
-                        "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
-                        "\"1\", \"path\": \"1_Pooling\", \"type\": "
-                        "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
-                        "\"path\": \"2_Normalize\", \"type\": "
-                        "\"sentence_transformers.models.Normalize\"}\n]\n");
+    snprintf(modules, sizeof modules,
+             "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+             "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
+             "\"1\", \"path\": \"1_Pooling\", \"type\": "
+             "\"sentence_transformers.models.Pooling\"},\n%s  {\"idx\": %d, \"name\": \"%d\", "
+             "\"path\": \"%d_Normalize\", \"type\": "
+             "\"sentence_transformers.models.Normalize\"}\n]\n",
+             o->dense ? "  {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Dense\", \"type\": "
+                        "\"sentence_transformers.models.Dense\"},\n" : "",
+             o->dense ? 3 : 2, o->dense ? 3 : 2, o->dense ? 3 : 2);
+    int rc = write_text(o->out, "modules.json", modules);
     char pool[512];
     snprintf(pool, sizeof pool,
              "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": false,\n"
              "  \"pooling_mode_mean_tokens\": true,\n  \"pooling_mode_max_tokens\": false,\n"
-             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H);
-    return rc | write_text(pool_dir, "config.json", pool);
+             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", o->p.hidden);
+    rc |= write_text(pool_dir, "config.json", pool);
+    return o->dense ? rc | write_dense(o) : rc;
 }
 
 int main(int argc, char **argv) {
@@ -359,7 +400,7 @@ int main(int argc, char **argv) {
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
     rc = write_config(&o, arch_name, labels);
-    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden);
+    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(&o);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;
 }
