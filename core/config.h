@@ -123,6 +123,12 @@ er_status er_config_parse_pooling(const char *json, size_t len, er_config *cfg, 
 er_status er_config_parse_dense(const char *json, size_t len, const char *path, er_config *cfg,
                                 er_err *err);
 
+/* Applies directory dir's sentence-transformers modules (modules.json, or a
+ * bare 1_Pooling folder) to an embedding config: pooling, Dense modules,
+ * Normalize (config_st.c).  Modules it lacks or in another order are refused
+ * by name (ER_ERR_UNSUPPORTED); absent files leave mean pooling. */
+er_status er_config_load_st(const char *dir, er_config *cfg, er_err *err);
+
 /* Reads a model directory's config.json and, when present, its
  * sentence-transformers modules.json, pooling, Dense and Normalize entries.
  * ER_ERR_IO / ER_ERR_NOT_FOUND when config.json is missing. */
