@@ -24,7 +24,7 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
-    free(c->mlm_tile);
+    free(c->mlm_tile); free(c->dense_buf);
     er_par_free(c->par);
     free(c);
 }
@@ -61,8 +61,12 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
     x->mlm_tile = alloc_floats(ER_MLM_ROWS, ER_MLM_COLS); // [ER_MLM_ROWS, ER_MLM_COLS]
+    x->dense_width = er_head_embedding_max_width(c);
+    if (x->dense_width < x->hidden) x->dense_width = x->hidden;
+    if (x->dense_width < ER_DENSE_MIN_WIDTH) x->dense_width = ER_DENSE_MIN_WIDTH;
+    x->dense_buf = alloc_floats(2 * ER_DENSE_ROWS, (size_t)x->dense_width); // [2, rows, width]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions || !x->mlm_tile) {
+        !x->rows2 || !x->offsets || !x->positions || !x->mlm_tile || !x->dense_buf) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -80,8 +84,7 @@ bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
            c->embedding_size <= x->width &&
-           /* one sentence row of the widest Dense module fits ctx->q */
-           (size_t)er_head_embedding_max_width(c) <= (size_t)x->p.max_tokens * (size_t)x->hidden;
+           er_head_embedding_max_width(c) <= x->dense_width;
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {

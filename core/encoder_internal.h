@@ -27,6 +27,8 @@ struct er_ctx {
     int32_t *positions; /* [max_tokens] position id of each token (embeddings) */
     er_par *par;       /* the parallel-for team: n_threads - 1 helper threads */
     float *mlm_tile;   /* [ER_MLM_ROWS, ER_MLM_COLS] masked-LM logits (heads.h) */
+    float *dense_buf;  /* [2, ER_DENSE_ROWS, dense_width] Dense modules' rows (heads.h) */
+    int dense_width;
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes

@@ -63,13 +63,12 @@ int er_head_embedding_max_width(const er_config *c) {
     return w;
 }
 
-/* Rows [s0, s0 + n) of the batch's sentences: pooled into ctx->q [n, H],
- * then each Dense module from one of ctx->q / ctx->k into the other, the
- * last one into out [n, W]. */
+/* n pooled sentence rows [n, H] through the Dense modules, from one half of
+ * ctx->dense_buf into the other, the last module into out [n, W]. */
 static void dense_chunk(const er_model *m, er_ctx *x, const float *pooled, int n, float *out) {
     const er_config *c = &m->cfg;
     const int nd = c->st.n_dense;
-    float *bufs[2] = {x->q, x->k};
+    float *bufs[2] = {x->dense_buf, x->dense_buf + (size_t)ER_DENSE_ROWS * x->dense_width};
     const float *src = pooled;
     for (int d = 0; d < nd; d++) {
         const er_lin *l = &m->heads.dense[d];
@@ -84,14 +83,11 @@ void er_head_embedding(const er_model *m, er_ctx *x, const er_batch *b, const fl
                        float *out) {
     const er_config *c = &m->cfg;
     const int H = c->hidden_size, W = er_model_head_width(m), S = b->n_seqs;
-    /* sentences per chunk: one row of the widest module must fit ctx->q */
-    const size_t cap = (size_t)x->p.max_tokens * (size_t)x->hidden;
-    int chunk = (int)(cap / (size_t)er_head_embedding_max_width(c));
-    if (c->st.n_dense == 0 || chunk > S) chunk = S;
+    const int chunk = c->st.n_dense ? ER_DENSE_ROWS : S;
     int off = 0;
     for (int s0 = 0; s0 < S; s0 += chunk) {
         const int n = chunk < S - s0 ? chunk : S - s0;
-        float *pooled = c->st.n_dense ? x->q : out + (size_t)s0 * W; // [n, H]
+        float *pooled = c->st.n_dense ? x->dense_buf : out + (size_t)s0 * W; // [n, H]
         for (int i = 0; i < n; i++) {
             const int len = b->seq_len[s0 + i];
             pool_one(c->pooling, h + (size_t)off * H, len, H, pooled + (size_t)i * H);

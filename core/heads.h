@@ -16,6 +16,14 @@
 #define ER_MLM_ROWS 128
 #define ER_MLM_COLS 1024
 
+/* The Dense modules run ER_DENSE_ROWS sentences at a time through
+ * ctx->dense_buf [2, ER_DENSE_ROWS, dense_width], whose width is at least
+ * ER_DENSE_MIN_WIDTH whatever model sized the ctx: a ctx fits any model
+ * whose Dense modules are no wider (er_ctx_fits), 8192 being the widest
+ * published sentence-transformers Dense. */
+#define ER_DENSE_ROWS 16
+#define ER_DENSE_MIN_WIDTH 8192
+
 /* Activation `act` of a head's dense layer over v[n] (hidden_act for
  * ER_HEAD_ACT_HIDDEN). */
 void er_head_activation(er_head_act act, er_act hidden_act, float *v, int n);
@@ -26,7 +34,7 @@ void er_head_embedding(const er_model *m, er_ctx *ctx, const er_batch *b, const 
                        float *out);
 
 /* The widest row the embedding head holds between modules (hidden or a
- * Dense width): er_ctx_fits needs one such row to fit ctx->q. */
+ * Dense width): er_ctx_fits needs it within ctx->dense_width. */
 int er_head_embedding_max_width(const er_config *c);
 
 /* Loads the Dense modules' weights (cfg.st) from their folders under dir:

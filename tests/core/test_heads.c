@@ -101,36 +101,35 @@ START_TEST(sparse_upper_only_is_exact) {
 }
 END_TEST
 
-/* A ctx of 8 tokens holds 8 x 36 floats in q: 5 rows of the 56-wide Dense,
- * so 7 sentences go through the Dense modules in two chunks. */
-START_TEST(dense_chunks_over_a_small_ctx) {
+/* 20 sentences go through the Dense modules 16 (ER_DENSE_ROWS) at a time:
+ * each row equals the sentence run alone, on a ctx of one token (the Dense
+ * scratch does not depend on the ctx's token capacity). */
+START_TEST(dense_chunks) {
     er_model *m = load(MODELS "bert-embed-dense", 0);
     ck_assert_int_eq(er_model_head_width(m), 20);
-    er_ctx_params small = {.max_tokens = 8, .max_seqs = 8, .max_seq_len = 8, .n_threads = 1};
-    er_ctx *cs, *cl;
+    enum { S = 20 };
+    er_ctx_params one_tok = {.max_tokens = 1, .max_seqs = 1, .max_seq_len = 1, .n_threads = 1};
+    er_ctx *c1, *cl;
     er_err err;
-    ck_assert_int_eq(er_ctx_init(m, &small, &cs, &err), ER_OK);
+    ck_assert_int_eq(er_ctx_init(m, &one_tok, &c1, &err), ER_OK);
+    ck_assert(er_ctx_fits(c1, m));
     ck_assert_int_eq(er_ctx_init(m, NULL, &cl, &err), ER_OK);
-    int lens[7] = {1, 1, 2, 1, 1, 1, 1};
-    int32_t ids[8] = {2, 9, 10, 11, 12, 13, 14, 15};
-    er_batch b = {.n_seqs = 7, .seq_len = lens, .ids = ids, .type_ids = NULL};
-    float x[8 * 36], o_small[7 * 20], o_large[7 * 20];
-    ck_assert_int_eq(er_forward(m, cs, &b, x, o_small, &err), ER_OK);
-    ck_assert_int_eq(er_forward(m, cl, &b, x, o_large, &err), ER_OK);
-    double e = max_abs(o_small, o_large, 7 * 20);
-    ck_assert_msg(e <= 1e-6, "chunked vs whole: %g", e);
-    for (int s = 0; s < 7; s++) { /* Normalize ran after the last Dense */
-        double n2 = 0;
-        for (int j = 0; j < 20; j++) n2 += (double)o_small[s * 20 + j] * o_small[s * 20 + j];
+    int lens[S];
+    int32_t ids[S];
+    for (int s = 0; s < S; s++) lens[s] = 1, ids[s] = (int32_t)(5 + 7 * s);
+    er_batch b = {.n_seqs = S, .seq_len = lens, .ids = ids, .type_ids = NULL};
+    float x[S * 36], out[S * 20], o1[20];
+    ck_assert_int_eq(er_forward(m, cl, &b, x, out, &err), ER_OK);
+    for (int s = 0; s < S; s++) {
+        er_batch one = {.n_seqs = 1, .seq_len = &lens[s], .ids = ids + s, .type_ids = NULL};
+        ck_assert_int_eq(er_forward(m, c1, &one, x, o1, &err), ER_OK);
+        double e = max_abs(o1, out + s * 20, 20);
+        ck_assert_msg(e <= 1e-6, "sentence %d alone vs in the batch: %g", s, e);
+        double n2 = 0; /* Normalize ran after the last Dense */
+        for (int j = 0; j < 20; j++) n2 += (double)o1[j] * o1[j];
         ck_assert_double_eq_tol(n2, 1.0, 1e-5);
     }
-    /* a ctx whose q cannot hold one 56-wide row does not fit the model */
-    er_ctx_params tiny = {.max_tokens = 1, .max_seqs = 1, .max_seq_len = 1, .n_threads = 1};
-    er_ctx *ct;
-    ck_assert_int_eq(er_ctx_init(m, &tiny, &ct, &err), ER_OK);
-    ck_assert(!er_ctx_fits(ct, m));
-    er_ctx_free(ct);
-    er_ctx_free(cs);
+    er_ctx_free(c1);
     er_ctx_free(cl);
     er_model_free(m);
 }
@@ -206,7 +205,7 @@ static Suite *heads_suite(void) {
     tcase_set_timeout(t, 60);
     tcase_add_test(t, sparse_tiles_across_sequences);
     tcase_add_test(t, sparse_upper_only_is_exact);
-    tcase_add_test(t, dense_chunks_over_a_small_ctx);
+    tcase_add_test(t, dense_chunks);
     tcase_add_test(t, head_widths);
     tcase_add_test(t, loader_refusals);
     suite_add_tcase(s, t);

@@ -104,7 +104,8 @@ static size_t compare_head(const json_t *got, json_t *want, double *worst) {
 }
 
 static const char *const INFER_MODELS[] = {"bert-seqcls", "bert-tokcls", "bert-qa", "minilm-embed",
-                                           "roberta-seqcls", "distilbert-qa"};
+                                           "roberta-seqcls", "distilbert-qa", "bert-embed-dense",
+                                           "bert-splade"};
 
 /* --layer K (the middle layer) and --head on every golden case of a model. */
 START_TEST(test_infer_golden) {
