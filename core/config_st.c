@@ -29,7 +29,9 @@ static const struct {
  * "pooling_mode" string newer sentence-transformers versions write.  Several
  * modes (concatenated) are refused. */
 static er_status pick_pooling(const json_t *root, er_pooling *out, er_err *err) {
-    const char *by_name = json_string_value(json_object_get(root, "pooling_mode"));
+    const json_t *pm = json_object_get(root, "pooling_mode");
+    if (json_is_array(pm) && json_array_size(pm) == 1) pm = json_array_get(pm, 0); /* ["mean"] */
+    const char *by_name = json_string_value(pm);
     int chosen = -1, count = 0;
     char on_keys[256] = "";
     for (int i = 0; i < N_POOL_MODES; i++) {
@@ -45,7 +47,7 @@ static er_status pick_pooling(const json_t *root, er_pooling *out, er_err *err) 
         return er_set(err, ER_ERR_UNSUPPORTED, "pooling config: pooling_mode '%.40s' is not "
                       "supported (cls, max, mean, mean_sqrt_len_tokens, weightedmean, lasttoken "
                       "are)", by_name);
-    if (json_object_get(root, "pooling_mode") && !by_name)
+    if (pm && !by_name)
         return er_set(err, ER_ERR_UNSUPPORTED, "pooling config: 'pooling_mode' must be one mode "
                       "name (concatenated modes are not supported)");
     if (count != 1)

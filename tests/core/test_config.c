@@ -137,6 +137,7 @@ START_TEST(pooling_configs) {
         {"{\"pooling_mode_mean_sqrt_len_tokens\": true}", ER_POOLING_MEAN_SQRT_LEN},
         {"{\"embedding_dimension\": 8, \"pooling_mode\": \"lasttoken\"}", ER_POOLING_LAST_TOKEN},
         {"{\"pooling_mode\": \"weightedmean\"}", ER_POOLING_WEIGHTED_MEAN},
+        {"{\"pooling_mode\": [\"mean_sqrt_len_tokens\"]}", ER_POOLING_MEAN_SQRT_LEN},
     };
     for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
         c.pooling = ER_POOLING_CLS;
