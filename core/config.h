@@ -47,7 +47,8 @@ typedef enum {
     ER_HEAD_EMBEDDING,               /* base model: pooled sentence embedding */
     ER_HEAD_SEQUENCE_CLASSIFICATION, /* logits [n_seqs, n_labels] */
     ER_HEAD_TOKEN_CLASSIFICATION,    /* logits [n_tokens, n_labels] */
-    ER_HEAD_QUESTION_ANSWERING       /* logits [n_tokens, 2]: start, end */
+    ER_HEAD_QUESTION_ANSWERING,      /* logits [n_tokens, 2]: start, end */
+    ER_HEAD_SPARSE_EMBEDDING         /* *ForMaskedLM: SPLADE [n_seqs, vocab_size] */
 } er_head_type;
 
 typedef enum { ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU } er_act;
@@ -57,8 +58,27 @@ typedef enum { ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU } er_act;
 typedef enum { ER_GLU_NONE, ER_GLU_SILU, ER_GLU_GELU, ER_GLU_GELU_TANH, ER_GLU_RELU } er_glu_act;
 
 /* How an embedding head turns a sequence's token rows into one sentence row
- * (sentence-transformers' Pooling module). */
-typedef enum { ER_POOLING_CLS, ER_POOLING_MEAN, ER_POOLING_MAX } er_pooling;
+ * (sentence-transformers' Pooling module: pooling_mode_cls_token,
+ * _mean_tokens, _max_tokens, _mean_sqrt_len_tokens, _weightedmean_tokens,
+ * _lasttoken). */
+typedef enum { ER_POOLING_CLS, ER_POOLING_MEAN, ER_POOLING_MAX, ER_POOLING_MEAN_SQRT_LEN,
+               ER_POOLING_WEIGHTED_MEAN, ER_POOLING_LAST_TOKEN } er_pooling;
+
+/* A sentence-transformers Dense module's activation_function. */
+typedef enum { ER_DENSE_IDENTITY, ER_DENSE_TANH, ER_DENSE_RELU, ER_DENSE_GELU,
+               ER_DENSE_SIGMOID } er_dense_act;
+
+#define ER_MAX_DENSE 8          /* Dense modules after pooling */
+#define ER_MAX_DENSE_FEATURES 65536
+
+/* One sentence_transformers.models.Dense: y = act(x W^T + b) on the pooled
+ * row; its weights are `path`/model.safetensors ("linear.weight", ...). */
+typedef struct {
+    int in_features, out_features;
+    bool bias;
+    er_dense_act act;
+    char path[128]; /* the module's folder, relative to the model directory */
+} er_st_dense;
 
 typedef struct {
     er_arch arch;
@@ -122,6 +142,16 @@ typedef struct {
         int conv_groups;
         int conv_act;               /* conv_act: an er_act, -1 tanh, -2 linear */
     } deberta;
+    /* Embedding head: the Dense modules between pooling and Normalize, in
+     * modules.json order; the sentence width is the last one's out_features
+     * (er_model_head_width). */
+    struct {
+        int n_dense;
+        er_st_dense dense[ER_MAX_DENSE];
+    } st;
+    /* tie_word_embeddings (default true): a masked-LM decoder absent from
+     * the checkpoint is the word embeddings; when false it must be there. */
+    bool tie_word_embeddings;
 } er_config;
 
 /* Parses config.json text.  Unsupported architectures and options are
@@ -131,12 +161,25 @@ typedef struct {
 er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *err);
 
 /* Applies a sentence-transformers pooling config (1_Pooling/config.json text)
- * to an embedding head.  ER_ERR_UNSUPPORTED for modes other than exactly one
- * of cls / mean / max. */
+ * to an embedding head.  ER_ERR_UNSUPPORTED, naming the key, for anything
+ * but exactly one mode or for include_prompt false. */
 er_status er_config_parse_pooling(const char *json, size_t len, er_config *cfg, er_err *err);
 
+/* Applies a sentence-transformers Dense config (2_Dense/config.json text) as
+ * the next Dense module of an embedding head (`path` its folder).
+ * ER_ERR_FORMAT naming a missing or mismatched field, ER_ERR_UNSUPPORTED for
+ * an activation_function erserve lacks, ER_ERR_CAPACITY past ER_MAX_DENSE. */
+er_status er_config_parse_dense(const char *json, size_t len, const char *path, er_config *cfg,
+                                er_err *err);
+
+/* Applies directory dir's sentence-transformers modules (modules.json, or a
+ * bare 1_Pooling folder) to an embedding config: pooling, Dense modules,
+ * Normalize (config_st.c).  Modules it lacks or in another order are refused
+ * by name (ER_ERR_UNSUPPORTED); absent files leave mean pooling. */
+er_status er_config_load_st(const char *dir, er_config *cfg, er_err *err);
+
 /* Reads a model directory's config.json and, when present, its
- * sentence-transformers modules.json, pooling and Normalize entries.
+ * sentence-transformers modules.json, pooling, Dense and Normalize entries.
  * ER_ERR_IO / ER_ERR_NOT_FOUND when config.json is missing. */
 er_status er_config_load_dir(const char *dir, er_config *cfg, er_err *err);
 
@@ -144,7 +187,8 @@ void er_config_free(er_config *cfg); /* NULL and zeroed configs accepted */
 
 const char *er_head_type_name(er_head_type h); /* "sequence_classification", ... */
 /* True for heads with one output row per token (token classification, QA),
- * false for one per sequence (sequence classification, embedding). */
+ * false for one per sequence (sequence classification, embedding, sparse
+ * embedding). */
 bool er_head_per_token(er_head_type h);
 const char *er_arch_name(er_arch a);           /* "bert", "roberta", ... */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "heads.h"
 #include "kernels.h"
 
 er_ctx_params er_ctx_default_params(void) {
@@ -24,6 +25,7 @@ void er_ctx_free(er_ctx *c) {
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
     free(c->glu); free(c->rel); free(c->rel_meta); free(c->conv_in);
+    free(c->mlm_tile); free(c->dense_buf);
     er_par_free(c->par);
     free(c);
 }
@@ -36,6 +38,7 @@ typedef struct {
     size_t rel;    /* er_deberta_rel_floats */
     bool conv_in;  /* er_deberta_needs_conv_in */
     bool gated;    /* a gated MLP (NomicBERT, GTE): the glu buffer */
+    int dense_width; /* the widest sentence-transformers Dense output (heads.h) */
 } ctx_sizes;
 
 static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
@@ -49,6 +52,8 @@ static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
         if (c->max_positions > z.max_positions) z.max_positions = c->max_positions;
         z.conv_in = z.conv_in || er_deberta_needs_conv_in(c);
         z.gated = z.gated || c->rope_glu.gate_act != ER_GLU_NONE;
+        if (er_head_embedding_max_width(c) > z.dense_width)
+            z.dense_width = er_head_embedding_max_width(c);
     }
     if (p->max_seq_len > z.max_positions) p->max_seq_len = z.max_positions;
     if (p->max_seq_len > p->max_tokens) p->max_seq_len = p->max_tokens;
@@ -98,9 +103,14 @@ er_status er_ctx_init_models(const er_model *const *models, int n_models,
     }
     if (z.conv_in) x->conv_in = alloc_floats(T, H); // [T, H]
     if (z.gated) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
+    x->mlm_tile = alloc_floats(ER_MLM_ROWS, ER_MLM_COLS); // [ER_MLM_ROWS, ER_MLM_COLS]
+    x->dense_width = z.dense_width;
+    if (x->dense_width < x->hidden) x->dense_width = x->hidden;
+    if (x->dense_width < ER_DENSE_MIN_WIDTH) x->dense_width = ER_DENSE_MIN_WIDTH;
+    x->dense_buf = alloc_floats(2 * ER_DENSE_ROWS, (size_t)x->dense_width); // [2, rows, width]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
         !x->rows2 || !x->offsets || !x->positions || (x->rel_cap && (!x->rel || !x->rel_meta)) ||
-        (z.conv_in && !x->conv_in) || (z.gated && !x->glu)) {
+        (z.conv_in && !x->conv_in) || (z.gated && !x->glu) || !x->mlm_tile || !x->dense_buf) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -120,7 +130,8 @@ bool er_ctx_fits(const er_ctx *x, const er_model *m) {
            c->embedding_size <= x->width &&
            er_deberta_rel_floats(c, x->p.max_seq_len) <= x->rel_cap &&
            (!er_deberta_needs_conv_in(c) || x->conv_in) &&
-           (c->rope_glu.gate_act == ER_GLU_NONE || x->glu);
+           (c->rope_glu.gate_act == ER_GLU_NONE || x->glu) &&
+           er_head_embedding_max_width(c) <= x->dense_width;
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {
@@ -183,7 +194,7 @@ size_t er_head_out_size(const er_model *m, const er_batch *b) {
     return w * (er_head_per_token(c->head) ? (size_t)er_batch_tokens(b) : (size_t)b->n_seqs);
 }
 
-static void head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
+void er_head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
     switch (act) {
     case ER_HEAD_ACT_NONE: break;
     case ER_HEAD_ACT_TANH: er_tanh(v, n); break;
@@ -194,32 +205,6 @@ static void head_activation(er_head_act act, er_act hidden_act, float *v, int n)
         else if (hidden_act == ER_ACT_GELU_TANH) er_gelu_tanh(v, n);
         else er_relu(v, n);
         break;
-    }
-}
-
-/* Sentence-transformers pooling of each sequence's token rows h[T, H] into
- * one sentence row, out[S, H]. */
-static void pool_sentences(const er_config *c, const er_batch *b, const float *h, float *out) {
-    const int H = c->hidden_size;
-    int off = 0;
-    for (int s = 0; s < b->n_seqs; s++) {
-        const int n = b->seq_len[s];
-        const float *first = h + (size_t)off * H; // [n, H] the sequence's tokens
-        float *o = out + (size_t)s * H;           // [H]
-        memcpy(o, first, (size_t)H * sizeof *o);
-        if (c->pooling == ER_POOLING_MEAN) {
-            for (int i = 1; i < n; i++)
-                for (int j = 0; j < H; j++) o[j] += first[(size_t)i * H + j];
-            for (int j = 0; j < H; j++) o[j] /= (float)n;
-        } else if (c->pooling == ER_POOLING_MAX) {
-            for (int i = 1; i < n; i++)
-                for (int j = 0; j < H; j++) {
-                    float v = first[(size_t)i * H + j];
-                    o[j] = v > o[j] ? v : o[j];
-                }
-        }
-        if (c->normalize) er_l2_normalize(o, H);
-        off += n;
     }
 }
 
@@ -235,7 +220,10 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     }
     switch (c->head) {
     case ER_HEAD_EMBEDDING:
-        pool_sentences(c, b, h, out);
+        er_head_embedding(m, x, b, h, out); // [S, er_model_head_width]
+        return ER_OK;
+    case ER_HEAD_SPARSE_EMBEDDING:
+        er_head_sparse(m, x, b, h, out); // [S, vocab]
         return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
         er_linear(h, T, H, m->head_out.w, m->head_out.b, 2, out); // [T, 2]
@@ -243,7 +231,7 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     case ER_HEAD_TOKEN_CLASSIFICATION:
         if (m->head_dense.w) { /* ELECTRA discriminator: dense + act on every token */
             er_linear(h, T, H, m->head_dense.w, m->head_dense.b, H, x->tmp); // [T, H]
-            head_activation(m->head_act, c->act, x->tmp, T * H);
+            er_head_activation(m->head_act, c->act, x->tmp, T * H);
             h = x->tmp;
         }
         er_linear(h, T, H, m->head_out.w, m->head_out.b, m->head_out.out, out); // [T, labels]
@@ -255,7 +243,7 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
             off += b->seq_len[s];
         }
         er_linear(x->rows, S, H, m->head_dense.w, m->head_dense.b, H, x->rows2); // [S, H]
-        head_activation(m->head_act, c->act, x->rows2, S * H);
+        er_head_activation(m->head_act, c->act, x->rows2, S * H);
         er_linear(x->rows2, S, H, m->head_out.w, m->head_out.b, m->head_out.out, out); // [S, labels]
         return ER_OK;
     }

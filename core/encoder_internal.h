@@ -37,6 +37,9 @@ struct er_ctx {
     size_t rel_cap;    /* >= er_deberta_rel_floats of any model this ctx fits */
     int *rel_meta;     /* [max_seqs, 4]: a grouped sequence's tables (deberta_attention.c) */
     float *conv_in;    /* [max_tokens, hidden] when a model it was sized for has a ConvLayer */
+    float *mlm_tile;   /* [ER_MLM_ROWS, ER_MLM_COLS] masked-LM logits (heads.h) */
+    float *dense_buf;  /* [2, ER_DENSE_ROWS, dense_width] Dense modules' rows (heads.h) */
+    int dense_width;
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes

@@ -6,7 +6,8 @@
  *                                       nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|
  *                                       deberta-v3-base
  *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2]
- *                    [--vocab N] [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
+ *                    [--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N]
+ *                    [--dense N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
@@ -225,8 +226,12 @@ static void labels_json(char *buf, size_t cap, const char *const *labels, int n)
 }
 
 /* The head kinds; the numbers also seed the head's own random stream. */
-typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3 } head_kind;
-static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa"};
+/* sparse: *ForMaskedLM, served as a SPLADE sparse embedding (decoder tied to
+ * the word embeddings, so not written). */
+typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3,
+               HEAD_SPARSE = 4 } head_kind;
+static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa", "sparse"};
+#define N_HEADS 5
 
 typedef struct {
     const char *out;
@@ -236,6 +241,7 @@ typedef struct {
     uint64_t seed, upper_seed;
     int upper_from;
     int num_labels; /* seqcls */
+    int dense; /* embedding head: a sentence-transformers Dense (Tanh) to this width; 0: none */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --version). */
@@ -254,6 +260,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
             o->upper_seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) o->upper_from = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--dense") == 0) o->dense = atoi(argv[++i]);
         else if (strcmp(argv[i], "--version") == 0) {
             printf("erserve-genmodel %s\n", ER_VERSION);
             return 0;
@@ -261,7 +268,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
                             "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|deberta-v3-base "
                             "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2] "
-                            "[--vocab N] [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
+                            "[--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N] [--dense N] "
+                            "[--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
@@ -274,12 +282,14 @@ static int parse_args(int argc, char **argv, opts *o) {
     for (size_t i = 0; i < sizeof ARCHES / sizeof ARCHES[0]; i++)
         if (strcmp(ARCHES[i].name, arch_name) == 0) o->a = &ARCHES[i];
     int known_head = 0;
-    for (int h = 0; h < 4; h++)
+    for (int h = 0; h < N_HEADS; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
     if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
-        o->num_labels < 1 || o->num_labels > 64)
+        o->num_labels < 1 || o->num_labels > 64 || o->dense < 0 || o->dense > 65536 ||
+        (o->dense && o->head != HEAD_EMBEDDING))
         return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
-                      "--vocab in [1, 1000000] and --num-labels in [1, 64]"), 2;
+                      "--vocab in [1, 1000000], --num-labels in [1, 64], and --dense in "
+                      "[1, 65536] only with --head embedding"), 2;
     if (strcmp(o->a->name, "nomic_bert") == 0 && o->head != HEAD_EMBEDDING && o->head != HEAD_SEQCLS)
         return er_log(ER_LOG_ERROR, "--arch nomic_bert has the heads embedding and seqcls"), 2;
     o->p = *p;
@@ -485,6 +495,16 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
         linear(l, "qa_outputs", 2, H, &head_rng);
         cls = "ForQuestionAnswering";
         break;
+    case HEAD_SPARSE: { /* BertLMPredictionHead / RobertaLMHead; bias below 0 keeps it sparse */
+        const bool roberta = strcmp(o->a->tensor_prefix, "roberta.") == 0;
+        linear(l, roberta ? "lm_head.dense" : "cls.predictions.transform.dense", H, H, &head_rng);
+        layernorm(l, roberta ? "lm_head.layer_norm" : "cls.predictions.transform.LayerNorm", H);
+        float *bias = add(l, roberta ? "lm_head.bias" : "cls.predictions.bias", o->p.vocab, 0,
+                          FILL_RANDOM, &head_rng, 0.5f);
+        for (int v = 0; v < o->p.vocab; v++) bias[v] -= 1.0f;
+        cls = "ForMaskedLM";
+        break;
+    }
     case HEAD_EMBEDDING:
         break;
     }
@@ -579,30 +599,55 @@ static int write_config_gte(const opts *o, const char *arch_name, const char *la
     return write_text(o->out, "config.json", config);
 }
 
-/* sentence-transformers' files: mean (or CLS) pooling, then normalisation
- * (none with CLS, as gte-*-v1.5 ship). */
-static int write_pooling(const char *out, int H, bool cls) {
-    char pool_dir[4096];
-    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
+/* A Dense module to o->dense outputs with Tanh: 2_Dense/config.json and its
+ * model.safetensors (linear.weight, linear.bias). */
+static int write_dense(const opts *o) {
+    char dir[4096], cfg[256], path[4200];
+    snprintf(dir, sizeof dir, "%s/2_Dense", o->out);
+    mkdir(dir, 0755);
+    snprintf(cfg, sizeof cfg, "{\"in_features\": %d, \"out_features\": %d, \"bias\": true, "
+             "\"activation_function\": \"torch.nn.modules.activation.Tanh\"}\n", o->p.hidden,
+             o->dense);
+    rng r = {o->upper_seed * 37u + 11u};
+    tensor_list l = {0};
+    linear(&l, "linear", o->dense, o->p.hidden, &r);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = write_safetensors(path, &l) | write_text(dir, "config.json", cfg);
+    for (int i = 0; i < l.n; i++) free(l.t[i].data);
+    free(l.t);
+    return rc;
+}
+
+/* sentence-transformers' files: mean (or CLS) pooling, the Dense module if
+ * any, then normalisation (none with CLS, as gte-*-v1.5 ship). */
+static int write_pooling(const opts *o, bool cls) {
+    char pool_dir[4096], modules[1024];
+    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", o->out);
     mkdir(pool_dir, 0755);
-    int rc = write_text(out, "modules.json",
-                        cls ? "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
-                              "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, "
-                              "\"name\": \"1\", \"path\": \"1_Pooling\", \"type\": "
-                              "\"sentence_transformers.models.Pooling\"}\n]\n"
-                        : "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
-                        "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
-                        "\"1\", \"path\": \"1_Pooling\", \"type\": "
-                        "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
-                        "\"path\": \"2_Normalize\", \"type\": "
-                        "\"sentence_transformers.models.Normalize\"}\n]\n");
+    int n = snprintf(modules, sizeof modules,
+                     "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                     "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
+                     "\"1\", \"path\": \"1_Pooling\", \"type\": "
+                     "\"sentence_transformers.models.Pooling\"}");
+    int idx = 2;
+    if (o->dense)
+        n += snprintf(modules + n, sizeof modules - (size_t)n,
+                      ",\n  {\"idx\": %d, \"name\": \"%d\", \"path\": \"2_Dense\", \"type\": "
+                      "\"sentence_transformers.models.Dense\"}", idx, idx), idx++;
+    if (!cls)
+        n += snprintf(modules + n, sizeof modules - (size_t)n,
+                      ",\n  {\"idx\": %d, \"name\": \"%d\", \"path\": \"%d_Normalize\", "
+                      "\"type\": \"sentence_transformers.models.Normalize\"}", idx, idx, idx);
+    snprintf(modules + n, sizeof modules - (size_t)n, "\n]\n");
+    int rc = write_text(o->out, "modules.json", modules);
     char pool[512];
     snprintf(pool, sizeof pool,
              "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": %s,\n"
              "  \"pooling_mode_mean_tokens\": %s,\n  \"pooling_mode_max_tokens\": false,\n"
-             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H, cls ? "true" : "false",
-             cls ? "false" : "true");
-    return rc | write_text(pool_dir, "config.json", pool);
+             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", o->p.hidden,
+             cls ? "true" : "false", cls ? "false" : "true");
+    rc |= write_text(pool_dir, "config.json", pool);
+    return o->dense ? rc | write_dense(o) : rc;
 }
 
 /* ---- ModernBERT (--arch modernbert) ---- */
@@ -722,7 +767,7 @@ int main(int argc, char **argv) {
     else if (strcmp(o.a->name, "nomic_bert") == 0) rc = write_config_nomic(&o, arch_name, labels);
     else if (gte) rc = write_config_gte(&o, arch_name, labels);
     else rc = write_config(&o, arch_name, labels);
-    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden, gte);
+    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(&o, gte);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;
 }

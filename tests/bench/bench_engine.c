@@ -96,13 +96,13 @@ int main(int argc, char **argv) {
     int *lens = malloc((size_t)B * sizeof *lens);
     int32_t *ids = malloc((size_t)T * sizeof *ids);
     float *x = malloc((size_t)T * (size_t)H * sizeof *x);               // [T, H]
-    float *out = malloc((size_t)T * (size_t)(H > 16 ? H : 16) * sizeof *out);
     srand(1);
     for (int s = 0; s < B; s++) lens[s] = S;
     for (int t = 0; t < T; t++) ids[t] = 1000 + rand() % (c->vocab_size - 1000);
     const char *ids_file = getenv("BENCH_IDS"), *dump_file = getenv("BENCH_DUMP");
     if (ids_file && !read_ids(ids_file, ids, T, c->vocab_size)) return 1;
     er_batch b = {.n_seqs = B, .seq_len = lens, .ids = ids, .type_ids = NULL};
+    float *out = malloc(er_head_out_size(m, &b) * sizeof *out); /* any head, SPLADE's included */
     /* Forward and ceiling runs alternate so that both see the same machine noise. */
     double *tf = malloc((size_t)iters * sizeof *tf), *tg = malloc((size_t)iters * sizeof *tg);
     float *y = malloc((size_t)T * (size_t)FF * sizeof *y);

@@ -26,6 +26,8 @@ static const char *const GOLDEN_MODELS[] = {
     "modernbert-qa", "modernbert-long",
     "deberta-v3-seqcls", "deberta-v2-seqcls", "deberta-tokcls", "deberta-qa", "deberta-embed",
     "deberta-norel-seqcls", "deberta-v3-long",
+    "bert-embed-dense", "bert-embed-lasttoken", "bert-embed-wmean", "bert-embed-sqrtlen",
+    "bert-splade", "roberta-mlm", "distilbert-mlm",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
@@ -212,7 +214,8 @@ START_TEST(golden_parity) {
             }
             free(st);
         } else {
-            const char *key = c->head == ER_HEAD_EMBEDDING ? "embeddings" : "logits";
+            const char *key = c->head == ER_HEAD_EMBEDDING || c->head == ER_HEAD_SPARSE_EMBEDDING
+                                  ? "embeddings" : "logits";
             ck_assert_uint_eq(flatten(json_object_get(gh, key), want, 4096 * (size_t)H, 0), n);
         }
         double e = max_err(head, want, n);

@@ -107,7 +107,8 @@ static const char *const INFER_MODELS[] = {"bert-seqcls", "bert-tokcls", "bert-q
                                            "roberta-seqcls", "distilbert-qa", "nomic-embed",
                                            "gte-seqcls", "modernbert-tokcls",
                                            "modernbert-seqcls-mean", "deberta-v3-seqcls",
-                                           "deberta-qa"};
+                                           "deberta-qa", "bert-embed-dense",
+                                           "bert-splade"};
 
 /* --layer K (the middle layer) and --head on every golden case of a model. */
 START_TEST(test_infer_golden) {
