@@ -156,7 +156,8 @@ static void head_activation(er_head_act act, er_act hidden_act, float *v, int n)
 
 /* Sentence-transformers pooling of each sequence's token rows h[T, H] into
  * one sentence row, out[S, H]. */
-static void pool_sentences(const er_config *c, const er_batch *b, const float *h, float *out) {
+static void pool_sentences(const er_model *m, const er_batch *b, const float *h, float *out) {
+    const er_config *c = &m->cfg;
     const int H = c->hidden_size;
     int off = 0;
     for (int s = 0; s < b->n_seqs; s++) {
@@ -175,7 +176,7 @@ static void pool_sentences(const er_config *c, const er_batch *b, const float *h
                     o[j] = v > o[j] ? v : o[j];
                 }
         }
-        if (c->normalize) er_l2_normalize(o, H);
+        if (c->normalize && !m->raw_embeddings) er_l2_normalize(o, H);
         off += n;
     }
 }
@@ -188,7 +189,7 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     const int T = er_batch_tokens(b), H = c->hidden_size, S = b->n_seqs;
     switch (c->head) {
     case ER_HEAD_EMBEDDING:
-        pool_sentences(c, b, h, out);
+        pool_sentences(m, b, h, out);
         return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
         er_linear(h, T, H, m->head_out.w, m->head_out.b, 2, out); // [T, 2]

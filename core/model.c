@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 er_model_params er_model_default_params(void) {
-    er_model_params p = {.skip_below_layer = 0};
+    er_model_params p = {.skip_below_layer = 0, .raw_embeddings = false};
     return p;
 }
 
@@ -272,6 +272,7 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     m->skip_below = p.skip_below_layer;
+    m->raw_embeddings = p.raw_embeddings;
     m->arch = er_arch_get(m->cfg.arch);
     if ((st = open_weights(m, dir, err)) != ER_OK) goto fail;
     m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);

@@ -42,6 +42,7 @@ typedef struct {
     const char *store_path;   /* LMDB directory; NULL = no store, always compute */
     er_store_params store;    /* budget, dtype, ... (store.h) */
     const char *tokenizer;    /* fallback for tasks whose directory has no tokenizer; may be NULL */
+    bool raw_embeddings;      /* embedding heads skip Normalize (er_model_params) */
 } er_taskset_params;
 
 er_taskset_params er_taskset_default_params(void);
