@@ -85,6 +85,7 @@ typedef enum {
     PR_ROUTE_TEI_EMBED_ALL,    /* POST /embed_all */
     PR_ROUTE_TEI_EMBED_SPARSE, /* POST /embed_sparse */
     PR_ROUTE_TEI_SIMILARITY,   /* POST /similarity: inputs[0] is the source sentence */
+    PR_ROUTE_HF,               /* POST /models/{task}: the Hugging Face Inference API's pipelines */
 } pr_route;
 
 /* The dialect of a route's body kind (the route table also says it). */
@@ -112,6 +113,7 @@ typedef struct {
     bool base64;          /* OpenAI encoding_format [float] */
     int dimensions;       /* OpenAI, TEI /embed [0 = all] */
     pr_fault fault;       /* after a failed pr_parse: what kind of mistake */
+    bool similarity;      /* inputs[0] is a source sentence to compare the others with */
 } pr_req;
 
 /* Parses and validates body for route.  On success returns ER_OK and fills

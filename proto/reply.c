@@ -185,3 +185,21 @@ json_t *pr_tokens(const er_encoding *e, const char *input, size_t input_len) {
     }
     return toks;
 }
+
+json_t *pr_hf_entities(json_t *r, bool aggregated) {
+    json_t *ents = json_incref(json_object_get(r, "entities"));
+    json_decref(r);
+    size_t i;
+    json_t *e;
+    json_array_foreach(ents, i, e) {
+        if (!aggregated) continue;
+        json_object_set(e, "entity_group", json_object_get(e, "entity"));
+        json_object_del(e, "entity");
+    }
+    return ents;
+}
+
+json_t *pr_without_cache(json_t *r) {
+    json_object_del(r, "cache");
+    return r;
+}

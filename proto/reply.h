@@ -76,6 +76,13 @@ json_t *pr_tokens(const er_encoding *e, const char *input, size_t input_len);
  * bytes of UTF-8.  NULL when a text is not UTF-8 or out of memory. */
 json_t *pr_decode_reply(const char *const *texts, const size_t *lens, int n);
 
+/* The Hugging Face Inference API's token-classification shape from a
+ * pr_tokcls_result (stolen): its entities, "entity" renamed "entity_group"
+ * when aggregated, as transformers' pipeline names them. */
+json_t *pr_hf_entities(json_t *tokcls_result, bool aggregated);
+/* A predict result (stolen) without erserve's "cache" member. */
+json_t *pr_without_cache(json_t *result);
+
 /* OpenAI /v1/models: {"object": "list", "data": [model objects]}; steals
  * data.  pr_model_json: {"id", "object": "model", "created", "owned_by",
  * "task"} for a task or an alias of it (task = the task it serves). */

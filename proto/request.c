@@ -269,6 +269,7 @@ static er_status parse_tei_predict(pr_req *r, json_t *x, const pr_limits *lim, e
 /* TEI /similarity: {"source_sentence", "sentences": [...]}; the source
  * becomes inputs[0]. */
 static er_status parse_similarity(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    r->similarity = true;
     if (!json_is_object(x)) return fail(e, ER_ERR_FORMAT, "`inputs` must be {\"source_sentence\", \"sentences\"}");
     json_t *src = json_object_get(x, "source_sentence"), *t = json_object_get(x, "sentences");
     if (!src) return fail(e, ER_ERR_FORMAT, "missing `inputs.source_sentence`");
@@ -285,6 +286,18 @@ static er_status parse_similarity(pr_req *r, json_t *x, const pr_limits *lim, er
             return e->code;
     }
     return ER_OK;
+}
+
+/* The HF Inference API's `inputs`: a text or a list of texts, {"question",
+ * "context"}, {"text", "text_pair"}, or {"source_sentence", "sentences"}
+ * (sentence similarity). */
+static er_status parse_hf(pr_req *r, json_t *x, const pr_limits *lim, er_err *e) {
+    if (json_is_object(x) && json_object_get(x, "source_sentence")) return parse_similarity(r, x, lim, e);
+    if (json_is_object(x)) {
+        if (alloc_inputs(r, 1, lim, e)) return e->code;
+        return input_of(x, -1, lim, &r->inputs[0], e);
+    }
+    return parse_texts(r, x, "inputs", lim, e);
 }
 
 static er_status parse_rerank(pr_req *r, json_t *root, const pr_limits *lim, er_err *e) {
@@ -357,6 +370,7 @@ pr_api pr_route_api(pr_route r) {
     case PR_ROUTE_PREDICT:
     case PR_ROUTE_WARM: return PR_API_ERSERVE;
     case PR_ROUTE_EMBEDDINGS: return PR_API_OPENAI;
+    case PR_ROUTE_HF: return PR_API_TEI; /* {"error": "..."} as the Inference API, plus error_type */
     default: return PR_API_TEI;
     }
 }
@@ -369,6 +383,7 @@ static void set_defaults(pr_route route, const pr_limits *lim, pr_req *r) {
     r->truncate = api == PR_API_TEI ? lim->auto_truncate : api == PR_API_ERSERVE;
     r->max_answer_len = 15;
     r->normalize = route == PR_ROUTE_TEI_EMBED ? 1 : -1;
+    if (route == PR_ROUTE_HF) r->aggregation = PP_AGG_SIMPLE; /* the Inference API's default */
     r->add_special_tokens = true;
     r->skip_special_tokens = true;
 }
@@ -376,8 +391,8 @@ static void set_defaults(pr_route route, const pr_limits *lim, pr_req *r) {
 static er_status parse_body(pr_route route, pr_req *r, const pr_limits *lim, er_err *e) {
     json_t *in = json_object_get(r->root, "inputs"), *params = json_object_get(r->root, "parameters");
     er_status rc = parse_options(route, r, r->root, e);
-    /* /similarity takes its options in `parameters`, as the HF Inference API */
-    if (!rc && route == PR_ROUTE_TEI_SIMILARITY && params && !json_is_null(params))
+    /* /similarity and /models take their options in `parameters`, as the HF Inference API */
+    if (!rc && (route == PR_ROUTE_TEI_SIMILARITY || route == PR_ROUTE_HF) && params && !json_is_null(params))
         rc = json_is_object(params) ? parse_options(route, r, params, e)
                                     : fail(e, ER_ERR_FORMAT, "`parameters` must be an object");
     if (rc) return rc;
@@ -395,6 +410,7 @@ static er_status parse_body(pr_route route, pr_req *r, const pr_limits *lim, er_
         if (!in) return fail(e, ER_ERR_FORMAT, "missing `inputs`");
         return parse_similarity(r, in, lim, e);
     case PR_ROUTE_DECODE: return parse_decode_ids(r, json_object_get(r->root, "ids"), lim, e);
+    case PR_ROUTE_HF: return parse_hf(r, in, lim, e);
     }
     return fail(e, ER_ERR_INTERNAL, "unknown route kind %d", (int)route);
 }

@@ -271,6 +271,44 @@ static json_t *predict_reply(const compute *k) {
     return pr_predict_reply(er_task_name(k->task), res);
 }
 
+/* The Hugging Face Inference API's pipeline shapes (what @huggingface/
+ * inference parses): text-classification [[{label, score}]] per input,
+ * token-classification [{entity_group, score, word, start, end}], question
+ * answering {answer, score, start, end}, feature extraction [floats],
+ * sentence similarity [floats].  One input gives its value (text
+ * classification: wrapped in a list, as the API), a list a list of them. */
+static json_t *hf_one(const compute *k, int i, float *out) {
+    const er_config *mc = k->mc;
+    switch (mc->head) {
+    case ER_HEAD_SEQUENCE_CLASSIFICATION:
+        return pr_tei_scores(out, mc->num_labels, (const char *const *)mc->labels, mc->multi_label, false);
+    case ER_HEAD_TOKEN_CLASSIFICATION: return pr_hf_entities(tokcls_one(k, i, out), k->req.aggregation != PP_AGG_NONE);
+    case ER_HEAD_QUESTION_ANSWERING: return pr_without_cache(qa_one(k, i, out));
+    default:
+        pr_embedding_normalize(&k->req, out, mc->hidden_size, mc->normalize);
+        return pr_floats(out, mc->hidden_size);
+    }
+}
+
+static json_t *hf_reply(const compute *k) {
+    size_t w = (size_t)er_model_head_width(er_task_model(k->task)), o = 0;
+    if (k->req.similarity) return pr_similarity(k->out, w, k->mc->hidden_size, k->req.n_inputs);
+    bool per_token = er_head_per_token(k->mc->head);
+    json_t *all = json_array();
+    for (int i = 0; i < k->req.n_inputs && all; i++) {
+        json_t *r = hf_one(k, i, k->out + o * w);
+        if (!r || json_array_append_new(all, r)) {
+            json_decref(all);
+            return NULL;
+        }
+        o += per_token ? (size_t)k->seq_len[i] : 1;
+    }
+    if (k->req.batched || k->mc->head == ER_HEAD_SEQUENCE_CLASSIFICATION) return all;
+    json_t *one = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    return one;
+}
+
 static json_t *build_reply(const compute *k) {
     const er_config *mc = k->mc;
     size_t w = (size_t)er_model_head_width(er_task_model(k->task));
@@ -283,6 +321,7 @@ static json_t *build_reply(const compute *k) {
     case PR_ROUTE_TEI_SIMILARITY: return pr_similarity(k->out, w, mc->hidden_size, k->req.n_inputs);
     case PR_ROUTE_TEI_EMBED_SPARSE: return pr_tei_embed_sparse(&k->req, k->out, w, (int)w);
     case PR_ROUTE_TEI_EMBED_ALL: break; /* refused in check_request */
+    case PR_ROUTE_HF: return hf_reply(k);
     case PR_ROUTE_TEI_PREDICT:
         return pr_tei_predict(&k->req, k->out, w, mc->num_labels, labels, mc->multi_label);
     case PR_ROUTE_TEI_RERANK: return pr_rerank(&k->req, k->out, w, mc->num_labels);
@@ -405,11 +444,11 @@ static bool pick_task(srv_call *c, compute *k) {
     const er_taskset *ts = srv_app_tasks(c->app);
     const srv_compat *cx = srv_app_compat(c->app);
     const char *want = wanted_head(k->kind), *name = NULL;
-    if (k->kind == PR_ROUTE_PREDICT) name = c->path_task;
+    if (k->kind == PR_ROUTE_PREDICT || k->kind == PR_ROUTE_HF) name = c->path_task;
     if (k->kind == PR_ROUTE_WARM) name = k->req.model;
     if (name) k->task = srv_compat_find(cx, name);
     if (k->kind == PR_ROUTE_EMBEDDINGS && !pick_openai(c, k)) return false;
-    if (pr_route_api(k->kind) == PR_API_TEI && k->req.model) k->task = srv_compat_find(cx, k->req.model);
+    if (pr_route_api(k->kind) == PR_API_TEI && !name && k->req.model) k->task = srv_compat_find(cx, k->req.model);
     for (int i = 0; !name && !k->task && i < er_taskset_count(ts); i++)
         if (has_head(er_taskset_at(ts, i), want)) k->task = er_taskset_at(ts, i);
     if (!k->task) {
@@ -464,7 +503,13 @@ static bool check_request(srv_call *c, const compute *k) {
                     "engine returns pooled rows only");
         return false;
     }
-    if (k->kind != PR_ROUTE_PREDICT || k->mc->head != ER_HEAD_QUESTION_ANSWERING) return true;
+    if (k->req.similarity && k->mc->head != ER_HEAD_EMBEDDING) {
+        srv_error_f(c, 422, PR_FAULT_HEAD, "inputs", "sentence similarity needs an embedding task; `%s` "
+                    "has a %s head", er_task_name(k->task), er_head_type_name(k->mc->head));
+        return false;
+    }
+    bool qa = k->kind == PR_ROUTE_PREDICT || k->kind == PR_ROUTE_HF;
+    if (!qa || k->mc->head != ER_HEAD_QUESTION_ANSWERING) return true;
     for (int i = 0; i < k->req.n_inputs; i++)
         if (k->req.inputs[i].kind != PR_PAIR) {
             srv_error(c, 422, "input %d: question answering needs {\"question\", \"context\"}", i);

@@ -28,6 +28,8 @@ static const srv_route ROUTES[] = {
     {"POST", "/rerank", SRV_AUTH_API, T, PR_ROUTE_TEI_RERANK, "rerank", srv_handle_compute},
     {"POST", "/tokenize", SRV_AUTH_API, T, PR_ROUTE_TOKENIZE, "tokenize", srv_handle_tokenize},
     {"POST", "/decode", SRV_AUTH_API, T, PR_ROUTE_DECODE, "decode", srv_handle_decode},
+    /* the Hugging Face Inference API (@huggingface/inference with endpointUrl) */
+    {"POST", "/models/{task}", SRV_AUTH_API, T, PR_ROUTE_HF, "hf_models", srv_handle_compute},
     /* SageMaker: /invocations is /embed or /predict by the first task's head */
     {"POST", "/invocations", SRV_AUTH_API, T, PR_ROUTE_TEI_EMBED, "invocations", srv_handle_invocations},
     {"GET, HEAD", "/ping", SRV_AUTH_NONE, T, SRV_NO_BODY, "ping", srv_handle_health},

@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    pr_route route = (pr_route)(data[0] % (PR_ROUTE_TEI_SIMILARITY + 1));
+    pr_route route = (pr_route)(data[0] % (PR_ROUTE_HF + 1));
     pr_limits lim = pr_default_limits();
     lim.max_inputs = 8;
     lim.max_ids = 16;
