@@ -12,6 +12,7 @@
 
 #include "../check_main.h"
 #include "app.h"
+#include "routes.h"
 #include "server_config.h"
 #include "server_test_util.h"
 
@@ -412,6 +413,48 @@ START_TEST(config_refusals) {
 }
 END_TEST
 
+/* proto/openapi.yaml documents every route of the table with each of its
+ * methods (HEAD aside) and its errors, and nothing the table lacks. */
+START_TEST(openapi_covers_routes) {
+    FILE *f = fopen("proto/openapi.yaml", "r");
+    ck_assert_ptr_nonnull(f);
+    static char y[1 << 17];
+    size_t n = fread(y, 1, sizeof y - 1, f);
+    fclose(f);
+    y[n] = '\0';
+    for (int i = 0; i < srv_route_count(); i++) {
+        const srv_route *r = srv_route_at(i);
+        char key[160];
+        snprintf(key, sizeof key, "\n  %s:\n", r->path);
+        const char *block = strstr(y, key);
+        ck_assert_msg(block, "proto/openapi.yaml has no path %s", r->path);
+        block += strlen(key) - 1;
+        const char *end = strstr(block, "\n  /");
+        size_t len = end ? (size_t)(end - block) : strlen(block);
+        char *b = strndup(block, len);
+        static const char *const methods[][2] = {{"GET", "\n    get:"}, {"POST", "\n    post:"},
+                                                  {"DELETE", "\n    delete:"}};
+        for (size_t m = 0; m < 3; m++)
+            if (srv_route_allows(r, methods[m][0]))
+                ck_assert_msg(strstr(b, methods[m][1]), "%s: no %s in proto/openapi.yaml", r->path, methods[m][0]);
+        if (r->kind != SRV_NO_BODY) /* every body route documents its errors */
+            ck_assert_msg(strstr(b, "default:") || strstr(b, "'4"), "%s: no error responses", r->path);
+        free(b);
+    }
+    /* and the other way: every documented path is a route */
+    for (const char *p = y; (p = strstr(p, "\n  /")); p++) {
+        char path[160];
+        size_t k = strcspn(p + 3, ":\n");
+        ck_assert(k < sizeof path);
+        memcpy(path, p + 3, k);
+        path[k] = '\0';
+        bool found = false;
+        for (int i = 0; i < srv_route_count() && !found; i++) found = !strcmp(srv_route_at(i)->path, path);
+        ck_assert_msg(found, "proto/openapi.yaml documents %s, which no route serves", path);
+    }
+}
+END_TEST
+
 static Suite *compat_suite(void) {
     const char *b = getenv("BUILD");
     if (gen_models(b && *b ? b : "build")) {
@@ -435,6 +478,7 @@ static Suite *compat_suite(void) {
     TCase *pure = tcase_create("config");
     tcase_set_timeout(pure, 60);
     tcase_add_test(pure, config_refusals);
+    tcase_add_test(pure, openapi_covers_routes);
     suite_add_tcase(s, pure);
     return s;
 }
