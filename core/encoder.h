@@ -83,12 +83,14 @@ er_status er_layers(const er_model *m, er_ctx *ctx, const er_batch *b, int from,
 
 /* Floats the head writes for batch b: [n_seqs, n_labels] (sequence
  * classification), [n_tokens, n_labels] (token classification), [n_tokens, 2]
- * (QA start/end), [n_seqs, hidden] (embedding). */
+ * (QA start/end), [n_seqs, hidden] (embedding), [n_tokens, hidden] (token
+ * embedding). */
 size_t er_head_out_size(const er_model *m, const er_batch *b);
 
 /* The task head on the last layer's output x[n_tokens, hidden] (unchanged).
  * Logits are raw (no softmax); embeddings are pooled and, when the model's
- * pooling config says so, L2-normalised. */
+ * pooling config says so and it was not loaded with raw_embeddings,
+ * L2-normalised; token embeddings are x itself. */
 er_status er_head(const er_model *m, er_ctx *ctx, const er_batch *b, const float *x, float *out,
                   er_err *err);
 

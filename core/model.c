@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 er_model_params er_model_default_params(void) {
-    er_model_params p = {.skip_below_layer = 0, .raw_embeddings = false};
+    er_model_params p = {.skip_below_layer = 0, .raw_embeddings = false, .token_embeddings = false};
     return p;
 }
 
@@ -21,7 +21,8 @@ int er_model_max_seq_len(const er_model *m) { return m->arch->max_seq_len(&m->cf
 
 int er_model_head_width(const er_model *m) {
     switch (m->cfg.head) {
-    case ER_HEAD_EMBEDDING: return m->cfg.hidden_size;
+    case ER_HEAD_EMBEDDING:
+    case ER_HEAD_TOKEN_EMBEDDING: return m->cfg.hidden_size;
     case ER_HEAD_QUESTION_ANSWERING: return 2;
     default: return m->cfg.num_labels;
     }
@@ -281,6 +282,12 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     if ((st = load_tensors(m, err)) != ER_OK) goto fail;
+    if (p.token_embeddings && m->cfg.head != ER_HEAD_EMBEDDING) {
+        st = er_set(err, ER_ERR_INVALID_ARG, "token embeddings need an embedding model, not a %s head",
+                    er_head_type_name(m->cfg.head));
+        goto fail;
+    }
+    if (p.token_embeddings) m->cfg.head = ER_HEAD_TOKEN_EMBEDDING; /* after the head's tensors: it has none */
     *out = m;
     return ER_OK;
 fail:

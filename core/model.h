@@ -31,6 +31,10 @@ typedef struct {
      * (TEI's `normalize: false`) or shorten it before normalising
      * (Matryoshka `dimensions`).  Default false: the head normalises. */
     bool raw_embeddings;
+    /* An embedding model's head returns every token's last hidden state
+     * instead of pooling (head ER_HEAD_TOKEN_EMBEDDING, one row per token,
+     * TEI's /embed_all).  ER_ERR_INVALID_ARG for a model with another head. */
+    bool token_embeddings;
 } er_model_params;
 
 er_model_params er_model_default_params(void);

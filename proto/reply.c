@@ -53,6 +53,16 @@ json_t *pr_tei_embed(const pr_req *req, float *x, size_t stride, int hidden, boo
     return arr;
 }
 
+json_t *pr_tei_embed_all(const float *x, const int *seq_len, int n, int hidden) {
+    json_t *all = json_array();
+    for (int i = 0; i < n && all; i++) {
+        json_t *rows = json_array();
+        for (int t = 0; t < seq_len[i] && rows; t++, x += hidden) json_array_append_new(rows, pr_floats(x, hidden));
+        json_array_append_new(all, rows);
+    }
+    return all;
+}
+
 json_t *pr_similarity(const float *x, size_t stride, int hidden, int n) {
     const float *src = x;
     double ss = 0;

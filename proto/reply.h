@@ -40,6 +40,10 @@ json_t *pr_openai_embeddings(const pr_req *req, float *x, size_t stride, int hid
  * then normalised in place as the request asks (pr_embedding_normalize). */
 json_t *pr_tei_embed(const pr_req *req, float *x, size_t stride, int hidden, bool model_normalizes);
 
+/* TEI /embed_all: [[[float] per token] per input], the rows of x (packed:
+ * seq_len[i] rows of `hidden` floats for input i), unnormalised. */
+json_t *pr_tei_embed_all(const float *x, const int *seq_len, int n, int hidden);
+
 /* TEI /similarity: [cosine(row 0, row i) for i in 1..n-1] (sentence-
  * transformers' cos_sim; 0 against a zero vector). */
 json_t *pr_similarity(const float *x, size_t stride, int hidden, int n);

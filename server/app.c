@@ -31,9 +31,38 @@ struct srv_app {
 
 /* ---- lifecycle ---- */
 
+/* With --embed-all every embedding task NAME gets a twin, NAME.tokens,
+ * loaded unpooled (ER_HEAD_TOKEN_EMBEDDING: every token's last hidden
+ * state) for TEI's /embed_all.  It shares the task's lower stack and store
+ * namespace; its upper layers are loaded once more.  Appends the twins'
+ * specs to specs (names in names) and returns the new count. */
+static int add_token_twins(const srv_config *cfg, er_task_spec *specs, bool *tok,
+                           char (*names)[ER_TASK_NAME_MAX + 1]) {
+    int n = cfg->n_tasks;
+    for (int i = 0; i < cfg->n_tasks && cfg->embed_all; i++) {
+        er_config mc;
+        er_err e = {0};
+        if (er_config_load_dir(cfg->tasks[i].dir, &mc, &e) != ER_OK) continue; /* the load says why */
+        bool emb = mc.head == ER_HEAD_EMBEDDING;
+        er_config_free(&mc);
+        if (!emb || strlen(cfg->tasks[i].name) + strlen(SRV_TOKENS_SUFFIX) > ER_TASK_NAME_MAX) continue;
+        snprintf(names[n], sizeof names[n], "%s" SRV_TOKENS_SUFFIX, cfg->tasks[i].name);
+        specs[n] = cfg->tasks[i];
+        specs[n].name = names[n];
+        tok[n++] = true;
+    }
+    return n;
+}
+
 static er_status load_tasks(srv_app *a, er_err *err) {
     const srv_config *cfg = &a->cfg;
+    er_task_spec specs[2 * SRV_MAX_TASKS];
+    bool tok[2 * SRV_MAX_TASKS] = {false};
+    char names[SRV_MAX_TASKS * 2][ER_TASK_NAME_MAX + 1];
+    memcpy(specs, cfg->tasks, (size_t)cfg->n_tasks * sizeof *specs);
+    int n = add_token_twins(cfg, specs, tok, names);
     er_taskset_params tp = er_taskset_default_params();
+    tp.token_embeddings = tok;
     tp.cut = cfg->cut;
     tp.store_path = cfg->store_path;
     tp.store.budget_bytes = cfg->store_budget;
@@ -42,7 +71,7 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
-    er_status st = er_taskset_load(cfg->tasks, cfg->n_tasks, &tp, &a->ts, err);
+    er_status st = er_taskset_load(specs, n, &tp, &a->ts, err);
     if (st != ER_OK) return st;
     for (int i = 0; i < cfg->n_tasks; i++)
         if (!er_task_tokenizer(er_taskset_at(a->ts, i)))

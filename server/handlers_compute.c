@@ -320,7 +320,7 @@ static json_t *build_reply(const compute *k) {
     case PR_ROUTE_TEI_EMBED: return pr_tei_embed(&k->req, k->out, w, mc->hidden_size, mc->normalize);
     case PR_ROUTE_TEI_SIMILARITY: return pr_similarity(k->out, w, mc->hidden_size, k->req.n_inputs);
     case PR_ROUTE_TEI_EMBED_SPARSE: return pr_tei_embed_sparse(&k->req, k->out, w, (int)w);
-    case PR_ROUTE_TEI_EMBED_ALL: break; /* refused in check_request */
+    case PR_ROUTE_TEI_EMBED_ALL: return pr_tei_embed_all(k->out, k->seq_len, k->req.n_inputs, mc->hidden_size);
     case PR_ROUTE_HF: return hf_reply(k);
     case PR_ROUTE_TEI_PREDICT:
         return pr_tei_predict(&k->req, k->out, w, mc->num_labels, labels, mc->multi_label);
@@ -498,11 +498,6 @@ static bool check_request(srv_call *c, const compute *k) {
                     k->req.dimensions, k->mc->hidden_size);
         return false;
     }
-    if (k->kind == PR_ROUTE_TEI_EMBED_ALL) {
-        srv_error_f(c, 424, PR_FAULT_HEAD, NULL, "/embed_all (per-token vectors) is not served: the "
-                    "engine returns pooled rows only");
-        return false;
-    }
     if (k->req.similarity && k->mc->head != ER_HEAD_EMBEDDING) {
         srv_error_f(c, 422, PR_FAULT_HEAD, "inputs", "sentence similarity needs an embedding task; `%s` "
                     "has a %s head", er_task_name(k->task), er_head_type_name(k->mc->head));
@@ -527,6 +522,22 @@ static bool parse_body(srv_call *c, pr_route kind, pr_req *req) {
     return st == ER_OK;
 }
 
+/* /embed_all runs the embedding task's unpooled twin (--embed-all), which
+ * shares its lower stack and store namespace.  False with the error set. */
+static bool to_token_twin(srv_call *c, compute *k) {
+    char name[ER_TASK_NAME_MAX + 16];
+    snprintf(name, sizeof name, "%s" SRV_TOKENS_SUFFIX, er_task_name(k->task));
+    const er_task *twin = er_taskset_find(srv_app_tasks(c->app), name);
+    if (!twin) {
+        srv_error_f(c, 424, PR_FAULT_HEAD, NULL, "/embed_all needs task %s, the unpooled twin of %s "
+                    "(the server runs with --embed-all=false)", name, er_task_name(k->task));
+        return false;
+    }
+    k->task = twin;
+    k->mc = er_model_config(er_task_model(twin));
+    return true;
+}
+
 /* Parses, picks the task, tokenizes and queues a call of kind. */
 static bool compute_start(srv_call *c, pr_route kind) {
     compute *k = calloc(1, sizeof *k);
@@ -535,7 +546,7 @@ static bool compute_start(srv_call *c, pr_route kind) {
     c->state = k;
     c->release = release_compute;
     if (!parse_body(c, k->kind, &k->req) || !pick_task(c, k) || !check_request(c, k) ||
-        !pick_prompt(c, k))
+        !pick_prompt(c, k) || (kind == PR_ROUTE_TEI_EMBED_ALL && !to_token_twin(c, k)))
         return true;
     uint64_t t0 = er_now_ns();
     if (!prepare(c, k)) return true;

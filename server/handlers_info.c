@@ -89,6 +89,8 @@ static json_t *models_list(const srv_app_view *a) {
     json_t *data = json_array();
     for (int i = 0; data && i < er_taskset_count(ts); i++) {
         const char *name = er_task_name(er_taskset_at(ts, i));
+        if (er_model_config(er_task_model(er_taskset_at(ts, i)))->head == ER_HEAD_TOKEN_EMBEDDING)
+            continue; /* /embed_all's twins are no model a client names */
         json_array_append_new(data, pr_model_json(name, created, name));
     }
     for (int i = 0; data && i < srv_compat_alias_count(cx); i++) {

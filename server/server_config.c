@@ -95,6 +95,10 @@ static const opt OPTS[] = {
      "none [the file's default_prompt_name]"},
     {"--default-prompt", "ERSERVE_DEFAULT_PROMPT", "default_prompt", K_STR, F(default_prompt), 0, 0,
      "a literal prompt prepended to every text when a request names none"},
+    {"--embed-all", "ERSERVE_EMBED_ALL", "embed_all", K_BOOL, F(embed_all), 0, 1,
+     "load every embedding task NAME once more unpooled, as task NAME" SRV_TOKENS_SUFFIX ", for TEI's "
+     "/embed_all (it shares the lower stack; its upper layers take memory once more); "
+     "--embed-all=false: /embed_all is 424 [true]"},
     {"--cors-allow-origin", "ERSERVE_CORS_ALLOW_ORIGIN", "cors_allow_origin", K_LIST,
      F(cors_allow_origin), 0, 0,
      "origins browsers may call from (repeatable or comma-separated; * = any); unset = CORS off"},
@@ -119,6 +123,7 @@ void srv_config_defaults(srv_config *c) {
     c->max_tokens = 512;
     c->max_inputs = 2048; /* OpenAI's limit: a client's batches fit; --max-body bounds the work */
     c->auto_truncate = true;
+    c->embed_all = true;
     c->max_body = 1u << 20;
     c->max_connections = 1024;
     c->max_connections_per_ip = 64;

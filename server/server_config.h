@@ -15,6 +15,8 @@
 #include "recycle.h"
 
 #define SRV_MAX_TASKS 32
+/* The name suffix of an embedding task's unpooled twin (--embed-all). */
+#define SRV_TOKENS_SUFFIX ".tokens"
 
 typedef struct {
     char *host;              /* 127.0.0.1 */
@@ -53,6 +55,7 @@ typedef struct {
     char *default_prompt_name; /* sentence-transformers prompt applied by default */
     char *default_prompt;    /* a literal default prompt (instead of a name) */
     char *cors_allow_origin; /* comma-separated origins or "*"; NULL = CORS off */
+    bool embed_all;          /* load each embedding task's unpooled twin NAME.tokens [true] */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);

@@ -295,7 +295,24 @@ START_TEST(tei_routes_and_codes) {
     tei_error(post("/similarity", "{\"inputs\":{\"source_sentence\":\"a\",\"sentences\":[]}}"), 400, "Empty");
     /* no SPLADE task here: TEI's 424 Backend; /embed_all likewise */
     tei_error(post("/embed_sparse", "{\"inputs\":\"a\"}"), 424, "Backend");
-    tei_error(post("/embed_all", "{\"inputs\":\"a\"}"), 424, "Backend");
+    /* /embed_all: every token's last hidden state, from the twin task plain.tokens; their
+     * mean is the mean-pooled vector /embed gives raw */
+    r = post("/embed_all", "{\"inputs\":[\"hello\"],\"model\":\"plain\"}");
+    ck_assert_int_eq(r.status, 200);
+    json_t *rows = json_array_get(r.j, 0);
+    ck_assert_int_eq(json_array_size(rows), 3); /* [CLS] hello [SEP] */
+    int n;
+    double *raw = embed_vec("{\"inputs\":\"hello\",\"model\":\"plain\",\"normalize\":false}", &n);
+    for (int j = 0; j < n; j++) {
+        double m = 0;
+        for (size_t t = 0; t < 3; t++) m += json_real_value(json_array_get(json_array_get(rows, t), (size_t)j));
+        ck_assert_msg(fabs(m / 3 - raw[j]) < 1e-5, "[%d] %g vs %g", j, m / 3, raw[j]);
+    }
+    free(raw);
+    done(&r);
+    r = get("/v1/tasks"); /* the twin is a task of its own, sharing the lower stack */
+    ck_assert_ptr_nonnull(strstr(r.r.body, "\"name\":\"plain.tokens\",\"head\":\"token_embedding\""));
+    done(&r);
     /* the embedding task cannot /rerank: 424 Backend, as TEI for a non-reranker */
     tei_error(post("/rerank", "{\"query\":\"q\",\"texts\":[\"a\"],\"model\":\"emb\"}"), 424, "Backend");
     /* codes: empty 400, wrong type 422, too many inputs 422, not JSON 400 */

@@ -149,7 +149,10 @@ START_TEST(simple_routes) {
     done(&r);
     r = get("/info");
     ck_assert_int_eq(r.status, 200);
-    ck_assert_int_eq(json_array_size(json_object_get(r.j, "tasks")), 4);
+    /* the four tasks and emb.tokens, emb's unpooled twin for /embed_all (--embed-all), all on one stack */
+    ck_assert_int_eq(json_array_size(json_object_get(r.j, "tasks")), 5);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r.j, "tasks"), 4), "name")),
+                     "emb.tokens");
     ck_assert_int_eq(json_integer_value(json_object_get(r.j, "lower_stacks")), 1);
     done(&r);
     r = get("/v1/tasks");
