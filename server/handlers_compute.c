@@ -284,9 +284,11 @@ static json_t *hf_one(const compute *k, int i, float *out) {
         return pr_tei_scores(out, mc->num_labels, (const char *const *)mc->labels, mc->multi_label, false);
     case ER_HEAD_TOKEN_CLASSIFICATION: return pr_hf_entities(tokcls_one(k, i, out), k->req.aggregation != PP_AGG_NONE);
     case ER_HEAD_QUESTION_ANSWERING: return pr_without_cache(qa_one(k, i, out));
-    default:
+    case ER_HEAD_EMBEDDING:
         pr_embedding_normalize(&k->req, out, mc->hidden_size, mc->normalize);
         return pr_floats(out, mc->hidden_size);
+    default: /* no pipeline shape: the head's row (per sequence) */
+        return pr_floats(out, er_model_head_width(er_task_model(k->task)));
     }
 }
 

@@ -45,7 +45,7 @@ static void make_prompt_model(void) {
 }
 
 /* Tasks: emb (prompts, default "query"), plain (the same weights, no
- * prompts), cls.  Aliases, CORS for one origin, 4 inputs and 16 tokens. */
+ * prompts), cls, ner, qa.  Aliases, CORS for one origin, 4 inputs and 16 tokens. */
 static void setup_opts(const char *cors) {
     make_prompt_model();
     srv_config_defaults(&cfg);
@@ -55,6 +55,10 @@ static void setup_opts(const char *cors) {
     snprintf(spec, sizeof spec, "plain=%s/embedding", g_models);
     ck_assert(srv_config_add_task(&cfg, spec, NULL) == ER_OK);
     snprintf(spec, sizeof spec, "cls=%s/seqcls", g_models);
+    ck_assert(srv_config_add_task(&cfg, spec, NULL) == ER_OK);
+    snprintf(spec, sizeof spec, "ner=%s/tokcls", g_models);
+    ck_assert(srv_config_add_task(&cfg, spec, NULL) == ER_OK);
+    snprintf(spec, sizeof spec, "qa=%s/qa", g_models);
     ck_assert(srv_config_add_task(&cfg, spec, NULL) == ER_OK);
     cfg.tokenizer = strdup(TOKENIZER_JSON);
     cfg.served_model_name = strdup("emb=text-embedding-3-small,plain=BAAI/bge-small-en-v1.5");
@@ -154,10 +158,10 @@ START_TEST(openai_models_and_aliases) {
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(json_string_value(json_object_get(r.j, "object")), "list");
     json_t *d = json_object_get(r.j, "data");
-    ck_assert_int_eq(json_array_size(d), 5); /* 3 tasks + 2 aliases */
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 3), "id")), "text-embedding-3-small");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 3), "object")), "model");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 3), "owned_by")), "erserve");
+    ck_assert_int_eq(json_array_size(d), 7); /* 5 tasks (not the .tokens twins) + 2 aliases */
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 5), "id")), "text-embedding-3-small");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 5), "object")), "model");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 5), "owned_by")), "erserve");
     ck_assert_int_gt(json_integer_value(json_object_get(json_array_get(d, 0), "created")), 1600000000);
     done(&r);
     r = get("/v1/models/BAAI/bge-small-en-v1.5"); /* a name with a slash */
@@ -342,6 +346,57 @@ START_TEST(tei_routes_and_codes) {
 }
 END_TEST
 
+/* POST /models/{task}: the Inference API's pipeline shapes, as
+ * @huggingface/inference checks them (tests/server/hf_client.mjs runs the
+ * client itself where Node is). */
+START_TEST(hf_inference_api) {
+    reply r = post("/models/cls", "{\"inputs\":\"I loved this film\"}");
+    ck_assert_int_eq(r.status, 200);
+    json_t *l = json_array_get(r.j, 0); /* [[{label, score}]] */
+    ck_assert_int_eq(json_array_size(l), 2);
+    ck_assert(json_is_string(json_object_get(json_array_get(l, 0), "label")));
+    ck_assert(json_real_value(json_object_get(json_array_get(l, 0), "score")) >=
+              json_real_value(json_object_get(json_array_get(l, 1), "score")));
+    done(&r);
+    r = post("/models/ner", "{\"inputs\":\"Ann Smith lives in Oslo\",\"parameters\":{\"aggregation_strategy\":\"simple\"}}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(json_is_array(r.j));
+    size_t i;
+    json_t *e;
+    json_array_foreach(r.j, i, e) {
+        ck_assert(json_is_string(json_object_get(e, "entity_group")) && !json_object_get(e, "entity"));
+        ck_assert(json_is_string(json_object_get(e, "word")) && json_is_integer(json_object_get(e, "start")));
+    }
+    done(&r);
+    r = post("/models/ner", "{\"inputs\":\"Ann Smith lives in Oslo\",\"parameters\":{\"aggregation_strategy\":\"none\"}}");
+    json_array_foreach(r.j, i, e) ck_assert(json_is_string(json_object_get(e, "entity")));
+    done(&r);
+    r = post("/models/qa", "{\"inputs\":{\"question\":\"Where?\",\"context\":\"Ann lives in Oslo.\"}}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(json_is_string(json_object_get(r.j, "answer")) && !json_object_get(r.j, "cache"));
+    done(&r);
+    int n;
+    double *raw = embed_vec("{\"inputs\":\"hello\",\"model\":\"plain\"}", &n);
+    r = post("/models/plain", "{\"inputs\":\"hello\"}"); /* one text: [float], as /embed's row */
+    ck_assert_int_eq(json_array_size(r.j), 64);
+    for (int j = 0; j < n; j++) ck_assert(fabs(json_real_value(json_array_get(r.j, (size_t)j)) - raw[j]) < 1e-6);
+    done(&r);
+    free(raw);
+    r = post("/models/plain", "{\"inputs\":[\"a\",\"b\"]}");
+    ck_assert_int_eq(json_array_size(r.j), 2);
+    ck_assert_int_eq(json_array_size(json_array_get(r.j, 0)), 64);
+    done(&r);
+    r = post("/models/plain", "{\"inputs\":{\"source_sentence\":\"a b\",\"sentences\":[\"a b\"]}}");
+    ck_assert(fabs(json_real_value(json_array_get(r.j, 0)) - 1) < 1e-5);
+    done(&r);
+    r = post("/models/text-embedding-3-small", "{\"inputs\":\"hello\"}"); /* an alias */
+    ck_assert_int_eq(r.status, 200);
+    done(&r);
+    tei_error(post("/models/nope", "{\"inputs\":\"a\"}"), 404, "Validation");
+    tei_error(post("/models/cls", "{\"inputs\":{\"source_sentence\":\"a\",\"sentences\":[\"b\"]}}"), 424, "Backend");
+}
+END_TEST
+
 START_TEST(cors_on) {
     reply r = req("OPTIONS", "/embed", "https://app.example", "POST", NULL);
     ck_assert_int_eq(r.status, 204);
@@ -486,6 +541,7 @@ static Suite *compat_suite(void) {
     tcase_add_test(tc, truncation);
     tcase_add_test(tc, embed_semantics);
     tcase_add_test(tc, tei_routes_and_codes);
+    tcase_add_test(tc, hf_inference_api);
     tcase_add_test(tc, cors_on);
     suite_add_tcase(s, tc);
     TCase *off = tcase_create("cors_off");
