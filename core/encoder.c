@@ -225,6 +225,9 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
     case ER_HEAD_SPARSE_EMBEDDING:
         er_head_sparse(m, x, b, h, out); // [S, vocab]
         return ER_OK;
+    case ER_HEAD_TOKEN_EMBEDDING:
+        memcpy(out, h, (size_t)T * (size_t)H * sizeof *out); // [T, H]
+        return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
         er_linear(h, T, H, m->head_out.w, m->head_out.b, 2, out); // [T, 2]
         return ER_OK;

@@ -88,14 +88,16 @@ er_status er_layers(const er_model *m, er_ctx *ctx, const er_batch *b, int from,
 /* Floats the head writes for batch b: [n_seqs, n_labels] (sequence
  * classification), [n_tokens, n_labels] (token classification), [n_tokens, 2]
  * (QA start/end), [n_seqs, er_model_head_width] (embedding: hidden, or the
- * last Dense module's out_features), [n_seqs, vocab_size] (sparse embedding). */
+ * last Dense module's out_features), [n_seqs, vocab_size] (sparse embedding),
+ * [n_tokens, hidden] (token embedding). */
 size_t er_head_out_size(const er_model *m, const er_batch *b);
 
 /* The task head on the last layer's output x[n_tokens, hidden] (unchanged).
  * Logits are raw (no softmax); embeddings are pooled, passed through the
- * sentence-transformers Dense modules and, when the model's modules say
- * so, L2-normalised; sparse embeddings are SPLADE's max over tokens of
- * log(1 + relu(MLM logits)). */
+ * sentence-transformers Dense modules and, when the model's modules say so
+ * and it was not loaded with raw_embeddings, L2-normalised; sparse
+ * embeddings are SPLADE's max over tokens of log(1 + relu(MLM logits));
+ * token embeddings are x itself. */
 er_status er_head(const er_model *m, er_ctx *ctx, const er_batch *b, const float *x, float *out,
                   er_err *err);
 

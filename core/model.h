@@ -25,6 +25,16 @@ typedef struct {
      * faulted in or converted): the model can then only run layers at or
      * above it.  Lets several tasks share one copy of a common lower stack. */
     int skip_below_layer;
+    /* An embedding head leaves out the sentence-transformers Normalize
+     * module (er_config.normalize still says whether the model has one): the
+     * caller normalises, so that a client may ask for the raw pooled vector
+     * (TEI's `normalize: false`) or shorten it before normalising
+     * (Matryoshka `dimensions`).  Default false: the head normalises. */
+    bool raw_embeddings;
+    /* An embedding model's head returns every token's last hidden state
+     * instead of pooling (head ER_HEAD_TOKEN_EMBEDDING, one row per token,
+     * TEI's /embed_all).  ER_ERR_INVALID_ARG for a model with another head. */
+    bool token_embeddings;
 } er_model_params;
 
 er_model_params er_model_default_params(void);

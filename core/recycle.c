@@ -113,6 +113,8 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
     er_task *t = &ts->tasks[i];
     snprintf(t->name, sizeof t->name, "%s", sp->name);
     er_model_params mp = er_model_default_params();
+    mp.raw_embeddings = p->raw_embeddings;
+    mp.token_embeddings = p->token_embeddings && p->token_embeddings[i];
     er_status st = er_model_load(sp->dir, &mp, &t->model, err);
     if (st != ER_OK) return st;
     int L = er_model_config(t->model)->num_layers;

@@ -42,6 +42,10 @@ typedef struct {
     const char *store_path;   /* LMDB directory; NULL = no store, always compute */
     er_store_params store;    /* budget, dtype, ... (store.h) */
     const char *tokenizer;    /* fallback for tasks whose directory has no tokenizer; may be NULL */
+    bool raw_embeddings;      /* embedding heads skip Normalize (er_model_params) */
+    /* NULL, or one flag per spec: load that task's embedding model unpooled,
+     * every token's last hidden state (er_model_params.token_embeddings) */
+    const bool *token_embeddings;
 } er_taskset_params;
 
 er_taskset_params er_taskset_default_params(void);

@@ -22,6 +22,7 @@ struct srv_app {
     eng *eng;
     srv_metrics *m;
     pr_limits lim;
+    srv_compat *compat;
     int max_seq_len; /* tokens per input after every cap */
     atomic_int in_flight;
     atomic_bool draining;
@@ -30,17 +31,47 @@ struct srv_app {
 
 /* ---- lifecycle ---- */
 
+/* With --embed-all every embedding task NAME gets a twin, NAME.tokens,
+ * loaded unpooled (ER_HEAD_TOKEN_EMBEDDING: every token's last hidden
+ * state) for TEI's /embed_all.  It shares the task's lower stack and store
+ * namespace; its upper layers are loaded once more.  Appends the twins'
+ * specs to specs (names in names) and returns the new count. */
+static int add_token_twins(const srv_config *cfg, er_task_spec *specs, bool *tok,
+                           char (*names)[ER_TASK_NAME_MAX + 1]) {
+    int n = cfg->n_tasks;
+    for (int i = 0; i < cfg->n_tasks && cfg->embed_all; i++) {
+        er_config mc;
+        er_err e = {0};
+        if (er_config_load_dir(cfg->tasks[i].dir, &mc, &e) != ER_OK) continue; /* the load says why */
+        bool emb = mc.head == ER_HEAD_EMBEDDING;
+        er_config_free(&mc);
+        if (!emb || strlen(cfg->tasks[i].name) + strlen(SRV_TOKENS_SUFFIX) > ER_TASK_NAME_MAX) continue;
+        snprintf(names[n], sizeof names[n], "%s" SRV_TOKENS_SUFFIX, cfg->tasks[i].name);
+        specs[n] = cfg->tasks[i];
+        specs[n].name = names[n];
+        tok[n++] = true;
+    }
+    return n;
+}
+
 static er_status load_tasks(srv_app *a, er_err *err) {
     const srv_config *cfg = &a->cfg;
+    er_task_spec specs[2 * SRV_MAX_TASKS];
+    bool tok[2 * SRV_MAX_TASKS] = {false};
+    char names[SRV_MAX_TASKS * 2][ER_TASK_NAME_MAX + 1];
+    memcpy(specs, cfg->tasks, (size_t)cfg->n_tasks * sizeof *specs);
+    int n = add_token_twins(cfg, specs, tok, names);
     er_taskset_params tp = er_taskset_default_params();
+    tp.token_embeddings = tok;
     tp.cut = cfg->cut;
     tp.store_path = cfg->store_path;
     tp.store.budget_bytes = cfg->store_budget;
     tp.tokenizer = cfg->tokenizer;
+    tp.raw_embeddings = true; /* proto normalises, so `normalize: false` can be raw */
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
-    er_status st = er_taskset_load(cfg->tasks, cfg->n_tasks, &tp, &a->ts, err);
+    er_status st = er_taskset_load(specs, n, &tp, &a->ts, err);
     if (st != ER_OK) return st;
     for (int i = 0; i < cfg->n_tasks; i++)
         if (!er_task_tokenizer(er_taskset_at(a->ts, i)))
@@ -64,9 +95,11 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     openblas_set_num_threads(cfg->blas_threads);
     er_status st = load_tasks(a, err);
     if (st != ER_OK) goto fail;
+    if ((st = srv_compat_new(cfg, a->ts, &a->compat, err)) != ER_OK) goto fail;
     a->max_seq_len = max_seq_len(a);
     a->lim = pr_default_limits();
     a->lim.max_inputs = cfg->max_inputs;
+    a->lim.auto_truncate = cfg->auto_truncate;
     /* ids past max_seq_len are truncated (or 413 with truncate false) by the
      * handler; the parser only bounds the array. */
     a->lim.max_ids = 8 * a->max_seq_len;
@@ -85,7 +118,7 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     st = eng_init(a->ts, &ep, &a->eng, err);
     if (st != ER_OK) goto fail;
     a->view = (srv_app_view){.cfg = &a->cfg, .ts = a->ts, .metrics = a->m, .engine = a->eng,
-                             .limits = &a->lim, .max_seq_len = a->max_seq_len,
+                             .limits = &a->lim, .compat = a->compat, .max_seq_len = a->max_seq_len,
                              .draining = &a->draining, .in_flight = &a->in_flight};
     *out = a;
     return ER_OK;
@@ -106,6 +139,7 @@ void srv_app_free(srv_app *a) {
     if (!a) return;
     srv_app_drain(a);
     eng_free(a->eng);
+    srv_compat_free(a->compat);
     er_taskset_free(a->ts);
     srv_metrics_free(a->m);
     free(a);
@@ -202,14 +236,31 @@ static bool authorized(srv_call *c) {
     return false;
 }
 
-/* Routes the call and checks it against its table entry: 404, 405 + Allow,
- * 401 / 403, then the body (413, 415).  False with the error set. */
+/* CORS: an allowed Origin gets Access-Control-Allow-Origin on every reply;
+ * a preflight (OPTIONS with Access-Control-Request-Method, before any auth:
+ * browsers send it without credentials) is answered 204 here.  With CORS
+ * off, OPTIONS is a method like any other (405). */
+static bool preflight(srv_call *c) {
+    const srv_compat *cx = c->app->compat;
+    const char *allow = srv_compat_cors_on(cx) ? srv_compat_cors_origin(cx, c->rq->origin) : NULL;
+    if (allow && c->rq->origin) snprintf(c->resp.cors_origin, sizeof c->resp.cors_origin, "%s", allow);
+    if (!srv_compat_cors_on(cx) || strcmp(c->method, "OPTIONS") != 0 || !c->rq->cors_method) return false;
+    c->resp.status = 204;
+    c->resp.content_type = "text/plain";
+    if (c->resp.cors_origin[0]) c->resp.cors_methods = c->route->allow;
+    return true;
+}
+
+/* Routes the call and checks it against its table entry: 404, a CORS
+ * preflight (204), 405 + Allow, 401 / 403, then the body (413, 415).  False
+ * with the reply set. */
 static bool admit(srv_call *c) {
     const srv_request *rq = c->rq;
     const char *path = rq->path ? rq->path : "";
     c->route = srv_route_find(path, c->path_task, sizeof c->path_task);
     if (!c->route) return srv_error(c, 404, "no route %s", path), false;
     c->route_index = srv_route_index(c->route);
+    if (preflight(c)) return false;
     if (!srv_route_allows(c->route, c->method)) {
         c->resp.allow = c->route->allow;
         srv_error(c, 405, "%s does not allow %s (allowed: %s)", path, c->method, c->route->allow);

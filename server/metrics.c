@@ -8,7 +8,7 @@
 
 /* 499: the client hung up before its answer (nginx's convention), kept apart
  * from the 5xx so that those count server faults only. */
-static const int STATUSES[] = {200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 499, 500, 503, 504};
+static const int STATUSES[] = {200, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 424, 429, 499, 500, 503, 504};
 #define N_STATUS (int)(sizeof STATUSES / sizeof STATUSES[0])
 /* Seconds: 100 us .. 10 s, roughly x2.5 apart. */
 static const double LAT_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
