@@ -16,7 +16,7 @@ else
 ARCH_FLAGS ?=
 endif
 OPT      ?= -O3
-PKGS     := jansson libmicrohttpd libsodium libutf8proc openblas lmdb oniguruma
+PKGS     := jansson libmicrohttpd libsodium libutf8proc openblas lmdb oniguruma libmemcached
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
