@@ -34,7 +34,7 @@ struct srv_app {
 /* --memcached: the pool every replica shares, in the store's dtype. */
 static er_status open_tier(srv_app *a, er_dtype dtype, er_err *err) {
     const srv_config *cfg = &a->cfg;
-    if (!cfg->memcached) return ER_OK;
+    if (!cfg->memcached || !*cfg->memcached) return ER_OK; /* "" = none (compose's default) */
     if (!cfg->store_path) return er_set(err, ER_ERR_INVALID_ARG, "--memcached needs --store");
     er_tier_params p = er_tier_default_params();
     p.servers = cfg->memcached;
