@@ -75,7 +75,7 @@ LIBS_tools  := $(CORE_LIB)
 LIBS_bench  := $(CORE_LIB)
 
 .SECONDARY:
-.PHONY: all deps test test-run asan native bench bench-run bench-server chaos chaos-run fixtures fuzz fuzz-build run clean valgrind
+.PHONY: all deps test test-run cluster-test asan native bench bench-run bench-server chaos chaos-run fixtures fuzz fuzz-build run clean valgrind
 
 all: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN)
 
@@ -128,7 +128,15 @@ test: deps
 	@$(MAKE) --no-print-directory test-run
 
 test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN) $(FUZZ_BIN)
-	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) $(FUZZ_BIN)
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) \
+	  tests/cluster/cluster_test.sh $(FUZZ_BIN)
+
+# The cluster scenarios at full size (issue 14: 2,000 documents x 5 requests,
+# nginx, round-robin for contrast, a hung memcached); make test runs a short
+# version (200 documents).  Loopback only; everything started is ended by PID.
+cluster-test: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@BUILD=$(BUILD) CLUSTER_DOCS=2000 CLUSTER_RATE=500 CLUSTER_FULL=1 sh tests/cluster/cluster_test.sh
 
 # libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
 # Built with clang against the core and proto sources (the libraries are gcc's).

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,6 +68,7 @@ static inline int mc_start(mc_proc *m, int port) {
     snprintf(p, sizeof p, "%d", m->port);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies takes its memcached along */
         execl(bin, bin, "-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "64", "-I", "4m", "-t", "2",
               "-u", "root", (char *)NULL);
         _exit(127);
