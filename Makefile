@@ -129,7 +129,7 @@ test: deps
 
 test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN) $(FUZZ_BIN)
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) \
-	  tests/cluster/cluster_test.sh $(FUZZ_BIN)
+	  tests/cluster/check_deploy.sh tests/cluster/cluster_test.sh $(FUZZ_BIN)
 
 # The cluster scenarios at full size (issue 14: 2,000 documents x 5 requests,
 # nginx, round-robin for contrast, a hung memcached); make test runs a short
