@@ -6,7 +6,8 @@
 #
 #   cluster.sh up DIR        start everything (settings below), wait until ready
 #   cluster.sh down DIR      end every process it started, by PID
-#   cluster.sh kill DIR NAME [SIG]   end one (r0.., m0.., router; SIGKILL default)
+#   cluster.sh kill DIR NAME [SIG]   end one (r0.., m0.., router; SIGKILL default;
+#                                    STOP hangs it instead)
 #   cluster.sh start DIR NAME        start it again, same port, same store
 #   cluster.sh metrics DIR NAME      a replica's /metrics
 #
@@ -129,7 +130,10 @@ stop_one() { # NAME SIG
   local f pid i
   f="$D/pids/$1"
   [ -f "$f" ] || return 0
-  pid=$(cat "$f"); rm -f "$f"
+  pid=$(cat "$f")
+  # STOP: hung, not gone (every call to it times out); `down` ends it
+  if [ "$2" = STOP ]; then kill -STOP "$pid"; return 0; fi
+  rm -f "$f"
   kill "-$2" "$pid" 2>/dev/null || return 0
   kill -CONT "$pid" 2>/dev/null || true # a stopped one (SIGSTOP) must run to end
   i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
