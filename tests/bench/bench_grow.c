@@ -9,7 +9,7 @@
  * p50 and p99 over PROBES calls, and the disk bytes per value (data.mdb's
  * allocated blocks / entries) against the value's own size.
  *
- *   bench_grow MODEL_DIR STORE_DIR MAX [PROBES]
+ *   bench_grow MODEL_DIR STORE_DIR MAX [PROBES [BUDGET_FRAC]]
  * Prints one line per decade and the spread of each latency against the
  * first decade's. */
 #include <stdio.h>
@@ -22,7 +22,7 @@
 #include "recycle.h"
 
 #define N_TOK 16
-#define BUDGET_FRAC 0.5
+static double BUDGET_FRAC = 0.5;
 
 static void die(const char *m) {
     fprintf(stderr, "bench_grow: %s\n", m);
@@ -103,6 +103,8 @@ int main(int argc, char **argv) {
     if (argc < 4) die("usage: bench_grow MODEL_DIR STORE_DIR MAX [PROBES]");
     uint64_t max = strtoull(argv[3], NULL, 10);
     int probes = argc > 4 ? atoi(argv[4]) : 2000;
+    if (argc > 5) BUDGET_FRAC = atof(argv[5]);
+    if (probes < 100 || BUDGET_FRAC <= 0 || BUDGET_FRAC > 1) die("PROBES >= 100, 0 < BUDGET_FRAC <= 1");
     er_log_setup("bench_grow", ER_LOG_WARN);
     ctx c = {0};
     er_task_spec spec = {"t", argv[1], 0};
