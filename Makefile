@@ -75,7 +75,7 @@ LIBS_tools  := $(CORE_LIB)
 LIBS_bench  := $(CORE_LIB)
 
 .SECONDARY:
-.PHONY: all deps test test-run cluster-test asan native bench bench-run bench-server chaos chaos-run fixtures fuzz fuzz-build run clean valgrind
+.PHONY: all deps test test-run cluster-test image-test asan native bench bench-run bench-server chaos chaos-run fixtures fuzz fuzz-build run clean valgrind
 
 all: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN)
 
@@ -137,6 +137,14 @@ test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN) $(FUZZ_BIN)
 cluster-test: deps
 	@$(MAKE) --no-print-directory $(BINS)
 	@BUILD=$(BUILD) CLUSTER_DOCS=2000 CLUSTER_RATE=500 CLUSTER_FULL=1 sh tests/cluster/cluster_test.sh
+
+# The image itself: podman builds the Dockerfile (bases made by mmdebstrap,
+# no registry needed) and its entrypoint serves a prediction from the
+# exported root under chroot (tests/image/image_test.sh; minutes; skipped
+# visibly where podman cannot run).
+image-test:
+	@$(MAKE) --no-print-directory $(BUILD)/bin/erserve-genmodel
+	@BUILD=$(BUILD) sh tests/image/image_test.sh
 
 # libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
 # Built with clang against the core and proto sources (the libraries are gcc's).
