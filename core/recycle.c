@@ -199,6 +199,9 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
     }
     if (st == ER_OK) st = er_taskset_load_tokenizers(ts, specs, p.tokenizer, err);
     if (st == ER_OK && p.store_path) st = er_store_open(p.store_path, &p.store, &ts->store, err);
+    if (st == ER_OK && p.tier && (!p.store_path || er_tier_dtype(p.tier) != p.store.dtype))
+        st = er_set(err, ER_ERR_INVALID_ARG, "a second tier needs a store, of the tier's dtype");
+    ts->tier = p.tier;
     if (st != ER_OK) {
         er_taskset_free(ts);
         return st;
@@ -238,6 +241,7 @@ const er_task *er_taskset_find(const er_taskset *ts, const char *name) {
 }
 int er_taskset_cut(const er_taskset *ts) { return ts->cut; }
 er_store *er_taskset_store(const er_taskset *ts) { return ts->store; }
+er_tier *er_taskset_tier(const er_taskset *ts) { return ts->tier; }
 int er_taskset_lower_stacks(const er_taskset *ts) { return ts->n_stacks; }
 
 const char *er_task_name(const er_task *t) { return t->name; }

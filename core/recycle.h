@@ -25,6 +25,7 @@
 #include "er_error.h"
 #include "model.h"
 #include "store.h"
+#include "tier.h"
 #include "tokenizer.h"
 
 typedef struct er_taskset er_taskset;
@@ -46,6 +47,9 @@ typedef struct {
     /* NULL, or one flag per spec: load that task's embedding model unpooled,
      * every token's last hidden state (er_model_params.token_embeddings) */
     const bool *token_embeddings;
+    er_tier *tier;            /* optional shared second tier (tier.h), asked on a store miss
+                                 and written with every computed value; borrowed (outlives
+                                 the set); needs a store, and the store's dtype */
 } er_taskset_params;
 
 er_taskset_params er_taskset_default_params(void);
@@ -67,6 +71,7 @@ const er_task *er_taskset_at(const er_taskset *ts, int i);
 const er_task *er_taskset_find(const er_taskset *ts, const char *name); /* NULL if absent */
 int er_taskset_cut(const er_taskset *ts);
 er_store *er_taskset_store(const er_taskset *ts); /* NULL when running without a store */
+er_tier *er_taskset_tier(const er_taskset *ts);   /* NULL when there is no second tier */
 int er_taskset_lower_stacks(const er_taskset *ts); /* distinct shared lower stacks */
 
 const char *er_task_name(const er_task *t);
@@ -82,6 +87,7 @@ const er_tokenizer *er_task_tokenizer(const er_task *t);
 typedef struct {
     uint64_t lower_ns, store_read_ns, store_write_ns, upper_ns, head_ns;
     int hits, misses;
+    int tier_hits; /* of the hits: found in the second tier (after a store miss) */
 } er_run_stats;
 
 /* The longest input, in tokens, that the server and erserve-cache accept for

@@ -106,6 +106,10 @@ json_t *pr_tasks_reply(const er_taskset *ts, int max_input_tokens);
 
 /* {"enabled": false}, or the store's counters with its path and dtype. */
 json_t *pr_cache_reply(const er_store *s, const char *path, const char *dtype);
+/* {"enabled": false}, or the second tier's counters (tier.h) and
+ * "nodes": [{"node", "breaker", "breaker_opens", "errors", "timeouts"}]
+ * (reply_tier.c). */
+json_t *pr_tier_reply(const er_tier *t);
 /* DELETE /v1/cache: {"purged": true, "cache"}; steals cache. */
 json_t *pr_purge_reply(json_t *cache);
 

@@ -19,6 +19,7 @@
 struct srv_app {
     srv_config cfg; /* a shallow copy: the caller's config must outlive the app */
     er_taskset *ts;
+    er_tier *tier; /* the second tier, or NULL; outlives ts */
     eng *eng;
     srv_metrics *m;
     pr_limits lim;
@@ -54,6 +55,20 @@ static int add_token_twins(const srv_config *cfg, er_task_spec *specs, bool *tok
     return n;
 }
 
+/* --memcached: the pool every replica shares, in the store's dtype. */
+static er_status open_tier(srv_app *a, er_dtype dtype, er_err *err) {
+    const srv_config *cfg = &a->cfg;
+    if (!cfg->memcached || !*cfg->memcached) return ER_OK; /* "" = none (compose's default) */
+    if (!cfg->store_path) return er_set(err, ER_ERR_INVALID_ARG, "--memcached needs --store");
+    er_tier_params p = er_tier_default_params();
+    p.servers = cfg->memcached;
+    p.timeout_ms = cfg->memcached_timeout_ms;
+    p.failures = cfg->memcached_failures;
+    p.cooldown_ms = cfg->memcached_cooldown_ms;
+    p.dtype = dtype;
+    return er_tier_new(&p, &a->tier, err);
+}
+
 static er_status load_tasks(srv_app *a, er_err *err) {
     const srv_config *cfg = &a->cfg;
     er_task_spec specs[2 * SRV_MAX_TASKS];
@@ -71,7 +86,10 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
-    er_status st = er_taskset_load(specs, n, &tp, &a->ts, err);
+    er_status st = open_tier(a, tp.store.dtype, err);
+    if (st != ER_OK) return st;
+    tp.tier = a->tier;
+    st = er_taskset_load(specs, n, &tp, &a->ts, err);
     if (st != ER_OK) return st;
     for (int i = 0; i < cfg->n_tasks; i++)
         if (!er_task_tokenizer(er_taskset_at(a->ts, i)))
@@ -141,6 +159,7 @@ void srv_app_free(srv_app *a) {
     eng_free(a->eng);
     srv_compat_free(a->compat);
     er_taskset_free(a->ts);
+    er_tier_free(a->tier);
     srv_metrics_free(a->m);
     free(a);
 }
@@ -178,6 +197,11 @@ void srv_app_describe(const srv_app *a, char *buf, size_t n) {
     if (len < n && a->cfg.store_path)
         len += (size_t)snprintf(buf + len, n - len, " (%s, budget %llu bytes)", a->cfg.store_dtype,
                                 (unsigned long long)a->cfg.store_budget);
+    if (len < n && a->cfg.memcached)
+        len += (size_t)snprintf(buf + len, n - len, "; second tier memcached %s (timeout %d ms, "
+                                "breaker after %d failures, cool-down %d ms)", a->cfg.memcached,
+                                a->cfg.memcached_timeout_ms, a->cfg.memcached_failures,
+                                a->cfg.memcached_cooldown_ms);
     if (len < n)
         snprintf(buf + len, n - len, "; admin routes: %s",
                  a->cfg.admin_key ? "key required" : "loopback only (no --admin-key)");

@@ -23,7 +23,9 @@ bool srv_handle_ready(srv_call *c) {
 
 static json_t *cache_json(const srv_app_view *a) {
     const srv_config *cfg = srv_app_config(a);
-    return pr_cache_reply(er_taskset_store(srv_app_tasks(a)), cfg->store_path, cfg->store_dtype);
+    json_t *j = pr_cache_reply(er_taskset_store(srv_app_tasks(a)), cfg->store_path, cfg->store_dtype);
+    if (j) json_object_set_new(j, "tier", pr_tier_reply(er_taskset_tier(srv_app_tasks(a))));
+    return j;
 }
 
 bool srv_handle_info(srv_call *c) {
@@ -56,6 +58,7 @@ bool srv_handle_metrics(srv_call *c) {
     const srv_app_view *a = c->app;
     size_t n = 0;
     char *s = srv_metrics_render(srv_app_metrics(a), er_taskset_store(srv_app_tasks(a)),
+                                 er_taskset_tier(srv_app_tasks(a)),
                                  eng_queue_depth(srv_app_engine(a)), atomic_load(a->in_flight), &n);
     if (!s) {
         srv_error(c, 500, "out of memory");

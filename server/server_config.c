@@ -38,6 +38,16 @@ static const opt OPTS[] = {
      "store byte budget (k/M/G suffixes) [1G]"},
     {"--store-dtype", "ERSERVE_STORE_DTYPE", "store_dtype", K_STR, F(store_dtype), 0, 0,
      "fp32 | fp16 | int8 [fp16]"},
+    {"--memcached", "ERSERVE_MEMCACHED", "memcached", K_STR, F(memcached), 0, 0,
+     "second tier shared by replicas: memcached pool host:port,host:port (ketama); asked on a "
+     "store miss, written with every computed value; needs --store"},
+    {"--memcached-timeout-ms", "ERSERVE_MEMCACHED_TIMEOUT_MS", "memcached_timeout_ms", K_INT,
+     F(memcached_timeout_ms), 1, 10000, "bound on every wait on a memcached node, ms [50]"},
+    {"--memcached-failures", "ERSERVE_MEMCACHED_FAILURES", "memcached_failures", K_INT,
+     F(memcached_failures), 1, 1000, "consecutive failures that open a node's breaker [2]"},
+    {"--memcached-cooldown-ms", "ERSERVE_MEMCACHED_COOLDOWN_MS", "memcached_cooldown_ms", K_INT,
+     F(memcached_cooldown_ms), 1000, 3600000,
+     "an open breaker skips its node this long, then lets one probe through, ms [2000]"},
     {"--workers", "ERSERVE_WORKERS", "workers", K_INT, F(workers), 1, 256,
      "compute workers [one per core]"},
     {"--blas-threads", "ERSERVE_BLAS_THREADS", "blas_threads", K_INT, F(blas_threads), 1, 256,
@@ -112,6 +122,9 @@ void srv_config_defaults(srv_config *c) {
     c->cut = -1;
     c->store_budget = 1ull << 30;
     c->store_dtype = strdup("fp16");
+    c->memcached_timeout_ms = 50;
+    c->memcached_failures = 2;
+    c->memcached_cooldown_ms = 2000;
     /* One single-threaded worker per core: measured fastest (SERVER.md). */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;

@@ -30,6 +30,10 @@ typedef struct {
     char *store_path;        /* NULL = no store */
     uint64_t store_budget;   /* bytes */
     char *store_dtype;       /* fp32 | fp16 | int8 */
+    char *memcached;         /* second tier: "host:port,host:port"; NULL = none */
+    int memcached_timeout_ms;  /* bound on every wait on a memcached node */
+    int memcached_failures;    /* consecutive failures that open a node's breaker */
+    int memcached_cooldown_ms; /* an open breaker's pause before one probe */
     int workers;             /* compute threads */
     int blas_threads;        /* OpenBLAS threads per process (shared by workers) */
     int http_threads;        /* libmicrohttpd polling threads */
