@@ -9,7 +9,7 @@
 #include "kernels.h"
 
 er_ctx_params er_ctx_default_params(void) {
-    er_ctx_params p = {.max_tokens = 4096, .max_seqs = 64, .max_seq_len = 512, .n_threads = 1};
+    er_ctx_params p = {.max_tokens = 4096, .max_seqs = 64, .max_seq_len = 4096, .n_threads = 1};
     return p;
 }
 
@@ -29,6 +29,19 @@ void er_ctx_free(er_ctx *c) {
 
 static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(float) + 64); }
 
+/* alloc_floats, counted in x->bytes (er_ctx_bytes): allocate scratch with it. */
+static float *ctx_floats(er_ctx *x, size_t a, size_t b) {
+    x->bytes += a * b * sizeof(float) + 64;
+    return alloc_floats(a, b);
+}
+
+static void *ctx_alloc(er_ctx *x, size_t n) {
+    x->bytes += n;
+    return malloc(n);
+}
+
+size_t er_ctx_bytes(const er_ctx *x) { return x->bytes; }
+
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
@@ -38,7 +51,8 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
                       "seq len %d, threads %d)", p.max_tokens, p.max_seqs, p.max_seq_len,
                       p.n_threads);
     const er_config *c = &m->cfg;
-    if (p.max_seq_len > c->max_positions) p.max_seq_len = c->max_positions;
+    /* Not capped by m's positions: one ctx serves every task of a worker,
+     * and er_batch_check bounds each sequence by its own model. */
     if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
     er_ctx *x = calloc(1, sizeof *x);
     if (!x) return er_set(err, ER_ERR_NOMEM, "out of memory");
@@ -47,17 +61,17 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->inter = c->intermediate_size;
     x->width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
-    x->q = alloc_floats(T, H);                         // [T, H]
-    x->k = alloc_floats(T, H);                         // [T, H]
-    x->v = alloc_floats(T, H);                         // [T, H]
-    x->att = alloc_floats(T, H);                       // [T, H]
-    x->tmp = alloc_floats(T, (size_t)x->width);        // [T, max(H, E)]
-    x->ffn = alloc_floats(T, (size_t)x->inter);        // [T, F]
-    x->att_scratch = alloc_floats((size_t)p.n_threads, er_attention_scratch_floats(x->hidden));
-    x->rows = alloc_floats(S, H);                      // [S, H]
-    x->rows2 = alloc_floats(S, H);                     // [S, H]
-    x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
-    x->positions = malloc(T * sizeof *x->positions);   // [T]
+    x->q = ctx_floats(x, T, H); // [T, H]
+    x->k = ctx_floats(x, T, H); // [T, H]
+    x->v = ctx_floats(x, T, H); // [T, H]
+    x->att = ctx_floats(x, T, H); // [T, H]
+    x->tmp = ctx_floats(x, T, (size_t)x->width); // [T, max(H, E)]
+    x->ffn = ctx_floats(x, T, (size_t)x->inter); // [T, F]
+    x->att_scratch = ctx_floats(x, (size_t)p.n_threads, er_attention_scratch_floats(x->hidden));
+    x->rows = ctx_floats(x, S, H); // [S, H]
+    x->rows2 = ctx_floats(x, S, H); // [S, H]
+    x->offsets = ctx_alloc(x, (S + 1) * sizeof *x->offsets); // [S + 1]
+    x->positions = ctx_alloc(x, T * sizeof *x->positions); // [T]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
         !x->rows2 || !x->offsets || !x->positions) {
         er_ctx_free(x);

@@ -26,6 +26,7 @@ struct er_ctx {
     int *offsets;      /* [max_seqs + 1] first token of each sequence */
     int32_t *positions; /* [max_tokens] position id of each token (embeddings) */
     er_par *par;       /* the parallel-for team: n_threads - 1 helper threads */
+    size_t bytes;      /* scratch allocated by er_ctx_init (er_ctx_bytes) */
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes

@@ -240,12 +240,27 @@ int er_taskset_lower_stacks(const er_taskset *ts) { return ts->n_stacks; }
 
 const char *er_task_name(const er_task *t) { return t->name; }
 
-int er_taskset_max_input_tokens(const er_taskset *ts, int cap) {
+int er_task_max_input_tokens(const er_task *t, int cap) {
+    int n = er_model_max_seq_len(t->model);
+    return cap > 0 && cap < n ? cap : n;
+}
+
+int er_taskset_longest_input(const er_taskset *ts, int cap) {
+    int longest = 1;
     for (int i = 0; i < ts->n; i++) {
-        int n = er_model_max_seq_len(ts->tasks[i].model);
-        if (n < cap) cap = n;
+        int n = er_task_max_input_tokens(&ts->tasks[i], cap);
+        if (n > longest) longest = n;
     }
-    return cap;
+    return longest;
+}
+
+er_ctx_params er_worker_params(const er_taskset *ts, int batch_tokens, int batch_seqs, int cap) {
+    int longest = er_taskset_longest_input(ts, cap);
+    er_ctx_params p = er_ctx_default_params();
+    p.max_tokens = batch_tokens > longest ? batch_tokens : longest;
+    p.max_seqs = batch_seqs;
+    p.max_seq_len = longest;
+    return p;
 }
 
 uint64_t er_key_salt(int max_tokens, bool truncate) {

@@ -21,6 +21,7 @@ struct er_worker {
     int *off;         /* [max_seqs] first token of each sequence */
     uint8_t (*keys)[ER_STORE_KEY_BYTES]; /* [max_seqs] */
     uint8_t *hit;     /* [max_seqs] */
+    size_t bytes;     /* of the buffers above */
 };
 
 void er_worker_free(er_worker *w) {
@@ -35,7 +36,8 @@ void er_worker_free(er_worker *w) {
 er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_worker **out,
                          er_err *err) {
     *out = NULL;
-    er_ctx_params p = params ? *params : er_ctx_default_params();
+    er_ctx_params d = er_ctx_default_params();
+    er_ctx_params p = params ? *params : er_worker_params(ts, d.max_tokens, d.max_seqs, 0);
     /* One ctx serves every task: size it from the widest model. */
     const er_model *big = ts->tasks[0].model;
     for (int i = 1; i < ts->n; i++) {
@@ -62,6 +64,8 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     w->max_seqs = p.max_seqs;
     w->hidden = er_model_config(big)->hidden_size;
     size_t T = (size_t)p.max_tokens, S = (size_t)p.max_seqs, H = (size_t)w->hidden;
+    w->bytes = T * (2 * H * sizeof(float) + 2 * sizeof(int32_t)) +
+               S * (3 * sizeof(int) + ER_STORE_KEY_BYTES + 1);
     w->x = malloc(T * H * sizeof *w->x);
     w->xm = malloc(T * H * sizeof *w->xm);
     w->mids = malloc(T * sizeof *w->mids);
@@ -83,6 +87,8 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     *out = w;
     return ER_OK;
 }
+
+size_t er_worker_bytes(const er_worker *w) { return er_ctx_bytes(w->ctx) + w->bytes; }
 
 /* Looks every sequence of b up in the store (into w->x where it hits) and
  * lists the misses in w->miss.  Returns how many missed. */

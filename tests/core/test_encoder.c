@@ -20,6 +20,7 @@ static const char *const GOLDEN_MODELS[] = {
     "bert-seqcls", "bert-tokcls", "bert-qa", "minilm-embed", "bert-embed-cls", "bert-embed-max",
     "roberta-seqcls", "xlmr-tokcls", "distilbert-seqcls", "distilbert-qa", "electra-disc",
     "electra-seqcls", "bert-seqcls-f16", "bert-seqcls-bf16", "bert-seqcls-sharded",
+    "bert-long",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
