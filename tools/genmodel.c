@@ -4,7 +4,7 @@
  *
  *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny
  *                    [--arch bert|roberta|xlm-roberta] [--vocab N]
- *                    [--head seqcls|tokcls|qa|embedding] [--seed N]
+ *                    [--max-positions N] [--head seqcls|tokcls|qa|embedding] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
@@ -197,13 +197,15 @@ typedef struct {
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
     const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
-    int vocab = 0;
+    int vocab = 0, positions = 0;
     *o = (opts){.seed = 1, .upper_from = -1};
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--out") == 0) o->out = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--arch") == 0) arch_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--vocab") == 0) vocab = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--max-positions") == 0)
+            positions = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) o->seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
@@ -215,7 +217,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|tiny "
                             "[--arch bert|roberta|xlm-roberta] [--vocab N] "
-                            "[--head seqcls|tokcls|qa|embedding] [--seed N] "
+                            "[--max-positions N] [--head seqcls|tokcls|qa|embedding] [--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
@@ -228,11 +230,13 @@ static int parse_args(int argc, char **argv, opts *o) {
     int known_head = 0;
     for (int h = 0; h < 4; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
-    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000)
-        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, and "
-                      "--vocab in [1, 1000000]"), 2;
+    if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
+        positions < 0 || positions > 1 << 20)
+        return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
+                      "--vocab in [1, 1000000] and --max-positions in [1, 1048576]"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
+    if (positions) o->p.positions = positions; /* long inputs (8192: ModernBERT's) */
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
     if (o->upper_from < 0 || !o->upper_seed)
         o->upper_from = o->p.layers, o->upper_seed = o->seed ^ 0x5eedull;
