@@ -412,6 +412,12 @@ START_TEST(test_long_input_alone) {
     er_worker_free(w);
     er_taskset_free(ts);
     rm_dir();
+    /* RoBERTa: 34 positions, of which padding_idx + 1 = 2 are reserved */
+    er_task_spec rspec = {"r", "tests/fixtures/models/roberta-seqcls", 0};
+    er_taskset *rts = load_set(&rspec, 1, NULL, ER_DTYPE_FP32, 1);
+    ck_assert_int_eq(er_task_max_input_tokens(er_taskset_at(rts, 0), 0), 32);
+    ck_assert_int_eq(er_worker_params(rts, 16, 2, 0).max_tokens, 32);
+    er_taskset_free(rts);
 }
 END_TEST
 
