@@ -18,3 +18,7 @@ echo "== long inputs: bert-base shape, 8192 positions, one $SEQ-token input, Ope
 mkdir -p "$BUILD/bench/stores"
 "$BUILD/bench/bench_long" "$LONG_MODEL" "$BUILD/bench/stores" "$SEQ" "${OPENBLAS_NUM_THREADS:-1}"
 rm -rf "$BUILD/bench/stores"/long-*
+# Full forward at 1 x 2048 (4 key tiles x 16 query blocks of the tiled
+# attention per head) on the same model, for the attention's scaling.
+bench_cc bench_engine
+"$BUILD/bench/bench_engine" "$LONG_MODEL" 1 2048 1 "${BENCH_ITERS:-2}"
