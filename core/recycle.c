@@ -163,6 +163,24 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
     return ER_OK;
 }
 
+/* A value must fit half the store's write queue or it is never cached
+ * (store.c, reserve): grow the queue so that the longest input any task
+ * accepts fits (at 8192 tokens and hidden 1024, an fp32 value is 32 MiB, as
+ * much as the default half).  The buffers' pages are only touched as used. */
+static void fit_queue(const er_taskset *ts, er_store_params *sp) {
+    size_t need = sp->queue_bytes;
+    for (int i = 0; i < ts->n; i++) {
+        int H = er_model_config(ts->tasks[i].model)->hidden_size;
+        size_t v = er_store_value_size(sp->dtype, er_task_max_input_tokens(&ts->tasks[i], 0), H);
+        size_t q = 2 * (v + 64); /* + the queue's record header and key */
+        if (q > need) need = q;
+    }
+    if (need == sp->queue_bytes) return;
+    er_log(ER_LOG_INFO, "store write queue grown from %.1f to %.1f MiB so that the longest "
+           "input's value fits", (double)sp->queue_bytes / (1 << 20), (double)need / (1 << 20));
+    sp->queue_bytes = need;
+}
+
 er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_params *params,
                           er_taskset **out, er_err *err) {
     *out = NULL;
@@ -196,7 +214,10 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
         }
     }
     if (st == ER_OK) st = er_taskset_load_tokenizers(ts, specs, p.tokenizer, err);
-    if (st == ER_OK && p.store_path) st = er_store_open(p.store_path, &p.store, &ts->store, err);
+    if (st == ER_OK && p.store_path) {
+        fit_queue(ts, &p.store);
+        st = er_store_open(p.store_path, &p.store, &ts->store, err);
+    }
     if (st != ER_OK) {
         er_taskset_free(ts);
         return st;

@@ -421,6 +421,40 @@ START_TEST(test_long_input_alone) {
 }
 END_TEST
 
+/* The store's write queue grows at load so that the longest input's value
+ * fits (a value larger than half the queue would never be cached). */
+START_TEST(test_long_value_fits_queue) {
+    mk_dir();
+    er_task_spec spec = {"long", "tests/fixtures/models/bert-long", 0};
+    er_taskset_params p = er_taskset_default_params();
+    p.store_path = dir;
+    p.store.dtype = ER_DTYPE_FP32;
+    p.store.queue_bytes = 4096; /* a 1200 x 32 fp32 value is 150 KiB */
+    er_taskset *ts;
+    er_err e;
+    ck_assert_msg(er_taskset_load(&spec, 1, &p, &ts, &e) == ER_OK, "%s", e.msg);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    static int32_t ids[1200];
+    for (int i = 0; i < 1200; i++) ids[i] = 5 + i % 190;
+    int len = 1200;
+    er_batch b = {1, &len, ids, NULL};
+    float out[8];
+    uint8_t hit[1];
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, NULL, &e), ER_OK);
+        ck_assert_int_eq(hit[0], pass);
+        er_store_flush(er_taskset_store(ts));
+    }
+    er_store_counters c;
+    er_store_stats(er_taskset_store(ts), &c);
+    ck_assert_uint_eq(c.dropped, 0);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    rm_dir();
+}
+END_TEST
+
 START_TEST(test_no_store_and_errors) {
     const char *base = "tests/fixtures/models/bert-seqcls";
     er_task_spec spec = {"t", base, 0};
@@ -535,6 +569,7 @@ static Suite *recycle_suite(void) {
     tcase_add_test(tc, test_sharing);
     tcase_add_test(tc, test_mixed_batch);
     tcase_add_test(tc, test_long_input_alone);
+    tcase_add_test(tc, test_long_value_fits_queue);
     tcase_add_test(tc, test_no_store_and_errors);
     tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);
