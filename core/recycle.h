@@ -91,11 +91,25 @@ typedef struct {
 } er_run_stats;
 
 /* The longest input, in tokens, that the server and erserve-cache accept for
- * this set: cap, lowered to the shortest er_model_max_seq_len of its tasks.
- * It is what truncation cuts to, and so part of the store key (er_key_salt):
- * both programs take it from here so that a store warmed by one is hit by
- * the other. */
-int er_taskset_max_input_tokens(const er_taskset *ts, int cap);
+ * task t: its model's positions (er_model_max_seq_len; RoBERTa's reserved
+ * padding positions excluded), lowered to cap when cap > 0.  It does not
+ * depend on the batching budget: an input longer than a batch's token
+ * budget runs as a batch of its own (er_worker_params).  It is what
+ * truncation cuts to, and so part of the store key (er_key_salt): both
+ * programs take it from here so that a store warmed by one is hit by the
+ * other. */
+int er_task_max_input_tokens(const er_task *t, int cap);
+
+/* The largest er_task_max_input_tokens(t, cap) over the set's tasks: the
+ * longest sequence one worker must be able to run alone. */
+int er_taskset_longest_input(const er_taskset *ts, int cap);
+
+/* Worker scratch for batches of up to batch_tokens tokens and batch_seqs
+ * sequences, and for any one input of the set alone (up to
+ * er_taskset_longest_input(ts, cap) tokens): max_tokens is the larger of the
+ * two.  The scratch is allocated once (er_worker_init) for that many tokens:
+ * er_worker_bytes says how much. */
+er_ctx_params er_worker_params(const er_taskset *ts, int batch_tokens, int batch_seqs, int cap);
 
 /* The store-key salt of a request: the settings that change what a list of
  * ids means for the stored activations (the token cap that truncated it, and
@@ -104,9 +118,16 @@ int er_taskset_max_input_tokens(const er_taskset *ts, int cap);
  * hit by the others. */
 uint64_t er_key_salt(int max_tokens, bool truncate);
 
+/* p NULL: er_worker_params(ts, 4096, 64, 0), batches as er_ctx_default_params
+ * and every task's whole positions. */
 er_status er_worker_init(const er_taskset *ts, const er_ctx_params *p, er_worker **out,
                          er_err *err);
 void er_worker_free(er_worker *w); /* NULL accepted */
+
+/* Bytes of scratch w holds (its ctx, er_ctx_bytes, and its staging
+ * buffers): per token of max_tokens, the ctx's plus 2 * hidden floats and 2
+ * ids. */
+size_t er_worker_bytes(const er_worker *w);
 
 /* Runs task t on a packed batch (encoder.h).  For each sequence the store is
  * consulted with key = BLAKE2b(fingerprint, cut, ids, type ids, key_salt);

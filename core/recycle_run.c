@@ -22,6 +22,7 @@ struct er_worker {
     int *off;         /* [max_seqs] first token of each sequence */
     uint8_t (*keys)[ER_STORE_KEY_BYTES]; /* [max_seqs] */
     uint8_t *hit;     /* [max_seqs] */
+    size_t bytes;     /* of the buffers above */
 };
 
 void er_worker_free(er_worker *w) {
@@ -37,7 +38,8 @@ void er_worker_free(er_worker *w) {
 er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_worker **out,
                          er_err *err) {
     *out = NULL;
-    er_ctx_params p = params ? *params : er_ctx_default_params();
+    er_ctx_params d = er_ctx_default_params();
+    er_ctx_params p = params ? *params : er_worker_params(ts, d.max_tokens, d.max_seqs, 0);
     /* One ctx serves every task: sized for the largest of each size over
      * the tasks' models (and any family scratch one of them needs). */
     const er_model **models = malloc((size_t)ts->n * sizeof *models);
@@ -70,6 +72,8 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     w->max_seqs = p.max_seqs;
     w->hidden = hidden;
     size_t T = (size_t)p.max_tokens, S = (size_t)p.max_seqs, H = (size_t)w->hidden;
+    w->bytes = T * (2 * H * sizeof(float) + 2 * sizeof(int32_t)) +
+               S * (3 * sizeof(int) + ER_STORE_KEY_BYTES + 1);
     w->x = malloc(T * H * sizeof *w->x);
     w->xm = malloc(T * H * sizeof *w->xm);
     w->mids = malloc(T * sizeof *w->mids);
@@ -92,6 +96,8 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     *out = w;
     return ER_OK;
 }
+
+size_t er_worker_bytes(const er_worker *w) { return er_ctx_bytes(w->ctx) + w->bytes; }
 
 /* A local miss: asks the second tier, and keeps what it has in the local
  * store too (so the next request for it stays on this replica's disk). */

@@ -101,8 +101,10 @@ json_t *pr_ready_reply(int n_tasks);   /* {"status": "ready", "tasks"} */
 /* {"tasks": [{"name", "head", "architecture", "model_type", "labels",
  * "multi_label", "hidden_size", "num_layers", "cut", "lower_stack",
  * "max_input_tokens", "output_width": floats per head output row (an
- * embedding's dimension, a sparse embedding's vocabulary)}]} */
-json_t *pr_tasks_reply(const er_taskset *ts, int max_input_tokens);
+ * embedding's dimension, a sparse embedding's vocabulary)}]}; a task's
+ * max_input_tokens is er_task_max_input_tokens(task, token_cap)
+ * (--max-tokens; 0: its model's positions). */
+json_t *pr_tasks_reply(const er_taskset *ts, int token_cap);
 
 /* {"enabled": false}, or the store's counters with its path and dtype. */
 json_t *pr_cache_reply(const er_store *s, const char *path, const char *dtype);
@@ -117,7 +119,9 @@ json_t *pr_purge_reply(json_t *cache);
  * was built and configured. */
 typedef struct {
     const char *version, *libmicrohttpd, *jansson, *lmdb, *openblas;
-    int max_inputs, max_input_tokens;
+    int max_inputs;
+    int token_cap; /* --max-tokens: each task's limit is er_task_max_input_tokens(t,
+                      token_cap); limits.max_input_tokens is the longest of them */
     size_t max_body;
     int queue, batch_tokens, batch_seqs, deadline_ms, conn_timeout_s, workers, blas_threads;
     bool auto_truncate;

@@ -24,7 +24,7 @@ struct srv_app {
     srv_metrics *m;
     pr_limits lim;
     srv_compat *compat;
-    int max_seq_len; /* tokens per input after every cap */
+    int longest; /* tokens of the longest input any task accepts */
     atomic_int in_flight;
     atomic_bool draining;
     srv_app_view view; /* what calls and handlers read of it (call.h) */
@@ -99,12 +99,6 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     return ER_OK;
 }
 
-/* Tokens per input: --max-tokens, capped by one batch and every model. */
-static int max_seq_len(const srv_app *a) {
-    int cap = a->cfg.max_tokens < a->cfg.batch_tokens ? a->cfg.max_tokens : a->cfg.batch_tokens;
-    return er_taskset_max_input_tokens(a->ts, cap);
-}
-
 er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     *out = NULL;
     srv_app *a = calloc(1, sizeof *a);
@@ -114,13 +108,13 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     er_status st = load_tasks(a, err);
     if (st != ER_OK) goto fail;
     if ((st = srv_compat_new(cfg, a->ts, &a->compat, err)) != ER_OK) goto fail;
-    a->max_seq_len = max_seq_len(a);
+    a->longest = er_taskset_longest_input(a->ts, cfg->max_tokens);
     a->lim = pr_default_limits();
     a->lim.max_inputs = cfg->max_inputs;
     a->lim.auto_truncate = cfg->auto_truncate;
-    /* ids past max_seq_len are truncated (or 413 with truncate false) by the
-     * handler; the parser only bounds the array. */
-    a->lim.max_ids = 8 * a->max_seq_len;
+    /* ids past a task's limit are truncated (or 413 with truncate false) by
+     * the handler; the parser only bounds the array. */
+    a->lim.max_ids = 8 * a->longest;
     a->lim.max_text = cfg->max_body;
     const char **labels = malloc((size_t)srv_route_count() * sizeof *labels);
     for (int i = 0; labels && i < srv_route_count(); i++) labels[i] = srv_route_at(i)->label;
@@ -132,11 +126,11 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     }
     eng_params ep = {.workers = cfg->workers, .queue_max = cfg->queue_max,
                      .batch_tokens = cfg->batch_tokens, .batch_seqs = cfg->batch_seqs,
-                     .max_seq_len = a->max_seq_len, .metrics = a->m};
+                     .max_seq_len = a->longest, .metrics = a->m};
     st = eng_init(a->ts, &ep, &a->eng, err);
     if (st != ER_OK) goto fail;
     a->view = (srv_app_view){.cfg = &a->cfg, .ts = a->ts, .metrics = a->m, .engine = a->eng,
-                             .limits = &a->lim, .compat = a->compat, .max_seq_len = a->max_seq_len,
+                             .limits = &a->lim, .compat = a->compat,
                              .draining = &a->draining, .in_flight = &a->in_flight};
     *out = a;
     return ER_OK;

@@ -36,7 +36,6 @@ typedef struct {
     eng *engine;
     const pr_limits *limits;
     const srv_compat *compat;    /* aliases, prompts, CORS origins */
-    int max_seq_len;             /* tokens per input after every cap */
     const atomic_bool *draining; /* set once by srv_app_drain */
     atomic_int *in_flight;       /* calls alive (created, not freed), for draining */
 } srv_app_view;
@@ -89,7 +88,12 @@ static inline srv_metrics *srv_app_metrics(const srv_app_view *a) { return a->me
 static inline eng *srv_app_engine(const srv_app_view *a) { return a->engine; }
 static inline const pr_limits *srv_app_limits(const srv_app_view *a) { return a->limits; }
 static inline const srv_compat *srv_app_compat(const srv_app_view *a) { return a->compat; }
-static inline int srv_app_max_seq_len(const srv_app_view *a) { return a->max_seq_len; }
+/* Tokens per input of task t: its model's positions, or --max-tokens when
+ * lower; not the batch budget (a longer input runs as a batch of its own).
+ * Truncation cuts to it, and it is part of the store key (er_key_salt). */
+static inline int srv_app_max_input_tokens(const srv_app_view *a, const er_task *t) {
+    return er_task_max_input_tokens(t, a->cfg->max_tokens);
+}
 static inline bool srv_app_draining(const srv_app_view *a) { return atomic_load(a->draining); }
 
 #endif

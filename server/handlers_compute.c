@@ -147,7 +147,7 @@ static void pack(compute *k) {
 /* Tokenizes (or checks) every input into the packed arrays.  Returns false
  * with the error set. */
 static bool prepare(srv_call *c, compute *k) {
-    int n = k->req.n_inputs, max_len = srv_app_max_seq_len(c->app);
+    int n = k->req.n_inputs, max_len = srv_app_max_input_tokens(c->app, k->task);
     k->enc = calloc((size_t)n, sizeof *k->enc);
     k->prompted = calloc((size_t)n, sizeof *k->prompted);
     k->seq_len = calloc((size_t)n, sizeof *k->seq_len);
@@ -383,7 +383,7 @@ static void submit(srv_call *c, compute *k) {
     j->seq_len = k->seq_len;
     j->ids = k->ids;
     j->type_ids = k->type_ids;
-    j->salt = er_key_salt(srv_app_max_seq_len(a), k->req.truncate);
+    j->salt = er_key_salt(srv_app_max_input_tokens(a, k->task), k->req.truncate);
     j->out = k->out;
     j->hit = k->hit;
     j->deadline_ns = c->t0 + (uint64_t)srv_app_config(a)->deadline_ms * 1000000ull;

@@ -33,7 +33,7 @@ bool srv_handle_info(srv_call *c) {
     pr_server_info si = {
         .version = ER_VERSION, .libmicrohttpd = MHD_get_version(), .jansson = JANSSON_VERSION,
         .lmdb = mdb_version(NULL, NULL, NULL), .openblas = openblas_get_config(),
-        .max_inputs = cfg->max_inputs, .max_input_tokens = srv_app_max_seq_len(c->app),
+        .max_inputs = cfg->max_inputs, .token_cap = cfg->max_tokens,
         .max_body = cfg->max_body, .queue = cfg->queue_max, .batch_tokens = cfg->batch_tokens,
         .batch_seqs = cfg->batch_seqs, .deadline_ms = cfg->deadline_ms,
         .conn_timeout_s = cfg->conn_timeout_s, .workers = cfg->workers,
@@ -50,7 +50,7 @@ bool srv_handle_info(srv_call *c) {
 }
 
 bool srv_handle_tasks(srv_call *c) {
-    srv_reply_json(c, 200, pr_tasks_reply(srv_app_tasks(c->app), srv_app_max_seq_len(c->app)));
+    srv_reply_json(c, 200, pr_tasks_reply(srv_app_tasks(c->app), srv_app_config(c->app)->max_tokens));
     return true;
 }
 

@@ -60,8 +60,11 @@ static const opt OPTS[] = {
      "token budget of one batch [512]"},
     {"--batch-seqs", "ERSERVE_BATCH_SEQS", "batch_seqs", K_INT, F(batch_seqs), 1, 4096,
      "sequences in one batch [64]"},
-    {"--max-tokens", "ERSERVE_MAX_TOKENS", "max_tokens", K_INT, F(max_tokens), 2, 1 << 16,
-     "tokens per input, capped by the model [512]"},
+    {"--max-tokens", "ERSERVE_MAX_TOKENS", "max_tokens", K_INT, F(max_tokens), 0, 1 << 20,
+     "tokens per input; 0 = each task's model positions (RoBERTa: less its 2 reserved), "
+     "e.g. 512 for BERT, 8192 for ModernBERT; a lower value caps them.  Not capped by "
+     "--batch-tokens: a longer input runs as a batch of its own, and every worker's scratch "
+     "is sized for the longest (logged at start; /info tasks[].max_input_tokens) [0]"},
     {"--max-client-batch-size", "ERSERVE_MAX_CLIENT_BATCH_SIZE", "max_client_batch_size", K_INT,
      F(max_inputs), 1, 4096,
      "inputs per request, TEI's name; more is 422 on TEI routes, 400 on OpenAI's, 413 on "
@@ -133,7 +136,7 @@ void srv_config_defaults(srv_config *c) {
     c->queue_max = 256;
     c->batch_tokens = 512; /* measured: see server/SERVER.md */
     c->batch_seqs = 64;
-    c->max_tokens = 512;
+    c->max_tokens = 0; /* each model's positions */
     c->max_inputs = 2048; /* OpenAI's limit: a client's batches fit; --max-body bounds the work */
     c->auto_truncate = true;
     c->embed_all = true;

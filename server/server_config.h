@@ -40,7 +40,8 @@ typedef struct {
     int queue_max;           /* queued requests before 429 */
     int batch_tokens;        /* token budget of one batch */
     int batch_seqs;          /* sequences in one batch */
-    int max_tokens;          /* tokens per input (also capped by the model) */
+    int max_tokens;          /* tokens per input; 0 = each task's model positions
+                                (er_task_max_input_tokens), independent of batch_tokens */
     int max_inputs;          /* inputs per request (--max-client-batch-size, --max-inputs) */
     size_t max_body;         /* request body bytes */
     int max_connections;
