@@ -98,15 +98,15 @@ static void add_layernorm_item(void *arg, int item, int thread) {
 }
 
 /* v[n, d] = act(v + b) */
-static void par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
+void er_par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
     rows_job j = {.x = v, .bias = b, .n = n, .d = d, .act = act,
                   .chunks = er_par_threads(x->par)};
     er_par_run(x->par, bias_act_item, &j, j.chunks);
 }
 
 /* hidden[n, d] = LayerNorm(v + hidden + bias) */
-static void par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
-                              const er_ln *ln, float eps, int n, int d) {
+void er_par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
+                          const er_ln *ln, float eps, int n, int d) {
     rows_job j = {.in = v, .x = hidden, .bias = bias, .gamma = ln->gamma,
                   .beta = ln->beta, .eps = eps, .n = n, .d = d, .chunks = er_par_threads(x->par)};
     er_par_run(x->par, add_layernorm_item, &j, j.chunks);
@@ -127,9 +127,9 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
     attention(x, c, b, bias);             // att [T, H]
     er_lin_apply_nobias(&L->o, x->att, T, x->tmp); // [T, H], bias added with the residual
-    par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
+    er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
     er_lin_apply_nobias(&L->ffn_in, hidden, T, x->ffn); // [T, F]
-    par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
+    er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
     er_lin_apply_nobias(&L->ffn_out, x->ffn, T, x->tmp); // [T, H]
-    par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
+    er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
 }

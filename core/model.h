@@ -25,6 +25,16 @@ typedef struct {
      * faulted in or converted): the model can then only run layers at or
      * above it.  Lets several tasks share one copy of a common lower stack. */
     int skip_below_layer;
+    /* An embedding head leaves out the sentence-transformers Normalize
+     * module (er_config.normalize still says whether the model has one): the
+     * caller normalises, so that a client may ask for the raw pooled vector
+     * (TEI's `normalize: false`) or shorten it before normalising
+     * (Matryoshka `dimensions`).  Default false: the head normalises. */
+    bool raw_embeddings;
+    /* An embedding model's head returns every token's last hidden state
+     * instead of pooling (head ER_HEAD_TOKEN_EMBEDDING, one row per token,
+     * TEI's /embed_all).  ER_ERR_INVALID_ARG for a model with another head. */
+    bool token_embeddings;
     /* For a PEFT adapter directory (adapter_config.json): the base model's
      * directory (NULL: adapter_config.json's base_model_name_or_path, under
      * model_root when relative, else beside the adapter directory; with a
@@ -51,12 +61,18 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
                         er_err *err);
 
 void er_model_free(er_model *m); /* NULL and half-built models accepted */
+/* Releases the weights (mappings, converted and adapter tensors) but keeps
+ * the config: readers of a task removed at run time still see what it was;
+ * it can no longer run.  er_model_free afterwards. */
+void er_model_unload(er_model *m);
 
 /* The validated configuration (valid until er_model_free). */
 const er_config *er_model_config(const er_model *m);
 
 /* Floats one sequence-or-token row of the head output holds: n_labels for
- * classification, 2 for QA (start, end), hidden_size for embeddings. */
+ * classification, 2 for QA (start, end), for embeddings hidden_size or the
+ * last sentence-transformers Dense module's out_features, vocab_size for
+ * sparse embeddings. */
 int er_model_head_width(const er_model *m);
 
 /* The longest sequence (tokens, specials included) the model's position

@@ -36,10 +36,11 @@ struct er_task {
     uint8_t fp[32];  /* the stack's fingerprint: the store namespace */
     const er_tokenizer *tok; /* one of the set's tokenizers, or NULL */
     /* Run-time removal (recycle_tasks.c), under the set's mutex: a removed
-     * task is no longer found by name; its model is freed once no call
-     * holds it (refs) and no live task runs on its lower stack. */
+     * task is no longer found by name; its weights are released once no
+     * call holds it (refs) and no live task runs on its lower stack. */
     atomic_bool removed;
     int refs;
+    bool unloaded; /* removed and its weights released (er_model_unload) */
 };
 
 struct er_taskset {
@@ -50,6 +51,7 @@ struct er_taskset {
     int cap;
     int cut;
     er_store *store;
+    er_tier *tier;       /* borrowed; NULL = none */
     er_tokenizer **toks; /* [cap + 1] distinct loaded tokenizers, owned */
     char **tok_paths;    /* [cap + 1] the path each was loaded from */
     int n_toks;

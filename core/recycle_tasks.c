@@ -1,7 +1,7 @@
 /* Tasks added and removed while a set serves (recycle.h).  Slots never
  * move: a task pointer stays valid for the set's life, and readers find the
  * published count (an atomic) without a lock.  Add, remove, acquire and
- * release take the set's mutex; a removed task's model is freed when the
+ * release take the set's mutex; a removed task's weights are released when the
  * last call holding it releases it and no live task runs on its stack. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@ er_status er_taskset_init_dynamic(er_taskset *ts, int n, const er_taskset_params
     ts->p.model_root = ts->model_root;
     ts->p.tokenizer = ts->tokenizer;
     ts->p.store_path = NULL; /* opened once, at load */
+    ts->p.token_embeddings = NULL; /* per spec at load; added tasks pool as their config says */
     if (!ts->tasks || !ts->stacks || !ts->mu || (p->model_root && !ts->model_root) ||
         (p->tokenizer && !ts->tokenizer)) {
         free(ts->mu);
@@ -52,7 +53,7 @@ void er_taskset_free_dynamic(er_taskset *ts) {
 
 static bool stack_in_use(const er_taskset *ts, int j, int except) {
     for (int i = 0; i < ts->n; i++)
-        if (i != except && ts->tasks[i].stack == j && ts->tasks[i].model &&
+        if (i != except && ts->tasks[i].stack == j && !ts->tasks[i].unloaded &&
             (!ts->tasks[i].removed || ts->tasks[i].refs > 0))
             return true;
     return false;
@@ -63,15 +64,14 @@ static bool stack_in_use(const er_taskset *ts, int j, int except) {
 static void collect(const er_taskset *ts) {
     for (int i = 0; i < ts->n; i++) {
         er_task *t = &ts->tasks[i];
-        if (!t->removed || t->refs > 0 || !t->model) continue;
+        if (!t->removed || t->refs > 0 || t->unloaded) continue;
         er_stack *s = &ts->stacks[t->stack];
         bool owner = s->owner == i && !s->dead;
         if (owner && stack_in_use(ts, t->stack, i)) continue; /* freed with its last sharer */
-        er_model_free(t->model);
-        t->model = NULL;
+        er_model_unload(t->model); /* its config stays for readers (er_taskset_at) */
+        t->unloaded = true;
         if (owner) {
             s->dead = true;
-            s->model = NULL;
         }
         er_log(ER_LOG_INFO, "task %s: unloaded", t->name);
     }

@@ -36,8 +36,8 @@ static bool under_root(const char *root, const char *path, char *out, size_t n, 
 }
 
 /* Adds the task; then checks the engine, built at start, can run it (its
- * head output fits the workers' buffers, its position table the token cap),
- * else removes it again.  Returns the HTTP status (201 or the error's). */
+ * sizes, head output and longest input fit the workers), else removes it
+ * again.  Returns the HTTP status (201 or the error's). */
 static int add_task(const srv_app_view *a, const er_task_spec *sp, er_err *err) {
     er_taskset *ts = a->tasks_admin;
     if (er_taskset_find(ts, sp->name))
@@ -46,11 +46,7 @@ static int add_task(const srv_app_view *a, const er_task_spec *sp, er_err *err) 
     if (st != ER_OK)
         return st == ER_ERR_NOT_FOUND ? 404 : st == ER_ERR_NOMEM ? 500 : 422;
     const er_task *t = er_taskset_find(ts, sp->name);
-    int positions = er_model_max_seq_len(er_task_model(t));
-    const char *why = NULL;
-    if (!eng_fits(srv_app_engine(a), t)) why = "its head's output exceeds the workers' buffers";
-    else if (positions < srv_app_max_seq_len(a)) why = "its position table is shorter than the "
-                                                       "server's token cap";
+    const char *why = eng_fits(srv_app_engine(a), t, srv_app_config(a)->max_tokens);
     if (!why) return 201;
     er_taskset_remove(ts, sp->name, NULL);
     er_set(err, ER_ERR_UNSUPPORTED, "task %s: %s (restart the server with it instead)", sp->name,
@@ -101,6 +97,9 @@ bool srv_handle_tasks_admin(srv_call *c) {
     er_err err = {0};
     if (er_taskset_remove(c->app->tasks_admin, c->path_task, &err) != ER_OK)
         return srv_error(c, 404, "no task named `%s`", c->path_task), true;
+    char twin[ER_TASK_NAME_MAX + 16]; /* its /embed_all twin (--embed-all) goes with it */
+    snprintf(twin, sizeof twin, "%s" SRV_TOKENS_SUFFIX, c->path_task);
+    er_taskset_remove(c->app->tasks_admin, twin, NULL);
     srv_reply_json(c, 200, json_pack("{s:s,s:b}", "name", c->path_task, "removed", 1));
     return true;
 }
