@@ -64,6 +64,9 @@ static bool match_task(const char *pattern, const char *path, char *task, size_t
     const char *suffix = open + strlen("{task}");
     if (strncmp(path, pattern, pre) != 0) return false;
     const char *name = path + pre, *slash = *suffix ? strchr(name, '/') : name + strlen(name);
+    /* erserve's own task names hold no '/': /v1/tasks/a/b is no task's path */
+    if (!*suffix && !strncmp(pattern, TASK_PREFIX, strlen(TASK_PREFIX)) && strchr(name, '/'))
+        return false;
     if (!slash || slash == name || strcmp(slash, suffix) != 0 || (size_t)(slash - name) >= n)
         return false;
     memcpy(task, name, (size_t)(slash - name));
