@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <math.h>
 
+#include "gemm.h"
 #include "kernels.h"
 
 void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const int32_t *positions,
@@ -27,11 +28,47 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
     }
     er_add_layernorm(e, NULL, NULL, m->emb_ln.gamma, m->emb_ln.beta, c->layer_norm_eps, T, E, e);
     if (project)
-        er_linear(e, T, E, m->emb_project.w, m->emb_project.b, c->hidden_size, out); // [T, H]
+        er_lin_apply(&m->emb_project, e, T, out); // [T, H]
 }
 
 void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
-    er_linear(x, n, l->in, l->w, l->b, l->out, y);
+    if (l->packed) {
+        er_gemm_out o = {.dst = {y}, .seg = l->out};
+        er_gemm_packed(er_gemm_bound(), x, n, l->in, l->packed, l->out, l->b, ER_EPI_NONE, &o);
+    } else {
+        er_linear(x, n, l->in, l->w, l->b, l->out, y);
+    }
+}
+
+/* y[n, l->out] = x . W^T (no bias: the caller adds it in a later pass). */
+static void lin_nobias(er_ctx *c, const er_lin *l, const float *x, int n, float *y) {
+    if (l->packed) {
+        er_gemm_out o = {.dst = {y}, .seg = l->out};
+        er_gemm_packed(c->par, x, n, l->in, l->packed, l->out, NULL, ER_EPI_NONE, &o);
+    } else {
+        er_linear(x, n, l->in, l->w, NULL, l->out, y);
+    }
+}
+
+static er_epi epi_of(er_act act) {
+    return act == ER_ACT_GELU ? ER_EPI_GELU : act == ER_ACT_GELU_TANH ? ER_EPI_GELU_TANH
+                                                                      : ER_EPI_RELU;
+}
+
+/* x->q, x->k, x->v [T, H] from hidden [T, H]: one GEMM when the layer's
+ * q/k/v are packed together. */
+static void qkv_proj(er_ctx *x, const er_layer_w *L, const float *hidden, int T) {
+    if (L->qkv.packed) {
+        er_gemm_out o = {.dst = {x->q, x->k, x->v}, .seg = L->q.out};
+        er_gemm_packed(x->par, hidden, T, L->qkv.in, L->qkv.packed, L->qkv.out, L->qkv.b,
+                       ER_EPI_NONE, &o);
+        return;
+    }
+    er_par *prev = er_gemm_bind(x->par);
+    er_lin_apply(&L->q, hidden, T, x->q); // [T, H]
+    er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
+    er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
+    er_gemm_bind(prev);
 }
 
 /* x->att [T, H] from x->q, x->k, x->v [T, H]: BERT's attention, plus the
@@ -102,14 +139,18 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     const er_layer_w *L = &m->layers[layer];
     const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
     const float eps = c->layer_norm_eps;
-    er_linear(hidden, T, H, L->q.w, L->q.b, H, x->q); // [T, H]
-    er_linear(hidden, T, H, L->k.w, L->k.b, H, x->k); // [T, H]
-    er_linear(hidden, T, H, L->v.w, L->v.b, H, x->v); // [T, H]
+    qkv_proj(x, L, hidden, T);                        // q, k, v [T, H]
     attention(x, c, b, bias);                         // att [T, H]
-    er_linear(x->att, T, H, L->o.w, NULL, H, x->tmp); // [T, H]
+    lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
     par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
-    par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
-    er_linear(x->ffn, T, F, L->ffn_out.w, NULL, H, x->tmp); // [T, H]
+    if (L->ffn_in.packed) { /* bias and activation in the GEMM's epilogue */
+        er_gemm_out o = {.dst = {x->ffn}, .seg = F};
+        er_gemm_packed(x->par, hidden, T, H, L->ffn_in.packed, F, L->ffn_in.b, epi_of(c->act),
+                       &o); // [T, F]
+    } else {
+        er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
+        par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
+    }
+    lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp);    // [T, H]
     par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
 }

@@ -289,6 +289,7 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     if ((st = load_tensors(m, err)) != ER_OK) goto fail;
+    if ((st = er_model_pack(m, err)) != ER_OK) goto fail;
     *out = m;
     return ER_OK;
 fail:

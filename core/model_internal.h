@@ -14,6 +14,8 @@ typedef struct {
     const float *w; /* [out, in], nn.Linear layout */
     const float *b; /* [out] or NULL */
     int out, in;
+    const float *packed; /* w in the GEMM backend's panels (gemm.h), or NULL:
+                            er_lin_apply uses it when present */
 } er_lin;
 
 typedef struct {
@@ -26,6 +28,8 @@ typedef struct {
     er_lin ffn_in;        /* [intermediate, hidden] */
     er_lin ffn_out;       /* [hidden, intermediate] */
     er_ln out_ln;         /* after FFN + residual */
+    er_lin qkv;           /* q, k, v as one packed GEMM [3 * hidden, hidden]
+                             (w NULL; packed and b set by er_model_pack) */
 } er_layer_w;
 
 typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT_GELU,
@@ -95,6 +99,11 @@ typedef struct {
  * all Linear with bias. */
 er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
                                 er_err *err);
+/* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
+ * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
+ * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
+er_status er_model_pack(er_model *m, er_err *err);
+
 /* A head of dense [hidden, hidden] + act, then out [num_labels, hidden]. */
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
                              er_err *err);

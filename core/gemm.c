@@ -1,0 +1,237 @@
+/* The weight-GEMM seam (gemm.h): backend choice, weight packing and the
+ * AVX-512 kernels.
+ *
+ * Blocking (BLIS order): the caller's rows in blocks of MC, the reduction in
+ * blocks of KC, and each thread owns a contiguous range of 32-column panels.
+ * For one (MC, KC) block a thread walks its panels; a panel's KC x 32 slice
+ * (32 KiB) stays in L1 while every 12-row group of the block (in L2) passes
+ * over it.  The micro-kernel keeps a 12 x 32 tile in 24 zmm accumulators:
+ * per k, two panel loads and 12 broadcasts feed 24 FMAs. */
+#include "gemm.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_math.h"
+
+#define NR 32  /* columns per panel: two zmm */
+#define MR 12  /* rows per micro-tile: 24 accumulators */
+#ifndef KC
+#define KC 256 /* reduction block: a panel slice of 32 KiB */
+#endif
+#ifndef MC
+#define MC 192 /* row block: 192 x KC floats = 192 KiB of x in L2 */
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ER_GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+static er_gemm_backend backend;
+static char describe[160];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const char *env = getenv("ERSERVE_GEMM");
+    bool want_blas = env && strcmp(env, "openblas") == 0;
+    bool avx512 = false;
+#ifdef ER_GEMM_X86
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+#endif
+    backend = avx512 && !want_blas ? ER_GEMM_AVX512 : ER_GEMM_OPENBLAS;
+    if (backend == ER_GEMM_AVX512)
+        snprintf(describe, sizeof describe, "gemm: erserve AVX-512F kernels, packed weights");
+    else
+        snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
+                 want_blas ? "ERSERVE_GEMM=openblas" : "this CPU has no AVX-512F");
+}
+
+er_gemm_backend er_gemm_backend_get(void) {
+    pthread_once(&once, choose);
+    return backend;
+}
+
+const char *er_gemm_describe(void) {
+    pthread_once(&once, choose);
+    return describe;
+}
+
+static __thread er_par *bound;
+
+er_par *er_gemm_bind(er_par *team) {
+    er_par *prev = bound;
+    bound = team;
+    return prev;
+}
+
+er_par *er_gemm_bound(void) { return bound; }
+
+size_t er_gemm_packed_floats(int out, int in) {
+    return (size_t)((out + NR - 1) / NR) * NR * (size_t)in;
+}
+
+void er_gemm_pack(const float *W, int out, int in, float *packed) {
+    const int panels = (out + NR - 1) / NR;
+    for (int p = 0; p < panels; p++) {
+        float *dst = packed + (size_t)p * NR * in; // [in, NR]
+        for (int k = 0; k < in; k++)
+            for (int j = 0; j < NR; j++) {
+                int n = p * NR + j;
+                dst[(size_t)k * NR + j] = n < out ? W[(size_t)n * in + k] : 0.0f;
+            }
+    }
+}
+
+#ifdef ER_GEMM_X86
+#define AVX512 __attribute__((target("avx512f")))
+
+/* One micro-tile: what its arguments say, for kernels specialised on mr. */
+typedef struct {
+    const float *a;   /* the tile's rows of the packed x block: [kc, MR] */
+    const float *b;   /* the panel at the block's first k: [kc, NR] */
+    int kc;
+    float *c;         /* destination of the tile's first row and column */
+    size_t ldc;
+    __mmask16 m0, m1; /* valid columns of each half */
+    bool first, last; /* first KC block: no sum to add; last: epilogue */
+    const float *bias; /* [NR] at the panel's first column, or NULL */
+    er_epi act;
+} tile;
+
+static inline void epilogue_row(float *c, int n, er_epi act) {
+    switch (act) {
+    case ER_EPI_NONE: break;
+    case ER_EPI_GELU: for (int j = 0; j < n; j++) c[j] = gelu_erf1(c[j]); break;
+    case ER_EPI_GELU_TANH: for (int j = 0; j < n; j++) c[j] = gelu_tanh1(c[j]); break;
+    case ER_EPI_RELU: for (int j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f; break;
+    }
+}
+
+static inline __attribute__((always_inline)) AVX512 void tile_run(const int mr, const tile *t) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *b = t->b;
+    const float *a = t->a;
+    for (int k = 0; k < t->kc; k++, b += NR, a += MR) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+    }
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (t->last && t->bias) {
+        bias0 = _mm512_maskz_loadu_ps(t->m0, t->bias);
+        bias1 = _mm512_maskz_loadu_ps(t->m1, t->bias + 16);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        float *c = t->c + i * t->ldc;
+        if (!t->first) {
+            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(t->m0, c), acc[i][0]);
+            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(t->m1, c + 16), acc[i][1]);
+        }
+        if (t->last && t->bias) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], bias0);
+            acc[i][1] = _mm512_add_ps(acc[i][1], bias1);
+        }
+        _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
+        _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
+    }
+    if (t->last && t->act != ER_EPI_NONE) {
+        int n = __builtin_popcount(t->m0) + __builtin_popcount(t->m1);
+        for (int i = 0; i < mr; i++) epilogue_row(t->c + i * t->ldc, n, t->act);
+    }
+}
+
+#define TILE_MR(r) \
+    static AVX512 void tile_##r(const tile *t) { tile_run(r, t); }
+TILE_MR(1) TILE_MR(2) TILE_MR(3) TILE_MR(4) TILE_MR(5) TILE_MR(6)
+TILE_MR(7) TILE_MR(8) TILE_MR(9) TILE_MR(10) TILE_MR(11) TILE_MR(12)
+static void (*const tiles[MR + 1])(const tile *) = {
+    NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6,
+    tile_7, tile_8, tile_9, tile_10, tile_11, tile_12};
+
+typedef struct {
+    const float *x, *packed, *bias;
+    int n, in, out, panels, chunks;
+    er_epi act;
+    const er_gemm_out *y;
+} gemm_job;
+
+/* Each thread's copy of the current (MC, KC) block of x, as 12-row groups
+ * [kc, MR]: the micro-kernel then reads 48 contiguous bytes per k instead of
+ * 12 rows a whole row apart (which share L1 sets).  Thread-local storage is
+ * set up when a thread starts, never on the forward path. */
+static __thread float apack[MC * KC] __attribute__((aligned(64)));
+
+static void pack_x(const float *x, size_t ldx, int mc, int kc) {
+    for (int i0 = 0; i0 < mc; i0 += MR) {
+        float *dst = apack + (size_t)i0 * kc; // [kc, MR]
+        const int mr = mc - i0 < MR ? mc - i0 : MR;
+        for (int i = 0; i < mr; i++) {
+            const float *src = x + (size_t)(i0 + i) * ldx;
+            for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+        }
+    }
+}
+
+/* Panels [p0, p1) of the whole product: rows by MC, k by KC, then panels,
+ * then 12-row tiles. */
+static void gemm_range(const gemm_job *j, int p0, int p1) {
+    const int seg = j->y->seg;
+    for (int m0 = 0; m0 < j->n; m0 += MC) {
+        const int mc = j->n - m0 < MC ? j->n - m0 : MC;
+        for (int k0 = 0; k0 < j->in; k0 += KC) {
+            tile t = {.kc = j->in - k0 < KC ? j->in - k0 : KC, .first = k0 == 0, .act = j->act,
+                      .ldc = (size_t)seg};
+            t.last = k0 + t.kc == j->in;
+            pack_x(j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
+            for (int p = p0; p < p1; p++) {
+                const int col = p * NR, s = col / seg, valid = j->out - col;
+                t.m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
+                t.m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+                t.bias = j->bias ? j->bias + col : NULL;
+                t.b = j->packed + (size_t)p * NR * j->in + (size_t)k0 * NR;
+                for (int i0 = 0; i0 < mc; i0 += MR) {
+                    const int mr = mc - i0 < MR ? mc - i0 : MR;
+                    t.a = apack + (size_t)i0 * t.kc;
+                    t.c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
+                    tiles[mr](&t);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_item(void *arg, int item, int thread) {
+    (void)thread;
+    const gemm_job *j = arg;
+    gemm_range(j, (int)((long)j->panels * item / j->chunks),
+               (int)((long)j->panels * (item + 1) / j->chunks));
+}
+#endif
+
+void er_gemm_packed(er_par *team, const float *x, int n, int in, const float *packed, int out,
+                    const float *b, er_epi act, const er_gemm_out *y) {
+#ifdef ER_GEMM_X86
+    gemm_job j = {.x = x, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
+                  .panels = (out + NR - 1) / NR, .act = act, .y = y};
+    j.chunks = team ? er_par_threads(team) : 1;
+    if (j.chunks > j.panels) j.chunks = j.panels;
+    if (team && j.chunks > 1) er_par_run(team, gemm_item, &j, j.chunks);
+    else gemm_range(&j, 0, j.panels);
+#else
+    (void)x; (void)n; (void)in; (void)packed; (void)out; (void)b; (void)act; (void)y; (void)team;
+    abort(); /* er_gemm_backend_get never says ER_GEMM_AVX512 here */
+#endif
+}

@@ -1,0 +1,56 @@
+/* er_model_pack (model_internal.h): the loaded model's Linear weights in the
+ * GEMM backend's packed layout, once at load.  The weights as stored stay
+ * where they are (the fingerprint and the OpenBLAS path read them). */
+#include <string.h>
+
+#include "gemm.h"
+#include "model_internal.h"
+
+static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
+    if (!l->w || l->packed) return ER_OK;
+    float *p;
+    er_status st = er_model_alloc_floats(m, er_gemm_packed_floats(l->out, l->in), &p, err);
+    if (st != ER_OK) return st;
+    er_gemm_pack(l->w, l->out, l->in, p);
+    l->packed = p;
+    return ER_OK;
+}
+
+/* q, k and v [H, H] side by side as one [3H, H] weight and its [3H] bias:
+ * one GEMM whose column panels are written to q, k and v (er_gemm_out). */
+static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
+    const int H = L->q.out, in = L->q.in;
+    if (!L->q.w || !L->k.w || !L->v.w || !L->q.b || !L->k.b || !L->v.b || H % 32 != 0 ||
+        L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
+        return ER_OK; /* the layer's forward uses the three GEMMs */
+    const size_t one = er_gemm_packed_floats(H, in);
+    float *p, *b;
+    er_status st = er_model_alloc_floats(m, 3 * one, &p, err);
+    if (st == ER_OK) st = er_model_alloc_floats(m, 3 * (size_t)H, &b, err);
+    if (st != ER_OK) return st;
+    const er_lin *parts[3] = {&L->q, &L->k, &L->v};
+    for (int i = 0; i < 3; i++) { /* H % 32 == 0: each part is whole panels */
+        er_gemm_pack(parts[i]->w, H, in, p + i * one);
+        memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
+    }
+    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p};
+    return ER_OK;
+}
+
+er_status er_model_pack(er_model *m, er_err *err) {
+    if (er_gemm_backend_get() != ER_GEMM_AVX512) return ER_OK;
+    er_status st = pack_lin(m, &m->emb_project, err);
+    for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++) {
+        er_layer_w *L = &m->layers[i];
+        st = pack_qkv(m, L, err);
+        if (st == ER_OK && !L->qkv.packed) st = pack_lin(m, &L->q, err);
+        if (st == ER_OK && !L->qkv.packed) st = pack_lin(m, &L->k, err);
+        if (st == ER_OK && !L->qkv.packed) st = pack_lin(m, &L->v, err);
+        if (st == ER_OK) st = pack_lin(m, &L->o, err);
+        if (st == ER_OK) st = pack_lin(m, &L->ffn_in, err);
+        if (st == ER_OK) st = pack_lin(m, &L->ffn_out, err);
+    }
+    if (st == ER_OK) st = pack_lin(m, &m->head_dense, err);
+    if (st == ER_OK) st = pack_lin(m, &m->head_out, err);
+    return st;
+}
