@@ -81,6 +81,11 @@ typedef struct er_arch_desc {
      * different stacks share cached activations. */
     void (*lower_config)(const er_config *cfg, char *buf, size_t cap);
     int (*visit_lower)(const er_model *m, int cut, er_tensor_visit_fn fn, void *user);
+    /* Optional (NULL: encoder.c's shared heads).  The forward of a family's
+     * own non-embedding heads (ModernBERT's prediction head and pooling):
+     * out from h[n_tokens, hidden] as er_head documents; the batch is
+     * already checked.  Embedding heads always use the shared pooling. */
+    void (*head)(const er_model *m, er_ctx *ctx, const er_batch *b, const float *h, float *out);
 } er_arch_desc;
 
 #define ER_ARCH_DECLARE_(id, desc) extern const er_arch_desc desc;

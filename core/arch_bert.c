@@ -3,6 +3,7 @@
  * BERT pieces are shared with DistilBERT and ELECTRA (arch.h). */
 #include "arch.h"
 #include "encoder_internal.h"
+#include "heads.h"
 #include "model_internal.h"
 
 #include <stdio.h>
@@ -130,6 +131,7 @@ static const er_arch_class BERT_CLASSES[] = {
     {"BertForSequenceClassification", ER_HEAD_SEQUENCE_CLASSIFICATION, load_pooler_head, false},
     {"BertForTokenClassification", ER_HEAD_TOKEN_CLASSIFICATION, er_load_token_head, false},
     {"BertForQuestionAnswering", ER_HEAD_QUESTION_ANSWERING, er_load_qa_head, false},
+    {"BertForMaskedLM", ER_HEAD_SPARSE_EMBEDDING, er_load_mlm_head_bert, false},
     {NULL, ER_HEAD_EMBEDDING, NULL, false},
 };
 
@@ -159,6 +161,8 @@ static const er_arch_class ROBERTA_CLASSES[] = {
      false},
     {"XLMRobertaForTokenClassification", ER_HEAD_TOKEN_CLASSIFICATION, er_load_token_head, false},
     {"XLMRobertaForQuestionAnswering", ER_HEAD_QUESTION_ANSWERING, er_load_qa_head, false},
+    {"RobertaForMaskedLM", ER_HEAD_SPARSE_EMBEDDING, er_load_mlm_head_roberta, false},
+    {"XLMRobertaForMaskedLM", ER_HEAD_SPARSE_EMBEDDING, er_load_mlm_head_roberta, false},
     {NULL, ER_HEAD_EMBEDDING, NULL, false},
 };
 

@@ -2,6 +2,7 @@
  * config keys and layer tensor names. */
 #include "arch.h"
 #include "encoder_internal.h"
+#include "heads.h"
 #include "model_internal.h"
 
 static er_status parse_config(const json_t *root, er_config *c, er_err *err) {
@@ -49,6 +50,7 @@ static const er_arch_class CLASSES[] = {
      false},
     {"DistilBertForTokenClassification", ER_HEAD_TOKEN_CLASSIFICATION, er_load_token_head, false},
     {"DistilBertForQuestionAnswering", ER_HEAD_QUESTION_ANSWERING, er_load_qa_head, false},
+    {"DistilBertForMaskedLM", ER_HEAD_SPARSE_EMBEDDING, er_load_mlm_head_distilbert, false},
     {NULL, ER_HEAD_EMBEDDING, NULL, false},
 };
 

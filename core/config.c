@@ -16,6 +16,7 @@ const char *er_head_type_name(er_head_type h) {
     case ER_HEAD_SEQUENCE_CLASSIFICATION: return "sequence_classification";
     case ER_HEAD_TOKEN_CLASSIFICATION: return "token_classification";
     case ER_HEAD_QUESTION_ANSWERING: return "question_answering";
+    case ER_HEAD_SPARSE_EMBEDDING: return "sparse_embedding";
     }
     return "unknown";
 }
@@ -144,7 +145,8 @@ static er_status pick_arch(const json_t *root, bool base_model, er_config *cfg, 
     if (!cls)
         return er_set(err, ER_ERR_UNSUPPORTED, "architecture '%.64s' is not supported; erserve "
                       "serves the model types %s as *Model, *ForSequenceClassification, "
-                      "*ForTokenClassification and *ForQuestionAnswering classes", name, known);
+                      "*ForTokenClassification, *ForQuestionAnswering and *ForMaskedLM (sparse "
+                      "embedding) classes", name, known);
     cfg->head = cls->head;
     cfg->is_electra_discriminator = cls->electra_discriminator;
     snprintf(cfg->architecture, sizeof cfg->architecture, "%s", name);
@@ -190,6 +192,7 @@ static er_status parse_config(const char *json, size_t len, bool base_model, er_
     cfg->multi_label = pt && strcmp(pt, "multi_label_classification") == 0;
     cfg->pooling = ER_POOLING_MEAN;
     cfg->normalize = false;
+    cfg->tie_word_embeddings = !json_is_false(json_object_get(root, "tie_word_embeddings"));
 done:
     json_decref(root);
     if (st != ER_OK) er_config_free(cfg);
@@ -198,86 +201,6 @@ done:
 
 er_status er_config_parse(const char *json, size_t len, er_config *cfg, er_err *err) {
     return parse_config(json, len, false, cfg, err);
-}
-
-er_status er_config_parse_pooling(const char *json, size_t len, er_config *cfg, er_err *err) {
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return er_set(err, ER_ERR_FORMAT, "pooling config: invalid JSON: %s (line %d)", jerr.text,
-                      jerr.line);
-    static const char *const modes[] = {"pooling_mode_cls_token", "pooling_mode_mean_tokens",
-                                        "pooling_mode_max_tokens"};
-    static const char *const refused[] = {"pooling_mode_mean_sqrt_len_tokens",
-                                          "pooling_mode_weightedmean_tokens",
-                                          "pooling_mode_lasttoken"};
-    er_status st = ER_OK;
-    int chosen = -1, count = 0;
-    if (!json_is_object(root)) {
-        st = er_set(err, ER_ERR_FORMAT, "pooling config: not a JSON object");
-        goto done;
-    }
-    for (int i = 0; i < 3; i++)
-        if (json_is_true(json_object_get(root, modes[i]))) { chosen = i; count++; }
-    for (int i = 0; i < 3; i++)
-        if (json_is_true(json_object_get(root, refused[i]))) {
-            st = er_set(err, ER_ERR_UNSUPPORTED, "pooling config: %s is not supported", refused[i]);
-            goto done;
-        }
-    if (count != 1) {
-        st = er_set(err, ER_ERR_UNSUPPORTED, "pooling config: exactly one of cls, mean, max "
-                    "pooling must be enabled (%d are)", count);
-        goto done;
-    }
-    cfg->pooling = chosen == 0 ? ER_POOLING_CLS : chosen == 1 ? ER_POOLING_MEAN : ER_POOLING_MAX;
-done:
-    json_decref(root);
-    return st;
-}
-
-/* Reads sentence-transformers' modules.json: the Pooling module's folder and
- * whether a Normalize module follows.  Dense and other modules are refused:
- * serving the embedding without them would silently be wrong. */
-static er_status parse_modules(const char *dir, const char *json, size_t len, er_config *cfg,
-                               char *pool_dir, size_t pool_dir_len, er_err *err) {
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return er_set(err, ER_ERR_FORMAT, "%s/modules.json: invalid JSON: %s", dir, jerr.text);
-    er_status st = ER_OK;
-    if (!json_is_array(root)) {
-        st = er_set(err, ER_ERR_FORMAT, "%s/modules.json: not an array", dir);
-        goto done;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(root, i, m) {
-        const char *type = json_string_value(json_object_get(m, "type"));
-        const char *path = json_string_value(json_object_get(m, "path"));
-        if (!type || !path) {
-            st = er_set(err, ER_ERR_FORMAT, "%s/modules.json: entry %zu needs string 'type' and "
-                        "'path'", dir, i);
-            goto done;
-        }
-        if (strstr(path, "..") || path[0] == '/') {
-            st = er_set(err, ER_ERR_FORMAT, "%s/modules.json: path '%.64s' leaves the model "
-                        "directory", dir, path);
-            goto done;
-        }
-        const char *cls = strrchr(type, '.');
-        cls = cls ? cls + 1 : type;
-        if (strcmp(cls, "Transformer") == 0) continue;
-        if (strcmp(cls, "Pooling") == 0) snprintf(pool_dir, pool_dir_len, "%s", path);
-        else if (strcmp(cls, "Normalize") == 0) cfg->normalize = true;
-        else {
-            st = er_set(err, ER_ERR_UNSUPPORTED, "%s/modules.json: sentence-transformers module "
-                        "'%.64s' is not supported (Transformer, Pooling, Normalize are)", dir, type);
-            goto done;
-        }
-    }
-done:
-    json_decref(root);
-    return st;
 }
 
 /* True when dir/modules.json makes the directory a SentenceTransformer: the
@@ -318,31 +241,6 @@ er_status er_config_load_dir(const char *dir, er_config *cfg, er_err *err) {
     st = parse_config(text, len, st_transformer_here(dir), cfg, err);
     free(text);
     if (st != ER_OK || cfg->head != ER_HEAD_EMBEDDING) return st;
-
-    char pool_dir[256] = "";
-    snprintf(path, sizeof path, "%s/modules.json", dir);
-    st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err);
-    if (st == ER_OK) {
-        st = parse_modules(dir, text, len, cfg, pool_dir, sizeof pool_dir, err);
-        free(text);
-    } else if (st == ER_ERR_NOT_FOUND) {
-        snprintf(pool_dir, sizeof pool_dir, "1_Pooling"); /* a bare pooling folder still counts */
-        st = ER_OK;
-    }
-    if (st != ER_OK) goto fail;
-    if (pool_dir[0]) {
-        snprintf(path, sizeof path, "%s/%s/config.json", dir, pool_dir);
-        st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err);
-        if (st == ER_OK) {
-            st = er_config_parse_pooling(text, len, cfg, err);
-            free(text);
-        } else if (st == ER_ERR_NOT_FOUND) {
-            st = ER_OK; /* no pooling config: mean pooling, the sentence-transformers default */
-        }
-        if (st != ER_OK) goto fail;
-    }
-    return ER_OK;
-fail:
-    er_config_free(cfg);
+    if ((st = er_config_load_st(dir, cfg, err)) != ER_OK) er_config_free(cfg);
     return st;
 }

@@ -7,6 +7,7 @@
 
 #include "arch.h"
 #include "gemm.h"
+#include "heads.h"
 #include "kernels.h"
 
 er_ctx_params er_ctx_default_params(void) {
@@ -24,29 +25,66 @@ void er_ctx_free(er_ctx *c) {
     if (!c) return;
     free(c->q); free(c->k); free(c->v); free(c->att); free(c->tmp); free(c->ffn);
     free(c->att_scratch); free(c->rows); free(c->rows2); free(c->offsets); free(c->positions);
+    free(c->glu); free(c->rel); free(c->rel_meta); free(c->conv_in);
+    free(c->mlm_tile); free(c->dense_buf);
     er_par_free(c->par);
     free(c);
 }
 
 static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(float) + 64); }
 
+/* The capacities a ctx needs to run every one of models[0..n). */
+typedef struct {
+    int hidden, inter, width, max_positions;
+    size_t rel;    /* er_deberta_rel_floats */
+    bool conv_in;  /* er_deberta_needs_conv_in */
+    bool gated;    /* a gated MLP (NomicBERT, GTE): the glu buffer */
+    int dense_width; /* the widest sentence-transformers Dense output (heads.h) */
+} ctx_sizes;
+
+static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
+    ctx_sizes z = {0};
+    for (int i = 0; i < n; i++) {
+        const er_config *c = &ms[i]->cfg;
+        int w = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
+        if (c->hidden_size > z.hidden) z.hidden = c->hidden_size;
+        if (c->intermediate_size > z.inter) z.inter = c->intermediate_size;
+        if (w > z.width) z.width = w;
+        if (c->max_positions > z.max_positions) z.max_positions = c->max_positions;
+        z.conv_in = z.conv_in || er_deberta_needs_conv_in(c);
+        z.gated = z.gated || c->rope_glu.gate_act != ER_GLU_NONE;
+        if (er_head_embedding_max_width(c) > z.dense_width)
+            z.dense_width = er_head_embedding_max_width(c);
+    }
+    if (p->max_seq_len > z.max_positions) p->max_seq_len = z.max_positions;
+    if (p->max_seq_len > p->max_tokens) p->max_seq_len = p->max_tokens;
+    for (int i = 0; i < n; i++) {
+        size_t r = er_deberta_rel_floats(&ms[i]->cfg, p->max_seq_len);
+        if (r > z.rel) z.rel = r;
+    }
+    return z;
+}
+
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
+    return er_ctx_init_models(&m, 1, params, out, err);
+}
+
+er_status er_ctx_init_models(const er_model *const *models, int n_models,
+                             const er_ctx_params *params, er_ctx **out, er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
     if (p.n_threads == 0) p.n_threads = 1; /* params written before the field existed */
-    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1)
+    if (p.max_tokens < 1 || p.max_seqs < 1 || p.max_seq_len < 1 || p.n_threads < 1 || n_models < 1)
         return er_set(err, ER_ERR_INVALID_ARG, "ctx params must be positive (tokens %d, seqs %d, "
-                      "seq len %d, threads %d)", p.max_tokens, p.max_seqs, p.max_seq_len,
-                      p.n_threads);
-    const er_config *c = &m->cfg;
-    if (p.max_seq_len > c->max_positions) p.max_seq_len = c->max_positions;
-    if (p.max_seq_len > p.max_tokens) p.max_seq_len = p.max_tokens;
+                      "seq len %d, threads %d, models %d)", p.max_tokens, p.max_seqs,
+                      p.max_seq_len, p.n_threads, n_models);
+    const ctx_sizes z = sizes_of(models, n_models, &p);
     er_ctx *x = calloc(1, sizeof *x);
     if (!x) return er_set(err, ER_ERR_NOMEM, "out of memory");
     x->p = p;
-    x->hidden = c->hidden_size;
-    x->inter = c->intermediate_size;
-    x->width = c->embedding_size > c->hidden_size ? c->embedding_size : c->hidden_size;
+    x->hidden = z.hidden;
+    x->inter = z.inter;
+    x->width = z.width;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
     x->q = alloc_floats(T, H);                         // [T, H]
     x->k = alloc_floats(T, H);                         // [T, H]
@@ -59,8 +97,21 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
     x->rows2 = alloc_floats(S, H);                     // [S, H]
     x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
     x->positions = malloc(T * sizeof *x->positions);   // [T]
+    x->rel_cap = z.rel;
+    if (x->rel_cap) {
+        x->rel = alloc_floats(x->rel_cap, 1);                // [rel_cap]
+        x->rel_meta = malloc(4 * S * sizeof *x->rel_meta);  // [S, 4]
+    }
+    if (z.conv_in) x->conv_in = alloc_floats(T, H); // [T, H]
+    if (z.gated) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
+    x->mlm_tile = alloc_floats(ER_MLM_ROWS, ER_MLM_COLS); // [ER_MLM_ROWS, ER_MLM_COLS]
+    x->dense_width = z.dense_width;
+    if (x->dense_width < x->hidden) x->dense_width = x->hidden;
+    if (x->dense_width < ER_DENSE_MIN_WIDTH) x->dense_width = ER_DENSE_MIN_WIDTH;
+    x->dense_buf = alloc_floats(2 * ER_DENSE_ROWS, (size_t)x->dense_width); // [2, rows, width]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
-        !x->rows2 || !x->offsets || !x->positions) {
+        !x->rows2 || !x->offsets || !x->positions || (x->rel_cap && (!x->rel || !x->rel_meta)) ||
+        (z.conv_in && !x->conv_in) || (z.gated && !x->glu) || !x->mlm_tile || !x->dense_buf) {
         er_ctx_free(x);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker scratch (%d tokens)",
                       p.max_tokens);
@@ -77,7 +128,11 @@ er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **o
 bool er_ctx_fits(const er_ctx *x, const er_model *m) {
     const er_config *c = &m->cfg;
     return c->hidden_size <= x->hidden && c->intermediate_size <= x->inter &&
-           c->embedding_size <= x->width;
+           c->embedding_size <= x->width &&
+           er_deberta_rel_floats(c, x->p.max_seq_len) <= x->rel_cap &&
+           (!er_deberta_needs_conv_in(c) || x->conv_in) &&
+           (c->rope_glu.gate_act == ER_GLU_NONE || x->glu) &&
+           er_head_embedding_max_width(c) <= x->dense_width;
 }
 
 er_status er_batch_check(const er_model *m, const er_ctx *x, const er_batch *b, er_err *err) {
@@ -144,7 +199,7 @@ size_t er_head_out_size(const er_model *m, const er_batch *b) {
     return w * (er_head_per_token(c->head) ? (size_t)er_batch_tokens(b) : (size_t)b->n_seqs);
 }
 
-static void head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
+void er_head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
     switch (act) {
     case ER_HEAD_ACT_NONE: break;
     case ER_HEAD_ACT_TANH: er_tanh(v, n); break;
@@ -158,40 +213,21 @@ static void head_activation(er_head_act act, er_act hidden_act, float *v, int n)
     }
 }
 
-/* Sentence-transformers pooling of each sequence's token rows h[T, H] into
- * one sentence row, out[S, H]. */
-static void pool_sentences(const er_config *c, const er_batch *b, const float *h, float *out) {
-    const int H = c->hidden_size;
-    int off = 0;
-    for (int s = 0; s < b->n_seqs; s++) {
-        const int n = b->seq_len[s];
-        const float *first = h + (size_t)off * H; // [n, H] the sequence's tokens
-        float *o = out + (size_t)s * H;           // [H]
-        memcpy(o, first, (size_t)H * sizeof *o);
-        if (c->pooling == ER_POOLING_MEAN) {
-            for (int i = 1; i < n; i++)
-                for (int j = 0; j < H; j++) o[j] += first[(size_t)i * H + j];
-            for (int j = 0; j < H; j++) o[j] /= (float)n;
-        } else if (c->pooling == ER_POOLING_MAX) {
-            for (int i = 1; i < n; i++)
-                for (int j = 0; j < H; j++) {
-                    float v = first[(size_t)i * H + j];
-                    o[j] = v > o[j] ? v : o[j];
-                }
-        }
-        if (c->normalize) er_l2_normalize(o, H);
-        off += n;
-    }
-}
-
 /* er_head after its checks. */
 static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const float *h,
                           float *out, er_err *err) {
     const er_config *c = &m->cfg;
     const int T = er_batch_tokens(b), H = c->hidden_size, S = b->n_seqs;
+    if (c->head != ER_HEAD_EMBEDDING && m->arch->head) { /* the family's own head */
+        m->arch->head(m, x, b, h, out);
+        return ER_OK;
+    }
     switch (c->head) {
     case ER_HEAD_EMBEDDING:
-        pool_sentences(c, b, h, out);
+        er_head_embedding(m, x, b, h, out); // [S, er_model_head_width]
+        return ER_OK;
+    case ER_HEAD_SPARSE_EMBEDDING:
+        er_head_sparse(m, x, b, h, out); // [S, vocab]
         return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
         er_lin_apply(&m->head_out, h, T, out); // [T, 2]
@@ -199,7 +235,7 @@ static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const
     case ER_HEAD_TOKEN_CLASSIFICATION:
         if (m->head_dense.w) { /* ELECTRA discriminator: dense + act on every token */
             er_lin_apply(&m->head_dense, h, T, x->tmp); // [T, H]
-            head_activation(m->head_act, c->act, x->tmp, T * H);
+            er_head_activation(m->head_act, c->act, x->tmp, T * H);
             h = x->tmp;
         }
         er_lin_apply(&m->head_out, h, T, out); // [T, labels]
@@ -211,7 +247,7 @@ static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const
             off += b->seq_len[s];
         }
         er_lin_apply(&m->head_dense, x->rows, S, x->rows2); // [S, H]
-        head_activation(m->head_act, c->act, x->rows2, S * H);
+        er_head_activation(m->head_act, c->act, x->rows2, S * H);
         er_lin_apply(&m->head_out, x->rows2, S, out); // [S, labels]
         return ER_OK;
     }
@@ -223,7 +259,7 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
                   er_err *err) {
     er_status st = er_batch_check(m, x, b, err);
     if (st != ER_OK) return st;
-    er_par *prev = er_gemm_bind(x->par);
+    er_par *prev = er_gemm_bind(x->par); /* er_lin_apply's GEMMs use the ctx's team */
     st = head_run(m, x, b, h, out, err);
     er_gemm_bind(prev);
     return st;

@@ -60,6 +60,10 @@ int er_batch_tokens(const er_batch *b); /* sum of seq_len */
 /* Allocates scratch for `m` (and any model of the same or smaller sizes).
  * ER_ERR_INVALID_ARG for non-positive params, ER_ERR_NOMEM. */
 er_status er_ctx_init(const er_model *m, const er_ctx_params *p, er_ctx **out, er_err *err);
+/* The same for several models: scratch that fits each of models[0..n) (the
+ * largest of every size, and any family-specific buffer one of them needs). */
+er_status er_ctx_init_models(const er_model *const *models, int n_models, const er_ctx_params *p,
+                             er_ctx **out, er_err *err);
 void er_ctx_free(er_ctx *ctx); /* NULL accepted */
 
 /* true when ctx's scratch is large enough to run m. */
@@ -83,12 +87,15 @@ er_status er_layers(const er_model *m, er_ctx *ctx, const er_batch *b, int from,
 
 /* Floats the head writes for batch b: [n_seqs, n_labels] (sequence
  * classification), [n_tokens, n_labels] (token classification), [n_tokens, 2]
- * (QA start/end), [n_seqs, hidden] (embedding). */
+ * (QA start/end), [n_seqs, er_model_head_width] (embedding: hidden, or the
+ * last Dense module's out_features), [n_seqs, vocab_size] (sparse embedding). */
 size_t er_head_out_size(const er_model *m, const er_batch *b);
 
 /* The task head on the last layer's output x[n_tokens, hidden] (unchanged).
- * Logits are raw (no softmax); embeddings are pooled and, when the model's
- * pooling config says so, L2-normalised. */
+ * Logits are raw (no softmax); embeddings are pooled, passed through the
+ * sentence-transformers Dense modules and, when the model's modules say
+ * so, L2-normalised; sparse embeddings are SPLADE's max over tokens of
+ * log(1 + relu(MLM logits)). */
 er_status er_head(const er_model *m, er_ctx *ctx, const er_batch *b, const float *x, float *out,
                   er_err *err);
 

@@ -115,15 +115,15 @@ static void add_layernorm_item(void *arg, int item, int thread) {
 }
 
 /* v[n, d] = act(v + b) */
-static void par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
+void er_par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act) {
     rows_job j = {.x = v, .bias = b, .n = n, .d = d, .act = act,
                   .chunks = er_par_threads(x->par)};
     er_par_run(x->par, bias_act_item, &j, j.chunks);
 }
 
 /* hidden[n, d] = LayerNorm(v + hidden + bias) */
-static void par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
-                              const er_ln *ln, float eps, int n, int d) {
+void er_par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
+                          const er_ln *ln, float eps, int n, int d) {
     rows_job j = {.in = v, .x = hidden, .bias = bias, .gamma = ln->gamma,
                   .beta = ln->beta, .eps = eps, .n = n, .d = d, .chunks = er_par_threads(x->par)};
     er_par_run(x->par, add_layernorm_item, &j, j.chunks);
@@ -142,15 +142,15 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     qkv_proj(x, L, hidden, T);                        // q, k, v [T, H]
     attention(x, c, b, bias);                         // att [T, H]
     lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
-    par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
+    er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
     if (L->ffn_in.packed) { /* bias and activation in the GEMM's epilogue */
         er_gemm_out o = {.dst = {x->ffn}, .seg = F};
         er_gemm_packed(x->par, hidden, T, H, L->ffn_in.packed, F, L->ffn_in.b, epi_of(c->act),
                        &o); // [T, F]
     } else {
         er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
-        par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
+        er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
     }
     lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp);    // [T, H]
-    par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
+    er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
 }

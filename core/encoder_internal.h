@@ -26,6 +26,20 @@ struct er_ctx {
     int *offsets;      /* [max_seqs + 1] first token of each sequence */
     int32_t *positions; /* [max_tokens] position id of each token (embeddings) */
     er_par *par;       /* the parallel-for team: n_threads - 1 helper threads */
+    float *glu;        /* [max_tokens, intermediate] gate of a gated MLP; NULL when the
+                          model has none (rope_glu.gate_act == ER_GLU_NONE) */
+    /* DeBERTa's disentangled attention (deberta_attention.c): per sequence
+     * and head, q.pos_key[r] and k.pos_query[r] for the relative buckets r the
+     * sequence uses, for a group of sequences at a time; and the embeddings
+     * output kept for the ConvLayer after layer 0.  0 / NULL for models
+     * without them. */
+    float *rel;        /* [rel_cap] */
+    size_t rel_cap;    /* >= er_deberta_rel_floats of any model this ctx fits */
+    int *rel_meta;     /* [max_seqs, 4]: a grouped sequence's tables (deberta_attention.c) */
+    float *conv_in;    /* [max_tokens, hidden] when a model it was sized for has a ConvLayer */
+    float *mlm_tile;   /* [ER_MLM_ROWS, ER_MLM_COLS] masked-LM logits (heads.h) */
+    float *dense_buf;  /* [2, ER_DENSE_ROWS, dense_width] Dense modules' rows (heads.h) */
+    int dense_width;
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes
@@ -84,6 +98,11 @@ typedef struct {
 er_status er_rope_table_init(er_model *m, double theta, int rot_dim, int max_pos,
                              er_rope_table *t, er_err *err);
 
+/* As er_rope_table_init with every frequency multiplied by freq_scale > 0
+ * (GTE's fixed NTK scaling: theta * factor and factor^(-2 / rot_dim)). */
+er_status er_rope_table_init_scaled(er_model *m, double theta, double freq_scale, int rot_dim,
+                                    int max_pos, er_rope_table *t, er_err *err);
+
 /* Rotates the first 2 * t->half dimensions of each head of x in place: head
  * h of token i at x[i * ld + h * head_dim]; positions[i] < t->max_pos. */
 void er_rope_apply(const er_rope_table *t, float *x, int ld, int n_tokens, int n_heads,
@@ -103,5 +122,17 @@ void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer
  * position bias); bias NULL is er_layer_post_ln. */
 void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int layer,
                            float *hidden, const er_att_bias *bias);
+
+/* Row passes over the ctx's team (encoder_blocks.c): v[n, d] = act(v + b),
+ * and hidden[n, d] = LayerNorm(v + hidden + bias). */
+void er_par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act);
+void er_par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
+                          const er_ln *ln, float eps, int n, int d);
+
+/* DeBERTa's per-worker scratch for a model (deberta_attention.c): floats of
+ * er_ctx.rel for sequences of up to max_seq_len tokens, and whether it needs
+ * conv_in; 0 / false for other families. */
+size_t er_deberta_rel_floats(const er_config *c, int max_seq_len);
+bool er_deberta_needs_conv_in(const er_config *c);
 
 #endif

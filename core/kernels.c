@@ -134,7 +134,10 @@ void er_add_layernorm(const float *x, const float *residual, const float *bias,
         for (; j < d; j++) var += (o[j] - mean) * (o[j] - mean);
         for (int k = 0; k < LANES; k++) var += part[k];
         float inv = 1.0f / sqrtf(var / (float)d + eps);
-        for (j = 0; j < d; j++) o[j] = (o[j] - mean) * inv * gamma[j] + beta[j];
+        if (beta)
+            for (j = 0; j < d; j++) o[j] = (o[j] - mean) * inv * gamma[j] + beta[j];
+        else /* LayerNorm(bias=False): ModernBERT, NomicBERT */
+            for (j = 0; j < d; j++) o[j] = (o[j] - mean) * inv * gamma[j];
     }
 }
 

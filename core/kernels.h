@@ -15,7 +15,8 @@ void er_linear(const float *x, int n, int in, const float *W, const float *b, in
 void er_bias_act(float *x, int n, int d, const float *b, er_act act);
 
 /* out[n, d] = LayerNorm(x + residual + bias) * gamma + beta over each row.
- * residual and bias may be NULL; out may alias x or residual. */
+ * residual, bias and beta may be NULL (beta NULL: a LayerNorm without bias);
+ * out may alias x or residual. */
 void er_add_layernorm(const float *x, const float *residual, const float *bias,
                       const float *gamma, const float *beta, float eps, int n, int d, float *out);
 

@@ -2,6 +2,7 @@
 
 #include "arch.h"
 #include "er_io.h"
+#include "heads.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -21,7 +22,10 @@ int er_model_max_seq_len(const er_model *m) { return m->arch->max_seq_len(&m->cf
 
 int er_model_head_width(const er_model *m) {
     switch (m->cfg.head) {
-    case ER_HEAD_EMBEDDING: return m->cfg.hidden_size;
+    case ER_HEAD_EMBEDDING: /* the last Dense module's width, else the pooled hidden row */
+        return m->cfg.st.n_dense ? m->cfg.st.dense[m->cfg.st.n_dense - 1].out_features
+                                 : m->cfg.hidden_size;
+    case ER_HEAD_SPARSE_EMBEDDING: return m->cfg.vocab_size;
     case ER_HEAD_QUESTION_ANSWERING: return 2;
     default: return m->cfg.num_labels;
     }
@@ -32,7 +36,9 @@ void er_model_free(er_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     for (int i = 0; i < m->n_files; i++) er_st_free(m->files[i]);
+    for (int i = 0; i < ER_MAX_DENSE; i++) er_st_free(m->heads.files[i]);
     free(m->layers);
+    free(m->rope_glu.gate);
     er_config_free(&m->cfg);
     free(m);
 }
@@ -93,6 +99,16 @@ static er_status open_sharded(er_model *m, const char *dir, const char *index_pa
     return st;
 }
 
+er_status er_refuse_pickle(const char *dir, er_err *err) {
+    return er_set(err, ER_ERR_NOT_FOUND,
+                  "%s holds pytorch_model.bin but no model.safetensors; erserve reads only "
+                  "safetensors (pickle files can run code). Convert once with: python3 -c "
+                  "\"import torch, safetensors.torch as s; d=torch.load('%s/pytorch_model.bin', "
+                  "map_location='cpu'); s.save_file({k: v.clone().contiguous() for k, v in "
+                  "d.items()}, '%s/model.safetensors', metadata={'format': 'pt'})\"",
+                  dir, dir, dir);
+}
+
 static er_status open_weights(er_model *m, const char *dir, er_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -104,14 +120,7 @@ static er_status open_weights(er_model *m, const char *dir, er_err *err) {
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     if (file_exists(path)) return open_sharded(m, dir, path, err);
     snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
-    if (file_exists(path))
-        return er_set(err, ER_ERR_NOT_FOUND,
-                      "%s holds pytorch_model.bin but no model.safetensors; erserve reads only "
-                      "safetensors (pickle files can run code). Convert once with: python3 -c "
-                      "\"import torch, safetensors.torch as s; d=torch.load('%s/pytorch_model.bin', "
-                      "map_location='cpu'); s.save_file({k: v.clone().contiguous() for k, v in "
-                      "d.items()}, '%s/model.safetensors', metadata={'format': 'pt'})\"",
-                      dir, dir, dir);
+    if (file_exists(path)) return er_refuse_pickle(dir, err);
     return er_set(err, ER_ERR_NOT_FOUND, "%s: no model.safetensors or "
                   "model.safetensors.index.json", dir);
 }
@@ -140,14 +149,17 @@ er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err)
     return st;
 }
 
-/* Finds prefix + name, checks its shape is exactly [d0] or [d0, d1] (d1 = 0
- * for rank 1), and returns float32 values: the mmap itself for aligned F32,
- * else an owned converted copy. */
-er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
-                         const float **out, er_err *err) {
+bool er_has_tensor(const er_model *m, const char *prefix, const char *name) {
     char key[512];
     snprintf(key, sizeof key, "%s%s", prefix, name);
-    const er_st_tensor *t = find_tensor(m, key);
+    return find_tensor(m, key) != NULL;
+}
+
+/* Checks t (named key; NULL: missing) is exactly [d0] or [d0, d1] (d1 = 0
+ * for rank 1) and returns float32 values: the mmap itself for aligned F32,
+ * else an owned converted copy. */
+static er_status load_found(er_model *m, const er_st_tensor *t, const char *key, int64_t d0,
+                            int64_t d1, const float **out, er_err *err) {
     if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", key);
     int rank = d1 ? 2 : 1;
     if (t->ndim != rank || t->shape[0] != d0 || (rank == 2 && t->shape[1] != d1))
@@ -172,6 +184,18 @@ er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int6
     if ((st = keep_owned(m, buf, err)) != ER_OK) return st;
     *out = buf;
     return ER_OK;
+}
+
+er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                         const float **out, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return load_found(m, find_tensor(m, key), key, d0, d1, out, err);
+}
+
+er_status er_load_tensor_in(er_model *m, const er_st_file *f, const char *name, int64_t d0,
+                            int64_t d1, const float **out, er_err *err) {
+    return load_found(m, er_st_find(f, name), name, d0, d1, out, err);
 }
 
 er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
@@ -289,6 +313,7 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     if ((st = load_tensors(m, err)) != ER_OK) goto fail;
+    if ((st = er_load_st_dense(m, dir, err)) != ER_OK) goto fail;
     if ((st = er_model_pack(m, err)) != ER_OK) goto fail;
     *out = m;
     return ER_OK;
@@ -329,7 +354,8 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
         return er_set(err, ER_ERR_INVALID_ARG, "cannot visit layers [0, %d) of this model", cut);
     size_t e = (size_t)c->embedding_size;
     int r = fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e);
-    if (!r) r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
+    if (!r && m->pos_emb) /* rotary families have no position table */
+        r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
     if (!r && m->type_emb) r = fn(user, "embeddings.type", m->type_emb, (size_t)c->type_vocab_size * e);
     if (!r) r = visit_ln(fn, user, "embeddings.ln", &m->emb_ln, (int)e);
     if (!r && m->emb_project.w) r = visit_lin(fn, user, "embeddings.project", &m->emb_project);
@@ -351,4 +377,45 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
     }
     if (!r && m->arch->visit_lower) r = m->arch->visit_lower(m, cut, fn, user);
     return r ? er_set(err, ER_ERR_INTERNAL, "tensor visitor stopped (%d)", r) : ER_OK;
+}
+
+/* Prints shape[ndim] as "[a, b, c]" into buf. */
+static void shape_str(const int64_t *shape, int ndim, char *buf, size_t cap) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
+}
+
+er_status er_load_tensor_shape(er_model *m, const char *prefix, const char *name,
+                               const int64_t *shape, int ndim, const float **out, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    const er_st_tensor *t = find_tensor(m, key);
+    if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", key);
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        char have[128], want[128];
+        shape_str(t->shape, t->ndim, have, sizeof have);
+        shape_str(shape, ndim, want, sizeof want);
+        return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has shape %s but the config implies %s",
+                      key, have, want);
+    }
+    if (t->ndim == 1 || t->ndim == 2) /* the same conversions as every other tensor */
+        return er_load_tensor(m, prefix, name, t->shape[0], t->ndim == 2 ? t->shape[1] : 0, out,
+                              err);
+    if (t->dtype == ER_DTYPE_OTHER)
+        return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
+                      key, t->dtype_name);
+    float *buf = malloc((size_t)t->numel * sizeof *buf); /* always a copy: callers rearrange */
+    if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory converting '%s'", key);
+    er_status st = er_st_to_f32(t, buf, err);
+    if (st != ER_OK) {
+        free(buf);
+        return st;
+    }
+    if ((st = keep_owned(m, buf, err)) != ER_OK) return st;
+    *out = buf;
+    return ER_OK;
 }

@@ -46,7 +46,9 @@ void er_model_free(er_model *m); /* NULL and half-built models accepted */
 const er_config *er_model_config(const er_model *m);
 
 /* Floats one sequence-or-token row of the head output holds: n_labels for
- * classification, 2 for QA (start, end), hidden_size for embeddings. */
+ * classification, 2 for QA (start, end), for embeddings hidden_size or the
+ * last sentence-transformers Dense module's out_features, vocab_size for
+ * sparse embeddings. */
 int er_model_head_width(const er_model *m);
 
 /* The longest sequence (tokens, specials included) the model's position

@@ -64,6 +64,31 @@ struct er_model {
         float *by_distance;    /* [num_heads, 2 * max_len - 1]: j - i + max_len - 1 */
         int max_len;           /* longest sequence (max_positions - 2) */
     } mpnet;
+    /* NomicBERT and GTE (nomic_glu.c): the rotary table, computed once at
+     * load, and each layer's gate projection (q/k/v are views into the
+     * fused QKV weight; ffn_in is the up projection, ffn_out the down). */
+    struct {
+        const float *rope_cos, *rope_sin; /* [rope_max_pos, rope_half] model-owned */
+        int rope_max_pos, rope_half;
+        er_lin *gate; /* [num_layers] (freed with the model); below skip_below zero */
+    } rope_glu;
+    /* ModernBERT's rotary tables, final norm and head norm (modernbert.h);
+     * NULL for other families.  Model-owned memory (er_model_alloc_floats). */
+    struct er_modernbert_w *modernbert;
+    struct er_deberta_w *deberta; /* DeBERTa's own tensors (arch_deberta.c); model-owned */
+    /* Head extensions (head_embed.c, head_mlm.c).  Embedding head: the
+     * sentence-transformers Dense modules after pooling, their weights in
+     * their own files (cfg.st.dense[i].path).  Sparse embedding head: the
+     * masked-LM prediction head, transform (dense + act + LayerNorm) then
+     * the decoder over the vocabulary (tied: the word embeddings). */
+    struct {
+        er_lin dense[ER_MAX_DENSE];
+        er_st_file *files[ER_MAX_DENSE];
+        er_lin mlm_transform;  /* [hidden, hidden] */
+        er_head_act mlm_act;
+        er_ln mlm_ln;          /* [hidden] */
+        er_lin mlm_decoder;    /* [vocab, hidden], bias [vocab] */
+    } heads;
 };
 
 /* Loading helpers for the architecture files, called only inside
@@ -81,6 +106,17 @@ er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err)
 /* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
 er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
                          const float **out, er_err *err);
+/* A tensor of any rank with exactly shape[ndim] (Conv1d weights). */
+er_status er_load_tensor_shape(er_model *m, const char *prefix, const char *name,
+                               const int64_t *shape, int ndim, const float **out, er_err *err);
+/* The same from one given file (a module's own weights), not the checkpoint. */
+er_status er_load_tensor_in(er_model *m, const er_st_file *f, const char *name, int64_t d0,
+                            int64_t d1, const float **out, er_err *err);
+/* true when the checkpoint holds prefix + name. */
+bool er_has_tensor(const er_model *m, const char *prefix, const char *name);
+/* ER_ERR_NOT_FOUND saying how to convert `dir`/pytorch_model.bin to
+ * safetensors (erserve never unpickles). */
+er_status er_refuse_pickle(const char *dir, er_err *err);
 /* nn.Linear: weight [out, in], bias [out] when `bias`. */
 er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
                       bool bias, er_lin *l, er_err *err);

@@ -36,18 +36,24 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
                          er_err *err) {
     *out = NULL;
     er_ctx_params p = params ? *params : er_ctx_default_params();
-    /* One ctx serves every task: size it from the widest model. */
-    const er_model *big = ts->tasks[0].model;
-    for (int i = 1; i < ts->n; i++) {
-        const er_config *a = er_model_config(ts->tasks[i].model), *b = er_model_config(big);
-        if (a->hidden_size * 4 + a->intermediate_size + a->embedding_size >
-            b->hidden_size * 4 + b->intermediate_size + b->embedding_size)
-            big = ts->tasks[i].model;
+    /* One ctx serves every task: sized for the largest of each size over
+     * the tasks' models (and any family scratch one of them needs). */
+    const er_model **models = malloc((size_t)ts->n * sizeof *models);
+    if (!models) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    int hidden = 0;
+    for (int i = 0; i < ts->n; i++) {
+        models[i] = ts->tasks[i].model;
+        int h = er_model_config(models[i])->hidden_size;
+        hidden = h > hidden ? h : hidden;
     }
     er_worker *w = calloc(1, sizeof *w);
-    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    if (!w) {
+        free(models);
+        return er_set(err, ER_ERR_NOMEM, "out of memory");
+    }
     w->ts = ts;
-    er_status st = er_ctx_init(big, &p, &w->ctx, err);
+    er_status st = er_ctx_init_models(models, ts->n, &p, &w->ctx, err);
+    free(models);
     if (st != ER_OK) {
         er_worker_free(w);
         return st;
@@ -60,7 +66,7 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
         }
     w->max_tokens = p.max_tokens;
     w->max_seqs = p.max_seqs;
-    w->hidden = er_model_config(big)->hidden_size;
+    w->hidden = hidden;
     size_t T = (size_t)p.max_tokens, S = (size_t)p.max_seqs, H = (size_t)w->hidden;
     w->x = malloc(T * H * sizeof *w->x);
     w->xm = malloc(T * H * sizeof *w->xm);

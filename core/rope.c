@@ -13,7 +13,13 @@
 
 er_status er_rope_table_init(er_model *m, double theta, int rot_dim, int max_pos,
                              er_rope_table *t, er_err *err) {
-    if (rot_dim < 2 || rot_dim % 2 != 0 || max_pos < 1 || !(theta > 1.0))
+    return er_rope_table_init_scaled(m, theta, 1.0, rot_dim, max_pos, t, err);
+}
+
+er_status er_rope_table_init_scaled(er_model *m, double theta, double freq_scale, int rot_dim,
+                                    int max_pos, er_rope_table *t, er_err *err) {
+    if (rot_dim < 2 || rot_dim % 2 != 0 || max_pos < 1 || !(theta > 1.0) ||
+        !(freq_scale > 0.0))
         return er_set(err, ER_ERR_FORMAT, "rotary embedding: dimension %d, theta %g and %d "
                       "positions are not usable", rot_dim, theta, max_pos);
     const int half = rot_dim / 2;
@@ -22,7 +28,7 @@ er_status er_rope_table_init(er_model *m, double theta, int rot_dim, int max_pos
     if (st != ER_OK) return st;
     float *sn = cs + (size_t)max_pos * half;
     for (int i = 0; i < half; i++) {
-        double f = 1.0 / pow(theta, (2.0 * i) / rot_dim);
+        double f = freq_scale / pow(theta, (2.0 * i) / rot_dim);
         for (int p = 0; p < max_pos; p++) {
             cs[(size_t)p * half + i] = (float)cos(p * f); // [max_pos, half]
             sn[(size_t)p * half + i] = (float)sin(p * f); // [max_pos, half]

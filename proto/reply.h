@@ -69,7 +69,8 @@ json_t *pr_ready_reply(int n_tasks);   /* {"status": "ready", "tasks"} */
 
 /* {"tasks": [{"name", "head", "architecture", "model_type", "labels",
  * "multi_label", "hidden_size", "num_layers", "cut", "lower_stack",
- * "max_input_tokens"}]} */
+ * "max_input_tokens", "output_width": floats per head output row (an
+ * embedding's dimension, a sparse embedding's vocabulary)}]} */
 json_t *pr_tasks_reply(const er_taskset *ts, int max_input_tokens);
 
 /* {"enabled": false}, or the store's counters with its path and dtype. */

@@ -137,3 +137,21 @@ json_t *pr_embedding_result(const float *v, int dim, int hit) {
     if (o) set_cache(o, hit);
     return o;
 }
+
+json_t *pr_sparse_values(const float *v, int dim) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < dim; i++) {
+        if (!(v[i] > 0)) continue; /* SPLADE weights are >= 0: the rest are absent */
+        if (json_array_append_new(a, json_pack("{s:i,s:f}", "index", i, "value", (double)v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+json_t *pr_sparse_result(const float *v, int dim, int hit) {
+    json_t *o = json_pack("{s:o}", "sparse_embedding", pr_sparse_values(v, dim));
+    if (o) set_cache(o, hit);
+    return o;
+}

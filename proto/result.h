@@ -37,4 +37,10 @@ json_t *pr_qa_result(const float *logits, int n_tok, const pp_token *tok, const 
 /* {"embedding": [...]} */
 json_t *pr_embedding_result(const float *v, int dim, int hit);
 
+/* A sparse embedding v[dim] (SPLADE: vocabulary weights, >= 0) as its
+ * non-zero entries in index order: [{"index": i, "value": v[i]}, ...]. */
+json_t *pr_sparse_values(const float *v, int dim);
+/* {"sparse_embedding": pr_sparse_values(v, dim)} */
+json_t *pr_sparse_result(const float *v, int dim, int hit);
+
 #endif

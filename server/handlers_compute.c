@@ -212,9 +212,14 @@ static json_t *predict_one(const compute *k, int i, float *out) {
         break;
     case ER_HEAD_TOKEN_CLASSIFICATION: r = tokcls_one(k, i, out); break;
     case ER_HEAD_QUESTION_ANSWERING: r = qa_one(k, i, out); break;
-    case ER_HEAD_EMBEDDING:
-        pr_embedding_normalize(&k->req, out, mc->hidden_size);
-        r = pr_embedding_result(out, mc->hidden_size, k->hit[i]);
+    case ER_HEAD_EMBEDDING: {
+        int dim = er_model_head_width(er_task_model(k->task)); /* hidden or the last Dense's */
+        pr_embedding_normalize(&k->req, out, dim);
+        r = pr_embedding_result(out, dim, k->hit[i]);
+        break;
+    }
+    case ER_HEAD_SPARSE_EMBEDDING:
+        r = pr_sparse_result(out, mc->vocab_size, k->hit[i]);
         break;
     }
     if (r && k->req.return_offsets && k->enc[i]) json_object_set_new(r, "offsets", offsets_json(k->enc[i]));
@@ -243,9 +248,9 @@ static json_t *build_reply(const compute *k) {
     switch (k->kind) {
     case PR_ROUTE_PREDICT: return predict_reply(k);
     case PR_ROUTE_EMBEDDINGS:
-        return pr_openai_embeddings(&k->req, k->out, w, mc->hidden_size, er_task_name(k->task),
+        return pr_openai_embeddings(&k->req, k->out, w, (int)w, er_task_name(k->task),
                                     k->n_tokens);
-    case PR_ROUTE_TEI_EMBED: return pr_tei_embed(&k->req, k->out, w, mc->hidden_size);
+    case PR_ROUTE_TEI_EMBED: return pr_tei_embed(&k->req, k->out, w, (int)w);
     case PR_ROUTE_TEI_PREDICT:
         return pr_tei_predict(&k->req, k->out, w, mc->num_labels, labels, mc->multi_label);
     case PR_ROUTE_TEI_RERANK: return pr_rerank(&k->req, k->out, w, mc->num_labels);
@@ -345,9 +350,9 @@ static bool pick_task(srv_call *c, compute *k) {
 
 /* What the request asks that the task cannot give.  False with the error set. */
 static bool check_request(srv_call *c, const compute *k) {
-    if (k->kind == PR_ROUTE_EMBEDDINGS && k->req.dimensions > k->mc->hidden_size) {
-        srv_error(c, 422, "`dimensions` %d exceeds the model's %d", k->req.dimensions,
-                  k->mc->hidden_size);
+    const int width = er_model_head_width(er_task_model(k->task));
+    if (k->kind == PR_ROUTE_EMBEDDINGS && k->req.dimensions > width) {
+        srv_error(c, 422, "`dimensions` %d exceeds the model's %d", k->req.dimensions, width);
         return false;
     }
     if (k->kind != PR_ROUTE_PREDICT || k->mc->head != ER_HEAD_QUESTION_ANSWERING) return true;

@@ -2,9 +2,12 @@
  * weights, deterministically from a seed, for the demo and the benchmarks
  * (real weights cannot be downloaded on the machines erserve is built on).
  *
- *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny
- *                    [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N]
- *                    [--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N]
+ *   erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|tiny|
+ *                                       nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|
+ *                                       deberta-v3-base
+ *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2]
+ *                    [--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N]
+ *                    [--dense N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
@@ -20,7 +23,21 @@
  * --arch mpnet writes MPNet's (core/arch_mpnet.c): prefix "mpnet.", the same
  * positions as RoBERTa, no token types, attention.attn.{q,k,v,o} and
  * attention.LayerNorm, encoder.relative_attention_bias [32, heads],
- * MPNetClassificationHead; --preset mpnet-base is all-mpnet-base-v2's shape. */
+ * MPNetClassificationHead; --preset mpnet-base is all-mpnet-base-v2's shape.
+ * --arch nomic_bert writes nomic-embed-text-v1.5's layout and config (fused
+ * bias-free Wqkv, SwiGLU fc11/fc12/fc2, emb_ln, rotary base 1000, mean
+ * pooling + Normalize), --arch gte gte-base-en-v1.5's (qkv_proj, up_gate_proj,
+ * rope_theta 500000, no token types, CLS pooling); the presets of the same
+ * names give their shapes (8192 positions: rotary, no position table).
+ * --arch modernbert writes ModernBERT's layout (core/arch_modernbert.c):
+ * fused Wqkv, GeGLU Wi, no biases and bias-free norms as ModernBERT-base,
+ * global attention every 3 layers, local window 128, ModernBertPredictionHead
+ * under the classifiers; the preset modernbert-base has its sizes.
+ * --arch deberta-v2 (implied by --preset deberta-v3-base) writes
+ * microsoft/deberta-v3-base's layout and config (what core/arch_deberta.c
+ * loads): prefix "deberta.", no absolute positions or token types, relative
+ * embeddings for 256 log buckets shared with query/key_proj (c2p and p2c),
+ * max_relative_positions -1 (= max_position_embeddings), ContextPooler. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -43,6 +60,10 @@ static const preset PRESETS[] = {
     {"minilm-l6", 384, 6, 12, 1536, 30522, 512},
     {"mpnet-base", 768, 12, 12, 3072, 30527, 512},
     {"tiny", 64, 4, 4, 128, 30522, 512},
+    {"nomic-embed-text-v1.5", 768, 12, 12, 3072, 30528, 8192},
+    {"gte-base-en-v1.5", 768, 12, 12, 3072, 30528, 8192},
+    {"modernbert-base", 768, 22, 12, 1152, 50368, 8192},
+    {"deberta-v3-base", 768, 12, 12, 3072, 128100, 512},
 };
 
 /* What differs between BERT, RoBERTa-style and MPNet checkpoints. */
@@ -52,19 +73,26 @@ typedef struct {
     const char *attn[5];  /* query, key, value, output, LayerNorm module names */
     int rel_buckets;      /* > 0: encoder.relative_attention_bias [buckets, heads] */
     bool dense_head;      /* seqcls: classifier.dense + out_proj (else pooler + classifier) */
+    bool deberta;         /* DeBERTa-v3's tensors and config (add_deberta_encoder) */
 } arch;
 
 #define BERT_ATTN {"attention.self.query", "attention.self.key", "attention.self.value", \
                    "attention.output.dense", "attention.output.LayerNorm"}
 
 static const arch ARCHES[] = {
-    {"bert", "bert", "Bert", "bert.", 0, 0, 2, BERT_ATTN, 0, false},
-    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true},
-    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true},
+    {"bert", "bert", "Bert", "bert.", 0, 0, 2, BERT_ATTN, 0, false, false},
+    {"roberta", "roberta", "Roberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true, false},
+    {"xlm-roberta", "xlm-roberta", "XLMRoberta", "roberta.", 1, 2, 1, BERT_ATTN, 0, true, false},
     {"mpnet", "mpnet", "MPNet", "mpnet.", 1, 2, 0,
      {"attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o",
-      "attention.LayerNorm"}, 32, true},
+      "attention.LayerNorm"}, 32, true, false},
+    {"nomic_bert", "nomic_bert", "NomicBert", "bert.", 0, 0, 2, BERT_ATTN, 0, false, false},
+    {"gte", "new", "New", "new.", 0, 0, 0, BERT_ATTN, 0, false, false},
+    {"modernbert", "modernbert", "ModernBert", "model.", 50283, 0, 0, BERT_ATTN, 0, false, false},
+    {"deberta-v2", "deberta-v2", "DebertaV2", "deberta.", 0, 0, 0, BERT_ATTN, 0, false, true},
 };
+
+#define DEBERTA_BUCKETS 256 /* position_buckets of deberta-v3-base */
 
 static const char *const NER_LABELS[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
                                          "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
@@ -198,8 +226,12 @@ static void labels_json(char *buf, size_t cap, const char *const *labels, int n)
 }
 
 /* The head kinds; the numbers also seed the head's own random stream. */
-typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3 } head_kind;
-static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa"};
+/* sparse: *ForMaskedLM, served as a SPLADE sparse embedding (decoder tied to
+ * the word embeddings, so not written). */
+typedef enum { HEAD_EMBEDDING = 0, HEAD_SEQCLS = 1, HEAD_TOKCLS = 2, HEAD_QA = 3,
+               HEAD_SPARSE = 4 } head_kind;
+static const char *const HEAD_NAMES[] = {"embedding", "seqcls", "tokcls", "qa", "sparse"};
+#define N_HEADS 5
 
 typedef struct {
     const char *out;
@@ -209,11 +241,12 @@ typedef struct {
     uint64_t seed, upper_seed;
     int upper_from;
     int num_labels; /* seqcls */
+    int dense; /* embedding head: a sentence-transformers Dense (Tanh) to this width; 0: none */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
-    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = "bert";
+    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = NULL;
     int vocab = 0;
     *o = (opts){.seed = 1, .upper_from = -1, .num_labels = 2};
     for (int i = 1; i < argc; i++) {
@@ -227,29 +260,38 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (i + 1 < argc && strcmp(argv[i], "--upper-seed") == 0)
             o->upper_seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) o->upper_from = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--dense") == 0) o->dense = atoi(argv[++i]);
         else if (strcmp(argv[i], "--version") == 0) {
             printf("erserve-genmodel %s\n", ER_VERSION);
             return 0;
         } else {
             fprintf(stderr, "usage: erserve-genmodel --out DIR --preset bert-base|minilm-l6|mpnet-base|"
-                            "tiny [--arch bert|roberta|xlm-roberta|mpnet] [--vocab N] "
-                            "[--head seqcls|tokcls|qa|embedding] [--num-labels N] [--seed N] "
+                            "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|deberta-v3-base "
+                            "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2] "
+                            "[--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N] [--dense N] "
+                            "[--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
         }
     }
+    if (!arch_name) /* the DeBERTa preset implies its architecture */
+        arch_name = strcmp(preset_name, "deberta-v3-base") == 0 ? "deberta-v2" : "bert";
     const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
         if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
     for (size_t i = 0; i < sizeof ARCHES / sizeof ARCHES[0]; i++)
         if (strcmp(ARCHES[i].name, arch_name) == 0) o->a = &ARCHES[i];
     int known_head = 0;
-    for (int h = 0; h < 4; h++)
+    for (int h = 0; h < N_HEADS; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
     if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
-        o->num_labels < 1 || o->num_labels > 64)
+        o->num_labels < 1 || o->num_labels > 64 || o->dense < 0 || o->dense > 65536 ||
+        (o->dense && o->head != HEAD_EMBEDDING))
         return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
-                      "--vocab in [1, 1000000] and --num-labels in [1, 64]"), 2;
+                      "--vocab in [1, 1000000], --num-labels in [1, 64], and --dense in "
+                      "[1, 65536] only with --head embedding"), 2;
+    if (strcmp(o->a->name, "nomic_bert") == 0 && o->head != HEAD_EMBEDDING && o->head != HEAD_SEQCLS)
+        return er_log(ER_LOG_ERROR, "--arch nomic_bert has the heads embedding and seqcls"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
@@ -294,6 +336,125 @@ static void add_encoder(tensor_list *l, const preset *p, const arch *a, const ch
     }
 }
 
+static void linear_nobias(tensor_list *l, const char *name, int out, int in, rng *r) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, out, in, FILL_RANDOM, r, sqrtf(3.0f / (float)in));
+}
+
+/* One tensor of layer i: name under pre + layers + ".i.". */
+static void layer_name(char *k, size_t cap, const char *pre, const char *layers, int i,
+                       const char *name) {
+    snprintf(k, cap, "%s%s.%d.%s", pre, layers, i, name);
+}
+
+/* NomicBertModel's names: bias-free fused Wqkv, out_proj and SwiGLU
+ * fc11/fc12/fc2, post-norm norm1/norm2, emb_ln; no position table. */
+static void add_encoder_nomic(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                              rng *upper, int upper_from) {
+    char k[128];
+    /* what NomicBertModel derives: vocab_size padded to pad_vocab_size_multiple
+     * (64 in the config written), n_inner rounded up to a multiple of 256 */
+    int H = p->hidden, F = (p->inter + 255) / 256 * 256, V = (p->vocab + 63) / 64 * 64;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, V, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.token_type_embeddings.weight", pre);
+    add(l, k, 2, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%semb_ln", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "attn.Wqkv");
+        linear_nobias(l, k, 3 * H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "attn.out_proj");
+        linear_nobias(l, k, H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "mlp.fc11");
+        linear_nobias(l, k, F, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "mlp.fc12");
+        linear_nobias(l, k, F, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "mlp.fc2");
+        linear_nobias(l, k, H, F, r);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "norm1");
+        layernorm(l, k, H);
+        layer_name(k, sizeof k, pre, "encoder.layers", i, "norm2");
+        layernorm(l, k, H);
+    }
+}
+
+/* GTE NewModel's names: qkv_proj and o_proj with bias, up_gate_proj
+ * [2 * inter, hidden] without, down_proj with; attn_ln, mlp_ln. */
+static void add_encoder_gte(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                            rng *upper, int upper_from) {
+    char k[128];
+    int H = p->hidden, F = p->inter;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "attention.qkv_proj");
+        linear(l, k, 3 * H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "attention.o_proj");
+        linear(l, k, H, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "mlp.up_gate_proj");
+        linear_nobias(l, k, 2 * F, H, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "mlp.down_proj");
+        linear(l, k, H, F, r);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "attn_ln");
+        layernorm(l, k, H);
+        layer_name(k, sizeof k, pre, "encoder.layer", i, "mlp_ln");
+        layernorm(l, k, H);
+    }
+}
+
+/* DeBERTa-v3's encoder: word embeddings and their LayerNorm (no positions,
+ * no token types), query/key/value_proj layers, and the relative embeddings
+ * with their LayerNorm (from the lower stream: every layer uses them). */
+static void add_deberta_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                                rng *upper, int upper_from) {
+    char k[128];
+    int H = p->hidden;
+    snprintf(k, sizeof k, "%sembeddings.word_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.LayerNorm", pre);
+    layernorm(l, k, H);
+    snprintf(k, sizeof k, "%sencoder.rel_embeddings.weight", pre);
+    add(l, k, 2 * DEBERTA_BUCKETS, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sencoder.LayerNorm", pre);
+    layernorm(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        static const char *const lins[] = {"attention.self.query_proj", "attention.self.key_proj",
+                                           "attention.self.value_proj", "attention.output.dense"};
+        for (int j = 0; j < 4; j++) {
+            snprintf(k, sizeof k, "%sencoder.layer.%d.%s", pre, i, lins[j]);
+            linear(l, k, H, H, r);
+        }
+        snprintf(k, sizeof k, "%sencoder.layer.%d.attention.output.LayerNorm", pre, i);
+        layernorm(l, k, H);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.intermediate.dense", pre, i);
+        linear(l, k, p->inter, H, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.dense", pre, i);
+        linear(l, k, H, p->inter, r);
+        snprintf(k, sizeof k, "%sencoder.layer.%d.output.LayerNorm", pre, i);
+        layernorm(l, k, H);
+    }
+}
+
+static void add_stack(tensor_list *l, const opts *o, rng *lower, rng *upper) {
+    /* a base model is saved without the prefix, as sentence-transformers does */
+    const char *pre = o->head == HEAD_EMBEDDING ? "" : o->a->tensor_prefix;
+    if (o->a->deberta)
+        add_deberta_encoder(l, &o->p, pre, lower, upper, o->upper_from);
+    else if (strcmp(o->a->name, "nomic_bert") == 0)
+        add_encoder_nomic(l, &o->p, pre, lower, upper, o->upper_from);
+    else if (strcmp(o->a->name, "gte") == 0)
+        add_encoder_gte(l, &o->p, pre, lower, upper, o->upper_from);
+    else
+        add_encoder(l, &o->p, o->a, pre, lower, upper, o->upper_from);
+}
+
 /* The head's tensors and its config.json labels; writes the architecture
  * (e.g. "RobertaForTokenClassification") into arch_out. */
 static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, char *arch_out,
@@ -305,8 +466,12 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
     labels[0] = 0;
     switch (o->head) {
     case HEAD_SEQCLS:
-        /* BERT: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
-        linear(l, dense ? "classifier.dense" : "bert.pooler.dense", H, H, &head_rng);
+        /* BERT-style: pooler then classifier; RoBERTa, MPNet: classifier.dense then out_proj */
+        char pooler[64];
+        snprintf(pooler, sizeof pooler, "%spooler.dense", o->a->tensor_prefix);
+        /* DeBERTa: ContextPooler (outside the base model) then classifier */
+        linear(l, dense ? "classifier.dense" : o->a->deberta ? "pooler.dense" : pooler, H, H,
+               &head_rng);
         linear(l, dense ? "classifier.out_proj" : "classifier", o->num_labels, H, &head_rng);
         if (o->num_labels == 2) {
             labels_json(labels, cap, SENTIMENT_LABELS, 2);
@@ -330,6 +495,16 @@ static void add_head(tensor_list *l, const opts *o, char *labels, size_t cap, ch
         linear(l, "qa_outputs", 2, H, &head_rng);
         cls = "ForQuestionAnswering";
         break;
+    case HEAD_SPARSE: { /* BertLMPredictionHead / RobertaLMHead; bias below 0 keeps it sparse */
+        const bool roberta = strcmp(o->a->tensor_prefix, "roberta.") == 0;
+        linear(l, roberta ? "lm_head.dense" : "cls.predictions.transform.dense", H, H, &head_rng);
+        layernorm(l, roberta ? "lm_head.layer_norm" : "cls.predictions.transform.LayerNorm", H);
+        float *bias = add(l, roberta ? "lm_head.bias" : "cls.predictions.bias", o->p.vocab, 0,
+                          FILL_RANDOM, &head_rng, 0.5f);
+        for (int v = 0; v < o->p.vocab; v++) bias[v] -= 1.0f;
+        cls = "ForMaskedLM";
+        break;
+    }
     case HEAD_EMBEDDING:
         break;
     }
@@ -360,24 +535,205 @@ static int write_config(const opts *o, const char *arch_name, const char *labels
     return write_text(o->out, "config.json", config);
 }
 
-/* sentence-transformers' files: mean pooling, then normalisation. */
-static int write_pooling(const char *out, int H) {
-    char pool_dir[4096];
-    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", out);
+/* microsoft/deberta-v3-base's config.json at the preset's sizes. */
+static int write_deberta_config(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"deberta-v2\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 0,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-07,\n  \"pad_token_id\": 0,\n"
+             "  \"relative_attention\": true,\n  \"position_buckets\": %d,\n"
+             "  \"max_relative_positions\": -1,\n  \"norm_rel_ebd\": \"layer_norm\",\n"
+             "  \"share_att_key\": true,\n  \"pos_att_type\": \"p2c|c2p\",\n"
+             "  \"position_biased_input\": false,\n  \"pooler_hidden_size\": %d,\n"
+             "  \"pooler_hidden_act\": \"gelu\",\n  \"pooler_dropout\": 0,\n"
+             "  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             DEBERTA_BUCKETS, p->hidden, p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* nomic-embed-text-v1.5's config.json fields (GPT-2 names). */
+static int write_config_nomic(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"nomic_bert\",\n%s"
+             "  \"activation_function\": \"swiglu\",\n  \"vocab_size\": %d,\n  \"n_embd\": %d,\n"
+             "  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %d,\n  \"n_positions\": %d,\n"
+             "  \"max_trained_positions\": 2048,\n  \"type_vocab_size\": 2,\n"
+             "  \"layer_norm_epsilon\": 1e-12,\n  \"pad_vocab_size_multiple\": 64,\n"
+             "  \"prenorm\": false,\n  \"qkv_proj_bias\": false,\n  \"mlp_fc1_bias\": false,\n"
+             "  \"mlp_fc2_bias\": false,\n  \"rotary_emb_base\": 1000,\n"
+             "  \"rotary_emb_fraction\": 1.0,\n  \"rotary_emb_interleaved\": false,\n"
+             "  \"rotary_emb_scale_base\": null,\n  \"rotary_scaling_factor\": null,\n"
+             "  \"causal\": false,\n  \"use_rms_norm\": false,\n  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* gte-base-en-v1.5's config.json fields. */
+static int write_config_gte(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"new\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"type_vocab_size\": 0,\n"
+             "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n"
+             "  \"layer_norm_type\": \"layer_norm\",\n  \"pad_token_id\": 0,\n"
+             "  \"position_embedding_type\": \"rope\",\n  \"rope_theta\": 500000,\n"
+             "  \"rope_scaling\": null,\n  \"pack_qkv\": true,\n  \"logn_attention_scale\": false,\n"
+             "  \"unpad_inputs\": false,\n  \"use_memory_efficient_attention\": false,\n"
+             "  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
+}
+
+/* A Dense module to o->dense outputs with Tanh: 2_Dense/config.json and its
+ * model.safetensors (linear.weight, linear.bias). */
+static int write_dense(const opts *o) {
+    char dir[4096], cfg[256], path[4200];
+    snprintf(dir, sizeof dir, "%s/2_Dense", o->out);
+    mkdir(dir, 0755);
+    snprintf(cfg, sizeof cfg, "{\"in_features\": %d, \"out_features\": %d, \"bias\": true, "
+             "\"activation_function\": \"torch.nn.modules.activation.Tanh\"}\n", o->p.hidden,
+             o->dense);
+    rng r = {o->upper_seed * 37u + 11u};
+    tensor_list l = {0};
+    linear(&l, "linear", o->dense, o->p.hidden, &r);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = write_safetensors(path, &l) | write_text(dir, "config.json", cfg);
+    for (int i = 0; i < l.n; i++) free(l.t[i].data);
+    free(l.t);
+    return rc;
+}
+
+/* sentence-transformers' files: mean (or CLS) pooling, the Dense module if
+ * any, then normalisation (none with CLS, as gte-*-v1.5 ship). */
+static int write_pooling(const opts *o, bool cls) {
+    char pool_dir[4096], modules[1024];
+    snprintf(pool_dir, sizeof pool_dir, "%s/1_Pooling", o->out);
     mkdir(pool_dir, 0755);
-    int rc = write_text(out, "modules.json",
-                        "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
-                        "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
-                        "\"1\", \"path\": \"1_Pooling\", \"type\": "
-                        "\"sentence_transformers.models.Pooling\"},\n  {\"idx\": 2, \"name\": \"2\", "
-                        "\"path\": \"2_Normalize\", \"type\": "
-                        "\"sentence_transformers.models.Normalize\"}\n]\n");
+    int n = snprintf(modules, sizeof modules,
+                     "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                     "\"sentence_transformers.models.Transformer\"},\n  {\"idx\": 1, \"name\": "
+                     "\"1\", \"path\": \"1_Pooling\", \"type\": "
+                     "\"sentence_transformers.models.Pooling\"}");
+    int idx = 2;
+    if (o->dense)
+        n += snprintf(modules + n, sizeof modules - (size_t)n,
+                      ",\n  {\"idx\": %d, \"name\": \"%d\", \"path\": \"2_Dense\", \"type\": "
+                      "\"sentence_transformers.models.Dense\"}", idx, idx), idx++;
+    if (!cls)
+        n += snprintf(modules + n, sizeof modules - (size_t)n,
+                      ",\n  {\"idx\": %d, \"name\": \"%d\", \"path\": \"%d_Normalize\", "
+                      "\"type\": \"sentence_transformers.models.Normalize\"}", idx, idx, idx);
+    snprintf(modules + n, sizeof modules - (size_t)n, "\n]\n");
+    int rc = write_text(o->out, "modules.json", modules);
     char pool[512];
     snprintf(pool, sizeof pool,
-             "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": false,\n"
-             "  \"pooling_mode_mean_tokens\": true,\n  \"pooling_mode_max_tokens\": false,\n"
-             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", H);
-    return rc | write_text(pool_dir, "config.json", pool);
+             "{\n  \"word_embedding_dimension\": %d,\n  \"pooling_mode_cls_token\": %s,\n"
+             "  \"pooling_mode_mean_tokens\": %s,\n  \"pooling_mode_max_tokens\": false,\n"
+             "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", o->p.hidden,
+             cls ? "true" : "false", cls ? "false" : "true");
+    rc |= write_text(pool_dir, "config.json", pool);
+    return o->dense ? rc | write_dense(o) : rc;
+}
+
+/* ---- ModernBERT (--arch modernbert) ---- */
+
+static void weight(tensor_list *l, const char *name, int out, int in, rng *r) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, out, in, FILL_RANDOM, r, sqrtf(3.0f / (float)in));
+}
+
+static void norm_weight(tensor_list *l, const char *name, int d) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.weight", name);
+    add(l, k, d, 0, FILL_ONES, NULL, 0);
+}
+
+/* ModernBERT-base's tensors: no biases anywhere in the encoder. */
+static void add_modernbert_encoder(tensor_list *l, const preset *p, const char *pre, rng *lower,
+                                   rng *upper, int upper_from) {
+    char k[128];
+    const int H = p->hidden, F = p->inter;
+    snprintf(k, sizeof k, "%sembeddings.tok_embeddings.weight", pre);
+    add(l, k, p->vocab, H, FILL_RANDOM, lower, 0.1f);
+    snprintf(k, sizeof k, "%sembeddings.norm", pre);
+    norm_weight(l, k, H);
+    for (int i = 0; i < p->layers; i++) {
+        rng *r = i < upper_from ? lower : upper;
+        char L[96];
+        snprintf(L, sizeof L, "%slayers.%d.", pre, i);
+        if (i > 0) { /* layer 0's attn_norm is an Identity */
+            snprintf(k, sizeof k, "%sattn_norm", L);
+            norm_weight(l, k, H);
+        }
+        snprintf(k, sizeof k, "%sattn.Wqkv", L);
+        weight(l, k, 3 * H, H, r);
+        snprintf(k, sizeof k, "%sattn.Wo", L);
+        weight(l, k, H, H, r);
+        snprintf(k, sizeof k, "%smlp_norm", L);
+        norm_weight(l, k, H);
+        snprintf(k, sizeof k, "%smlp.Wi", L);
+        weight(l, k, 2 * F, H, r);
+        snprintf(k, sizeof k, "%smlp.Wo", L);
+        weight(l, k, H, F, r);
+    }
+    snprintf(k, sizeof k, "%sfinal_norm", pre);
+    norm_weight(l, k, H);
+}
+
+/* ModernBertPredictionHead (head.dense, head.norm) and the classifier. */
+static void add_modernbert_head(tensor_list *l, const opts *o, char *labels, size_t cap,
+                                char *arch_out, size_t arch_cap) {
+    rng head_rng = {o->upper_seed * 31u + (uint64_t)o->head};
+    const int H = o->p.hidden;
+    static const char *const cls[] = {"Model", "ForSequenceClassification",
+                                      "ForTokenClassification", "ForQuestionAnswering"};
+    labels[0] = 0;
+    if (o->head != HEAD_EMBEDDING) {
+        weight(l, "head.dense", H, H, &head_rng);
+        norm_weight(l, "head.norm", H);
+        linear(l, "classifier", o->head == HEAD_TOKCLS ? 9 : 2, H, &head_rng);
+    }
+    if (o->head == HEAD_SEQCLS) labels_json(labels, cap, SENTIMENT_LABELS, 2);
+    if (o->head == HEAD_TOKCLS) labels_json(labels, cap, NER_LABELS, 9);
+    snprintf(arch_out, arch_cap, "ModernBert%s", cls[o->head]);
+}
+
+/* answerdotai/ModernBERT-base's config.json fields. */
+static int write_modernbert_config(const opts *o, const char *arch_name, const char *labels) {
+    const preset *p = &o->p;
+    char config[4096];
+    snprintf(config, sizeof config,
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"modernbert\",\n%s"
+             "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+             "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+             "  \"max_position_embeddings\": %d,\n  \"hidden_activation\": \"gelu\",\n"
+             "  \"norm_eps\": 1e-05,\n  \"norm_bias\": false,\n  \"attention_bias\": false,\n"
+             "  \"mlp_bias\": false,\n  \"classifier_bias\": false,\n"
+             "  \"classifier_activation\": \"gelu\",\n  \"classifier_pooling\": \"mean\",\n"
+             "  \"global_attn_every_n_layers\": 3,\n  \"local_attention\": 128,\n"
+             "  \"global_rope_theta\": 160000.0,\n  \"local_rope_theta\": 10000.0,\n"
+             "  \"pad_token_id\": 50283,\n  \"bos_token_id\": 50281,\n  \"cls_token_id\": 50281,\n"
+             "  \"eos_token_id\": 50282,\n  \"sep_token_id\": 50282,\n  \"torch_dtype\": \"float32\",\n"
+             "  \"_erserve_note\": \"random weights from erserve-genmodel --preset %s --seed %llu\"\n}\n",
+             arch_name, labels, p->vocab, p->hidden, p->layers, p->heads, p->inter, p->positions,
+             p->name, (unsigned long long)o->seed);
+    return write_text(o->out, "config.json", config);
 }
 
 int main(int argc, char **argv) {
@@ -390,17 +746,28 @@ int main(int argc, char **argv) {
     rng lower = {o.seed}, upper = {o.upper_seed};
     tensor_list l = {0};
     /* a base model is saved without the prefix, as sentence-transformers does */
-    add_encoder(&l, &o.p, o.a, o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix,
-                &lower, &upper, o.upper_from);
+    const char *pre = o.head == HEAD_EMBEDDING ? "" : o.a->tensor_prefix;
+    const bool modernbert = strcmp(o.a->name, "modernbert") == 0;
     char labels[1024], path[4096], arch_name[64];
-    add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
+    if (modernbert) {
+        add_modernbert_encoder(&l, &o.p, pre, &lower, &upper, o.upper_from);
+        add_modernbert_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
+    } else {
+        add_stack(&l, &o, &lower, &upper);
+        add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", o.out);
     rc = write_safetensors(path, &l);
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;
-    rc = write_config(&o, arch_name, labels);
-    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(o.out, o.p.hidden);
+    bool gte = strcmp(o.a->name, "gte") == 0;
+    if (modernbert) rc = write_modernbert_config(&o, arch_name, labels);
+    else if (o.a->deberta) rc = write_deberta_config(&o, arch_name, labels);
+    else if (strcmp(o.a->name, "nomic_bert") == 0) rc = write_config_nomic(&o, arch_name, labels);
+    else if (gte) rc = write_config_gte(&o, arch_name, labels);
+    else rc = write_config(&o, arch_name, labels);
+    if (o.head == HEAD_EMBEDDING) rc |= write_pooling(&o, gte);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write the config files in %s", o.out), 1;
     return 0;
 }

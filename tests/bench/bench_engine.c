@@ -24,27 +24,30 @@
 
 /* The layer's six projections on the model's own weights, as bare sgemm
  * calls over T tokens: the ceiling erserve can reach.  y and a are scratch
- * of [T, intermediate] floats. */
+ * of [T, FF] floats, FF = the FFN input projection's width (2 x intermediate
+ * for a gated MLP: ModernBERT's GeGLU). */
 static void sgemm_ceiling(const er_model *m, int T, const float *x, float *y, float *a) {
     const er_config *c = er_model_config(m);
-    const int H = c->hidden_size, F = c->intermediate_size;
+    const int H = c->hidden_size, F = c->intermediate_size, FF = m->layers[0].ffn_in.out;
     for (int l = 0; l < c->num_layers; l++) {
         const er_layer_w *w = &m->layers[l];
         const er_lin *sq[4] = {&w->q, &w->k, &w->v, &w->o};
         for (int p = 0; p < 4; p++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, H, 1.0f, x, H, sq[p]->w,
                         H, 0.0f, y, H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, F, H, 1.0f, x, H,
-                    w->ffn_in.w, H, 0.0f, a, F);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, FF, H, 1.0f, x, H,
+                    w->ffn_in.w, H, 0.0f, a, FF);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, F, 1.0f, a, F,
                     w->ffn_out.w, F, 0.0f, y, H);
     }
 }
 
-/* The JSON line: forward and ceiling medians (seconds) turned into rates. */
-static void print_result(const er_config *c, int B, int S, int threads, double fwd, double gemm) {
+/* The JSON line: forward and ceiling medians (seconds) turned into rates.
+ * FF: the FFN input projection's width (2 x intermediate when gated). */
+static void print_result(const er_config *c, int FF, int B, int S, int threads, double fwd,
+                         double gemm) {
     const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
-    double proj_flops = 2.0 * T * ((double)4 * H * H + 2.0 * H * F) * L;
+    double proj_flops = 2.0 * T * ((double)4 * H * H + (double)H * (F + FF)) * L;
     double attn_flops = 4.0 * B * (double)S * S * H * L;
     double total = proj_flops + attn_flops;
     printf("{\"engine\":\"erserve\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"ms_per_forward\":%.2f,"
@@ -89,21 +92,21 @@ int main(int argc, char **argv) {
         return 1;
     }
     const er_config *c = er_model_config(m);
-    const int T = B * S, H = c->hidden_size, F = c->intermediate_size;
+    const int T = B * S, H = c->hidden_size, FF = m->layers[0].ffn_in.out;
     int *lens = malloc((size_t)B * sizeof *lens);
     int32_t *ids = malloc((size_t)T * sizeof *ids);
     float *x = malloc((size_t)T * (size_t)H * sizeof *x);               // [T, H]
-    float *out = malloc((size_t)T * (size_t)(H > 16 ? H : 16) * sizeof *out);
     srand(1);
     for (int s = 0; s < B; s++) lens[s] = S;
     for (int t = 0; t < T; t++) ids[t] = 1000 + rand() % (c->vocab_size - 1000);
     const char *ids_file = getenv("BENCH_IDS"), *dump_file = getenv("BENCH_DUMP");
     if (ids_file && !read_ids(ids_file, ids, T, c->vocab_size)) return 1;
     er_batch b = {.n_seqs = B, .seq_len = lens, .ids = ids, .type_ids = NULL};
+    float *out = malloc(er_head_out_size(m, &b) * sizeof *out); /* any head, SPLADE's included */
     /* Forward and ceiling runs alternate so that both see the same machine noise. */
     double *tf = malloc((size_t)iters * sizeof *tf), *tg = malloc((size_t)iters * sizeof *tg);
-    float *y = malloc((size_t)T * (size_t)F * sizeof *y);
-    float *a = malloc((size_t)T * (size_t)F * sizeof *a);
+    float *y = malloc((size_t)T * (size_t)FF * sizeof *y);
+    float *a = malloc((size_t)T * (size_t)FF * sizeof *a);
     for (int i = -1; i < iters; i++) {
         double t0 = now_s();
         if (er_forward(m, ctx, &b, x, out, &err) != ER_OK) {
@@ -121,7 +124,7 @@ int main(int argc, char **argv) {
         if (er_forward(m, ctx, &b, x, out, &err) != ER_OK || !write_floats(dump_file, x, (size_t)T * H))
             return 1;
     }
-    print_result(c, B, S, threads, median(tf, iters), median(tg, iters));
+    print_result(c, FF, B, S, threads, median(tf, iters), median(tg, iters));
     free(a); free(y); free(tf); free(tg); free(lens); free(ids); free(x); free(out);
     er_ctx_free(ctx);
     er_model_free(m);

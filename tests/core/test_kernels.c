@@ -121,6 +121,12 @@ START_TEST(layernorm_matches_naive) {
                 ck_assert_msg(fabs(out[i * d + j] - ref) < 1e-5 * (1 + fabs(ref)), "d=%d", d);
             }
         }
+        /* beta NULL (LayerNorm without bias) = beta of zeros, bit for bit */
+        float *zero = calloc((size_t)d, sizeof *zero), *nb = malloc((size_t)n * d * sizeof *nb);
+        er_add_layernorm(x, r, bias, g, zero, 1e-5f, n, d, out);
+        er_add_layernorm(x, r, bias, g, NULL, 1e-5f, n, d, nb);
+        for (int i = 0; i < n * d; i++) ck_assert(out[i] == nb[i]);
+        free(zero); free(nb);
         /* in place, no residual or bias */
         er_add_layernorm(x, NULL, NULL, g, be, 1e-12f, n, d, x);
         for (int j = 0; j < d; j++) ck_assert(isfinite(x[j]));

@@ -88,13 +88,22 @@ static er_taskset *load_set(const er_task_spec *specs, int n, const char *store,
     return ts;
 }
 
+/* Worker scratch for the goldens: sequences up to max_tokens long
+ * (modernbert-long has 1100 tokens). */
+static er_ctx_params long_params(void) {
+    er_ctx_params cp = er_ctx_default_params();
+    cp.max_seq_len = cp.max_tokens;
+    return cp;
+}
+
 /* er_forward of a fully loaded copy of dir: the reference. */
 static void reference(const char *mdir, const er_batch *b, float *out) {
     er_model *m;
     er_ctx *ctx;
     er_err e;
+    er_ctx_params cp = long_params();
     ck_assert_msg(er_model_load(mdir, NULL, &m, &e) == ER_OK, "%s", e.msg);
-    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, NULL), ER_OK);
+    ck_assert_int_eq(er_ctx_init(m, &cp, &ctx, NULL), ER_OK);
     float *x = malloc(4096 * sizeof(float) * (size_t)er_model_config(m)->hidden_size);
     ck_assert_msg(er_forward(m, ctx, b, x, out, &e) == ER_OK, "%s", e.msg);
     free(x);
@@ -137,7 +146,8 @@ static double run_all(er_dtype d, int cut_mode) {
         er_taskset *ts = load_set(&spec, 1, dir, d, cut_mode);
         const er_task *t = er_taskset_at(ts, 0);
         er_worker *w;
-        ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+        er_ctx_params cp = long_params();
+        ck_assert_int_eq(er_worker_init(ts, &cp, &w, NULL), ER_OK);
         double model_worst = 0;
         for (int c = 0; c < nc; c++) {
             er_batch b = batch_of(&cs[c]);

@@ -3,6 +3,7 @@
  * (the store's writer thread and OpenBLAS's threads are not counted).  One
  * warm-up call first, so that libraries' lazy one-time set-up is not counted.
  * Skipped under AddressSanitizer, which owns malloc. */
+#include <cblas.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,10 +91,96 @@ START_TEST(test_no_alloc) {
 }
 END_TEST
 
+/* DeBERTa's forward (relative tables in the worker's scratch, the ConvLayer
+ * input) through er_run, on a worker shared by a v3 model and a conv model. */
+START_TEST(test_no_alloc_deberta) {
+#ifdef __SANITIZE_ADDRESS__
+    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
+#else
+    char dir[64];
+    er_test_mkdtemp(dir, sizeof dir, "noalloc");
+    er_task_spec specs[] = {{"v3", "tests/fixtures/models/deberta-v3-seqcls", 0},
+                            {"conv", "tests/fixtures/models/deberta-tokcls", 0}};
+    er_taskset_params p = er_taskset_default_params();
+    p.store_path = dir;
+    p.store.queue_bytes = 1u << 20;
+    er_taskset *ts;
+    er_err e;
+    ck_assert_msg(er_taskset_load(specs, 2, &p, &ts, &e) == ER_OK, "%s", e.msg);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    int32_t ids[44];
+    for (int i = 0; i < 44; i++) ids[i] = 5 + (i * 13) % 150;
+    int lens[3] = {24, 4, 16};
+    er_batch b = {3, lens, ids, NULL};
+    static float out[44 * 8];
+    uint8_t hit[3];
+    er_run_stats st;
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, &st, NULL), ER_OK);
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 1), &b, 0, out, hit, &st, NULL), ER_OK);
+    er_store_flush(er_taskset_store(ts));
+    int failed = 0;
+    counting = 1; /* no ck_assert in here: libcheck allocates */
+    for (int salt = 0; salt < 2; salt++) /* hits, then misses */
+        for (int t = 0; t < 2; t++)
+            failed += er_run(w, er_taskset_at(ts, t), &b, (uint64_t)salt, out, hit, &st, &e) != ER_OK;
+    counting = 0;
+    ck_assert_int_eq(failed, 0);
+    ck_assert_msg(n_alloc == 0, "%ld allocations in er_run on DeBERTa", n_alloc);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    er_test_rmtree(dir);
+#endif
+}
+END_TEST
+
+/* The heads with scratch of their own: SPLADE's logit tiles and the
+ * sentence-transformers Dense modules (no store: every call computes).
+ * The logit tiles are GEMMs large enough for OpenBLAS to thread, and its
+ * threaded path mallocs its job array on the calling thread at every call
+ * (level3_thread.c) -- as it does for any real model's layer GEMMs; that
+ * allocation is OpenBLAS's, so BLAS runs on one thread here. */
+START_TEST(test_no_alloc_heads) {
+#ifdef __SANITIZE_ADDRESS__
+    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
+#else
+    er_task_spec specs[] = {{"splade", "tests/fixtures/models/bert-splade", 0},
+                            {"dense", "tests/fixtures/models/bert-embed-dense", 0}};
+    er_taskset *ts;
+    er_err e;
+    ck_assert_msg(er_taskset_load(specs, 2, NULL, &ts, &e) == ER_OK, "%s", e.msg);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    int32_t ids[12] = {2, 5, 6, 7, 3, 2, 8, 9, 3, 2, 10, 3};
+    int lens[3] = {5, 4, 3};
+    er_batch b = {3, lens, ids, NULL};
+    static float out[3 * 1100];
+    uint8_t hit[3];
+    er_run_stats st;
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (int t = 0; t < 2; t++) /* warm-up */
+        ck_assert_int_eq(er_run(w, er_taskset_at(ts, t), &b, 0, out, hit, &st, NULL), ER_OK);
+    int failed = 0;
+    counting = 1;
+    for (int t = 0; t < 2; t++)
+        failed += er_run(w, er_taskset_at(ts, t), &b, 0, out, hit, &st, &e) != ER_OK;
+    counting = 0;
+    openblas_set_num_threads(blas_threads);
+    ck_assert_int_eq(failed, 0);
+    ck_assert_msg(n_alloc == 0, "%ld allocations in er_run with the sparse / Dense heads", n_alloc);
+    er_worker_free(w);
+    er_taskset_free(ts);
+#endif
+}
+END_TEST
+
 static Suite *store_noalloc_suite(void) {
     Suite *s = suite_create("store_noalloc");
     TCase *tc = tcase_create("noalloc");
     tcase_add_loop_test(tc, test_no_alloc, 0, (int)(sizeof MODELS / sizeof MODELS[0]));
+    tcase_add_test(tc, test_no_alloc_deberta);
+    tcase_add_test(tc, test_no_alloc_heads);
     suite_add_tcase(s, tc);
     return s;
 }

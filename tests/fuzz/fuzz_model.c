@@ -1,6 +1,7 @@
 /* libFuzzer target for the model loader's parsers of outside bytes: the
  * safetensors header and tensor table, config.json, and the
- * sentence-transformers pooling config.  The first byte picks the parser. */
+ * sentence-transformers pooling and Dense configs.  The first byte picks the
+ * parser. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    const uint8_t which = data[0] % 3;
+    const uint8_t which = data[0] % 4;
     data++;
     size--;
     er_err err;
@@ -36,10 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (which == 1) {
         er_config c;
         if (er_config_parse((const char *)data, size, &c, &err) == ER_OK) er_config_free(&c);
-    } else {
+    } else if (which == 2) {
         er_config c;
         memset(&c, 0, sizeof c);
         er_config_parse_pooling((const char *)data, size, &c, &err);
+    } else {
+        er_config c;
+        memset(&c, 0, sizeof c);
+        c.hidden_size = 12;
+        for (int i = 0; i < ER_MAX_DENSE + 1; i++) /* up to the module limit and past it */
+            er_config_parse_dense((const char *)data, size, "2_Dense", &c, &err);
     }
     return 0;
 }

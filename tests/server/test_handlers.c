@@ -821,6 +821,12 @@ static const struct {
      TOK_DIR "xlm-roberta-style.tokenizer.json"},
     {"xlmr-rerank", "--preset tiny --arch xlm-roberta --vocab 32002 --head seqcls --num-labels 1 --seed 22",
      TOK_DIR "xlm-roberta-style.tokenizer.json"},
+    {"nomic-embedding", "--arch nomic_bert --vocab 30522 --head embedding",
+     TOK_DIR "bert-base-uncased.tokenizer.json"},
+    {"gte-embedding", "--arch gte --vocab 30522 --head embedding",
+     TOK_DIR "bert-base-uncased.tokenizer.json"},
+    {"bert-sparse", "--head sparse", TOKENIZER_JSON},
+    {"bert-dense", "--head embedding --dense 24", TOKENIZER_JSON},
 };
 
 /* An app serving NAME=DIR specs (DIR under g_tok_models), n of them. */
@@ -863,6 +869,16 @@ static void setup_xlmr_e2e(void) {
 static void setup_mpnet(void) {
     static const char *const specs[] = {"memb=mpnet-embedding"};
     setup_tok_tasks(specs, 1);
+}
+
+static void setup_nomic_gte(void) {
+    static const char *const specs[] = {"nemb=nomic-embedding", "gemb=gte-embedding"};
+    setup_tok_tasks(specs, 2);
+}
+
+static void setup_heads(void) {
+    static const char *const specs[] = {"dense=bert-dense", "sparse=bert-sparse"};
+    setup_tok_tasks(specs, 2);
 }
 
 /* POSTs the JSON value body (stolen) to path. */
@@ -1127,6 +1143,68 @@ START_TEST(mpnet_wordpiece_from_text) {
 }
 END_TEST
 
+/* The squared L2 norm of /v1/embeddings' first vector from `task`. */
+static double embedding_norm2(const char *task, const char *text) {
+    reply r = post_json("/v1/embeddings", json_pack("{s:s,s:s}", "model", task, "input", text));
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = json_object_get(json_array_get(json_object_get(r.j, "data"), 0), "embedding");
+    ck_assert_int_eq(json_array_size(v), 64); /* the tiny preset's width */
+    double n2 = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) n2 += pow(json_number_value(json_array_get(v, i)), 2);
+    done(&r);
+    return n2;
+}
+
+/* NomicBERT and GTE v1.5 tasks from text: bert-base-uncased's WordPiece,
+ * nomic's mean pooling + Normalize, GTE's CLS pooling without it. */
+START_TEST(nomic_gte_from_text) {
+    check_golden("nemb", GOLDEN_DIR "bert-base-uncased.json", 6);  /* [CLS] hello , world ! [SEP] */
+    check_golden("gemb", GOLDEN_DIR "bert-base-uncased.json", 26); /* lowercased, accents stripped */
+    ck_assert(fabs(embedding_norm2("nemb", "search_query: Hello, world!") - 1) < 1e-4);
+    ck_assert(fabs(embedding_norm2("gemb", "Hello, world!") - 1) > 1e-2);
+}
+END_TEST
+
+/* A sentence-transformers Dense module narrows the embedding to its width;
+ * a *ForMaskedLM task answers with SPLADE's sparse vocabulary weights. */
+START_TEST(dense_and_sparse_heads) {
+    reply r = post("/v1/embeddings", "{\"model\":\"dense\",\"input\":[\"Hello, world!\"]}");
+    ck_assert_int_eq(r.status, 200);
+    json_t *v = json_object_get(json_array_get(json_object_get(r.j, "data"), 0), "embedding");
+    ck_assert_int_eq(json_array_size(v), 24);
+    double n2 = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) n2 += pow(json_real_value(json_array_get(v, i)), 2);
+    ck_assert(fabs(n2 - 1) < 1e-4); /* Normalize after the Dense module */
+    done(&r);
+    expect_error(post("/v1/embeddings", "{\"model\":\"dense\",\"input\":\"a\",\"dimensions\":25}"), 422);
+    r = post("/v1/tasks/sparse/predict", "{\"inputs\":[\"Hello, world!\",\"again\"]}");
+    ck_assert_int_eq(r.status, 200);
+    for (int i = 0; i < 2; i++) {
+        json_t *sp = json_object_get(json_array_get(json_object_get(r.j, "results"), (size_t)i),
+                                     "sparse_embedding");
+        ck_assert_int_gt(json_array_size(sp), 0);
+        ck_assert_int_lt(json_array_size(sp), 30522);
+        json_int_t prev = -1;
+        for (size_t k = 0; k < json_array_size(sp); k++) {
+            json_t *e = json_array_get(sp, k);
+            json_int_t idx = json_integer_value(json_object_get(e, "index"));
+            ck_assert(idx > prev && idx < 30522);
+            ck_assert(json_real_value(json_object_get(e, "value")) > 0);
+            prev = idx;
+        }
+    }
+    done(&r);
+    expect_error(post("/v1/embeddings", "{\"model\":\"sparse\",\"input\":\"a\"}"), 422);
+    r = get("/v1/tasks");
+    json_t *tasks = json_object_get(r.j, "tasks");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(tasks, 0), "output_width")), 24);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(tasks, 1), "output_width")), 30522);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tasks, 1), "head")),
+                     "sparse_embedding");
+    done(&r);
+}
+END_TEST
+
 /* The tokenizer-sized models, generated once per suite process. */
 static void gen_tok_models(const char *bin_dir) {
     for (size_t i = 0; i < sizeof TOK_MODELS / sizeof TOK_MODELS[0]; i++)
@@ -1149,6 +1227,8 @@ static void add_tok_cases(Suite *s) {
         {"mpnet", setup_mpnet, mpnet_wordpiece_from_text},
         {"xlmr-e5", setup_xlmr_e2e, xlmr_e5_from_text},
         {"xlmr-rerank", setup_xlmr_e2e, xlmr_rerank_from_text},
+        {"nomic-gte", setup_nomic_gte, nomic_gte_from_text},
+        {"heads", setup_heads, dense_and_sparse_heads},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -104,7 +104,11 @@ static size_t compare_head(const json_t *got, json_t *want, double *worst) {
 }
 
 static const char *const INFER_MODELS[] = {"bert-seqcls", "bert-tokcls", "bert-qa", "minilm-embed",
-                                           "roberta-seqcls", "distilbert-qa"};
+                                           "roberta-seqcls", "distilbert-qa", "nomic-embed",
+                                           "gte-seqcls", "modernbert-tokcls",
+                                           "modernbert-seqcls-mean", "deberta-v3-seqcls",
+                                           "deberta-qa", "bert-embed-dense",
+                                           "bert-splade"};
 
 /* --layer K (the middle layer) and --head on every golden case of a model. */
 START_TEST(test_infer_golden) {
@@ -361,6 +365,54 @@ START_TEST(test_genmodel_mpnet) {
 }
 END_TEST
 
+/* --arch deberta-v2 (deberta-v3-base's layout and config at the tiny
+ * preset's sizes): loads through core/arch_deberta.c with every head, runs a
+ * 300-token sequence, deterministic. */
+START_TEST(test_genmodel_deberta) {
+    static const char *const heads[] = {"seqcls", "tokcls", "qa", "embedding"};
+    static const er_head_type kinds[] = {ER_HEAD_SEQUENCE_CLASSIFICATION,
+                                         ER_HEAD_TOKEN_CLASSIFICATION,
+                                         ER_HEAD_QUESTION_ANSWERING, ER_HEAD_EMBEDDING};
+    er_test_mkdtemp(dir, sizeof dir, "tools");
+    char out[64], path[128], args[128];
+    static int32_t ids[300];
+    for (int i = 0; i < 300; i++) ids[i] = 5 + (i * 7919) % 990;
+    for (int i = 0; i < 4; i++) {
+        snprintf(out, sizeof out, "deberta-%s", heads[i]);
+        snprintf(args, sizeof args, "--arch deberta-v2 --vocab 1000 --head %s --seed 3", heads[i]);
+        genmodel(out, args);
+        snprintf(path, sizeof path, "%s/%s", dir, out);
+        er_model *m;
+        er_err e;
+        ck_assert_msg(er_model_load(path, NULL, &m, &e) == ER_OK, "%s: %s", out, e.msg);
+        const er_config *c = er_model_config(m);
+        ck_assert_int_eq(c->arch, ER_ARCH_DEBERTA);
+        ck_assert_int_eq(c->head, kinds[i]);
+        ck_assert(c->deberta.relative_attention && c->deberta.share_att_key);
+        ck_assert(c->deberta.c2p && c->deberta.p2c && !c->deberta.position_biased_input);
+        ck_assert_int_eq(c->deberta.position_buckets, 256);
+        ck_assert_int_eq(c->deberta.max_relative_positions, 512); /* -1: max positions */
+        ck_assert_int_eq(c->type_vocab_size, 0);
+        er_ctx *x;
+        ck_assert_int_eq(er_ctx_init(m, NULL, &x, &e), ER_OK);
+        int len = 300;
+        er_batch b = {.n_seqs = 1, .seq_len = &len, .ids = ids, .type_ids = NULL};
+        float *h = malloc(300 * (size_t)c->hidden_size * sizeof *h);
+        float *o = malloc(300 * (size_t)c->hidden_size * sizeof *o);
+        ck_assert_msg(er_forward(m, x, &b, h, o, &e) == ER_OK, "%s", e.msg);
+        ck_assert(isfinite(o[0]));
+        free(h);
+        free(o);
+        er_ctx_free(x);
+        er_model_free(m);
+    }
+    ck_assert_int_eq(sh("grep -q '\"DebertaV2ForQuestionAnswering\"' %s/deberta-qa/config.json", dir), 0);
+    genmodel("again", "--arch deberta-v2 --vocab 1000 --head seqcls --seed 3");
+    ck_assert_int_eq(sh("cmp -s %s/again/model.safetensors %s/deberta-seqcls/model.safetensors", dir, dir), 0);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 /* ---- erserve-cache ---- */
 
 /* A one-task set of model dir on store (NULL: no store, every run computes
@@ -460,6 +512,7 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_genmodel);
     tcase_add_test(tc, test_genmodel_roberta);
     tcase_add_test(tc, test_genmodel_mpnet);
+    tcase_add_test(tc, test_genmodel_deberta);
     tcase_add_test(tc, test_cache);
     suite_add_tcase(s, tc);
     return s;
