@@ -34,7 +34,8 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
 void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
     if (l->packed) {
         er_gemm_out o = {.dst = {y}, .seg = l->out};
-        er_gemm_packed(er_gemm_bound(), x, n, l->in, l->packed, l->out, l->b, ER_EPI_NONE, &o);
+        er_gemm_packed(er_gemm_bound(), x, n, l->in, l->kind, l->packed, l->out, l->b,
+                       ER_EPI_NONE, &o);
     } else {
         er_linear(x, n, l->in, l->w, l->b, l->out, y);
     }
@@ -44,7 +45,8 @@ void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
 static void lin_nobias(er_ctx *c, const er_lin *l, const float *x, int n, float *y) {
     if (l->packed) {
         er_gemm_out o = {.dst = {y}, .seg = l->out};
-        er_gemm_packed(c->par, x, n, l->in, l->packed, l->out, NULL, ER_EPI_NONE, &o);
+        er_gemm_packed(c->par, x, n, l->in, l->kind, l->packed, l->out, NULL, ER_EPI_NONE,
+                       &o);
     } else {
         er_linear(x, n, l->in, l->w, NULL, l->out, y);
     }
@@ -60,8 +62,8 @@ static er_epi epi_of(er_act act) {
 static void qkv_proj(er_ctx *x, const er_layer_w *L, const float *hidden, int T) {
     if (L->qkv.packed) {
         er_gemm_out o = {.dst = {x->q, x->k, x->v}, .seg = L->q.out};
-        er_gemm_packed(x->par, hidden, T, L->qkv.in, L->qkv.packed, L->qkv.out, L->qkv.b,
-                       ER_EPI_NONE, &o);
+        er_gemm_packed(x->par, hidden, T, L->qkv.in, L->qkv.kind, L->qkv.packed, L->qkv.out,
+                       L->qkv.b, ER_EPI_NONE, &o);
         return;
     }
     er_par *prev = er_gemm_bind(x->par);
@@ -145,8 +147,8 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
     if (L->ffn_in.packed) { /* bias and activation in the GEMM's epilogue */
         er_gemm_out o = {.dst = {x->ffn}, .seg = F};
-        er_gemm_packed(x->par, hidden, T, H, L->ffn_in.packed, F, L->ffn_in.b, epi_of(c->act),
-                       &o); // [T, F]
+        er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
+                       epi_of(c->act), &o); // [T, F]
     } else {
         er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
         er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]

@@ -19,6 +19,7 @@
 #ifndef ER_GEMM_H
 #define ER_GEMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "par.h"
@@ -33,15 +34,27 @@ er_gemm_backend er_gemm_backend_get(void);
 /* One line for the start-up log: the backend and the ISA it runs. */
 const char *er_gemm_describe(void);
 
+/* The packed weight's number format.  ER_GEMM_BF16: weights rounded to
+ * bfloat16 at load, x rounded to bfloat16 as it is copied into the kernel's
+ * block, products summed in fp32 (VDPBF16PS, AVX512-BF16). */
+typedef enum { ER_GEMM_F32, ER_GEMM_BF16 } er_gemm_kind;
+
+/* Whether this process can run `kind` (backend and CPU features); if not,
+ * *missing names what is missing (a CPU feature or the backend). */
+bool er_gemm_supports(er_gemm_kind kind, const char **missing);
+
 /* Epilogue applied after the bias. */
 typedef enum { ER_EPI_NONE, ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU } er_epi;
 
-/* Floats of a packed [out, in] weight (out rounded up to 32). */
-size_t er_gemm_packed_floats(int out, int in);
+/* Bytes of a packed [out, in] weight (out rounded up to 32; bf16: in
+ * rounded up to 2, two bytes a value). */
+size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in);
 
 /* packed = W[out, in] (nn.Linear layout) as panels of 32 output columns:
- * panel p holds, for each k < in, W[32p .. 32p + 31][k] (zeros past out). */
-void er_gemm_pack(const float *W, int out, int in, float *packed);
+ * F32: panel p holds, for each k < in, W[32p .. 32p + 31][k] (zeros past
+ * out).  BF16: for each pair of k, the 32 columns' (k, k + 1) values side by
+ * side, VDPBF16PS's operand layout. */
+void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *packed);
 
 /* Where the output columns go: column c of y[n, out] is written to
  * dst[c / seg][(row * seg) + c % seg], i.e. `out / seg` row-major matrices
@@ -53,9 +66,11 @@ typedef struct {
 } er_gemm_out;
 
 /* y = act(x[n, in] . W^T + b) with W packed by er_gemm_pack (b may be NULL),
- * spread over team (NULL: the calling thread only).  ER_GEMM_AVX512 only. */
-void er_gemm_packed(er_par *team, const float *x, int n, int in, const float *packed, int out,
-                    const float *b, er_epi act, const er_gemm_out *y);
+ * spread over team (NULL: the calling thread only).  Only for a kind
+ * er_gemm_supports. */
+void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
+                    const void *packed, int out, const float *b, er_epi act,
+                    const er_gemm_out *y);
 
 /* The team er_lin_apply spreads its GEMMs over on this thread (the ctx's,
  * bound by the encoder's entry points for the duration of a call); returns

@@ -6,13 +6,26 @@
 #include "gemm.h"
 #include "model_internal.h"
 
+static er_gemm_kind kind_of(const er_model *m) {
+    return m->compute == ER_COMPUTE_BF16 ? ER_GEMM_BF16 : ER_GEMM_F32;
+}
+
+/* Model-owned room for a packed weight (floats: 64-byte multiples suffice). */
+static er_status alloc_packed(er_model *m, size_t bytes, void **out, er_err *err) {
+    float *p;
+    er_status st = er_model_alloc_floats(m, (bytes + sizeof(float) - 1) / sizeof(float), &p, err);
+    *out = p;
+    return st;
+}
+
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     if (!l->w || l->packed) return ER_OK;
-    float *p;
-    er_status st = er_model_alloc_floats(m, er_gemm_packed_floats(l->out, l->in), &p, err);
+    void *p;
+    er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), l->out, l->in), &p, err);
     if (st != ER_OK) return st;
-    er_gemm_pack(l->w, l->out, l->in, p);
+    er_gemm_pack(kind_of(m), l->w, l->out, l->in, p);
     l->packed = p;
+    l->kind = kind_of(m);
     return ER_OK;
 }
 
@@ -23,22 +36,23 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     if (!L->q.w || !L->k.w || !L->v.w || !L->q.b || !L->k.b || !L->v.b || H % 32 != 0 ||
         L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
         return ER_OK; /* the layer's forward uses the three GEMMs */
-    const size_t one = er_gemm_packed_floats(H, in);
-    float *p, *b;
-    er_status st = er_model_alloc_floats(m, 3 * one, &p, err);
+    const size_t one = er_gemm_packed_bytes(kind_of(m), H, in);
+    void *p;
+    float *b;
+    er_status st = alloc_packed(m, 3 * one, &p, err);
     if (st == ER_OK) st = er_model_alloc_floats(m, 3 * (size_t)H, &b, err);
     if (st != ER_OK) return st;
     const er_lin *parts[3] = {&L->q, &L->k, &L->v};
     for (int i = 0; i < 3; i++) { /* H % 32 == 0: each part is whole panels */
-        er_gemm_pack(parts[i]->w, H, in, p + i * one);
+        er_gemm_pack(kind_of(m), parts[i]->w, H, in, (char *)p + i * one);
         memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
     }
-    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p};
+    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m)};
     return ER_OK;
 }
 
 er_status er_model_pack(er_model *m, er_err *err) {
-    if (er_gemm_backend_get() != ER_GEMM_AVX512) return ER_OK;
+    if (!er_gemm_supports(kind_of(m), NULL)) return ER_OK; /* fp32 on OpenBLAS */
     er_status st = pack_lin(m, &m->emb_project, err);
     for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++) {
         er_layer_w *L = &m->layers[i];

@@ -18,6 +18,17 @@ er_model_params er_model_default_params(void) {
 
 const er_config *er_model_config(const er_model *m) { return &m->cfg; }
 
+er_compute er_model_compute(const er_model *m) { return m->compute; }
+
+bool er_compute_parse(const char *s, er_compute *out) {
+    if (s && strcmp(s, "fp32") == 0) *out = ER_COMPUTE_FP32;
+    else if (s && strcmp(s, "bf16") == 0) *out = ER_COMPUTE_BF16;
+    else return false;
+    return true;
+}
+
+const char *er_compute_name(er_compute c) { return c == ER_COMPUTE_BF16 ? "bf16" : "fp32"; }
+
 int er_model_max_seq_len(const er_model *m) { return m->arch->max_seq_len(&m->cfg); }
 
 int er_model_head_width(const er_model *m) {
@@ -305,6 +316,16 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     m->skip_below = p.skip_below_layer;
+    const char *missing;
+    if (p.compute != ER_COMPUTE_FP32 && p.compute != ER_COMPUTE_BF16) {
+        st = er_set(err, ER_ERR_INVALID_ARG, "compute mode %d (fp32 or bf16)", (int)p.compute);
+        goto fail;
+    }
+    if (p.compute == ER_COMPUTE_BF16 && !er_gemm_supports(ER_GEMM_BF16, &missing)) {
+        st = er_set(err, ER_ERR_UNSUPPORTED, "compute bf16 needs %s", missing);
+        goto fail;
+    }
+    m->compute = p.compute;
     m->arch = er_arch_get(m->cfg.arch);
     if ((st = open_weights(m, dir, err)) != ER_OK) goto fail;
     m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);

@@ -20,11 +20,23 @@
 
 typedef struct er_model er_model;
 
+/* The number format of the weight GEMMs (gemm.h): fp32 (default), or bf16
+ * weights with fp32 sums (AVX512-BF16).  LayerNorm, softmax, activations and
+ * attention stay fp32 in every mode. */
+typedef enum { ER_COMPUTE_FP32 = 0, ER_COMPUTE_BF16 = 1 } er_compute;
+
+/* "fp32" / "bf16" -> *out; false for anything else. */
+bool er_compute_parse(const char *s, er_compute *out);
+const char *er_compute_name(er_compute c);
+
 typedef struct {
     /* Embeddings and layers [0, skip_below_layer) are not loaded (not even
      * faulted in or converted): the model can then only run layers at or
      * above it.  Lets several tasks share one copy of a common lower stack. */
     int skip_below_layer;
+    /* The weight GEMMs' number format.  bf16 is refused (ER_ERR_UNSUPPORTED,
+     * naming the missing CPU feature) where the host cannot run it. */
+    er_compute compute;
 } er_model_params;
 
 er_model_params er_model_default_params(void);
@@ -41,6 +53,8 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
                         er_err *err);
 
 void er_model_free(er_model *m); /* NULL and half-built models accepted */
+
+er_compute er_model_compute(const er_model *m);
 
 /* The validated configuration (valid until er_model_free). */
 const er_config *er_model_config(const er_model *m);

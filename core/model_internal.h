@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "gemm.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -14,8 +15,9 @@ typedef struct {
     const float *w; /* [out, in], nn.Linear layout */
     const float *b; /* [out] or NULL */
     int out, in;
-    const float *packed; /* w in the GEMM backend's panels (gemm.h), or NULL:
+    const void *packed;  /* w in the GEMM backend's panels (gemm.h), or NULL:
                             er_lin_apply uses it when present */
+    er_gemm_kind kind;   /* packed's number format (the model's compute mode) */
 } er_lin;
 
 typedef struct {
@@ -89,6 +91,7 @@ struct er_model {
         er_ln mlm_ln;          /* [hidden] */
         er_lin mlm_decoder;    /* [vocab, hidden], bias [vocab] */
     } heads;
+    er_compute compute; /* the weight GEMMs' number format (er_model_pack) */
 };
 
 /* Loading helpers for the architecture files, called only inside

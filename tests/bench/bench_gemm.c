@@ -23,11 +23,11 @@ int main(int argc, char **argv) {
     if (M < 1 || K < 1 || N < 1 || T < 1 || iters < 1) return 2;
     float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
     float *y0 = malloc(sizeof(float) * M * N), *y1 = malloc(sizeof(float) * M * N);
-    float *p = malloc(sizeof(float) * er_gemm_packed_floats(N, K));
+    void *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, N, K));
     srand(1);
     for (long i = 0; i < (long)M * K; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     for (long i = 0; i < (long)N * K; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
-    er_gemm_pack(w, N, K, p);
+    er_gemm_pack(ER_GEMM_F32, w, N, K, p);
     er_par *team = NULL;
     er_err err = {0};
     if (er_par_init(T, &team, &err) != ER_OK) return 1;
@@ -37,19 +37,33 @@ int main(int argc, char **argv) {
     for (int it = 0; it < iters; it++) {
         double t0 = now();
         if (er_gemm_backend_get() == ER_GEMM_AVX512)
-            er_gemm_packed(team, x, M, K, p, N, NULL, ER_EPI_NONE, &out);
+            er_gemm_packed(team, x, M, K, ER_GEMM_F32, p, N, NULL, ER_EPI_NONE, &out);
         double t1 = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f, y0, N);
         double t2 = now();
         if (t1 - t0 < best_own) best_own = t1 - t0;
         if (t2 - t1 < best_blas) best_blas = t2 - t1;
     }
+    double best_bf16 = 1e9;
+    void *pb = malloc(er_gemm_packed_bytes(ER_GEMM_BF16, N, K));
+    if (er_gemm_supports(ER_GEMM_BF16, NULL)) {
+        er_gemm_pack(ER_GEMM_BF16, w, N, K, pb);
+        for (int it = 0; it < iters; it++) {
+            double t0 = now();
+            er_gemm_packed(team, x, M, K, ER_GEMM_BF16, pb, N, NULL, ER_EPI_NONE, &out);
+            double t1 = now();
+            if (t1 - t0 < best_bf16) best_bf16 = t1 - t0;
+        }
+    }
+    free(pb);
     double md = 0;
+    er_gemm_packed(team, x, M, K, ER_GEMM_F32, p, N, NULL, ER_EPI_NONE, &out);
     for (long i = 0; i < (long)M * N; i++) md = fmax(md, fabs(y0[i] - y1[i]));
     printf("{\"M\":%d,\"K\":%d,\"N\":%d,\"threads\":%d,\"erserve_gflops\":%.1f,"
-           "\"openblas_gflops\":%.1f,\"openblas_core\":\"%s\",\"max_abs_diff\":%.2e,\"backend\":\"%s\"}\n",
+           "\"openblas_gflops\":%.1f,\"erserve_bf16_gflops\":%.1f,\"openblas_core\":\"%s\",\"max_abs_diff\":%.2e,\"backend\":\"%s\"}\n",
            M, K, N, T, er_gemm_backend_get() == ER_GEMM_AVX512 ? flop / best_own / 1e9 : 0.0,
-           flop / best_blas / 1e9, openblas_get_corename(), er_gemm_backend_get() == ER_GEMM_AVX512 ? md : 0.0,
+           flop / best_blas / 1e9, best_bf16 < 1e9 ? flop / best_bf16 / 1e9 : 0.0,
+           openblas_get_corename(), er_gemm_backend_get() == ER_GEMM_AVX512 ? md : 0.0,
            er_gemm_describe());
     er_par_free(team);
     free(x); free(w); free(y0); free(y1); free(p);

@@ -4,6 +4,7 @@
  * recycling property: a row's result does not depend on the other rows of
  * the call nor on the thread count (bit for bit). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../check_main.h"
@@ -54,13 +55,13 @@ START_TEST(matches_float64_with_tails) {
         const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
         float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
         float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
-        float *p = malloc(er_gemm_packed_floats(out, in) * sizeof *p);
-        er_gemm_pack(W, out, in, p);
+        float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+        er_gemm_pack(ER_GEMM_F32, W, out, in, p);
         er_gemm_out o = {.dst = {y}, .seg = out};
-        er_gemm_packed(s % 2 ? team : NULL, x, n, in, p, out, b, ER_EPI_NONE, &o);
+        er_gemm_packed(s % 2 ? team : NULL, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_NONE, &o);
         double e = worst_rel(x, W, b, y, n, in, out);
         ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
-        er_gemm_packed(team, x, n, in, p, out, NULL, ER_EPI_NONE, &o);
+        er_gemm_packed(team, x, n, in, ER_GEMM_F32, p, out, NULL, ER_EPI_NONE, &o);
         e = worst_rel(x, W, NULL, y, n, in, out);
         ck_assert_msg(e < 1e-5, "%dx%dx%d without bias: relative error %g", n, in, out, e);
         free(x); free(W); free(b); free(y); free(p);
@@ -78,12 +79,12 @@ START_TEST(epilogue_equals_bias_act) {
     float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
     float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
     float *ref = malloc((size_t)n * out * sizeof *ref);
-    float *p = malloc(er_gemm_packed_floats(out, in) * sizeof *p);
-    er_gemm_pack(W, out, in, p);
+    float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+    er_gemm_pack(ER_GEMM_F32, W, out, in, p);
     for (int a = 0; a < 3; a++) {
         er_gemm_out o = {.dst = {y}, .seg = out}, r = {.dst = {ref}, .seg = out};
-        er_gemm_packed(NULL, x, n, in, p, out, b, epis[a], &o);
-        er_gemm_packed(NULL, x, n, in, p, out, NULL, ER_EPI_NONE, &r);
+        er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, b, epis[a], &o);
+        er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, NULL, ER_EPI_NONE, &r);
         er_bias_act(ref, n, out, b, acts[a]);
         for (int i = 0; i < n * out; i++)
             ck_assert_msg(fabsf(y[i] - ref[i]) <= 1e-6f * (1.0f + fabsf(ref[i])),
@@ -100,17 +101,17 @@ START_TEST(split_output_equals_three_gemms) {
     const int n = 17, H = 64;
     float *x = rand_floats((size_t)n * H), *W = rand_floats((size_t)3 * H * H);
     float *b = rand_floats((size_t)3 * H);
-    float *pf = malloc(er_gemm_packed_floats(3 * H, H) * sizeof *pf);
-    float *po = malloc(er_gemm_packed_floats(H, H) * sizeof *po);
+    float *pf = malloc(er_gemm_packed_bytes(ER_GEMM_F32, 3 * H, H));
+    float *po = malloc(er_gemm_packed_bytes(ER_GEMM_F32, H, H));
     float *y[3], *one = malloc((size_t)n * H * sizeof *one);
     for (int i = 0; i < 3; i++) y[i] = malloc((size_t)n * H * sizeof *y[i]);
-    er_gemm_pack(W, 3 * H, H, pf);
+    er_gemm_pack(ER_GEMM_F32, W, 3 * H, H, pf);
     er_gemm_out o = {.dst = {y[0], y[1], y[2]}, .seg = H};
-    er_gemm_packed(NULL, x, n, H, pf, 3 * H, b, ER_EPI_NONE, &o);
+    er_gemm_packed(NULL, x, n, H, ER_GEMM_F32, pf, 3 * H, b, ER_EPI_NONE, &o);
     for (int i = 0; i < 3; i++) {
-        er_gemm_pack(W + (size_t)i * H * H, H, H, po);
+        er_gemm_pack(ER_GEMM_F32, W + (size_t)i * H * H, H, H, po);
         er_gemm_out s = {.dst = {one}, .seg = H};
-        er_gemm_packed(NULL, x, n, H, po, H, b + i * H, ER_EPI_NONE, &s);
+        er_gemm_packed(NULL, x, n, H, ER_GEMM_F32, po, H, b + i * H, ER_EPI_NONE, &s);
         ck_assert_int_eq(memcmp(one, y[i], (size_t)n * H * sizeof *one), 0);
         free(y[i]);
     }
@@ -126,10 +127,10 @@ START_TEST(rows_independent_of_batch_and_threads) {
     float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
     float *b = rand_floats((size_t)out);
     float *all = malloc((size_t)n * out * sizeof *all), *part = malloc((size_t)n * out * sizeof *part);
-    float *p = malloc(er_gemm_packed_floats(out, in) * sizeof *p);
-    er_gemm_pack(W, out, in, p);
+    float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+    er_gemm_pack(ER_GEMM_F32, W, out, in, p);
     er_gemm_out o = {.dst = {all}, .seg = out};
-    er_gemm_packed(NULL, x, n, in, p, out, b, ER_EPI_GELU, &o);
+    er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_GELU, &o);
     static const int threads[] = {1, 2, 5};
     static const int starts[] = {0, 1, 11, 150, 299};
     for (int t = 0; t < 3; t++) {
@@ -139,13 +140,58 @@ START_TEST(rows_independent_of_batch_and_threads) {
         for (int s = 0; s < 5; s++) {
             const int r0 = starts[s], rows = n - r0 < 37 ? n - r0 : 37;
             er_gemm_out q = {.dst = {part}, .seg = out};
-            er_gemm_packed(team, x + (size_t)r0 * in, rows, in, p, out, b, ER_EPI_GELU, &q);
+            er_gemm_packed(team, x + (size_t)r0 * in, rows, in, ER_GEMM_F32, p, out, b, ER_EPI_GELU, &q);
             ck_assert_msg(memcmp(part, all + (size_t)r0 * out, (size_t)rows * out * sizeof *part) == 0,
                           "rows from %d with %d threads differ", r0, threads[t]);
         }
         er_par_free(team);
     }
     free(x); free(W); free(b); free(all); free(part); free(p);
+}
+END_TEST
+
+/* bf16 round to nearest even, as the packing does. */
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* bf16: the kernel's result is the fp32 sum of exact products of the
+ * bf16-rounded operands, so against a float64 reference on those operands it
+ * is as close as fp32; odd reductions, tails and the split output included;
+ * and rows are bit-identical whatever the batch and threads. */
+START_TEST(bf16_matches_rounded_reference) {
+    const char *missing = NULL;
+    if (!er_gemm_supports(ER_GEMM_BF16, &missing)) ER_SKIP("bf16 needs %s", missing);
+    static const int shapes[][3] = {{1, 2, 1}, {5, 7, 3}, {13, 257, 33}, {40, 768, 96},
+                                    {7, 3100, 40}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(2, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *y1 = malloc((size_t)out * sizeof *y1);
+        void *p = malloc(er_gemm_packed_bytes(ER_GEMM_BF16, out, in));
+        er_gemm_pack(ER_GEMM_BF16, W, out, in, p);
+        er_gemm_out o = {.dst = {y}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_BF16, p, out, b, ER_EPI_NONE, &o);
+        er_gemm_out one = {.dst = {y1}, .seg = out}; /* the last row alone, no team */
+        er_gemm_packed(NULL, x + (size_t)(n - 1) * in, 1, in, ER_GEMM_BF16, p, out, b,
+                       ER_EPI_NONE, &one);
+        ck_assert_int_eq(memcmp(y1, y + (size_t)(n - 1) * out, (size_t)out * sizeof *y1), 0);
+        for (size_t i = 0; i < (size_t)n * in; i++) x[i] = bf16_round(x[i]);
+        for (size_t i = 0; i < (size_t)out * in; i++) W[i] = bf16_round(W[i]);
+        double e = worst_rel(x, W, b, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
+        free(x); free(W); free(b); free(y); free(y1); free(p);
+    }
+    er_par_free(team);
 }
 END_TEST
 
@@ -163,6 +209,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, epilogue_equals_bias_act);
     tcase_add_test(tc, split_output_equals_three_gemms);
     tcase_add_test(tc, rows_independent_of_batch_and_threads);
+    tcase_add_test(tc, bf16_matches_rounded_reference);
     tcase_add_test(tc, describes_backend);
     suite_add_tcase(s, tc);
     return s;
