@@ -1,0 +1,247 @@
+/* Compute modes (model.h er_compute): bf16 against fp32 on every golden
+ * model (head logits, embedding cosine, argmax agreement on seeded random
+ * inputs), recycling exact within bf16 and never shared with fp32 (store
+ * namespace and lower stack), and the refusals. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "../tmpdir.h"
+#include "gemm.h"
+#include "recycle.h"
+
+/* Bounds over the fixtures (tiny random models, hidden 16-48: fewer terms
+ * per sum than bert-base, so rounding averages out less); bf16 rounds every
+ * weight and GEMM input to 8 significant bits.  Worst measured: relative
+ * 2.2e-2 (gte-embed), cosine 0.99943 (gte-embed; most > 0.9999), argmax
+ * agreement 0.98 (bert-tokcls).  The issue's 0.9995 cosine target is for
+ * bert-base: the bench measures it there (bench_compare.sh). */
+#define BF16_REL_BOUND 4e-2    /* max |logit diff| / max |logit| */
+#define BF16_COS_BOUND 0.999   /* smallest embedding cosine */
+#define BF16_ARGMAX_BOUND 0.95 /* fraction of rows whose argmax agrees */
+
+static bool have_bf16(void) { return er_gemm_supports(ER_GEMM_BF16, NULL); }
+
+static int n_models;
+static char models[64][64];
+
+static void list_models(void) {
+    if (n_models) return;
+    DIR *d = opendir("tests/fixtures/golden");
+    ck_assert_ptr_nonnull(d);
+    for (const struct dirent *de; (de = readdir(d)) && n_models < 64;) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && !strcmp(de->d_name + len - 5, ".json"))
+            snprintf(models[n_models++], sizeof models[0], "%.*s", (int)(len - 5), de->d_name);
+    }
+    closedir(d);
+    ck_assert_int_gt(n_models, 0);
+}
+
+typedef struct {
+    int lens[8];
+    int32_t ids[8 * 24];
+    er_batch b;
+} rbatch;
+
+/* 8 sequences of 6..23 ids (at most the model's limit) drawn from [5, vocab) by a fixed seed. */
+static void random_batch(const er_model *m, unsigned seed, rbatch *r) {
+    const er_config *c = er_model_config(m);
+    const int cap = er_model_max_seq_len(m);
+    int t = 0;
+    for (int s = 0; s < 8; s++) {
+        seed = seed * 1103515245u + 12345u;
+        r->lens[s] = 6 + (int)((seed >> 16) % 18);
+        if (r->lens[s] > cap) r->lens[s] = cap;
+        for (int i = 0; i < r->lens[s]; i++) {
+            seed = seed * 1103515245u + 12345u;
+            r->ids[t++] = 5 + (int32_t)((seed >> 8) % (unsigned)(c->vocab_size - 5));
+        }
+    }
+    r->b = (er_batch){.n_seqs = 8, .seq_len = r->lens, .ids = r->ids, .type_ids = NULL};
+}
+
+static void forward(const er_model *m, const er_batch *b, float *out) {
+    er_ctx *x;
+    er_err e;
+    ck_assert_int_eq(er_ctx_init(m, NULL, &x, &e), ER_OK);
+    float *h = malloc((size_t)er_batch_tokens(b) * er_model_config(m)->hidden_size * sizeof *h);
+    ck_assert_msg(er_forward(m, x, b, h, out, &e) == ER_OK, "%s", e.msg);
+    free(h);
+    er_ctx_free(x);
+}
+
+typedef struct {
+    double rel, cos_min, agree;
+} accuracy;
+
+/* Rows of width w: the worst |diff| / max |ref|, the smallest cosine, and
+ * the fraction of rows whose argmax agrees. */
+static accuracy compare(const float *ref, const float *got, size_t rows, size_t w) {
+    accuracy a = {0, 1, 0};
+    double amax = 0, emax = 0;
+    int agree = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = ref + r * w, *y = got + r * w;
+        double dot = 0, nx = 0, ny = 0;
+        size_t ax = 0, ay = 0;
+        for (size_t j = 0; j < w; j++) {
+            amax = fmax(amax, fabs(x[j]));
+            emax = fmax(emax, fabs((double)x[j] - y[j]));
+            dot += (double)x[j] * y[j], nx += (double)x[j] * x[j], ny += (double)y[j] * y[j];
+            if (x[j] > x[ax]) ax = j;
+            if (y[j] > y[ay]) ay = j;
+        }
+        if (nx > 0 && ny > 0) a.cos_min = fmin(a.cos_min, dot / sqrt(nx * ny));
+        agree += ax == ay;
+    }
+    a.rel = emax / fmax(amax, 1e-12);
+    a.agree = (double)agree / (double)rows;
+    return a;
+}
+
+START_TEST(bf16_accuracy_every_golden) {
+    if (!have_bf16()) ER_SKIP("bf16 compute needs AVX512-BF16 and the AVX-512 backend");
+    list_models();
+    double worst_rel = 0, worst_cos = 1, worst_agree = 1;
+    for (int i = 0; i < n_models; i++) {
+        char dir[256];
+        snprintf(dir, sizeof dir, "tests/fixtures/models/%s", models[i]);
+        er_model *m32, *m16;
+        er_err e;
+        er_model_params p = er_model_default_params();
+        ck_assert_msg(er_model_load(dir, &p, &m32, &e) == ER_OK, "%s", e.msg);
+        p.compute = ER_COMPUTE_BF16;
+        ck_assert_msg(er_model_load(dir, &p, &m16, &e) == ER_OK, "%s", e.msg);
+        ck_assert_int_eq(er_model_compute(m16), ER_COMPUTE_BF16);
+        rbatch r;
+        random_batch(m32, 17u + (unsigned)i, &r);
+        size_t n = er_head_out_size(m32, &r.b), w = (size_t)er_model_head_width(m32);
+        er_head_type head = er_model_config(m32)->head;
+        if (head == ER_HEAD_QUESTION_ANSWERING) w = 2;
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        forward(m32, &r.b, a);
+        forward(m16, &r.b, b);
+        accuracy acc = compare(a, b, n / w, w);
+        bool embedding = head == ER_HEAD_EMBEDDING || head == ER_HEAD_SPARSE_EMBEDDING;
+        fprintf(stderr, "  bf16 %-24s max|diff|/max|fp32| %.2e  %s %.6f\n", models[i], acc.rel,
+                embedding ? "min cosine" : "argmax agreement", embedding ? acc.cos_min : acc.agree);
+        ck_assert_msg(acc.rel <= BF16_REL_BOUND, "%s: relative error %g", models[i], acc.rel);
+        if (embedding) {
+            ck_assert_msg(acc.cos_min >= BF16_COS_BOUND, "%s: cosine %g", models[i], acc.cos_min);
+            worst_cos = fmin(worst_cos, acc.cos_min);
+        } else {
+            ck_assert_msg(acc.agree >= BF16_ARGMAX_BOUND, "%s: argmax agreement %g", models[i],
+                          acc.agree);
+            worst_agree = fmin(worst_agree, acc.agree);
+        }
+        worst_rel = fmax(worst_rel, acc.rel);
+        free(a);
+        free(b);
+        er_model_free(m32);
+        er_model_free(m16);
+    }
+    fprintf(stderr, "  bf16 worst over %d models: relative %.2e, cosine %.6f, argmax %.3f\n",
+            n_models, worst_rel, worst_cos, worst_agree);
+}
+END_TEST
+
+/* An fp32 and a bf16 task on the same directory: two lower stacks (their
+ * fingerprints differ), a bf16 hit equals the bf16 miss and er_forward bit
+ * for bit, and what bf16 stored never answers the fp32 task. */
+START_TEST(bf16_recycling_exact_and_separate) {
+    if (!have_bf16()) ER_SKIP("bf16 compute needs AVX512-BF16 and the AVX-512 backend");
+    const char *mdir = "tests/fixtures/models/bert-seqcls";
+    char dir[64];
+    er_test_mkdtemp(dir, sizeof dir, "compute");
+    er_task_spec specs[] = {{"b", mdir, 0}, {"f", mdir, 0}};
+    const er_compute modes[] = {ER_COMPUTE_BF16, ER_COMPUTE_FP32};
+    er_taskset_params tp = er_taskset_default_params();
+    tp.cut = 1;
+    tp.store_path = dir;
+    tp.store.dtype = ER_DTYPE_FP32;
+    tp.compute = modes;
+    er_taskset *ts;
+    er_err e;
+    ck_assert_msg(er_taskset_load(specs, 2, &tp, &ts, &e) == ER_OK, "%s", e.msg);
+    ck_assert_int_eq(er_taskset_lower_stacks(ts), 2);
+    const er_task *tb = er_taskset_at(ts, 0), *tf = er_taskset_at(ts, 1);
+    ck_assert_int_ne(memcmp(er_task_fingerprint(tb), er_task_fingerprint(tf), 32), 0);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    rbatch r;
+    random_batch(er_task_model(tb), 99u, &r);
+    size_t n = er_head_out_size(er_task_model(tb), &r.b);
+    float *miss = malloc(n * sizeof *miss), *hit = malloc(n * sizeof *hit);
+    float *ref = malloc(n * sizeof *ref), *f32 = malloc(n * sizeof *f32);
+    uint8_t h[8];
+    ck_assert_int_eq(er_run(w, tb, &r.b, 0, miss, h, NULL, &e), ER_OK);
+    for (int s = 0; s < 8; s++) ck_assert_int_eq(h[s], 0);
+    er_store_flush(er_taskset_store(ts));
+    ck_assert_int_eq(er_run(w, tb, &r.b, 0, hit, h, NULL, &e), ER_OK);
+    for (int s = 0; s < 8; s++) ck_assert_int_eq(h[s], 1);
+    ck_assert_int_eq(memcmp(miss, hit, n * sizeof *hit), 0);
+    er_model *m16;
+    er_model_params p = er_model_default_params();
+    p.compute = ER_COMPUTE_BF16;
+    ck_assert_int_eq(er_model_load(mdir, &p, &m16, &e), ER_OK);
+    forward(m16, &r.b, ref);
+    ck_assert_int_eq(memcmp(ref, hit, n * sizeof *hit), 0);
+    ck_assert_int_eq(er_run(w, tf, &r.b, 0, f32, h, NULL, &e), ER_OK);
+    for (int s = 0; s < 8; s++) ck_assert_int_eq(h[s], 0); /* bf16 entries are not fp32's */
+    ck_assert_int_ne(memcmp(f32, hit, n * sizeof *hit), 0);
+    er_model_free(m16);
+    free(miss); free(hit); free(ref); free(f32);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    er_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(refuses_unknown_mode) {
+    er_model *m = NULL;
+    er_err e = {0};
+    er_model_params p = er_model_default_params();
+    p.compute = (er_compute)7;
+    ck_assert_int_eq(er_model_load("tests/fixtures/models/bert-seqcls", &p, &m, &e),
+                     ER_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(e.msg, "compute mode 7"));
+    er_compute c;
+    ck_assert(er_compute_parse("bf16", &c) && c == ER_COMPUTE_BF16);
+    ck_assert(er_compute_parse("fp32", &c) && c == ER_COMPUTE_FP32);
+    ck_assert(!er_compute_parse("BF16", &c) && !er_compute_parse("", &c) &&
+              !er_compute_parse(NULL, &c));
+}
+END_TEST
+
+/* Where bf16 cannot run, loading refuses and names what is missing. */
+START_TEST(refuses_bf16_without_the_feature) {
+    if (have_bf16()) ER_SKIP("this host runs bf16: the refusal cannot be observed");
+    er_model *m = NULL;
+    er_err e = {0};
+    er_model_params p = er_model_default_params();
+    const char *missing = NULL;
+    p.compute = ER_COMPUTE_BF16;
+    ck_assert_int_eq(er_model_load("tests/fixtures/models/bert-seqcls", &p, &m, &e),
+                     ER_ERR_UNSUPPORTED);
+    er_gemm_supports(ER_GEMM_BF16, &missing);
+    ck_assert_ptr_nonnull(strstr(e.msg, missing));
+}
+END_TEST
+
+static Suite *compute_suite(void) {
+    Suite *s = suite_create("compute");
+    TCase *tc = tcase_create("compute");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, bf16_accuracy_every_golden);
+    tcase_add_test(tc, bf16_recycling_exact_and_separate);
+    tcase_add_test(tc, refuses_unknown_mode);
+    tcase_add_test(tc, refuses_bf16_without_the_feature);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(compute_suite)
