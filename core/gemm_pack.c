@@ -1,7 +1,10 @@
 /* er_model_pack (model_internal.h): the loaded model's Linear weights in the
  * GEMM backend's packed layout, once at load.  The weights as stored stay
  * where they are (the fingerprint and the OpenBLAS path read them). */
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "gemm.h"
 #include "model_internal.h"
@@ -51,6 +54,39 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     return ER_OK;
 }
 
+/* Drops the resident pages of l's stored weight when it lies in a weights
+ * file's mmap and has a packed copy: the forward never reads it, and the
+ * fingerprint or the OpenBLAS path re-read it from the file if needed.
+ * Only whole pages inside the tensor are dropped. */
+static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
+    if (!l->w || !packed) return;
+    const size_t bytes = (size_t)l->out * l->in * sizeof(float);
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int f = 0; f < m->n_files; f++) {
+        if (!er_st_in_map(m->files[f], l->w, bytes)) continue;
+        uintptr_t a = ((uintptr_t)l->w + page - 1) & ~(page - 1);
+        uintptr_t b = ((uintptr_t)l->w + bytes) & ~(page - 1);
+        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+        return;
+    }
+}
+
+void er_model_trim(const er_model *m) {
+    if (m->emb_project.packed) trim_lin(m, &m->emb_project, true);
+    for (int i = m->skip_below; i < m->cfg.num_layers; i++) {
+        const er_layer_w *L = &m->layers[i];
+        const bool fused = L->qkv.packed != NULL;
+        trim_lin(m, &L->q, fused || L->q.packed);
+        trim_lin(m, &L->k, fused || L->k.packed);
+        trim_lin(m, &L->v, fused || L->v.packed);
+        trim_lin(m, &L->o, L->o.packed);
+        trim_lin(m, &L->ffn_in, L->ffn_in.packed);
+        trim_lin(m, &L->ffn_out, L->ffn_out.packed);
+    }
+    trim_lin(m, &m->head_dense, m->head_dense.packed);
+    trim_lin(m, &m->head_out, m->head_out.packed);
+}
+
 er_status er_model_pack(er_model *m, er_err *err) {
     if (!er_gemm_supports(kind_of(m), NULL)) return ER_OK; /* fp32 on OpenBLAS */
     er_status st = pack_lin(m, &m->emb_project, err);
@@ -66,5 +102,6 @@ er_status er_model_pack(er_model *m, er_err *err) {
     }
     if (st == ER_OK) st = pack_lin(m, &m->head_dense, err);
     if (st == ER_OK) st = pack_lin(m, &m->head_out, err);
+    if (st == ER_OK) er_model_trim(m);
     return st;
 }

@@ -56,6 +56,12 @@ void er_model_free(er_model *m); /* NULL and half-built models accepted */
 
 er_compute er_model_compute(const er_model *m);
 
+/* Drops the resident pages of stored (mmapped) weights that the forward
+ * reads from packed copies (gemm.h); reading them again (the fingerprint)
+ * re-faults them from the file.  Called at the end of er_model_load and by
+ * the task set after fingerprinting; RSS only, results are unchanged. */
+void er_model_trim(const er_model *m);
+
 /* The validated configuration (valid until er_model_free). */
 const er_config *er_model_config(const er_model *m);
 

@@ -139,6 +139,7 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
     er_fp_tensor *tt = NULL;
     int nt = 0;
     if ((st = er_fingerprint(t->model, ts->cut, t->fp, &tt, &nt, err)) != ER_OK) return st;
+    er_model_trim(t->model); /* the fingerprint re-read the stored weights */
     int j = 0;
     while (j < ts->n_stacks && memcmp(ts->stacks[j].fp, t->fp, 32)) j++;
     if (j == ts->n_stacks) { /* a new stack: this task's own model runs its lower layers */
