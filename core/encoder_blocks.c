@@ -31,8 +31,14 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
         er_lin_apply(&m->emb_project, e, T, out); // [T, H]
 }
 
+/* Whether l's packed weight is its own: a copy of an er_lin that changed w
+ * or out (a slice of a fused weight) runs on the stored weight instead. */
+static bool packed_ok(const er_lin *l) {
+    return l->packed && l->w == l->packed_w && l->out == l->packed_out;
+}
+
 void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
-    if (l->packed) {
+    if (packed_ok(l)) {
         er_gemm_out o = {.dst = {y}, .seg = l->out};
         er_gemm_packed(er_gemm_bound(), x, n, l->in, l->kind, l->packed, l->out, l->b,
                        ER_EPI_NONE, &o);
@@ -43,7 +49,7 @@ void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
 
 /* y[n, l->out] = x . W^T (no bias: the caller adds it in a later pass). */
 static void lin_nobias(er_ctx *c, const er_lin *l, const float *x, int n, float *y) {
-    if (l->packed) {
+    if (packed_ok(l)) {
         er_gemm_out o = {.dst = {y}, .seg = l->out};
         er_gemm_packed(c->par, x, n, l->in, l->kind, l->packed, l->out, NULL, ER_EPI_NONE,
                        &o);
@@ -145,7 +151,7 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     attention(x, c, b, bias);                         // att [T, H]
     lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    if (L->ffn_in.packed) { /* bias and activation in the GEMM's epilogue */
+    if (packed_ok(&L->ffn_in)) { /* bias and activation in the GEMM's epilogue */
         er_gemm_out o = {.dst = {x->ffn}, .seg = F};
         er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
                        epi_of(c->act), &o); // [T, F]

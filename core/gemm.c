@@ -13,6 +13,7 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@
 #endif
 
 static er_gemm_backend backend;
-static bool has_bf16;
+static bool has_bf16, has_vnni;
 static char describe[200];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -45,11 +46,13 @@ static void choose(void) {
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f");
     has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+    has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
     backend = avx512 && !want_blas ? ER_GEMM_AVX512 : ER_GEMM_OPENBLAS;
     if (backend == ER_GEMM_AVX512)
         snprintf(describe, sizeof describe, "gemm: erserve AVX-512F kernels on packed weights "
-                 "(fp32%s)", has_bf16 ? "; bf16 with AVX512-BF16" : "; no AVX512-BF16: no bf16");
+                 "(fp32; bf16 %s; int8 %s)", has_bf16 ? "with AVX512-BF16" : "refused: no AVX512-BF16",
+                 has_vnni ? "with AVX512-VNNI" : "refused: no AVX512-VNNI");
     else
         snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
                  want_blas ? "ERSERVE_GEMM=openblas" : "this CPU has no AVX-512F");
@@ -72,6 +75,8 @@ bool er_gemm_supports(er_gemm_kind kind, const char **missing) {
         why = "the erserve AVX-512 GEMM backend (this CPU has no AVX-512F, or ERSERVE_GEMM=openblas)";
     else if (kind == ER_GEMM_BF16 && !has_bf16)
         why = "the CPU feature AVX512-BF16 (VDPBF16PS)";
+    else if (kind == ER_GEMM_INT8 && !has_vnni)
+        why = "the CPU feature AVX512-VNNI (VPDPBUSD)";
     if (missing) *missing = why;
     return why == NULL;
 }
@@ -87,11 +92,49 @@ er_par *er_gemm_bind(er_par *team) {
 er_par *er_gemm_bound(void) { return bound; }
 
 static inline int pairs(int in) { return (in + 1) / 2; }
+static inline int quads(int in) { return (in + 3) / 4; }
 
 size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in) {
     size_t cols = (size_t)((out + NR - 1) / NR) * NR;
-    return kind == ER_GEMM_BF16 ? cols * (size_t)pairs(in) * 2 * sizeof(uint16_t)
-                                : cols * (size_t)in * sizeof(float);
+    switch (kind) {
+    case ER_GEMM_BF16: return cols * (size_t)pairs(in) * 2 * sizeof(uint16_t);
+    case ER_GEMM_INT8: return cols * (size_t)quads(in) * 4 + cols * (sizeof(float) + sizeof(int32_t));
+    case ER_GEMM_F32: break;
+    }
+    return cols * (size_t)in * sizeof(float);
+}
+
+/* Symmetric int8 of v / scale, rounded half away from zero, in [-127, 127]. */
+static inline int8_t quant8(float v) {
+    float r = v + (v >= 0.0f ? 0.5f : -0.5f);
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (int8_t)(int)r;
+}
+
+/* INT8 layout: panels [quads(in), NR, 4] int8 (four consecutive k of a
+ * column side by side, VPDPBUSD's signed operand), then scale[cols] floats
+ * (the column's max |w| / 127) and comp[cols] int32 = 128 * sum of the
+ * column's int8 values: x is fed unsigned as x_q + 128, and comp takes the
+ * 128 back out. */
+static void pack_int8(const float *W, int out, int in, void *packed) {
+    const int panels = (out + NR - 1) / NR, kq = quads(in), cols = panels * NR;
+    int8_t *q = packed;
+    float *scale = (float *)(q + (size_t)cols * kq * 4);
+    int32_t *comp = (int32_t *)(scale + cols);
+    for (int n = 0; n < cols; n++) {
+        const float *w = n < out ? W + (size_t)n * in : NULL; // [in]
+        float mx = 0.0f;
+        for (int k = 0; w && k < in; k++) mx = fabsf(w[k]) > mx ? fabsf(w[k]) : mx;
+        const float sw = mx > 0.0f ? mx / 127.0f : 1.0f;
+        int32_t sum = 0;
+        for (int k = 0; k < 4 * kq; k++) {
+            int8_t v = w && k < in ? quant8(w[k] / sw) : 0;
+            q[(((size_t)(n / NR) * kq + k / 4) * NR + n % NR) * 4 + k % 4] = v;
+            sum += v;
+        }
+        scale[n] = w ? sw : 0.0f;
+        comp[n] = 128 * sum;
+    }
 }
 
 /* fp32 -> bfloat16, round to nearest even (weights and activations are
@@ -104,6 +147,10 @@ static inline uint16_t to_bf16(float f) {
 }
 
 void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *packed) {
+    if (kind == ER_GEMM_INT8) {
+        pack_int8(W, out, in, packed);
+        return;
+    }
     const int panels = (out + NR - 1) / NR, kp = pairs(in);
     for (int p = 0; p < panels; p++)
         for (int j = 0; j < NR; j++) {
@@ -123,6 +170,7 @@ void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *pack
 #ifdef ER_GEMM_X86
 #define AVX512 __attribute__((target("avx512f")))
 #define AVX512BF16 __attribute__((target("avx512f,avx512bf16")))
+#define AVX512VNNI __attribute__((target("avx512f,avx512vnni")))
 
 /* One micro-tile: what its arguments say, for kernels specialised on mr. */
 typedef struct {
@@ -137,6 +185,9 @@ typedef struct {
     bool first, last; /* first k block: no sum to add; last: epilogue */
     const float *bias; /* [NR] at the panel's first column, or NULL */
     er_epi act;
+    const float *wscale;  /* int8: [NR] column scales at the panel's first column */
+    const int32_t *comp;  /* int8: [NR] 128 * column sums */
+    const float *xscale;  /* int8: [mr] the tile's row scales */
 } tile;
 
 static inline void epilogue_row(float *c, int n, er_epi act) {
@@ -214,16 +265,54 @@ static inline __attribute__((always_inline)) AVX512BF16 void tile_bf16(const int
     tile_store(mr, t, acc);
 }
 
+/* int8: u8 (x_q + 128) times s8 (w_q), four products per lane per
+ * VPDPBUSD, exact int32 sums; then (sum - comp) * w scale * x scale in fp32.
+ * The reduction is always one block (gemm_range), so no partial sums. */
+static inline __attribute__((always_inline)) AVX512VNNI void tile_int8(const int mr,
+                                                                       const tile *t) {
+    __m512i acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+    const int8_t *b = t->b;
+    const uint32_t *a = t->a;
+    for (int k = 0; k < t->kc; k += 4, b += 4 * NR, a += MR) {
+        __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 2 * NR);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __m512i av = _mm512_set1_epi32((int)a[i]);
+            acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], av, b0);
+            acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, b1);
+        }
+    }
+    const __m512i c0 = _mm512_maskz_loadu_epi32(t->m0, t->comp);
+    const __m512i c1 = _mm512_maskz_loadu_epi32(t->m1, t->comp + 16);
+    const __m512 s0 = _mm512_maskz_loadu_ps(t->m0, t->wscale);
+    const __m512 s1 = _mm512_maskz_loadu_ps(t->m1, t->wscale + 16);
+    __m512 f[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        const __m512 xs = _mm512_set1_ps(t->xscale[i]);
+        f[i][0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][0], c0)),
+                                _mm512_mul_ps(s0, xs));
+        f[i][1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][1], c1)),
+                                _mm512_mul_ps(s1, xs));
+    }
+    tile_store(mr, t, f);
+}
+
 #define TILE_MR(r) \
     static AVX512 void tile_f32_##r(const tile *t) { tile_f32(r, t); } \
-    static AVX512BF16 void tile_bf16_##r(const tile *t) { tile_bf16(r, t); }
+    static AVX512BF16 void tile_bf16_##r(const tile *t) { tile_bf16(r, t); } \
+    static AVX512VNNI void tile_int8_##r(const tile *t) { tile_int8(r, t); }
 TILE_MR(1) TILE_MR(2) TILE_MR(3) TILE_MR(4) TILE_MR(5) TILE_MR(6)
 TILE_MR(7) TILE_MR(8) TILE_MR(9) TILE_MR(10) TILE_MR(11) TILE_MR(12)
-static void (*const tiles[2][MR + 1])(const tile *) = {
+static void (*const tiles[3][MR + 1])(const tile *) = {
     {NULL, tile_f32_1, tile_f32_2, tile_f32_3, tile_f32_4, tile_f32_5, tile_f32_6,
      tile_f32_7, tile_f32_8, tile_f32_9, tile_f32_10, tile_f32_11, tile_f32_12},
     {NULL, tile_bf16_1, tile_bf16_2, tile_bf16_3, tile_bf16_4, tile_bf16_5, tile_bf16_6,
-     tile_bf16_7, tile_bf16_8, tile_bf16_9, tile_bf16_10, tile_bf16_11, tile_bf16_12}};
+     tile_bf16_7, tile_bf16_8, tile_bf16_9, tile_bf16_10, tile_bf16_11, tile_bf16_12},
+    {NULL, tile_int8_1, tile_int8_2, tile_int8_3, tile_int8_4, tile_int8_5, tile_int8_6,
+     tile_int8_7, tile_int8_8, tile_int8_9, tile_int8_10, tile_int8_11, tile_int8_12}};
 
 typedef struct {
     const float *x, *bias;
@@ -243,17 +332,37 @@ static __thread union {
     float f[APACK];
     uint32_t u[APACK];
 } apack __attribute__((aligned(64)));
+static __thread float xscale[MC]; /* int8: each packed row's scale */
+
+/* int8: row i of the block as u8 quads [quads(kc), MR], x_q + 128 with
+ * x_q = x / scale rounded, scale = max |x| / 127 over the row (dynamic,
+ * per token). */
+static void pack_x_int8(const float *src, int i0, int i, int kc) {
+    float mx = 0.0f;
+    for (int k = 0; k < kc; k++) mx = fabsf(src[k]) > mx ? fabsf(src[k]) : mx;
+    const float sx = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / sx;
+    xscale[i0 + i] = sx;
+    uint32_t *dst = apack.u + (size_t)i0 * quads(kc); // [quads(kc), MR]
+    for (int k = 0; k < 4 * quads(kc); k += 4) {
+        uint32_t w = 0;
+        for (int q = 0; q < 4; q++)
+            w |= (uint32_t)(uint8_t)(k + q < kc ? quant8(src[k + q] * inv) + 128 : 128) << (8 * q);
+        dst[(k / 4) * MR + i] = w;
+    }
+}
 
 static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc) {
     for (int i0 = 0; i0 < mc; i0 += MR) {
         const int mr = mc - i0 < MR ? mc - i0 : MR;
         for (int i = 0; i < mr; i++) {
             const float *src = x + (size_t)(i0 + i) * ldx;
-            if (kind == ER_GEMM_F32) {
+            if (kind == ER_GEMM_INT8) {
+                pack_x_int8(src, i0, i, kc);
+            } else if (kind == ER_GEMM_F32) {
                 float *dst = apack.f + (size_t)i0 * kc; // [kc, MR]
                 for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
             } else {
-                uint32_t *dst = apack.u + (size_t)i0 * kc; // [kc / 2, MR] (kc even or last)
+                uint32_t *dst = apack.u + (size_t)i0 * pairs(kc); // [pairs(kc), MR]
                 for (int k = 0; k < kc; k += 2) {
                     uint32_t hi = k + 1 < kc ? to_bf16(src[k + 1]) : 0;
                     dst[(k / 2) * MR + i] = to_bf16(src[k]) | hi << 16;
@@ -263,16 +372,26 @@ static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc
     }
 }
 
+/* Bytes of x one packed row of kc values takes in apack. */
+static size_t row_bytes(er_gemm_kind kind, int kc) {
+    return kind == ER_GEMM_INT8 ? (size_t)quads(kc) * 4 : kind == ER_GEMM_BF16 ? (size_t)pairs(kc) * 4
+                                                                               : (size_t)kc * 4;
+}
+
 /* Panels [p0, p1) of the whole product: rows by blocks, then panels, then
- * 12-row tiles; the reduction is split only when longer than KC. */
+ * 12-row tiles; the reduction is split only when longer than KC (int8:
+ * never, the row scale and comp cover all of k). */
 static void gemm_range(const gemm_job *j, int p0, int p1) {
-    const int seg = j->y->seg, bf = j->kind == ER_GEMM_BF16;
-    const int blocks = (j->in + KC - 1) / KC;
+    const int seg = j->y->seg, kind = (int)j->kind;
+    const int blocks = j->kind == ER_GEMM_INT8 ? 1 : (j->in + KC - 1) / KC;
     const int kcb = ((j->in + blocks - 1) / blocks + 1) & ~1; /* even: whole bf16 pairs */
-    int mcb = APACK / kcb / MR * MR; /* rows whose kcb-long slices fill apack */
+    int mcb = (int)(sizeof apack / row_bytes(j->kind, kcb)) / MR * MR; /* rows apack holds */
     mcb = mcb > MC ? MC : mcb;
-    /* One panel: NR columns for every k (fp32) or k pair (bf16 pairs of 2-byte values). */
-    const size_t panel_bytes = bf ? (size_t)NR * pairs(j->in) * 4 : (size_t)NR * j->in * 4;
+    /* One panel: NR columns for every k, k pair (bf16) or k quad (int8). */
+    const size_t panel_bytes = NR * row_bytes(j->kind, j->in);
+    const size_t cols = (size_t)j->panels * NR;
+    const float *wscale = (const float *)((const char *)j->packed + cols * row_bytes(j->kind, j->in));
+    const int32_t *comp = (const int32_t *)(wscale + cols);
     for (int m0 = 0; m0 < j->n; m0 += mcb) {
         const int mc = j->n - m0 < mcb ? j->n - m0 : mcb;
         for (int k0 = 0; k0 < j->in; k0 += kcb) {
@@ -285,12 +404,15 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
                 t.m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
                 t.m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
                 t.bias = j->bias ? j->bias + col : NULL;
-                t.b = (const char *)j->packed + p * panel_bytes + (size_t)k0 * NR * 4 / (bf ? 2 : 1);
+                t.b = (const char *)j->packed + p * panel_bytes + NR * row_bytes(j->kind, k0);
+                t.wscale = wscale + col;
+                t.comp = comp + col;
                 for (int i0 = 0; i0 < mc; i0 += MR) {
                     const int mr = mc - i0 < MR ? mc - i0 : MR;
-                    t.a = apack.f + (size_t)i0 * t.kc;
+                    t.a = (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t.kc);
+                    t.xscale = xscale + i0;
                     t.c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
-                    tiles[bf][mr](&t);
+                    tiles[kind][mr](&t);
                 }
             }
         }

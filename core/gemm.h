@@ -36,8 +36,11 @@ const char *er_gemm_describe(void);
 
 /* The packed weight's number format.  ER_GEMM_BF16: weights rounded to
  * bfloat16 at load, x rounded to bfloat16 as it is copied into the kernel's
- * block, products summed in fp32 (VDPBF16PS, AVX512-BF16). */
-typedef enum { ER_GEMM_F32, ER_GEMM_BF16 } er_gemm_kind;
+ * block, products summed in fp32 (VDPBF16PS, AVX512-BF16).  ER_GEMM_INT8:
+ * weights symmetric int8 per output column (scale max |w| / 127), x
+ * quantised per row (token) on the fly the same way, exact int32 sums
+ * (VPDPBUSD, AVX512-VNNI), rescaled to fp32 before bias and activation. */
+typedef enum { ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8 } er_gemm_kind;
 
 /* Whether this process can run `kind` (backend and CPU features); if not,
  * *missing names what is missing (a CPU feature or the backend). */
@@ -47,13 +50,14 @@ bool er_gemm_supports(er_gemm_kind kind, const char **missing);
 typedef enum { ER_EPI_NONE, ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU } er_epi;
 
 /* Bytes of a packed [out, in] weight (out rounded up to 32; bf16: in
- * rounded up to 2, two bytes a value). */
+ * rounded up to 2, two bytes a value; int8: in rounded up to 4, one byte a
+ * value, plus a scale and a compensation term per column). */
 size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in);
 
 /* packed = W[out, in] (nn.Linear layout) as panels of 32 output columns:
  * F32: panel p holds, for each k < in, W[32p .. 32p + 31][k] (zeros past
  * out).  BF16: for each pair of k, the 32 columns' (k, k + 1) values side by
- * side, VDPBF16PS's operand layout. */
+ * side, VDPBF16PS's operand layout; INT8: quads of k likewise (gemm.c). */
 void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *packed);
 
 /* Where the output columns go: column c of y[n, out] is written to

@@ -10,7 +10,8 @@
 #include "model_internal.h"
 
 static er_gemm_kind kind_of(const er_model *m) {
-    return m->compute == ER_COMPUTE_BF16 ? ER_GEMM_BF16 : ER_GEMM_F32;
+    return m->compute == ER_COMPUTE_BF16   ? ER_GEMM_BF16
+           : m->compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
 }
 
 /* Model-owned room for a packed weight (floats: 64-byte multiples suffice). */
@@ -21,14 +22,23 @@ static er_status alloc_packed(er_model *m, size_t bytes, void **out, er_err *err
     return st;
 }
 
+/* int8 keeps a whole row's reduction in one block of the kernel's x copy
+ * (gemm.c): 12 rows of quads must fit its 288 KiB. */
+#define INT8_MAX_IN 24576
+
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     if (!l->w || l->packed) return ER_OK;
+    if (kind_of(m) == ER_GEMM_INT8 && l->in > INT8_MAX_IN)
+        return er_set(err, ER_ERR_UNSUPPORTED, "compute int8: a projection with %d inputs "
+                      "(at most %d)", l->in, INT8_MAX_IN);
     void *p;
     er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), l->out, l->in), &p, err);
     if (st != ER_OK) return st;
     er_gemm_pack(kind_of(m), l->w, l->out, l->in, p);
     l->packed = p;
     l->kind = kind_of(m);
+    l->packed_w = l->w;
+    l->packed_out = l->out;
     return ER_OK;
 }
 
@@ -50,7 +60,8 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
         er_gemm_pack(kind_of(m), parts[i]->w, H, in, (char *)p + i * one);
         memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
     }
-    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m)};
+    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m),
+                      .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;
 }
 

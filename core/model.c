@@ -23,11 +23,14 @@ er_compute er_model_compute(const er_model *m) { return m->compute; }
 bool er_compute_parse(const char *s, er_compute *out) {
     if (s && strcmp(s, "fp32") == 0) *out = ER_COMPUTE_FP32;
     else if (s && strcmp(s, "bf16") == 0) *out = ER_COMPUTE_BF16;
+    else if (s && strcmp(s, "int8") == 0) *out = ER_COMPUTE_INT8;
     else return false;
     return true;
 }
 
-const char *er_compute_name(er_compute c) { return c == ER_COMPUTE_BF16 ? "bf16" : "fp32"; }
+const char *er_compute_name(er_compute c) {
+    return c == ER_COMPUTE_BF16 ? "bf16" : c == ER_COMPUTE_INT8 ? "int8" : "fp32";
+}
 
 int er_model_max_seq_len(const er_model *m) { return m->arch->max_seq_len(&m->cfg); }
 
@@ -317,12 +320,16 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
     }
     m->skip_below = p.skip_below_layer;
     const char *missing;
-    if (p.compute != ER_COMPUTE_FP32 && p.compute != ER_COMPUTE_BF16) {
-        st = er_set(err, ER_ERR_INVALID_ARG, "compute mode %d (fp32 or bf16)", (int)p.compute);
+    if (p.compute != ER_COMPUTE_FP32 && p.compute != ER_COMPUTE_BF16 &&
+        p.compute != ER_COMPUTE_INT8) {
+        st = er_set(err, ER_ERR_INVALID_ARG, "compute mode %d (fp32, bf16 or int8)", (int)p.compute);
         goto fail;
     }
-    if (p.compute == ER_COMPUTE_BF16 && !er_gemm_supports(ER_GEMM_BF16, &missing)) {
-        st = er_set(err, ER_ERR_UNSUPPORTED, "compute bf16 needs %s", missing);
+    er_gemm_kind kind = p.compute == ER_COMPUTE_BF16   ? ER_GEMM_BF16
+                        : p.compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
+    if (p.compute != ER_COMPUTE_FP32 && !er_gemm_supports(kind, &missing)) {
+        st = er_set(err, ER_ERR_UNSUPPORTED, "compute %s needs %s", er_compute_name(p.compute),
+                    missing);
         goto fail;
     }
     m->compute = p.compute;

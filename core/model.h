@@ -20,12 +20,13 @@
 
 typedef struct er_model er_model;
 
-/* The number format of the weight GEMMs (gemm.h): fp32 (default), or bf16
- * weights with fp32 sums (AVX512-BF16).  LayerNorm, softmax, activations and
- * attention stay fp32 in every mode. */
-typedef enum { ER_COMPUTE_FP32 = 0, ER_COMPUTE_BF16 = 1 } er_compute;
+/* The number format of the weight GEMMs (gemm.h): fp32 (default), bf16
+ * weights with fp32 sums (AVX512-BF16), or int8 weights per output channel
+ * with int8 activations per token and int32 sums (AVX512-VNNI).  LayerNorm,
+ * softmax, activations and attention stay fp32 in every mode. */
+typedef enum { ER_COMPUTE_FP32 = 0, ER_COMPUTE_BF16 = 1, ER_COMPUTE_INT8 = 2 } er_compute;
 
-/* "fp32" / "bf16" -> *out; false for anything else. */
+/* "fp32" / "bf16" / "int8" -> *out; false for anything else. */
 bool er_compute_parse(const char *s, er_compute *out);
 const char *er_compute_name(er_compute c);
 
@@ -34,8 +35,9 @@ typedef struct {
      * faulted in or converted): the model can then only run layers at or
      * above it.  Lets several tasks share one copy of a common lower stack. */
     int skip_below_layer;
-    /* The weight GEMMs' number format.  bf16 is refused (ER_ERR_UNSUPPORTED,
-     * naming the missing CPU feature) where the host cannot run it. */
+    /* The weight GEMMs' number format.  bf16 and int8 are refused
+     * (ER_ERR_UNSUPPORTED, naming the missing CPU feature) where the host
+     * cannot run them. */
     er_compute compute;
 } er_model_params;
 

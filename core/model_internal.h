@@ -15,9 +15,10 @@ typedef struct {
     const float *w; /* [out, in], nn.Linear layout */
     const float *b; /* [out] or NULL */
     int out, in;
-    const void *packed;  /* w in the GEMM backend's panels (gemm.h), or NULL:
-                            er_lin_apply uses it when present */
+    const void *packed;  /* w in the GEMM backend's panels (gemm.h), or NULL */
     er_gemm_kind kind;   /* packed's number format (the model's compute mode) */
+    const float *packed_w; /* w and out when packed: a copy of the struct with */
+    int packed_out;        /* another w or out (a slice) must not use packed */
 } er_lin;
 
 typedef struct {

@@ -43,7 +43,7 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     tp.store.dtype = (er_dtype)dt;
     er_compute mode;
     if (!er_compute_parse(cfg->compute ? cfg->compute : "fp32", &mode))
-        return er_set(err, ER_ERR_INVALID_ARG, "--compute must be fp32 or bf16, not \"%s\"",
+        return er_set(err, ER_ERR_INVALID_ARG, "--compute must be fp32, bf16 or int8, not \"%s\"",
                       cfg->compute);
     er_compute modes[SRV_MAX_TASKS];
     for (int i = 0; i < cfg->n_tasks; i++)

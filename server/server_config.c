@@ -39,7 +39,7 @@ static const opt OPTS[] = {
     {"--store-dtype", "ERSERVE_STORE_DTYPE", "store_dtype", K_STR, F(store_dtype), 0, 0,
      "fp32 | fp16 | int8 [fp16]"},
     {"--compute", "ERSERVE_COMPUTE", "compute", K_STR, F(compute), 0, 0,
-     "fp32 | bf16: number format of the weight GEMMs for tasks without @MODE [fp32]"},
+     "fp32 | bf16 | int8: number format of the weight GEMMs for tasks without @MODE [fp32]"},
     {"--workers", "ERSERVE_WORKERS", "workers", K_INT, F(workers), 1, 256,
      "compute workers [one per core]"},
     {"--blas-threads", "ERSERVE_BLAS_THREADS", "blas_threads", K_INT, F(blas_threads), 1, 256,

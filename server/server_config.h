@@ -29,7 +29,7 @@ typedef struct {
     char *store_path;        /* NULL = no store */
     uint64_t store_budget;   /* bytes */
     char *store_dtype;       /* fp32 | fp16 | int8 */
-    char *compute;           /* fp32 | bf16: tasks without their own "@MODE" */
+    char *compute;           /* fp32 | bf16 | int8: tasks without their own "@MODE" */
     int workers;             /* compute threads */
     int blas_threads;        /* OpenBLAS threads per process (shared by workers) */
     int http_threads;        /* libmicrohttpd polling threads */
@@ -61,7 +61,7 @@ er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool 
                           er_err *err);
 
 /* Adds (or replaces, by name) a task from "NAME=DIR[:CUT][@COMPUTE]"
- * (COMPUTE: fp32 | bf16; without it the task follows --compute). */
+ * (COMPUTE: fp32 | bf16 | int8; without it the task follows --compute). */
 er_status srv_config_add_task(srv_config *c, const char *spec, er_err *err);
 
 void srv_config_usage(FILE *f);

@@ -22,7 +22,7 @@
 #define MAX_REQUEST_BYTES (64u << 20)
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--compute fp32|bf16] "
+    fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--compute fp32|bf16|int8] "
                "[--version]\n"
                "  reads {\"input_ids\": [[...]], \"token_type_ids\"?: [[...]], "
                "\"attention_mask\"?: [[...]]} on stdin,\n"

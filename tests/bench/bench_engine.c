@@ -10,7 +10,8 @@
  * BENCH_IDS=FILE takes the token ids (int32 little-endian, BATCH * SEQ) from
  * FILE instead of random ones; BENCH_DUMP=FILE writes the last layer's hidden
  * states [BATCH * SEQ, hidden] as float32 there (bench_compare.sh compares
- * the engines' outputs with them). */
+ * the engines' outputs with them); BENCH_DUMP_HEAD=FILE the head's output.
+ * BENCH_COMPUTE=fp32|bf16 picks the compute mode (model.h). */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -126,8 +127,11 @@ int main(int argc, char **argv) {
             tg[i] = now_s() - t1;
         }
     }
-    if (dump_file) { /* x was overwritten by the ceiling run: one more forward */
-        if (er_forward(m, ctx, &b, x, out, &err) != ER_OK || !write_floats(dump_file, x, (size_t)T * H))
+    const char *dump_head = getenv("BENCH_DUMP_HEAD");
+    if (dump_file || dump_head) { /* x was overwritten by the ceiling run: one more forward */
+        if (er_forward(m, ctx, &b, x, out, &err) != ER_OK ||
+            (dump_file && !write_floats(dump_file, x, (size_t)T * H)) ||
+            (dump_head && !write_floats(dump_head, out, er_head_out_size(m, &b))))
             return 1;
     }
     print_result(m, FF, B, S, threads, median(tf, iters), median(tg, iters), rss);

@@ -23,13 +23,13 @@ static inline double median(double *v, int n) {
     return v[n / 2];
 }
 
-/* Model parameters of a benchmark: BENCH_COMPUTE=fp32|bf16 (default fp32);
+/* Model parameters of a benchmark: BENCH_COMPUTE=fp32|bf16|int8 (default fp32);
  * exits with a message on another value. */
 static inline er_model_params bench_model_params(void) {
     er_model_params p = er_model_default_params();
     const char *c = getenv("BENCH_COMPUTE");
     if (c && *c && !er_compute_parse(c, &p.compute)) {
-        fprintf(stderr, "BENCH_COMPUTE must be fp32 or bf16, not %s\n", c);
+        fprintf(stderr, "BENCH_COMPUTE must be fp32, bf16 or int8, not %s\n", c);
         exit(2);
     }
     return p;

@@ -1,6 +1,6 @@
-/* Compute modes (model.h er_compute): bf16 against fp32 on every golden
+/* Compute modes (model.h er_compute): bf16 and int8 against fp32 on every golden
  * model (head logits, embedding cosine, argmax agreement on seeded random
- * inputs), recycling exact within bf16 and never shared with fp32 (store
+ * inputs), recycling exact within a mode and never shared with fp32 (store
  * namespace and lower stack), and the refusals. */
 #include <dirent.h>
 #include <math.h>
@@ -22,8 +22,22 @@
 #define BF16_REL_BOUND 4e-2    /* max |logit diff| / max |logit| */
 #define BF16_COS_BOUND 0.999   /* smallest embedding cosine */
 #define BF16_ARGMAX_BOUND 0.95 /* fraction of rows whose argmax agrees */
+/* int8 (8-bit weights per channel, 8-bit activations per token): on these
+ * tiny random models one outlier dimension takes a token's whole 8-bit
+ * range, so a few models are far off: worst measured relative 1.23 and
+ * argmax 7/8 (mpnet-seqcls), cosine 0.515 (bert-splade: a sparse vector
+ * whose ReLU support moves).  Hard bounds per model catch a broken kernel;
+ * the typical error is bounded by requiring 90% of the models within the
+ * tight ones (measured: all but those two and gte-embed, cosine 0.9919). */
+#define INT8_REL_BOUND 1.5
+#define INT8_COS_BOUND 0.5
+#define INT8_ARGMAX_BOUND 0.85
+#define INT8_TIGHT_REL 0.1
+#define INT8_TIGHT_COS 0.99
+#define INT8_TIGHT_SHARE 0.9
 
 static bool have_bf16(void) { return er_gemm_supports(ER_GEMM_BF16, NULL); }
+static bool have_int8(void) { return er_gemm_supports(ER_GEMM_INT8, NULL); }
 
 static int n_models;
 static char models[64][64];
@@ -75,13 +89,13 @@ static void forward(const er_model *m, const er_batch *b, float *out) {
 }
 
 typedef struct {
-    double rel, cos_min, agree;
+    double rel, cos_min, agree, amax;
 } accuracy;
 
 /* Rows of width w: the worst |diff| / max |ref|, the smallest cosine, and
  * the fraction of rows whose argmax agrees. */
 static accuracy compare(const float *ref, const float *got, size_t rows, size_t w) {
-    accuracy a = {0, 1, 0};
+    accuracy a = {0, 1, 0, 0};
     double amax = 0, emax = 0;
     int agree = 0;
     for (size_t r = 0; r < rows; r++) {
@@ -99,24 +113,32 @@ static accuracy compare(const float *ref, const float *got, size_t rows, size_t 
         agree += ax == ay;
     }
     a.rel = emax / fmax(amax, 1e-12);
+    a.amax = amax;
     a.agree = (double)agree / (double)rows;
     return a;
 }
 
-START_TEST(bf16_accuracy_every_golden) {
-    if (!have_bf16()) ER_SKIP("bf16 compute needs AVX512-BF16 and the AVX-512 backend");
+typedef struct {
+    er_compute mode;
+    double rel, cos, agree;        /* bounds on every model */
+    double tight_rel, tight_cos, tight_share; /* share of models within tighter ones */
+} mode_bounds;
+
+static void accuracy_every_golden(const mode_bounds *mb) {
+    const char *name = er_compute_name(mb->mode);
     list_models();
     double worst_rel = 0, worst_cos = 1, worst_agree = 1;
+    int tight = 0;
     for (int i = 0; i < n_models; i++) {
         char dir[256];
         snprintf(dir, sizeof dir, "tests/fixtures/models/%s", models[i]);
-        er_model *m32, *m16;
+        er_model *m32, *mq;
         er_err e;
         er_model_params p = er_model_default_params();
         ck_assert_msg(er_model_load(dir, &p, &m32, &e) == ER_OK, "%s", e.msg);
-        p.compute = ER_COMPUTE_BF16;
-        ck_assert_msg(er_model_load(dir, &p, &m16, &e) == ER_OK, "%s", e.msg);
-        ck_assert_int_eq(er_model_compute(m16), ER_COMPUTE_BF16);
+        p.compute = mb->mode;
+        ck_assert_msg(er_model_load(dir, &p, &mq, &e) == ER_OK, "%s", e.msg);
+        ck_assert_int_eq(er_model_compute(mq), mb->mode);
         rbatch r;
         random_batch(m32, 17u + (unsigned)i, &r);
         size_t n = er_head_out_size(m32, &r.b), w = (size_t)er_model_head_width(m32);
@@ -124,41 +146,60 @@ START_TEST(bf16_accuracy_every_golden) {
         if (head == ER_HEAD_QUESTION_ANSWERING) w = 2;
         float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
         forward(m32, &r.b, a);
-        forward(m16, &r.b, b);
+        forward(mq, &r.b, b);
         accuracy acc = compare(a, b, n / w, w);
         bool embedding = head == ER_HEAD_EMBEDDING || head == ER_HEAD_SPARSE_EMBEDDING;
-        fprintf(stderr, "  bf16 %-24s max|diff|/max|fp32| %.2e  %s %.6f\n", models[i], acc.rel,
-                embedding ? "min cosine" : "argmax agreement", embedding ? acc.cos_min : acc.agree);
-        ck_assert_msg(acc.rel <= BF16_REL_BOUND, "%s: relative error %g", models[i], acc.rel);
+        fprintf(stderr, "  %s %-24s max|diff|/max|fp32| %.2e (max|fp32| %.3g)  %s %.6f\n", name,
+                models[i], acc.rel, acc.amax, embedding ? "min cosine" : "argmax agreement",
+                embedding ? acc.cos_min : acc.agree);
+        ck_assert_msg(acc.rel <= mb->rel, "%s: relative error %g", models[i], acc.rel);
         if (embedding) {
-            ck_assert_msg(acc.cos_min >= BF16_COS_BOUND, "%s: cosine %g", models[i], acc.cos_min);
+            ck_assert_msg(acc.cos_min >= mb->cos, "%s: cosine %g", models[i], acc.cos_min);
             worst_cos = fmin(worst_cos, acc.cos_min);
         } else {
-            ck_assert_msg(acc.agree >= BF16_ARGMAX_BOUND, "%s: argmax agreement %g", models[i],
+            ck_assert_msg(acc.agree >= mb->agree, "%s: argmax agreement %g", models[i],
                           acc.agree);
             worst_agree = fmin(worst_agree, acc.agree);
         }
         worst_rel = fmax(worst_rel, acc.rel);
+        tight += acc.rel <= mb->tight_rel && (!embedding || acc.cos_min >= mb->tight_cos);
         free(a);
         free(b);
         er_model_free(m32);
-        er_model_free(m16);
+        er_model_free(mq);
     }
-    fprintf(stderr, "  bf16 worst over %d models: relative %.2e, cosine %.6f, argmax %.3f\n",
-            n_models, worst_rel, worst_cos, worst_agree);
+    fprintf(stderr, "  %s worst over %d models: relative %.2e, cosine %.6f, argmax %.3f; "
+            "%d within relative %.2g and cosine %.4g\n", name, n_models, worst_rel, worst_cos,
+            worst_agree, tight, mb->tight_rel, mb->tight_cos);
+    ck_assert_msg(tight >= mb->tight_share * n_models, "%s: only %d of %d models within the "
+                  "tight bounds", name, tight, n_models);
+}
+
+START_TEST(bf16_accuracy_every_golden) {
+    if (!have_bf16()) ER_SKIP("bf16 compute needs AVX512-BF16 and the AVX-512 backend");
+    mode_bounds mb = {ER_COMPUTE_BF16, BF16_REL_BOUND, BF16_COS_BOUND, BF16_ARGMAX_BOUND,
+                      BF16_REL_BOUND, BF16_COS_BOUND, 1.0};
+    accuracy_every_golden(&mb);
 }
 END_TEST
 
-/* An fp32 and a bf16 task on the same directory: two lower stacks (their
- * fingerprints differ), a bf16 hit equals the bf16 miss and er_forward bit
- * for bit, and what bf16 stored never answers the fp32 task. */
-START_TEST(bf16_recycling_exact_and_separate) {
-    if (!have_bf16()) ER_SKIP("bf16 compute needs AVX512-BF16 and the AVX-512 backend");
+START_TEST(int8_accuracy_every_golden) {
+    if (!have_int8()) ER_SKIP("int8 compute needs AVX512-VNNI and the AVX-512 backend");
+    mode_bounds mb = {ER_COMPUTE_INT8, INT8_REL_BOUND, INT8_COS_BOUND, INT8_ARGMAX_BOUND,
+                      INT8_TIGHT_REL, INT8_TIGHT_COS, INT8_TIGHT_SHARE};
+    accuracy_every_golden(&mb);
+}
+END_TEST
+
+/* An fp32 task and a task in `mode` on the same directory: two lower stacks
+ * (their fingerprints differ), a hit equals the miss and er_forward in that
+ * mode bit for bit, and what that mode stored never answers the fp32 task. */
+static void recycling_exact_and_separate(er_compute mode) {
     const char *mdir = "tests/fixtures/models/bert-seqcls";
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "compute");
     er_task_spec specs[] = {{"b", mdir, 0}, {"f", mdir, 0}};
-    const er_compute modes[] = {ER_COMPUTE_BF16, ER_COMPUTE_FP32};
+    const er_compute modes[] = {mode, ER_COMPUTE_FP32};
     er_taskset_params tp = er_taskset_default_params();
     tp.cut = 1;
     tp.store_path = dir;
@@ -184,20 +225,31 @@ START_TEST(bf16_recycling_exact_and_separate) {
     ck_assert_int_eq(er_run(w, tb, &r.b, 0, hit, h, NULL, &e), ER_OK);
     for (int s = 0; s < 8; s++) ck_assert_int_eq(h[s], 1);
     ck_assert_int_eq(memcmp(miss, hit, n * sizeof *hit), 0);
-    er_model *m16;
+    er_model *mq;
     er_model_params p = er_model_default_params();
-    p.compute = ER_COMPUTE_BF16;
-    ck_assert_int_eq(er_model_load(mdir, &p, &m16, &e), ER_OK);
-    forward(m16, &r.b, ref);
+    p.compute = mode;
+    ck_assert_int_eq(er_model_load(mdir, &p, &mq, &e), ER_OK);
+    forward(mq, &r.b, ref);
     ck_assert_int_eq(memcmp(ref, hit, n * sizeof *hit), 0);
     ck_assert_int_eq(er_run(w, tf, &r.b, 0, f32, h, NULL, &e), ER_OK);
     for (int s = 0; s < 8; s++) ck_assert_int_eq(h[s], 0); /* bf16 entries are not fp32's */
     ck_assert_int_ne(memcmp(f32, hit, n * sizeof *hit), 0);
-    er_model_free(m16);
+    er_model_free(mq);
     free(miss); free(hit); free(ref); free(f32);
     er_worker_free(w);
     er_taskset_free(ts);
     er_test_rmtree(dir);
+}
+
+START_TEST(bf16_recycling_exact_and_separate) {
+    if (!have_bf16()) ER_SKIP("bf16 compute needs AVX512-BF16 and the AVX-512 backend");
+    recycling_exact_and_separate(ER_COMPUTE_BF16);
+}
+END_TEST
+
+START_TEST(int8_recycling_exact_and_separate) {
+    if (!have_int8()) ER_SKIP("int8 compute needs AVX512-VNNI and the AVX-512 backend");
+    recycling_exact_and_separate(ER_COMPUTE_INT8);
 }
 END_TEST
 
@@ -212,23 +264,32 @@ START_TEST(refuses_unknown_mode) {
     er_compute c;
     ck_assert(er_compute_parse("bf16", &c) && c == ER_COMPUTE_BF16);
     ck_assert(er_compute_parse("fp32", &c) && c == ER_COMPUTE_FP32);
+    ck_assert(er_compute_parse("int8", &c) && c == ER_COMPUTE_INT8);
     ck_assert(!er_compute_parse("BF16", &c) && !er_compute_parse("", &c) &&
               !er_compute_parse(NULL, &c));
 }
 END_TEST
 
-/* Where bf16 cannot run, loading refuses and names what is missing. */
-START_TEST(refuses_bf16_without_the_feature) {
-    if (have_bf16()) ER_SKIP("this host runs bf16: the refusal cannot be observed");
-    er_model *m = NULL;
-    er_err e = {0};
-    er_model_params p = er_model_default_params();
-    const char *missing = NULL;
-    p.compute = ER_COMPUTE_BF16;
-    ck_assert_int_eq(er_model_load("tests/fixtures/models/bert-seqcls", &p, &m, &e),
-                     ER_ERR_UNSUPPORTED);
-    er_gemm_supports(ER_GEMM_BF16, &missing);
-    ck_assert_ptr_nonnull(strstr(e.msg, missing));
+/* Where bf16 or int8 cannot run, loading refuses and names what is missing. */
+START_TEST(refuses_mode_without_the_feature) {
+    const er_compute modes[] = {ER_COMPUTE_BF16, ER_COMPUTE_INT8};
+    const er_gemm_kind kinds[] = {ER_GEMM_BF16, ER_GEMM_INT8};
+    int checked = 0;
+    for (int i = 0; i < 2; i++) {
+        const char *missing = NULL;
+        if (er_gemm_supports(kinds[i], &missing)) continue;
+        er_model *m = NULL;
+        er_err e = {0};
+        er_model_params p = er_model_default_params();
+        p.compute = modes[i];
+        ck_assert_int_eq(er_model_load("tests/fixtures/models/bert-seqcls", &p, &m, &e),
+                         ER_ERR_UNSUPPORTED);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(e.msg, missing) && strstr(e.msg, er_compute_name(modes[i])), "%s",
+                      e.msg);
+        checked++;
+    }
+    if (!checked) ER_SKIP("this host runs bf16 and int8: no refusal to observe");
 }
 END_TEST
 
@@ -237,9 +298,11 @@ static Suite *compute_suite(void) {
     TCase *tc = tcase_create("compute");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, bf16_accuracy_every_golden);
+    tcase_add_test(tc, int8_accuracy_every_golden);
     tcase_add_test(tc, bf16_recycling_exact_and_separate);
+    tcase_add_test(tc, int8_recycling_exact_and_separate);
     tcase_add_test(tc, refuses_unknown_mode);
-    tcase_add_test(tc, refuses_bf16_without_the_feature);
+    tcase_add_test(tc, refuses_mode_without_the_feature);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -195,6 +195,57 @@ START_TEST(bf16_matches_rounded_reference) {
 }
 END_TEST
 
+/* int8 as the packing quantises: per column of W, per row of x, symmetric,
+ * scale max |v| / 127, rounded half away from zero. */
+static float q8(float v) {
+    float r = v + (v >= 0.0f ? 0.5f : -0.5f);
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (float)(int)r;
+}
+
+static void quantise_rows(float *v, int rows, int n, int by_division) {
+    for (int r = 0; r < rows; r++) {
+        float mx = 0.0f, *x = v + (size_t)r * n;
+        for (int k = 0; k < n; k++) mx = fabsf(x[k]) > mx ? fabsf(x[k]) : mx;
+        const float s = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / s;
+        for (int k = 0; k < n; k++) x[k] = (by_division ? q8(x[k] / s) : q8(x[k] * inv)) * s;
+    }
+}
+
+/* int8: sums are exact in int32, so against a float64 reference on the
+ * dequantised operands the result is as close as fp32; tails, odd
+ * reductions and the split output included; rows independent of the batch
+ * and threads. */
+START_TEST(int8_matches_quantised_reference) {
+    const char *missing = NULL;
+    if (!er_gemm_supports(ER_GEMM_INT8, &missing)) ER_SKIP("int8 needs %s", missing);
+    static const int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 257, 33}, {40, 768, 96},
+                                    {7, 3100, 40}, {100, 130, 64}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(3, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *y1 = malloc((size_t)out * sizeof *y1);
+        void *p = malloc(er_gemm_packed_bytes(ER_GEMM_INT8, out, in));
+        er_gemm_pack(ER_GEMM_INT8, W, out, in, p);
+        er_gemm_out o = {.dst = {y}, .seg = out}, one = {.dst = {y1}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_INT8, p, out, b, ER_EPI_NONE, &o);
+        er_gemm_packed(NULL, x + (size_t)(n - 1) * in, 1, in, ER_GEMM_INT8, p, out, b,
+                       ER_EPI_NONE, &one);
+        ck_assert_int_eq(memcmp(y1, y + (size_t)(n - 1) * out, (size_t)out * sizeof *y1), 0);
+        quantise_rows(x, n, in, 0);
+        quantise_rows(W, out, in, 1);
+        double e = worst_rel(x, W, b, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
+        free(x); free(W); free(b); free(y); free(y1); free(p);
+    }
+    er_par_free(team);
+}
+END_TEST
+
 START_TEST(describes_backend) {
     const char *d = er_gemm_describe();
     ck_assert_ptr_nonnull(strstr(d, er_gemm_backend_get() == ER_GEMM_AVX512 ? "AVX-512F" : "OpenBLAS"));
@@ -210,6 +261,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, split_output_equals_three_gemms);
     tcase_add_test(tc, rows_independent_of_batch_and_threads);
     tcase_add_test(tc, bf16_matches_rounded_reference);
+    tcase_add_test(tc, int8_matches_quantised_reference);
     tcase_add_test(tc, describes_backend);
     suite_add_tcase(s, tc);
     return s;
