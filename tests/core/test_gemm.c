@@ -195,8 +195,9 @@ START_TEST(bf16_matches_rounded_reference) {
 }
 END_TEST
 
-/* int8 as the packing quantises: per column of W, per row of x, symmetric,
- * scale max |v| / 127, rounded half away from zero. */
+/* int8 as the packing quantises: per column of W (v / scale, rounded half
+ * away from zero) and per row of x (v * (1 / scale), to nearest even),
+ * symmetric, scale max |v| / 127. */
 static float q8(float v) {
     float r = v + (v >= 0.0f ? 0.5f : -0.5f);
     r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
@@ -208,7 +209,7 @@ static void quantise_rows(float *v, int rows, int n, int by_division) {
         float mx = 0.0f, *x = v + (size_t)r * n;
         for (int k = 0; k < n; k++) mx = fabsf(x[k]) > mx ? fabsf(x[k]) : mx;
         const float s = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / s;
-        for (int k = 0; k < n; k++) x[k] = (by_division ? q8(x[k] / s) : q8(x[k] * inv)) * s;
+        for (int k = 0; k < n; k++) x[k] = (by_division ? q8(x[k] / s) : nearbyintf(x[k] * inv)) * s;
     }
 }
 
