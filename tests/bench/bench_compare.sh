@@ -6,9 +6,9 @@
 # Prints each engine's median ms per forward, the ratios, each figure as a
 # fraction of this host's own fp32 FMA limit (bench_fma, measured here), and
 # how far the engines' outputs are from each other and from a float64 run.
-# erserve also runs in bf16 (where the host has AVX512-BF16: the ratios to
-# fp32, the accuracy against fp32 on a seeded 8 x 128 batch, a bf16 hit at
-# cut 6 of 12 against an fp32 miss), and with OPENBLAS_CORETYPE=Haswell (the
+# erserve also runs in bf16 and int8 (where the host has AVX512-BF16 / VNNI:
+# the ratios to fp32, the accuracy against fp32 on a seeded 8 x 128 batch, a
+# hit at cut 6 of 12 against an fp32 miss), and with OPENBLAS_CORETYPE=Haswell (the
 # fp32 figure must not move: erserve's GEMMs do not use OpenBLAS); RSS per
 # mode is the process's after loading and one forward.
 #
@@ -22,10 +22,14 @@ ITERS="${BENCH_ITERS:-5}"
 bench_cc bench_engine
 bench_cc bench_fma
 bench_cc bench_cut
-have_bf16=0
-BENCH_COMPUTE=bf16 "$BUILD/bench/bench_engine" "$MODEL" 1 8 1 1 >/dev/null 2>"$BUILD/bench/bf16.err" &&
-  have_bf16=1
-[ "$have_bf16" = 1 ] || echo "   SKIP erserve bf16: $(cat "$BUILD/bench/bf16.err")"
+MODES=fp32 # the compute modes this host runs (bf16 / int8 need AVX512-BF16 / VNNI)
+for c in bf16 int8; do
+  if BENCH_COMPUTE=$c "$BUILD/bench/bench_engine" "$MODEL" 1 8 1 1 >/dev/null 2>"$BUILD/bench/$c.err"; then
+    MODES="$MODES $c"
+  else
+    echo "   SKIP erserve $c: $(cat "$BUILD/bench/$c.err")"
+  fi
+done
 OUT="$BUILD/bench/compare"
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
@@ -60,9 +64,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for shape in "1 128" "8 128"; do
     set -- $shape
     for t in 1 2; do
-      "$BUILD/bench/bench_engine" "$MODEL" "$1" "$2" "$t" "$ITERS" >>"$OUT/results.jsonl"
-      [ "$have_bf16" = 1 ] && BENCH_COMPUTE=bf16 "$BUILD/bench/bench_engine" "$MODEL" "$1" "$2" \
-        "$t" "$ITERS" >>"$OUT/results.jsonl"
+      for c in $MODES; do
+        BENCH_COMPUTE=$c "$BUILD/bench/bench_engine" "$MODEL" "$1" "$2" "$t" "$ITERS" \
+          >>"$OUT/results.jsonl"
+      done
       [ "$1" = 8 ] && [ "$t" = 1 ] && OPENBLAS_CORETYPE=Haswell "$BUILD/bench/bench_engine" \
         "$MODEL" "$1" "$2" "$t" "$ITERS" | sed 's/^{"engine":"erserve"/{"engine":"erserve-haswell"/' \
         >>"$OUT/results.jsonl"
@@ -77,16 +82,17 @@ for round in $(seq 1 "$ROUNDS"); do
       fi
     done
   done
-  [ "$have_bf16" = 1 ] && BENCH_COMPUTE=bf16 "$BUILD/bench/bench_cut" "$MODEL" 8 128 1 "$ITERS" 6 \
-    >>"$OUT/cut.jsonl"
+  for c in $MODES; do
+    [ "$c" = fp32 ] || BENCH_COMPUTE=$c "$BUILD/bench/bench_cut" "$MODEL" 8 128 1 "$ITERS" 6 \
+      >>"$OUT/cut.jsonl"
+  done
 done
 
 # bf16 against fp32 on a seeded 8 x 128 batch: hidden states and head.
 python3 -c "import random,struct,sys; r=random.Random(11); \
 sys.stdout.buffer.write(struct.pack('<1024i',*[r.randrange(1000,30000) for _ in range(1024)]))" \
   >"$OUT/ids8.bin"
-for c in fp32 bf16; do
-  [ "$c" = fp32 ] || [ "$have_bf16" = 1 ] || continue
+for c in $MODES; do
   BENCH_COMPUTE=$c BENCH_IDS="$OUT/ids8.bin" BENCH_DUMP="$OUT/hidden8-$c.f32" \
     BENCH_DUMP_HEAD="$OUT/head8-$c.f32" "$BUILD/bench/bench_engine" "$MODEL" 8 128 1 1 >/dev/null
 done
@@ -120,9 +126,9 @@ H, L, F = 768, 12, 3072
 rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
 by, rss = {}, {}
 for r in rows:
-    eng = r.get("engine", "erserve") + ("-bf16" if r.get("compute") == "bf16" else "")
+    eng = r.get("engine", "erserve") + ("-" + r["compute"] if r.get("compute", "fp32") != "fp32" else "")
     by.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["ms_per_forward"])
-    if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16"):
+    if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16", "erserve-int8"):
         rss[eng] = r["rss_mib"]
 print("== erserve vs ONNX Runtime vs PyTorch, bert-base shape, median ms over rounds (lower is better)")
 print("   %-12s %9s %9s %9s  %8s %8s   %s" % ("shape", "erserve", "ort", "torch", "ort/ers", "torch/ers",
@@ -138,12 +144,14 @@ for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
           fmt("onnxruntime"), fmt("pytorch"), ratio("onnxruntime"), ratio("pytorch"),
           ", ".join(frac(k) for k in ("erserve", "onnxruntime", "pytorch"))))
 print("   (ratios > 1: erserve is faster; %d rounds interleaved)" % len(next(iter(by.values()))["erserve"]))
-print("== erserve compute modes (median ms; bf16 speed-up over fp32, target >= 1.8x at 8x128)")
+print("== erserve compute modes (median ms; speed-up over fp32, targets at 8x128: bf16 >= 1.8x, "
+      "int8 >= 2.5x)")
 for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
     ms = {k: statistics.median(v) for k, v in e.items()}
     line = "   %-12s fp32 %8.1f" % ("%dx%d, %dt" % (b, s, t), ms["erserve"])
-    if "erserve-bf16" in ms:
-        line += "   bf16 %8.1f (%.2fx)" % (ms["erserve-bf16"], ms["erserve"] / ms["erserve-bf16"])
+    for mode in ("bf16", "int8"):
+        if "erserve-" + mode in ms:
+            line += "   %s %8.1f (%.2fx)" % (mode, ms["erserve-" + mode], ms["erserve"] / ms["erserve-" + mode])
     if "erserve-haswell" in ms:
         line += "   fp32 with OPENBLAS_CORETYPE=Haswell %8.1f (%.2fx)" % (
             ms["erserve-haswell"], ms["erserve"] / ms["erserve-haswell"])
@@ -151,10 +159,13 @@ for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
 cutp = os.path.join(out, "cut.jsonl")
 if os.path.exists(cutp) and (8, 128, 1) in by:
     cuts = [json.loads(l) for l in open(cutp) if l.strip()]
-    hit = statistics.median(c["hit_ms"] for c in cuts)
     miss32 = statistics.median(by[(8, 128, 1)]["erserve"])
-    print("== stacked with recycling, 8x128, 1t: bf16 hit at cut 6 of 12 %.1f ms vs fp32 miss %.1f ms: "
-          "%.2fx (target >= 3.6x)" % (hit, miss32, miss32 / hit))
+    for mode in ("bf16", "int8"):
+        hits = [c["hit_ms"] for c in cuts if c.get("compute") == mode]
+        if hits:
+            hit = statistics.median(hits)
+            print("== stacked with recycling, 8x128, 1t: %s hit at cut 6 of 12 %.1f ms vs fp32 miss "
+                  "%.1f ms: %.2fx (target for bf16 >= 3.6x)" % (mode, hit, miss32, miss32 / hit))
 if rss:
     base = rss.get("erserve")
     print("== RSS of the bert-base process after load + one 1x128 forward: " + ", ".join(
@@ -175,22 +186,24 @@ def cosine(a, b):
     nb = sum(y * y for y in b) ** 0.5
     return dot / (na * nb)
 
-h32, h16 = load("hidden8-fp32"), load("hidden8-bf16")
-if h32 and h16:
-    H = 768
-    toks = len(h32) // H
-    cos_tok = min(cosine(h32[i * H:(i + 1) * H], h16[i * H:(i + 1) * H]) for i in range(toks))
-    mean = lambda v, s: [sum(v[(s * 128 + i) * H + j] for i in range(128)) / 128 for j in range(H)]
-    cos_emb = min(cosine(mean(h32, s), mean(h16, s)) for s in range(toks // 128))
-    l32, l16 = load("head8-fp32"), load("head8-bf16")
-    n_lab = len(l32) // 8
-    amax = max(abs(x) for x in l32)
-    dmax = max(abs(x - y) for x, y in zip(l32, l16))
-    agree = sum(max(range(n_lab), key=lambda j: l32[s * n_lab + j]) ==
-                max(range(n_lab), key=lambda j: l16[s * n_lab + j]) for s in range(8))
-    print("== bf16 vs fp32, bert-base, seeded 8x128: hidden-state cosine min %.6f, mean-pooled "
-          "embedding cosine min %.6f (target >= 0.9995); head logits max abs diff %.2e = %.2e of "
-          "the largest logit; argmax agreement %d/8" % (cos_tok, cos_emb, dmax, dmax / amax, agree))
+for mode in ("bf16", "int8"):
+  h32, h16 = load("hidden8-fp32"), load("hidden8-" + mode)
+  if h32 and h16:
+      H = 768
+      toks = len(h32) // H
+      cos_tok = min(cosine(h32[i * H:(i + 1) * H], h16[i * H:(i + 1) * H]) for i in range(toks))
+      mean = lambda v, s: [sum(v[(s * 128 + i) * H + j] for i in range(128)) / 128 for j in range(H)]
+      cos_emb = min(cosine(mean(h32, s), mean(h16, s)) for s in range(toks // 128))
+      l32, l16 = load("head8-fp32"), load("head8-" + mode)
+      n_lab = len(l32) // 8
+      amax = max(abs(x) for x in l32)
+      dmax = max(abs(x - y) for x, y in zip(l32, l16))
+      agree = sum(max(range(n_lab), key=lambda j: l32[s * n_lab + j]) ==
+                  max(range(n_lab), key=lambda j: l16[s * n_lab + j]) for s in range(8))
+      print("== %s vs fp32, bert-base, seeded 8x128: hidden-state cosine min %.6f, mean-pooled "
+            "embedding cosine min %.6f (targets bf16 >= 0.9995, int8 >= 0.995); head logits max "
+            "abs diff %.2e = %.2e of the largest logit; argmax agreement %d/8"
+            % (mode, cos_tok, cos_emb, dmax, dmax / amax, agree))
 
 vals = {k: load(k) for k in ("erserve", "onnxruntime", "pytorch", "float64")}
 def diff(a, b):
