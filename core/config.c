@@ -17,12 +17,14 @@ const char *er_head_type_name(er_head_type h) {
     case ER_HEAD_TOKEN_CLASSIFICATION: return "token_classification";
     case ER_HEAD_QUESTION_ANSWERING: return "question_answering";
     case ER_HEAD_SPARSE_EMBEDDING: return "sparse_embedding";
+    case ER_HEAD_TOKEN_EMBEDDING: return "token_embedding";
     }
     return "unknown";
 }
 
 bool er_head_per_token(er_head_type h) {
-    return h == ER_HEAD_TOKEN_CLASSIFICATION || h == ER_HEAD_QUESTION_ANSWERING;
+    return h == ER_HEAD_TOKEN_CLASSIFICATION || h == ER_HEAD_QUESTION_ANSWERING ||
+           h == ER_HEAD_TOKEN_EMBEDDING;
 }
 
 void er_config_free(er_config *cfg) {

@@ -48,7 +48,9 @@ typedef enum {
     ER_HEAD_SEQUENCE_CLASSIFICATION, /* logits [n_seqs, n_labels] */
     ER_HEAD_TOKEN_CLASSIFICATION,    /* logits [n_tokens, n_labels] */
     ER_HEAD_QUESTION_ANSWERING,      /* logits [n_tokens, 2]: start, end */
-    ER_HEAD_SPARSE_EMBEDDING         /* *ForMaskedLM: SPLADE [n_seqs, vocab_size] */
+    ER_HEAD_SPARSE_EMBEDDING,        /* *ForMaskedLM: SPLADE [n_seqs, vocab_size] */
+    ER_HEAD_TOKEN_EMBEDDING          /* an embedding model's last hidden state, unpooled
+                                      * [n_tokens, hidden] (er_model_params.token_embeddings) */
 } er_head_type;
 
 typedef enum { ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU } er_act;

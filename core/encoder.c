@@ -11,7 +11,7 @@
 #include "kernels.h"
 
 er_ctx_params er_ctx_default_params(void) {
-    er_ctx_params p = {.max_tokens = 4096, .max_seqs = 64, .max_seq_len = 512, .n_threads = 1};
+    er_ctx_params p = {.max_tokens = 4096, .max_seqs = 64, .max_seq_len = 4096, .n_threads = 1};
     return p;
 }
 
@@ -65,6 +65,19 @@ static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
     return z;
 }
 
+/* alloc_floats, counted in x->bytes (er_ctx_bytes): allocate scratch with it. */
+static float *ctx_floats(er_ctx *x, size_t a, size_t b) {
+    x->bytes += a * b * sizeof(float) + 64;
+    return alloc_floats(a, b);
+}
+
+static void *ctx_alloc(er_ctx *x, size_t n) {
+    x->bytes += n;
+    return malloc(n);
+}
+
+size_t er_ctx_bytes(const er_ctx *x) { return x->bytes; }
+
 er_status er_ctx_init(const er_model *m, const er_ctx_params *params, er_ctx **out, er_err *err) {
     return er_ctx_init_models(&m, 1, params, out, err);
 }
@@ -86,29 +99,29 @@ er_status er_ctx_init_models(const er_model *const *models, int n_models,
     x->inter = z.inter;
     x->width = z.width;
     const size_t T = (size_t)p.max_tokens, H = (size_t)x->hidden, S = (size_t)p.max_seqs;
-    x->q = alloc_floats(T, H);                         // [T, H]
-    x->k = alloc_floats(T, H);                         // [T, H]
-    x->v = alloc_floats(T, H);                         // [T, H]
-    x->att = alloc_floats(T, H);                       // [T, H]
-    x->tmp = alloc_floats(T, (size_t)x->width);        // [T, max(H, E)]
-    x->ffn = alloc_floats(T, (size_t)x->inter);        // [T, F]
-    x->att_scratch = alloc_floats((size_t)p.n_threads, er_attention_scratch_floats(x->hidden));
-    x->rows = alloc_floats(S, H);                      // [S, H]
-    x->rows2 = alloc_floats(S, H);                     // [S, H]
-    x->offsets = malloc((S + 1) * sizeof *x->offsets);   // [S + 1]
-    x->positions = malloc(T * sizeof *x->positions);   // [T]
+    x->q = ctx_floats(x, T, H);                         // [T, H]
+    x->k = ctx_floats(x, T, H);                         // [T, H]
+    x->v = ctx_floats(x, T, H);                         // [T, H]
+    x->att = ctx_floats(x, T, H);                       // [T, H]
+    x->tmp = ctx_floats(x, T, (size_t)x->width);        // [T, max(H, E)]
+    x->ffn = ctx_floats(x, T, (size_t)x->inter);        // [T, F]
+    x->att_scratch = ctx_floats(x, (size_t)p.n_threads, er_attention_scratch_floats(x->hidden));
+    x->rows = ctx_floats(x, S, H);                      // [S, H]
+    x->rows2 = ctx_floats(x, S, H);                     // [S, H]
+    x->offsets = ctx_alloc(x, (S + 1) * sizeof *x->offsets);   // [S + 1]
+    x->positions = ctx_alloc(x, T * sizeof *x->positions);   // [T]
     x->rel_cap = z.rel;
     if (x->rel_cap) {
-        x->rel = alloc_floats(x->rel_cap, 1);                // [rel_cap]
-        x->rel_meta = malloc(4 * S * sizeof *x->rel_meta);  // [S, 4]
+        x->rel = ctx_floats(x, x->rel_cap, 1);                // [rel_cap]
+        x->rel_meta = ctx_alloc(x, 4 * S * sizeof *x->rel_meta);  // [S, 4]
     }
-    if (z.conv_in) x->conv_in = alloc_floats(T, H); // [T, H]
-    if (z.gated) x->glu = alloc_floats(T, (size_t)x->inter); // [T, F]
-    x->mlm_tile = alloc_floats(ER_MLM_ROWS, ER_MLM_COLS); // [ER_MLM_ROWS, ER_MLM_COLS]
+    if (z.conv_in) x->conv_in = ctx_floats(x, T, H); // [T, H]
+    if (z.gated) x->glu = ctx_floats(x, T, (size_t)x->inter); // [T, F]
+    x->mlm_tile = ctx_floats(x, ER_MLM_ROWS, ER_MLM_COLS); // [ER_MLM_ROWS, ER_MLM_COLS]
     x->dense_width = z.dense_width;
     if (x->dense_width < x->hidden) x->dense_width = x->hidden;
     if (x->dense_width < ER_DENSE_MIN_WIDTH) x->dense_width = ER_DENSE_MIN_WIDTH;
-    x->dense_buf = alloc_floats(2 * ER_DENSE_ROWS, (size_t)x->dense_width); // [2, rows, width]
+    x->dense_buf = ctx_floats(x, 2 * ER_DENSE_ROWS, (size_t)x->dense_width); // [2, rows, width]
     if (!x->q || !x->k || !x->v || !x->att || !x->tmp || !x->ffn || !x->att_scratch || !x->rows ||
         !x->rows2 || !x->offsets || !x->positions || (x->rel_cap && (!x->rel || !x->rel_meta)) ||
         (z.conv_in && !x->conv_in) || (z.gated && !x->glu) || !x->mlm_tile || !x->dense_buf) {
@@ -228,6 +241,9 @@ static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const
         return ER_OK;
     case ER_HEAD_SPARSE_EMBEDDING:
         er_head_sparse(m, x, b, h, out); // [S, vocab]
+        return ER_OK;
+    case ER_HEAD_TOKEN_EMBEDDING:
+        memcpy(out, h, (size_t)T * (size_t)H * sizeof *out); // [T, H]
         return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
         er_lin_apply(&m->head_out, h, T, out); // [T, 2]

@@ -31,7 +31,8 @@ typedef struct er_ctx er_ctx;
 typedef struct {
     int max_tokens;  /* total real tokens in one batch */
     int max_seqs;    /* sequences in one batch */
-    int max_seq_len; /* tokens in one sequence (also bounded by the model) */
+    int max_seq_len; /* tokens in one sequence (also bounded by each model's
+                        positions, er_batch_check); at most max_tokens */
     /* Threads for the parts OpenBLAS does not parallelise well: attention
      * (per sequence and head) and the elementwise passes.  Results do not
      * depend on it.  With n_threads > 1, OpenBLAS is switched to one thread
@@ -42,7 +43,7 @@ typedef struct {
     int n_threads;
 } er_ctx_params;
 
-/* 4096 tokens, 64 seqs, 512 per seq, 1 thread */
+/* 4096 tokens, 64 seqs, 4096 per seq (so: the model's positions), 1 thread */
 er_ctx_params er_ctx_default_params(void);
 
 /* A packed batch.  Sequence s holds seq_len[s] tokens starting at the sum of
@@ -58,13 +59,23 @@ typedef struct {
 int er_batch_tokens(const er_batch *b); /* sum of seq_len */
 
 /* Allocates scratch for `m` (and any model of the same or smaller sizes).
- * ER_ERR_INVALID_ARG for non-positive params, ER_ERR_NOMEM. */
+ * ER_ERR_INVALID_ARG for non-positive params, ER_ERR_NOMEM.
+ *
+ * Memory: the scratch grows linearly with max_tokens, never with its square
+ * (attention is tiled, one tile per thread): per token 4 * hidden (q, k, v,
+ * context) + max(hidden, embedding) + intermediate floats, plus max_seqs *
+ * 2 * hidden and a fixed attention tile per thread.  At the bert-base shape
+ * (768, 3072) that is 27 KiB a token: 216 MiB for one 8192-token input
+ * (er_ctx_bytes gives the exact figure). */
 er_status er_ctx_init(const er_model *m, const er_ctx_params *p, er_ctx **out, er_err *err);
 /* The same for several models: scratch that fits each of models[0..n) (the
  * largest of every size, and any family-specific buffer one of them needs). */
 er_status er_ctx_init_models(const er_model *const *models, int n_models, const er_ctx_params *p,
                              er_ctx **out, er_err *err);
 void er_ctx_free(er_ctx *ctx); /* NULL accepted */
+
+/* Bytes of scratch er_ctx_init allocated for ctx. */
+size_t er_ctx_bytes(const er_ctx *ctx);
 
 /* true when ctx's scratch is large enough to run m. */
 bool er_ctx_fits(const er_ctx *ctx, const er_model *m);
@@ -88,14 +99,16 @@ er_status er_layers(const er_model *m, er_ctx *ctx, const er_batch *b, int from,
 /* Floats the head writes for batch b: [n_seqs, n_labels] (sequence
  * classification), [n_tokens, n_labels] (token classification), [n_tokens, 2]
  * (QA start/end), [n_seqs, er_model_head_width] (embedding: hidden, or the
- * last Dense module's out_features), [n_seqs, vocab_size] (sparse embedding). */
+ * last Dense module's out_features), [n_seqs, vocab_size] (sparse embedding),
+ * [n_tokens, hidden] (token embedding). */
 size_t er_head_out_size(const er_model *m, const er_batch *b);
 
 /* The task head on the last layer's output x[n_tokens, hidden] (unchanged).
  * Logits are raw (no softmax); embeddings are pooled, passed through the
- * sentence-transformers Dense modules and, when the model's modules say
- * so, L2-normalised; sparse embeddings are SPLADE's max over tokens of
- * log(1 + relu(MLM logits)). */
+ * sentence-transformers Dense modules and, when the model's modules say so
+ * and it was not loaded with raw_embeddings, L2-normalised; sparse
+ * embeddings are SPLADE's max over tokens of log(1 + relu(MLM logits));
+ * token embeddings are x itself. */
 er_status er_head(const er_model *m, er_ctx *ctx, const er_batch *b, const float *x, float *out,
                   er_err *err);
 

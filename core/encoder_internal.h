@@ -40,6 +40,7 @@ struct er_ctx {
     float *mlm_tile;   /* [ER_MLM_ROWS, ER_MLM_COLS] masked-LM logits (heads.h) */
     float *dense_buf;  /* [2, ER_DENSE_ROWS, dense_width] Dense modules' rows (heads.h) */
     int dense_width;
+    size_t bytes;      /* scratch allocated by er_ctx_init (er_ctx_bytes) */
 };
 
 /* y[n, l->out] = x[n, l->in] . W^T + b: every weight GEMM of a forward goes
@@ -50,8 +51,12 @@ void er_lin_apply(const er_lin *l, const float *x, int n, float *y);
 /* Attention (attention.c): softmax(scale * q k^T + bias) v per sequence and
  * head, tiled with an online softmax so that no [n, n] score matrix is ever
  * stored (scratch per thread: one ER_ATT_ROWS x ER_ATT_COLS tile). */
+#ifndef ER_ATT_ROWS /* overridable at build time (-D) to measure other tiles */
 #define ER_ATT_ROWS 128 /* query rows per work item */
+#endif
+#ifndef ER_ATT_COLS
 #define ER_ATT_COLS 512 /* keys per tile: sequences up to this are one tile */
+#endif
 
 /* What a family adds to the scores beyond scale * q.k (DeBERTa's
  * disentangled terms, MPNet's relative bias, ModernBERT's local window). */

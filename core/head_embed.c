@@ -94,7 +94,7 @@ void er_head_embedding(const er_model *m, er_ctx *x, const er_batch *b, const fl
             off += len;
         }
         if (c->st.n_dense) dense_chunk(m, x, pooled, n, out + (size_t)s0 * W); // [n, W]
-        if (c->normalize)
+        if (c->normalize && !m->raw_embeddings) /* else the caller normalises */
             for (int i = 0; i < n; i++) er_l2_normalize(out + (size_t)(s0 + i) * W, W);
     }
 }

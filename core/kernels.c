@@ -64,8 +64,13 @@ static inline float lane_max(const float *x, int n) {
 float er_erf(float x) { return erf_approx(x); }
 float er_exp(float x) { return exp_approx(x); }
 
+/* The attention's online softmax runs these on every score: like
+ * er_softmax_rows they need the AVX2 / AVX-512 clones (measured: without
+ * them the tiled attention was 13% slower than the untiled one at 1x512). */
+ER_VECTOR_CLONES
 float er_max(const float *x, int n) { return lane_max(x, n); }
 
+ER_VECTOR_CLONES
 float er_exp_sub_sum(float *x, int n, float m) {
     for (int j = 0; j < n; j++) x[j] = exp_approx(x[j] - m);
     return lane_sum(x, n);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 er_model_params er_model_default_params(void) {
-    er_model_params p = {.skip_below_layer = 0};
+    er_model_params p = {.skip_below_layer = 0, .raw_embeddings = false, .token_embeddings = false};
     return p;
 }
 
@@ -40,6 +40,7 @@ int er_model_head_width(const er_model *m) {
         return m->cfg.st.n_dense ? m->cfg.st.dense[m->cfg.st.n_dense - 1].out_features
                                  : m->cfg.hidden_size;
     case ER_HEAD_SPARSE_EMBEDDING: return m->cfg.vocab_size;
+    case ER_HEAD_TOKEN_EMBEDDING: return m->cfg.hidden_size;
     case ER_HEAD_QUESTION_ANSWERING: return 2;
     default: return m->cfg.num_labels;
     }
@@ -333,6 +334,7 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     m->compute = p.compute;
+    m->raw_embeddings = p.raw_embeddings;
     m->arch = er_arch_get(m->cfg.arch);
     if ((st = open_weights(m, dir, err)) != ER_OK) goto fail;
     m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);
@@ -343,6 +345,12 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
     if ((st = load_tensors(m, err)) != ER_OK) goto fail;
     if ((st = er_load_st_dense(m, dir, err)) != ER_OK) goto fail;
     if ((st = er_model_pack(m, err)) != ER_OK) goto fail;
+    if (p.token_embeddings && m->cfg.head != ER_HEAD_EMBEDDING) {
+        st = er_set(err, ER_ERR_INVALID_ARG, "token embeddings need an embedding model, not a %s head",
+                    er_head_type_name(m->cfg.head));
+        goto fail;
+    }
+    if (p.token_embeddings) m->cfg.head = ER_HEAD_TOKEN_EMBEDDING; /* after the head's tensors: it has none */
     *out = m;
     return ER_OK;
 fail:

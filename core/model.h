@@ -39,6 +39,16 @@ typedef struct {
      * (ER_ERR_UNSUPPORTED, naming the missing CPU feature) where the host
      * cannot run them. */
     er_compute compute;
+    /* An embedding head leaves out the sentence-transformers Normalize
+     * module (er_config.normalize still says whether the model has one): the
+     * caller normalises, so that a client may ask for the raw pooled vector
+     * (TEI's `normalize: false`) or shorten it before normalising
+     * (Matryoshka `dimensions`).  Default false: the head normalises. */
+    bool raw_embeddings;
+    /* An embedding model's head returns every token's last hidden state
+     * instead of pooling (head ER_HEAD_TOKEN_EMBEDDING, one row per token,
+     * TEI's /embed_all).  ER_ERR_INVALID_ARG for a model with another head. */
+    bool token_embeddings;
 } er_model_params;
 
 er_model_params er_model_default_params(void);

@@ -42,6 +42,7 @@ struct er_model {
     er_config cfg;
     const struct er_arch_desc *arch; /* er_arch_get(cfg.arch) */
     int skip_below;
+    bool raw_embeddings; /* er_model_params: the head skips Normalize */
     er_st_file *files[ER_MAX_SHARDS];
     int n_files;
     float **owned; /* converted (F16/BF16/unaligned) tensors */

@@ -128,6 +128,8 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
     snprintf(t->name, sizeof t->name, "%s", sp->name);
     er_model_params mp = er_model_default_params();
     mp.compute = p->compute ? p->compute[i] : ER_COMPUTE_FP32;
+    mp.raw_embeddings = p->raw_embeddings;
+    mp.token_embeddings = p->token_embeddings && p->token_embeddings[i];
     er_status st = er_model_load(sp->dir, &mp, &t->model, err);
     if (st != ER_OK) return st;
     int L = er_model_config(t->model)->num_layers;
@@ -179,6 +181,24 @@ static er_status load_task(er_taskset *ts, int i, const er_task_spec *sp, const 
     return ER_OK;
 }
 
+/* A value must fit half the store's write queue or it is never cached
+ * (store.c, reserve): grow the queue so that the longest input any task
+ * accepts fits (at 8192 tokens and hidden 1024, an fp32 value is 32 MiB, as
+ * much as the default half).  The buffers' pages are only touched as used. */
+static void fit_queue(const er_taskset *ts, er_store_params *sp) {
+    size_t need = sp->queue_bytes;
+    for (int i = 0; i < ts->n; i++) {
+        int H = er_model_config(ts->tasks[i].model)->hidden_size;
+        size_t v = er_store_value_size(sp->dtype, er_task_max_input_tokens(&ts->tasks[i], 0), H);
+        size_t q = 2 * (v + 64); /* + the queue's record header and key */
+        if (q > need) need = q;
+    }
+    if (need == sp->queue_bytes) return;
+    er_log(ER_LOG_INFO, "store write queue grown from %.1f to %.1f MiB so that the longest "
+           "input's value fits", (double)sp->queue_bytes / (1 << 20), (double)need / (1 << 20));
+    sp->queue_bytes = need;
+}
+
 er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_params *params,
                           er_taskset **out, er_err *err) {
     *out = NULL;
@@ -212,7 +232,13 @@ er_status er_taskset_load(const er_task_spec *specs, int n, const er_taskset_par
         }
     }
     if (st == ER_OK) st = er_taskset_load_tokenizers(ts, specs, p.tokenizer, err);
-    if (st == ER_OK && p.store_path) st = er_store_open(p.store_path, &p.store, &ts->store, err);
+    if (st == ER_OK && p.store_path) {
+        fit_queue(ts, &p.store);
+        st = er_store_open(p.store_path, &p.store, &ts->store, err);
+    }
+    if (st == ER_OK && p.tier && (!p.store_path || er_tier_dtype(p.tier) != p.store.dtype))
+        st = er_set(err, ER_ERR_INVALID_ARG, "a second tier needs a store, of the tier's dtype");
+    ts->tier = p.tier;
     if (st != ER_OK) {
         er_taskset_free(ts);
         return st;
@@ -252,16 +278,32 @@ const er_task *er_taskset_find(const er_taskset *ts, const char *name) {
 }
 int er_taskset_cut(const er_taskset *ts) { return ts->cut; }
 er_store *er_taskset_store(const er_taskset *ts) { return ts->store; }
+er_tier *er_taskset_tier(const er_taskset *ts) { return ts->tier; }
 int er_taskset_lower_stacks(const er_taskset *ts) { return ts->n_stacks; }
 
 const char *er_task_name(const er_task *t) { return t->name; }
 
-int er_taskset_max_input_tokens(const er_taskset *ts, int cap) {
+int er_task_max_input_tokens(const er_task *t, int cap) {
+    int n = er_model_max_seq_len(t->model);
+    return cap > 0 && cap < n ? cap : n;
+}
+
+int er_taskset_longest_input(const er_taskset *ts, int cap) {
+    int longest = 1;
     for (int i = 0; i < ts->n; i++) {
-        int n = er_model_max_seq_len(ts->tasks[i].model);
-        if (n < cap) cap = n;
+        int n = er_task_max_input_tokens(&ts->tasks[i], cap);
+        if (n > longest) longest = n;
     }
-    return cap;
+    return longest;
+}
+
+er_ctx_params er_worker_params(const er_taskset *ts, int batch_tokens, int batch_seqs, int cap) {
+    int longest = er_taskset_longest_input(ts, cap);
+    er_ctx_params p = er_ctx_default_params();
+    p.max_tokens = batch_tokens > longest ? batch_tokens : longest;
+    p.max_seqs = batch_seqs;
+    p.max_seq_len = longest;
+    return p;
 }
 
 uint64_t er_key_salt(int max_tokens, bool truncate) {

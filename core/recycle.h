@@ -25,6 +25,7 @@
 #include "er_error.h"
 #include "model.h"
 #include "store.h"
+#include "tier.h"
 #include "tokenizer.h"
 
 typedef struct er_taskset er_taskset;
@@ -46,6 +47,13 @@ typedef struct {
      * fp32.  Part of the lower-stack fingerprint, so tasks in different
      * modes never share a stack or store keys. */
     const er_compute *compute;
+    bool raw_embeddings;      /* embedding heads skip Normalize (er_model_params) */
+    /* NULL, or one flag per spec: load that task's embedding model unpooled,
+     * every token's last hidden state (er_model_params.token_embeddings) */
+    const bool *token_embeddings;
+    er_tier *tier;            /* optional shared second tier (tier.h), asked on a store miss
+                                 and written with every computed value; borrowed (outlives
+                                 the set); needs a store, and the store's dtype */
 } er_taskset_params;
 
 er_taskset_params er_taskset_default_params(void);
@@ -67,6 +75,7 @@ const er_task *er_taskset_at(const er_taskset *ts, int i);
 const er_task *er_taskset_find(const er_taskset *ts, const char *name); /* NULL if absent */
 int er_taskset_cut(const er_taskset *ts);
 er_store *er_taskset_store(const er_taskset *ts); /* NULL when running without a store */
+er_tier *er_taskset_tier(const er_taskset *ts);   /* NULL when there is no second tier */
 int er_taskset_lower_stacks(const er_taskset *ts); /* distinct shared lower stacks */
 
 const char *er_task_name(const er_task *t);
@@ -82,14 +91,29 @@ const er_tokenizer *er_task_tokenizer(const er_task *t);
 typedef struct {
     uint64_t lower_ns, store_read_ns, store_write_ns, upper_ns, head_ns;
     int hits, misses;
+    int tier_hits; /* of the hits: found in the second tier (after a store miss) */
 } er_run_stats;
 
 /* The longest input, in tokens, that the server and erserve-cache accept for
- * this set: cap, lowered to the shortest er_model_max_seq_len of its tasks.
- * It is what truncation cuts to, and so part of the store key (er_key_salt):
- * both programs take it from here so that a store warmed by one is hit by
- * the other. */
-int er_taskset_max_input_tokens(const er_taskset *ts, int cap);
+ * task t: its model's positions (er_model_max_seq_len; RoBERTa's reserved
+ * padding positions excluded), lowered to cap when cap > 0.  It does not
+ * depend on the batching budget: an input longer than a batch's token
+ * budget runs as a batch of its own (er_worker_params).  It is what
+ * truncation cuts to, and so part of the store key (er_key_salt): both
+ * programs take it from here so that a store warmed by one is hit by the
+ * other. */
+int er_task_max_input_tokens(const er_task *t, int cap);
+
+/* The largest er_task_max_input_tokens(t, cap) over the set's tasks: the
+ * longest sequence one worker must be able to run alone. */
+int er_taskset_longest_input(const er_taskset *ts, int cap);
+
+/* Worker scratch for batches of up to batch_tokens tokens and batch_seqs
+ * sequences, and for any one input of the set alone (up to
+ * er_taskset_longest_input(ts, cap) tokens): max_tokens is the larger of the
+ * two.  The scratch is allocated once (er_worker_init) for that many tokens:
+ * er_worker_bytes says how much. */
+er_ctx_params er_worker_params(const er_taskset *ts, int batch_tokens, int batch_seqs, int cap);
 
 /* The store-key salt of a request: the settings that change what a list of
  * ids means for the stored activations (the token cap that truncated it, and
@@ -98,9 +122,16 @@ int er_taskset_max_input_tokens(const er_taskset *ts, int cap);
  * hit by the others. */
 uint64_t er_key_salt(int max_tokens, bool truncate);
 
+/* p NULL: er_worker_params(ts, 4096, 64, 0), batches as er_ctx_default_params
+ * and every task's whole positions. */
 er_status er_worker_init(const er_taskset *ts, const er_ctx_params *p, er_worker **out,
                          er_err *err);
 void er_worker_free(er_worker *w); /* NULL accepted */
+
+/* Bytes of scratch w holds (its ctx, er_ctx_bytes, and its staging
+ * buffers): per token of max_tokens, the ctx's plus 2 * hidden floats and 2
+ * ids. */
+size_t er_worker_bytes(const er_worker *w);
 
 /* Runs task t on a packed batch (encoder.h).  For each sequence the store is
  * consulted with key = BLAKE2b(fingerprint, cut, ids, type ids, key_salt);

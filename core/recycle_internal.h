@@ -35,6 +35,7 @@ struct er_taskset {
     int n_stacks;
     int cut;
     er_store *store;
+    er_tier *tier;       /* borrowed; NULL = none */
     er_tokenizer **toks; /* [n_toks] distinct loaded tokenizers, owned */
     char **tok_paths;    /* [n_toks] the path each was loaded from */
     int n_toks;

@@ -11,6 +11,7 @@ struct er_worker {
     const er_taskset *ts;
     er_ctx *ctx;
     er_store_reader *reader; /* NULL without a store */
+    er_tier_client *tier;    /* NULL without a second tier */
     int max_tokens, max_seqs, hidden;
     float *x;         /* [max_tokens, hidden] the batch at the cut, then above */
     float *xm;        /* [max_tokens, hidden] the misses' lower layers */
@@ -21,12 +22,14 @@ struct er_worker {
     int *off;         /* [max_seqs] first token of each sequence */
     uint8_t (*keys)[ER_STORE_KEY_BYTES]; /* [max_seqs] */
     uint8_t *hit;     /* [max_seqs] */
+    size_t bytes;     /* of the buffers above */
 };
 
 void er_worker_free(er_worker *w) {
     if (!w) return;
     er_ctx_free(w->ctx);
     er_store_reader_free(w->reader);
+    er_tier_client_free(w->tier);
     free(w->x); free(w->xm); free(w->mids); free(w->mtypes); free(w->mlen); free(w->miss);
     free(w->off); free(w->keys); free(w->hit);
     free(w);
@@ -35,7 +38,8 @@ void er_worker_free(er_worker *w) {
 er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_worker **out,
                          er_err *err) {
     *out = NULL;
-    er_ctx_params p = params ? *params : er_ctx_default_params();
+    er_ctx_params d = er_ctx_default_params();
+    er_ctx_params p = params ? *params : er_worker_params(ts, d.max_tokens, d.max_seqs, 0);
     /* One ctx serves every task: sized for the largest of each size over
      * the tasks' models (and any family scratch one of them needs). */
     const er_model **models = malloc((size_t)ts->n * sizeof *models);
@@ -68,6 +72,8 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     w->max_seqs = p.max_seqs;
     w->hidden = hidden;
     size_t T = (size_t)p.max_tokens, S = (size_t)p.max_seqs, H = (size_t)w->hidden;
+    w->bytes = T * (2 * H * sizeof(float) + 2 * sizeof(int32_t)) +
+               S * (3 * sizeof(int) + ER_STORE_KEY_BYTES + 1);
     w->x = malloc(T * H * sizeof *w->x);
     w->xm = malloc(T * H * sizeof *w->xm);
     w->mids = malloc(T * sizeof *w->mids);
@@ -82,7 +88,8 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
         er_worker_free(w);
         return er_set(err, ER_ERR_NOMEM, "out of memory for worker buffers");
     }
-    if (ts->store && (st = er_store_reader_new(ts->store, &w->reader, err)) != ER_OK) {
+    if ((ts->store && (st = er_store_reader_new(ts->store, &w->reader, err)) != ER_OK) ||
+        (ts->tier && (st = er_tier_client_new(ts->tier, w->max_tokens, w->hidden, &w->tier, err)) != ER_OK)) {
         er_worker_free(w);
         return st;
     }
@@ -90,9 +97,22 @@ er_status er_worker_init(const er_taskset *ts, const er_ctx_params *params, er_w
     return ER_OK;
 }
 
-/* Looks every sequence of b up in the store (into w->x where it hits) and
- * lists the misses in w->miss.  Returns how many missed. */
-static int lookup(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, int H) {
+size_t er_worker_bytes(const er_worker *w) { return er_ctx_bytes(w->ctx) + w->bytes; }
+
+/* A local miss: asks the second tier, and keeps what it has in the local
+ * store too (so the next request for it stays on this replica's disk). */
+static bool tier_lookup(er_worker *w, const uint8_t *key, int n, int H, float *dst) {
+    const er_taskset *ts = w->ts;
+    if (!w->tier || er_tier_get(w->tier, key, ts->cut, n, H, dst) != ER_OK) return false;
+    er_store_put(ts->store, key, ts->cut, n, H, dst, false, NULL);
+    return true;
+}
+
+/* Looks every sequence of b up in the store, then the second tier (into w->x
+ * where it hits), and lists the misses in w->miss.  Returns how many missed;
+ * *tier_hits how many hit in the second tier. */
+static int lookup(er_worker *w, const er_task *t, const er_batch *b, uint64_t salt, int H,
+                  int *tier_hits) {
     const int cut = w->ts->cut;
     int n_miss = 0, off = 0;
     for (int s = 0; s < b->n_seqs; s++) {
@@ -102,8 +122,10 @@ static int lookup(er_worker *w, const er_task *t, const er_batch *b, uint64_t sa
             const int32_t *ty = b->type_ids ? b->type_ids + off : NULL;
             er_store_key(t->fp, cut, b->seq_len[s], b->ids + off, ty, salt, w->keys[s]);
             /* any failure (miss, corrupt, LMDB error) means: compute it */
-            w->hit[s] = er_store_get(w->reader, w->keys[s], cut, b->seq_len[s], H,
-                                     w->x + (size_t)off * H, NULL) == ER_OK;
+            float *dst = w->x + (size_t)off * H;
+            w->hit[s] = er_store_get(w->reader, w->keys[s], cut, b->seq_len[s], H, dst, NULL) == ER_OK;
+            if (!w->hit[s] && tier_lookup(w, w->keys[s], b->seq_len[s], H, dst))
+                w->hit[s] = 1, ++*tier_hits;
         }
         if (!w->hit[s]) w->miss[n_miss++] = s;
         off += b->seq_len[s];
@@ -137,6 +159,7 @@ static void store_misses(er_worker *w, const er_batch *b, int n_miss, const floa
         int s = w->miss[i], n = b->seq_len[s];
         const float *rows = xm + (size_t)m_off * H; // [n, H]
         if (ts->store) er_store_put(ts->store, w->keys[s], ts->cut, n, H, rows, wait, NULL);
+        if (w->tier) er_tier_put(w->tier, w->keys[s], ts->cut, n, H, rows);
         float *dst = w->x + (size_t)w->off[s] * H; // [n, H]
         if (xm != w->x) memcpy(dst, rows, (size_t)n * H * sizeof *rows);
         /* The upper layers see what a later hit will see: same answer either way. */
@@ -154,7 +177,7 @@ static er_status lower(er_worker *w, const er_task *t, const er_batch *b, uint64
     const er_model *S = ts->stacks[t->stack].model;
     const int H = er_model_config(S)->hidden_size;
     uint64_t t0 = er_now_ns();
-    int n_miss = lookup(w, t, b, salt, H);
+    int n_miss = lookup(w, t, b, salt, H, &stats->tier_hits);
     uint64_t t1 = er_now_ns();
     stats->store_read_ns += w->reader ? t1 - t0 : 0;
     stats->hits += b->n_seqs - n_miss;

@@ -56,7 +56,7 @@ typedef struct {
     er_dtype dtype;        /* of new values (FP32, FP16 or INT8); values of every
                               store dtype are read */
     uint64_t budget_bytes; /* sum of value sizes kept; default 1 GiB */
-    uint64_t map_bytes;    /* LMDB map; 0 = 2 * budget + 64 MiB (grown at open
+    uint64_t map_bytes;    /* LMDB map; 0 = 4 * budget + 64 MiB (grown at open
                               to at least the data file's size) */
     size_t queue_bytes;    /* write queue (two halves); default 64 MiB */
     int max_readers;       /* er_store_readers open at once; default 512 */

@@ -20,10 +20,12 @@
 struct srv_app {
     srv_config cfg; /* a shallow copy: the caller's config must outlive the app */
     er_taskset *ts;
+    er_tier *tier; /* the second tier, or NULL; outlives ts */
     eng *eng;
     srv_metrics *m;
     pr_limits lim;
-    int max_seq_len; /* tokens per input after every cap */
+    srv_compat *compat;
+    int longest; /* tokens of the longest input any task accepts */
     atomic_int in_flight;
     atomic_bool draining;
     srv_app_view view; /* what calls and handlers read of it (call.h) */
@@ -31,13 +33,57 @@ struct srv_app {
 
 /* ---- lifecycle ---- */
 
+/* With --embed-all every embedding task NAME gets a twin, NAME.tokens,
+ * loaded unpooled (ER_HEAD_TOKEN_EMBEDDING: every token's last hidden
+ * state) for TEI's /embed_all.  It shares the task's lower stack and store
+ * namespace; its upper layers are loaded once more.  Appends the twins'
+ * specs to specs (names in names) and returns the new count. */
+static int add_token_twins(const srv_config *cfg, er_task_spec *specs, bool *tok,
+                           char (*names)[ER_TASK_NAME_MAX + 1]) {
+    int n = cfg->n_tasks;
+    for (int i = 0; i < cfg->n_tasks && cfg->embed_all; i++) {
+        er_config mc;
+        er_err e = {0};
+        if (er_config_load_dir(cfg->tasks[i].dir, &mc, &e) != ER_OK) continue; /* the load says why */
+        bool emb = mc.head == ER_HEAD_EMBEDDING;
+        er_config_free(&mc);
+        if (!emb || strlen(cfg->tasks[i].name) + strlen(SRV_TOKENS_SUFFIX) > ER_TASK_NAME_MAX) continue;
+        snprintf(names[n], sizeof names[n], "%s" SRV_TOKENS_SUFFIX, cfg->tasks[i].name);
+        specs[n] = cfg->tasks[i];
+        specs[n].name = names[n];
+        tok[n++] = true;
+    }
+    return n;
+}
+
+/* --memcached: the pool every replica shares, in the store's dtype. */
+static er_status open_tier(srv_app *a, er_dtype dtype, er_err *err) {
+    const srv_config *cfg = &a->cfg;
+    if (!cfg->memcached || !*cfg->memcached) return ER_OK; /* "" = none (compose's default) */
+    if (!cfg->store_path) return er_set(err, ER_ERR_INVALID_ARG, "--memcached needs --store");
+    er_tier_params p = er_tier_default_params();
+    p.servers = cfg->memcached;
+    p.timeout_ms = cfg->memcached_timeout_ms;
+    p.failures = cfg->memcached_failures;
+    p.cooldown_ms = cfg->memcached_cooldown_ms;
+    p.dtype = dtype;
+    return er_tier_new(&p, &a->tier, err);
+}
+
 static er_status load_tasks(srv_app *a, er_err *err) {
     const srv_config *cfg = &a->cfg;
+    er_task_spec specs[2 * SRV_MAX_TASKS];
+    bool tok[2 * SRV_MAX_TASKS] = {false};
+    char names[SRV_MAX_TASKS * 2][ER_TASK_NAME_MAX + 1];
+    memcpy(specs, cfg->tasks, (size_t)cfg->n_tasks * sizeof *specs);
+    int n = add_token_twins(cfg, specs, tok, names);
     er_taskset_params tp = er_taskset_default_params();
+    tp.token_embeddings = tok;
     tp.cut = cfg->cut;
     tp.store_path = cfg->store_path;
     tp.store.budget_bytes = cfg->store_budget;
     tp.tokenizer = cfg->tokenizer;
+    tp.raw_embeddings = true; /* proto normalises, so `normalize: false` can be raw */
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
@@ -45,11 +91,17 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     if (!er_compute_parse(cfg->compute ? cfg->compute : "fp32", &mode))
         return er_set(err, ER_ERR_INVALID_ARG, "--compute must be fp32, bf16 or int8, not \"%s\"",
                       cfg->compute);
-    er_compute modes[SRV_MAX_TASKS];
-    for (int i = 0; i < cfg->n_tasks; i++)
-        modes[i] = cfg->task_compute[i] < 0 ? mode : (er_compute)cfg->task_compute[i];
+    er_compute modes[2 * SRV_MAX_TASKS];
+    for (int k = 0; k < n; k++) { /* a token twin computes as the task it copies */
+        int i = k;
+        while (i >= cfg->n_tasks || specs[k].dir != cfg->tasks[i].dir) i = (i + 1) % cfg->n_tasks;
+        modes[k] = cfg->task_compute[i] < 0 ? mode : (er_compute)cfg->task_compute[i];
+    }
     tp.compute = modes;
-    er_status st = er_taskset_load(cfg->tasks, cfg->n_tasks, &tp, &a->ts, err);
+    er_status st = open_tier(a, tp.store.dtype, err);
+    if (st != ER_OK) return st;
+    tp.tier = a->tier;
+    st = er_taskset_load(specs, n, &tp, &a->ts, err);
     if (st != ER_OK) return st;
     for (int i = 0; i < cfg->n_tasks; i++)
         if (!er_task_tokenizer(er_taskset_at(a->ts, i)))
@@ -57,12 +109,6 @@ static er_status load_tasks(srv_app *a, er_err *err) {
                           "task %s: no tokenizer.json or vocab.txt in %s, and no --tokenizer",
                           cfg->tasks[i].name, cfg->tasks[i].dir);
     return ER_OK;
-}
-
-/* Tokens per input: --max-tokens, capped by one batch and every model. */
-static int max_seq_len(const srv_app *a) {
-    int cap = a->cfg.max_tokens < a->cfg.batch_tokens ? a->cfg.max_tokens : a->cfg.batch_tokens;
-    return er_taskset_max_input_tokens(a->ts, cap);
 }
 
 er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
@@ -73,12 +119,14 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     openblas_set_num_threads(cfg->blas_threads);
     er_status st = load_tasks(a, err);
     if (st != ER_OK) goto fail;
-    a->max_seq_len = max_seq_len(a);
+    if ((st = srv_compat_new(cfg, a->ts, &a->compat, err)) != ER_OK) goto fail;
+    a->longest = er_taskset_longest_input(a->ts, cfg->max_tokens);
     a->lim = pr_default_limits();
     a->lim.max_inputs = cfg->max_inputs;
-    /* ids past max_seq_len are truncated (or 413 with truncate false) by the
-     * handler; the parser only bounds the array. */
-    a->lim.max_ids = 8 * a->max_seq_len;
+    a->lim.auto_truncate = cfg->auto_truncate;
+    /* ids past a task's limit are truncated (or 413 with truncate false) by
+     * the handler; the parser only bounds the array. */
+    a->lim.max_ids = 8 * a->longest;
     a->lim.max_text = cfg->max_body;
     const char **labels = malloc((size_t)srv_route_count() * sizeof *labels);
     for (int i = 0; labels && i < srv_route_count(); i++) labels[i] = srv_route_at(i)->label;
@@ -90,11 +138,11 @@ er_status srv_app_new(const srv_config *cfg, srv_app **out, er_err *err) {
     }
     eng_params ep = {.workers = cfg->workers, .queue_max = cfg->queue_max,
                      .batch_tokens = cfg->batch_tokens, .batch_seqs = cfg->batch_seqs,
-                     .max_seq_len = a->max_seq_len, .metrics = a->m};
+                     .max_seq_len = a->longest, .metrics = a->m};
     st = eng_init(a->ts, &ep, &a->eng, err);
     if (st != ER_OK) goto fail;
     a->view = (srv_app_view){.cfg = &a->cfg, .ts = a->ts, .metrics = a->m, .engine = a->eng,
-                             .limits = &a->lim, .max_seq_len = a->max_seq_len,
+                             .limits = &a->lim, .compat = a->compat,
                              .draining = &a->draining, .in_flight = &a->in_flight};
     *out = a;
     return ER_OK;
@@ -115,7 +163,9 @@ void srv_app_free(srv_app *a) {
     if (!a) return;
     srv_app_drain(a);
     eng_free(a->eng);
+    srv_compat_free(a->compat);
     er_taskset_free(a->ts);
+    er_tier_free(a->tier);
     srv_metrics_free(a->m);
     free(a);
 }
@@ -156,6 +206,11 @@ void srv_app_describe(const srv_app *a, char *buf, size_t n) {
     if (len < n && a->cfg.store_path)
         len += (size_t)snprintf(buf + len, n - len, " (%s, budget %llu bytes)", a->cfg.store_dtype,
                                 (unsigned long long)a->cfg.store_budget);
+    if (len < n && a->cfg.memcached)
+        len += (size_t)snprintf(buf + len, n - len, "; second tier memcached %s (timeout %d ms, "
+                                "breaker after %d failures, cool-down %d ms)", a->cfg.memcached,
+                                a->cfg.memcached_timeout_ms, a->cfg.memcached_failures,
+                                a->cfg.memcached_cooldown_ms);
     if (len < n)
         snprintf(buf + len, n - len, "; admin routes: %s",
                  a->cfg.admin_key ? "key required" : "loopback only (no --admin-key)");
@@ -214,14 +269,31 @@ static bool authorized(srv_call *c) {
     return false;
 }
 
-/* Routes the call and checks it against its table entry: 404, 405 + Allow,
- * 401 / 403, then the body (413, 415).  False with the error set. */
+/* CORS: an allowed Origin gets Access-Control-Allow-Origin on every reply;
+ * a preflight (OPTIONS with Access-Control-Request-Method, before any auth:
+ * browsers send it without credentials) is answered 204 here.  With CORS
+ * off, OPTIONS is a method like any other (405). */
+static bool preflight(srv_call *c) {
+    const srv_compat *cx = c->app->compat;
+    const char *allow = srv_compat_cors_on(cx) ? srv_compat_cors_origin(cx, c->rq->origin) : NULL;
+    if (allow && c->rq->origin) snprintf(c->resp.cors_origin, sizeof c->resp.cors_origin, "%s", allow);
+    if (!srv_compat_cors_on(cx) || strcmp(c->method, "OPTIONS") != 0 || !c->rq->cors_method) return false;
+    c->resp.status = 204;
+    c->resp.content_type = "text/plain";
+    if (c->resp.cors_origin[0]) c->resp.cors_methods = c->route->allow;
+    return true;
+}
+
+/* Routes the call and checks it against its table entry: 404, a CORS
+ * preflight (204), 405 + Allow, 401 / 403, then the body (413, 415).  False
+ * with the reply set. */
 static bool admit(srv_call *c) {
     const srv_request *rq = c->rq;
     const char *path = rq->path ? rq->path : "";
     c->route = srv_route_find(path, c->path_task, sizeof c->path_task);
     if (!c->route) return srv_error(c, 404, "no route %s", path), false;
     c->route_index = srv_route_index(c->route);
+    if (preflight(c)) return false;
     if (!srv_route_allows(c->route, c->method)) {
         c->resp.allow = c->route->allow;
         srv_error(c, 405, "%s does not allow %s (allowed: %s)", path, c->method, c->route->allow);

@@ -23,6 +23,7 @@ typedef struct srv_call srv_call;
 typedef struct {
     const char *method, *path; /* path without the query string */
     const char *content_type, *authorization, *request_id; /* headers or NULL */
+    const char *origin, *cors_method; /* Origin, Access-Control-Request-Method, or NULL */
     const char *body;
     size_t body_len;
     bool body_too_large; /* over max_body (declared or read): answered at once with
@@ -41,6 +42,11 @@ typedef struct {
     char request_id[72];
     int retry_after; /* seconds; 0 = no header */
     const char *allow; /* Allow header for 405 */
+    /* CORS (--cors-allow-origin): Access-Control-Allow-Origin when non-empty,
+     * and for a preflight (cors_methods set) its Allow-Methods / -Headers /
+     * Max-Age. */
+    char cors_origin[256];
+    const char *cors_methods;
     double queue_ms, tokenize_ms, compute_ms, total_ms;
 } srv_response;
 

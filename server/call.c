@@ -72,16 +72,18 @@ void srv_call_finished(srv_call *c) {
                c->method, c->resp.status, (double)total * 1e-6, c->resp.request_id);
 }
 
-void srv_error(srv_call *c, int status, const char *fmt, ...) {
-    char msg[512];
+void srv_error_f(srv_call *c, int status, pr_fault f, const char *param, const char *fmt, ...) {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     free(c->resp.body);
+    pr_api api = c->route ? c->route->api : PR_API_ERSERVE;
+    status = pr_error_status(api, status, f);
     c->resp.status = status;
     c->resp.content_type = "application/json";
-    c->resp.body = pr_error_body(status, msg, &c->resp.body_len);
+    c->resp.body = pr_error_body(api, status, f, msg, param, &c->resp.body_len);
     if (status == 429 || status == 503) c->resp.retry_after = status == 429 ? 1 : 5;
     if (!c->resp.body) c->resp.body_len = 0;
 }

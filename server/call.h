@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "app.h"
+#include "compat.h"
 #include "engine.h"
 #include "metrics.h"
 #include "proto.h"
@@ -34,7 +35,7 @@ typedef struct {
     srv_metrics *metrics;
     eng *engine;
     const pr_limits *limits;
-    int max_seq_len;             /* tokens per input after every cap */
+    const srv_compat *compat;    /* aliases, prompts, CORS origins */
     const atomic_bool *draining; /* set once by srv_app_drain */
     atomic_int *in_flight;       /* calls alive (created, not freed), for draining */
 } srv_app_view;
@@ -44,7 +45,7 @@ struct srv_call {
     srv_response resp;
     const srv_route *route; /* NULL until routed (counted as "other") */
     int route_index;        /* its place in the table (metrics); -1 until routed */
-    char path_task[72];     /* the {task} segment of the path, or "" */
+    char path_task[160];    /* the {task} segment of the path (a task or a model alias), or "" */
     uint64_t t0;
     const srv_request *rq; /* valid while srv_call_run runs */
     char method[16];
@@ -59,8 +60,15 @@ struct srv_call {
  * counted and logged apart from the server's own 5xx. */
 #define SRV_CLIENT_CLOSED 499
 
-/* The one function that builds every error reply. */
-void srv_error(srv_call *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The one function that builds every error reply: erserve's status for the
+ * error and what kind of mistake it is (pr_fault); the reply takes the
+ * route's dialect (routes.h `api`): its status (pr_error_status) and body
+ * (pr_error_body; param is OpenAI's `param`, NULL to take it from the
+ * message). */
+void srv_error_f(srv_call *c, int status, pr_fault f, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* srv_error_f with no fault and no param. */
+#define srv_error(c, status, ...) srv_error_f(c, status, PR_FAULT_NONE, NULL, __VA_ARGS__)
 /* An er_status (engine, tokenizer, parser) as its HTTP status and message. */
 void srv_error_er(srv_call *c, er_status st, const er_err *err);
 void srv_reply_json(srv_call *c, int status, json_t *j); /* steals j; NULL -> 500 */
@@ -79,7 +87,13 @@ static inline const er_taskset *srv_app_tasks(const srv_app_view *a) { return a-
 static inline srv_metrics *srv_app_metrics(const srv_app_view *a) { return a->metrics; }
 static inline eng *srv_app_engine(const srv_app_view *a) { return a->engine; }
 static inline const pr_limits *srv_app_limits(const srv_app_view *a) { return a->limits; }
-static inline int srv_app_max_seq_len(const srv_app_view *a) { return a->max_seq_len; }
+static inline const srv_compat *srv_app_compat(const srv_app_view *a) { return a->compat; }
+/* Tokens per input of task t: its model's positions, or --max-tokens when
+ * lower; not the batch budget (a longer input runs as a batch of its own).
+ * Truncation cuts to it, and it is part of the store key (er_key_salt). */
+static inline int srv_app_max_input_tokens(const srv_app_view *a, const er_task *t) {
+    return er_task_max_input_tokens(t, a->cfg->max_tokens);
+}
 static inline bool srv_app_draining(const srv_app_view *a) { return atomic_load(a->draining); }
 
 #endif

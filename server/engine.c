@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "er_log.h"
 #include "er_util.h"
 
 struct eng {
@@ -19,6 +20,7 @@ struct eng {
     pthread_t *threads;
     er_worker **workers;
     size_t out_cap; /* floats of one batch's head output, any task */
+    int max_tokens; /* tokens of one batch: the budget, or one longer input alone */
 };
 
 typedef struct {
@@ -103,7 +105,7 @@ typedef struct {
 
 /* One worker's batch buffers, sized once for the largest batch. */
 typedef struct {
-    int32_t *ids, *tt; /* [batch_tokens] packed ids and token types */
+    int32_t *ids, *tt; /* [max_tokens] packed ids and token types */
     int *lens;         /* [batch_seqs] */
     uint8_t *hit;      /* [batch_seqs] */
     slice *sl;         /* [batch_seqs] */
@@ -112,7 +114,7 @@ typedef struct {
 } wbufs;
 
 static void wbufs_init(wbufs *b, const eng *e) {
-    int bt = e->p.batch_tokens, bs = e->p.batch_seqs;
+    int bt = e->max_tokens, bs = e->p.batch_seqs;
     b->ids = malloc((size_t)bt * sizeof *b->ids);
     b->tt = malloc((size_t)bt * sizeof *b->tt);
     b->lens = malloc((size_t)bs * sizeof *b->lens);
@@ -276,9 +278,22 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* The memory the workers' scratch costs, once at start-up: it is sized for
+ * the longest input a task accepts, not only for the batch budget. */
+static void log_scratch(const eng *e) {
+    size_t w = er_worker_bytes(e->workers[0]);
+    size_t per_batch = e->out_cap * sizeof(float) + (size_t)e->max_tokens * 2 * sizeof(int32_t);
+    er_log(ER_LOG_INFO, "worker scratch: %.1f MiB each x %d workers = %.1f MiB, for %d tokens "
+           "(batch budget %d; inputs up to %d tokens run as a batch of their own)",
+           (double)(w + per_batch) / (1 << 20), e->p.workers,
+           (double)(w + per_batch) * e->p.workers / (1 << 20), e->max_tokens, e->p.batch_tokens,
+           e->p.max_seq_len);
+}
+
 er_status eng_init(const er_taskset *ts, const eng_params *p, eng **out, er_err *err) {
     *out = NULL;
-    if (p->workers < 1 || p->queue_max < 1 || p->batch_tokens < 1 || p->batch_seqs < 1)
+    if (p->workers < 1 || p->queue_max < 1 || p->batch_tokens < 1 || p->batch_seqs < 1 ||
+        p->max_seq_len < 1)
         return er_set(err, ER_ERR_INVALID_ARG, "engine: bad parameters");
     eng *e = calloc(1, sizeof *e);
     if (!e) return er_set(err, ER_ERR_NOMEM, "engine");
@@ -286,8 +301,11 @@ er_status eng_init(const er_taskset *ts, const eng_params *p, eng **out, er_err 
     e->p = *p;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    /* An input longer than the budget runs alone (pick): every buffer holds
+     * the larger of the two. */
+    e->max_tokens = p->batch_tokens > p->max_seq_len ? p->batch_tokens : p->max_seq_len;
     for (int i = 0; i < er_taskset_count(ts); i++) {
-        size_t c = eng_out_floats(er_taskset_at(ts, i), p->batch_seqs, p->batch_tokens);
+        size_t c = eng_out_floats(er_taskset_at(ts, i), p->batch_seqs, e->max_tokens);
         if (c > e->out_cap) e->out_cap = c;
     }
     e->workers = calloc((size_t)p->workers, sizeof *e->workers);
@@ -296,8 +314,10 @@ er_status eng_init(const er_taskset *ts, const eng_params *p, eng **out, er_err 
         eng_free(e);
         return er_set(err, ER_ERR_NOMEM, "engine");
     }
-    er_ctx_params cp = {.max_tokens = p->batch_tokens, .max_seqs = p->batch_seqs,
-                        .max_seq_len = p->max_seq_len};
+    er_ctx_params cp = er_ctx_default_params();
+    cp.max_tokens = e->max_tokens;
+    cp.max_seqs = p->batch_seqs;
+    cp.max_seq_len = p->max_seq_len;
     for (int i = 0; i < p->workers; i++) {
         er_status st = er_worker_init(ts, &cp, &e->workers[i], err);
         if (st != ER_OK) {
@@ -305,6 +325,7 @@ er_status eng_init(const er_taskset *ts, const eng_params *p, eng **out, er_err 
             return st;
         }
     }
+    log_scratch(e);
     for (int i = 0; i < p->workers; i++) {
         warg *a = malloc(sizeof *a);
         if (a) *a = (warg){e, i};

@@ -4,7 +4,9 @@
  * Dynamic batching: a worker takes the oldest job and fills one er_run batch
  * with its sequences and those of later queued jobs for the same task and
  * mode, up to batch_tokens tokens and batch_seqs sequences (a job larger
- * than one batch is split across batches; its sequences never reorder).
+ * than one batch is split across batches; its sequences never reorder).  A
+ * sequence longer than batch_tokens (up to max_seq_len) runs as a batch of
+ * its own; every worker's scratch is sized once for it (er_worker_params).
  * Before its first sequence runs, a job is dropped if its deadline passed
  * (status ER_ERR_CAPACITY-like "deadline", see eng_job.outcome) or its
  * client has gone (alive() false), so abandoned requests cost no compute.
@@ -58,7 +60,9 @@ struct eng_job {
 };
 
 typedef struct {
-    int workers, queue_max, batch_tokens, batch_seqs, max_seq_len;
+    int workers, queue_max, batch_tokens, batch_seqs;
+    int max_seq_len; /* the longest input (er_taskset_longest_input): one
+                        longer than batch_tokens runs as a batch of its own */
     srv_metrics *metrics;
 } eng_params;
 

@@ -20,5 +20,9 @@ bool srv_handle_cache(srv_call *c);
 bool srv_handle_compute(srv_call *c);
 bool srv_handle_tokenize(srv_call *c);
 bool srv_handle_decode(srv_call *c);
+/* SageMaker's /invocations: /embed for an embedding first task, else /predict. */
+bool srv_handle_invocations(srv_call *c);
+/* OpenAI /v1/models and /v1/models/{id}. */
+bool srv_handle_models(srv_call *c);
 
 #endif

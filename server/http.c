@@ -161,6 +161,17 @@ static void each_header(const srv_response *rp, bool close,
         add(u, "Retry-After", buf);
     }
     if (rp->allow) add(u, "Allow", rp->allow);
+    if (rp->cors_origin[0]) {
+        add(u, "Access-Control-Allow-Origin", rp->cors_origin);
+        if (strcmp(rp->cors_origin, "*") != 0) add(u, "Vary", "Origin");
+        add(u, "Access-Control-Expose-Headers",
+            "X-Request-Id, X-Total-Time, X-Queue-Time, X-Compute-Time, X-Tokenization-Time");
+    }
+    if (rp->cors_methods) {
+        add(u, "Access-Control-Allow-Methods", rp->cors_methods);
+        add(u, "Access-Control-Allow-Headers", "Content-Type, Authorization, X-Request-Id");
+        add(u, "Access-Control-Max-Age", "600");
+    }
     if (close) add(u, "Connection", "close");
 }
 
@@ -377,6 +388,8 @@ static srv_request request_of(conn_state *cs, const char *url, const char *metho
         .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"),
         .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
         .request_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"),
+        .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+        .cors_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method"),
         .body = cs->body,
         .body_len = cs->len,
         .body_too_large = cs->too_large,

@@ -8,7 +8,7 @@
 
 /* 499: the client hung up before its answer (nginx's convention), kept apart
  * from the 5xx so that those count server faults only. */
-static const int STATUSES[] = {200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 499, 500, 503, 504};
+static const int STATUSES[] = {200, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 424, 429, 499, 500, 503, 504};
 #define N_STATUS (int)(sizeof STATUSES / sizeof STATUSES[0])
 /* Seconds: 100 us .. 10 s, roughly x2.5 apart. */
 static const double LAT_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -226,13 +226,46 @@ static void put_store(sbuf *b, const er_store *store) {
             (unsigned long long)rows[i].v);
 }
 
-char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth, int in_flight,
-                         size_t *len) {
+/* erserve_tier_*: the second tier's counters and each node's breaker. */
+static void put_tier(sbuf *b, const er_tier *t) {
+    er_tier_counters c;
+    er_tier_stats(t, &c);
+    struct {
+        const char *name, *help;
+        uint64_t v;
+    } rows[] = {
+        {"hits_total", "Second-tier lookups that found a good value.", c.hits},
+        {"misses_total", "Second-tier lookups that did not (absent, corrupt, failed, skipped).", c.misses},
+        {"corrupt_total", "Second-tier values that failed their checks (counted as misses).", c.corrupt},
+        {"errors_total", "Second-tier calls that failed (timeouts included).", c.errors},
+        {"timeouts_total", "Second-tier calls that ran out of time.", c.timeouts},
+        {"skipped_total", "Second-tier calls not made: the node's breaker was open.", c.skipped},
+        {"sets_total", "Values written to the second tier.", c.sets},
+        {"set_errors_total", "Values not written to the second tier.", c.set_errors},
+        {"breaker_opens_total", "Times a node's circuit breaker opened.", c.breaker_opens},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        put(b, "# HELP erserve_tier_%s %s\n# TYPE erserve_tier_%s counter\nerserve_tier_%s %llu\n",
+            rows[i].name, rows[i].help, rows[i].name, rows[i].name, (unsigned long long)rows[i].v);
+    put(b, "# HELP erserve_tier_nodes_open Nodes whose breaker is open or half-open.\n"
+           "# TYPE erserve_tier_nodes_open gauge\nerserve_tier_nodes_open %d\n"
+           "# HELP erserve_tier_breaker_state Per node: 0 closed, 1 open, 2 half-open (probing).\n"
+           "# TYPE erserve_tier_breaker_state gauge\n", c.nodes_open);
+    for (int i = 0; i < c.nodes; i++) {
+        er_tier_node_info n;
+        er_tier_node(t, i, &n);
+        put(b, "erserve_tier_breaker_state{node=\"%s\"} %d\n", n.name, (int)n.state);
+    }
+}
+
+char *srv_metrics_render(srv_metrics *m, const er_store *store, const er_tier *tier,
+                         int queue_depth, int in_flight, size_t *len) {
     sbuf b = {malloc(8192), 0, 8192};
     put_requests(&b, m);
     put_histograms(&b, m);
     put_counters(&b, m, queue_depth, in_flight);
     if (store) put_store(&b, store);
+    if (tier) put_tier(&b, tier);
     if (b.s && len) *len = b.len;
     return b.s;
 }

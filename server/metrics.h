@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "tier.h"
 
 typedef enum {
     M_STAGE_QUEUE, M_STAGE_TOKENIZE, M_STAGE_LOWER, M_STAGE_STORE_READ, M_STAGE_STORE_WRITE,
@@ -32,9 +33,10 @@ void srv_metrics_tokens(srv_metrics *m, uint64_t n);
 /* A queued request dropped before compute: deadline passed or client gone. */
 void srv_metrics_dropped(srv_metrics *m, bool client_gone);
 
-/* Renders everything; store may be NULL; queue_depth / in_flight are gauges
- * the caller reads from the engine.  Returns a malloc'd string. */
-char *srv_metrics_render(srv_metrics *m, const er_store *store, int queue_depth, int in_flight,
-                         size_t *len);
+/* Renders everything; store and tier (the second tier) may be NULL;
+ * queue_depth / in_flight are gauges the caller reads from the engine.
+ * Returns a malloc'd string. */
+char *srv_metrics_render(srv_metrics *m, const er_store *store, const er_tier *tier,
+                         int queue_depth, int in_flight, size_t *len);
 
 #endif

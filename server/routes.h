@@ -1,13 +1,15 @@
 /* The route table: every route the server answers, with the methods it
  * allows, who may call it, what its body parses as, its metrics label and
  * its handler.  The router, the 405 + Allow check, the 401 check, the
- * metrics and the access log all read this one table.  Immutable; any
- * thread. */
+ * metrics, the access log, CORS preflights and the error dialect all read
+ * this one table.  Immutable; any thread. */
 #ifndef ER_SRV_ROUTES_H
 #define ER_SRV_ROUTES_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "proto.h"
 
 typedef struct srv_call srv_call;
 
@@ -21,8 +23,9 @@ typedef enum {
 
 typedef struct {
     const char *allow;  /* methods, exactly as the Allow header of a 405 */
-    const char *path;   /* exact, or with one "{task}" segment */
+    const char *path;   /* exact, or with one "{task}" segment (last: the rest of the path) */
     srv_auth auth;
+    pr_api api;         /* the dialect of its errors (proto.h) */
     int kind;           /* the pr_route its body parses as; SRV_NO_BODY */
     const char *label;  /* metrics route label and access-log name */
     /* Answers c, or starts it: true when answered now, false when a worker

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { K_STR, K_INT, K_SIZE, K_BOOL, K_TASK } kind;
+typedef enum { K_STR, K_INT, K_SIZE, K_BOOL, K_TASK, K_LIST } kind;
 
 typedef struct {
     const char *flag, *env, *key;
@@ -40,6 +40,16 @@ static const opt OPTS[] = {
      "fp32 | fp16 | int8 [fp16]"},
     {"--compute", "ERSERVE_COMPUTE", "compute", K_STR, F(compute), 0, 0,
      "fp32 | bf16 | int8: number format of the weight GEMMs for tasks without @MODE [fp32]"},
+    {"--memcached", "ERSERVE_MEMCACHED", "memcached", K_STR, F(memcached), 0, 0,
+     "second tier shared by replicas: memcached pool host:port,host:port (ketama); asked on a "
+     "store miss, written with every computed value; needs --store"},
+    {"--memcached-timeout-ms", "ERSERVE_MEMCACHED_TIMEOUT_MS", "memcached_timeout_ms", K_INT,
+     F(memcached_timeout_ms), 1, 10000, "bound on every wait on a memcached node, ms [50]"},
+    {"--memcached-failures", "ERSERVE_MEMCACHED_FAILURES", "memcached_failures", K_INT,
+     F(memcached_failures), 1, 1000, "consecutive failures that open a node's breaker [2]"},
+    {"--memcached-cooldown-ms", "ERSERVE_MEMCACHED_COOLDOWN_MS", "memcached_cooldown_ms", K_INT,
+     F(memcached_cooldown_ms), 1000, 3600000,
+     "an open breaker skips its node this long, then lets one probe through, ms [2000]"},
     {"--workers", "ERSERVE_WORKERS", "workers", K_INT, F(workers), 1, 256,
      "compute workers [one per core]"},
     {"--blas-threads", "ERSERVE_BLAS_THREADS", "blas_threads", K_INT, F(blas_threads), 1, 256,
@@ -52,10 +62,17 @@ static const opt OPTS[] = {
      "token budget of one batch [512]"},
     {"--batch-seqs", "ERSERVE_BATCH_SEQS", "batch_seqs", K_INT, F(batch_seqs), 1, 4096,
      "sequences in one batch [64]"},
-    {"--max-tokens", "ERSERVE_MAX_TOKENS", "max_tokens", K_INT, F(max_tokens), 2, 1 << 16,
-     "tokens per input, capped by the model [512]"},
+    {"--max-tokens", "ERSERVE_MAX_TOKENS", "max_tokens", K_INT, F(max_tokens), 0, 1 << 20,
+     "tokens per input; 0 = each task's model positions (RoBERTa: less its 2 reserved), "
+     "e.g. 512 for BERT, 8192 for ModernBERT; a lower value caps them.  Not capped by "
+     "--batch-tokens: a longer input runs as a batch of its own, and every worker's scratch "
+     "is sized for the longest (logged at start; /info tasks[].max_input_tokens) [0]"},
+    {"--max-client-batch-size", "ERSERVE_MAX_CLIENT_BATCH_SIZE", "max_client_batch_size", K_INT,
+     F(max_inputs), 1, 4096,
+     "inputs per request, TEI's name; more is 422 on TEI routes, 400 on OpenAI's, 413 on "
+     "erserve's [2048, OpenAI's limit; the body is capped by --max-body]"},
     {"--max-inputs", "ERSERVE_MAX_INPUTS", "max_inputs", K_INT, F(max_inputs), 1, 4096,
-     "inputs per request [64]"},
+     "the same as --max-client-batch-size"},
     {"--max-body", "ERSERVE_MAX_BODY", "max_body", K_SIZE, F(max_body), 64, 1L << 30,
      "request body bytes [1M]"},
     {"--max-connections", "ERSERVE_MAX_CONNECTIONS", "max_connections", K_INT, F(max_connections),
@@ -80,6 +97,26 @@ static const opt OPTS[] = {
     {"--admin-key", "ERSERVE_ADMIN_KEY", "admin_key", K_STR, F(admin_key), 0, 0,
      "require Authorization: Bearer KEY on /v1/cache routes; unset = loopback clients only"},
     {"--quiet", "ERSERVE_QUIET", "quiet", K_BOOL, F(quiet), 0, 1, "no access log"},
+    {"--served-model-name", "ERSERVE_SERVED_MODEL_NAME", "served_model_name", K_LIST,
+     F(served_model_name), 0, 0,
+     "TASK=NAME: another name clients may use for a task (`model`, /v1/models); a bare NAME "
+     "names the only (embedding) task; repeatable, or comma-separated"},
+    {"--auto-truncate", "ERSERVE_AUTO_TRUNCATE", "auto_truncate", K_BOOL, F(auto_truncate), 0, 1,
+     "TEI routes truncate over-long inputs unless the request says `truncate: false`; "
+     "--auto-truncate=false makes them 422 instead [true, as TEI 1.9]"},
+    {"--default-prompt-name", "ERSERVE_DEFAULT_PROMPT_NAME", "default_prompt_name", K_STR,
+     F(default_prompt_name), 0, 0,
+     "the config_sentence_transformers.json prompt prepended to every text when a request names "
+     "none [the file's default_prompt_name]"},
+    {"--default-prompt", "ERSERVE_DEFAULT_PROMPT", "default_prompt", K_STR, F(default_prompt), 0, 0,
+     "a literal prompt prepended to every text when a request names none"},
+    {"--embed-all", "ERSERVE_EMBED_ALL", "embed_all", K_BOOL, F(embed_all), 0, 1,
+     "load every embedding task NAME once more unpooled, as task NAME" SRV_TOKENS_SUFFIX ", for TEI's "
+     "/embed_all (it shares the lower stack; its upper layers take memory once more); "
+     "--embed-all=false: /embed_all is 424 [true]"},
+    {"--cors-allow-origin", "ERSERVE_CORS_ALLOW_ORIGIN", "cors_allow_origin", K_LIST,
+     F(cors_allow_origin), 0, 0,
+     "origins browsers may call from (repeatable or comma-separated; * = any); unset = CORS off"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -91,6 +128,9 @@ void srv_config_defaults(srv_config *c) {
     c->store_budget = 1ull << 30;
     c->store_dtype = strdup("fp16");
     c->compute = strdup("fp32");
+    c->memcached_timeout_ms = 50;
+    c->memcached_failures = 2;
+    c->memcached_cooldown_ms = 2000;
     /* One single-threaded worker per core: measured fastest (SERVER.md). */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
@@ -99,8 +139,10 @@ void srv_config_defaults(srv_config *c) {
     c->queue_max = 256;
     c->batch_tokens = 512; /* measured: see server/SERVER.md */
     c->batch_seqs = 64;
-    c->max_tokens = 512;
-    c->max_inputs = 64;
+    c->max_tokens = 0; /* each model's positions */
+    c->max_inputs = 2048; /* OpenAI's limit: a client's batches fit; --max-body bounds the work */
+    c->auto_truncate = true;
+    c->embed_all = true;
     c->max_body = 1u << 20;
     c->max_connections = 1024;
     c->max_connections_per_ip = 64;
@@ -114,7 +156,7 @@ void srv_config_defaults(srv_config *c) {
 void srv_config_free(srv_config *c) {
     if (!c) return;
     for (size_t i = 0; i < N_OPTS; i++)
-        if (OPTS[i].k == K_STR) free(*(char **)((char *)c + OPTS[i].off));
+        if (OPTS[i].k == K_STR || OPTS[i].k == K_LIST) free(*(char **)((char *)c + OPTS[i].off));
     for (int i = 0; i < c->n_tasks; i++) free(c->task_dirs[i]);
     memset(c, 0, sizeof *c);
 }
@@ -179,6 +221,14 @@ static er_status set_opt(srv_config *c, const opt *o, const char *v, const char 
         free(*(char **)f);
         *(char **)f = *v ? strdup(v) : NULL;
         return ER_OK;
+    case K_LIST: { /* each source appends: "a" then "b" is "a,b" */
+        char **cur = (char **)f, *joined = NULL;
+        if (!*v) return ER_OK;
+        if (asprintf(&joined, "%s%s%s", *cur ? *cur : "", *cur ? "," : "", v) < 0) return oom(err);
+        free(*cur);
+        *cur = joined;
+        return ER_OK;
+    }
     case K_TASK: {
         /* env: comma-separated list */
         char *dup = strdup(v), *save = NULL;
@@ -239,6 +289,16 @@ static er_status load_value(srv_config *c, const char *path, const char *key, js
     if (o->k == K_TASK) return load_tasks(c, path, v, err);
     char buf[64];
     const char *s = buf;
+    if (o->k == K_LIST && json_is_array(v)) { /* ["a", "b"]: one item each */
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            if (!json_is_string(item)) return errf(err, "--config %s: `%s` must hold strings", path, key);
+            er_status rc = set_opt(c, o, json_string_value(item), "--config", err);
+            if (rc) return rc;
+        }
+        return ER_OK;
+    }
     if (json_is_string(v)) s = json_string_value(v);
     else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
     else if (json_is_boolean(v)) s = json_is_true(v) ? "true" : "false";

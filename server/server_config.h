@@ -15,6 +15,8 @@
 #include "recycle.h"
 
 #define SRV_MAX_TASKS 32
+/* The name suffix of an embedding task's unpooled twin (--embed-all). */
+#define SRV_TOKENS_SUFFIX ".tokens"
 
 typedef struct {
     char *host;              /* 127.0.0.1 */
@@ -30,14 +32,19 @@ typedef struct {
     uint64_t store_budget;   /* bytes */
     char *store_dtype;       /* fp32 | fp16 | int8 */
     char *compute;           /* fp32 | bf16 | int8: tasks without their own "@MODE" */
+    char *memcached;         /* second tier: "host:port,host:port"; NULL = none */
+    int memcached_timeout_ms;  /* bound on every wait on a memcached node */
+    int memcached_failures;    /* consecutive failures that open a node's breaker */
+    int memcached_cooldown_ms; /* an open breaker's pause before one probe */
     int workers;             /* compute threads */
     int blas_threads;        /* OpenBLAS threads per process (shared by workers) */
     int http_threads;        /* libmicrohttpd polling threads */
     int queue_max;           /* queued requests before 429 */
     int batch_tokens;        /* token budget of one batch */
     int batch_seqs;          /* sequences in one batch */
-    int max_tokens;          /* tokens per input (also capped by the model) */
-    int max_inputs;          /* inputs per request */
+    int max_tokens;          /* tokens per input; 0 = each task's model positions
+                                (er_task_max_input_tokens), independent of batch_tokens */
+    int max_inputs;          /* inputs per request (--max-client-batch-size, --max-inputs) */
     size_t max_body;         /* request body bytes */
     int max_connections;
     int max_connections_per_ip; /* per client address; 0 = no cap */
@@ -49,6 +56,13 @@ typedef struct {
     char *api_key;           /* NULL = open; else Authorization: Bearer KEY */
     char *admin_key;         /* NULL = cache admin open; else Bearer KEY */
     bool quiet;              /* no access log */
+    /* TEI / OpenAI compatibility (server/compat.h) */
+    char *served_model_name; /* "TASK=NAME" or "NAME" items, comma-separated; NULL = none */
+    bool auto_truncate;      /* TEI routes truncate unless told not to [true] */
+    char *default_prompt_name; /* sentence-transformers prompt applied by default */
+    char *default_prompt;    /* a literal default prompt (instead of a name) */
+    char *cors_allow_origin; /* comma-separated origins or "*"; NULL = CORS off */
+    bool embed_all;          /* load each embedding task's unpooled twin NAME.tokens [true] */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);

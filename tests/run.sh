@@ -5,7 +5,8 @@
 #     Errors: Z" line; a case that printed "SKIP: name: why" (ER_SKIP in
 #     check_main.h) counts as skipped, not passed;
 #   - a libFuzzer target (fuzz_*): one case, a bounded run over its corpus;
-#   - a script (*.sh): one case, by its exit status.
+#   - a script (*.sh): one case, by its exit status (77: skipped, having
+#     said why on a "SKIP: " line).
 # A binary that crashes or prints no summary counts as one failure.
 # ERSERVE_VALGRIND=1 runs each libcheck binary under valgrind memcheck
 # without forking (fuzzers are skipped then, and counted as skipped).
@@ -34,7 +35,9 @@ for t in "$@"; do
     ;;
   *.sh)
     "$t"; rc=$?
-    if [ $rc -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names="$failed_names $t"; fi
+    if [ $rc -eq 0 ]; then passed=$((passed + 1))
+    elif [ $rc -eq 77 ]; then skipped=$((skipped + 1)) # it printed "SKIP: why"
+    else failed=$((failed + 1)); failed_names="$failed_names $t"; fi
     ;;
   *)
     if [ "${ERSERVE_VALGRIND:-0}" = 1 ]; then

@@ -36,7 +36,7 @@
 #include "tokenizer.h"
 
 #define BATCH_SEQS 16
-#define BATCH_TOKENS 4096
+#define BATCH_TOKENS 4096 /* budget of one batch; a longer document runs alone */
 
 typedef struct {
     const char *store, *model, *tokenizer, *cmd, *file;
@@ -58,8 +58,9 @@ static void usage(FILE *f) {
                "          erserve stopped) deletes bad values, rebuilds the indexes and salvages\n"
                "          a damaged or truncated store into a fresh one\n"
                "  purge   deletes every value\n"
-               "warm truncates to --max-tokens (default 512) and keys documents as the server\n"
-               "keys truncated requests unless --salt is given.\n");
+               "warm truncates to --max-tokens (default 0: the model's positions, as the\n"
+               "server's --max-tokens) and keys documents as the server keys truncated\n"
+               "requests unless --salt is given.\n");
 }
 
 /* Reports a bad command line (main exits 2). */
@@ -72,7 +73,7 @@ static int bad_arg(const char *fmt, const char *arg) {
 static int parse_args(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     o->cut = -1;
-    o->max_tokens = 512;
+    o->max_tokens = 0; /* the model's positions, as the server */
     o->salt = -1;
     o->sp = er_store_default_params();
     for (int i = 1; i < argc; i++) {
@@ -86,7 +87,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = argv[++i];
         else if (!strcmp(a, "--cut")) o->cut = atoi(argv[++i]);
         else if (!strcmp(a, "--max-tokens")) {
-            if ((o->max_tokens = atoi(argv[++i])) < 1) return bad_arg("bad --max-tokens %s", argv[i]);
+            if ((o->max_tokens = atoi(argv[++i])) < 0) return bad_arg("bad --max-tokens %s", argv[i]);
         } else if (!strcmp(a, "--salt")) o->salt = strtoll(argv[++i], NULL, 0);
         else if (!strcmp(a, "--dtype")) {
             int d = er_store_dtype_parse(argv[++i]);
@@ -132,7 +133,9 @@ typedef struct {
     int max_len;
     uint64_t salt;
     int n_seqs, n_tok, seq_len[BATCH_SEQS];
-    int32_t ids[BATCH_TOKENS], types[BATCH_TOKENS];
+    int cap;                /* max(BATCH_TOKENS, max_len) */
+    int32_t *ids, *types;   /* [cap] the batch, packed */
+    int32_t *buf, *tbuf;    /* [max_len] one ids document */
     bool has_types;
     long docs, computed, cached, skipped;
     long total; /* lines in the file, for the progress bar; 0 = unknown */
@@ -190,7 +193,7 @@ static int add_doc(warm_state *s, const int32_t *ids, const int32_t *types, int 
         s->skipped++;
         return 0;
     }
-    if (s->n_seqs == BATCH_SEQS || s->n_tok + n > BATCH_TOKENS)
+    if (s->n_seqs == BATCH_SEQS || (s->n_seqs > 0 && s->n_tok + n > BATCH_TOKENS))
         if (flush_batch(s)) return -1;
     memcpy(s->ids + s->n_tok, ids, (size_t)n * sizeof *ids);
     for (int i = 0; i < n; i++) s->types[s->n_tok + i] = types ? types[i] : 0;
@@ -200,12 +203,12 @@ static int add_doc(warm_state *s, const int32_t *ids, const int32_t *types, int 
     return 0;
 }
 
-/* {"input_ids": [...], "token_type_ids"?: [...]}: a document longer than a
- * batch, or with type ids of another length, is skipped. */
+/* {"input_ids": [...], "token_type_ids"?: [...]}: a document longer than
+ * max_len, or with type ids of another length, is skipped. */
 static int add_ids_doc(warm_state *s, const json_t *ids, const json_t *tys) {
-    static int32_t buf[BATCH_TOKENS], tbuf[BATCH_TOKENS];
+    int32_t *buf = s->buf, *tbuf = s->tbuf;
     size_t n = json_array_size(ids);
-    if (n > BATCH_TOKENS || (tys && json_array_size(tys) != n)) {
+    if (n > (size_t)s->max_len || (tys && json_array_size(tys) != n)) {
         s->skipped++;
         return 0;
     }
@@ -272,6 +275,10 @@ static void warm_state_free(warm_state *s) {
     if (!s) return;
     er_tokenizer_free(s->tok);
     er_worker_free(s->w);
+    free(s->ids);
+    free(s->types);
+    free(s->buf);
+    free(s->tbuf);
     free(s);
 }
 
@@ -287,8 +294,18 @@ static warm_state *warm_state_new(const opts *o, er_taskset *ts) {
         return NULL;
     }
     s->t = er_taskset_at(ts, 0);
-    s->max_len = er_taskset_max_input_tokens(ts, o->max_tokens);
+    s->max_len = er_task_max_input_tokens(s->t, o->max_tokens);
     s->salt = o->salt >= 0 ? (uint64_t)o->salt : er_key_salt(s->max_len, true);
+    s->cap = s->max_len > BATCH_TOKENS ? s->max_len : BATCH_TOKENS;
+    s->ids = malloc((size_t)s->cap * sizeof *s->ids);
+    s->types = malloc((size_t)s->cap * sizeof *s->types);
+    s->buf = malloc((size_t)s->max_len * sizeof *s->buf);
+    s->tbuf = malloc((size_t)s->max_len * sizeof *s->tbuf);
+    if (!s->ids || !s->types || !s->buf || !s->tbuf) {
+        er_log(ER_LOG_ERROR, "out of memory");
+        warm_state_free(s);
+        return NULL;
+    }
     const char *tp = o->tokenizer ? o->tokenizer : o->model;
     s->tok = er_tokenizer_load(tp, &e);
     if (!s->tok && o->tokenizer) {

@@ -7,7 +7,7 @@
  *                                       deberta-v3-base
  *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2]
  *                    [--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N]
- *                    [--dense N] [--seed N]
+ *                    [--dense N] [--max-positions N] [--seed N]
  *                    [--upper-seed N --upper-from K] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
@@ -247,13 +247,15 @@ typedef struct {
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
     const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = NULL;
-    int vocab = 0;
+    int vocab = 0, positions = 0;
     *o = (opts){.seed = 1, .upper_from = -1, .num_labels = 2};
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--out") == 0) o->out = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--preset") == 0) preset_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--arch") == 0) arch_name = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--vocab") == 0) vocab = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--max-positions") == 0)
+            positions = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--head") == 0) head = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--num-labels") == 0) o->num_labels = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) o->seed = strtoull(argv[++i], NULL, 10);
@@ -269,6 +271,7 @@ static int parse_args(int argc, char **argv, opts *o) {
                             "tiny|nomic-embed-text-v1.5|gte-base-en-v1.5|modernbert-base|deberta-v3-base "
                             "[--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2] "
                             "[--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N] [--dense N] "
+                            "[--max-positions N] "
                             "[--seed N] "
                             "[--upper-seed N --upper-from K] [--version]\n");
             return 2;
@@ -286,14 +289,16 @@ static int parse_args(int argc, char **argv, opts *o) {
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
     if (!o->out || !p || !o->a || !known_head || vocab < 0 || vocab > 1000000 ||
         o->num_labels < 1 || o->num_labels > 64 || o->dense < 0 || o->dense > 65536 ||
-        (o->dense && o->head != HEAD_EMBEDDING))
+        (o->dense && o->head != HEAD_EMBEDDING) || positions < 0 || positions > 1 << 20)
         return er_log(ER_LOG_ERROR, "need --out, a known --preset, --arch and --head, "
-                      "--vocab in [1, 1000000], --num-labels in [1, 64], and --dense in "
-                      "[1, 65536] only with --head embedding"), 2;
+                      "--vocab in [1, 1000000], --num-labels in [1, 64], --dense in "
+                      "[1, 65536] only with --head embedding, and --max-positions in "
+                      "[1, 1048576]"), 2;
     if (strcmp(o->a->name, "nomic_bert") == 0 && o->head != HEAD_EMBEDDING && o->head != HEAD_SEQCLS)
         return er_log(ER_LOG_ERROR, "--arch nomic_bert has the heads embedding and seqcls"), 2;
     o->p = *p;
     if (vocab) o->p.vocab = vocab;
+    if (positions) o->p.positions = positions; /* long inputs (8192: ModernBERT's) */
     o->p.positions += o->a->extra_positions; /* RoBERTa: positions start after padding_idx */
     if (o->upper_from < 0 || !o->upper_seed)
         o->upper_from = o->p.layers, o->upper_seed = o->seed ^ 0x5eedull;

@@ -202,6 +202,9 @@ static json_t *head_json(const er_model *m, const er_batch *b, const float *out)
         json_object_set_new(l, "start_logits", per_sequence(out, b, 2, 0));
         json_object_set_new(l, "end_logits", per_sequence(out, b, 2, 1));
         break;
+    case ER_HEAD_TOKEN_EMBEDDING: /* not loaded by this tool; per token, as token classification */
+        l = per_sequence(out, b, w, -1);
+        break;
     case ER_HEAD_EMBEDDING:
     case ER_HEAD_SPARSE_EMBEDDING: /* dense rows of vocab_size SPLADE weights */
         l = json_object();

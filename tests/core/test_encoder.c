@@ -28,6 +28,7 @@ static const char *const GOLDEN_MODELS[] = {
     "deberta-norel-seqcls", "deberta-v3-long",
     "bert-embed-dense", "bert-embed-lasttoken", "bert-embed-wmean", "bert-embed-sqrtlen",
     "bert-splade", "roberta-mlm", "distilbert-mlm",
+    "bert-long",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 

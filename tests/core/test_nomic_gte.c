@@ -259,7 +259,7 @@ START_TEST(mixed_taskset_worker) {
     int32_t ids[9] = {2, 5, 6, 7, 3, 2, 8, 9, 3};
     int lens[2] = {5, 4};
     er_batch b = {2, lens, ids, NULL};
-    float out[4], ref[4], x[9 * 40];
+    float out[8], ref[8], x[9 * 48]; /* bert-seqcls: 2 x 3 labels; hidden up to 48 */
     uint8_t hit[2];
     er_run_stats st;
     ck_assert_msg(er_run(w, er_taskset_at(ts, 1), &b, 0, out, hit, &st, &err) == ER_OK, "%s",

@@ -366,6 +366,105 @@ START_TEST(test_mixed_batch) {
 }
 END_TEST
 
+/* Long inputs: a task's limit is its own model's positions, whatever the
+ * batch budget; a worker sized by er_worker_params for a small budget runs
+ * a 1200-token input alone, bit-identical to er_forward, miss and hit. */
+START_TEST(test_long_input_alone) {
+    mk_dir();
+    const char *long_dir = "tests/fixtures/models/bert-long";
+    er_task_spec specs[2] = {{"short", "tests/fixtures/models/bert-seqcls", 0},
+                             {"long", long_dir, 0}};
+    er_taskset *ts = load_set(specs, 2, dir, ER_DTYPE_FP32, 1);
+    const er_task *sh = er_taskset_at(ts, 0), *lg = er_taskset_at(ts, 1);
+    ck_assert_int_eq(er_task_max_input_tokens(sh, 0), 40);
+    ck_assert_int_eq(er_task_max_input_tokens(lg, 0), 1200);
+    ck_assert_int_eq(er_task_max_input_tokens(lg, 500), 500);
+    ck_assert_int_eq(er_task_max_input_tokens(lg, 5000), 1200);
+    ck_assert_int_eq(er_taskset_longest_input(ts, 0), 1200);
+    ck_assert_int_eq(er_taskset_longest_input(ts, 30), 30);
+    er_ctx_params p = er_worker_params(ts, 64, 4, 0); /* budget 64 tokens */
+    ck_assert_int_eq(p.max_tokens, 1200);
+    ck_assert_int_eq(p.max_seq_len, 1200);
+    ck_assert_int_eq(p.max_seqs, 4);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, &p, &w, NULL), ER_OK);
+    /* the widest model (bert-seqcls: hidden 48, intermediate 128) at 1200
+     * tokens: per token 4 H + H + F floats (ctx) and 2 H floats + 2 ids */
+    size_t per_tok = (4 * 48 + 48 + 128 + 2 * 48) * sizeof(float) + 2 * sizeof(int32_t);
+    ck_assert_uint_ge(er_worker_bytes(w), 1200 * per_tok);
+    ck_assert_uint_le(er_worker_bytes(w), 1200 * per_tok + (2u << 20));
+    gcase *cs;
+    int nc = load_cases("bert-long", &cs);
+    er_batch b = batch_of(&cs[nc - 1]); /* max_length: one 1200-token input */
+    ck_assert_int_eq(b.n_seqs, 1);
+    ck_assert_int_eq(b.seq_len[0], 1200);
+    float ref[8], got[8];
+    reference(long_dir, &b, ref);
+    uint8_t hit[4];
+    for (int pass = 0; pass < 2; pass++) {
+        er_err e;
+        ck_assert_msg(er_run(w, lg, &b, 0, got, hit, NULL, &e) == ER_OK, "%s", e.msg);
+        ck_assert_int_eq(hit[0], pass);
+        ck_assert(!memcmp(ref, got, er_head_out_size(er_task_model(lg), &b) * sizeof *got));
+        er_store_flush(er_taskset_store(ts));
+    }
+    /* two long inputs are two batches: together they exceed the scratch */
+    int lens2[2] = {1200, 1};
+    er_batch two = {2, lens2, b.ids, NULL};
+    er_err e;
+    ck_assert_int_eq(er_run(w, lg, &two, 0, got, hit, NULL, &e), ER_ERR_CAPACITY);
+    /* the short task keeps its own model's limit */
+    int len41 = 41;
+    er_batch over = {1, &len41, b.ids, NULL};
+    ck_assert_int_eq(er_run(w, sh, &over, 0, got, hit, NULL, &e), ER_ERR_CAPACITY);
+    ck_assert_ptr_nonnull(strstr(e.msg, "1 to 40"));
+    free(cs);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    rm_dir();
+    /* RoBERTa: 34 positions, of which padding_idx + 1 = 2 are reserved */
+    er_task_spec rspec = {"r", "tests/fixtures/models/roberta-seqcls", 0};
+    er_taskset *rts = load_set(&rspec, 1, NULL, ER_DTYPE_FP32, 1);
+    ck_assert_int_eq(er_task_max_input_tokens(er_taskset_at(rts, 0), 0), 32);
+    ck_assert_int_eq(er_worker_params(rts, 16, 2, 0).max_tokens, 32);
+    er_taskset_free(rts);
+}
+END_TEST
+
+/* The store's write queue grows at load so that the longest input's value
+ * fits (a value larger than half the queue would never be cached). */
+START_TEST(test_long_value_fits_queue) {
+    mk_dir();
+    er_task_spec spec = {"long", "tests/fixtures/models/bert-long", 0};
+    er_taskset_params p = er_taskset_default_params();
+    p.store_path = dir;
+    p.store.dtype = ER_DTYPE_FP32;
+    p.store.queue_bytes = 4096; /* a 1200 x 32 fp32 value is 150 KiB */
+    er_taskset *ts;
+    er_err e;
+    ck_assert_msg(er_taskset_load(&spec, 1, &p, &ts, &e) == ER_OK, "%s", e.msg);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    static int32_t ids[1200];
+    for (int i = 0; i < 1200; i++) ids[i] = 5 + i % 190;
+    int len = 1200;
+    er_batch b = {1, &len, ids, NULL};
+    float out[8];
+    uint8_t hit[1];
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, NULL, &e), ER_OK);
+        ck_assert_int_eq(hit[0], pass);
+        er_store_flush(er_taskset_store(ts));
+    }
+    er_store_counters c;
+    er_store_stats(er_taskset_store(ts), &c);
+    ck_assert_uint_eq(c.dropped, 0);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    rm_dir();
+}
+END_TEST
+
 START_TEST(test_no_store_and_errors) {
     const char *base = "tests/fixtures/models/bert-seqcls";
     er_task_spec spec = {"t", base, 0};
@@ -479,6 +578,8 @@ static Suite *recycle_suite(void) {
     tcase_add_test(tc, test_int8_bound);
     tcase_add_test(tc, test_sharing);
     tcase_add_test(tc, test_mixed_batch);
+    tcase_add_test(tc, test_long_input_alone);
+    tcase_add_test(tc, test_long_value_fits_queue);
     tcase_add_test(tc, test_no_store_and_errors);
     tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);

@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    pr_route route = (pr_route)(data[0] % (PR_ROUTE_DECODE + 1));
+    pr_route route = (pr_route)(data[0] % (PR_ROUTE_HF + 1));
     pr_limits lim = pr_default_limits();
     lim.max_inputs = 8;
     lim.max_ids = 16;
@@ -51,7 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const char *const lab5[] = {"a", "b", "c", "d", "e"};
         if (r.dimensions <= 5) /* the server refuses more than the hidden size */
             json_decref(pr_openai_embeddings(&r, rows, 5, 5, "t", 3));
-        json_decref(pr_tei_embed(&r, rows, 5, 5));
+        if (r.dimensions <= 5) json_decref(pr_tei_embed(&r, rows, 5, 5, r.top_k & 1));
+        json_decref(pr_tei_embed_sparse(&r, rows, 5, 5));
+        json_decref(pr_similarity(rows, 5, 5, r.n_inputs));
         json_decref(pr_tei_predict(&r, rows, 5, 5, lab5, r.top_k & 1));
         json_decref(pr_rerank(&r, rows, 5, 1 + r.top_k % 5));
         json_decref(pr_warm_reply("t", r.n_inputs, 3, hit));
@@ -61,11 +63,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (status != 400 && status != 413 && status != 422 && status != 500) abort();
         if (!e.msg[0]) abort();
         size_t n;
-        char *body = pr_error_body(status, e.msg, &n);
-        json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-        if (!j) abort();
-        json_decref(j);
-        free(body);
+        for (int api = PR_API_ERSERVE; api <= PR_API_TEI; api++) {
+            int s2 = pr_error_status((pr_api)api, status, r.fault);
+            char *body = pr_error_body((pr_api)api, s2, r.fault, e.msg, NULL, &n);
+            json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+            if (!j) abort();
+            json_decref(j);
+            free(body);
+        }
     }
     return 0;
 }

@@ -117,9 +117,172 @@ START_TEST(parse_errors) {
         ck_assert_int_eq(pr_status_of(st), cases[i].status);
     }
     size_t n;
-    char *body = pr_error_body(422, "bad", &n);
+    char *body = pr_error_body(PR_API_ERSERVE, 422, PR_FAULT_NONE, "bad", NULL, &n);
     ck_assert_str_eq(body, "{\"error\":{\"type\":\"validation_error\",\"message\":\"bad\"}}");
     free(body);
+}
+END_TEST
+
+/* Each parse error's fault, and the status and body it gets in each dialect:
+ * TEI 1.9 (router/src/http/server.rs: Empty 400, Validation/Tokenizer 422,
+ * Backend 424; axum's JSON rejections: syntax 400, data 422) and OpenAI
+ * (every invalid request 400, model_not_found 404, `param`). */
+START_TEST(dialects) {
+    pr_limits lim = pr_default_limits();
+    lim.max_inputs = 2;
+    struct {
+        pr_route route;
+        const char *body;
+        pr_fault fault;
+        int erserve, tei, openai;
+    } cases[] = {
+        {PR_ROUTE_TEI_EMBED, "{", PR_FAULT_SYNTAX, 400, 400, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": 3}", PR_FAULT_TYPE, 400, 422, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": []}", PR_FAULT_EMPTY, 422, 400, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": \"\"}", PR_FAULT_EMPTY, 422, 400, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": [[]]}", PR_FAULT_EMPTY, 422, 400, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\", \"dimensions\": 0}", PR_FAULT_RANGE, 422, 422, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": [\"a\", \"b\", \"c\"]}", PR_FAULT_LIMIT, 413, 422, 400},
+        {PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\", \"truncation_direction\": \"up\"}", PR_FAULT_TYPE, 400, 422, 400},
+        {PR_ROUTE_TEI_PREDICT, "{\"inputs\": [\"a\", \"b\", \"c\"]}", PR_FAULT_TYPE, 400, 422, 400},
+        {PR_ROUTE_TEI_SIMILARITY, "{\"inputs\": {\"source_sentence\": \"a\", \"sentences\": []}}",
+         PR_FAULT_EMPTY, 422, 400, 400},
+        {PR_ROUTE_TEI_SIMILARITY, "{\"inputs\": {\"source_sentence\": \"a\", \"sentences\": [\"b\", \"c\"]}}",
+         PR_FAULT_LIMIT, 413, 422, 400}, /* the source counts, as TEI */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pr_req r;
+        er_err err = {0};
+        er_status st = pr_parse(cases[i].route, cases[i].body, strlen(cases[i].body), &lim, &r, &err);
+        ck_assert_msg(st != ER_OK && r.fault == cases[i].fault, "%s: fault %d", cases[i].body, r.fault);
+        int s0 = pr_status_of(st);
+        ck_assert_int_eq(pr_error_status(PR_API_ERSERVE, s0, r.fault), cases[i].erserve);
+        ck_assert_int_eq(pr_error_status(PR_API_TEI, s0, r.fault), cases[i].tei);
+        ck_assert_int_eq(pr_error_status(PR_API_OPENAI, s0, r.fault), cases[i].openai);
+    }
+    /* bodies */
+    size_t n;
+    char *b = pr_error_body(PR_API_TEI, 400, PR_FAULT_EMPTY, "`inputs` is empty", NULL, &n);
+    ck_assert_str_eq(b, "{\"error\":\"`inputs` is empty\",\"error_type\":\"Empty\"}");
+    free(b);
+    b = pr_error_body(PR_API_TEI, 424, PR_FAULT_HEAD, "not an embedding model", NULL, &n);
+    ck_assert_str_eq(b, "{\"error\":\"not an embedding model\",\"error_type\":\"Backend\"}");
+    free(b);
+    ck_assert_str_eq(pr_tei_error_type(422, PR_FAULT_TOKENIZER), "Tokenizer");
+    ck_assert_str_eq(pr_tei_error_type(429, PR_FAULT_NONE), "Overloaded");
+    ck_assert_str_eq(pr_tei_error_type(503, PR_FAULT_NONE), "Unhealthy");
+    ck_assert_str_eq(pr_tei_error_type(422, PR_FAULT_TOO_LONG), "Validation");
+    ck_assert_int_eq(pr_error_status(PR_API_TEI, 500, PR_FAULT_NONE), 424);
+    ck_assert_int_eq(pr_error_status(PR_API_TEI, 413, PR_FAULT_TOO_LONG), 422);
+    ck_assert_int_eq(pr_error_status(PR_API_OPENAI, 404, PR_FAULT_MODEL), 404);
+    ck_assert_int_eq(pr_error_status(PR_API_OPENAI, 413, PR_FAULT_TOO_LONG), 400);
+    ck_assert_int_eq(pr_error_status(PR_API_OPENAI, 413, PR_FAULT_NONE), 413); /* the body cap */
+    b = pr_error_body(PR_API_OPENAI, 404, PR_FAULT_MODEL, "no `gpt`", "model", &n);
+    ck_assert_str_eq(b, "{\"error\":{\"message\":\"no `gpt`\",\"type\":\"invalid_request_error\","
+                        "\"param\":\"model\",\"code\":\"model_not_found\"}}");
+    free(b);
+    b = pr_error_body(PR_API_OPENAI, 400, PR_FAULT_EMPTY, "`input[1]` is empty", NULL, &n);
+    ck_assert_str_eq(b, "{\"error\":{\"message\":\"`input[1]` is empty\",\"type\":\"invalid_request_error\","
+                        "\"param\":\"input\",\"code\":null}}");
+    free(b);
+    b = pr_error_body(PR_API_OPENAI, 400, PR_FAULT_TYPE, "no field quoted", NULL, &n);
+    ck_assert_ptr_nonnull(strstr(b, "\"param\":null"));
+    free(b);
+    b = pr_error_body(PR_API_TEI, 422, PR_FAULT_NONE, "\xff", NULL, &n); /* not UTF-8: still JSON */
+    ck_assert_ptr_nonnull(strstr(b, "not UTF-8"));
+    free(b);
+}
+END_TEST
+
+/* TEI's request forms: token ids on /embed, /predict's batch of [text] and
+ * [text, pair], /similarity, truncation_direction, prompt_name, the
+ * --auto-truncate default and OpenAI's truncate-only-when-asked. */
+START_TEST(tei_requests) {
+    pr_req r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": [101, 7592, 102]}");
+    ck_assert(!r.batched && r.n_inputs == 1 && r.inputs[0].kind == PR_IDS && r.inputs[0].n_ids == 3);
+    ck_assert(r.truncate && !r.truncate_left && r.normalize == 1);
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": [[101, 102], \"text\"], \"truncation_direction\": \"Left\","
+                                     " \"prompt_name\": \"query\", \"truncate\": false, \"dimensions\": 8}");
+    ck_assert(r.batched && r.n_inputs == 2 && r.inputs[0].kind == PR_IDS && r.inputs[1].kind == PR_TEXT);
+    ck_assert(!r.truncate && r.truncate_left && r.dimensions == 8);
+    ck_assert_str_eq(r.prompt_name, "query");
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_TEI_PREDICT, "{\"inputs\": [[\"a\"], [\"b\", \"c\"]]}");
+    ck_assert(r.batched && r.n_inputs == 2 && r.inputs[0].kind == PR_TEXT && r.inputs[1].kind == PR_PAIR);
+    ck_assert(r.inputs[1].pair_len == 1 && r.inputs[1].pair[0] == 'c');
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_TEI_PREDICT, "{\"inputs\": [\"a\"]}"); /* one input, not a batch */
+    ck_assert(!r.batched && r.n_inputs == 1 && r.inputs[0].kind == PR_TEXT);
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_TEI_SIMILARITY, "{\"inputs\": {\"source_sentence\": \"s\", \"sentences\": [\"a\", \"b\"]},"
+                                          " \"parameters\": {\"truncate\": false, \"prompt_name\": \"q\"}}");
+    ck_assert(r.n_inputs == 3 && r.inputs[0].text[0] == 's' && r.inputs[2].text[0] == 'b');
+    ck_assert(!r.truncate);
+    ck_assert_str_eq(r.prompt_name, "q");
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_EMBEDDINGS, "{\"input\": \"a\"}");
+    ck_assert(!r.truncate); /* OpenAI: only when asked */
+    pr_req_free(&r);
+    r = parse_ok(PR_ROUTE_PREDICT, "{\"inputs\": \"a\"}");
+    ck_assert(r.truncate);
+    pr_req_free(&r);
+    pr_limits lim = pr_default_limits();
+    lim.auto_truncate = false; /* --auto-truncate=false */
+    er_err err;
+    ck_assert_int_eq(pr_parse(PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\"}", 15, &lim, &r, &err), ER_OK);
+    ck_assert(!r.truncate);
+    pr_req_free(&r);
+}
+END_TEST
+
+/* /embed_sparse's reply from a hand-made vocabulary row; /similarity's
+ * cosines; /tokenize's TEI tokens. */
+START_TEST(tei_replies) {
+    float row[2][6] = {{0, 1.5f, 0, 0, 0.25f, 0}, {0, 0, 0, 0, 0, 0}};
+    pr_req r = parse_ok(PR_ROUTE_TEI_EMBED_SPARSE, "{\"inputs\": [\"a\", \"b\"]}");
+    char *s = pr_dump(pr_tei_embed_sparse(&r, &row[0][0], 6, 6), NULL);
+    ck_assert_str_eq(s, "[[{\"index\":1,\"value\":1.5},{\"index\":4,\"value\":0.25}],[]]");
+    free(s);
+    pr_req_free(&r);
+    float e[3][2] = {{1, 0}, {0, 2}, {3, 3}};
+    json_t *j = pr_similarity(&e[0][0], 2, 2, 3);
+    ck_assert_int_eq(json_array_size(j), 2);
+    ck_assert(fabs(json_real_value(json_array_get(j, 0))) < 1e-9);
+    ck_assert(fabs(json_real_value(json_array_get(j, 1)) - 1 / sqrt(2.0)) < 1e-9);
+    json_decref(j);
+    /* Matryoshka on /embed: first 2 of {3, 4, 12}, then unit length; raw without normalize */
+    float m[3] = {3, 4, 12};
+    r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\", \"dimensions\": 2}");
+    j = pr_tei_embed(&r, m, 3, 3, false);
+    ck_assert_int_eq(json_array_size(json_array_get(j, 0)), 2);
+    ck_assert(fabs(json_real_value(json_array_get(json_array_get(j, 0), 0)) - 0.6) < 1e-6);
+    json_decref(j);
+    pr_req_free(&r);
+    float m2[3] = {3, 4, 12};
+    r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\", \"normalize\": false}");
+    j = pr_tei_embed(&r, m2, 3, 3, true); /* raw even when the model normalises */
+    ck_assert(json_real_value(json_array_get(json_array_get(j, 0), 2)) == 12.0);
+    json_decref(j);
+    pr_req_free(&r);
+    /* /tokenize: slices of the input, null offsets for specials */
+    const char *text = "Caf\xc3\xa9 x";
+    const char *toks[] = {"[CLS]", "cafe", "x", "[SEP]"};
+    int32_t ids[] = {101, 7668, 1060, 102};
+    uint8_t special[] = {1, 0, 0, 1};
+    er_offset bo[] = {{0, 0}, {0, 5}, {6, 7}, {0, 0}};
+    er_encoding enc = {.n = 4, .ids = ids, .tokens = toks, .special_mask = special, .byte_offsets = bo};
+    s = pr_dump(pr_tokens(&enc, text, strlen(text)), NULL);
+    ck_assert_str_eq(s, "[{\"id\":101,\"text\":\"[CLS]\",\"special\":true,\"start\":null,\"stop\":null},"
+                        "{\"id\":7668,\"text\":\"Caf\xc3\xa9\",\"special\":false,\"start\":0,\"stop\":5},"
+                        "{\"id\":1060,\"text\":\"x\",\"special\":false,\"start\":6,\"stop\":7},"
+                        "{\"id\":102,\"text\":\"[SEP]\",\"special\":true,\"start\":null,\"stop\":null}]");
+    free(s);
+    j = pr_models_reply(json_pack("[o]", pr_model_json("text-embedding-3-small", 1700000000, "emb")));
+    s = pr_dump(j, NULL);
+    ck_assert_str_eq(s, "{\"object\":\"list\",\"data\":[{\"id\":\"text-embedding-3-small\",\"object\":\"model\","
+                        "\"created\":1700000000,\"owned_by\":\"erserve\",\"task\":\"emb\"}]}");
+    free(s);
 }
 END_TEST
 
@@ -143,21 +306,21 @@ START_TEST(decode_request_and_reply) {
     pr_req_free(&r);
     const char *texts[] = {"hello", "w\xc3\xb6rld"};
     const size_t lens[] = {5, 6};
-    char *one = pr_dump(pr_decode_reply(texts, lens, 1, false), NULL);
-    ck_assert_str_eq(one, "\"hello\"");
-    char *two = pr_dump(pr_decode_reply(texts, lens, 2, true), NULL);
+    char *one = pr_dump(pr_decode_reply(texts, lens, 1), NULL);
+    ck_assert_str_eq(one, "[\"hello\"]"); /* a list even for one, as TEI */
+    char *two = pr_dump(pr_decode_reply(texts, lens, 2), NULL);
     ck_assert_str_eq(two, "[\"hello\",\"w\xc3\xb6rld\"]");
     free(one);
     free(two);
     const char *bad[] = {"\xff"};
-    ck_assert_ptr_null(pr_decode_reply(bad, (const size_t[]){1}, 1, true));
+    ck_assert_ptr_null(pr_decode_reply(bad, (const size_t[]){1}, 1));
 }
 END_TEST
 
 START_TEST(openai_list) {
     float x[2][4] = {{3, 4, 0, 0}, {0, 0, 0, 2}};
     pr_req r = parse_ok(PR_ROUTE_EMBEDDINGS, "{\"input\": [\"a\", \"b\"], \"model\": \"m\"}");
-    json_t *j = pr_openai_embeddings(&r, &x[0][0], 4, 4, "task", 7);
+    json_t *j = pr_openai_embeddings(&r, &x[0][0], 4, 4, r.model, 7);
     ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "list");
     ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "m");
     json_t *usage = json_object_get(j, "usage");
@@ -167,7 +330,7 @@ START_TEST(openai_list) {
     ck_assert_int_eq(json_integer_value(json_object_get(d1, "index")), 1);
     json_t *v = json_object_get(d1, "embedding");
     ck_assert_int_eq(json_array_size(v), 4);
-    ck_assert(json_real_value(json_array_get(v, 3)) == 2.0); /* as the model: not normalised */
+    ck_assert(json_real_value(json_array_get(v, 3)) == 1.0); /* always unit length, as OpenAI's */
     json_decref(j);
     pr_req_free(&r);
     /* dimensions: shortened and renormalised (OpenAI) */
@@ -194,7 +357,7 @@ END_TEST
 START_TEST(tei_embed_and_predict) {
     float x[2][3] = {{1, 2, 2}, {0, 0, 5}};
     pr_req r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": [\"a\", \"b\"]}"); /* normalize default on */
-    json_t *j = pr_tei_embed(&r, &x[0][0], 3, 3);
+    json_t *j = pr_tei_embed(&r, &x[0][0], 3, 3, false);
     ck_assert_int_eq(json_array_size(j), 2);
     ck_assert(fabs(norm(json_array_get(j, 0)) - 1) < 1e-6);
     ck_assert(fabs(json_real_value(json_array_get(json_array_get(j, 1), 2)) - 1) < 1e-6);
@@ -202,7 +365,7 @@ START_TEST(tei_embed_and_predict) {
     pr_req_free(&r);
     float y[3] = {1, 2, 2};
     r = parse_ok(PR_ROUTE_TEI_EMBED, "{\"inputs\": \"a\", \"normalize\": false}");
-    j = pr_tei_embed(&r, y, 3, 3);
+    j = pr_tei_embed(&r, y, 3, 3, false);
     ck_assert(json_real_value(json_array_get(json_array_get(j, 0), 1)) == 2.0);
     json_decref(j);
     pr_req_free(&r);
@@ -213,7 +376,7 @@ START_TEST(tei_embed_and_predict) {
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "label")), "pos");
     json_decref(j);
     pr_req_free(&r);
-    r = parse_ok(PR_ROUTE_TEI_PREDICT, "{\"inputs\": [\"a\", \"b\", \"c\"]}"); /* two strings would be one pair */
+    r = parse_ok(PR_ROUTE_TEI_PREDICT, "{\"inputs\": [[\"a\"], [\"b\"], \"c\"]}"); /* a batch; a bare text is accepted in it */
     float l3[3][2] = {{0, 1}, {3, 0}, {0, 0}};
     j = pr_tei_predict(&r, &l3[0][0], 2, 2, labels, false);
     ck_assert_int_eq(json_array_size(j), 3);
@@ -269,7 +432,7 @@ START_TEST(warm_and_predict_envelope) {
     ck_assert_ptr_null(pr_predict_reply("cls", NULL));
     float v[2] = {3, 4};
     pr_req r = parse_ok(PR_ROUTE_PREDICT, "{\"inputs\": \"a\", \"normalize\": true}");
-    pr_embedding_normalize(&r, v, 2);
+    pr_embedding_normalize(&r, v, 2, false);
     ck_assert(fabsf(v[0] - 0.6f) < 1e-6f && fabsf(v[1] - 0.8f) < 1e-6f);
     pr_req_free(&r);
 }
@@ -297,6 +460,9 @@ static Suite *proto_suite(void) {
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, post_processing);
     tcase_add_test(tc, parse_errors);
+    tcase_add_test(tc, dialects);
+    tcase_add_test(tc, tei_requests);
+    tcase_add_test(tc, tei_replies);
     tcase_add_test(tc, openai_list);
     tcase_add_test(tc, decode_request_and_reply);
     tcase_add_test(tc, tei_embed_and_predict);

@@ -14,7 +14,7 @@
 static char g_models[256];
 
 /* Generates tiny models once per suite process; returns 0 on success. */
-static int gen_models(const char *bin_dir) {
+static inline int gen_models(const char *bin_dir) {
     snprintf(g_models, sizeof g_models, "%s/test-models", bin_dir);
     static const char *heads[] = {"seqcls", "tokcls", "embedding", "qa"};
     char cmd[1024];
