@@ -2,6 +2,7 @@
  * GEMM backend's packed layout, once at load.  The weights as stored stay
  * where they are (the fingerprint and the OpenBLAS path read them). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -49,17 +50,25 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     if (!L->q.w || !L->k.w || !L->v.w || !L->q.b || !L->k.b || !L->v.b || H % 32 != 0 ||
         L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
         return ER_OK; /* the layer's forward uses the three GEMMs */
-    const size_t one = er_gemm_packed_bytes(kind_of(m), H, in);
+    /* [3H, in] as one matrix, packed once: int8's per-column scales and
+     * compensation follow the whole matrix's panels (gemm.c), so three
+     * packed parts side by side would not be its layout. */
+    float *w = malloc((size_t)3 * H * in * sizeof *w), *b;
+    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
     void *p;
-    float *b;
-    er_status st = alloc_packed(m, 3 * one, &p, err);
+    er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), 3 * H, in), &p, err);
     if (st == ER_OK) st = er_model_alloc_floats(m, 3 * (size_t)H, &b, err);
-    if (st != ER_OK) return st;
+    if (st != ER_OK) {
+        free(w);
+        return st;
+    }
     const er_lin *parts[3] = {&L->q, &L->k, &L->v};
-    for (int i = 0; i < 3; i++) { /* H % 32 == 0: each part is whole panels */
-        er_gemm_pack(kind_of(m), parts[i]->w, H, in, (char *)p + i * one);
+    for (int i = 0; i < 3; i++) {
+        memcpy(w + (size_t)i * H * in, parts[i]->w, (size_t)H * in * sizeof *w);
         memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
     }
+    er_gemm_pack(kind_of(m), w, 3 * H, in, p);
+    free(w);
     L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m),
                       .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;

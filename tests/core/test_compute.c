@@ -28,19 +28,16 @@
 #define BF16_TIGHT_REL 0.04    /* and 90% of the models within these: */
 #define BF16_TIGHT_COS 0.9995  /* the target */
 #define BF16_TIGHT_SHARE 0.9
-/* int8 (8-bit weights per channel, 8-bit activations per token): on these
- * tiny random models one outlier dimension takes a token's whole 8-bit
- * range, so a few models are far off: worst measured relative 1.23
- * (mpnet-seqcls), cosine 0.55 (bert-splade: a sparse vector whose ReLU
- * support moves), argmax 7/8; 39 of 44 models within relative 0.1 and
- * cosine 0.99. */
-#define INT8_REL_BOUND 2.0
-#define INT8_COS_BOUND 0.5
-#define INT8_ARGMAX_BOUND 0.75
-#define INT8_ARGMAX_POOLED 0.95
+/* int8 (8-bit weights per channel, 8-bit activations per token).  Worst
+ * measured: relative 0.14 and cosine 0.9901 (gte-embed), argmax 7/8; the
+ * issue's cosine target (0.995) is held on 90% of the models. */
+#define INT8_REL_BOUND 0.3
+#define INT8_COS_BOUND 0.98
+#define INT8_ARGMAX_BOUND 0.85
+#define INT8_ARGMAX_POOLED 0.97
 #define INT8_TIGHT_REL 0.1
-#define INT8_TIGHT_COS 0.99
-#define INT8_TIGHT_SHARE 0.8
+#define INT8_TIGHT_COS 0.995
+#define INT8_TIGHT_SHARE 0.9
 
 static bool have_bf16(void) { return er_gemm_supports(ER_GEMM_BF16, NULL); }
 static bool have_int8(void) { return er_gemm_supports(ER_GEMM_INT8, NULL); }
