@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "gemm.h"
 #include "heads.h"
 #include "kernels.h"
 
@@ -185,7 +186,9 @@ er_status er_embed(const er_model *m, er_ctx *x, const er_batch *b, float *out, 
     if (st != ER_OK) return st;
     if (m->skip_below > 0)
         return er_set(err, ER_ERR_INVALID_ARG, "this model was loaded without its embeddings");
+    er_par *prev = er_gemm_bind(x->par); /* er_lin_apply's GEMMs use the ctx's team */
     m->arch->embed(m, x, b, out); // [T, H]
+    er_gemm_bind(prev);
     return ER_OK;
 }
 
@@ -197,7 +200,9 @@ er_status er_layers(const er_model *m, er_ctx *x, const er_batch *b, int from, i
                       to, m->skip_below, c->num_layers);
     er_status st = er_batch_check(m, x, b, err);
     if (st != ER_OK) return st;
+    er_par *prev = er_gemm_bind(x->par);
     for (int l = from; l < to; l++) m->arch->layer(m, x, b, l, hidden); // [T, H]
+    er_gemm_bind(prev);
     return ER_OK;
 }
 
@@ -221,11 +226,10 @@ void er_head_activation(er_head_act act, er_act hidden_act, float *v, int n) {
     }
 }
 
-er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *h, float *out,
-                  er_err *err) {
+/* er_head after its checks. */
+static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const float *h,
+                          float *out, er_err *err) {
     const er_config *c = &m->cfg;
-    er_status st = er_batch_check(m, x, b, err);
-    if (st != ER_OK) return st;
     const int T = er_batch_tokens(b), H = c->hidden_size, S = b->n_seqs;
     if (c->head != ER_HEAD_EMBEDDING && m->arch->head) { /* the family's own head */
         m->arch->head(m, x, b, h, out);
@@ -242,15 +246,15 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
         memcpy(out, h, (size_t)T * (size_t)H * sizeof *out); // [T, H]
         return ER_OK;
     case ER_HEAD_QUESTION_ANSWERING:
-        er_linear(h, T, H, m->head_out.w, m->head_out.b, 2, out); // [T, 2]
+        er_lin_apply(&m->head_out, h, T, out); // [T, 2]
         return ER_OK;
     case ER_HEAD_TOKEN_CLASSIFICATION:
         if (m->head_dense.w) { /* ELECTRA discriminator: dense + act on every token */
-            er_linear(h, T, H, m->head_dense.w, m->head_dense.b, H, x->tmp); // [T, H]
+            er_lin_apply(&m->head_dense, h, T, x->tmp); // [T, H]
             er_head_activation(m->head_act, c->act, x->tmp, T * H);
             h = x->tmp;
         }
-        er_linear(h, T, H, m->head_out.w, m->head_out.b, m->head_out.out, out); // [T, labels]
+        er_lin_apply(&m->head_out, h, T, out); // [T, labels]
         return ER_OK;
     case ER_HEAD_SEQUENCE_CLASSIFICATION: {
         int off = 0;
@@ -258,13 +262,23 @@ er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *
             memcpy(x->rows + (size_t)s * H, h + (size_t)off * H, (size_t)H * sizeof(float));
             off += b->seq_len[s];
         }
-        er_linear(x->rows, S, H, m->head_dense.w, m->head_dense.b, H, x->rows2); // [S, H]
+        er_lin_apply(&m->head_dense, x->rows, S, x->rows2); // [S, H]
         er_head_activation(m->head_act, c->act, x->rows2, S * H);
-        er_linear(x->rows2, S, H, m->head_out.w, m->head_out.b, m->head_out.out, out); // [S, labels]
+        er_lin_apply(&m->head_out, x->rows2, S, out); // [S, labels]
         return ER_OK;
     }
     }
     return er_set(err, ER_ERR_INTERNAL, "unknown head type %d", (int)c->head);
+}
+
+er_status er_head(const er_model *m, er_ctx *x, const er_batch *b, const float *h, float *out,
+                  er_err *err) {
+    er_status st = er_batch_check(m, x, b, err);
+    if (st != ER_OK) return st;
+    er_par *prev = er_gemm_bind(x->par); /* er_lin_apply's GEMMs use the ctx's team */
+    st = head_run(m, x, b, h, out, err);
+    er_gemm_bind(prev);
+    return st;
 }
 
 er_status er_forward(const er_model *m, er_ctx *x, const er_batch *b, float *hidden, float *out,

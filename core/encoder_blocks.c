@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <math.h>
 
+#include "gemm.h"
 #include "kernels.h"
 
 void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const int32_t *positions,
@@ -27,7 +28,13 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
     }
     er_add_layernorm(e, NULL, NULL, m->emb_ln.gamma, m->emb_ln.beta, c->layer_norm_eps, T, E, e);
     if (project)
-        er_linear(e, T, E, m->emb_project.w, m->emb_project.b, c->hidden_size, out); // [T, H]
+        er_lin_apply(&m->emb_project, e, T, out); // [T, H]
+}
+
+/* Whether l's packed weight is its own: a copy of an er_lin that changed w
+ * or out (a slice of a fused weight) runs on the stored weight instead. */
+static bool packed_ok(const er_lin *l) {
+    return l->packed && l->w == l->packed_w && l->out == l->packed_out;
 }
 
 /* y[n, out] += s * (x[n, in] A^T) B^T in row blocks whose [rows, r]
@@ -45,13 +52,55 @@ static void lora_add(const er_lin *l, const float *x, int n, float *y) {
 }
 
 void er_lin_apply(const er_lin *l, const float *x, int n, float *y) {
-    er_linear(x, n, l->in, l->w, l->b, l->out, y);
+    if (packed_ok(l)) {
+        er_gemm_out o = {.dst = {y}, .seg = l->out};
+        er_gemm_packed(er_gemm_bound(), x, n, l->in, l->kind, l->packed, l->out, l->b,
+                       ER_EPI_NONE, &o);
+    } else {
+        er_linear(x, n, l->in, l->w, l->b, l->out, y);
+    }
+    if (l->lora_a) lora_add(l, x, n, y);
+}
+
+/* y[n, l->out] = x . W^T (+ an unmerged LoRA adapter's term; no bias: the
+ * caller adds it in a later pass), on the team c->par when c is not NULL. */
+static void lin_nobias(er_ctx *c, const er_lin *l, const float *x, int n, float *y) {
+    if (packed_ok(l)) {
+        er_gemm_out o = {.dst = {y}, .seg = l->out};
+        er_gemm_packed(c ? c->par : er_gemm_bound(), x, n, l->in, l->kind, l->packed, l->out,
+                       NULL, ER_EPI_NONE, &o);
+    } else {
+        er_linear(x, n, l->in, l->w, NULL, l->out, y);
+    }
     if (l->lora_a) lora_add(l, x, n, y);
 }
 
 void er_lin_apply_nobias(const er_lin *l, const float *x, int n, float *y) {
-    er_linear(x, n, l->in, l->w, NULL, l->out, y);
-    if (l->lora_a) lora_add(l, x, n, y);
+    lin_nobias(NULL, l, x, n, y);
+}
+
+static er_epi epi_of(er_act act) {
+    return act == ER_ACT_GELU ? ER_EPI_GELU : act == ER_ACT_GELU_TANH ? ER_EPI_GELU_TANH
+                                                                      : ER_EPI_RELU;
+}
+
+/* x->q, x->k, x->v [T, H] from hidden [T, H]: one GEMM when the layer's
+ * q/k/v are packed together (then any unmerged LoRA terms on top). */
+static void qkv_proj(er_ctx *x, const er_layer_w *L, const float *hidden, int T) {
+    if (L->qkv.packed) {
+        er_gemm_out o = {.dst = {x->q, x->k, x->v}, .seg = L->q.out};
+        er_gemm_packed(x->par, hidden, T, L->qkv.in, L->qkv.kind, L->qkv.packed, L->qkv.out,
+                       L->qkv.b, ER_EPI_NONE, &o);
+        if (L->q.lora_a) lora_add(&L->q, hidden, T, x->q);
+        if (L->k.lora_a) lora_add(&L->k, hidden, T, x->k);
+        if (L->v.lora_a) lora_add(&L->v, hidden, T, x->v);
+        return;
+    }
+    er_par *prev = er_gemm_bind(x->par);
+    er_lin_apply(&L->q, hidden, T, x->q); // [T, H]
+    er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
+    er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
+    er_gemm_bind(prev);
 }
 
 /* x->att [T, H] from x->q, x->k, x->v [T, H]: BERT's attention, plus the
@@ -122,14 +171,18 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     const er_layer_w *L = &m->layers[layer];
     const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
     const float eps = c->layer_norm_eps;
-    er_lin_apply(&L->q, hidden, T, x->q); // [T, H]
-    er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
-    er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
-    attention(x, c, b, bias);             // att [T, H]
-    er_lin_apply_nobias(&L->o, x->att, T, x->tmp); // [T, H], bias added with the residual
+    qkv_proj(x, L, hidden, T);                        // q, k, v [T, H]
+    attention(x, c, b, bias);                         // att [T, H]
+    lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    er_lin_apply_nobias(&L->ffn_in, hidden, T, x->ffn); // [T, F]
-    er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
-    er_lin_apply_nobias(&L->ffn_out, x->ffn, T, x->tmp); // [T, H]
+    if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
+        er_gemm_out o = {.dst = {x->ffn}, .seg = F};
+        er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
+                       epi_of(c->act), &o); // [T, F]
+    } else {
+        lin_nobias(x, &L->ffn_in, hidden, T, x->ffn);           // [T, F]
+        er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
+    }
+    lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp);    // [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
 }

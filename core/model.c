@@ -21,6 +21,20 @@ er_model_params er_model_default_params(void) {
 
 const er_config *er_model_config(const er_model *m) { return &m->cfg; }
 
+er_compute er_model_compute(const er_model *m) { return m->compute; }
+
+bool er_compute_parse(const char *s, er_compute *out) {
+    if (s && strcmp(s, "fp32") == 0) *out = ER_COMPUTE_FP32;
+    else if (s && strcmp(s, "bf16") == 0) *out = ER_COMPUTE_BF16;
+    else if (s && strcmp(s, "int8") == 0) *out = ER_COMPUTE_INT8;
+    else return false;
+    return true;
+}
+
+const char *er_compute_name(er_compute c) {
+    return c == ER_COMPUTE_BF16 ? "bf16" : c == ER_COMPUTE_INT8 ? "int8" : "fp32";
+}
+
 int er_model_max_seq_len(const er_model *m) { return m->arch->max_seq_len(&m->cfg); }
 
 int er_model_head_width(const er_model *m) {
@@ -381,6 +395,20 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
         goto fail;
     }
     m->skip_below = p.skip_below_layer;
+    const char *missing;
+    if (p.compute != ER_COMPUTE_FP32 && p.compute != ER_COMPUTE_BF16 &&
+        p.compute != ER_COMPUTE_INT8) {
+        st = er_set(err, ER_ERR_INVALID_ARG, "compute mode %d (fp32, bf16 or int8)", (int)p.compute);
+        goto fail;
+    }
+    er_gemm_kind kind = p.compute == ER_COMPUTE_BF16   ? ER_GEMM_BF16
+                        : p.compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
+    if (p.compute != ER_COMPUTE_FP32 && !er_gemm_supports(kind, &missing)) {
+        st = er_set(err, ER_ERR_UNSUPPORTED, "compute %s needs %s", er_compute_name(p.compute),
+                    missing);
+        goto fail;
+    }
+    m->compute = p.compute;
     m->raw_embeddings = p.raw_embeddings;
     m->arch = er_arch_get(m->cfg.arch);
     if ((st = open_weights(m, adapter ? er_adapter_base(m->adapter) : dir, err)) != ER_OK) goto fail;
@@ -394,6 +422,7 @@ er_status er_model_load(const char *dir, const er_model_params *params, er_model
     /* an adapter's sentence-transformers modules are its base's */
     if ((st = er_load_st_dense(m, adapter ? er_adapter_base(m->adapter) : dir, err)) != ER_OK)
         goto fail;
+    if ((st = er_model_pack(m, err)) != ER_OK) goto fail;
     if (p.token_embeddings && m->cfg.head != ER_HEAD_EMBEDDING) {
         st = er_set(err, ER_ERR_INVALID_ARG, "token embeddings need an embedding model, not a %s head",
                     er_head_type_name(m->cfg.head));

@@ -20,11 +20,25 @@
 
 typedef struct er_model er_model;
 
+/* The number format of the weight GEMMs (gemm.h): fp32 (default), bf16
+ * weights with fp32 sums (AVX512-BF16), or int8 weights per output channel
+ * with int8 activations per token and int32 sums (AVX512-VNNI).  LayerNorm,
+ * softmax, activations and attention stay fp32 in every mode. */
+typedef enum { ER_COMPUTE_FP32 = 0, ER_COMPUTE_BF16 = 1, ER_COMPUTE_INT8 = 2 } er_compute;
+
+/* "fp32" / "bf16" / "int8" -> *out; false for anything else. */
+bool er_compute_parse(const char *s, er_compute *out);
+const char *er_compute_name(er_compute c);
+
 typedef struct {
     /* Embeddings and layers [0, skip_below_layer) are not loaded (not even
      * faulted in or converted): the model can then only run layers at or
      * above it.  Lets several tasks share one copy of a common lower stack. */
     int skip_below_layer;
+    /* The weight GEMMs' number format.  bf16 and int8 are refused
+     * (ER_ERR_UNSUPPORTED, naming the missing CPU feature) where the host
+     * cannot run them. */
+    er_compute compute;
     /* An embedding head leaves out the sentence-transformers Normalize
      * module (er_config.normalize still says whether the model has one): the
      * caller normalises, so that a client may ask for the raw pooled vector
@@ -65,6 +79,14 @@ void er_model_free(er_model *m); /* NULL and half-built models accepted */
  * the config: readers of a task removed at run time still see what it was;
  * it can no longer run.  er_model_free afterwards. */
 void er_model_unload(er_model *m);
+
+er_compute er_model_compute(const er_model *m);
+
+/* Drops the resident pages of stored (mmapped) weights that the forward
+ * reads from packed copies (gemm.h); reading them again (the fingerprint)
+ * re-faults them from the file.  Called at the end of er_model_load and by
+ * the task set after fingerprinting; RSS only, results are unchanged. */
+void er_model_trim(const er_model *m);
 
 /* The validated configuration (valid until er_model_free). */
 const er_config *er_model_config(const er_model *m);

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "gemm.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -20,6 +21,10 @@ typedef struct {
     const float *lora_b; /* [out, lora_r] */
     int lora_r;
     float lora_scale;
+    const void *packed;  /* w in the GEMM backend's panels (gemm.h), or NULL */
+    er_gemm_kind kind;   /* packed's number format (the model's compute mode) */
+    const float *packed_w; /* w and out when packed: a copy of the struct with */
+    int packed_out;        /* another w or out (a slice) must not use packed */
 } er_lin;
 
 typedef struct {
@@ -32,6 +37,8 @@ typedef struct {
     er_lin ffn_in;        /* [intermediate, hidden] */
     er_lin ffn_out;       /* [hidden, intermediate] */
     er_ln out_ln;         /* after FFN + residual */
+    er_lin qkv;           /* q, k, v as one packed GEMM [3 * hidden, hidden]
+                             (w NULL; packed and b set by er_model_pack) */
 } er_layer_w;
 
 typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT_GELU,
@@ -96,6 +103,7 @@ struct er_model {
     /* A PEFT LoRA adapter over a base checkpoint (lora.c); NULL for a plain
      * checkpoint.  The weights above stay the base's. */
     struct er_adapter *adapter;
+    er_compute compute; /* the weight GEMMs' number format (er_model_pack) */
 };
 
 /* ---- adapters (lora.c) ---- */
@@ -159,6 +167,11 @@ typedef struct er_layer_names {
  * all Linear with bias. */
 er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
                                 er_err *err);
+/* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
+ * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
+ * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
+er_status er_model_pack(er_model *m, er_err *err);
+
 /* A head of dense [hidden, hidden] + act, then out [num_labels, hidden]. */
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
                              er_err *err);

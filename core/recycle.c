@@ -59,11 +59,20 @@ static void config_bytes(const er_config *c, int cut, char *buf, size_t n) {
     if (a->lower_config && used + 1 < n) a->lower_config(c, buf + used, n - used);
 }
 
+/* config_bytes plus the compute mode (bf16 activations differ from fp32
+ * ones); fp32 adds nothing, so fp32 fingerprints are those of before. */
+static void lower_bytes(const er_model *m, int cut, char *buf, size_t n) {
+    config_bytes(er_model_config(m), cut, buf, n);
+    size_t used = strlen(buf);
+    if (er_model_compute(m) != ER_COMPUTE_FP32 && used + 1 < n)
+        snprintf(buf + used, n - used, " compute=%s", er_compute_name(er_model_compute(m)));
+}
+
 er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
                          int *n_tensors, er_err *err) {
     fp_ctx f = {0};
     char cfg[1024];
-    config_bytes(er_model_config(m), cut, cfg, sizeof cfg);
+    lower_bytes(m, cut, cfg, sizeof cfg);
     crypto_generichash_init(&f.all, NULL, 0, 32);
     crypto_generichash_update(&f.all, (const uint8_t *)cfg, strlen(cfg));
     er_status st = er_model_visit_lower(m, cut, fp_visit, &f, err);
@@ -90,7 +99,12 @@ static void explain(const er_taskset *ts, const er_task *t, const er_fp_tensor *
     config_bytes(er_model_config(s->model), ts->cut, b, sizeof b);
     const char *why = "its lower layers differ";
     char buf[160];
-    if (strcmp(a, b)) {
+    if (er_model_compute(t->model) != er_model_compute(s->model)) {
+        snprintf(buf, sizeof buf, "it computes in %s, the stack in %s",
+                 er_compute_name(er_model_compute(t->model)),
+                 er_compute_name(er_model_compute(s->model)));
+        why = buf;
+    } else if (strcmp(a, b)) {
         why = "its config differs in a field the lower layers depend on";
     } else {
         for (int i = 0; i < nt && i < s->n_tensors; i++)
@@ -132,6 +146,7 @@ er_status er_taskset_load_task(er_taskset *ts, int i, const er_task_spec *sp,
     er_model_params mp = er_model_default_params();
     mp.model_root = p->model_root;
     mp.lora_merge = p->lora_merge;
+    mp.compute = p->compute ? p->compute[i] : ER_COMPUTE_FP32;
     mp.raw_embeddings = p->raw_embeddings;
     mp.token_embeddings = p->token_embeddings && p->token_embeddings[i];
     er_status st = er_model_load(sp->dir, &mp, &t->model, err);
@@ -147,6 +162,7 @@ er_status er_taskset_load_task(er_taskset *ts, int i, const er_task_spec *sp,
     er_fp_tensor *tt = NULL;
     int nt = 0;
     if ((st = er_fingerprint(t->model, sc, t->fp, &tt, &nt, err)) != ER_OK) return st;
+    er_model_trim(t->model); /* the fingerprint re-read the stored weights */
     int j = 0;
     while (j < ts->n_stacks && (ts->stacks[j].dead || memcmp(ts->stacks[j].fp, t->fp, 32))) j++;
     if (j == ts->n_stacks) { /* a new stack: this task's own model runs its lower layers */

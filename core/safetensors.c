@@ -39,6 +39,11 @@ static const dtype_desc *find_dtype(const char *s) {
     return NULL;
 }
 
+bool er_st_in_map(const er_st_file *f, const void *p, size_t n) {
+    const char *b = f->map, *q = p;
+    return b && q >= b && q + n <= b + f->map_len;
+}
+
 void er_st_free(er_st_file *f) {
     if (!f) return;
     if (f->map) munmap(f->map, f->map_len);

@@ -16,6 +16,7 @@
 #ifndef ER_SAFETENSORS_H
 #define ER_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,10 @@ er_status er_st_open(const char *path, er_st_file **out, er_err *err);
 
 /* Releases the table and the mapping (if any).  NULL is accepted. */
 void er_st_free(er_st_file *f);
+
+/* Whether [p, p + n) lies inside f's own read-only mmap (er_st_open), whose
+ * pages can be dropped and are re-read from the file when touched again. */
+bool er_st_in_map(const er_st_file *f, const void *p, size_t n);
 
 /* Number of tensors, and the i-th in header order (0 <= i < count). */
 size_t er_st_count(const er_st_file *f);

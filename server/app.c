@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "er_log.h"
 #include "er_util.h"
+#include "gemm.h"
 
 struct srv_app {
     srv_config cfg; /* a shallow copy: the caller's config must outlive the app */
@@ -90,6 +91,17 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
+    er_compute mode;
+    if (!er_compute_parse(cfg->compute ? cfg->compute : "fp32", &mode))
+        return er_set(err, ER_ERR_INVALID_ARG, "--compute must be fp32, bf16 or int8, not \"%s\"",
+                      cfg->compute);
+    er_compute modes[2 * SRV_MAX_TASKS];
+    for (int k = 0; k < n; k++) { /* a token twin computes as the task it copies */
+        int i = k;
+        while (i >= cfg->n_tasks || specs[k].dir != cfg->tasks[i].dir) i = (i + 1) % cfg->n_tasks;
+        modes[k] = cfg->task_compute[i] < 0 ? mode : (er_compute)cfg->task_compute[i];
+    }
+    tp.compute = modes;
     er_status st = open_tier(a, tp.store.dtype, err);
     if (st != ER_OK) return st;
     tp.tier = a->tier;
@@ -199,15 +211,18 @@ void srv_app_describe(const srv_app *a, char *buf, size_t n) {
     size_t len = (size_t)snprintf(
         buf, n,
         "erserve %s (libmicrohttpd %s, jansson %s, %s); OpenBLAS %s, %d BLAS thread(s) x %d "
-        "worker(s); cut %d; tasks:",
+        "worker(s); %s; cut %d; tasks:",
         ER_VERSION, MHD_get_version(), JANSSON_VERSION, mdb_version(NULL, NULL, NULL),
-        openblas_get_config(), openblas_get_num_threads(), a->cfg.workers, er_taskset_cut(a->ts));
+        openblas_get_config(), openblas_get_num_threads(), a->cfg.workers, er_gemm_describe(),
+        er_taskset_cut(a->ts));
     for (int i = 0; i < er_taskset_count(a->ts) && len < n; i++) {
         const er_task *t = er_taskset_at(a->ts, i);
         if (!er_task_live(t)) continue;
-        len += (size_t)snprintf(buf + len, n - len, " %s=%s(cut %d, stack %d)", er_task_name(t),
+        len += (size_t)snprintf(buf + len, n - len, " %s=%s(cut %d, stack %d, %s)",
+                                er_task_name(t),
                                 er_head_type_name(er_model_config(er_task_model(t))->head),
-                                er_task_cut(t), er_task_lower_stack(t));
+                                er_task_cut(t), er_task_lower_stack(t),
+                                er_compute_name(er_model_compute(er_task_model(t))));
     }
     if (len < n)
         len += (size_t)snprintf(buf + len, n - len, "; %d shared lower stack(s); store %s",

@@ -38,6 +38,8 @@ static const opt OPTS[] = {
      "store byte budget (k/M/G suffixes) [1G]"},
     {"--store-dtype", "ERSERVE_STORE_DTYPE", "store_dtype", K_STR, F(store_dtype), 0, 0,
      "fp32 | fp16 | int8 [fp16]"},
+    {"--compute", "ERSERVE_COMPUTE", "compute", K_STR, F(compute), 0, 0,
+     "fp32 | bf16 | int8: number format of the weight GEMMs for tasks without @MODE [fp32]"},
     {"--memcached", "ERSERVE_MEMCACHED", "memcached", K_STR, F(memcached), 0, 0,
      "second tier shared by replicas: memcached pool host:port,host:port (ketama); asked on a "
      "store miss, written with every computed value; needs --store"},
@@ -131,6 +133,7 @@ void srv_config_defaults(srv_config *c) {
     c->cut = -1;
     c->store_budget = 1ull << 30;
     c->store_dtype = strdup("fp16");
+    c->compute = strdup("fp32");
     c->memcached_timeout_ms = 50;
     c->memcached_failures = 2;
     c->memcached_cooldown_ms = 2000;
@@ -181,6 +184,13 @@ er_status srv_config_add_task(srv_config *c, const char *spec, er_err *err) {
         return errf(err, "task `%s`: names use [A-Za-z0-9_.-]", name);
     char *dir = strdup(eq + 1);
     if (!dir) return oom(err);
+    int compute = -1;
+    char *at = strrchr(dir, '@');
+    er_compute mode;
+    if (at && er_compute_parse(at + 1, &mode)) {
+        compute = (int)mode;
+        *at = '\0';
+    }
     int cut = 0;
     char *colon = strrchr(dir, ':');
     if (colon && colon[1]) {
@@ -203,6 +213,7 @@ er_status srv_config_add_task(srv_config *c, const char *spec, er_err *err) {
     memcpy(c->task_names[slot], name, nl + 1);
     c->task_dirs[slot] = dir;
     c->tasks[slot] = (er_task_spec){.name = c->task_names[slot], .dir = dir, .cut = cut};
+    c->task_compute[slot] = compute;
     return ER_OK;
 }
 

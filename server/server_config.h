@@ -25,11 +25,13 @@ typedef struct {
     int n_tasks;
     char task_names[SRV_MAX_TASKS][ER_TASK_NAME_MAX + 1];
     char *task_dirs[SRV_MAX_TASKS]; /* owned */
+    int task_compute[SRV_MAX_TASKS]; /* er_compute from "@MODE", or -1: --compute */
     char *tokenizer;         /* fallback tokenizer for tasks whose dir has none */
     int cut;                 /* -1 = half the layers */
     char *store_path;        /* NULL = no store */
     uint64_t store_budget;   /* bytes */
     char *store_dtype;       /* fp32 | fp16 | int8 */
+    char *compute;           /* fp32 | bf16 | int8: tasks without their own "@MODE" */
     char *memcached;         /* second tier: "host:port,host:port"; NULL = none */
     int memcached_timeout_ms;  /* bound on every wait on a memcached node */
     int memcached_failures;    /* consecutive failures that open a node's breaker */
@@ -75,7 +77,8 @@ void srv_config_free(srv_config *c); /* NULL and defaults-only accepted */
 er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool *printed,
                           er_err *err);
 
-/* Adds (or replaces, by name) a task from "NAME=DIR[:CUT]". */
+/* Adds (or replaces, by name) a task from "NAME=DIR[:CUT][@COMPUTE]"
+ * (COMPUTE: fp32 | bf16 | int8; without it the task follows --compute). */
 er_status srv_config_add_task(srv_config *c, const char *spec, er_err *err);
 
 void srv_config_usage(FILE *f);

@@ -22,7 +22,8 @@
 #define MAX_REQUEST_BYTES (64u << 20)
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--version]\n"
+    fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--compute fp32|bf16|int8] "
+               "[--version]\n"
                "  reads {\"input_ids\": [[...]], \"token_type_ids\"?: [[...]], "
                "\"attention_mask\"?: [[...]]} on stdin,\n"
                "  writes hidden states of layer K (0 = embeddings) or the head's logits.\n");
@@ -37,14 +38,19 @@ typedef struct {
     const char *dir;
     int layer; /* -1 with --head */
     int head;
+    er_compute compute; /* --compute, else ERSERVE_COMPUTE, else fp32 */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --help / --version). */
 static int parse_args(int argc, char **argv, opts *o) {
     *o = (opts){.layer = -1};
+    const char *env = getenv("ERSERVE_COMPUTE");
+    if (env && *env && !er_compute_parse(env, &o->compute)) return usage(stderr), 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) o->dir = argv[++i];
-        else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
+        else if (strcmp(argv[i], "--compute") == 0 && i + 1 < argc) {
+            if (!er_compute_parse(argv[++i], &o->compute)) return usage(stderr), 2;
+        } else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) {
             char *end;
             errno = 0;
             long k = strtol(argv[++i], &end, 10);
@@ -254,7 +260,9 @@ int main(int argc, char **argv) {
     er_model *m = NULL;
     json_t *res = NULL;
     const char *bad = read_request(&r, msg, sizeof msg);
-    if (!bad && er_model_load(o.dir, NULL, &m, &err) != ER_OK) bad = err.msg;
+    er_model_params mp = er_model_default_params();
+    mp.compute = o.compute;
+    if (!bad && er_model_load(o.dir, &mp, &m, &err) != ER_OK) bad = err.msg;
     if (!bad && o.layer > er_model_config(m)->num_layers) {
         snprintf(msg, sizeof msg, "--layer %d: the model has %d layers", o.layer,
                  er_model_config(m)->num_layers);

@@ -6,6 +6,11 @@
 # Prints each engine's median ms per forward, the ratios, each figure as a
 # fraction of this host's own fp32 FMA limit (bench_fma, measured here), and
 # how far the engines' outputs are from each other and from a float64 run.
+# erserve also runs in bf16 and int8 (where the host has AVX512-BF16 / VNNI:
+# the ratios to fp32, the accuracy against fp32 on a seeded 8 x 128 batch, a
+# hit at cut 6 of 12 against an fp32 miss), and with OPENBLAS_CORETYPE=Haswell (the
+# fp32 figure must not move: erserve's GEMMs do not use OpenBLAS); RSS per
+# mode is the process's after loading and one forward.
 #
 #   BENCH_ROUNDS (3) rounds x BENCH_ITERS (5) timed forwards per engine.
 # ONNX Runtime and PyTorch are skipped with a message when Node/npm or
@@ -16,6 +21,15 @@ ITERS="${BENCH_ITERS:-5}"
 . tests/bench/common.sh
 bench_cc bench_engine
 bench_cc bench_fma
+bench_cc bench_cut
+MODES=fp32 # the compute modes this host runs (bf16 / int8 need AVX512-BF16 / VNNI)
+for c in bf16 int8; do
+  if BENCH_COMPUTE=$c "$BUILD/bench/bench_engine" "$MODEL" 1 8 1 1 >/dev/null 2>"$BUILD/bench/$c.err"; then
+    MODES="$MODES $c"
+  else
+    echo "   SKIP erserve $c: $(cat "$BUILD/bench/$c.err")"
+  fi
+done
 OUT="$BUILD/bench/compare"
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
@@ -50,7 +64,13 @@ for round in $(seq 1 "$ROUNDS"); do
   for shape in "1 128" "8 128"; do
     set -- $shape
     for t in 1 2; do
-      "$BUILD/bench/bench_engine" "$MODEL" "$1" "$2" "$t" "$ITERS" >>"$OUT/results.jsonl"
+      for c in $MODES; do
+        BENCH_COMPUTE=$c "$BUILD/bench/bench_engine" "$MODEL" "$1" "$2" "$t" "$ITERS" \
+          >>"$OUT/results.jsonl"
+      done
+      [ "$1" = 8 ] && [ "$t" = 1 ] && OPENBLAS_CORETYPE=Haswell "$BUILD/bench/bench_engine" \
+        "$MODEL" "$1" "$2" "$t" "$ITERS" | sed 's/^{"engine":"erserve"/{"engine":"erserve-haswell"/' \
+        >>"$OUT/results.jsonl"
       if [ "$have_ort" = 1 ]; then
         node tests/bench/ort_ref.mjs --model "$BUILD/bench/bert-base.onnx" --batch "$1" \
           --seq "$2" --threads "$t" --iters "$ITERS" >>"$OUT/results.jsonl"
@@ -62,6 +82,19 @@ for round in $(seq 1 "$ROUNDS"); do
       fi
     done
   done
+  for c in $MODES; do
+    [ "$c" = fp32 ] || BENCH_COMPUTE=$c "$BUILD/bench/bench_cut" "$MODEL" 8 128 1 "$ITERS" 6 \
+      >>"$OUT/cut.jsonl"
+  done
+done
+
+# bf16 against fp32 on a seeded 8 x 128 batch: hidden states and head.
+python3 -c "import random,struct,sys; r=random.Random(11); \
+sys.stdout.buffer.write(struct.pack('<1024i',*[r.randrange(1000,30000) for _ in range(1024)]))" \
+  >"$OUT/ids8.bin"
+for c in $MODES; do
+  BENCH_COMPUTE=$c BENCH_IDS="$OUT/ids8.bin" BENCH_DUMP="$OUT/hidden8-$c.f32" \
+    BENCH_DUMP_HEAD="$OUT/head8-$c.f32" "$BUILD/bench/bench_engine" "$MODEL" 8 128 1 1 >/dev/null
 done
 
 # Outputs on one 1 x 128 input: every engine's last hidden states.
@@ -91,9 +124,12 @@ print("== host arithmetic limit, one core (bench_fma, highest of %d): fp32 %.1f 
                                           fma["bf16_gflops"], fma["int8_gops"]))
 H, L, F = 768, 12, 3072
 rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
-by = {}
+by, rss = {}, {}
 for r in rows:
-    by.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(r.get("engine", "erserve"), []).append(r["ms_per_forward"])
+    eng = r.get("engine", "erserve") + ("-" + r["compute"] if r.get("compute", "fp32") != "fp32" else "")
+    by.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["ms_per_forward"])
+    if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16", "erserve-int8"):
+        rss[eng] = r["rss_mib"]
 print("== erserve vs ONNX Runtime vs PyTorch, bert-base shape, median ms over rounds (lower is better)")
 print("   %-12s %9s %9s %9s  %8s %8s   %s" % ("shape", "erserve", "ort", "torch", "ort/ers", "torch/ers",
                                                "fraction of fp32 FMA limit (erserve, ort, torch)"))
@@ -108,6 +144,34 @@ for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
           fmt("onnxruntime"), fmt("pytorch"), ratio("onnxruntime"), ratio("pytorch"),
           ", ".join(frac(k) for k in ("erserve", "onnxruntime", "pytorch"))))
 print("   (ratios > 1: erserve is faster; %d rounds interleaved)" % len(next(iter(by.values()))["erserve"]))
+print("== erserve compute modes (median ms; speed-up over fp32, targets at 8x128: bf16 >= 1.8x, "
+      "int8 >= 2.5x)")
+for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
+    ms = {k: statistics.median(v) for k, v in e.items()}
+    line = "   %-12s fp32 %8.1f" % ("%dx%d, %dt" % (b, s, t), ms["erserve"])
+    for mode in ("bf16", "int8"):
+        if "erserve-" + mode in ms:
+            line += "   %s %8.1f (%.2fx)" % (mode, ms["erserve-" + mode], ms["erserve"] / ms["erserve-" + mode])
+    if "erserve-haswell" in ms:
+        line += "   fp32 with OPENBLAS_CORETYPE=Haswell %8.1f (%.2fx)" % (
+            ms["erserve-haswell"], ms["erserve"] / ms["erserve-haswell"])
+    print(line)
+cutp = os.path.join(out, "cut.jsonl")
+if os.path.exists(cutp) and (8, 128, 1) in by:
+    cuts = [json.loads(l) for l in open(cutp) if l.strip()]
+    miss32 = statistics.median(by[(8, 128, 1)]["erserve"])
+    for mode in ("bf16", "int8"):
+        hits = [c["hit_ms"] for c in cuts if c.get("compute") == mode]
+        if hits:
+            hit = statistics.median(hits)
+            print("== stacked with recycling, 8x128, 1t: %s hit at cut 6 of 12 %.1f ms vs fp32 miss "
+                  "%.1f ms: %.2fx (target for bf16 >= 3.6x)" % (mode, hit, miss32, miss32 / hit))
+if rss:
+    base = rss.get("erserve")
+    print("== RSS of the bert-base process after load + one 1x128 forward: " + ", ".join(
+        "%s %.0f MiB%s" % (k.replace("erserve-", "").replace("erserve", "fp32"), v,
+                           " (%.0f%% of fp32)" % (100 * v / base) if base and k != "erserve" else "")
+        for k, v in sorted(rss.items())))
 
 def load(name):
     p = os.path.join(out, name + ".f32")
@@ -115,6 +179,31 @@ def load(name):
         return None
     data = open(p, "rb").read()
     return struct.unpack("<%df" % (len(data) // 4), data)
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    na = sum(x * x for x in a) ** 0.5
+    nb = sum(y * y for y in b) ** 0.5
+    return dot / (na * nb)
+
+for mode in ("bf16", "int8"):
+  h32, h16 = load("hidden8-fp32"), load("hidden8-" + mode)
+  if h32 and h16:
+      H = 768
+      toks = len(h32) // H
+      cos_tok = min(cosine(h32[i * H:(i + 1) * H], h16[i * H:(i + 1) * H]) for i in range(toks))
+      mean = lambda v, s: [sum(v[(s * 128 + i) * H + j] for i in range(128)) / 128 for j in range(H)]
+      cos_emb = min(cosine(mean(h32, s), mean(h16, s)) for s in range(toks // 128))
+      l32, l16 = load("head8-fp32"), load("head8-" + mode)
+      n_lab = len(l32) // 8
+      amax = max(abs(x) for x in l32)
+      dmax = max(abs(x - y) for x, y in zip(l32, l16))
+      agree = sum(max(range(n_lab), key=lambda j: l32[s * n_lab + j]) ==
+                  max(range(n_lab), key=lambda j: l16[s * n_lab + j]) for s in range(8))
+      print("== %s vs fp32, bert-base, seeded 8x128: hidden-state cosine min %.6f, mean-pooled "
+            "embedding cosine min %.6f (targets bf16 >= 0.9995, int8 >= 0.995); head logits max "
+            "abs diff %.2e = %.2e of the largest logit; argmax agreement %d/8"
+            % (mode, cos_tok, cos_emb, dmax, dmax / amax, agree))
 
 vals = {k: load(k) for k in ("erserve", "onnxruntime", "pytorch", "float64")}
 def diff(a, b):

@@ -28,7 +28,8 @@ int main(int argc, char **argv) {
     er_model *m;
     er_ctx *ctx;
     er_ctx_params cp = {.max_tokens = B * S, .max_seqs = B, .max_seq_len = S, .n_threads = threads};
-    if (er_model_load(argv[1], NULL, &m, &err) != ER_OK || er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
+    er_model_params mp = bench_model_params();
+    if (er_model_load(argv[1], &mp, &m, &err) != ER_OK || er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -68,9 +69,9 @@ int main(int argc, char **argv) {
     double miss = median(tm, iters), hit = median(th, iters);
     printf("{\"model\":\"%s\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"cut\":%d,\"layers\":%d,"
            "\"miss_ms\":%.2f,\"hit_ms\":%.2f,\"miss_tokens_per_s\":%.0f,\"hit_tokens_per_s\":%.0f,"
-           "\"hit_speedup\":%.2f}\n",
+           "\"hit_speedup\":%.2f,\"compute\":\"%s\"}\n",
            c->architecture, B, S, threads, K, L, 1e3 * miss, 1e3 * hit, T / miss, T / hit,
-           miss / hit);
+           miss / hit, er_compute_name(er_model_compute(m)));
     free(tm); free(th); free(lens); free(ids); free(x); free(cut); free(out);
     er_ctx_free(ctx);
     er_model_free(m);

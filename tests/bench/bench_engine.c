@@ -10,7 +10,8 @@
  * BENCH_IDS=FILE takes the token ids (int32 little-endian, BATCH * SEQ) from
  * FILE instead of random ones; BENCH_DUMP=FILE writes the last layer's hidden
  * states [BATCH * SEQ, hidden] as float32 there (bench_compare.sh compares
- * the engines' outputs with them). */
+ * the engines' outputs with them); BENCH_DUMP_HEAD=FILE the head's output.
+ * BENCH_COMPUTE=fp32|bf16 picks the compute mode (model.h). */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 
 #include "bench_util.h"
 #include "encoder.h"
+#include "gemm.h"
 #include "model_internal.h"
 
 /* The layer's six projections on the model's own weights, as bare sgemm
@@ -44,17 +46,19 @@ static void sgemm_ceiling(const er_model *m, int T, const float *x, float *y, fl
 
 /* The JSON line: forward and ceiling medians (seconds) turned into rates.
  * FF: the FFN input projection's width (2 x intermediate when gated). */
-static void print_result(const er_config *c, int FF, int B, int S, int threads, double fwd,
-                         double gemm) {
+static void print_result(const er_model *m, int FF, int B, int S, int threads, double fwd,
+                         double gemm, double rss) {
+    const er_config *c = er_model_config(m);
     const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
     double proj_flops = 2.0 * T * ((double)4 * H * H + (double)H * (F + FF)) * L;
     double attn_flops = 4.0 * B * (double)S * S * H * L;
     double total = proj_flops + attn_flops;
     printf("{\"engine\":\"erserve\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"ms_per_forward\":%.2f,"
            "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"sgemm_peak_gflops\":%.1f,\"fraction_of_peak\":%.3f,"
-           "\"blas\":\"%s\"}\n",
+           "\"blas\":\"%s\",\"compute\":\"%s\",\"rss_mib\":%.0f,\"gemm\":\"%s\"}\n",
            B, S, threads, 1e3 * fwd, T / fwd, total / fwd / 1e9, proj_flops / gemm / 1e9,
-           (total / fwd) / (proj_flops / gemm), openblas_get_corename());
+           (total / fwd) / (proj_flops / gemm), openblas_get_corename(),
+           er_compute_name(er_model_compute(m)), rss, er_gemm_describe());
 }
 
 static bool read_ids(const char *path, int32_t *ids, int n, int vocab) {
@@ -87,7 +91,8 @@ int main(int argc, char **argv) {
     er_model *m;
     er_ctx *ctx;
     er_ctx_params cp = {.max_tokens = B * S, .max_seqs = B, .max_seq_len = S, .n_threads = threads};
-    if (er_model_load(argv[1], NULL, &m, &err) != ER_OK || er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
+    er_model_params mp = bench_model_params();
+    if (er_model_load(argv[1], &mp, &m, &err) != ER_OK || er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -107,6 +112,7 @@ int main(int argc, char **argv) {
     double *tf = malloc((size_t)iters * sizeof *tf), *tg = malloc((size_t)iters * sizeof *tg);
     float *y = malloc((size_t)T * (size_t)FF * sizeof *y);
     float *a = malloc((size_t)T * (size_t)FF * sizeof *a);
+    double rss = 0; /* after the warm-up forward, before the ceiling touches the fp32 weights */
     for (int i = -1; i < iters; i++) {
         double t0 = now_s();
         if (er_forward(m, ctx, &b, x, out, &err) != ER_OK) {
@@ -114,17 +120,21 @@ int main(int argc, char **argv) {
             return 1;
         }
         double t1 = now_s();
+        if (i < 0) rss = bench_rss_mib();
         sgemm_ceiling(m, T, x, y, a);
         if (i >= 0) {
             tf[i] = t1 - t0;
             tg[i] = now_s() - t1;
         }
     }
-    if (dump_file) { /* x was overwritten by the ceiling run: one more forward */
-        if (er_forward(m, ctx, &b, x, out, &err) != ER_OK || !write_floats(dump_file, x, (size_t)T * H))
+    const char *dump_head = getenv("BENCH_DUMP_HEAD");
+    if (dump_file || dump_head) { /* x was overwritten by the ceiling run: one more forward */
+        if (er_forward(m, ctx, &b, x, out, &err) != ER_OK ||
+            (dump_file && !write_floats(dump_file, x, (size_t)T * H)) ||
+            (dump_head && !write_floats(dump_head, out, er_head_out_size(m, &b))))
             return 1;
     }
-    print_result(c, FF, B, S, threads, median(tf, iters), median(tg, iters));
+    print_result(m, FF, B, S, threads, median(tf, iters), median(tg, iters), rss);
     free(a); free(y); free(tf); free(tg); free(lens); free(ids); free(x); free(out);
     er_ctx_free(ctx);
     er_model_free(m);

@@ -2,9 +2,12 @@
 #ifndef ER_BENCH_UTIL_H
 #define ER_BENCH_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "er_util.h"
+#include "model.h"
 
 /* The monotonic clock (er_now_ns) in seconds. */
 static inline double now_s(void) { return 1e-9 * (double)er_now_ns(); }
@@ -18,6 +21,29 @@ static inline int cmp_double(const void *a, const void *b) {
 static inline double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return v[n / 2];
+}
+
+/* Model parameters of a benchmark: BENCH_COMPUTE=fp32|bf16|int8 (default fp32);
+ * exits with a message on another value. */
+static inline er_model_params bench_model_params(void) {
+    er_model_params p = er_model_default_params();
+    const char *c = getenv("BENCH_COMPUTE");
+    if (c && *c && !er_compute_parse(c, &p.compute)) {
+        fprintf(stderr, "BENCH_COMPUTE must be fp32, bf16 or int8, not %s\n", c);
+        exit(2);
+    }
+    return p;
+}
+
+/* The process's resident set (VmRSS) in MiB, 0 if unknown. */
+static inline double bench_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kib = atof(line + 6);
+    if (f) fclose(f);
+    return kib / 1024.0;
 }
 
 #endif

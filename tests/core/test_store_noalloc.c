@@ -11,6 +11,7 @@
 
 #include "../check_main.h"
 #include "../tmpdir.h"
+#include "gemm.h"
 #include "recycle.h"
 
 #ifndef __SANITIZE_ADDRESS__
@@ -86,6 +87,48 @@ START_TEST(test_no_alloc) {
 
     ck_assert_msg(n_alloc == 0, "%ld allocations in er_run / er_warm / get / put", n_alloc);
     er_store_reader_free(r);
+    er_worker_free(w);
+    er_taskset_free(ts);
+    er_test_rmtree(dir);
+#endif
+}
+END_TEST
+
+/* The bf16 and int8 GEMMs (gemm.h): their packing of x uses per-thread
+ * storage, nothing on the heap; misses and hits in each mode the host runs. */
+START_TEST(test_no_alloc_compute) {
+#ifdef __SANITIZE_ADDRESS__
+    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
+#else
+    const er_compute modes[] = {ER_COMPUTE_BF16, ER_COMPUTE_INT8};
+    const er_gemm_kind kinds[] = {ER_GEMM_BF16, ER_GEMM_INT8};
+    if (!er_gemm_supports(kinds[_i], NULL)) ER_SKIP("this host cannot run %s", er_compute_name(modes[_i]));
+    char dir[64];
+    er_test_mkdtemp(dir, sizeof dir, "noalloc");
+    er_task_spec specs[] = {{"a", MODELS[0], 0}};
+    er_taskset_params p = er_taskset_default_params();
+    p.store_path = dir;
+    p.store.queue_bytes = 1u << 20;
+    p.compute = &modes[_i];
+    er_taskset *ts;
+    er_err e;
+    ck_assert_msg(er_taskset_load(specs, 1, &p, &ts, &e) == ER_OK, "%s", e.msg);
+    er_worker *w;
+    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
+    int32_t ids[12] = {2, 5, 6, 7, 3, 2, 8, 9, 3, 2, 10, 3};
+    int lens[3] = {5, 4, 3};
+    er_batch b = {3, lens, ids, NULL};
+    float out[16];
+    uint8_t hit[3];
+    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, NULL, NULL), ER_OK);
+    er_store_flush(er_taskset_store(ts));
+    int failed = 0;
+    counting = 1;
+    for (int salt = 0; salt < 2; salt++) /* salt 0: hits; 1: misses */
+        failed += er_run(w, er_taskset_at(ts, 0), &b, (uint64_t)salt, out, hit, NULL, &e) != ER_OK;
+    counting = 0;
+    ck_assert_int_eq(failed, 0);
+    ck_assert_msg(n_alloc == 0, "%ld allocations in %s er_run", n_alloc, er_compute_name(modes[_i]));
     er_worker_free(w);
     er_taskset_free(ts);
     er_test_rmtree(dir);
@@ -236,6 +279,7 @@ static Suite *store_noalloc_suite(void) {
     Suite *s = suite_create("store_noalloc");
     TCase *tc = tcase_create("noalloc");
     tcase_add_loop_test(tc, test_no_alloc, 0, (int)(sizeof MODELS / sizeof MODELS[0]));
+    tcase_add_loop_test(tc, test_no_alloc_compute, 0, 2);
     tcase_add_test(tc, test_no_alloc_deberta);
     tcase_add_test(tc, test_no_alloc_heads);
     tcase_add_test(tc, test_no_alloc_long_input);

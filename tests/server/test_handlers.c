@@ -820,6 +820,19 @@ START_TEST(config_sources) {
     char *none[] = {"erserve", NULL};
     ck_assert_int_eq(srv_config_load(&c, 1, none, stdout, &printed, &err), ER_ERR_INVALID_ARG);
     srv_config_free(&c);
+    /* compute modes: per task NAME=DIR[:CUT]@MODE, else --compute */
+    srv_config_defaults(&c);
+    char *modes[] = {"erserve", "--task", "a=/x:2@bf16", "--task", "b=/y@int8", "--task", "c=/z@w",
+                     "--compute", "int8", NULL};
+    ck_assert_int_eq(srv_config_load(&c, 9, modes, stdout, &printed, &err), ER_OK);
+    ck_assert_str_eq(c.tasks[0].dir, "/x");
+    ck_assert_int_eq(c.tasks[0].cut, 2);
+    ck_assert_int_eq(c.task_compute[0], ER_COMPUTE_BF16);
+    ck_assert_int_eq(c.task_compute[1], ER_COMPUTE_INT8);
+    ck_assert_str_eq(c.tasks[2].dir, "/z@w"); /* not a mode: part of the directory */
+    ck_assert_int_eq(c.task_compute[2], -1);
+    ck_assert_str_eq(c.compute, "int8");
+    srv_config_free(&c);
     srv_config_defaults(&c);
     FILE *devnull = fopen("/dev/null", "w");
     char *help[] = {"erserve", "--help", NULL};

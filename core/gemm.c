@@ -1,0 +1,468 @@
+/* The weight-GEMM seam (gemm.h): backend choice, weight packing and the
+ * AVX-512 kernels.
+ *
+ * Blocking: each thread owns a contiguous range of 32-column panels; the
+ * caller's rows go in blocks of up to MC rows, copied into the thread's
+ * apack, and the reduction is split only beyond KC (so a tile's sums stay in
+ * registers from the first k to the epilogue: the blocked (BLIS) order with
+ * KC = 256 reloads C and measured 10-25% slower here).  For one row block a
+ * thread walks its panels; a panel (K x 32, 96 KiB at K = 768) stays in L2
+ * while the block's 12-row groups pass over it.  The micro-kernel keeps a
+ * 12 x 32 tile in 24 zmm accumulators: per k, two panel loads and 12
+ * broadcasts feed 24 FMAs. */
+#include "gemm.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_math.h"
+
+#define NR 32  /* columns per panel: two zmm */
+#define MR 12  /* rows per micro-tile: 24 accumulators */
+#define KC 3072 /* longest reduction block: bert-base's FFN output in one */
+#define MC 96   /* most rows per block */
+#define APACK (MC * 768) /* floats of packed x per thread (288 KiB, in L2) */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ER_GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+static er_gemm_backend backend;
+static bool has_bf16, has_vnni;
+static char describe[200];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const char *env = getenv("ERSERVE_GEMM");
+    bool want_blas = env && strcmp(env, "openblas") == 0;
+    bool avx512 = false;
+#ifdef ER_GEMM_X86
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+    has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+    has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+    backend = avx512 && !want_blas ? ER_GEMM_AVX512 : ER_GEMM_OPENBLAS;
+    if (backend == ER_GEMM_AVX512)
+        snprintf(describe, sizeof describe, "gemm: erserve AVX-512F kernels on packed weights "
+                 "(fp32; bf16 %s; int8 %s)", has_bf16 ? "with AVX512-BF16" : "refused: no AVX512-BF16",
+                 has_vnni ? "with AVX512-VNNI" : "refused: no AVX512-VNNI");
+    else
+        snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
+                 want_blas ? "ERSERVE_GEMM=openblas" : "this CPU has no AVX-512F");
+}
+
+er_gemm_backend er_gemm_backend_get(void) {
+    pthread_once(&once, choose);
+    return backend;
+}
+
+const char *er_gemm_describe(void) {
+    pthread_once(&once, choose);
+    return describe;
+}
+
+bool er_gemm_supports(er_gemm_kind kind, const char **missing) {
+    pthread_once(&once, choose);
+    const char *why = NULL;
+    if (backend != ER_GEMM_AVX512)
+        why = "the erserve AVX-512 GEMM backend (this CPU has no AVX-512F, or ERSERVE_GEMM=openblas)";
+    else if (kind == ER_GEMM_BF16 && !has_bf16)
+        why = "the CPU feature AVX512-BF16 (VDPBF16PS)";
+    else if (kind == ER_GEMM_INT8 && !has_vnni)
+        why = "the CPU feature AVX512-VNNI (VPDPBUSD)";
+    if (missing) *missing = why;
+    return why == NULL;
+}
+
+static __thread er_par *bound;
+
+er_par *er_gemm_bind(er_par *team) {
+    er_par *prev = bound;
+    bound = team;
+    return prev;
+}
+
+er_par *er_gemm_bound(void) { return bound; }
+
+static inline int pairs(int in) { return (in + 1) / 2; }
+static inline int quads(int in) { return (in + 3) / 4; }
+
+size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in) {
+    size_t cols = (size_t)((out + NR - 1) / NR) * NR;
+    switch (kind) {
+    case ER_GEMM_BF16: return cols * (size_t)pairs(in) * 2 * sizeof(uint16_t);
+    case ER_GEMM_INT8: return cols * (size_t)quads(in) * 4 + cols * (sizeof(float) + sizeof(int32_t));
+    case ER_GEMM_F32: break;
+    }
+    return cols * (size_t)in * sizeof(float);
+}
+
+/* Symmetric int8 of v / scale, rounded half away from zero, in [-127, 127]. */
+static inline int8_t quant8(float v) {
+    float r = v + (v >= 0.0f ? 0.5f : -0.5f);
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (int8_t)(int)r;
+}
+
+/* INT8 layout: panels [quads(in), NR, 4] int8 (four consecutive k of a
+ * column side by side, VPDPBUSD's signed operand), then scale[cols] floats
+ * (the column's max |w| / 127) and comp[cols] int32 = 128 * sum of the
+ * column's int8 values: x is fed unsigned as x_q + 128, and comp takes the
+ * 128 back out. */
+static void pack_int8(const float *W, int out, int in, void *packed) {
+    const int panels = (out + NR - 1) / NR, kq = quads(in), cols = panels * NR;
+    int8_t *q = packed;
+    float *scale = (float *)(q + (size_t)cols * kq * 4);
+    int32_t *comp = (int32_t *)(scale + cols);
+    for (int n = 0; n < cols; n++) {
+        const float *w = n < out ? W + (size_t)n * in : NULL; // [in]
+        float mx = 0.0f;
+        for (int k = 0; w && k < in; k++) mx = fabsf(w[k]) > mx ? fabsf(w[k]) : mx;
+        const float sw = mx > 0.0f ? mx / 127.0f : 1.0f;
+        int32_t sum = 0;
+        for (int k = 0; k < 4 * kq; k++) {
+            int8_t v = w && k < in ? quant8(w[k] / sw) : 0;
+            q[(((size_t)(n / NR) * kq + k / 4) * NR + n % NR) * 4 + k % 4] = v;
+            sum += v;
+        }
+        scale[n] = w ? sw : 0.0f;
+        comp[n] = 128 * sum;
+    }
+}
+
+/* fp32 -> bfloat16, round to nearest even (weights and activations are
+ * finite here). */
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *packed) {
+    if (kind == ER_GEMM_INT8) {
+        pack_int8(W, out, in, packed);
+        return;
+    }
+    const int panels = (out + NR - 1) / NR, kp = pairs(in);
+    for (int p = 0; p < panels; p++)
+        for (int j = 0; j < NR; j++) {
+            const int n = p * NR + j;
+            const float *w = n < out ? W + (size_t)n * in : NULL; // [in]
+            if (kind == ER_GEMM_F32) {
+                float *dst = (float *)packed + (size_t)p * NR * in; // [in, NR]
+                for (int k = 0; k < in; k++) dst[(size_t)k * NR + j] = w ? w[k] : 0.0f;
+            } else {
+                uint16_t *dst = (uint16_t *)packed + (size_t)p * NR * kp * 2; // [kp, NR, 2]
+                for (int k = 0; k < 2 * kp; k++)
+                    dst[((size_t)(k / 2) * NR + j) * 2 + k % 2] = w && k < in ? to_bf16(w[k]) : 0;
+            }
+        }
+}
+
+#ifdef ER_GEMM_X86
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bf16")))
+#define AVX512VNNI __attribute__((target("avx512f,avx512vnni")))
+
+/* One micro-tile: what its arguments say, for kernels specialised on mr. */
+typedef struct {
+    const void *a;    /* the tile's rows of the packed x block: [kc, MR] floats
+                         or [kc / 2, MR] bf16 pairs */
+    const void *b;    /* the panel at the block's first k: [kc, NR] floats or
+                         [kc / 2, NR, 2] bf16 */
+    int kc;
+    float *c;         /* destination of the tile's first row and column */
+    size_t ldc;
+    __mmask16 m0, m1; /* valid columns of each half */
+    bool first, last; /* first k block: no sum to add; last: epilogue */
+    const float *bias; /* [NR] at the panel's first column, or NULL */
+    er_epi act;
+    const float *wscale;  /* int8: [NR] column scales at the panel's first column */
+    const int32_t *comp;  /* int8: [NR] 128 * column sums */
+    const float *xscale;  /* int8: [mr] the tile's row scales */
+} tile;
+
+static inline void epilogue_row(float *c, int n, er_epi act) {
+    switch (act) {
+    case ER_EPI_NONE: break;
+    case ER_EPI_GELU: for (int j = 0; j < n; j++) c[j] = gelu_erf1(c[j]); break;
+    case ER_EPI_GELU_TANH: for (int j = 0; j < n; j++) c[j] = gelu_tanh1(c[j]); break;
+    case ER_EPI_RELU: for (int j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f; break;
+    }
+}
+
+/* Adds the tile's earlier k blocks, then (last block) the bias; stores;
+ * then the activation on the stored rows while they are in L1. */
+static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr, const tile *t,
+                                                                    __m512 acc[][2]) {
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (t->last && t->bias) {
+        bias0 = _mm512_maskz_loadu_ps(t->m0, t->bias);
+        bias1 = _mm512_maskz_loadu_ps(t->m1, t->bias + 16);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        float *c = t->c + i * t->ldc;
+        if (!t->first) {
+            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(t->m0, c), acc[i][0]);
+            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(t->m1, c + 16), acc[i][1]);
+        }
+        if (t->last && t->bias) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], bias0);
+            acc[i][1] = _mm512_add_ps(acc[i][1], bias1);
+        }
+        _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
+        _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
+    }
+    if (t->last && t->act != ER_EPI_NONE) {
+        int n = __builtin_popcount(t->m0) + __builtin_popcount(t->m1);
+        for (int i = 0; i < mr; i++) epilogue_row(t->c + i * t->ldc, n, t->act);
+    }
+}
+
+static inline __attribute__((always_inline)) AVX512 void tile_f32(const int mr, const tile *t) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *b = t->b, *a = t->a;
+    for (int k = 0; k < t->kc; k++, b += NR, a += MR) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+    }
+    tile_store(mr, t, acc);
+}
+
+/* The same tile on bf16 pairs: each VDPBF16PS adds two products per lane. */
+static inline __attribute__((always_inline)) AVX512BF16 void tile_bf16(const int mr,
+                                                                       const tile *t) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const uint16_t *b = t->b;
+    const uint32_t *a = t->a;
+    for (int k = 0; k < t->kc; k += 2, b += 2 * NR, a += MR) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + NR);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+        }
+    }
+    tile_store(mr, t, acc);
+}
+
+/* int8: u8 (x_q + 128) times s8 (w_q), four products per lane per
+ * VPDPBUSD, exact int32 sums; then (sum - comp) * w scale * x scale in fp32.
+ * The reduction is always one block (gemm_range), so no partial sums. */
+static inline __attribute__((always_inline)) AVX512VNNI void tile_int8(const int mr,
+                                                                       const tile *t) {
+    /* Accumulators as __v16si, VPDPBUSD's own element type: as __m512i gcc
+     * 12 spills them on every step (measured 250 instead of ~590 GOP/s). */
+    __v16si acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = (__v16si)_mm512_setzero_si512();
+    const int8_t *b = t->b;
+    const uint32_t *a = t->a;
+    for (int k = 0; k < t->kc; k += 4, b += 4 * NR, a += MR) {
+        __v16si b0 = (__v16si)_mm512_loadu_si512(b), b1 = (__v16si)_mm512_loadu_si512(b + 2 * NR);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __v16si av = (__v16si)_mm512_set1_epi32((int)a[i]);
+            acc[i][0] = (__v16si)_mm512_dpbusd_epi32((__m512i)acc[i][0], (__m512i)av, (__m512i)b0);
+            acc[i][1] = (__v16si)_mm512_dpbusd_epi32((__m512i)acc[i][1], (__m512i)av, (__m512i)b1);
+        }
+    }
+    const __m512i c0 = _mm512_maskz_loadu_epi32(t->m0, t->comp);
+    const __m512i c1 = _mm512_maskz_loadu_epi32(t->m1, t->comp + 16);
+    const __m512 s0 = _mm512_maskz_loadu_ps(t->m0, t->wscale);
+    const __m512 s1 = _mm512_maskz_loadu_ps(t->m1, t->wscale + 16);
+    __m512 f[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        const __m512 xs = _mm512_set1_ps(t->xscale[i]);
+        f[i][0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32((__m512i)acc[i][0], c0)),
+                                _mm512_mul_ps(s0, xs));
+        f[i][1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32((__m512i)acc[i][1], c1)),
+                                _mm512_mul_ps(s1, xs));
+    }
+    tile_store(mr, t, f);
+}
+
+#define TILE_MR(r) \
+    static AVX512 void tile_f32_##r(const tile *t) { tile_f32(r, t); } \
+    static AVX512BF16 void tile_bf16_##r(const tile *t) { tile_bf16(r, t); } \
+    static AVX512VNNI void tile_int8_##r(const tile *t) { tile_int8(r, t); }
+TILE_MR(1) TILE_MR(2) TILE_MR(3) TILE_MR(4) TILE_MR(5) TILE_MR(6)
+TILE_MR(7) TILE_MR(8) TILE_MR(9) TILE_MR(10) TILE_MR(11) TILE_MR(12)
+static void (*const tiles[3][MR + 1])(const tile *) = {
+    {NULL, tile_f32_1, tile_f32_2, tile_f32_3, tile_f32_4, tile_f32_5, tile_f32_6,
+     tile_f32_7, tile_f32_8, tile_f32_9, tile_f32_10, tile_f32_11, tile_f32_12},
+    {NULL, tile_bf16_1, tile_bf16_2, tile_bf16_3, tile_bf16_4, tile_bf16_5, tile_bf16_6,
+     tile_bf16_7, tile_bf16_8, tile_bf16_9, tile_bf16_10, tile_bf16_11, tile_bf16_12},
+    {NULL, tile_int8_1, tile_int8_2, tile_int8_3, tile_int8_4, tile_int8_5, tile_int8_6,
+     tile_int8_7, tile_int8_8, tile_int8_9, tile_int8_10, tile_int8_11, tile_int8_12}};
+
+typedef struct {
+    const float *x, *bias;
+    const void *packed;
+    int n, in, out, panels, chunks;
+    er_gemm_kind kind;
+    er_epi act;
+    const er_gemm_out *y;
+} gemm_job;
+
+/* Each thread's copy of the current row block of x, as 12-row groups
+ * [kc, MR] (floats) or [kc / 2, MR] (bf16 pairs): the micro-kernel then
+ * reads 48 contiguous bytes per step instead of 12 rows a whole row apart
+ * (which share L1 sets).  Thread-local storage is set up when a thread
+ * starts, never on the forward path. */
+static __thread union {
+    float f[APACK];
+    uint32_t u[APACK];
+} apack __attribute__((aligned(64)));
+static __thread float xscale[MC]; /* int8: each packed row's scale */
+
+/* int8: row i of the block as u8 quads [quads(kc), MR], x_q + 128 with
+ * x_q = x * (1 / scale) rounded to nearest even, scale = max |x| / 127
+ * over the row (dynamic, per token). */
+static AVX512 void pack_x_int8(const float *src, int i0, int i, int kc) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k += 16) {
+        __mmask16 m = kc - k >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - k)) - 1);
+        vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, src + k)));
+    }
+    const float mx = _mm512_reduce_max_ps(vmax);
+    const float sx = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / sx;
+    xscale[i0 + i] = sx;
+    uint32_t *dst = apack.u + (size_t)i0 * quads(kc); // [quads(kc), MR]
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    const __m512i off = _mm512_set1_epi32(128);
+    for (int k = 0; k < kc; k += 16) { /* 16 values: four quads; past kc: 0 + 128 */
+        __mmask16 m = kc - k >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - k)) - 1);
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + k), vinv));
+        q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
+        uint32_t w[4];
+        _mm_storeu_si128((__m128i *)w, _mm512_cvtepi32_epi8(q));
+        for (int j = 0; j < 4 && k / 4 + j < quads(kc); j++) dst[(k / 4 + j) * MR + i] = w[j];
+    }
+}
+
+/* bf16 pairs of one row, 32 values a step (VCVTNE2PS2BF16: round to nearest
+ * even, as to_bf16 on finite values). */
+static AVX512BF16 void pack_x_bf16(const float *src, int i0, int i, int kc) {
+    uint32_t *dst = apack.u + (size_t)i0 * pairs(kc); // [pairs(kc), MR]
+    for (int k = 0; k < kc; k += 32) {
+        const int n = kc - k;
+        __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + k + 16),
+                                         _mm512_maskz_loadu_ps(m0, src + k));
+        uint32_t w[16];
+        _mm512_storeu_si512(w, (__m512i)v);
+        for (int j = 0; j < 16 && k / 2 + j < pairs(kc); j++) dst[(k / 2 + j) * MR + i] = w[j];
+    }
+}
+
+static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc) {
+    for (int i0 = 0; i0 < mc; i0 += MR) {
+        const int mr = mc - i0 < MR ? mc - i0 : MR;
+        for (int i = 0; i < mr; i++) {
+            const float *src = x + (size_t)(i0 + i) * ldx;
+            if (kind == ER_GEMM_INT8) {
+                pack_x_int8(src, i0, i, kc);
+            } else if (kind == ER_GEMM_F32) {
+                float *dst = apack.f + (size_t)i0 * kc; // [kc, MR]
+                for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+            } else {
+                pack_x_bf16(src, i0, i, kc);
+            }
+        }
+    }
+}
+
+/* Bytes of x one packed row of kc values takes in apack. */
+static size_t row_bytes(er_gemm_kind kind, int kc) {
+    return kind == ER_GEMM_INT8 ? (size_t)quads(kc) * 4 : kind == ER_GEMM_BF16 ? (size_t)pairs(kc) * 4
+                                                                               : (size_t)kc * 4;
+}
+
+/* Panels [p0, p1) of the whole product: rows by blocks, then panels, then
+ * 12-row tiles; the reduction is split only when longer than KC (int8:
+ * never, the row scale and comp cover all of k). */
+static void gemm_range(const gemm_job *j, int p0, int p1) {
+    const int seg = j->y->seg, kind = (int)j->kind;
+    const int blocks = j->kind == ER_GEMM_INT8 ? 1 : (j->in + KC - 1) / KC;
+    const int kcb = ((j->in + blocks - 1) / blocks + 1) & ~1; /* even: whole bf16 pairs */
+    int mcb = (int)(sizeof apack / row_bytes(j->kind, kcb)) / MR * MR; /* rows apack holds */
+    mcb = mcb > MC ? MC : mcb;
+    /* One panel: NR columns for every k, k pair (bf16) or k quad (int8). */
+    const size_t panel_bytes = NR * row_bytes(j->kind, j->in);
+    const size_t cols = (size_t)j->panels * NR;
+    const float *wscale = (const float *)((const char *)j->packed + cols * row_bytes(j->kind, j->in));
+    const int32_t *comp = (const int32_t *)(wscale + cols);
+    for (int m0 = 0; m0 < j->n; m0 += mcb) {
+        const int mc = j->n - m0 < mcb ? j->n - m0 : mcb;
+        for (int k0 = 0; k0 < j->in; k0 += kcb) {
+            tile t = {.kc = j->in - k0 < kcb ? j->in - k0 : kcb, .first = k0 == 0, .act = j->act,
+                      .ldc = (size_t)seg};
+            t.last = k0 + t.kc == j->in;
+            pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
+            for (int p = p0; p < p1; p++) {
+                const int col = p * NR, s = col / seg, valid = j->out - col;
+                t.m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
+                t.m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+                t.bias = j->bias ? j->bias + col : NULL;
+                t.b = (const char *)j->packed + p * panel_bytes + NR * row_bytes(j->kind, k0);
+                t.wscale = wscale + col;
+                t.comp = comp + col;
+                for (int i0 = 0; i0 < mc; i0 += MR) {
+                    const int mr = mc - i0 < MR ? mc - i0 : MR;
+                    t.a = (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t.kc);
+                    t.xscale = xscale + i0;
+                    t.c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
+                    tiles[kind][mr](&t);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_item(void *arg, int item, int thread) {
+    (void)thread;
+    const gemm_job *j = arg;
+    gemm_range(j, (int)((long)j->panels * item / j->chunks),
+               (int)((long)j->panels * (item + 1) / j->chunks));
+}
+#endif
+
+void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
+                    const void *packed, int out, const float *b, er_epi act,
+                    const er_gemm_out *y) {
+#ifdef ER_GEMM_X86
+    gemm_job j = {.x = x, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
+                  .panels = (out + NR - 1) / NR, .kind = kind, .act = act, .y = y};
+    j.chunks = team ? er_par_threads(team) : 1;
+    if (j.chunks > j.panels) j.chunks = j.panels;
+    if (team && j.chunks > 1) er_par_run(team, gemm_item, &j, j.chunks);
+    else gemm_range(&j, 0, j.panels);
+#else
+    (void)x; (void)n; (void)in; (void)kind; (void)packed; (void)out; (void)b; (void)act; (void)y;
+    (void)team;
+    abort(); /* er_gemm_supports is false for every kind here */
+#endif
+}

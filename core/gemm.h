@@ -1,0 +1,85 @@
+/* er_gemm: the weight-GEMM seam of the forward pass, y = x . W^T + b (+ act).
+ *
+ * Two backends, chosen once per process (er_gemm_backend):
+ *  - ER_GEMM_AVX512: erserve's own AVX-512 kernels on weights packed once at
+ *    load into 32-column panels (model-owned memory).  They dispatch on CPU
+ *    features (__builtin_cpu_supports), not on the CPU model, so speed does
+ *    not depend on OPENBLAS_CORETYPE; they never allocate (oneDNN 2.6's
+ *    sgemm and matmul primitives malloc on every call, so they cannot sit on
+ *    a no-allocation hot path); bias and activation run in the epilogue on
+ *    the tile still in registers; threads are the caller's er_par team.
+ *  - ER_GEMM_OPENBLAS: cblas_sgemm on the weights as stored, then one pass
+ *    for bias (+ act): hosts without AVX-512F, non-x86 builds, or
+ *    ERSERVE_GEMM=openblas.
+ *
+ * Every output element is the same sum in the same order whatever the row
+ * count, the row's position in the batch and the number of threads, so a
+ * sequence's activations do not depend on what it was batched with
+ * (recycling: a hit equals a miss bit for bit). */
+#ifndef ER_GEMM_H
+#define ER_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "par.h"
+
+typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512 } er_gemm_backend;
+
+/* The process's backend: ERSERVE_GEMM=openblas|avx512|auto (default auto:
+ * avx512 where the CPU has AVX-512F, else OpenBLAS), read once.  avx512 on a
+ * CPU without AVX-512F falls back to OpenBLAS (er_gemm_describe says so). */
+er_gemm_backend er_gemm_backend_get(void);
+
+/* One line for the start-up log: the backend and the ISA it runs. */
+const char *er_gemm_describe(void);
+
+/* The packed weight's number format.  ER_GEMM_BF16: weights rounded to
+ * bfloat16 at load, x rounded to bfloat16 as it is copied into the kernel's
+ * block, products summed in fp32 (VDPBF16PS, AVX512-BF16).  ER_GEMM_INT8:
+ * weights symmetric int8 per output column (scale max |w| / 127), x
+ * quantised per row (token) on the fly the same way, exact int32 sums
+ * (VPDPBUSD, AVX512-VNNI), rescaled to fp32 before bias and activation. */
+typedef enum { ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8 } er_gemm_kind;
+
+/* Whether this process can run `kind` (backend and CPU features); if not,
+ * *missing names what is missing (a CPU feature or the backend). */
+bool er_gemm_supports(er_gemm_kind kind, const char **missing);
+
+/* Epilogue applied after the bias. */
+typedef enum { ER_EPI_NONE, ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU } er_epi;
+
+/* Bytes of a packed [out, in] weight (out rounded up to 32; bf16: in
+ * rounded up to 2, two bytes a value; int8: in rounded up to 4, one byte a
+ * value, plus a scale and a compensation term per column). */
+size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in);
+
+/* packed = W[out, in] (nn.Linear layout) as panels of 32 output columns:
+ * F32: panel p holds, for each k < in, W[32p .. 32p + 31][k] (zeros past
+ * out).  BF16: for each pair of k, the 32 columns' (k, k + 1) values side by
+ * side, VDPBF16PS's operand layout; INT8: quads of k likewise (gemm.c). */
+void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *packed);
+
+/* Where the output columns go: column c of y[n, out] is written to
+ * dst[c / seg][(row * seg) + c % seg], i.e. `out / seg` row-major matrices
+ * [n, seg] (one for a plain GEMM: seg = out; q, k, v for a fused QKV).  seg
+ * is a multiple of 32 when there is more than one destination. */
+typedef struct {
+    float *dst[3];
+    int seg;
+} er_gemm_out;
+
+/* y = act(x[n, in] . W^T + b) with W packed by er_gemm_pack (b may be NULL),
+ * spread over team (NULL: the calling thread only).  Only for a kind
+ * er_gemm_supports. */
+void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
+                    const void *packed, int out, const float *b, er_epi act,
+                    const er_gemm_out *y);
+
+/* The team er_lin_apply spreads its GEMMs over on this thread (the ctx's,
+ * bound by the encoder's entry points for the duration of a call); returns
+ * the previous binding.  NULL: single-threaded. */
+er_par *er_gemm_bind(er_par *team);
+er_par *er_gemm_bound(void);
+
+#endif

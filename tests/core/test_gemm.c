@@ -1,0 +1,271 @@
+/* The GEMM seam (gemm.h): packed AVX-512 kernels against a float64
+ * reference on shapes with row, column and reduction tails, the fused
+ * epilogues against er_bias_act, the split output of a fused QKV, and the
+ * recycling property: a row's result does not depend on the other rows of
+ * the call nor on the thread count (bit for bit). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../check_main.h"
+#include "gemm.h"
+#include "kernels.h"
+
+static unsigned rng = 12345;
+static float frand(void) {
+    rng = rng * 1103515245u + 12345u;
+    return (float)((rng >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+static float *rand_floats(size_t n) {
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+#define SKIP_WITHOUT_AVX512()                                                             \
+    if (er_gemm_backend_get() != ER_GEMM_AVX512)                                          \
+    ER_SKIP("the packed kernels need AVX-512F and the default backend (%s)", er_gemm_describe())
+
+/* max |y - x W^T - b| over y[n, out], relative to sum |x||W| per element. */
+static double worst_rel(const float *x, const float *W, const float *b, const float *y, int n,
+                        int in, int out) {
+    double worst = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out; j++) {
+            double s = b ? b[j] : 0.0, mag = b ? fabs(b[j]) : 0.0;
+            for (int k = 0; k < in; k++) {
+                s += (double)x[i * in + k] * W[j * in + k];
+                mag += fabs((double)x[i * in + k] * W[j * in + k]);
+            }
+            double e = fabs(y[i * out + j] - s) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+    return worst;
+}
+
+START_TEST(matches_float64_with_tails) {
+    SKIP_WITHOUT_AVX512();
+    static const int shapes[][3] = {{1, 1, 1},    {5, 7, 3},     {12, 256, 32}, {13, 257, 33},
+                                    {25, 600, 70}, {200, 300, 64}, {37, 1030, 17}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(3, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+        er_gemm_pack(ER_GEMM_F32, W, out, in, p);
+        er_gemm_out o = {.dst = {y}, .seg = out};
+        er_gemm_packed(s % 2 ? team : NULL, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_NONE, &o);
+        double e = worst_rel(x, W, b, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
+        er_gemm_packed(team, x, n, in, ER_GEMM_F32, p, out, NULL, ER_EPI_NONE, &o);
+        e = worst_rel(x, W, NULL, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d without bias: relative error %g", n, in, out, e);
+        free(x); free(W); free(b); free(y); free(p);
+    }
+    er_par_free(team);
+}
+END_TEST
+
+/* GEMM + bias + act in the epilogue equals GEMM, then er_bias_act. */
+START_TEST(epilogue_equals_bias_act) {
+    SKIP_WITHOUT_AVX512();
+    const int n = 29, in = 300, out = 70;
+    const er_epi epis[] = {ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU};
+    const er_act acts[] = {ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU};
+    float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+    float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+    float *ref = malloc((size_t)n * out * sizeof *ref);
+    float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+    er_gemm_pack(ER_GEMM_F32, W, out, in, p);
+    for (int a = 0; a < 3; a++) {
+        er_gemm_out o = {.dst = {y}, .seg = out}, r = {.dst = {ref}, .seg = out};
+        er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, b, epis[a], &o);
+        er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, NULL, ER_EPI_NONE, &r);
+        er_bias_act(ref, n, out, b, acts[a]);
+        for (int i = 0; i < n * out; i++)
+            ck_assert_msg(fabsf(y[i] - ref[i]) <= 1e-6f * (1.0f + fabsf(ref[i])),
+                          "act %d, element %d: %g vs %g", a, i, y[i], ref[i]);
+    }
+    free(x); free(W); free(b); free(y); free(ref); free(p);
+}
+END_TEST
+
+/* A fused [3H, H] GEMM writes its column thirds to three [n, H] matrices,
+ * each equal to its own GEMM. */
+START_TEST(split_output_equals_three_gemms) {
+    SKIP_WITHOUT_AVX512();
+    const int n = 17, H = 64;
+    float *x = rand_floats((size_t)n * H), *W = rand_floats((size_t)3 * H * H);
+    float *b = rand_floats((size_t)3 * H);
+    float *pf = malloc(er_gemm_packed_bytes(ER_GEMM_F32, 3 * H, H));
+    float *po = malloc(er_gemm_packed_bytes(ER_GEMM_F32, H, H));
+    float *y[3], *one = malloc((size_t)n * H * sizeof *one);
+    for (int i = 0; i < 3; i++) y[i] = malloc((size_t)n * H * sizeof *y[i]);
+    er_gemm_pack(ER_GEMM_F32, W, 3 * H, H, pf);
+    er_gemm_out o = {.dst = {y[0], y[1], y[2]}, .seg = H};
+    er_gemm_packed(NULL, x, n, H, ER_GEMM_F32, pf, 3 * H, b, ER_EPI_NONE, &o);
+    for (int i = 0; i < 3; i++) {
+        er_gemm_pack(ER_GEMM_F32, W + (size_t)i * H * H, H, H, po);
+        er_gemm_out s = {.dst = {one}, .seg = H};
+        er_gemm_packed(NULL, x, n, H, ER_GEMM_F32, po, H, b + i * H, ER_EPI_NONE, &s);
+        ck_assert_int_eq(memcmp(one, y[i], (size_t)n * H * sizeof *one), 0);
+        free(y[i]);
+    }
+    free(x); free(W); free(b); free(pf); free(po); free(one);
+}
+END_TEST
+
+/* Row r of a 300-row call equals the same row computed alone and within
+ * other row offsets, with 1, 2 or 5 threads: bit for bit. */
+START_TEST(rows_independent_of_batch_and_threads) {
+    SKIP_WITHOUT_AVX512();
+    const int n = 300, in = 700, out = 100;
+    float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+    float *b = rand_floats((size_t)out);
+    float *all = malloc((size_t)n * out * sizeof *all), *part = malloc((size_t)n * out * sizeof *part);
+    float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+    er_gemm_pack(ER_GEMM_F32, W, out, in, p);
+    er_gemm_out o = {.dst = {all}, .seg = out};
+    er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_GELU, &o);
+    static const int threads[] = {1, 2, 5};
+    static const int starts[] = {0, 1, 11, 150, 299};
+    for (int t = 0; t < 3; t++) {
+        er_par *team;
+        er_err err;
+        ck_assert_int_eq(er_par_init(threads[t], &team, &err), ER_OK);
+        for (int s = 0; s < 5; s++) {
+            const int r0 = starts[s], rows = n - r0 < 37 ? n - r0 : 37;
+            er_gemm_out q = {.dst = {part}, .seg = out};
+            er_gemm_packed(team, x + (size_t)r0 * in, rows, in, ER_GEMM_F32, p, out, b, ER_EPI_GELU, &q);
+            ck_assert_msg(memcmp(part, all + (size_t)r0 * out, (size_t)rows * out * sizeof *part) == 0,
+                          "rows from %d with %d threads differ", r0, threads[t]);
+        }
+        er_par_free(team);
+    }
+    free(x); free(W); free(b); free(all); free(part); free(p);
+}
+END_TEST
+
+/* bf16 round to nearest even, as the packing does. */
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* bf16: the kernel's result is the fp32 sum of exact products of the
+ * bf16-rounded operands, so against a float64 reference on those operands it
+ * is as close as fp32; odd reductions, tails and the split output included;
+ * and rows are bit-identical whatever the batch and threads. */
+START_TEST(bf16_matches_rounded_reference) {
+    const char *missing = NULL;
+    if (!er_gemm_supports(ER_GEMM_BF16, &missing)) ER_SKIP("bf16 needs %s", missing);
+    static const int shapes[][3] = {{1, 2, 1}, {5, 7, 3}, {13, 257, 33}, {40, 768, 96},
+                                    {7, 3100, 40}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(2, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *y1 = malloc((size_t)out * sizeof *y1);
+        void *p = malloc(er_gemm_packed_bytes(ER_GEMM_BF16, out, in));
+        er_gemm_pack(ER_GEMM_BF16, W, out, in, p);
+        er_gemm_out o = {.dst = {y}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_BF16, p, out, b, ER_EPI_NONE, &o);
+        er_gemm_out one = {.dst = {y1}, .seg = out}; /* the last row alone, no team */
+        er_gemm_packed(NULL, x + (size_t)(n - 1) * in, 1, in, ER_GEMM_BF16, p, out, b,
+                       ER_EPI_NONE, &one);
+        ck_assert_int_eq(memcmp(y1, y + (size_t)(n - 1) * out, (size_t)out * sizeof *y1), 0);
+        for (size_t i = 0; i < (size_t)n * in; i++) x[i] = bf16_round(x[i]);
+        for (size_t i = 0; i < (size_t)out * in; i++) W[i] = bf16_round(W[i]);
+        double e = worst_rel(x, W, b, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
+        free(x); free(W); free(b); free(y); free(y1); free(p);
+    }
+    er_par_free(team);
+}
+END_TEST
+
+/* int8 as the packing quantises: per column of W (v / scale, rounded half
+ * away from zero) and per row of x (v * (1 / scale), to nearest even),
+ * symmetric, scale max |v| / 127. */
+static float q8(float v) {
+    float r = v + (v >= 0.0f ? 0.5f : -0.5f);
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (float)(int)r;
+}
+
+static void quantise_rows(float *v, int rows, int n, int by_division) {
+    for (int r = 0; r < rows; r++) {
+        float mx = 0.0f, *x = v + (size_t)r * n;
+        for (int k = 0; k < n; k++) mx = fabsf(x[k]) > mx ? fabsf(x[k]) : mx;
+        const float s = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / s;
+        for (int k = 0; k < n; k++) x[k] = (by_division ? q8(x[k] / s) : nearbyintf(x[k] * inv)) * s;
+    }
+}
+
+/* int8: sums are exact in int32, so against a float64 reference on the
+ * dequantised operands the result is as close as fp32; tails, odd
+ * reductions and the split output included; rows independent of the batch
+ * and threads. */
+START_TEST(int8_matches_quantised_reference) {
+    const char *missing = NULL;
+    if (!er_gemm_supports(ER_GEMM_INT8, &missing)) ER_SKIP("int8 needs %s", missing);
+    static const int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 257, 33}, {40, 768, 96},
+                                    {7, 3100, 40}, {100, 130, 64}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(3, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *y1 = malloc((size_t)out * sizeof *y1);
+        void *p = malloc(er_gemm_packed_bytes(ER_GEMM_INT8, out, in));
+        er_gemm_pack(ER_GEMM_INT8, W, out, in, p);
+        er_gemm_out o = {.dst = {y}, .seg = out}, one = {.dst = {y1}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_INT8, p, out, b, ER_EPI_NONE, &o);
+        er_gemm_packed(NULL, x + (size_t)(n - 1) * in, 1, in, ER_GEMM_INT8, p, out, b,
+                       ER_EPI_NONE, &one);
+        ck_assert_int_eq(memcmp(y1, y + (size_t)(n - 1) * out, (size_t)out * sizeof *y1), 0);
+        quantise_rows(x, n, in, 0);
+        quantise_rows(W, out, in, 1);
+        double e = worst_rel(x, W, b, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
+        free(x); free(W); free(b); free(y); free(y1); free(p);
+    }
+    er_par_free(team);
+}
+END_TEST
+
+START_TEST(describes_backend) {
+    const char *d = er_gemm_describe();
+    ck_assert_ptr_nonnull(strstr(d, er_gemm_backend_get() == ER_GEMM_AVX512 ? "AVX-512F" : "OpenBLAS"));
+}
+END_TEST
+
+static Suite *gemm_suite(void) {
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, matches_float64_with_tails);
+    tcase_add_test(tc, epilogue_equals_bias_act);
+    tcase_add_test(tc, split_output_equals_three_gemms);
+    tcase_add_test(tc, rows_independent_of_batch_and_threads);
+    tcase_add_test(tc, bf16_matches_rounded_reference);
+    tcase_add_test(tc, int8_matches_quantised_reference);
+    tcase_add_test(tc, describes_backend);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(gemm_suite)
