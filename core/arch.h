@@ -122,6 +122,9 @@ extern const struct er_layer_names er_bert_layer_names; /* encoder.layer.N.atten
 er_status er_bert_load_layer(er_model *m, const char *prefix, int layer, er_err *err);
 void er_bert_embed(const er_model *m, er_ctx *ctx, const er_batch *b, float *x);
 int er_bert_max_seq_len(const er_config *cfg);
+/* BERT's sequence-classification head, also NomicBERT's and GTE's poolers:
+ * pre + "pooler.dense" + tanh on the first token, then "classifier". */
+er_status er_bert_load_pooler_head(er_model *m, const char *prefix, er_err *err);
 
 /* Heads whose tensor names every family shares (model.c). */
 er_status er_load_token_head(er_model *m, const char *prefix, er_err *err); /* classifier */

@@ -86,8 +86,7 @@ er_status er_bert_load_layer(er_model *m, const char *pre, int i, er_err *err) {
     return er_load_post_ln_layer(m, pre, i, &er_bert_layer_names, err);
 }
 
-/* Sequence classification: the pooler (dense + tanh on CLS), then classifier. */
-static er_status load_pooler_head(er_model *m, const char *pre, er_err *err) {
+er_status er_bert_load_pooler_head(er_model *m, const char *pre, er_err *err) {
     char dense[256];
     snprintf(dense, sizeof dense, "%spooler.dense", pre);
     return er_load_dense_head(m, dense, ER_HEAD_ACT_TANH, "classifier", err);
@@ -128,7 +127,7 @@ static int roberta_max_seq_len(const er_config *c) {
 
 static const er_arch_class BERT_CLASSES[] = {
     {"BertModel", ER_HEAD_EMBEDDING, NULL, false},
-    {"BertForSequenceClassification", ER_HEAD_SEQUENCE_CLASSIFICATION, load_pooler_head, false},
+    {"BertForSequenceClassification", ER_HEAD_SEQUENCE_CLASSIFICATION, er_bert_load_pooler_head, false},
     {"BertForTokenClassification", ER_HEAD_TOKEN_CLASSIFICATION, er_load_token_head, false},
     {"BertForQuestionAnswering", ER_HEAD_QUESTION_ANSWERING, er_load_qa_head, false},
     {"BertForMaskedLM", ER_HEAD_SPARSE_EMBEDDING, er_load_mlm_head_bert, false},

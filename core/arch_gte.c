@@ -148,19 +148,11 @@ static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
     return er_rg_load_layer(m, pre, i, &LAYER_NAMES, err);
 }
 
-/* NewForSequenceClassification: NewPooler (dense + tanh on the first
- * token), then classifier. */
-static er_status load_pooler_head(er_model *m, const char *pre, er_err *err) {
-    char dense[256];
-    snprintf(dense, sizeof dense, "%spooler.dense", pre);
-    return er_load_dense_head(m, dense, ER_HEAD_ACT_TANH, "classifier", err);
-}
-
-static int max_seq_len(const er_config *c) { return c->rope_glu.max_len; }
-
 static const er_arch_class CLASSES[] = {
     {"NewModel", ER_HEAD_EMBEDDING, NULL, false},
-    {"NewForSequenceClassification", ER_HEAD_SEQUENCE_CLASSIFICATION, load_pooler_head, false},
+    /* NewPooler (dense + tanh on the first token), then classifier: BERT's */
+    {"NewForSequenceClassification", ER_HEAD_SEQUENCE_CLASSIFICATION, er_bert_load_pooler_head,
+     false},
     {"NewForTokenClassification", ER_HEAD_TOKEN_CLASSIFICATION, er_load_token_head, false},
     {"NewForQuestionAnswering", ER_HEAD_QUESTION_ANSWERING, er_load_qa_head, false},
     {NULL, ER_HEAD_EMBEDDING, NULL, false},
@@ -178,7 +170,7 @@ const er_arch_desc er_arch_gte = {
     .load_layer = load_layer,
     .embed = er_rg_embed,
     .layer = er_rg_layer,
-    .max_seq_len = max_seq_len,
+    .max_seq_len = er_rg_max_seq_len,
     .lower_config = er_rg_lower_config,
     .visit_lower = er_rg_visit_lower,
 };

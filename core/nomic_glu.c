@@ -240,3 +240,5 @@ int er_rg_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *u
     }
     return r;
 }
+
+int er_rg_max_seq_len(const er_config *c) { return c->rope_glu.max_len; }

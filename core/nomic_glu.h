@@ -30,6 +30,9 @@ typedef struct {
 
 /* Layer i's tensors (shapes checked against the config), and at the first
  * layer loaded the rotary table for the config's max_positions. */
+/* The longest sequence served: rope_glu.max_len (arch.h max_seq_len). */
+int er_rg_max_seq_len(const er_config *c);
+
 er_status er_rg_load_layer(er_model *m, const char *prefix, int i, const er_rg_names *n,
                            er_err *err);
 
