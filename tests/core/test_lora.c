@@ -286,21 +286,28 @@ END_TEST
 
 /* A copy of lora-bert-seqcls whose adapter_config.json has `key` replaced
  * by the JSON value `json`; loads it and returns the error. */
-static er_status load_with(const char *key, const char *json, const char *root, er_err *e) {
+static er_status load_from(const char *src, const char *base, const char *key, const char *json,
+                           const char *root, er_err *e) {
     char cmd[1024], adir[128];
     snprintf(adir, sizeof adir, "%s/a", dir);
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp " MODELS "/lora-bert-seqcls/* %s && "
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp " MODELS "/%s/* %s && "
              "/usr/bin/env python3 -c \"import json,sys; p='%s/adapter_config.json'; "
              "c=json.load(open(p)); c['%s']=json.loads(sys.argv[1]); json.dump(c, open(p,'w'))\" "
-             "'%s'", adir, adir, adir, key, json);
+             "'%s'", adir, src, adir, adir, key, json);
     ck_assert_int_eq(system(cmd), 0);
+    char bdir[128];
+    snprintf(bdir, sizeof bdir, MODELS "/%s", base);
     er_model_params p = er_model_default_params();
-    p.base_dir = root ? NULL : MODELS "/bert-seqcls";
+    p.base_dir = root ? NULL : bdir;
     p.model_root = root;
     er_model *m = NULL;
     er_status st = er_model_load(adir, &p, &m, e);
     er_model_free(m);
     return st;
+}
+
+static er_status load_with(const char *key, const char *json, const char *root, er_err *e) {
+    return load_from("lora-bert-seqcls", "bert-seqcls", key, json, root, e);
 }
 
 START_TEST(refusals) {
@@ -332,6 +339,20 @@ START_TEST(refusals) {
                   e.msg);
     st = load_with("base_model_name_or_path", "\"no-such-model\"", MODELS, &e);
     ck_assert_msg(st == ER_ERR_NOT_FOUND && strstr(e.msg, "no-such-model"), "%s", e.msg);
+    /* the newer families: names the module and lists the family's own */
+    st = load_from("lora-modernbert-seqcls", "modernbert-seqcls", "target_modules",
+                   "[\"Wqkv\", \"query\"]", NULL, &e);
+    ck_assert_msg(st == ER_ERR_UNSUPPORTED && strstr(e.msg, "'query'") &&
+                  strstr(e.msg, "attn.Wqkv") && strstr(e.msg, "head.dense"), "%s", e.msg);
+    st = load_from("lora-modernbert-seqcls", "modernbert-seqcls", "layers_to_transform", "[1]",
+                   NULL, &e);
+    ck_assert_msg(st == ER_ERR_FORMAT && strstr(e.msg, "layer 2") &&
+                  strstr(e.msg, "layers.2.attn.Wqkv"), "%s", e.msg);
+    st = load_from("lora-gte-seqcls", "gte-seqcls", "r", "4", NULL, &e); /* saved rank 8 */
+    ck_assert_msg(st == ER_ERR_MISMATCH && strstr(e.msg, "lora_A"), "%s", e.msg);
+    st = load_from("lora-nomic-embed", "nomic-embed", "target_modules", "[\"fc1\"]", NULL, &e);
+    ck_assert_msg(st == ER_ERR_UNSUPPORTED && strstr(e.msg, "'fc1'") && strstr(e.msg, "mlp.fc12"),
+                  "%s", e.msg);
     er_test_rmtree(dir);
 }
 END_TEST
