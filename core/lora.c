@@ -13,7 +13,10 @@
  * The base's weights stay where they are (its mmap); an adapted nn.Linear
  * either carries its A and B beside the base GEMM (er_lin's lora_* fields,
  * applied by er_lin_apply) or, with merge, gets a model-owned copy
- * W + scaling * B A of just that matrix. */
+ * W + scaling * B A of just that matrix.  Targets are every family's layer
+ * modules by their real names (er_layer_names), fused ones (Wqkv, Wi,
+ * up_gate_proj) split by rows over the er_lins made from them at load, and
+ * the served head's Linears by the names they were loaded from. */
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>

@@ -124,8 +124,11 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
 const char *er_adapter_base(const er_adapter *a);
 /* The saved head tensor for `name` (a base-model tensor name), or NULL. */
 const er_st_tensor *er_adapter_find(const er_model *m, const char *name);
-/* After the base's layers are loaded: attaches (or merges) every LoRA pair
- * to its layer's er_lin, checks every saved tensor is one it understands. */
+/* After the base's layers and head are loaded: checks target_modules against
+ * the model's Linear modules (layers and head), attaches (or merges) every
+ * LoRA pair to its er_lin(s) (a fused module's B split by rows over its
+ * views), calls the family's `adapted` hook (arch.h), and checks every saved
+ * tensor is one it understands (ER_ERR_UNSUPPORTED naming it). */
 er_status er_adapter_apply(er_model *m, er_err *err);
 void er_adapter_free(er_adapter *a);
 
