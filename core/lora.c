@@ -280,6 +280,26 @@ static int head_modules(er_model *m, lora_module *out) {
     return k;
 }
 
+/* Whether `key` matches the base checkpoint's pooler.dense when the task
+ * does not compute it (an embedding task over a *Model with a pooler): peft
+ * wraps that Linear too, and its pair is ignored (apply).  Other modules
+ * the task does not serve (embeddings: peft's lora.Embedding) stay refused. */
+static bool checkpoint_module(const er_model *m, const char *key) {
+    for (int f = 0; f < m->n_files; f++)
+        for (size_t i = 0; i < er_st_count(m->files[f]); i++) {
+            const er_st_tensor *t = er_st_at(m->files[f], i);
+            size_t len = strlen(t->name), w = strlen(".weight");
+            char module[512];
+            if (t->ndim != 2 || len <= w || len - w >= sizeof module ||
+                strcmp(t->name + len - w, ".weight"))
+                continue;
+            snprintf(module, sizeof module, "%.*s", (int)(len - w), t->name);
+            if (peft_key_matches(module, "pooler.dense") && peft_key_matches(module, key))
+                return true;
+        }
+    return false;
+}
+
 /* Each target_modules entry must name a Linear module of the layers or of
  * the served head (peft's suffix rule: "dense" also matches the pooler's or
  * the classification head's dense, as peft wraps them). */
@@ -299,6 +319,7 @@ static er_status check_targets(er_model *m, const json_t *c, er_err *err) {
         const char *key = json_string_value(e);
         bool ok = false;
         for (int j = 0; key && j < nm && !ok; j++) ok = peft_key_matches(mods[j].name, key);
+        if (!ok && key && checkpoint_module(m, key)) continue; /* not computed: ignored */
         if (!ok) {
             char list[512];
             size_t len = 0;

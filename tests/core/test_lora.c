@@ -350,6 +350,10 @@ START_TEST(refusals) {
                   strstr(e.msg, "layers.2.attn.Wqkv"), "%s", e.msg);
     st = load_from("lora-gte-seqcls", "gte-seqcls", "r", "4", NULL, &e); /* saved rank 8 */
     ck_assert_msg(st == ER_ERR_MISMATCH && strstr(e.msg, "lora_A"), "%s", e.msg);
+    /* an embedding task's unused pooler.dense is a target peft accepts; nothing to apply */
+    st = load_from("lora-minilm-embed", "minilm-embed", "target_modules",
+                   "[\"query\", \"value\", \"pooler.dense\"]", NULL, &e);
+    ck_assert_msg(st == ER_OK, "%s", e.msg);
     st = load_from("lora-nomic-embed", "nomic-embed", "target_modules", "[\"fc1\"]", NULL, &e);
     ck_assert_msg(st == ER_ERR_UNSUPPORTED && strstr(e.msg, "'fc1'") && strstr(e.msg, "mlp.fc12"),
                   "%s", e.msg);
