@@ -362,6 +362,54 @@ START_TEST(refusals) {
 END_TEST
 
 
+/* Appends LoRA tensors on pooler.dense [H, H] (r = 8) to the adapter's
+ * safetensors in dir/a, as peft saves them for an embedding task over a
+ * *Model with a pooler. */
+static void add_pooler_pair(int H) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "/usr/bin/env python3 -c \"import json,struct,sys\n"
+             "p=sys.argv[1]; b=open(p,'rb').read(); n=struct.unpack('<Q',b[:8])[0]\n"
+             "h=json.loads(b[8:8+n]); d=b[8+n:]\n"
+             "for nm,sh in (('lora_A',[8,%d]),('lora_B',[%d,8])):\n"
+             "  k=sh[0]*sh[1]; h['base_model.model.pooler.dense.'+nm+'.weight']={'dtype':'F32',"
+             "'shape':sh,'data_offsets':[len(d),len(d)+4*k]}; d+=struct.pack('<%%df'%%k,*([0.5]*k))\n"
+             "j=json.dumps(h).encode(); j+=b' '*((8-len(j)%%8)%%8)\n"
+             "open(p,'wb').write(struct.pack('<Q',len(j))+j+d)\" %s/a/adapter_model.safetensors",
+             H, H, dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A LoRA pair on a module the task does not compute (an embedding task's
+ * pooler) changes nothing and is not refused: the adapter's output is the
+ * one without it, bit for bit. */
+START_TEST(unused_pooler_pair_ignored) {
+    er_test_mkdtemp(dir, sizeof dir, "lora");
+    char cmd[300], adir[128];
+    snprintf(adir, sizeof adir, "%s/a", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp " MODELS "/lora-minilm-embed/* %s", adir, adir);
+    ck_assert_int_eq(system(cmd), 0);
+    int H;
+    size_t n_out;
+    sizes(MODELS "/minilm-embed", &H, &n_out);
+    add_pooler_pair(H);
+    er_model_params p = er_model_default_params();
+    p.base_dir = MODELS "/minilm-embed";
+    er_model *m;
+    er_ctx *ctx;
+    er_err e;
+    ck_assert_msg(er_model_load(adir, &p, &m, &e) == ER_OK, "%s", e.msg);
+    ck_assert_int_eq(er_ctx_init(m, NULL, &ctx, NULL), ER_OK);
+    er_batch b = batch();
+    float got[256], ref[256], h[12 * 64];
+    ck_assert_int_eq(er_forward(m, ctx, &b, h, got, NULL), ER_OK);
+    forward(MODELS "/lora-minilm-embed", false, ref, h);
+    ck_assert_mem_eq(got, ref, n_out * sizeof *got);
+    er_ctx_free(ctx);
+    er_model_free(m);
+    er_test_rmtree(dir);
+}
+END_TEST
+
 /* Tasks added while serving share the lower stack by fingerprint, so a new
  * adapter task's first run on a batch the base warmed is a hit; removal
  * waits for held calls, and the base's stack outlives the base. */
@@ -454,6 +502,7 @@ static Suite *lora_suite(void) {
     tcase_add_test(tc, merged_equals_unmerged);
     tcase_add_test(tc, fused_views_share_a_and_split_b);
     tcase_add_test(tc, newer_families_share_and_hit);
+    tcase_add_test(tc, unused_pooler_pair_ignored);
     tcase_add_test(tc, shares_base_stack_and_hits);
     tcase_add_test(tc, below_the_cut);
     tcase_add_test(tc, refusals);
