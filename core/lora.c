@@ -300,6 +300,23 @@ static bool checkpoint_module(const er_model *m, const char *key) {
     return false;
 }
 
+/* Whether `key` names, by peft's rule, one of the modules mods[0..n) of a
+ * layer under its full name ("[prefix]<layers>.<i>.<name>"): a key may be
+ * a suffix ("query", "attention.self.query") or a whole module name. */
+static bool layer_key_matches(const er_model *m, const lora_module *mods, int n,
+                              const char *key) {
+    const er_layer_names *ln = m->arch->layer_names;
+    for (int i = 0; i < m->cfg.num_layers; i++)
+        for (int j = 0; j < n; j++) {
+            char full[512];
+            snprintf(full, sizeof full, "%s%s.%d.%s", m->arch->prefix, ln->layers, i,
+                     mods[j].name);
+            size_t pl = strlen(m->arch->prefix);
+            if (peft_key_matches(full, key) || peft_key_matches(full + pl, key)) return true;
+        }
+    return false;
+}
+
 /* Each target_modules entry must name a Linear module of the layers or of
  * the served head (peft's suffix rule: "dense" also matches the pooler's or
  * the classification head's dense, as peft wraps them). */
@@ -317,8 +334,10 @@ static er_status check_targets(er_model *m, const json_t *c, er_err *err) {
     json_t *e;
     json_array_foreach(t, i, e) {
         const char *key = json_string_value(e);
-        bool ok = false;
-        for (int j = 0; key && j < nm && !ok; j++) ok = peft_key_matches(mods[j].name, key);
+        bool ok = key && layer_key_matches(m, mods, nl, key);
+        for (int j = nl; key && j < nm && !ok; j++) /* heads: their loaded (full) names */
+            ok = peft_key_matches(m->head_names[mods[j].views[0] == &m->head_out], key) ||
+                 peft_key_matches(mods[j].name, key);
         if (!ok && key && checkpoint_module(m, key)) continue; /* not computed: ignored */
         if (!ok) {
             char list[512];

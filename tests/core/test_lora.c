@@ -350,6 +350,13 @@ START_TEST(refusals) {
                   strstr(e.msg, "layers.2.attn.Wqkv"), "%s", e.msg);
     st = load_from("lora-gte-seqcls", "gte-seqcls", "r", "4", NULL, &e); /* saved rank 8 */
     ck_assert_msg(st == ER_ERR_MISMATCH && strstr(e.msg, "lora_A"), "%s", e.msg);
+    /* a module's whole name is a key too (peft's exact match); one of no layer is not */
+    st = load_from("lora-mpnet-seqcls", "mpnet-seqcls", "target_modules",
+                   "[\"mpnet.encoder.layer.0.attention.attn.q\", \"v\", \"dense\"]", NULL, &e);
+    ck_assert_msg(st == ER_OK, "%s", e.msg);
+    st = load_from("lora-mpnet-seqcls", "mpnet-seqcls", "target_modules",
+                   "[\"mpnet.encoder.layer.9.attention.attn.q\"]", NULL, &e);
+    ck_assert_msg(st == ER_ERR_UNSUPPORTED && strstr(e.msg, "layer.9"), "%s", e.msg);
     /* an embedding task's unused pooler.dense is a target peft accepts; nothing to apply */
     st = load_from("lora-minilm-embed", "minilm-embed", "target_modules",
                    "[\"query\", \"value\", \"pooler.dense\"]", NULL, &e);
