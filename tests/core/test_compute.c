@@ -17,9 +17,10 @@
 /* Bounds over the fixtures (tiny random models, hidden 16-48: fewer terms
  * per sum than bert-base, so rounding averages out less); bf16 rounds every
  * weight and GEMM input to 8 significant bits.  Inputs are seeded by the
- * model's name.  Worst measured: relative 7.1e-2 and cosine 0.9978
- * (gte-embed; every other model <= 2.1e-2 and >= 0.99997), argmax 7/8
- * (two close logits).  Hard bounds per model catch a broken kernel; the
+ * model's name.  Worst measured: relative 6.9e-2 and cosine 0.9981
+ * (gte-embed; every other model <= 3.4e-2 and >= 0.99986), argmax 7/8
+ * (two close logits); every family's Linears run in the mode (the newer
+ * families' GeGLU / gate halves and DeBERTa's output and FFN too).  Hard bounds per model catch a broken kernel; the
  * typical error is held to the issue's target on 90% of the models. */
 #define BF16_REL_BOUND 0.15    /* max |logit diff| / max |logit| */
 #define BF16_COS_BOUND 0.995   /* smallest embedding cosine */
@@ -30,8 +31,9 @@
 #define BF16_TIGHT_COS 0.9995  /* the target */
 #define BF16_TIGHT_SHARE 0.9
 /* int8 (8-bit weights per channel, 8-bit activations per token).  Worst
- * measured: relative 0.14 and cosine 0.9901 (gte-embed), argmax 7/8; the
- * issue's cosine target (0.995) is held on 90% of the models. */
+ * measured: relative 0.16 and cosine 0.9883 (gte-embed, its gate now int8
+ * too), argmax 7/8; the issue's cosine target (0.995) is held on 90% of the
+ * models (49 of 53). */
 #define INT8_REL_BOUND 0.3
 #define INT8_COS_BOUND 0.98
 #define INT8_ARGMAX_BOUND 0.85
