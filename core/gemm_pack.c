@@ -1,6 +1,9 @@
 /* er_model_pack (model_internal.h): the loaded model's Linear weights in the
  * GEMM backend's packed layout, once at load.  The weights as stored stay
- * where they are (the fingerprint and the OpenBLAS path read them). */
+ * where they are (the fingerprint and the OpenBLAS path read them).  A row
+ * slice of a fused stored matrix (ModernBERT's Wqkv and Wi halves, Nomic's
+ * and GTE's Wqkv / up_gate_proj) is an er_lin of its own made at load and
+ * is packed as one: its packed copy is the only one the forward reads. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +105,7 @@ void er_model_trim(const er_model *m) {
         trim_lin(m, &L->o, L->o.packed);
         trim_lin(m, &L->ffn_in, L->ffn_in.packed);
         trim_lin(m, &L->ffn_out, L->ffn_out.packed);
+        trim_lin(m, &L->gate, L->gate.packed);
     }
     trim_lin(m, &m->head_dense, m->head_dense.packed);
     trim_lin(m, &m->head_out, m->head_out.packed);
@@ -119,6 +123,7 @@ er_status er_model_pack(er_model *m, er_err *err) {
         if (st == ER_OK) st = pack_lin(m, &L->o, err);
         if (st == ER_OK) st = pack_lin(m, &L->ffn_in, err);
         if (st == ER_OK) st = pack_lin(m, &L->ffn_out, err);
+        if (st == ER_OK) st = pack_lin(m, &L->gate, err); /* a row slice: packed as its own */
     }
     if (st == ER_OK) st = pack_lin(m, &m->head_dense, err);
     if (st == ER_OK) st = pack_lin(m, &m->head_out, err);

@@ -119,8 +119,6 @@ void er_model_unload(er_model *m) {
     m->adapter = NULL;
     free(m->layers);
     m->layers = NULL;
-    free(m->rope_glu.gate);
-    m->rope_glu.gate = NULL;
 }
 
 void er_model_free(er_model *m) {
@@ -300,6 +298,8 @@ er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out
     }
     l->out = out;
     l->in = in;
+    if (l == &m->head_dense || l == &m->head_out) /* LoRA names head targets so (lora.c) */
+        snprintf(m->head_names[l == &m->head_out], sizeof m->head_names[0], "%s%s", prefix, name);
     return ER_OK;
 }
 

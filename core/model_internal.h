@@ -39,6 +39,9 @@ typedef struct {
     er_ln out_ln;         /* after FFN + residual */
     er_lin qkv;           /* q, k, v as one packed GEMM [3 * hidden, hidden]
                              (w NULL; packed and b set by er_model_pack) */
+    er_lin gate;          /* gated MLPs (ModernBERT, NomicBERT, GTE): the gate
+                             projection [intermediate, hidden], often a row
+                             view of a fused input matrix; w NULL otherwise */
 } er_layer_w;
 
 typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT_GELU,
@@ -66,6 +69,10 @@ struct er_model {
     er_lin head_dense;     /* w NULL if the head has none */
     er_head_act head_act;
     er_lin head_out;       /* w NULL for the embedding head */
+    /* The modules head_dense and head_out were loaded from ("bert.pooler.dense",
+     * "classifier.dense", ...; set by er_load_lin): PEFT LoRA names its
+     * head targets so (lora.c).  Empty when not loaded. */
+    char head_names[2][160];
 
     /* MPNet (arch_mpnet.c): the encoder's relative_attention_bias and, from
      * it, the bias of every relative position j - i a sequence can have. */
@@ -75,12 +82,11 @@ struct er_model {
         int max_len;           /* longest sequence (max_positions - 2) */
     } mpnet;
     /* NomicBERT and GTE (nomic_glu.c): the rotary table, computed once at
-     * load, and each layer's gate projection (q/k/v are views into the
-     * fused QKV weight; ffn_in is the up projection, ffn_out the down). */
+     * load (q/k/v are views into the fused QKV weight; ffn_in is the up
+     * projection, er_layer_w.gate the gate, ffn_out the down). */
     struct {
         const float *rope_cos, *rope_sin; /* [rope_max_pos, rope_half] model-owned */
         int rope_max_pos, rope_half;
-        er_lin *gate; /* [num_layers] (freed with the model); below skip_below zero */
     } rope_glu;
     /* ModernBERT's rotary tables, final norm and head norm (modernbert.h);
      * NULL for other families.  Model-owned memory (er_model_alloc_floats). */
@@ -118,8 +124,11 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
 const char *er_adapter_base(const er_adapter *a);
 /* The saved head tensor for `name` (a base-model tensor name), or NULL. */
 const er_st_tensor *er_adapter_find(const er_model *m, const char *name);
-/* After the base's layers are loaded: attaches (or merges) every LoRA pair
- * to its layer's er_lin, checks every saved tensor is one it understands. */
+/* After the base's layers and head are loaded: checks target_modules against
+ * the model's Linear modules (layers and head), attaches (or merges) every
+ * LoRA pair to its er_lin(s) (a fused module's B split by rows over its
+ * views), calls the family's `adapted` hook (arch.h), and checks every saved
+ * tensor is one it understands (ER_ERR_UNSUPPORTED naming it). */
 er_status er_adapter_apply(er_model *m, er_err *err);
 void er_adapter_free(er_adapter *a);
 
@@ -160,6 +169,12 @@ er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, e
 typedef struct er_layer_names {
     const char *layers; /* "encoder.layer" */
     const char *q, *k, *v, *o, *attn_ln, *ffn_in, *ffn_out, *out_ln;
+    /* Further nn.Linear modules PEFT LoRA may target (lora.c), NULL when the
+     * family has none.  A fused module is one Linear whose output rows are
+     * several er_lins: qkv = q, k, v rows in that order (q, k, v then NULL);
+     * ffn_in_gate = ffn_in rows, then gate rows (ffn_in then NULL); gate =
+     * er_layer_w.gate as a Linear of its own. */
+    const char *qkv, *gate, *ffn_in_gate;
 } er_layer_names;
 
 /* Layer `i` of m->layers: q, k, v, o [hidden, hidden], attn_ln and out_ln
