@@ -148,6 +148,7 @@ const er_arch_desc er_arch_bert = {
     .layer = er_layer_post_ln,
     .max_seq_len = er_bert_max_seq_len,
     .layer_names = &er_bert_layer_names,
+    .narrow_layers = true,
 };
 
 /* XLM-RoBERTa is RoBERTa with another vocabulary: same classes, same "roberta." prefix. */
@@ -181,4 +182,5 @@ const er_arch_desc er_arch_roberta = {
     .layer = er_layer_post_ln,
     .max_seq_len = roberta_max_seq_len,
     .layer_names = &er_bert_layer_names,
+    .narrow_layers = true,
 };

@@ -1,6 +1,8 @@
 /* er_model_pack (model_internal.h): the loaded model's Linear weights in the
  * GEMM backend's packed layout, once at load.  The weights as stored stay
- * where they are (the fingerprint and the OpenBLAS path read them). */
+ * where they are (the fingerprint and the OpenBLAS path read them); narrow
+ * (F16/BF16) layer weights are widened one matrix at a time into a buffer
+ * freed as soon as the matrix is packed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +29,32 @@ static er_status alloc_packed(er_model *m, size_t bytes, void **out, er_err *err
  * (gemm.c): 12 rows of quads must fit its 288 KiB. */
 #define INT8_MAX_IN 24576
 
+/* W [out, in] as fp32 for packing: w itself, or a narrow weight widened into
+ * a transient buffer (*tmp, freed by the caller once packed, so an F16/BF16
+ * checkpoint never holds more than one widened matrix). */
+static er_status lin_f32(const er_lin *l, const float **w, float **tmp, er_err *err) {
+    *tmp = NULL;
+    if ((*w = l->w)) return ER_OK;
+    *tmp = malloc((size_t)l->out * l->in * sizeof **tmp); // [out, in]
+    if (!*tmp) return er_set(err, ER_ERR_NOMEM, "out of memory widening a %dx%d weight", l->out,
+                             l->in);
+    *w = *tmp;
+    return er_lin_widen(l, *tmp, err);
+}
+
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
-    if (!l->w || l->packed) return ER_OK;
+    if ((!l->w && !l->narrow) || l->packed) return ER_OK;
     if (kind_of(m) == ER_GEMM_INT8 && l->in > INT8_MAX_IN)
         return er_set(err, ER_ERR_UNSUPPORTED, "compute int8: a projection with %d inputs "
                       "(at most %d)", l->in, INT8_MAX_IN);
     void *p;
+    const float *w;
+    float *tmp = NULL;
     er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), l->out, l->in), &p, err);
+    if (st == ER_OK) st = lin_f32(l, &w, &tmp, err);
+    if (st == ER_OK) er_gemm_pack(kind_of(m), w, l->out, l->in, p);
+    free(tmp);
     if (st != ER_OK) return st;
-    er_gemm_pack(kind_of(m), l->w, l->out, l->in, p);
     l->packed = p;
     l->kind = kind_of(m);
     l->packed_w = l->w;
@@ -43,12 +62,14 @@ static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     return ER_OK;
 }
 
+static bool has_w(const er_lin *l) { return l->w || l->narrow; }
+
 /* q, k and v [H, H] side by side as one [3H, H] weight and its [3H] bias:
  * one GEMM whose column panels are written to q, k and v (er_gemm_out). */
 static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     const int H = L->q.out, in = L->q.in;
-    if (!L->q.w || !L->k.w || !L->v.w || !L->q.b || !L->k.b || !L->v.b || H % 32 != 0 ||
-        L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
+    if (!has_w(&L->q) || !has_w(&L->k) || !has_w(&L->v) || !L->q.b || !L->k.b || !L->v.b ||
+        H % 32 != 0 || L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
         return ER_OK; /* the layer's forward uses the three GEMMs */
     /* [3H, in] as one matrix, packed once: int8's per-column scales and
      * compensation follow the whole matrix's panels (gemm.c), so three
@@ -63,12 +84,13 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
         return st;
     }
     const er_lin *parts[3] = {&L->q, &L->k, &L->v};
-    for (int i = 0; i < 3; i++) {
-        memcpy(w + (size_t)i * H * in, parts[i]->w, (size_t)H * in * sizeof *w);
+    for (int i = 0; i < 3 && st == ER_OK; i++) {
+        st = er_lin_widen(parts[i], w + (size_t)i * H * in, err);
         memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
     }
-    er_gemm_pack(kind_of(m), w, 3 * H, in, p);
+    if (st == ER_OK) er_gemm_pack(kind_of(m), w, 3 * H, in, p);
     free(w);
+    if (st != ER_OK) return st;
     L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m),
                       .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;
@@ -79,13 +101,15 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
  * fingerprint or the OpenBLAS path re-read it from the file if needed.
  * Only whole pages inside the tensor are dropped. */
 static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
-    if (!l->w || !packed) return;
-    const size_t bytes = (size_t)l->out * l->in * sizeof(float);
+    if ((!l->w && !l->narrow) || !packed) return;
+    /* a narrow weight lies in the mmap as stored: its F16/BF16 bytes */
+    const void *data = l->w ? (const void *)l->w : l->narrow->data;
+    const size_t bytes = l->w ? (size_t)l->out * l->in * sizeof(float) : l->narrow->nbytes;
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (int f = 0; f < m->n_files; f++) {
-        if (!er_st_in_map(m->files[f], l->w, bytes)) continue;
-        uintptr_t a = ((uintptr_t)l->w + page - 1) & ~(page - 1);
-        uintptr_t b = ((uintptr_t)l->w + bytes) & ~(page - 1);
+        if (!er_st_in_map(m->files[f], data, bytes)) continue;
+        uintptr_t a = ((uintptr_t)data + page - 1) & ~(page - 1);
+        uintptr_t b = ((uintptr_t)data + bytes) & ~(page - 1);
         if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
         return;
     }
