@@ -29,13 +29,27 @@ static er_status alloc_packed(er_model *m, size_t bytes, void **out, er_err *err
  * (gemm.c): 12 rows of quads must fit its 288 KiB. */
 #define INT8_MAX_IN 24576
 
+/* A transient buffer of n floats at load, mapped on its own and unmapped by
+ * transient_free: a malloc'd one would leave its pages resident in the heap
+ * between the packed copies allocated around it (glibc raises its mmap
+ * threshold after the first free of a large block). */
+static float *transient_alloc(size_t n) {
+    void *p = mmap(NULL, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void transient_free(float *p, size_t n) {
+    if (p) munmap(p, n * sizeof(float));
+}
+
 /* W [out, in] as fp32 for packing: w itself, or a narrow weight widened into
- * a transient buffer (*tmp, freed by the caller once packed, so an F16/BF16
- * checkpoint never holds more than one widened matrix). */
+ * a transient buffer (*tmp, transient_free'd by the caller once packed, so
+ * an F16/BF16 checkpoint never holds more than one widened matrix). */
 static er_status lin_f32(const er_lin *l, const float **w, float **tmp, er_err *err) {
     *tmp = NULL;
     if ((*w = l->w)) return ER_OK;
-    *tmp = malloc((size_t)l->out * l->in * sizeof **tmp); // [out, in]
+    *tmp = transient_alloc((size_t)l->out * l->in); // [out, in]
     if (!*tmp) return er_set(err, ER_ERR_NOMEM, "out of memory widening a %dx%d weight", l->out,
                              l->in);
     *w = *tmp;
@@ -53,7 +67,7 @@ static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), l->out, l->in), &p, err);
     if (st == ER_OK) st = lin_f32(l, &w, &tmp, err);
     if (st == ER_OK) er_gemm_pack(kind_of(m), w, l->out, l->in, p);
-    free(tmp);
+    transient_free(tmp, (size_t)l->out * l->in);
     if (st != ER_OK) return st;
     l->packed = p;
     l->kind = kind_of(m);
@@ -74,13 +88,14 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     /* [3H, in] as one matrix, packed once: int8's per-column scales and
      * compensation follow the whole matrix's panels (gemm.c), so three
      * packed parts side by side would not be its layout. */
-    float *w = malloc((size_t)3 * H * in * sizeof *w), *b;
+    const size_t n = (size_t)3 * H * in;
+    float *w = transient_alloc(n), *b; // [3H, in]
     if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
     void *p;
     er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), 3 * H, in), &p, err);
     if (st == ER_OK) st = er_model_alloc_floats(m, 3 * (size_t)H, &b, err);
     if (st != ER_OK) {
-        free(w);
+        transient_free(w, n);
         return st;
     }
     const er_lin *parts[3] = {&L->q, &L->k, &L->v};
@@ -89,22 +104,16 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
         memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
     }
     if (st == ER_OK) er_gemm_pack(kind_of(m), w, 3 * H, in, p);
-    free(w);
+    transient_free(w, n);
     if (st != ER_OK) return st;
     L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m),
                       .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;
 }
 
-/* Drops the resident pages of l's stored weight when it lies in a weights
- * file's mmap and has a packed copy: the forward never reads it, and the
- * fingerprint or the OpenBLAS path re-read it from the file if needed.
- * Only whole pages inside the tensor are dropped. */
-static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
-    if ((!l->w && !l->narrow) || !packed) return;
-    /* a narrow weight lies in the mmap as stored: its F16/BF16 bytes */
-    const void *data = l->w ? (const void *)l->w : l->narrow->data;
-    const size_t bytes = l->w ? (size_t)l->out * l->in * sizeof(float) : l->narrow->nbytes;
+/* Drops the whole pages inside [data, data + bytes) when it lies in one of
+ * the model's weight-file mmaps (re-read from the file when touched). */
+static void drop_pages(const er_model *m, const void *data, size_t bytes) {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (int f = 0; f < m->n_files; f++) {
         if (!er_st_in_map(m->files[f], data, bytes)) continue;
@@ -115,24 +124,41 @@ static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
     }
 }
 
+/* Drops the resident pages of l's stored weight when it lies in a weights
+ * file's mmap and has a packed copy: the forward never reads it, and the
+ * fingerprint or the OpenBLAS path re-read it from the file if needed. */
+static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
+    if ((!l->w && !l->narrow) || !packed) return;
+    /* a narrow weight lies in the mmap as stored: its F16/BF16 bytes */
+    if (l->w) drop_pages(m, l->w, (size_t)l->out * l->in * sizeof(float));
+    else drop_pages(m, l->narrow->data, l->narrow->nbytes);
+}
+
+static void trim_layer(const er_model *m, const er_layer_w *L) {
+    const bool fused = L->qkv.packed != NULL;
+    trim_lin(m, &L->q, fused || L->q.packed);
+    trim_lin(m, &L->k, fused || L->k.packed);
+    trim_lin(m, &L->v, fused || L->v.packed);
+    trim_lin(m, &L->o, L->o.packed);
+    trim_lin(m, &L->ffn_in, L->ffn_in.packed);
+    trim_lin(m, &L->ffn_out, L->ffn_out.packed);
+}
+
 void er_model_trim(const er_model *m) {
     if (m->emb_project.packed) trim_lin(m, &m->emb_project, true);
-    for (int i = m->skip_below; i < m->cfg.num_layers; i++) {
-        const er_layer_w *L = &m->layers[i];
-        const bool fused = L->qkv.packed != NULL;
-        trim_lin(m, &L->q, fused || L->q.packed);
-        trim_lin(m, &L->k, fused || L->k.packed);
-        trim_lin(m, &L->v, fused || L->v.packed);
-        trim_lin(m, &L->o, L->o.packed);
-        trim_lin(m, &L->ffn_in, L->ffn_in.packed);
-        trim_lin(m, &L->ffn_out, L->ffn_out.packed);
-    }
+    for (int i = m->skip_below; i < m->cfg.num_layers; i++) trim_layer(m, &m->layers[i]);
     trim_lin(m, &m->head_dense, m->head_dense.packed);
     trim_lin(m, &m->head_out, m->head_out.packed);
+    /* a narrow word-embedding table: the fingerprint read all of it, the
+     * forward reads a row per token (re-faulted from the file) */
+    if (m->word_emb_narrow) drop_pages(m, m->word_emb_narrow->data, m->word_emb_narrow->nbytes);
 }
 
 er_status er_model_pack(er_model *m, er_err *err) {
-    if (!er_gemm_supports(kind_of(m), NULL)) return ER_OK; /* fp32 on OpenBLAS */
+    if (!er_gemm_supports(kind_of(m), NULL)) { /* fp32 on OpenBLAS */
+        er_model_trim(m);
+        return ER_OK;
+    }
     er_status st = pack_lin(m, &m->emb_project, err);
     for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++) {
         er_layer_w *L = &m->layers[i];
@@ -143,6 +169,7 @@ er_status er_model_pack(er_model *m, er_err *err) {
         if (st == ER_OK) st = pack_lin(m, &L->o, err);
         if (st == ER_OK) st = pack_lin(m, &L->ffn_in, err);
         if (st == ER_OK) st = pack_lin(m, &L->ffn_out, err);
+        if (st == ER_OK) trim_layer(m, L); /* now: the load's peak holds one layer as stored */
     }
     if (st == ER_OK) st = pack_lin(m, &m->head_dense, err);
     if (st == ER_OK) st = pack_lin(m, &m->head_out, err);

@@ -290,6 +290,20 @@ er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int6
     return load_found(m, find_tensor(m, key), key, d0, d1, out, err);
 }
 
+er_status er_load_table(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                        const float **out, const er_st_tensor **narrow, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    const er_st_tensor *t = find_tensor(m, key);
+    *out = NULL;
+    *narrow = NULL;
+    if (!t || (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
+        return load_found(m, t, key, d0, d1, out, err);
+    er_status st = check_found(t, key, d0, d1, err);
+    if (st == ER_OK) *narrow = t;
+    return st;
+}
+
 er_status er_load_tensor_in(er_model *m, const er_st_file *f, const char *name, int64_t d0,
                             int64_t d1, const float **out, er_err *err) {
     return load_found(m, er_st_find(f, name), name, d0, d1, out, err);
@@ -486,14 +500,14 @@ fail:
     return st;
 }
 
-/* fn on a narrow weight widened into a transient buffer (the fingerprint
+/* fn on a narrow tensor widened into a transient buffer (the fingerprint
  * hashes the same floats as for the widened checkpoint); -1 when out of
  * memory. */
-static int visit_narrow(er_tensor_visit_fn fn, void *user, const char *key, const er_lin *l) {
-    const size_t n = (size_t)l->out * (size_t)l->in;
-    float *w = malloc(n * sizeof *w); // [out, in]
+static int visit_narrow(er_tensor_visit_fn fn, void *user, const char *key,
+                        const er_st_tensor *t) {
+    float *w = malloc((size_t)t->numel * sizeof *w); // [numel]
     int r = -1;
-    if (w && er_lin_widen(l, w, NULL) == ER_OK) r = fn(user, key, w, n);
+    if (w && er_st_to_f32(t, w, NULL) == ER_OK) r = fn(user, key, w, (size_t)t->numel);
     free(w);
     return r;
 }
@@ -503,7 +517,7 @@ static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const 
     if (!l->w && !l->narrow) return 0; /* a slot the family does not use */
     snprintf(key, sizeof key, "%s.weight", name);
     int r = l->w ? fn(user, key, l->w, (size_t)l->out * (size_t)l->in)
-                 : visit_narrow(fn, user, key, l);
+                 : visit_narrow(fn, user, key, l->narrow);
     if (r || !l->b) return r;
     snprintf(key, sizeof key, "%s.bias", name);
     if ((r = fn(user, key, l->b, (size_t)l->out)) || !l->lora_a) return r;
@@ -532,7 +546,8 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
     if (m->skip_below != 0 || cut < 0 || cut > c->num_layers)
         return er_set(err, ER_ERR_INVALID_ARG, "cannot visit layers [0, %d) of this model", cut);
     size_t e = (size_t)c->embedding_size;
-    int r = fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e);
+    int r = m->word_emb ? fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e)
+                        : visit_narrow(fn, user, "embeddings.word", m->word_emb_narrow);
     if (!r && m->pos_emb) /* rotary families have no position table */
         r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
     if (!r && m->type_emb) r = fn(user, "embeddings.type", m->type_emb, (size_t)c->type_vocab_size * e);

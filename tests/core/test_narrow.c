@@ -4,7 +4,7 @@
  * runs (the packed weights are the same floats: the math is identical), the
  * same lower-stack fingerprint, and, for the families whose layers read
  * weights only through packed GEMMs, no resident fp32 copy of the layer
- * weights. */
+ * weights nor of the word-embedding table. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,7 +235,8 @@ START_TEST(bf16_equals_its_widening) { every_golden(ER_DTYPE_BF16); }
 END_TEST
 
 /* A family whose layer forward reads float weights (DeBERTa's) keeps them
- * widened; BERT keeps them narrow exactly when its backend packs them. */
+ * widened; BERT keeps them narrow exactly when its backend packs them, and
+ * its word embeddings narrow always. */
 START_TEST(narrow_only_where_packed) {
     er_model *m;
     er_err e;
@@ -245,6 +246,8 @@ START_TEST(narrow_only_where_packed) {
     const bool packs = er_gemm_supports(ER_GEMM_F32, NULL);
     ck_assert_int_eq(er_model_keeps_narrow(m), packs);
     ck_assert(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL);
+    /* the word-embedding table is read a row at a time on any backend */
+    ck_assert(m->word_emb == NULL && m->word_emb_narrow != NULL);
     er_model_free(m);
     ck_assert_msg(er_model_load("tests/fixtures/models/deberta-v3-seqcls", &p, &m, &e) == ER_OK,
                   "%s", e.msg);
