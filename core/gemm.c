@@ -38,8 +38,10 @@ static bool has_bf16, has_vnni;
 static char describe[200];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+static const char *selected; /* er_gemm_select's name, else NULL: ERSERVE_GEMM decides */
+
 static void choose(void) {
-    const char *env = getenv("ERSERVE_GEMM");
+    const char *env = selected ? selected : getenv("ERSERVE_GEMM");
     bool want_blas = env && strcmp(env, "openblas") == 0;
     bool avx512 = false;
 #ifdef ER_GEMM_X86
@@ -55,7 +57,24 @@ static void choose(void) {
                  has_vnni ? "with AVX512-VNNI" : "refused: no AVX512-VNNI");
     else
         snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
-                 want_blas ? "ERSERVE_GEMM=openblas" : "this CPU has no AVX-512F");
+                 !want_blas ? "this CPU has no AVX-512F"
+                 : selected ? "chosen: openblas" : "ERSERVE_GEMM=openblas");
+}
+
+er_status er_gemm_select(const char *name, er_err *err) {
+    const bool own = name && (!strcmp(name, "own") || !strcmp(name, "avx512"));
+    const bool blas = name && !strcmp(name, "openblas");
+    if (!own && !blas && !(name && !strcmp(name, "auto")))
+        return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend \"%s\": auto, own or openblas",
+                      name ? name : "(null)");
+    if (!selected) selected = blas ? "openblas" : "auto"; /* before the once: it reads it */
+    pthread_once(&once, choose);
+    if (blas != (backend == ER_GEMM_OPENBLAS) && (blas || own))
+        return er_set(err, blas ? ER_ERR_INVALID_ARG : ER_ERR_UNSUPPORTED,
+                      blas ? "GEMM backend openblas: the backend was already chosen (%s)"
+                           : "GEMM backend own: erserve's kernels need AVX-512F (%s)",
+                      describe);
+    return ER_OK;
 }
 
 er_gemm_backend er_gemm_backend_get(void) {

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "er_error.h"
 #include "par.h"
 
 typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512 } er_gemm_backend;
@@ -30,6 +31,15 @@ typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512 } er_gemm_backend;
  * avx512 where the CPU has AVX-512F, else OpenBLAS), read once.  avx512 on a
  * CPU without AVX-512F falls back to OpenBLAS (er_gemm_describe says so). */
 er_gemm_backend er_gemm_backend_get(void);
+
+/* Chooses the backend, overriding ERSERVE_GEMM: "auto" (own kernels where
+ * the CPU has AVX-512F, else OpenBLAS), "own" (or "avx512": erserve's
+ * kernels; ER_ERR_UNSUPPORTED naming the missing feature where the CPU
+ * lacks AVX-512F) or "openblas".  Call once, at start-up, before anything
+ * loads a model (the choice is fixed at first use: ER_ERR_INVALID_ARG for
+ * openblas after the own kernels were chosen).  ER_ERR_INVALID_ARG for
+ * another name.  Not thread-safe against concurrent first use. */
+er_status er_gemm_select(const char *name, er_err *err);
 
 /* One line for the start-up log: the backend and the ISA it runs. */
 const char *er_gemm_describe(void);

@@ -5,16 +5,20 @@
 # into $BUILD/aarch64, and the server and tools linked there when the arm64
 # libraries are installed.  Run by make test and by `make cross-aarch64`.
 #
-# Headers: with Debian's arm64 multiarch -dev packages (dpkg
-# --add-architecture arm64; apt-get install libopenblas-dev:arm64
-# libjansson-dev:arm64 ...) pkg-config finds them under
-# /usr/lib/aarch64-linux-gnu and the binaries are linked.  Without them the
-# sources are only compiled (-c), against the host's architecture-independent
-# headers (-idirafter /usr/include) and the amd64 OpenBLAS headers
-# (cblas.h, openblas_config.h: erserve uses no architecture-dependent part of
-# them).  Skipped (77) without the cross compiler or its C library headers
-# (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross): install-deps.sh does not
-# install them.
+# Headers: by default the sources are only compiled (-c), against the
+# host's architecture-independent headers (-idirafter /usr/include) and the
+# amd64 OpenBLAS headers (cblas.h, openblas_config.h: erserve uses no
+# architecture-dependent part of them).  Where Debian's arm64 multiarch -dev
+# packages are installed (dpkg --add-architecture arm64; apt-get install
+# libopenblas-dev:arm64 libjansson-dev:arm64 libmicrohttpd-dev:arm64
+# libsodium-dev:arm64 libutf8proc-dev:arm64 liblmdb-dev:arm64
+# libonig-dev:arm64 libmemcached-dev:arm64) pkg-config finds them under
+# /usr/lib/aarch64-linux-gnu and the server and tools are linked too.  Do
+# that on a cross-build machine only: libonig-dev, libmemcached-dev and
+# libsasl2-dev are not co-installable across architectures, so apt removes
+# the amd64 ones the native build needs.  Skipped (77) without the cross
+# compiler or its C library headers (gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross): install-deps.sh does not install them.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD="${BUILD:-build}"
