@@ -92,8 +92,9 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
     /* the backend before any model loads: packing depends on it */
-    if (er_gemm_select(cfg->gemm ? cfg->gemm : "auto", err) != ER_OK)
-        return er_set(err, err->code, "--gemm: %.400s", err->msg);
+    er_err gerr = {0};
+    if (er_gemm_select(cfg->gemm ? cfg->gemm : "auto", &gerr) != ER_OK)
+        return er_set(err, gerr.code, "--gemm: %.400s", gerr.msg);
     er_compute mode;
     if (!er_compute_parse(cfg->compute ? cfg->compute : "fp32", &mode))
         return er_set(err, ER_ERR_INVALID_ARG, "--compute must be fp32, bf16 or int8, not \"%s\"",
