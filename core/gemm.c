@@ -45,6 +45,7 @@ static void choose(void) {
     const char *env = selected ? selected : getenv("ERSERVE_GEMM");
     bool want_blas = env && strcmp(env, "openblas") == 0;
     bool want_avx2 = env && strcmp(env, "avx2") == 0; /* the AVX2 kernels on any AVX2 host */
+    bool want_own = want_avx2 || (env && (!strcmp(env, "own") || !strcmp(env, "avx512")));
     bool avx512 = false, avx2 = er_gemm_avx2_cpu();
 #ifdef ER_GEMM_X86
     __builtin_cpu_init();
@@ -52,20 +53,24 @@ static void choose(void) {
     has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
     has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
+    /* auto on a host without AVX-512F stays on OpenBLAS: its Haswell kernels
+     * ran bert-base's forward 1.2-1.3x faster than the AVX2 ones here
+     * (core/GEMM.md); own / avx2 choose the AVX2 kernels, whose speed does
+     * not depend on OPENBLAS_CORETYPE */
     backend = want_blas ? ER_GEMM_OPENBLAS : avx512 && !want_avx2 ? ER_GEMM_AVX512
-              : avx2 ? ER_GEMM_AVX2 : ER_GEMM_OPENBLAS;
+              : avx2 && want_own ? ER_GEMM_AVX2 : ER_GEMM_OPENBLAS;
     if (backend == ER_GEMM_AVX2)
         snprintf(describe, sizeof describe, "gemm: erserve AVX2+FMA kernels on packed weights "
-                 "(fp32; bf16 and int8 refused: they need AVX-512)%s",
-                 want_avx2 ? " (chosen: avx2)" : "");
+                 "(fp32; bf16 and int8 refused: they need AVX-512) (chosen: %s)", env);
     else if (backend == ER_GEMM_AVX512)
         snprintf(describe, sizeof describe, "gemm: erserve AVX-512F kernels on packed weights "
                  "(fp32; bf16 %s; int8 %s)", has_bf16 ? "with AVX512-BF16" : "refused: no AVX512-BF16",
                  has_vnni ? "with AVX512-VNNI" : "refused: no AVX512-VNNI");
     else
         snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
-                 !want_blas ? "this CPU has neither AVX-512F nor AVX2+FMA"
-                 : selected ? "chosen: openblas" : "ERSERVE_GEMM=openblas");
+                 want_blas ? (selected ? "chosen: openblas" : "ERSERVE_GEMM=openblas")
+                 : avx2 ? "no AVX-512F; --gemm own runs erserve's AVX2 kernels"
+                        : "this CPU has neither AVX-512F nor AVX2+FMA");
 }
 
 er_status er_gemm_select(const char *name, er_err *err) {
@@ -76,7 +81,7 @@ er_status er_gemm_select(const char *name, er_err *err) {
         return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend \"%s\": auto, own, avx2 or openblas",
                       name ? name : "(null)");
     if (!selected) /* before the once: it reads it */
-        selected = blas ? "openblas" : avx2 ? "avx2" : "auto";
+        selected = blas ? "openblas" : avx2 ? "avx2" : own ? "own" : "auto";
     pthread_once(&once, choose);
     if (blas != (backend == ER_GEMM_OPENBLAS) && (blas || own))
         return er_set(err, blas ? ER_ERR_INVALID_ARG : ER_ERR_UNSUPPORTED,
