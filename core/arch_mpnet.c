@@ -186,4 +186,5 @@ const er_arch_desc er_arch_mpnet = {
     .lower_config = lower_config,
     .visit_lower = visit_lower,
     .layer_names = &LAYER_NAMES,
+    .narrow_layers = true,
 };

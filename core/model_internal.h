@@ -12,7 +12,7 @@
 #define ER_MAX_SHARDS 256
 
 typedef struct {
-    const float *w; /* [out, in], nn.Linear layout */
+    const float *w; /* [out, in], nn.Linear layout; NULL when `narrow` holds it */
     const float *b; /* [out] or NULL */
     int out, in;
     /* An unmerged LoRA adapter (lora.c): y += lora_scale * (x A^T) B^T.
@@ -25,6 +25,12 @@ typedef struct {
     er_gemm_kind kind;   /* packed's number format (the model's compute mode) */
     const float *packed_w; /* w and out when packed: a copy of the struct with */
     int packed_out;        /* another w or out (a slice) must not use packed */
+    /* An F16/BF16 weight left in the checkpoint's mmap instead of a widened
+     * fp32 copy (er_load_post_ln_layer, families with narrow_layers): w is
+     * NULL, er_model_pack widens it one matrix at a time into a transient
+     * buffer to pack it, and the fingerprint widens it again when it visits.
+     * NULL for a weight held in w. */
+    const er_st_tensor *narrow;
 } er_lin;
 
 typedef struct {
@@ -57,7 +63,12 @@ struct er_model {
     float **owned; /* converted (F16/BF16/unaligned) tensors */
     int n_owned, cap_owned;
 
-    const float *word_emb; /* [vocab, embedding_size] */
+    const float *word_emb; /* [vocab, embedding_size]; NULL when word_emb_narrow */
+    /* The same table as F16/BF16 in the checkpoint's mmap, widened a row at
+     * a time by er_embed_absolute (families loading it with
+     * er_bert_load_embeddings): ~90 MiB less for bert-base than a widened
+     * copy.  NULL when word_emb holds it. */
+    const er_st_tensor *word_emb_narrow;
     const float *pos_emb;  /* [max_positions, embedding_size] */
     const float *type_emb; /* [type_vocab, embedding_size] or NULL */
     er_ln emb_ln;          /* over embedding_size */
@@ -147,6 +158,11 @@ er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err)
 /* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
 er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
                          const float **out, er_err *err);
+/* An embedding table [d0, d1] read a row at a time: an F16/BF16 tensor is
+ * checked and returned as *narrow (*out NULL), anything else as
+ * er_load_tensor returns it (*narrow NULL). */
+er_status er_load_table(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                        const float **out, const er_st_tensor **narrow, er_err *err);
 /* A tensor of any rank with exactly shape[ndim] (Conv1d weights). */
 er_status er_load_tensor_shape(er_model *m, const char *prefix, const char *name,
                                const int64_t *shape, int ndim, const float **out, er_err *err);
@@ -179,9 +195,21 @@ typedef struct er_layer_names {
 
 /* Layer `i` of m->layers: q, k, v, o [hidden, hidden], attn_ln and out_ln
  * [hidden], ffn_in [intermediate, hidden], ffn_out [hidden, intermediate],
- * all Linear with bias. */
+ * all Linear with bias.  The six weights stay narrow (er_lin.narrow, w
+ * NULL) when er_model_keeps_narrow says so; biases and LayerNorms are
+ * widened (a few KiB a layer). */
 er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
                                 er_err *err);
+/* Whether a layer's F16/BF16 Linear weights can stay in the checkpoint
+ * (er_lin.narrow): the family's layer forward reads them only through
+ * packed GEMMs (arch narrow_layers), the backend packs this compute mode,
+ * and no adapter merges into them. */
+bool er_model_keeps_narrow(const er_model *m);
+
+/* l's weight as fp32 into dst [out, in]: a copy of w, or the narrow
+ * tensor widened (exact).  ER_ERR_UNSUPPORTED for a dtype it cannot widen. */
+er_status er_lin_widen(const er_lin *l, float *dst, er_err *err);
+
 /* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
  * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
  * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
