@@ -26,6 +26,7 @@
 #define MR 12  /* rows per micro-tile: 24 accumulators */
 #define KC 3072 /* longest reduction block: bert-base's FFN output in one */
 #define MC 96   /* most rows per block */
+#define PF_X 128  /* bf16 x copy: prefetch each row this many floats ahead */
 #define APACK (MC * 768) /* floats of packed x per thread (288 KiB, in L2) */
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -413,6 +414,8 @@ static AVX512BF16 void pack_x_bf16(const float *src, size_t ldx, int mr, int kc,
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             const float *s = src + (size_t)i * ldx + k; // [32] of row i
+            _mm_prefetch((const char *)(s + PF_X), _MM_HINT_T0);
+            _mm_prefetch((const char *)(s + PF_X + 16), _MM_HINT_T0);
             r[i] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, s + 16),
                                                 _mm512_maskz_loadu_ps(m0, s));
         }
