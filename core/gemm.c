@@ -105,6 +105,12 @@ size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in) {
     return cols * (size_t)in * sizeof(float);
 }
 
+size_t er_gemm_xbf16_bytes(int n, int in) {
+    return (size_t)((n + MR - 1) / MR) * MR * (size_t)pairs(in) * sizeof(uint32_t);
+}
+
+bool er_gemm_xbf16_supported(int in) { return in <= KC; }
+
 /* Symmetric int8 of v / scale, rounded half away from zero, in [-127, 127]. */
 static inline int8_t quant8(float v) {
     float r = v + (v >= 0.0f ? 0.5f : -0.5f);
@@ -319,6 +325,7 @@ static void (*const tiles[3][MR + 1])(const tile *) = {
 
 typedef struct {
     const float *x, *bias;
+    const uint32_t *xbf16; /* x already in the bf16 layout (er_gemm_packed_xbf16), or NULL */
     const void *packed;
     int n, in, out, panels, chunks;
     er_gemm_kind kind;
@@ -336,6 +343,8 @@ static __thread union {
     uint32_t u[APACK];
 } apack __attribute__((aligned(64)));
 static __thread float xscale[MC]; /* int8: each packed row's scale */
+static __thread float ctile[MR * NR] __attribute__((aligned(64))); /* [MR, NR] a tile on its way
+                                                                       to er_gemm_out.xbf16 */
 
 /* int8: row i of the block as u8 quads [quads(kc), MR], x_q + 128 with
  * x_q = x * (1 / scale) rounded to nearest even, scale = max |x| / 127
@@ -450,6 +459,12 @@ static size_t row_bytes(er_gemm_kind kind, int kc) {
                                                                                : (size_t)kc * 4;
 }
 
+/* Offset (in pairs) of the 12-row group of row `row` (a multiple of MR) in
+ * the xbf16 layout of rows of `in` values: [groups, pairs(in), MR]. */
+static inline size_t xbf16_group(int row, int in) {
+    return (size_t)(row / MR) * (size_t)pairs(in) * MR;
+}
+
 /* Panels [p0, p1) of the whole product: rows by blocks, then panels, then
  * 12-row tiles; the reduction is split only when longer than KC (int8:
  * never, the row scale and comp cover all of k). */
@@ -470,7 +485,7 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
             tile t = {.kc = j->in - k0 < kcb ? j->in - k0 : kcb, .first = k0 == 0, .act = j->act,
                       .ldc = (size_t)seg};
             t.last = k0 + t.kc == j->in;
-            pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
+            if (!j->xbf16) pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
             for (int p = p0; p < p1; p++) {
                 const int col = p * NR, s = col / seg, valid = j->out - col;
                 t.m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
@@ -481,8 +496,19 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
                 t.comp = comp + col;
                 for (int i0 = 0; i0 < mc; i0 += MR) {
                     const int mr = mc - i0 < MR ? mc - i0 : MR;
-                    t.a = (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t.kc);
+                    t.a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
+                                                    (size_t)k0 / 2 * MR)
+                                   : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t.kc);
                     t.xscale = xscale + i0;
+                    if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
+                        t.c = ctile;
+                        t.ldc = NR;
+                        tiles[kind][mr](&t);
+                        pack_x_bf16(ctile, NR, mr, valid < NR ? valid : NR,
+                                    (uint32_t *)j->y->xbf16 + xbf16_group(m0 + i0, j->out) +
+                                        (size_t)col / 2 * MR);
+                        continue;
+                    }
                     t.c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
                     tiles[kind][mr](&t);
                 }
@@ -499,11 +525,12 @@ static void gemm_item(void *arg, int item, int thread) {
 }
 #endif
 
-void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
-                    const void *packed, int out, const float *b, er_epi act,
-                    const er_gemm_out *y) {
+/* Both entry points: x as fp32 rows, or (xbf16 not NULL) in the bf16 layout. */
+static void gemm_run(er_par *team, const float *x, const void *xbf16, int n, int in,
+                     er_gemm_kind kind, const void *packed, int out, const float *b, er_epi act,
+                     const er_gemm_out *y) {
 #ifdef ER_GEMM_X86
-    gemm_job j = {.x = x, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
+    gemm_job j = {.x = x, .xbf16 = xbf16, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
                   .panels = (out + NR - 1) / NR, .kind = kind, .act = act, .y = y};
     j.chunks = team ? er_par_threads(team) : 1;
     if (j.chunks > j.panels) j.chunks = j.panels;
@@ -511,7 +538,18 @@ void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind ki
     else gemm_range(&j, 0, j.panels);
 #else
     (void)x; (void)n; (void)in; (void)kind; (void)packed; (void)out; (void)b; (void)act; (void)y;
-    (void)team;
+    (void)team; (void)xbf16;
     abort(); /* er_gemm_supports is false for every kind here */
 #endif
+}
+
+void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
+                    const void *packed, int out, const float *b, er_epi act,
+                    const er_gemm_out *y) {
+    gemm_run(team, x, NULL, n, in, kind, packed, out, b, act, y);
+}
+
+void er_gemm_packed_xbf16(er_par *team, const void *xbf16, int n, int in, const void *packed,
+                          int out, const float *b, er_epi act, const er_gemm_out *y) {
+    gemm_run(team, NULL, xbf16, n, in, ER_GEMM_BF16, packed, out, b, act, y);
 }
