@@ -5,6 +5,7 @@
  *   bench_store --rss DIR...   RSS after running one sequence through each
  *                              task of a set made of the DIRs (cut L/2)
  *
+ * BENCH_COMPUTE=fp32|bf16|int8 sets the tasks' compute mode (default fp32).
  * Prints human-readable lines; medians over ITERS after one warm-up. */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ static void die(const char *msg) {
     exit(1);
 }
 
+/* BENCH_COMPUTE=fp32|bf16|int8 (bench_util.h): every task set's compute mode. */
+static er_compute compute_mode(void) { return bench_model_params().compute; }
+
 static er_taskset *open_set(int cut, er_dtype d, const char *name) {
     char path[512], cmd[600];
     snprintf(path, sizeof path, "%s/%s", BASE, name);
@@ -34,6 +38,8 @@ static er_taskset *open_set(int cut, er_dtype d, const char *name) {
     p.store_path = path;
     p.store.dtype = d;
     p.store.budget_bytes = 1ull << 30;
+    const er_compute mode = compute_mode();
+    p.compute = &mode;
     er_taskset *ts;
     er_err e;
     if (er_taskset_load(&spec, 1, &p, &ts, &e) != ER_OK) die(e.msg);
@@ -108,7 +114,10 @@ static int bench_hits(bench_batch *bb, float *ref, float *got) {
     er_worker *w[3];
     er_task_spec spec = {"bench", MODEL, 0};
     er_err e;
-    if (er_taskset_load(&spec, 1, NULL, &ts[0], &e) != ER_OK) die(e.msg);
+    er_taskset_params storeless = er_taskset_default_params();
+    const er_compute mode = compute_mode();
+    storeless.compute = &mode;
+    if (er_taskset_load(&spec, 1, &storeless, &ts[0], &e) != ER_OK) die(e.msg);
     int L = er_model_config(er_task_model(er_taskset_at(ts[0], 0)))->num_layers;
     int cuts[3] = {0, L / 2, 3 * L / 4};
     ts[1] = open_set(cuts[1], ER_DTYPE_FP16, "hit6");
