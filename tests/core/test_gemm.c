@@ -200,7 +200,8 @@ END_TEST
  * writing its output directly in the second's bf16 x layout
  * (er_gemm_out.xbf16 / er_gemm_packed_xbf16): bit for bit the same, on row
  * counts that leave a partial 12-row group, odd and partial-panel widths,
- * with and without a team; and the whole chain against a float64 reference
+ * with and without a team, a second reduction split in two blocks (3100 >
+ * 3072); and the whole chain against a float64 reference
  * on the bf16-rounded operands. */
 START_TEST(bf16_chain_through_xbf16_equals_plain) {
     const char *missing = NULL;
@@ -208,7 +209,7 @@ START_TEST(bf16_chain_through_xbf16_equals_plain) {
     ck_assert(er_gemm_xbf16_supported(3072));
     ck_assert(!er_gemm_xbf16_supported(3073));
     static const int shapes[][4] = {{1, 2, 1, 1}, {5, 7, 33, 3}, {13, 64, 45, 40},
-                                    {29, 768, 3072, 70}, {100, 96, 97, 32}};
+                                    {29, 768, 3072, 70}, {100, 96, 97, 32}, {7, 40, 3100, 20}};
     er_par *team;
     er_err err;
     ck_assert_int_eq(er_par_init(2, &team, &err), ER_OK);
