@@ -346,30 +346,16 @@ static __thread float xscale[MC]; /* int8: each packed row's scale */
 static __thread float ctile[MR * NR] __attribute__((aligned(64))); /* [MR, NR] a tile on its way
                                                                        to er_gemm_out.xbf16 */
 
-/* int8: row i of the block as u8 quads [quads(kc), MR], x_q + 128 with
- * x_q = x * (1 / scale) rounded to nearest even, scale = max |x| / 127
- * over the row (dynamic, per token). */
-static AVX512 void pack_x_int8(const float *src, int i0, int i, int kc) {
+/* int8: a row's scale, max |x| / 127 over its kc values (1 for a row of
+ * zeros): dynamic, per token. */
+static AVX512 float row_scale_int8(const float *src, int kc) {
     __m512 vmax = _mm512_setzero_ps();
     for (int k = 0; k < kc; k += 16) {
         __mmask16 m = kc - k >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - k)) - 1);
         vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, src + k)));
     }
     const float mx = _mm512_reduce_max_ps(vmax);
-    const float sx = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / sx;
-    xscale[i0 + i] = sx;
-    uint32_t *dst = apack.u + (size_t)i0 * quads(kc); // [quads(kc), MR]
-    const __m512 vinv = _mm512_set1_ps(inv);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    const __m512i off = _mm512_set1_epi32(128);
-    for (int k = 0; k < kc; k += 16) { /* 16 values: four quads; past kc: 0 + 128 */
-        __mmask16 m = kc - k >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - k)) - 1);
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + k), vinv));
-        q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
-        uint32_t w[4];
-        _mm_storeu_si128((__m128i *)w, _mm512_cvtepi32_epi8(q));
-        for (int j = 0; j < 4 && k / 4 + j < quads(kc); j++) dst[(k / 4 + j) * MR + i] = w[j];
-    }
+    return mx > 0.0f ? mx / 127.0f : 1.0f;
 }
 
 /* r[16] rows of 16 dwords -> r[j] = column j of the input (lane i = row i):
@@ -434,6 +420,49 @@ static AVX512BF16 void pack_x_bf16(const float *src, size_t ldx, int mr, int kc,
     }
 }
 
+/* int8: a 12-row group, src [mr, kc] with row stride ldx, as u8 quads into
+ * dst [quads(kc), MR]: x_q + 128 with x_q = x * (1 / scale) rounded to
+ * nearest even and clamped to [-127, 127] (past kc: 0 + 128); each row's
+ * scale goes to scales[i].  64 values of each row a step (16 quads), then
+ * the same in-register transpose as bf16. */
+static AVX512 void pack_x_int8(const float *src, size_t ldx, int mr, int kc, float *scales,
+                               uint32_t *dst) {
+    float inv[MR];
+    for (int i = 0; i < mr; i++) {
+        scales[i] = row_scale_int8(src + (size_t)i * ldx, kc);
+        inv[i] = 1.0f / scales[i];
+    }
+    const int kq = quads(kc);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    const __m512i off = _mm512_set1_epi32(128);
+    for (int k = 0; k < kc; k += 64) {
+        const int np = kq - k / 4 < 16 ? kq - k / 4 : 16;
+        __m512i r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) r[i] = _mm512_setzero_si512();
+        for (int i = 0; i < mr; i++) {
+            const float *s = src + (size_t)i * ldx + k; // [64] of row i
+            const __m512 vinv = _mm512_set1_ps(inv[i]);
+            __m128i b[4];
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                const int n = kc - k - 16 * c;
+                const __mmask16 m = n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+                __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + 16 * c), vinv));
+                q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
+                b[c] = _mm512_cvtepi32_epi8(q);
+            }
+            __m512i v = _mm512_castsi128_si512(b[0]);
+            v = _mm512_inserti32x4(v, b[1], 1);
+            v = _mm512_inserti32x4(v, b[2], 2);
+            r[i] = _mm512_inserti32x4(v, b[3], 3);
+        }
+        transpose16(r);
+        for (int j = 0; j < np; j++)
+            _mm512_mask_storeu_epi32(dst + (size_t)(k / 4 + j) * MR, 0x0FFF, r[j]);
+    }
+}
+
 static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc) {
     for (int i0 = 0; i0 < mc; i0 += MR) {
         const int mr = mc - i0 < MR ? mc - i0 : MR;
@@ -441,14 +470,15 @@ static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc
             pack_x_bf16(x + (size_t)i0 * ldx, ldx, mr, kc, apack.u + (size_t)i0 * pairs(kc));
             continue;
         }
+        if (kind == ER_GEMM_INT8) {
+            pack_x_int8(x + (size_t)i0 * ldx, ldx, mr, kc, xscale + i0,
+                        apack.u + (size_t)i0 * quads(kc));
+            continue;
+        }
         for (int i = 0; i < mr; i++) {
             const float *src = x + (size_t)(i0 + i) * ldx;
-            if (kind == ER_GEMM_INT8) {
-                pack_x_int8(src, i0, i, kc);
-            } else {
-                float *dst = apack.f + (size_t)i0 * kc; // [kc, MR]
-                for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
-            }
+            float *dst = apack.f + (size_t)i0 * kc; // [kc, MR]
+            for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
         }
     }
 }
