@@ -53,9 +53,9 @@ int main(int argc, char **argv) {
     double *tm = malloc((size_t)iters * sizeof *tm), *th = malloc((size_t)iters * sizeof *th);
     double *cm = malloc((size_t)iters * sizeof *cm), *ch = malloc((size_t)iters * sizeof *ch);
     for (int i = -1; i < iters; i++) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = now_s(), c0 = process_cpu_s();
         er_status st = er_forward(m, ctx, &b, x, out, &err);
-        double t1 = now_s(), c1 = cpu_s();
+        double t1 = now_s(), c1 = process_cpu_s();
         memcpy(x, cut, (size_t)T * (size_t)H * sizeof *x);
         if (st == ER_OK) st = er_layers(m, ctx, &b, K, L, x, &err);
         if (st == ER_OK) st = er_head(m, ctx, &b, x, out, &err);
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
             tm[i] = t1 - t0;
             th[i] = now_s() - t1;
             cm[i] = c1 - c0;
-            ch[i] = cpu_s() - c1;
+            ch[i] = process_cpu_s() - c1;
         }
     }
     double miss = median(tm, iters), hit = median(th, iters);

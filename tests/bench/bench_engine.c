@@ -116,12 +116,12 @@ int main(int argc, char **argv) {
     float *a = malloc((size_t)T * (size_t)FF * sizeof *a);
     double rss = 0; /* after the warm-up forward, before the ceiling touches the fp32 weights */
     for (int i = -1; i < iters; i++) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = now_s(), c0 = process_cpu_s();
         if (er_forward(m, ctx, &b, x, out, &err) != ER_OK) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double t1 = now_s(), c1 = cpu_s();
+        double t1 = now_s(), c1 = process_cpu_s();
         if (i < 0) rss = bench_rss_mib();
         sgemm_ceiling(m, T, x, y, a);
         if (i >= 0) {
