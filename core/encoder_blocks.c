@@ -164,6 +164,34 @@ void er_par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float 
     er_par_run(x->par, add_layernorm_item, &j, j.chunks);
 }
 
+/* Whether the layer's FFN runs in bf16 with its intermediate kept in bf16:
+ * both projections packed bf16, no adapters (they need the fp32 rows), and
+ * the bf16 layout of T rows fits in the ctx's ffn scratch (it holds T x F
+ * floats, the layout about half of it plus 12-row padding). */
+static bool ffn_bf16(const er_ctx *x, const er_layer_w *L, int T) {
+    return packed_ok(&L->ffn_in) && packed_ok(&L->ffn_out) && !L->ffn_in.lora_a &&
+           !L->ffn_out.lora_a && L->ffn_in.kind == ER_GEMM_BF16 &&
+           L->ffn_out.kind == ER_GEMM_BF16 && er_gemm_xbf16_supported(L->ffn_in.in) &&
+           er_gemm_xbf16_bytes(T, L->ffn_in.out) <=
+               (size_t)x->p.max_tokens * (size_t)x->inter * sizeof(float);
+}
+
+/* x->tmp [T, H] = ffn_out(act(ffn_in(hidden))) without its bias: the
+ * intermediate goes from the first GEMM's epilogue (after bias and
+ * activation, in fp32) straight into x->ffn as bf16 in the second GEMM's x
+ * layout, so it is neither written nor read back as fp32 nor rounded again
+ * (the same bits as the plain path, test_gemm). */
+static void ffn_through_bf16(er_ctx *x, const er_layer_w *L, er_epi act, const float *hidden,
+                             int T) {
+    const int H = L->ffn_in.in, F = L->ffn_in.out;
+    er_gemm_out mid = {.dst = {NULL}, .seg = F, .xbf16 = x->ffn}; // [T, F] as bf16 groups
+    er_gemm_packed(x->par, hidden, T, H, ER_GEMM_BF16, L->ffn_in.packed, F, L->ffn_in.b, act,
+                   &mid);
+    er_gemm_out o = {.dst = {x->tmp}, .seg = L->ffn_out.out};
+    er_gemm_packed_xbf16(x->par, x->ffn, T, F, L->ffn_out.packed, L->ffn_out.out, NULL,
+                         ER_EPI_NONE, &o); // [T, H]
+}
+
 void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer, float *hidden) {
     er_layer_post_ln_bias(m, x, b, layer, hidden, NULL);
 }
@@ -178,7 +206,9 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     attention(x, c, b, bias);                         // att [T, H]
     lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
+    if (ffn_bf16(x, L, T)) {
+        ffn_through_bf16(x, L, epi_of(c->act), hidden, T);
+    } else if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
         er_gemm_out o = {.dst = {x->ffn}, .seg = F};
         er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
                        epi_of(c->act), &o); // [T, F]
@@ -186,6 +216,6 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
         lin_nobias(x, &L->ffn_in, hidden, T, x->ffn);           // [T, F]
         er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
     }
-    lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp);    // [T, H]
+    if (!ffn_bf16(x, L, T)) lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp); // [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
 }

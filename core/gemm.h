@@ -82,7 +82,24 @@ void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *pack
 typedef struct {
     float *dst[3];
     int seg;
+    /* BF16 only, one destination (seg = out), NULL otherwise: instead of
+     * dst, the output (after bias and activation, in fp32) is rounded to
+     * bfloat16 and written here already laid out as the x operand of a
+     * following BF16 GEMM whose `in` is this GEMM's `out`
+     * (er_gemm_packed_xbf16), er_gemm_xbf16_bytes(n, out) bytes.  That GEMM
+     * then neither re-reads fp32 rows nor rounds them: the same bits as
+     * rounding dst's rows, half the bytes.  Only where
+     * er_gemm_xbf16_supported(in) for this GEMM's `in`. */
+    void *xbf16;
 } er_gemm_out;
+
+/* Bytes of n rows of `in` values in the bf16 x layout of er_gemm_out.xbf16:
+ * groups of 12 rows (the last one padded), each [ceil(in / 2), 12] pairs. */
+size_t er_gemm_xbf16_bytes(int n, int in);
+
+/* Whether a BF16 GEMM of reduction length `in` can write er_gemm_out.xbf16
+ * (it needs the whole reduction in one block: in <= 3072). */
+bool er_gemm_xbf16_supported(int in);
 
 /* y = act(x[n, in] . W^T + b) with W packed by er_gemm_pack (b may be NULL),
  * spread over team (NULL: the calling thread only).  Only for a kind
@@ -90,6 +107,13 @@ typedef struct {
 void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
                     const void *packed, int out, const float *b, er_epi act,
                     const er_gemm_out *y);
+
+/* er_gemm_packed with x given as bf16 in er_gemm_out.xbf16's layout
+ * (xbf16: n rows of `in` values, written by an earlier GEMM); kind is
+ * ER_GEMM_BF16.  Bit for bit what er_gemm_packed gives on the fp32 rows
+ * those bf16 values were rounded from. */
+void er_gemm_packed_xbf16(er_par *team, const void *xbf16, int n, int in, const void *packed,
+                          int out, const float *b, er_epi act, const er_gemm_out *y);
 
 /* The team er_lin_apply spreads its GEMMs over on this thread (the ctx's,
  * bound by the encoder's entry points for the duration of a call); returns

@@ -10,7 +10,9 @@
 # the ratios to fp32, the accuracy against fp32 on a seeded 8 x 128 batch, a
 # hit at cut 6 of 12 against an fp32 miss), and with OPENBLAS_CORETYPE=Haswell (the
 # fp32 figure must not move: erserve's GEMMs do not use OpenBLAS); RSS per
-# mode is the process's after loading and one forward.
+# mode is the process's after loading and one forward.  The speed-ups are
+# also printed in process CPU ms (what a loaded host does not inflate by
+# time-slicing).
 #
 #   BENCH_ROUNDS (3) rounds x BENCH_ITERS (5) timed forwards per engine.
 # ONNX Runtime and PyTorch are skipped with a message when Node/npm or
@@ -124,10 +126,12 @@ print("== host arithmetic limit, one core (bench_fma, highest of %d): fp32 %.1f 
                                           fma["bf16_gflops"], fma["int8_gops"]))
 H, L, F = 768, 12, 3072
 rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
-by, rss = {}, {}
+by, rss, cpu = {}, {}, {}
 for r in rows:
     eng = r.get("engine", "erserve") + ("-" + r["compute"] if r.get("compute", "fp32") != "fp32" else "")
     by.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["ms_per_forward"])
+    if "cpu_ms_per_forward" in r:
+        cpu.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["cpu_ms_per_forward"])
     if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16", "erserve-int8"):
         rss[eng] = r["rss_mib"]
 print("== erserve vs ONNX Runtime vs PyTorch, bert-base shape, median ms over rounds (lower is better)")
@@ -152,6 +156,10 @@ for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
     for mode in ("bf16", "int8"):
         if "erserve-" + mode in ms:
             line += "   %s %8.1f (%.2fx)" % (mode, ms["erserve-" + mode], ms["erserve"] / ms["erserve-" + mode])
+    cm = {k: statistics.median(v) for k, v in cpu.get((b, s, t), {}).items()}
+    if "erserve" in cm and any("erserve-" + m in cm for m in ("bf16", "int8")):
+        line += "   [process CPU ms: " + ", ".join("%s %.2fx" % (m, cm["erserve"] / cm["erserve-" + m])
+                                                  for m in ("bf16", "int8") if "erserve-" + m in cm) + "]"
     if "erserve-haswell" in ms:
         line += "   fp32 with OPENBLAS_CORETYPE=Haswell %8.1f (%.2fx)" % (
             ms["erserve-haswell"], ms["erserve"] / ms["erserve-haswell"])
@@ -166,6 +174,11 @@ if os.path.exists(cutp) and (8, 128, 1) in by:
             hit = statistics.median(hits)
             print("== stacked with recycling, 8x128, 1t: %s hit at cut 6 of 12 %.1f ms vs fp32 miss "
                   "%.1f ms: %.2fx (target for bf16 >= 3.6x)" % (mode, hit, miss32, miss32 / hit))
+            hits_cpu = [c["hit_cpu_ms"] for c in cuts if c.get("compute") == mode and "hit_cpu_ms" in c]
+            if hits_cpu and "erserve" in cpu.get((8, 128, 1), {}):
+                miss_cpu = statistics.median(cpu[(8, 128, 1)]["erserve"])
+                print("   (process CPU ms: hit %.1f vs fp32 miss %.1f: %.2fx)"
+                      % (statistics.median(hits_cpu), miss_cpu, miss_cpu / statistics.median(hits_cpu)))
 if rss:
     base = rss.get("erserve")
     print("== RSS of the bert-base process after load + one 1x128 forward: " + ", ".join(

@@ -5,7 +5,8 @@
  *
  *   bench_cut MODEL_DIR BATCH SEQ THREADS ITERS CUT
  *
- * Prints one JSON line: tokens/s and ms per batch of both, and their ratio.
+ * Prints one JSON line: tokens/s and ms per batch of both, and their ratio
+ * (also as process CPU ms: the figure to compare on a loaded host).
  * Medians over ITERS after one warm-up, miss and hit alternating. */
 #include <cblas.h>
 #include <stdio.h>
@@ -50,10 +51,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     double *tm = malloc((size_t)iters * sizeof *tm), *th = malloc((size_t)iters * sizeof *th);
+    double *cm = malloc((size_t)iters * sizeof *cm), *ch = malloc((size_t)iters * sizeof *ch);
     for (int i = -1; i < iters; i++) {
-        double t0 = now_s();
+        double t0 = now_s(), c0 = process_cpu_s();
         er_status st = er_forward(m, ctx, &b, x, out, &err);
-        double t1 = now_s();
+        double t1 = now_s(), c1 = process_cpu_s();
         memcpy(x, cut, (size_t)T * (size_t)H * sizeof *x);
         if (st == ER_OK) st = er_layers(m, ctx, &b, K, L, x, &err);
         if (st == ER_OK) st = er_head(m, ctx, &b, x, out, &err);
@@ -64,14 +66,18 @@ int main(int argc, char **argv) {
         if (i >= 0) {
             tm[i] = t1 - t0;
             th[i] = now_s() - t1;
+            cm[i] = c1 - c0;
+            ch[i] = process_cpu_s() - c1;
         }
     }
     double miss = median(tm, iters), hit = median(th, iters);
     printf("{\"model\":\"%s\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"cut\":%d,\"layers\":%d,"
            "\"miss_ms\":%.2f,\"hit_ms\":%.2f,\"miss_tokens_per_s\":%.0f,\"hit_tokens_per_s\":%.0f,"
-           "\"hit_speedup\":%.2f,\"compute\":\"%s\"}\n",
+           "\"hit_speedup\":%.2f,\"compute\":\"%s\",\"miss_cpu_ms\":%.2f,\"hit_cpu_ms\":%.2f}\n",
            c->architecture, B, S, threads, K, L, 1e3 * miss, 1e3 * hit, T / miss, T / hit,
-           miss / hit, er_compute_name(er_model_compute(m)));
+           miss / hit, er_compute_name(er_model_compute(m)), 1e3 * median(cm, iters),
+           1e3 * median(ch, iters));
+    free(cm); free(ch);
     free(tm); free(th); free(lens); free(ids); free(x); free(cut); free(out);
     er_ctx_free(ctx);
     er_model_free(m);

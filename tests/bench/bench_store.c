@@ -5,6 +5,7 @@
  *   bench_store --rss DIR...   RSS after running one sequence through each
  *                              task of a set made of the DIRs (cut L/2)
  *
+ * BENCH_COMPUTE=fp32|bf16|int8 sets the tasks' compute mode (default fp32).
  * Prints human-readable lines; medians over ITERS after one warm-up. */
 #include <math.h>
 #include <stdio.h>
@@ -23,12 +24,15 @@ static void die(const char *msg) {
     exit(1);
 }
 
+/* BENCH_COMPUTE=fp32|bf16|int8 (bench_util.h): every task set's compute mode. */
+static er_compute compute_mode(void) { return bench_model_params().compute; }
+
 static er_taskset *open_set(int cut, er_dtype d, const char *name) {
     char path[512], cmd[600];
     snprintf(path, sizeof path, "%s/%s", BASE, name);
     snprintf(cmd, sizeof cmd, "rm -rf %s", path);
     if (system(cmd)) exit(1);
-    er_task_spec spec = {"bench", MODEL, 0, ER_COMPUTE_FP32};
+    er_task_spec spec = {"bench", MODEL, 0, compute_mode()};
     er_taskset_params p = er_taskset_default_params();
     p.cut = cut;
     p.store_path = path;
@@ -106,9 +110,10 @@ static er_worker *worker(er_taskset *ts, const bench_batch *bb) {
 static int bench_hits(bench_batch *bb, float *ref, float *got) {
     er_taskset *ts[3];
     er_worker *w[3];
-    er_task_spec spec = {"bench", MODEL, 0, ER_COMPUTE_FP32};
+    er_task_spec spec = {"bench", MODEL, 0, compute_mode()};
     er_err e;
-    if (er_taskset_load(&spec, 1, NULL, &ts[0], &e) != ER_OK) die(e.msg);
+    er_taskset_params storeless = er_taskset_default_params();
+    if (er_taskset_load(&spec, 1, &storeless, &ts[0], &e) != ER_OK) die(e.msg);
     int L = er_model_config(er_task_model(er_taskset_at(ts[0], 0)))->num_layers;
     int cuts[3] = {0, L / 2, 3 * L / 4};
     ts[1] = open_set(cuts[1], ER_DTYPE_FP16, "hit6");

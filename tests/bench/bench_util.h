@@ -5,12 +5,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "er_util.h"
 #include "model.h"
 
 /* The monotonic clock (er_now_ns) in seconds. */
 static inline double now_s(void) { return 1e-9 * (double)er_now_ns(); }
+
+/* CPU seconds the whole process has used (all its threads): on a loaded
+ * host, where wall time also counts waiting for a core, this is the figure
+ * to compare variants by. */
+static inline double process_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static inline int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -205,6 +205,59 @@ START_TEST(bf16_matches_rounded_reference) {
 }
 END_TEST
 
+/* One bf16 GEMM + GELU feeding another (the BERT FFN): z = (gelu(x W1^T +
+ * b1)) W2^T + b2 through the fp32 intermediate, and with the first GEMM
+ * writing its output directly in the second's bf16 x layout
+ * (er_gemm_out.xbf16 / er_gemm_packed_xbf16): bit for bit the same, on row
+ * counts that leave a partial 12-row group, odd and partial-panel widths,
+ * with and without a team, a second reduction split in two blocks (3100 >
+ * 3072); and the whole chain against a float64 reference
+ * on the bf16-rounded operands. */
+START_TEST(bf16_chain_through_xbf16_equals_plain) {
+    const char *missing = NULL;
+    if (!er_gemm_supports(ER_GEMM_BF16, &missing)) ER_SKIP("bf16 needs %s", missing);
+    ck_assert(er_gemm_xbf16_supported(3072));
+    ck_assert(!er_gemm_xbf16_supported(3073));
+    static const int shapes[][4] = {{1, 2, 1, 1}, {5, 7, 33, 3}, {13, 64, 45, 40},
+                                    {29, 768, 3072, 70}, {100, 96, 97, 32}, {7, 40, 3100, 20}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(2, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], mid = shapes[s][2], out = shapes[s][3];
+        float *x = rand_floats((size_t)n * in), *W1 = rand_floats((size_t)mid * in);
+        float *W2 = rand_floats((size_t)out * mid), *b1 = rand_floats((size_t)mid);
+        float *b2 = rand_floats((size_t)out), *h = malloc((size_t)n * mid * sizeof *h);
+        float *z = malloc((size_t)n * out * sizeof *z), *z2 = malloc((size_t)n * out * sizeof *z2);
+        void *p1 = malloc(er_gemm_packed_bytes(ER_GEMM_BF16, mid, in));
+        void *p2 = malloc(er_gemm_packed_bytes(ER_GEMM_BF16, out, mid));
+        void *xb = malloc(er_gemm_xbf16_bytes(n, mid));
+        er_gemm_pack(ER_GEMM_BF16, W1, mid, in, p1);
+        er_gemm_pack(ER_GEMM_BF16, W2, out, mid, p2);
+        er_gemm_out oh = {.dst = {h}, .seg = mid}, oz = {.dst = {z}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_BF16, p1, mid, b1, ER_EPI_GELU, &oh);
+        er_gemm_packed(team, h, n, mid, ER_GEMM_BF16, p2, out, b2, ER_EPI_NONE, &oz);
+        for (int t = 0; t < 2; t++) {
+            er_par *tm = t ? team : NULL;
+            er_gemm_out ox = {.dst = {NULL}, .seg = mid, .xbf16 = xb}, oz2 = {.dst = {z2}, .seg = out};
+            memset(z2, 0, (size_t)n * out * sizeof *z2);
+            er_gemm_packed(tm, x, n, in, ER_GEMM_BF16, p1, mid, b1, ER_EPI_GELU, &ox);
+            er_gemm_packed_xbf16(tm, xb, n, mid, p2, out, b2, ER_EPI_NONE, &oz2);
+            ck_assert_msg(memcmp(z, z2, (size_t)n * out * sizeof *z) == 0,
+                          "%dx%dx%dx%d, team %d: xbf16 chain differs from the plain one", n, in,
+                          mid, out, t);
+        }
+        for (size_t i = 0; i < (size_t)n * mid; i++) h[i] = bf16_round(h[i]);
+        for (size_t i = 0; i < (size_t)out * mid; i++) W2[i] = bf16_round(W2[i]);
+        double e = worst_rel(h, W2, b2, z, n, mid, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%dx%d: relative error %g", n, in, mid, out, e);
+        free(x); free(W1); free(W2); free(b1); free(b2); free(h); free(z); free(z2);
+        free(p1); free(p2); free(xb);
+    }
+    er_par_free(team);
+}
+END_TEST
+
 /* int8 as the packing quantises: per column of W (v / scale, rounded half
  * away from zero) and per row of x (v * (1 / scale), to nearest even),
  * symmetric, scale max |v| / 127. */
@@ -280,6 +333,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, split_output_equals_three_gemms);
     tcase_add_test(tc, rows_independent_of_batch_and_threads);
     tcase_add_test(tc, bf16_matches_rounded_reference);
+    tcase_add_test(tc, bf16_chain_through_xbf16_equals_plain);
     tcase_add_test(tc, int8_matches_quantised_reference);
     tcase_add_test(tc, describes_backend);
     suite_add_tcase(s, tc);
