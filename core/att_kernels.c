@@ -6,7 +6,8 @@
  * loads and 12 broadcasts of q (straight from the strided rows: no copy of
  * q) feed 24 FMAs; the scale is applied once before the store.
  *
- * P.V: v[cols, d] is already [k, n] with n = d contiguous, so no packing:
+ * P.V: v[cols, d] is already [k, n] with n = d contiguous, so no packing
+ * (keys in passes of PV_KB, below):
  * the d columns go in chunks of 64 (4 zmm, 6 rows: 24 accumulators) or, for
  * the last chunk when at most 32 columns remain (d = 32, 48 = 32 + 16,
  * 80 = 64 + 16, 96 = 64 + 32 ...), 2 zmm with 12 rows; lanes past d are
@@ -27,6 +28,12 @@
 #define QK_MR 12  /* score rows per tile: 12 x 2 accumulators */
 #define PV_MR4 6  /* rows per tile with 4 column vectors (64 columns) */
 #define PV_MR2 12 /* rows per tile with 2 column vectors (32 columns) */
+/* Keys per P.V pass: v's rows are a whole hidden row apart (3 KiB at 768),
+ * so a head's rows fall on a quarter of L1's sets; 32 of them (8 KiB) stay
+ * in L1 while every row tile passes over them, 128 did not (measured: P.V
+ * took 3x the time of QK^T).  acc is stored and reloaded between passes,
+ * exactly, so the sum is the same chain as in one pass. */
+#define PV_KB 32
 
 static void qk_blas(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
                     int d, float scale, float *tile, size_t ldt) {
@@ -93,7 +100,9 @@ typedef struct {
     __mmask16 m[4]; /* valid columns of each vector */
 } pv_args;
 
-INLINE AVX512 void pv_tile(const int mr, const int nv, const pv_args *a) {
+/* full: every lane of the nv vectors is a column (plain loads: the masked
+ * ones cost a mask-register move per vector and key in the inner loop). */
+INLINE AVX512 void pv_tile(const int mr, const int nv, const bool full, const pv_args *a) {
     __m512 acc[PV_MR2][4];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
@@ -104,7 +113,8 @@ INLINE AVX512 void pv_tile(const int mr, const int nv, const pv_args *a) {
     for (int c = 0; c < a->cols; c++, v += a->ldv) {
         __m512 b[4];
 #pragma GCC unroll 4
-        for (int j = 0; j < nv; j++) b[j] = _mm512_maskz_loadu_ps(a->m[j], v + 16 * j);
+        for (int j = 0; j < nv; j++)
+            b[j] = full ? _mm512_loadu_ps(v + 16 * j) : _mm512_maskz_loadu_ps(a->m[j], v + 16 * j);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             const __m512 pv = _mm512_set1_ps(a->p[(size_t)i * a->ldp + (size_t)c]);
@@ -122,9 +132,12 @@ INLINE AVX512 void pv_tile(const int mr, const int nv, const pv_args *a) {
 #define QK_MR_FN(r) \
     static AVX512 void qk_##r(const qk_args *a) { qk_tile(r, a); }
 #define PV_MR_FN(r, nv) \
-    static AVX512 void pv##nv##_##r(const pv_args *a) { pv_tile(r, nv, a); }
+    static AVX512 void pv##nv##_##r(const pv_args *a) { pv_tile(r, nv, false, a); }
+#define PV_FULL_FN(r) \
+    static AVX512 void pvf_##r(const pv_args *a) { pv_tile(r, 4, true, a); }
 QK_MR_FN(1) QK_MR_FN(2) QK_MR_FN(3) QK_MR_FN(4) QK_MR_FN(5) QK_MR_FN(6)
 QK_MR_FN(7) QK_MR_FN(8) QK_MR_FN(9) QK_MR_FN(10) QK_MR_FN(11) QK_MR_FN(12)
+PV_FULL_FN(1) PV_FULL_FN(2) PV_FULL_FN(3) PV_FULL_FN(4) PV_FULL_FN(5) PV_FULL_FN(6)
 PV_MR_FN(1, 4) PV_MR_FN(2, 4) PV_MR_FN(3, 4) PV_MR_FN(4, 4) PV_MR_FN(5, 4) PV_MR_FN(6, 4)
 PV_MR_FN(1, 2) PV_MR_FN(2, 2) PV_MR_FN(3, 2) PV_MR_FN(4, 2) PV_MR_FN(5, 2) PV_MR_FN(6, 2)
 PV_MR_FN(7, 2) PV_MR_FN(8, 2) PV_MR_FN(9, 2) PV_MR_FN(10, 2) PV_MR_FN(11, 2) PV_MR_FN(12, 2)
@@ -132,6 +145,8 @@ static void (*const qk_tiles[QK_MR + 1])(const qk_args *) = {
     NULL, qk_1, qk_2, qk_3, qk_4, qk_5, qk_6, qk_7, qk_8, qk_9, qk_10, qk_11, qk_12};
 static void (*const pv4_tiles[PV_MR4 + 1])(const pv_args *) = {
     NULL, pv4_1, pv4_2, pv4_3, pv4_4, pv4_5, pv4_6};
+static void (*const pvf_tiles[PV_MR4 + 1])(const pv_args *) = {
+    NULL, pvf_1, pvf_2, pvf_3, pvf_4, pvf_5, pvf_6};
 static void (*const pv2_tiles[PV_MR2 + 1])(const pv_args *) = {
     NULL, pv2_1, pv2_2, pv2_3, pv2_4, pv2_5, pv2_6, pv2_7, pv2_8, pv2_9, pv2_10, pv2_11, pv2_12};
 
@@ -172,18 +187,21 @@ static void qk_avx512(const float *q, size_t ldq, const float *k, size_t ldk, in
 
 static void pv_avx512(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols,
                       int d, float *acc, size_t ldacc) {
-    pv_args a = {.ldp = ldp, .ldv = ldv, .cols = cols, .ldacc = ldacc};
-    for (int c0 = 0; c0 < d; c0 += 64) {
-        const int w = d - c0 < 64 ? d - c0 : 64; /* the chunk's columns */
-        const bool wide = w > 32;
-        for (int j = 0; j < 4; j++) a.m[j] = lane_mask(w - 16 * j);
-        a.v = v + c0;
-        const int mrmax = wide ? PV_MR4 : PV_MR2;
-        for (int i0 = 0; i0 < rows; i0 += mrmax) {
-            const int mr = rows - i0 < mrmax ? rows - i0 : mrmax;
-            a.p = p + (size_t)i0 * ldp;
-            a.acc = acc + (size_t)i0 * ldacc + (size_t)c0;
-            (wide ? pv4_tiles : pv2_tiles)[mr](&a);
+    pv_args a = {.ldp = ldp, .ldv = ldv, .ldacc = ldacc};
+    for (int k0 = 0; k0 < cols; k0 += PV_KB) {
+        a.cols = cols - k0 < PV_KB ? cols - k0 : PV_KB;
+        for (int c0 = 0; c0 < d; c0 += 64) {
+            const int w = d - c0 < 64 ? d - c0 : 64; /* the chunk's columns */
+            const bool wide = w > 32;
+            for (int j = 0; j < 4; j++) a.m[j] = lane_mask(w - 16 * j);
+            a.v = v + (size_t)k0 * ldv + (size_t)c0;
+            const int mrmax = wide ? PV_MR4 : PV_MR2;
+            for (int i0 = 0; i0 < rows; i0 += mrmax) {
+                const int mr = rows - i0 < mrmax ? rows - i0 : mrmax;
+                a.p = p + (size_t)i0 * ldp + (size_t)k0;
+                a.acc = acc + (size_t)i0 * ldacc + (size_t)c0;
+                (w == 64 ? pvf_tiles : wide ? pv4_tiles : pv2_tiles)[mr](&a);
+            }
         }
     }
 }
