@@ -15,7 +15,8 @@
  * plus the accumulators, whatever the sequence length.  A sequence of up to
  * ER_ATT_COLS tokens is one key block, i.e. an ordinary softmax.  Results do
  * not depend on the number of threads (each item is computed by one thread
- * in a fixed order). */
+ * in a fixed order).  The two GEMMs are er_att_qk / er_att_pv
+ * (att_kernels.h: erserve's AVX-512 code, cblas without AVX-512F). */
 #include "encoder_internal.h"
 
 #include <cblas.h>
