@@ -15,19 +15,23 @@
  * plus the accumulators, whatever the sequence length.  A sequence of up to
  * ER_ATT_COLS tokens is one key block, i.e. an ordinary softmax.  Results do
  * not depend on the number of threads (each item is computed by one thread
- * in a fixed order). */
+ * in a fixed order).  The two GEMMs are er_att_qk / er_att_pv
+ * (att_kernels.h: erserve's AVX-512 code, cblas without AVX-512F). */
 #include "encoder_internal.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "att_kernels.h"
+#include "gemm.h"
 #include "kernels.h"
 
 size_t er_attention_scratch_floats(int hidden) {
     return (size_t)ER_ATT_ROWS * ER_ATT_COLS    /* tile */
            + (size_t)ER_ATT_ROWS * (size_t)hidden /* acc, head_dim <= hidden */
-           + 2 * (size_t)ER_ATT_ROWS;           /* m, l */
+           + 2 * (size_t)ER_ATT_ROWS            /* m, l */
+           + (size_t)ER_ATT_PANEL * (size_t)hidden; /* kpack: one panel of keys */
 }
 
 typedef struct {
@@ -113,6 +117,7 @@ static void attention_item(void *arg, int item, int thread) {
     float *acc = tile + (size_t)ER_ATT_ROWS * ER_ATT_COLS; // [rows, d]
     float *m = acc + (size_t)ER_ATT_ROWS * x->hidden;      // [rows]
     float *l = m + ER_ATT_ROWS;                             // [rows]
+    float *kpack = l + ER_ATT_ROWS;                         // [d, ER_ATT_PANEL]
     for (int r = 0; r < rows; r++) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
@@ -122,13 +127,13 @@ static void attention_item(void *arg, int item, int thread) {
     key_range(a->bias, n, i0, i0 + rows, &j0, &j1);
     for (int k0 = j0; k0 < j1; k0 += ER_ATT_COLS) {
         const int cols = j1 - k0 < ER_ATT_COLS ? j1 - k0 : ER_ATT_COLS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, d, a->scale, q, ld,
-                    k + (size_t)k0 * ld, ld, 0.0f, tile, cols); // [rows, cols]
+        er_att_qk(q, (size_t)ld, k + (size_t)k0 * ld, (size_t)ld, rows, cols, d, a->scale, tile,
+                  (size_t)cols, kpack); // [rows, cols]
         if (a->bias && a->bias->add)
             a->bias->add(a->bias, s, h, i0, i0 + rows, k0, k0 + cols, tile, cols);
         online_update(a->bias, i0, k0, rows, cols, d, tile, acc, m, l);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, cols, 1.0f, tile, cols,
-                    v + (size_t)k0 * ld, ld, 1.0f, acc, d); // [rows, d]
+        er_att_pv(tile, (size_t)cols, v + (size_t)k0 * ld, (size_t)ld, rows, cols, d, acc,
+                  (size_t)d); // [rows, d]
     }
     float *out = a->out + (first + (size_t)i0) * ldo + (size_t)h * d; // [rows, d] stride ldo
     for (int r = 0; r < rows; r++) {
@@ -145,13 +150,15 @@ void er_attention(er_ctx *x, const er_batch *b, const er_att_args *a) {
         off += b->seq_len[s];
         j.n_blocks += (b->seq_len[s] + ER_ATT_ROWS - 1) / ER_ATT_ROWS;
     }
-    /* Each team thread runs whole small GEMMs; OpenBLAS threading inside them
-     * would only contend (see er_ctx_params.n_threads). */
+    /* Each team thread runs whole small GEMMs; where they are OpenBLAS's
+     * (att_kernels.h), its threading inside them would only contend (see
+     * er_ctx_params.n_threads). */
+    const bool blas = er_gemm_backend_get() != ER_GEMM_AVX512 && x->p.n_threads > 1;
     int blas_threads = 1;
-    if (x->p.n_threads > 1) {
+    if (blas) {
         blas_threads = openblas_get_num_threads();
         openblas_set_num_threads(1);
     }
     er_par_run(x->par, attention_item, &j, j.n_blocks * a->n_heads);
-    if (x->p.n_threads > 1) openblas_set_num_threads(blas_threads);
+    if (blas) openblas_set_num_threads(blas_threads);
 }

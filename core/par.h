@@ -1,8 +1,10 @@
-/* er_par: a parallel-for team, a fixed set of fork-join threads for the
- * parts of one forward pass that OpenBLAS does not parallelise well
- * (per-head attention, elementwise row passes).  The calling thread takes
- * part; the others are created once at init and park on a condition
- * variable between calls, so er_par_run does not allocate.
+/* er_par: a parallel-for team, a fixed set of fork-join threads for one
+ * forward pass: the weight GEMMs (gemm.h: panels of output columns per
+ * thread), attention (per sequence, head and query block) and the row
+ * passes.  The calling thread takes part; the others are created once at
+ * init, spin briefly after each run (the next one of a forward follows within
+ * microseconds) and then park on a condition variable, so er_par_run does
+ * not allocate and an idle team costs no CPU.
  *
  * Item i always runs the same computation whichever thread takes it, so
  * results do not depend on the thread count.

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench_util.h"
 #include "encoder.h"
@@ -47,19 +48,18 @@ static void sgemm_ceiling(const er_model *m, int T, const float *x, float *y, fl
 /* The JSON line: forward and ceiling medians (seconds) turned into rates.
  * FF: the FFN input projection's width (2 x intermediate when gated). */
 static void print_result(const er_model *m, int FF, int B, int S, int threads, double fwd,
-                         double gemm, double rss, double cpu) {
+                         double gemm, double cpu, double rss) {
     const er_config *c = er_model_config(m);
     const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
     double proj_flops = 2.0 * T * ((double)4 * H * H + (double)H * (F + FF)) * L;
     double attn_flops = 4.0 * B * (double)S * S * H * L;
     double total = proj_flops + attn_flops;
     printf("{\"engine\":\"erserve\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"ms_per_forward\":%.2f,"
-           "\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"sgemm_peak_gflops\":%.1f,\"fraction_of_peak\":%.3f,"
-           "\"blas\":\"%s\",\"compute\":\"%s\",\"rss_mib\":%.0f,\"cpu_ms_per_forward\":%.2f,"
-           "\"gemm\":\"%s\"}\n",
-           B, S, threads, 1e3 * fwd, T / fwd, total / fwd / 1e9, proj_flops / gemm / 1e9,
+           "\"cpu_ms_per_forward\":%.2f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"sgemm_peak_gflops\":%.1f,\"fraction_of_peak\":%.3f,"
+           "\"blas\":\"%s\",\"compute\":\"%s\",\"rss_mib\":%.0f,\"gemm\":\"%s\"}\n",
+           B, S, threads, 1e3 * fwd, 1e3 * cpu, T / fwd, total / fwd / 1e9, proj_flops / gemm / 1e9,
            (total / fwd) / (proj_flops / gemm), openblas_get_corename(),
-           er_compute_name(er_model_compute(m)), rss, 1e3 * cpu, er_gemm_describe());
+           er_compute_name(er_model_compute(m)), rss, er_gemm_describe());
 }
 
 static bool read_ids(const char *path, int32_t *ids, int n, int vocab) {
@@ -114,9 +114,12 @@ int main(int argc, char **argv) {
     if (ids_file && !read_ids(ids_file, ids, T, c->vocab_size)) return 1;
     er_batch b = {.n_seqs = B, .seq_len = lens, .ids = ids, .type_ids = NULL};
     float *out = malloc(er_head_out_size(m, &b) * sizeof *out); /* any head, SPLADE's included */
-    /* Forward and ceiling runs alternate so that both see the same machine noise. */
+    /* The forwards first, then the ceiling: OpenBLAS's idle pool threads spin
+     * (sched_yield) for 2^28 cycles after each multi-threaded call, so a
+     * ceiling run right before a forward would take a core from the forward's
+     * team (measured: 2-thread forwards 1.0-1.6x slower). */
     double *tf = malloc((size_t)iters * sizeof *tf), *tg = malloc((size_t)iters * sizeof *tg);
-    double *tc = malloc((size_t)iters * sizeof *tc); /* CPU seconds of each forward */
+    double *tc = malloc((size_t)iters * sizeof *tc); /* process CPU time: the threads' sum */
     float *y = malloc((size_t)T * (size_t)FF * sizeof *y);
     float *a = malloc((size_t)T * (size_t)FF * sizeof *a);
     double rss = 0; /* after the warm-up forward, before the ceiling touches the fp32 weights */
@@ -126,14 +129,17 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double t1 = now_s(), c1 = process_cpu_s();
-        if (i < 0) rss = bench_rss_mib();
-        sgemm_ceiling(m, T, x, y, a);
-        if (i >= 0) {
-            tf[i] = t1 - t0;
-            tc[i] = c1 - c0;
-            tg[i] = now_s() - t1;
+        if (i < 0) {
+            rss = bench_rss_mib();
+        } else {
+            tf[i] = now_s() - t0;
+            tc[i] = process_cpu_s() - c0;
         }
+    }
+    for (int i = -1; i < iters; i++) {
+        double t1 = now_s();
+        sgemm_ceiling(m, T, x, y, a);
+        if (i >= 0) tg[i] = now_s() - t1;
     }
     const char *dump_head = getenv("BENCH_DUMP_HEAD");
     if (dump_file || dump_head) { /* x was overwritten by the ceiling run: one more forward */
@@ -142,10 +148,9 @@ int main(int argc, char **argv) {
             (dump_head && !write_floats(dump_head, out, er_head_out_size(m, &b))))
             return 1;
     }
-    print_result(m, FF, B, S, threads, median(tf, iters), median(tg, iters), rss,
-                 median(tc, iters));
-    free(tc);
-    free(a); free(y); free(tf); free(tg); free(lens); free(ids); free(x); free(out);
+    print_result(m, FF, B, S, threads, median(tf, iters), median(tg, iters), median(tc, iters),
+                 rss);
+    free(a); free(y); free(tf); free(tg); free(tc); free(lens); free(ids); free(x); free(out);
     er_ctx_free(ctx);
     er_model_free(m);
     return 0;

@@ -4,11 +4,15 @@
  * additive bias through the callback, a local window, a strided (fused QKV)
  * layout, and independence from the thread count. */
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../check_main.h"
+#include "att_kernels.h"
 #include "encoder_internal.h"
+#include "gemm.h"
 
 #include <cblas.h>
 
@@ -33,19 +37,19 @@ static void test_bias(const er_att_bias *self, int seq, int head, int i0, int i1
 
 /* Reference: out[t, h*d..] for each sequence, in double. */
 static void reference(const er_batch *b, const float *q, const float *k, const float *v, int ld,
-                      float scale, const er_att_bias *bias, double *out) {
+                      int nh, int hd, float scale, const er_att_bias *bias, double *out) {
     int off = 0;
     double *p = malloc(sizeof(double) * 4096);
     for (int s = 0; s < b->n_seqs; s++) {
         const int n = b->seq_len[s];
-        for (int h = 0; h < N_HEADS; h++)
+        for (int h = 0; h < nh; h++)
             for (int i = 0; i < n; i++) {
                 double mx = -INFINITY;
                 for (int j = 0; j < n; j++) {
                     double dot = 0;
-                    for (int c = 0; c < HEAD_DIM; c++)
-                        dot += (double)q[(size_t)(off + i) * ld + h * HEAD_DIM + c] *
-                               k[(size_t)(off + j) * ld + h * HEAD_DIM + c];
+                    for (int c = 0; c < hd; c++)
+                        dot += (double)q[(size_t)(off + i) * ld + h * hd + c] *
+                               k[(size_t)(off + j) * ld + h * hd + c];
                     dot = (double)(float)(dot * scale);
                     if (bias && bias->add) {
                         float t = 0.0f;
@@ -58,11 +62,11 @@ static void reference(const er_batch *b, const float *q, const float *k, const f
                 }
                 double sum = 0;
                 for (int j = 0; j < n; j++) sum += (p[j] = exp(p[j] - mx));
-                for (int c = 0; c < HEAD_DIM; c++) {
+                for (int c = 0; c < hd; c++) {
                     double a = 0;
                     for (int j = 0; j < n; j++)
-                        a += p[j] * v[(size_t)(off + j) * ld + h * HEAD_DIM + c];
-                    out[(size_t)(off + i) * HID + h * HEAD_DIM + c] = a / sum;
+                        a += p[j] * v[(size_t)(off + j) * ld + h * hd + c];
+                    out[(size_t)(off + i) * (nh * hd) + h * hd + c] = a / sum;
                 }
             }
         off += n;
@@ -70,9 +74,12 @@ static void reference(const er_batch *b, const float *q, const float *k, const f
     free(p);
 }
 
-/* Runs er_attention on random q, k, v (row stride ld) with `threads` and
- * returns the worst abs error against the reference. */
-static double run_case(int threads, int ld, const er_att_bias *bias, float *out_copy) {
+/* Runs er_attention on random q, k, v (row stride ld) with `threads`, nh
+ * heads of hd (nh * hd <= HID) and returns the worst abs error against the
+ * reference (0 without computing it when out_copy is set and check is
+ * false: the caller compares bits). */
+static double run_heads(int threads, int ld, int nh, int hd, const er_att_bias *bias,
+                        float *out_copy, bool check) {
     er_model *m = NULL;
     er_err err = {0};
     ck_assert_int_eq(er_model_load(MODEL, NULL, &m, &err), ER_OK);
@@ -90,18 +97,24 @@ static double run_case(int threads, int ld, const er_att_bias *bias, float *out_
     for (size_t i = 0; i < (size_t)T * ld; i++) qkv[i] = frand(&seed);
     const float *q = qkv, *k = qkv + (ld > HID ? HID : 0), *v = qkv + (ld > HID ? 2 * HID : 0);
     float *out = malloc(sizeof(float) * (size_t)T * HID); // [T, HID]
-    er_att_args a = {.q = q, .k = k, .v = v, .ld = ld, .out = out, .n_heads = N_HEADS,
-                     .head_dim = HEAD_DIM, .scale = 0.25f, .bias = bias};
+    er_att_args a = {.q = q, .k = k, .v = v, .ld = ld, .out = out, .n_heads = nh,
+                     .head_dim = hd, .scale = 0.25f, .bias = bias};
     er_attention(x, &b, &a);
     double *ref = malloc(sizeof(double) * (size_t)T * HID);
-    reference(&b, q, k, v, ld, 0.25f, bias, ref);
     double worst = 0;
-    for (size_t i = 0; i < (size_t)T * HID; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
-    if (out_copy) memcpy(out_copy, out, sizeof(float) * (size_t)T * HID);
+    if (check || !out_copy) {
+        reference(&b, q, k, v, ld, nh, hd, 0.25f, bias, ref);
+        for (size_t i = 0; i < (size_t)T * nh * hd; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
+    }
+    if (out_copy) memcpy(out_copy, out, sizeof(float) * (size_t)T * nh * hd);
     free(ref); free(out); free(qkv); free(ids);
     er_ctx_free(x);
     er_model_free(m);
     return worst;
+}
+
+static double run_case(int threads, int ld, const er_att_bias *bias, float *out_copy) {
+    return run_heads(threads, ld, N_HEADS, HEAD_DIM, bias, out_copy, true);
 }
 
 START_TEST(plain_long_sequences_match_reference) {
@@ -136,6 +149,81 @@ START_TEST(fused_qkv_stride_and_threads) {
                   "results depend on the thread count");
     free(one);
     free(two);
+}
+END_TEST
+
+/* Head dims that are not multiples of 16 (DeBERTa-v3-xsmall's 32 as 2 x 24
+ * here, 13, a 48 wide chunk), through the whole tiled attention, on 1 and 2
+ * team threads (bit for bit). */
+START_TEST(odd_head_dims_match_reference) {
+    const int dims[][2] = {{2, 24}, {3, 13}, {1, 48}, {4, 12}}; /* heads, head_dim */
+    openblas_set_num_threads(1); /* as fused_qkv_stride_and_threads (cblas fallback) */
+    float *one = malloc(sizeof(float) * 1707 * HID), *two = malloc(sizeof(float) * 1707 * HID);
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        const int nh = dims[i][0], hd = dims[i][1];
+        er_att_bias both = {.add = test_bias, .arg = NULL, .window = 300};
+        double e = run_heads(1, 3 * HID, nh, hd, i % 2 ? &both : NULL, one, true);
+        ck_assert_msg(e < 2e-5, "%d heads of %d: max abs error %g", nh, hd, e);
+        run_heads(2, 3 * HID, nh, hd, i % 2 ? &both : NULL, two, false);
+        ck_assert_msg(memcmp(one, two, sizeof(float) * 1707 * (size_t)(nh * hd)) == 0,
+                      "%d heads of %d: results depend on the thread count", nh, hd);
+    }
+    free(one);
+    free(two);
+}
+END_TEST
+
+/* er_att_qk and er_att_pv alone, against double sums, over shapes that hit
+ * every tile tail (rows and keys not multiples of 12 / 6 / 32, d not a
+ * multiple of 16, d past one 64-column chunk), with strided operands; and a
+ * row gives the same bits whatever block it is computed in. */
+static void check_kernels(int rows, int cols, int d) {
+    const size_t ld = (size_t)d + 5, ldt = (size_t)cols + 3; /* strided, like a fused QKV */
+    float *q = malloc(sizeof(float) * rows * ld), *k = malloc(sizeof(float) * cols * ld);
+    float *v = malloc(sizeof(float) * cols * ld), *t = malloc(sizeof(float) * rows * ldt);
+    float *t2 = malloc(sizeof(float) * rows * ldt), *acc = malloc(sizeof(float) * rows * d);
+    float *acc2 = malloc(sizeof(float) * rows * d), *kpack = malloc(sizeof(float) * ER_ATT_PANEL * d);
+    unsigned seed = (unsigned)(rows * 131 + cols * 7 + d);
+    for (size_t i = 0; i < rows * ld; i++) q[i] = frand(&seed);
+    for (size_t i = 0; i < cols * ld; i++) k[i] = frand(&seed), v[i] = frand(&seed);
+    for (int i = 0; i < rows * d; i++) acc[i] = acc2[i] = frand(&seed);
+    er_att_qk(q, ld, k, ld, rows, cols, d, 0.5f, t, ldt, kpack);
+    er_att_pv(t, ldt, v, ld, rows, cols, d, acc, (size_t)d);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) {
+            double s = 0;
+            for (int c = 0; c < d; c++) s += (double)q[i * ld + c] * k[j * ld + c];
+            ck_assert_msg(fabs(t[i * ldt + j] - 0.5 * s) < 1e-5 * (1 + d),
+                          "qk %dx%dx%d [%d,%d]: %g vs %g", rows, cols, d, i, j, t[i * ldt + j], 0.5 * s);
+        }
+        for (int c = 0; c < d; c++) {
+            double s = acc2[i * d + c];
+            for (int j = 0; j < cols; j++) s += (double)t[i * ldt + j] * v[j * ld + c];
+            ck_assert_msg(fabs(acc[i * d + c] - s) < 1e-5 * (1 + cols),
+                          "pv %dx%dx%d [%d,%d]: %g vs %g", rows, cols, d, i, c, acc[i * d + c], s);
+        }
+    }
+    if (er_gemm_backend_get() != ER_GEMM_AVX512) goto done; /* OpenBLAS promises no such thing */
+    const int r0 = rows / 3; /* rows [r0, rows) alone: each row as in the full block */
+    er_att_qk(q + r0 * ld, ld, k, ld, rows - r0, cols, d, 0.5f, t2, ldt, kpack);
+    for (int i = r0; i < rows; i++) /* the row's scores, not the stride's gap */
+        ck_assert(memcmp(t2 + (i - r0) * ldt, t + i * ldt, sizeof(float) * cols) == 0);
+    er_att_pv(t + r0 * ldt, ldt, v, ld, rows - r0, cols, d, acc2 + r0 * d, (size_t)d);
+    ck_assert(memcmp(acc2 + r0 * d, acc + r0 * d, sizeof(float) * (rows - r0) * d) == 0);
+done:
+    free(q); free(k); free(v); free(t); free(t2); free(acc); free(acc2); free(kpack);
+}
+
+START_TEST(kernels_match_reference_odd_shapes) {
+    if (er_gemm_backend_get() != ER_GEMM_AVX512)
+        printf("attention kernels: GEMM backend OpenBLAS (no AVX-512F, or ERSERVE_GEMM=openblas): "
+               "checking the cblas fallback\n");
+    const int rows[] = {1, 5, 12, 13, 100, 128}, cols[] = {1, 17, 32, 33, 100, 512};
+    const int dims[] = {1, 7, 16, 24, 32, 33, 48, 64, 80, 96, 100, 128};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++)
+            for (size_t c = 0; c < sizeof dims / sizeof dims[0]; c++)
+                check_kernels(rows[i], cols[j], dims[c]);
 }
 END_TEST
 
@@ -180,6 +268,11 @@ static Suite *attention_suite(void) {
     tcase_add_test(tc, fused_qkv_stride_and_threads);
     tcase_add_test(tc, rope_matches_formula);
     suite_add_tcase(s, tc);
+    TCase *kc = tcase_create("kernels"); /* att_kernels.c: CK_RUN_CASE=kernels */
+    tcase_set_timeout(kc, 120);
+    tcase_add_test(kc, odd_head_dims_match_reference);
+    tcase_add_test(kc, kernels_match_reference_odd_shapes);
+    suite_add_tcase(s, kc);
     return s;
 }
 

@@ -1,0 +1,241 @@
+/* The attention work item's two small GEMMs (att_kernels.h).
+ *
+ * QK^T: the keys are taken ER_ATT_PANEL (32) at a time and transposed into
+ * kpack [d, 32] (8 KiB at d = 64, in L1); a 12 x 32 tile of scores then
+ * sits in 24 zmm accumulators over the whole reduction: per k, two kpack
+ * loads and 12 broadcasts of q (straight from the strided rows: no copy of
+ * q) feed 24 FMAs; the scale is applied once before the store.
+ *
+ * P.V: v[cols, d] is already [k, n] with n = d contiguous, so no packing
+ * (keys in passes of PV_KB, below):
+ * the d columns go in chunks of 64 (4 zmm, 6 rows: 24 accumulators) or, for
+ * the last chunk when at most 32 columns remain (d = 32, 48 = 32 + 16,
+ * 80 = 64 + 16, 96 = 64 + 32 ...), 2 zmm with 12 rows; lanes past d are
+ * masked.  The accumulators start from acc (the online softmax has already
+ * rescaled it), so acc + sum_c p[c] v[c] is one FMA chain per element. */
+#include "att_kernels.h"
+
+#include <cblas.h>
+#include <stdbool.h>
+
+#include "gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ER_ATT_X86 1
+#include <immintrin.h>
+#endif
+
+#define QK_MR 12  /* score rows per tile: 12 x 2 accumulators */
+#define PV_MR4 6  /* rows per tile with 4 column vectors (64 columns) */
+#define PV_MR2 12 /* rows per tile with 2 column vectors (32 columns) */
+/* Keys per P.V pass: v's rows are a whole hidden row apart (3 KiB at 768),
+ * so a head's rows fall on a quarter of L1's sets; 32 of them (8 KiB) stay
+ * in L1 while every row tile passes over them, 128 did not (measured: P.V
+ * took 3x the time of QK^T).  acc is stored and reloaded between passes,
+ * exactly, so the sum is the same chain as in one pass. */
+#define PV_KB 32
+
+static void qk_blas(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
+                    int d, float scale, float *tile, size_t ldt) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, d, scale, q, (int)ldq, k,
+                (int)ldk, 0.0f, tile, (int)ldt);
+}
+
+static void pv_blas(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols,
+                    int d, float *acc, size_t ldacc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, cols, 1.0f, p, (int)ldp, v,
+                (int)ldv, 1.0f, acc, (int)ldacc);
+}
+
+#ifdef ER_ATT_X86
+#define AVX512 __attribute__((target("avx512f")))
+#define INLINE static inline __attribute__((always_inline))
+
+static inline __mmask16 lane_mask(int n) { /* the first n (clamped to 0..16) lanes */
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+typedef struct {
+    const float *q; /* the tile's first row */
+    size_t ldq;
+    const float *kp; /* kpack [d, ER_ATT_PANEL] */
+    int d;
+    float scale;
+    float *t; /* the tile's first score */
+    size_t ldt;
+    __mmask16 m0, m1; /* valid keys of each half of the panel */
+} qk_args;
+
+INLINE AVX512 void qk_tile(const int mr, const qk_args *a) {
+    __m512 acc[QK_MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *b = a->kp;
+    for (int c = 0; c < a->d; c++, b += ER_ATT_PANEL) {
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            const __m512 av = _mm512_set1_ps(a->q[(size_t)i * a->ldq + (size_t)c]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+    }
+    const __m512 s = _mm512_set1_ps(a->scale);
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        float *t = a->t + (size_t)i * a->ldt;
+        _mm512_mask_storeu_ps(t, a->m0, _mm512_mul_ps(acc[i][0], s));
+        _mm512_mask_storeu_ps(t + 16, a->m1, _mm512_mul_ps(acc[i][1], s));
+    }
+}
+
+typedef struct {
+    const float *p; /* the tile's first probability */
+    size_t ldp;
+    const float *v; /* the chunk's first column of key 0 */
+    size_t ldv;
+    int cols;
+    float *acc; /* the tile's first accumulator */
+    size_t ldacc;
+    __mmask16 m[4]; /* valid columns of each vector */
+} pv_args;
+
+/* full: every lane of the nv vectors is a column (plain loads: the masked
+ * ones cost a mask-register move per vector and key in the inner loop). */
+INLINE AVX512 void pv_tile(const int mr, const int nv, const bool full, const pv_args *a) {
+    __m512 acc[PV_MR2][4];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++)
+            acc[i][j] = _mm512_maskz_loadu_ps(a->m[j], a->acc + (size_t)i * a->ldacc + 16 * j);
+    const float *v = a->v;
+    for (int c = 0; c < a->cols; c++, v += a->ldv) {
+        __m512 b[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++)
+            b[j] = full ? _mm512_loadu_ps(v + 16 * j) : _mm512_maskz_loadu_ps(a->m[j], v + 16 * j);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            const __m512 pv = _mm512_set1_ps(a->p[(size_t)i * a->ldp + (size_t)c]);
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; j++) acc[i][j] = _mm512_fmadd_ps(pv, b[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++)
+            _mm512_mask_storeu_ps(a->acc + (size_t)i * a->ldacc + 16 * j, a->m[j], acc[i][j]);
+}
+
+#define QK_MR_FN(r) \
+    static AVX512 void qk_##r(const qk_args *a) { qk_tile(r, a); }
+#define PV_MR_FN(r, nv) \
+    static AVX512 void pv##nv##_##r(const pv_args *a) { pv_tile(r, nv, false, a); }
+#define PV_FULL_FN(r) \
+    static AVX512 void pvf_##r(const pv_args *a) { pv_tile(r, 4, true, a); }
+QK_MR_FN(1) QK_MR_FN(2) QK_MR_FN(3) QK_MR_FN(4) QK_MR_FN(5) QK_MR_FN(6)
+QK_MR_FN(7) QK_MR_FN(8) QK_MR_FN(9) QK_MR_FN(10) QK_MR_FN(11) QK_MR_FN(12)
+PV_FULL_FN(1) PV_FULL_FN(2) PV_FULL_FN(3) PV_FULL_FN(4) PV_FULL_FN(5) PV_FULL_FN(6)
+PV_MR_FN(1, 4) PV_MR_FN(2, 4) PV_MR_FN(3, 4) PV_MR_FN(4, 4) PV_MR_FN(5, 4) PV_MR_FN(6, 4)
+PV_MR_FN(1, 2) PV_MR_FN(2, 2) PV_MR_FN(3, 2) PV_MR_FN(4, 2) PV_MR_FN(5, 2) PV_MR_FN(6, 2)
+PV_MR_FN(7, 2) PV_MR_FN(8, 2) PV_MR_FN(9, 2) PV_MR_FN(10, 2) PV_MR_FN(11, 2) PV_MR_FN(12, 2)
+static void (*const qk_tiles[QK_MR + 1])(const qk_args *) = {
+    NULL, qk_1, qk_2, qk_3, qk_4, qk_5, qk_6, qk_7, qk_8, qk_9, qk_10, qk_11, qk_12};
+static void (*const pv4_tiles[PV_MR4 + 1])(const pv_args *) = {
+    NULL, pv4_1, pv4_2, pv4_3, pv4_4, pv4_5, pv4_6};
+static void (*const pvf_tiles[PV_MR4 + 1])(const pv_args *) = {
+    NULL, pvf_1, pvf_2, pvf_3, pvf_4, pvf_5, pvf_6};
+static void (*const pv2_tiles[PV_MR2 + 1])(const pv_args *) = {
+    NULL, pv2_1, pv2_2, pv2_3, pv2_4, pv2_5, pv2_6, pv2_7, pv2_8, pv2_9, pv2_10, pv2_11, pv2_12};
+
+/* kpack[c][j] = key j's element c for the panel's keys [0, n) (n <= 32),
+ * zeros for the rest: one gather of 16 keys per element and half (a scalar
+ * transpose took as long as the tile's FMAs). */
+static AVX512 void pack_keys(const float *k, size_t ldk, int n, int d, float *kpack) {
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)ldk));
+    const __mmask16 m0 = lane_mask(n), m1 = lane_mask(n - 16);
+    const float *k1 = n > 16 ? k + 16 * ldk : k; /* keys 16..31 */
+    for (int c = 0; c < d; c++) {
+        _mm512_storeu_ps(kpack + c * ER_ATT_PANEL,
+                         _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, idx, k + c, 4));
+        _mm512_storeu_ps(kpack + c * ER_ATT_PANEL + 16,
+                         m1 ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, idx, k1 + c, 4)
+                            : _mm512_setzero_ps());
+    }
+}
+
+static void qk_avx512(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
+                      int d, float scale, float *tile, size_t ldt, float *kpack) {
+    qk_args a = {.ldq = ldq, .kp = kpack, .d = d, .scale = scale, .ldt = ldt};
+    for (int j0 = 0; j0 < cols; j0 += ER_ATT_PANEL) {
+        const int n = cols - j0 < ER_ATT_PANEL ? cols - j0 : ER_ATT_PANEL;
+        pack_keys(k + (size_t)j0 * ldk, ldk, n, d, kpack);
+        a.m0 = lane_mask(n);
+        a.m1 = lane_mask(n - 16);
+        for (int i0 = 0; i0 < rows; i0 += QK_MR) {
+            const int mr = rows - i0 < QK_MR ? rows - i0 : QK_MR;
+            a.q = q + (size_t)i0 * ldq;
+            a.t = tile + (size_t)i0 * ldt + (size_t)j0;
+            qk_tiles[mr](&a);
+        }
+    }
+}
+
+static void pv_avx512(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols,
+                      int d, float *acc, size_t ldacc) {
+    pv_args a = {.ldp = ldp, .ldv = ldv, .ldacc = ldacc};
+    for (int k0 = 0; k0 < cols; k0 += PV_KB) {
+        a.cols = cols - k0 < PV_KB ? cols - k0 : PV_KB;
+        for (int c0 = 0; c0 < d; c0 += 64) {
+            const int w = d - c0 < 64 ? d - c0 : 64; /* the chunk's columns */
+            const bool wide = w > 32;
+            for (int j = 0; j < 4; j++) a.m[j] = lane_mask(w - 16 * j);
+            a.v = v + (size_t)k0 * ldv + (size_t)c0;
+            const int mrmax = wide ? PV_MR4 : PV_MR2;
+            for (int i0 = 0; i0 < rows; i0 += mrmax) {
+                const int mr = rows - i0 < mrmax ? rows - i0 : mrmax;
+                a.p = p + (size_t)i0 * ldp + (size_t)k0;
+                a.acc = acc + (size_t)i0 * ldacc + (size_t)c0;
+                (w == 64 ? pvf_tiles : wide ? pv4_tiles : pv2_tiles)[mr](&a);
+            }
+        }
+    }
+}
+#endif
+
+/* The AVX-512 code runs where the weight GEMMs do (ERSERVE_GEMM=openblas
+ * moves both to OpenBLAS). */
+static bool use_avx512(void) {
+#ifdef ER_ATT_X86
+    return er_gemm_backend_get() == ER_GEMM_AVX512;
+#else
+    return false;
+#endif
+}
+
+void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols, int d,
+               float scale, float *tile, size_t ldt, float *kpack) {
+#ifdef ER_ATT_X86
+    if (use_avx512()) {
+        qk_avx512(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
+        return;
+    }
+#endif
+    (void)kpack;
+    qk_blas(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt);
+}
+
+void er_att_pv(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols, int d,
+               float *acc, size_t ldacc) {
+#ifdef ER_ATT_X86
+    if (use_avx512()) {
+        pv_avx512(p, ldp, v, ldv, rows, cols, d, acc, ldacc);
+        return;
+    }
+#endif
+    pv_blas(p, ldp, v, ldv, rows, cols, d, acc, ldacc);
+}
