@@ -31,6 +31,27 @@ typedef struct {
     const float *gamma, *beta; /* [d] */
 } er_ln;
 
+/* A bottleneck adapter block (adapter_bn.c) after one sublayer of a post-LN
+ * layer, as the AdapterHub `adapters` library's sequential Adapter computes
+ * it (methods/modeling.py, Adapter.pre_forward / forward / post_forward):
+ * with h the sublayer's projection (its bias added) and r its residual input,
+ *   x   = original_ln_before ? LN(h + r) : h
+ *   res = residual_before_ln True: h; False: x; "post_add": h + r
+ *   out = up(act(down(x))) * scaling + res
+ *   new residual stream = original_ln_after ? LN(out + r) : out
+ * LN is the layer's own LayerNorm of that sublayer. */
+typedef enum { ER_BN_RELU, ER_BN_GELU, ER_BN_GELU_TANH, ER_BN_SILU, ER_BN_TANH, ER_BN_SIGMOID,
+               ER_BN_LEAKY_RELU, ER_BN_LINEAR } er_bn_act;
+typedef enum { ER_BN_RES_SUBLAYER, ER_BN_RES_INPUT, ER_BN_RES_POST_ADD } er_bn_res;
+typedef struct er_bn {
+    er_lin down;           /* [bottleneck, hidden] */
+    er_lin up;             /* [hidden, bottleneck] */
+    er_bn_act act;
+    er_bn_res residual;
+    float scaling;
+    bool original_ln_before, original_ln_after;
+} er_bn;
+
 typedef struct {
     er_lin q, k, v, o;    /* [hidden, hidden] each */
     er_ln attn_ln;        /* after attention + residual */
@@ -39,6 +60,8 @@ typedef struct {
     er_ln out_ln;         /* after FFN + residual */
     er_lin qkv;           /* q, k, v as one packed GEMM [3 * hidden, hidden]
                              (w NULL; packed and b set by er_model_pack) */
+    const er_bn *bn_att;  /* bottleneck adapters after attention / after the FFN */
+    const er_bn *bn_out;  /* (adapter_bn.c; owned by the adapter), or NULL */
 } er_layer_w;
 
 typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT_GELU,
@@ -119,8 +142,13 @@ const char *er_adapter_base(const er_adapter *a);
 /* The saved head tensor for `name` (a base-model tensor name), or NULL. */
 const er_st_tensor *er_adapter_find(const er_model *m, const char *name);
 /* After the base's layers are loaded: attaches (or merges) every LoRA pair
- * to its layer's er_lin, checks every saved tensor is one it understands. */
+ * to its layer's er_lin, or each bottleneck adapter to its layer
+ * (er_layer_w.bn_att / bn_out); checks every saved tensor is one it
+ * understands. */
 er_status er_adapter_apply(er_model *m, er_err *err);
+/* The adapter's own prediction head (a bottleneck adapter's head_config.json)
+ * into m->head_*; *own false when it has none and the class's loader runs. */
+er_status er_adapter_load_head(er_model *m, bool *own, er_err *err);
 void er_adapter_free(er_adapter *a);
 
 /* Loading helpers for the architecture files, called only inside
