@@ -43,13 +43,16 @@
 #define HEAD_PICKLE "pytorch_model_head.bin"
 #define MAX_NAME 200
 
-typedef enum { HEAD_NONE, HEAD_CLASSIFICATION, HEAD_TAGGING } head_kind;
+/* HEAD_STATIC: a transformers *For* class's own head (adapters.init on it),
+ * saved under the class's tensor names; the class's loader reads it. */
+typedef enum { HEAD_NONE, HEAD_CLASSIFICATION, HEAD_TAGGING, HEAD_STATIC } head_kind;
 
 struct er_bn_adapter {
     er_st_file *file;             /* adapter.safetensors */
     er_st_file *head_file;        /* model_head.safetensors, or NULL */
     char name[MAX_NAME + 1];      /* the adapter's name inside its tensor names */
     bool mh, out;                 /* mh_adapter, output_adapter */
+    bool ln_after;                /* each block has adapter_norm_after */
     double rf_default;            /* reduction_factor (or its mapping's "default"; 0: none) */
     double rf_layer[ER_MAX_LAYERS]; /* a mapping's per-layer value; 0: the default */
     bool left_out[ER_MAX_LAYERS]; /* leave_out */
@@ -58,6 +61,7 @@ struct er_bn_adapter {
     struct {
         head_kind kind;
         char name[MAX_NAME + 1];
+        char cls[96];     /* HEAD_STATIC: model_class */
         int layers, labels;
         er_head_act act;
         bool bias;
@@ -165,8 +169,7 @@ static er_status read_act(const json_t *c, bool versioned, er_bn_act *out, er_er
 /* Settings that change the math and are not implemented: refused by name
  * when set to anything but their default. */
 static er_status refuse_unimplemented(const json_t *c, er_err *err) {
-    static const char *const OFF[] = {"is_parallel", "use_gating", "phm_layer", "ln_before",
-                                      "ln_after"};
+    static const char *const OFF[] = {"is_parallel", "use_gating", "phm_layer", "ln_before"};
     for (size_t i = 0; i < sizeof OFF / sizeof *OFF; i++) {
         const json_t *v = json_object_get(c, OFF[i]);
         if (v && !json_is_null(v) && !json_is_false(v))
@@ -265,6 +268,9 @@ static er_status read_bn_config(json_t *c, bool versioned, er_bn_adapter *b, er_
                       "in [-1e4, 1e4]");
     if ((st = flag(c, "original_ln_before", false, &p->original_ln_before, err)) != ER_OK ||
         (st = flag(c, "original_ln_after", true, &p->original_ln_after, err)) != ER_OK ||
+        (st = flag(c, "ln_after", false, &b->ln_after, err)) != ER_OK ||
+        (st = flag(c, "adapter_residual_before_ln", false, &p->adapter_residual_before_ln,
+                   err)) != ER_OK ||
         (st = read_residual(c, p, err)) != ER_OK || (st = read_act(c, versioned, &p->act, err)) != ER_OK ||
         (st = read_reduction(c, b, err)) != ER_OK || (st = read_leave_out(c, b, err)) != ER_OK)
         return st;
@@ -339,6 +345,42 @@ static er_status read_head_fields(const json_t *h, er_bn_adapter *b, er_err *err
     return read_head_act(h, &b->head.act, err);
 }
 
+/* A static head's head_config.json (its "config" null): the class it
+ * belongs to and its number of labels, at the top level. */
+static er_status read_static_head(const json_t *root, er_bn_adapter *b, er_err *err) {
+    const char *cls = json_string_value(json_object_get(root, "model_class"));
+    const json_t *labels = json_object_get(root, "num_labels");
+    long long n = json_is_integer(labels) ? json_integer_value(labels) : 0;
+    if (!cls || strlen(cls) >= sizeof b->head.cls || n < 1 || n > ER_MAX_LABELS)
+        return er_set(err, ER_ERR_FORMAT, "head_config.json: a static head needs 'model_class' and "
+                      "'num_labels' in [1, %d]", ER_MAX_LABELS);
+    snprintf(b->head.cls, sizeof b->head.cls, "%s", cls);
+    b->head.kind = HEAD_STATIC;
+    b->head.labels = (int)n;
+    return ER_OK;
+}
+
+/* The PEFT task type whose class the head's is: the static head's class
+ * suffix, or the flex head's type; NULL without a head. */
+static const char *head_task(const er_bn_adapter *b, er_err *err, er_status *st) {
+    static const char *const SUFFIX[][2] = {{"ForSequenceClassification", "SEQ_CLS"},
+                                            {"ForTokenClassification", "TOKEN_CLS"},
+                                            {"ForQuestionAnswering", "QUESTION_ANS"}};
+    *st = ER_OK;
+    if (b->head.kind == HEAD_CLASSIFICATION) return "SEQ_CLS";
+    if (b->head.kind == HEAD_TAGGING) return "TOKEN_CLS";
+    if (b->head.kind == HEAD_NONE) return NULL;
+    size_t n = strlen(b->head.cls);
+    for (size_t i = 0; i < sizeof SUFFIX / sizeof *SUFFIX; i++) {
+        size_t k = strlen(SUFFIX[i][0]);
+        if (n > k && !strcmp(b->head.cls + n - k, SUFFIX[i][0])) return SUFFIX[i][1];
+    }
+    *st = er_set(err, ER_ERR_UNSUPPORTED, "head_config.json: model_class '%s' is not supported "
+                 "(*ForSequenceClassification, *ForTokenClassification, *ForQuestionAnswering "
+                 "are)", b->head.cls);
+    return NULL;
+}
+
 /* head_config.json, when the directory has one: its fields into b->head,
  * its label names into *id2label (owned by the caller), its weights opened. */
 static er_status read_head(const char *dir, er_bn_adapter *b, json_t **id2label, er_err *err) {
@@ -353,14 +395,19 @@ static er_status read_head(const char *dir, er_bn_adapter *b, json_t **id2label,
     free(text);
     const json_t *h = json_object_get(root, "config");
     const char *name = json_string_value(json_object_get(root, "name"));
-    if (!json_is_object(h) || !name || strlen(name) > MAX_NAME)
+    if (!json_is_object(root))
+        st = er_set(err, ER_ERR_FORMAT, "%s: invalid JSON", path);
+    else if (!h || json_is_null(h))
+        st = read_static_head(root, b, err);
+    else if (!json_is_object(h) || !name || strlen(name) > MAX_NAME)
         st = er_set(err, ER_ERR_FORMAT, "%s: not a head config as `adapters` saves it (a "
                     "\"config\" object and the head's \"name\")", path);
-    if (st == ER_OK) {
+    else {
         snprintf(b->head.name, sizeof b->head.name, "%s", name);
         st = read_head_fields(h, b, err);
     }
-    if (st == ER_OK) st = read_labels(h, b->head.labels, id2label, err);
+    if (st == ER_OK)
+        st = read_labels(b->head.kind == HEAD_STATIC ? root : h, b->head.labels, id2label, err);
     json_decref(root);
     if (st == ER_OK && !file_exists(dir, HEAD_WEIGHTS) && file_exists(dir, HEAD_PICKLE))
         st = er_set(err, ER_ERR_UNSUPPORTED, "%s/" HEAD_PICKLE " is a torch pickle, which erserve "
@@ -425,11 +472,13 @@ er_status er_bn_open(er_model *m, er_adapter *a, const json_t *c, const char *di
                                      sizeof a->base, err);
     json_t *id2label = NULL;
     if (st == ER_OK) st = read_head(dir, b, &id2label, err);
-    const char *task = b->head.kind == HEAD_CLASSIFICATION ? "SEQ_CLS"
-                       : b->head.kind == HEAD_TAGGING      ? "TOKEN_CLS" : NULL;
+    const char *task = st == ER_OK ? head_task(b, err, &st) : NULL;
     if (st == ER_OK)
         st = er_adapter_task_config(m, a->base, task, b->head.labels, id2label, err);
     json_decref(id2label);
+    if (st == ER_OK && b->head.kind == HEAD_STATIC && strcmp(m->cfg.architecture, b->head.cls))
+        st = er_set(err, ER_ERR_MISMATCH, "head_config.json: model_class %s is not of the base "
+                    "model's family (its class would be %s)", b->head.cls, m->cfg.architecture);
     if (st == ER_OK) {
         m->arch = er_arch_get(m->cfg.arch);
         st = check_family(m, hidden, err);
@@ -497,18 +546,21 @@ static bool parse_name(const er_model *m, const er_bn_adapter *b, const char *s,
 static er_status check_names(const er_model *m, const er_bn_adapter *b, bool *prefixed,
                              er_err *err) {
     static const char *const PARAMS[] = {"adapter_down.0.weight", "adapter_down.0.bias",
-                                         "adapter_up.weight", "adapter_up.bias"};
+                                         "adapter_up.weight", "adapter_up.bias",
+                                         "adapter_norm_after.weight", "adapter_norm_after.bias"};
+    const size_t n_params = b->ln_after ? 6 : 4;
     *prefixed = false;
     for (size_t i = 0; i < er_st_count(b->file); i++) {
         const char *name = er_st_at(b->file, i)->name, *param = NULL;
         int layer = -1, place = -1;
         bool ok = parse_name(m, b, name, &layer, &place, &param);
-        ok = ok && (!strcmp(param, PARAMS[0]) || !strcmp(param, PARAMS[1]) ||
-                    !strcmp(param, PARAMS[2]) || !strcmp(param, PARAMS[3]));
+        size_t j = 0;
+        while (ok && j < n_params && strcmp(param, PARAMS[j])) j++;
+        ok = ok && j < n_params;
         if (!ok)
             return er_set(err, ER_ERR_UNSUPPORTED, "adapter tensor '%.200s' is not supported (the "
-                          "bottleneck adapter '%s''s adapter_down.0 and adapter_up on the encoder "
-                          "layers are)", name, b->name);
+                          "bottleneck adapter '%s''s adapter_down.0, adapter_up and, with ln_after, "
+                          "adapter_norm_after on the encoder layers are)", name, b->name);
         if (b->left_out[layer] || !(place ? b->out : b->mh))
             return er_set(err, ER_ERR_FORMAT, "adapter tensor '%.200s' is for a place the config "
                           "leaves without an adapter (mh_adapter, output_adapter, leave_out)", name);
@@ -556,7 +608,11 @@ static er_status load_block(er_model *m, er_bn_adapter *b, int layer, int place,
     snprintf(key, sizeof key, "%sadapter_up.weight", pre);
     if ((st = bn_tensor(m, b, key, H, D, &blk->up.w, err)) != ER_OK) return st; // [H, D]
     snprintf(key, sizeof key, "%sadapter_up.bias", pre);
-    return bn_tensor(m, b, key, H, 0, &blk->up.b, err); // [H]
+    if ((st = bn_tensor(m, b, key, H, 0, &blk->up.b, err)) != ER_OK || !b->ln_after) return st;
+    snprintf(key, sizeof key, "%sadapter_norm_after.weight", pre);
+    if ((st = bn_tensor(m, b, key, H, 0, &blk->ln_after.gamma, err)) != ER_OK) return st; // [H]
+    snprintf(key, sizeof key, "%sadapter_norm_after.bias", pre);
+    return bn_tensor(m, b, key, H, 0, &blk->ln_after.beta, err); // [H]
 }
 
 er_status er_bn_apply(er_model *m, er_adapter *a, er_err *err) {
@@ -585,9 +641,10 @@ er_status er_bn_apply(er_model *m, er_adapter *a, er_err *err) {
             else m->layers[i].bn_att = blk;
         }
     if (st == ER_OK)
-        er_log(ER_LOG_INFO, "adapter %s: bottleneck adapter '%s' (%d blocks, %s%s) from layer %d "
-               "over base %s", a->dir, b->name, a->n_adapted, b->mh ? "after attention " : "",
-               b->out ? "after the FFN" : "", a->lowest, a->base);
+        er_log(ER_LOG_INFO, "adapter %s: bottleneck adapter '%s', %d blocks after %s, from layer "
+               "%d over base %s", a->dir, b->name, a->n_adapted,
+               b->mh && b->out ? "attention and the FFN" : b->mh ? "attention" : "the FFN",
+               a->lowest, a->base);
     return st;
 }
 
@@ -611,10 +668,15 @@ static er_status head_lin(er_model *m, const er_bn_adapter *b, int index, int ou
     return st;
 }
 
+const er_st_tensor *er_bn_find(const er_adapter *a, const char *name) {
+    const er_bn_adapter *b = a->bn;
+    return b && b->head.kind == HEAD_STATIC ? er_st_find(b->head_file, name) : NULL;
+}
+
 er_status er_bn_load_head(er_model *m, er_adapter *a, bool *own, er_err *err) {
     er_bn_adapter *b = a->bn;
-    *own = b->head.kind != HEAD_NONE;
-    if (!*own) return ER_OK;
+    *own = b->head.kind == HEAD_CLASSIFICATION || b->head.kind == HEAD_TAGGING;
+    if (!*own) return ER_OK; /* the class's loader: a static head via er_bn_find */
     const bool act = b->head.act != ER_HEAD_ACT_NONE;
     const int out_index = b->head.layers == 2 ? (act ? 4 : 3) : 1;
     memset(&m->head_dense, 0, sizeof m->head_dense);
@@ -682,7 +744,14 @@ void er_bn_sublayer(er_ctx *x, const er_bn *a, float *h, const float *b, float *
     er_lin_apply(&a->down, in, n, down);
     bn_act(a->act, down, (size_t)n * (size_t)a->down.out);
     er_lin_apply(&a->up, down, n, up);
-    for (size_t i = 0; i < nd; i++) up[i] = up[i] * a->scaling + res[i];
+    if (!a->ln_after.gamma) {
+        for (size_t i = 0; i < nd; i++) up[i] = up[i] * a->scaling + res[i];
+    } else { /* nn.LayerNorm's default eps, not the model's */
+        const bool before = a->adapter_residual_before_ln;
+        for (size_t i = 0; i < nd; i++) up[i] = up[i] * a->scaling + (before ? res[i] : 0.0f);
+        er_add_layernorm(up, NULL, NULL, a->ln_after.gamma, a->ln_after.beta, 1e-5f, n, d, up);
+        for (size_t i = 0; !before && i < nd; i++) up[i] += res[i];
+    }
     if (a->original_ln_after) er_par_add_layernorm(x, up, hidden, NULL, ln, eps, n, d);
     else memcpy(hidden, up, nd * sizeof *hidden);
 }

@@ -62,6 +62,10 @@ er_status er_bn_apply(er_model *m, er_adapter *a, er_err *err);
  * head_out; *own false when the adapter has none (the base's head serves). */
 er_status er_bn_load_head(er_model *m, er_adapter *a, bool *own, er_err *err);
 
+/* A static head's saved tensor `name` (the class's own name for it), or
+ * NULL: it replaces the base checkpoint's (er_adapter_find). */
+const er_st_tensor *er_bn_find(const er_adapter *a, const char *name);
+
 void er_bn_adapter_free(er_bn_adapter *b);
 
 #endif

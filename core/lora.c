@@ -290,7 +290,8 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
 }
 
 const er_st_tensor *er_adapter_find(const er_model *m, const char *name) {
-    if (!m->adapter || !m->adapter->file) return NULL; /* a bottleneck adapter's head: er_bn_load_head */
+    if (!m->adapter) return NULL;
+    if (m->adapter->bn) return er_bn_find(m->adapter, name);
     char key[600];
     snprintf(key, sizeof key, PEFT_PREFIX "%s", name);
     const er_st_tensor *t = er_st_find(m->adapter->file, key);

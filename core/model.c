@@ -476,11 +476,14 @@ static int visit_bn(er_tensor_visit_fn fn, void *user, const char *name, const e
     char key[128];
     if (!a) return 0;
     const float how[] = {(float)a->act, (float)a->residual, a->scaling,
-                         (float)a->original_ln_before, (float)a->original_ln_after};
+                         (float)a->original_ln_before, (float)a->original_ln_after,
+                         (float)a->adapter_residual_before_ln};
     snprintf(key, sizeof key, "%s.down", name);
     int r = visit_lin(fn, user, key, &a->down);
     snprintf(key, sizeof key, "%s.up", name);
     if (!r) r = visit_lin(fn, user, key, &a->up);
+    snprintf(key, sizeof key, "%s.ln_after", name);
+    if (!r) r = visit_ln(fn, user, key, &a->ln_after, a->up.out);
     snprintf(key, sizeof key, "%s.how", name);
     return r ? r : fn(user, key, how, sizeof how / sizeof *how);
 }

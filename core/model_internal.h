@@ -37,9 +37,11 @@ typedef struct {
  * with h the sublayer's projection (its bias added) and r its residual input,
  *   x   = original_ln_before ? LN(h + r) : h
  *   res = residual_before_ln True: h; False: x; "post_add": h + r
- *   out = up(act(down(x))) * scaling + res
+ *   u   = up(act(down(x))) * scaling
+ *   out = ln_after ? (adapter_residual_before_ln ? LN_a(u + res) : LN_a(u) + res) : u + res
  *   new residual stream = original_ln_after ? LN(out + r) : out
- * LN is the layer's own LayerNorm of that sublayer. */
+ * LN is the layer's own LayerNorm of that sublayer, LN_a the adapter's
+ * adapter_norm_after (eps 1e-5, nn.LayerNorm's default). */
 typedef enum { ER_BN_RELU, ER_BN_GELU, ER_BN_GELU_TANH, ER_BN_SILU, ER_BN_TANH, ER_BN_SIGMOID,
                ER_BN_LEAKY_RELU, ER_BN_LINEAR } er_bn_act;
 typedef enum { ER_BN_RES_SUBLAYER, ER_BN_RES_INPUT, ER_BN_RES_POST_ADD } er_bn_res;
@@ -50,6 +52,8 @@ typedef struct er_bn {
     er_bn_res residual;
     float scaling;
     bool original_ln_before, original_ln_after;
+    bool adapter_residual_before_ln;
+    er_ln ln_after;        /* [hidden]; gamma NULL: none */
 } er_bn;
 
 typedef struct {

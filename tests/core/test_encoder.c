@@ -31,6 +31,8 @@ static const char *const GOLDEN_MODELS[] = {
     "bert-long",
     /* PEFT LoRA adapters over the fixtures above (tests/fixtures/ref_lora.py) */
     "lora-bert-seqcls", "lora-roberta-rslora", "lora-distilbert-seqcls", "lora-minilm-embed",
+    /* AdapterHub bottleneck adapters over them (tests/fixtures/ref_bottleneck.py) */
+    "bn-bert-pfeiffer", "bn-roberta-houlsby", "bn-distilbert-lnafter", "bn-minilm-embed",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 
