@@ -54,6 +54,10 @@ int er_model_lowest_adapted(const er_model *m) {
 
 int er_model_adapted_modules(const er_model *m) { return m->adapter ? m->adapter->n_adapted : 0; }
 
+const char *er_model_adapter_kind(const er_model *m) {
+    return !m->adapter ? NULL : m->adapter->bn ? "bottleneck" : "LoRA";
+}
+
 const char *er_model_base_dir(const er_model *m) { return m->adapter ? m->adapter->base : NULL; }
 
 er_status er_adapter_resolve_base(const char *name, const char *dir, const er_model_params *p,
