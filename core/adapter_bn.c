@@ -381,6 +381,31 @@ static const char *head_task(const er_bn_adapter *b, er_err *err, er_status *st)
     return NULL;
 }
 
+/* head_config.json's text[len]: its fields into b->head, its label names
+ * into *id2label (owned by the caller). */
+static er_status parse_head(const char *text, size_t len, er_bn_adapter *b, json_t **id2label,
+                            er_err *err) {
+    json_t *root = json_loadb(text, len, 0, NULL);
+    const json_t *h = json_object_get(root, "config");
+    const char *name = json_string_value(json_object_get(root, "name"));
+    er_status st;
+    if (!json_is_object(root))
+        st = er_set(err, ER_ERR_FORMAT, HEAD_CONFIG ": invalid JSON");
+    else if (!h || json_is_null(h))
+        st = read_static_head(root, b, err);
+    else if (!json_is_object(h) || !name || strlen(name) > MAX_NAME)
+        st = er_set(err, ER_ERR_FORMAT, HEAD_CONFIG ": not a head config as `adapters` saves it "
+                    "(a \"config\" object and the head's \"name\")");
+    else {
+        snprintf(b->head.name, sizeof b->head.name, "%s", name);
+        st = read_head_fields(h, b, err);
+    }
+    if (st == ER_OK)
+        st = read_labels(b->head.kind == HEAD_STATIC ? root : h, b->head.labels, id2label, err);
+    json_decref(root);
+    return st;
+}
+
 /* head_config.json, when the directory has one: its fields into b->head,
  * its label names into *id2label (owned by the caller), its weights opened. */
 static er_status read_head(const char *dir, er_bn_adapter *b, json_t **id2label, er_err *err) {
@@ -391,24 +416,8 @@ static er_status read_head(const char *dir, er_bn_adapter *b, json_t **id2label,
     snprintf(path, sizeof path, "%s/" HEAD_CONFIG, dir);
     er_status st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err);
     if (st != ER_OK) return st;
-    json_t *root = json_loadb(text, len, 0, NULL);
+    st = parse_head(text, len, b, id2label, err);
     free(text);
-    const json_t *h = json_object_get(root, "config");
-    const char *name = json_string_value(json_object_get(root, "name"));
-    if (!json_is_object(root))
-        st = er_set(err, ER_ERR_FORMAT, "%s: invalid JSON", path);
-    else if (!h || json_is_null(h))
-        st = read_static_head(root, b, err);
-    else if (!json_is_object(h) || !name || strlen(name) > MAX_NAME)
-        st = er_set(err, ER_ERR_FORMAT, "%s: not a head config as `adapters` saves it (a "
-                    "\"config\" object and the head's \"name\")", path);
-    else {
-        snprintf(b->head.name, sizeof b->head.name, "%s", name);
-        st = read_head_fields(h, b, err);
-    }
-    if (st == ER_OK)
-        st = read_labels(b->head.kind == HEAD_STATIC ? root : h, b->head.labels, id2label, err);
-    json_decref(root);
     if (st == ER_OK && !file_exists(dir, HEAD_WEIGHTS) && file_exists(dir, HEAD_PICKLE))
         st = er_set(err, ER_ERR_UNSUPPORTED, "%s/" HEAD_PICKLE " is a torch pickle, which erserve "
                     "never unpickles: re-save the adapter with save_adapter(..., "
@@ -483,6 +492,25 @@ er_status er_bn_open(er_model *m, er_adapter *a, const json_t *c, const char *di
         m->arch = er_arch_get(m->cfg.arch);
         st = check_family(m, hidden, err);
     }
+    return st;
+}
+
+er_status er_bn_parse_config(const char *text, size_t len, bool head, er_err *err) {
+    er_bn_adapter *b = calloc(1, sizeof *b);
+    if (!b) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    json_t *id2label = NULL, *c = head ? NULL : json_loadb(text, len, 0, NULL);
+    const char *model_name;
+    int hidden;
+    er_status st;
+    if (head) st = parse_head(text, len, b, &id2label, err);
+    else if (!er_bn_config_is_adapterhub(c))
+        st = er_set(err, ER_ERR_FORMAT, "adapter_config.json: no AdapterHub \"config\" object");
+    else if ((st = read_top(c, b, &model_name, &hidden, err)) == ER_OK)
+        st = read_bn_config(json_object_get(c, "config"), json_object_get(c, "version") != NULL, b,
+                            err);
+    json_decref(id2label);
+    json_decref(c);
+    er_bn_adapter_free(b);
     return st;
 }
 

@@ -66,6 +66,11 @@ er_status er_bn_load_head(er_model *m, er_adapter *a, bool *own, er_err *err);
  * NULL: it replaces the base checkpoint's (er_adapter_find). */
 const er_st_tensor *er_bn_find(const er_adapter *a, const char *name);
 
+/* Parses text[len] as an AdapterHub adapter_config.json (head false) or
+ * head_config.json (head true) with every check er_bn_open makes of it, and
+ * forgets the result: for the fuzz target (tests/fuzz/fuzz_adapter.c). */
+er_status er_bn_parse_config(const char *text, size_t len, bool head, er_err *err);
+
 void er_bn_adapter_free(er_bn_adapter *b);
 
 #endif

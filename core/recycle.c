@@ -147,7 +147,7 @@ er_status er_taskset_load_task(er_taskset *ts, int i, const er_task_spec *sp,
     er_model_params mp = er_model_default_params();
     mp.model_root = p->model_root;
     mp.lora_merge = p->lora_merge;
-    mp.compute = p->compute ? p->compute[i] : ER_COMPUTE_FP32;
+    mp.compute = sp->compute;
     mp.raw_embeddings = p->raw_embeddings;
     mp.token_embeddings = p->token_embeddings && p->token_embeddings[i];
     er_status st = er_model_load(sp->dir, &mp, &t->model, err);

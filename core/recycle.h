@@ -43,6 +43,10 @@ typedef struct {
     const char *name; /* [A-Za-z0-9_.-]{1,64} */
     const char *dir;  /* Hugging Face model directory with a head */
     int cut;          /* this task's own cut; 0 = the set's cut */
+    /* Weight-GEMM number format (model.h; zero = fp32).  Part of the
+     * lower-stack fingerprint, so tasks in different modes never share a
+     * stack or store keys. */
+    er_compute compute;
 } er_task_spec;
 
 typedef struct {
@@ -50,10 +54,6 @@ typedef struct {
     const char *store_path;   /* LMDB directory; NULL = no store, always compute */
     er_store_params store;    /* budget, dtype, ... (store.h) */
     const char *tokenizer;    /* fallback for tasks whose directory has no tokenizer; may be NULL */
-    /* [n] each task's weight-GEMM number format (model.h), or NULL: all
-     * fp32.  Part of the lower-stack fingerprint, so tasks in different
-     * modes never share a stack or store keys. */
-    const er_compute *compute;
     bool raw_embeddings;      /* embedding heads skip Normalize (er_model_params) */
     /* NULL, or one flag per spec: load that task's embedding model unpooled,
      * every token's last hidden state (er_model_params.token_embeddings) */

@@ -25,7 +25,6 @@ er_status er_taskset_init_dynamic(er_taskset *ts, int n, const er_taskset_params
     ts->p.tokenizer = ts->tokenizer;
     ts->p.store_path = NULL; /* opened once, at load */
     ts->p.token_embeddings = NULL; /* per spec at load; added tasks pool as their config says */
-    ts->p.compute = NULL; /* per spec at load; added tasks compute in fp32 */
     if (!ts->tasks || !ts->stacks || !ts->mu || (p->model_root && !ts->model_root) ||
         (p->tokenizer && !ts->tokenizer)) {
         free(ts->mu);

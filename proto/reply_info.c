@@ -13,13 +13,14 @@ static json_t *task_json(const er_task *t, int token_cap) {
     const er_config *mc = er_model_config(er_task_model(t));
     json_t *labels = json_array();
     for (int i = 0; i < mc->num_labels; i++) json_array_append_new(labels, json_string(mc->labels[i]));
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:b,s:i,s:i,s:i,s:i,s:i,s:i}", "name", er_task_name(t),
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:b,s:i,s:i,s:i,s:i,s:i,s:i,s:s}", "name", er_task_name(t),
                      "head", er_head_type_name(mc->head), "architecture", mc->architecture,
                      "model_type", mc->model_type, "labels", labels, "multi_label", mc->multi_label,
                      "hidden_size", mc->hidden_size, "num_layers", mc->num_layers, "cut",
                      er_task_cut(t), "lower_stack", er_task_lower_stack(t), "max_input_tokens",
                      er_task_max_input_tokens(t, token_cap), "output_width",
-                     er_model_head_width(er_task_model(t)));
+                     er_model_head_width(er_task_model(t)), "compute",
+                     er_compute_name(er_model_compute(er_task_model(t))));
 }
 
 static json_t *tasks_list(const er_taskset *ts, int token_cap) {

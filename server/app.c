@@ -91,17 +91,6 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
-    er_compute mode;
-    if (!er_compute_parse(cfg->compute ? cfg->compute : "fp32", &mode))
-        return er_set(err, ER_ERR_INVALID_ARG, "--compute must be fp32, bf16 or int8, not \"%s\"",
-                      cfg->compute);
-    er_compute modes[2 * SRV_MAX_TASKS];
-    for (int k = 0; k < n; k++) { /* a token twin computes as the task it copies */
-        int i = k;
-        while (i >= cfg->n_tasks || specs[k].dir != cfg->tasks[i].dir) i = (i + 1) % cfg->n_tasks;
-        modes[k] = cfg->task_compute[i] < 0 ? mode : (er_compute)cfg->task_compute[i];
-    }
-    tp.compute = modes;
     er_status st = open_tier(a, tp.store.dtype, err);
     if (st != ER_OK) return st;
     tp.tier = a->tier;

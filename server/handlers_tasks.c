@@ -1,5 +1,5 @@
 /* Tasks added and removed while serving: POST /v1/tasks {"name", "path",
- * "cut"?} and DELETE /v1/tasks/{name} (admin routes), and the task list of
+ * "cut"?, "compute"?} and DELETE /v1/tasks/{name} (admin routes), and the task list of
  * a re-read --config (SIGHUP).  The task set does the work (recycle.h:
  * er_taskset_add shares a lower stack by fingerprint, removal waits for the
  * calls that hold the task); here: where a path may point, and whether the
@@ -65,24 +65,30 @@ static bool handle_post(srv_call *c) {
                               JSON_REJECT_DUPLICATES, &je);
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *path = json_string_value(json_object_get(body, "path"));
-    const json_t *cut = json_object_get(body, "cut");
+    const json_t *cut = json_object_get(body, "cut"), *compute = json_object_get(body, "compute");
+    const char *mode_name = compute ? json_string_value(compute) : srv_app_config(a)->compute;
+    er_compute mode = ER_COMPUTE_FP32;
     char real[PATH_MAX], why[PATH_MAX + 128];
     if (!json_is_object(body)) srv_error(c, 400, "body: invalid JSON: %s", je.text);
     else if (!name || !path) srv_error(c, 400, "body needs string fields `name` and `path`");
     else if (cut && (!json_is_integer(cut) || json_integer_value(cut) < 0 ||
                      json_integer_value(cut) > 256))
         srv_error(c, 400, "`cut` must be an integer in [0, 256]");
+    else if (!er_compute_parse(mode_name ? mode_name : "fp32", &mode))
+        srv_error(c, 400, "`compute` must be \"fp32\", \"bf16\" or \"int8\"");
     else if (!under_root(root, path, real, sizeof real, why, sizeof why)) srv_error(c, 403, "%s", why);
     else {
-        er_task_spec sp = {.name = name, .dir = real, .cut = cut ? (int)json_integer_value(cut) : 0};
+        er_task_spec sp = {.name = name, .dir = real, .cut = cut ? (int)json_integer_value(cut) : 0,
+                           .compute = mode};
         er_err err = {0};
         int status = add_task(a, &sp, &err);
         if (status != 201) {
             srv_error(c, status, "%s", err.msg);
         } else {
             const er_task *t = er_taskset_find(srv_app_tasks(a), name);
-            srv_reply_json(c, 201, json_pack("{s:s,s:s,s:i,s:i,s:i}", "name", name, "head",
+            srv_reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i}", "name", name, "head",
                                              er_head_type_name(er_model_config(er_task_model(t))->head),
+                                             "compute", er_compute_name(mode),
                                              "cut", er_task_cut(t), "lower_stack",
                                              er_task_lower_stack(t), "lower_stacks",
                                              er_taskset_lower_stacks(srv_app_tasks(a))));
@@ -116,7 +122,7 @@ int srv_tasks_reload(const srv_app_view *a, const srv_config *old, const srv_con
     er_err err = {0};
     for (int i = 0; i < old->n_tasks; i++) { /* gone, or pointing elsewhere */
         const er_task_spec *o = &old->tasks[i], *n = spec_in(now, o->name);
-        if (n && !strcmp(n->dir, o->dir) && n->cut == o->cut) continue;
+        if (n && !strcmp(n->dir, o->dir) && n->cut == o->cut && n->compute == o->compute) continue;
         if (er_taskset_remove(a->tasks_admin, o->name, &err) == ER_OK) changes++;
     }
     for (int i = 0; i < now->n_tasks; i++) {

@@ -402,6 +402,16 @@ static er_status apply_flags(srv_config *c, int argc, char **argv, er_err *err) 
     return ER_OK;
 }
 
+/* Each task's compute mode: its own "@MODE", else --compute. */
+static er_status resolve_compute(srv_config *c, er_err *err) {
+    er_compute mode;
+    if (!er_compute_parse(c->compute ? c->compute : "fp32", &mode))
+        return errf(err, "--compute must be fp32, bf16 or int8, not \"%s\"", c->compute);
+    for (int i = 0; i < c->n_tasks; i++)
+        c->tasks[i].compute = c->task_compute[i] < 0 ? mode : (er_compute)c->task_compute[i];
+    return ER_OK;
+}
+
 er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool *printed,
                           er_err *err) {
     const char *cfg = getenv("ERSERVE_CONFIG");
@@ -417,5 +427,5 @@ er_status srv_config_load(srv_config *c, int argc, char **argv, FILE *out, bool 
     if ((st = apply_flags(c, argc, argv, err))) return st;
     if (c->n_tasks == 0) return errf(err, "no tasks: give at least one --task NAME=DIR");
     if (!c->host) return errf(err, "--host must not be empty");
-    return ER_OK;
+    return resolve_compute(c, err);
 }

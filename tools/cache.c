@@ -355,7 +355,7 @@ static int warm_command(const opts *o) {
         er_log(ER_LOG_ERROR, "warm needs --model DIR");
         return 2;
     }
-    er_task_spec spec = {"cache", o->model, 0};
+    er_task_spec spec = {"cache", o->model, 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.cut = o->cut;
     p.store_path = o->store;

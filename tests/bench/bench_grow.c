@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     if (probes < 100 || BUDGET_FRAC <= 0 || BUDGET_FRAC > 1) die("PROBES >= 100, 0 < BUDGET_FRAC <= 1");
     er_log_setup("bench_grow", ER_LOG_WARN);
     ctx c = {0};
-    er_task_spec spec = {"t", argv[1], 0};
+    er_task_spec spec = {"t", argv[1], 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = argv[2];
     p.store.dtype = ER_DTYPE_FP16;

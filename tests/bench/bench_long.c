@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     openblas_set_num_threads(threads);
     er_log_setup("bench_long", ER_LOG_WARN);
     long rss0 = status_kb("VmRSS:");
-    er_task_spec spec = {"long", model, 0};
+    er_task_spec spec = {"long", model, 0, ER_COMPUTE_FP32};
     er_taskset_params tp = er_taskset_default_params();
     char store_path[512];
     snprintf(store_path, sizeof store_path, "%s/long-run", base);

@@ -243,7 +243,7 @@ static int hit_open(hit_case *h, char **argv, int mode, const er_batch *b, int i
     snprintf(h->dir, sizeof h->dir, "/tmp/er_bench_lora_XXXXXX");
     if (!mkdtemp(h->dir)) return 1;
     const char *dir = mode == 4 ? argv[6] : mode == 3 ? argv[2] : argv[1];
-    er_task_spec specs[2] = {{"base", argv[0], 0}, {"t", dir, 0}};
+    er_task_spec specs[2] = {{"base", argv[0], 0, ER_COMPUTE_FP32}, {"t", dir, 0, ER_COMPUTE_FP32}};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = h->dir;
     p.store.dtype = ER_DTYPE_FP32;

@@ -28,7 +28,7 @@ static er_taskset *open_set(int cut, er_dtype d, const char *name) {
     snprintf(path, sizeof path, "%s/%s", BASE, name);
     snprintf(cmd, sizeof cmd, "rm -rf %s", path);
     if (system(cmd)) exit(1);
-    er_task_spec spec = {"bench", MODEL, 0};
+    er_task_spec spec = {"bench", MODEL, 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.cut = cut;
     p.store_path = path;
@@ -62,7 +62,7 @@ static int rss_mode(int n, char **dirs) {
     char names[16][8];
     for (int i = 0; i < n && i < 16; i++) {
         snprintf(names[i], sizeof names[i], "t%d", i);
-        specs[i] = (er_task_spec){names[i], dirs[i], 0};
+        specs[i] = (er_task_spec){names[i], dirs[i], 0, ER_COMPUTE_FP32};
     }
     er_taskset *ts;
     er_err e;
@@ -106,7 +106,7 @@ static er_worker *worker(er_taskset *ts, const bench_batch *bb) {
 static int bench_hits(bench_batch *bb, float *ref, float *got) {
     er_taskset *ts[3];
     er_worker *w[3];
-    er_task_spec spec = {"bench", MODEL, 0};
+    er_task_spec spec = {"bench", MODEL, 0, ER_COMPUTE_FP32};
     er_err e;
     if (er_taskset_load(&spec, 1, NULL, &ts[0], &e) != ER_OK) die(e.msg);
     int L = er_model_config(er_task_model(er_taskset_at(ts[0], 0)))->num_layers;

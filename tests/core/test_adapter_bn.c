@@ -87,7 +87,8 @@ START_TEST(shares_base_stack_and_hits) {
     er_test_mkdtemp(dir, sizeof dir, "bn");
     char store[128];
     snprintf(store, sizeof store, "%s/store", dir);
-    er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0}, {"bn", HOULSBY, 0}};
+    er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0, ER_COMPUTE_FP32},
+                            {"bn", HOULSBY, 0, ER_COMPUTE_FP32}};
     er_err e;
     er_taskset *ts = load(specs, 2, -1, store, &e);
     ck_assert_msg(ts, "%s", e.msg);
@@ -106,7 +107,8 @@ START_TEST(added_at_run_time_hits) {
     er_test_mkdtemp(dir, sizeof dir, "bn");
     char store[128];
     snprintf(store, sizeof store, "%s/store", dir);
-    er_task_spec base = {"base", MODELS "/roberta-seqcls", 0}, bn = {"bn", HOULSBY, 0};
+    er_task_spec base = {"base", MODELS "/roberta-seqcls", 0, ER_COMPUTE_FP32},
+                 bn = {"bn", HOULSBY, 0, ER_COMPUTE_FP32};
     er_err e;
     er_taskset *ts = load(&base, 1, -1, store, &e);
     ck_assert_msg(ts, "%s", e.msg);
@@ -126,7 +128,8 @@ static void log_line(void *u, er_log_level l, const char *msg) {
 }
 
 START_TEST(below_the_cut) {
-    er_task_spec specs[] = {{"base", MODELS "/bert-seqcls", 0}, {"low", PFEIFFER, 0}};
+    er_task_spec specs[] = {{"base", MODELS "/bert-seqcls", 0, ER_COMPUTE_FP32},
+                            {"low", PFEIFFER, 0, ER_COMPUTE_FP32}};
     er_err e;
     logbuf[0] = 0;
     er_log_set_sink(log_line, NULL);
@@ -156,7 +159,8 @@ END_TEST
  * stack only if it equals its own: the adapter's blocks are part of the
  * fingerprint, so it runs its adapted layer 1 itself. */
 START_TEST(declared_cut_keeps_adapted_layers) {
-    er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0}, {"bn", HOULSBY, 2}};
+    er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0, ER_COMPUTE_FP32},
+                            {"bn", HOULSBY, 2, ER_COMPUTE_FP32}};
     er_err e;
     logbuf[0] = 0;
     er_log_set_sink(log_line, NULL);

@@ -210,13 +210,11 @@ static void recycling_exact_and_separate(er_compute mode) {
     const char *mdir = "tests/fixtures/models/bert-seqcls";
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "compute");
-    er_task_spec specs[] = {{"b", mdir, 0}, {"f", mdir, 0}};
-    const er_compute modes[] = {mode, ER_COMPUTE_FP32};
+    er_task_spec specs[] = {{"b", mdir, 0, mode}, {"f", mdir, 0, ER_COMPUTE_FP32}};
     er_taskset_params tp = er_taskset_default_params();
     tp.cut = 1;
     tp.store_path = dir;
     tp.store.dtype = ER_DTYPE_FP32;
-    tp.compute = modes;
     er_taskset *ts;
     er_err e;
     ck_assert_msg(er_taskset_load(specs, 2, &tp, &ts, &e) == ER_OK, "%s", e.msg);

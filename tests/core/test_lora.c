@@ -79,8 +79,8 @@ START_TEST(shares_base_stack_and_hits) {
     er_test_mkdtemp(dir, sizeof dir, "lora");
     char store[128];
     snprintf(store, sizeof store, "%s/store", dir);
-    er_task_spec specs[] = {{"base", MODELS "/bert-seqcls", 0},
-                            {"lora", MODELS "/lora-bert-seqcls", 0}};
+    er_task_spec specs[] = {{"base", MODELS "/bert-seqcls", 0, ER_COMPUTE_FP32},
+                            {"lora", MODELS "/lora-bert-seqcls", 0, ER_COMPUTE_FP32}};
     er_err e;
     er_taskset *ts = load(specs, 2, -1, store, &e);
     ck_assert_msg(ts, "%s", e.msg);
@@ -114,8 +114,8 @@ static void log_line(void *u, er_log_level l, const char *msg) {
 }
 
 START_TEST(below_the_cut) {
-    er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0},
-                            {"low", MODELS "/lora-roberta-rslora", 0}};
+    er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0, ER_COMPUTE_FP32},
+                            {"low", MODELS "/lora-roberta-rslora", 0, ER_COMPUTE_FP32}};
     er_err e;
     logbuf[0] = 0;
     er_log_set_sink(log_line, NULL);
@@ -213,7 +213,7 @@ START_TEST(add_and_remove_while_serving) {
     er_test_mkdtemp(dir, sizeof dir, "lora");
     char store[128];
     snprintf(store, sizeof store, "%s/store", dir);
-    er_task_spec base = {"base", MODELS "/bert-seqcls", 0};
+    er_task_spec base = {"base", MODELS "/bert-seqcls", 0, ER_COMPUTE_FP32};
     er_err e;
     er_taskset *ts = load(&base, 1, -1, store, &e);
     ck_assert_msg(ts, "%s", e.msg);
@@ -225,7 +225,7 @@ START_TEST(add_and_remove_while_serving) {
     ck_assert_int_eq(er_run(w, er_taskset_find(ts, "base"), &b, 0, got, hit, NULL, &e), ER_OK);
     er_store_flush(er_taskset_store(ts));
 
-    er_task_spec lora = {"lora", MODELS "/lora-bert-seqcls", 0};
+    er_task_spec lora = {"lora", MODELS "/lora-bert-seqcls", 0, ER_COMPUTE_FP32};
     ck_assert_msg(er_taskset_add(ts, &lora, &e) == ER_OK, "%s", e.msg);
     ck_assert_int_eq(er_taskset_add(ts, &lora, &e), ER_ERR_INVALID_ARG); /* served already */
     const er_task *t = er_taskset_find(ts, "lora");
@@ -237,7 +237,7 @@ START_TEST(add_and_remove_while_serving) {
     ck_assert_mem_eq(got, ref, 6 * sizeof(float));
 
     /* a bad one is refused and leaves nothing behind */
-    er_task_spec bad = {"bad", MODELS "/no-such-model", 0};
+    er_task_spec bad = {"bad", MODELS "/no-such-model", 0, ER_COMPUTE_FP32};
     ck_assert_int_ne(er_taskset_add(ts, &bad, &e), ER_OK);
     ck_assert_ptr_null(er_taskset_find(ts, "bad"));
 

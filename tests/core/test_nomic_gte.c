@@ -249,7 +249,8 @@ END_TEST
  * gate buffer the (wider-scoring) BERT model does not: its ctx takes every
  * size from every task, and the GTE task computes what er_forward does. */
 START_TEST(mixed_taskset_worker) {
-    er_task_spec specs[] = {{"bert", MODELS "bert-seqcls", 0}, {"gte", MODELS "gte-seqcls", 0}};
+    er_task_spec specs[] = {{"bert", MODELS "bert-seqcls", 0, ER_COMPUTE_FP32},
+                            {"gte", MODELS "gte-seqcls", 0, ER_COMPUTE_FP32}};
     er_taskset_params p = er_taskset_default_params();
     er_taskset *ts;
     er_err err;

@@ -155,7 +155,7 @@ static double run_all(er_dtype d, int cut_mode) {
         gcase *cs;
         int nc = load_cases(models[mi], &cs);
         mk_dir();
-        er_task_spec spec = {"t", mdir, 0};
+        er_task_spec spec = {"t", mdir, 0, ER_COMPUTE_FP32};
         er_taskset *ts = load_set(&spec, 1, dir, d, explicit_cut(mdir, cut_mode));
         const er_task *t = er_taskset_at(ts, 0);
         er_worker *w;
@@ -303,8 +303,9 @@ START_TEST(test_sharing) {
     modified_copy(low, "bert.embeddings.word_embeddings.weight", 0.5f);  /* below the cut */
     modified_copy(mid, "bert.encoder.layer.1.output.dense.weight", 0.5f); /* in [1, 2) */
     const char *base = "tests/fixtures/models/bert-seqcls";
-    er_task_spec specs[] = {{"a", base, 0}, {"b", base, 0}, {"up", up, 0}, {"low", low, 0},
-                            {"hi", base, 2}, {"mid", mid, 2}};
+    er_task_spec specs[] = {{"a", base, 0, ER_COMPUTE_FP32},  {"b", base, 0, ER_COMPUTE_FP32},
+                            {"up", up, 0, ER_COMPUTE_FP32},   {"low", low, 0, ER_COMPUTE_FP32},
+                            {"hi", base, 2, ER_COMPUTE_FP32}, {"mid", mid, 2, ER_COMPUTE_FP32}};
     logbuf[0] = 0;
     er_log_set_sink(log_line, NULL);
     er_taskset *ts = load_set(specs, 6, store, ER_DTYPE_FP32, 1);
@@ -336,7 +337,7 @@ END_TEST
 START_TEST(test_mixed_batch) {
     mk_dir();
     const char *base = "tests/fixtures/models/bert-seqcls";
-    er_task_spec spec = {"t", base, 0};
+    er_task_spec spec = {"t", base, 0, ER_COMPUTE_FP32};
     er_taskset *ts = load_set(&spec, 1, dir, ER_DTYPE_FP32, -1);
     const er_task *t = er_taskset_at(ts, 0);
     er_worker *w;
@@ -385,8 +386,8 @@ END_TEST
 START_TEST(test_long_input_alone) {
     mk_dir();
     const char *long_dir = "tests/fixtures/models/bert-long";
-    er_task_spec specs[2] = {{"short", "tests/fixtures/models/bert-seqcls", 0},
-                             {"long", long_dir, 0}};
+    er_task_spec specs[2] = {{"short", "tests/fixtures/models/bert-seqcls", 0, ER_COMPUTE_FP32},
+                             {"long", long_dir, 0, ER_COMPUTE_FP32}};
     er_taskset *ts = load_set(specs, 2, dir, ER_DTYPE_FP32, 1);
     const er_task *sh = er_taskset_at(ts, 0), *lg = er_taskset_at(ts, 1);
     ck_assert_int_eq(er_task_max_input_tokens(sh, 0), 40);
@@ -436,7 +437,7 @@ START_TEST(test_long_input_alone) {
     er_taskset_free(ts);
     rm_dir();
     /* RoBERTa: 34 positions, of which padding_idx + 1 = 2 are reserved */
-    er_task_spec rspec = {"r", "tests/fixtures/models/roberta-seqcls", 0};
+    er_task_spec rspec = {"r", "tests/fixtures/models/roberta-seqcls", 0, ER_COMPUTE_FP32};
     er_taskset *rts = load_set(&rspec, 1, NULL, ER_DTYPE_FP32, 1);
     ck_assert_int_eq(er_task_max_input_tokens(er_taskset_at(rts, 0), 0), 32);
     ck_assert_int_eq(er_worker_params(rts, 16, 2, 0).max_tokens, 32);
@@ -448,7 +449,7 @@ END_TEST
  * fits (a value larger than half the queue would never be cached). */
 START_TEST(test_long_value_fits_queue) {
     mk_dir();
-    er_task_spec spec = {"long", "tests/fixtures/models/bert-long", 0};
+    er_task_spec spec = {"long", "tests/fixtures/models/bert-long", 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.dtype = ER_DTYPE_FP32;
@@ -480,7 +481,7 @@ END_TEST
 
 START_TEST(test_no_store_and_errors) {
     const char *base = "tests/fixtures/models/bert-seqcls";
-    er_task_spec spec = {"t", base, 0};
+    er_task_spec spec = {"t", base, 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     er_taskset *ts;
     ck_assert_int_eq(er_taskset_load(&spec, 1, &p, &ts, NULL), ER_OK);
@@ -502,17 +503,17 @@ START_TEST(test_no_store_and_errors) {
     er_worker_free(w);
     er_taskset_free(ts);
 
-    er_task_spec dup[] = {{"x", base, 0}, {"x", base, 0}};
+    er_task_spec dup[] = {{"x", base, 0, ER_COMPUTE_FP32}, {"x", base, 0, ER_COMPUTE_FP32}};
     ck_assert_int_eq(er_taskset_load(dup, 2, &p, &ts, &e), ER_ERR_INVALID_ARG);
-    er_task_spec bad = {"no spaces", base, 0};
+    er_task_spec bad = {"no spaces", base, 0, ER_COMPUTE_FP32};
     ck_assert_int_eq(er_taskset_load(&bad, 1, &p, &ts, &e), ER_ERR_INVALID_ARG);
-    er_task_spec high = {"h", base, 4};
+    er_task_spec high = {"h", base, 4, ER_COMPUTE_FP32};
     ck_assert_int_eq(er_taskset_load(&high, 1, &p, &ts, &e), ER_ERR_INVALID_ARG);
     ck_assert_msg(strstr(e.msg, "task h"), "%s", e.msg);
-    er_task_spec low = {"l", base, 1};
+    er_task_spec low = {"l", base, 1, ER_COMPUTE_FP32};
     p.cut = 2;
     ck_assert_int_eq(er_taskset_load(&low, 1, &p, &ts, &e), ER_ERR_INVALID_ARG);
-    er_task_spec missing = {"m", "tests/fixtures/models/nope", 0};
+    er_task_spec missing = {"m", "tests/fixtures/models/nope", 0, ER_COMPUTE_FP32};
     ck_assert_int_ne(er_taskset_load(&missing, 1, &p, &ts, &e), ER_OK);
     ck_assert_ptr_null(ts);
 }
@@ -546,7 +547,7 @@ static void *worker_main(void *p) {
 START_TEST(test_threads) {
     mk_dir();
     const char *base = "tests/fixtures/models/bert-seqcls";
-    er_task_spec specs[] = {{"a", base, 0}, {"b", base, 0}};
+    er_task_spec specs[] = {{"a", base, 0, ER_COMPUTE_FP32}, {"b", base, 0, ER_COMPUTE_FP32}};
     er_taskset *ts = load_set(specs, 2, dir, ER_DTYPE_FP32, -1);
     gcase *cs;
     int nc = load_cases("bert-seqcls", &cs);

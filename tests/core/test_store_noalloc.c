@@ -54,7 +54,8 @@ START_TEST(test_no_alloc) {
 #else
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "noalloc");
-    er_task_spec specs[] = {{"a", MODELS[_i], 0}, {"b", MODELS[_i], 2}};
+    er_task_spec specs[] = {{"a", MODELS[_i], 0, ER_COMPUTE_FP32},
+                        {"b", MODELS[_i], 2, ER_COMPUTE_FP32}};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.queue_bytes = 1u << 20;
@@ -111,11 +112,10 @@ START_TEST(test_no_alloc_compute) {
     if (!er_gemm_supports(kinds[_i], NULL)) ER_SKIP("this host cannot run %s", er_compute_name(modes[_i]));
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "noalloc");
-    er_task_spec specs[] = {{"a", MODELS[0], 0}};
+    er_task_spec specs[] = {{"a", MODELS[0], 0, modes[_i]}};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.queue_bytes = 1u << 20;
-    p.compute = &modes[_i];
     er_taskset *ts;
     er_err e;
     ck_assert_msg(er_taskset_load(specs, 1, &p, &ts, &e) == ER_OK, "%s", e.msg);
@@ -150,8 +150,8 @@ START_TEST(test_no_alloc_deberta) {
 #else
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "noalloc");
-    er_task_spec specs[] = {{"v3", "tests/fixtures/models/deberta-v3-seqcls", 0},
-                            {"conv", "tests/fixtures/models/deberta-tokcls", 0}};
+    er_task_spec specs[] = {{"v3", "tests/fixtures/models/deberta-v3-seqcls", 0, ER_COMPUTE_FP32},
+                            {"conv", "tests/fixtures/models/deberta-tokcls", 0, ER_COMPUTE_FP32}};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.queue_bytes = 1u << 20;
@@ -195,8 +195,8 @@ START_TEST(test_no_alloc_heads) {
 #ifdef __SANITIZE_ADDRESS__
     ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
 #else
-    er_task_spec specs[] = {{"splade", "tests/fixtures/models/bert-splade", 0},
-                            {"dense", "tests/fixtures/models/bert-embed-dense", 0}};
+    er_task_spec specs[] = {{"splade", "tests/fixtures/models/bert-splade", 0, ER_COMPUTE_FP32},
+                            {"dense", "tests/fixtures/models/bert-embed-dense", 0, ER_COMPUTE_FP32}};
     er_taskset *ts;
     er_err e;
     ck_assert_msg(er_taskset_load(specs, 2, NULL, &ts, &e) == ER_OK, "%s", e.msg);
@@ -239,7 +239,7 @@ START_TEST(test_no_alloc_long_input) {
 #else
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "noalloc-long");
-    er_task_spec spec = {"long", "tests/fixtures/models/bert-long", 0};
+    er_task_spec spec = {"long", "tests/fixtures/models/bert-long", 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.queue_bytes = 4u << 20;

@@ -274,7 +274,7 @@ END_TEST
  * and keeps the value locally.  A batch of two inputs, one known and one
  * new, is looked up input by input. */
 static er_taskset *replica(const char *store, er_tier *tier) {
-    er_task_spec spec = {"t", "tests/fixtures/models/bert-seqcls", 0};
+    er_task_spec spec = {"t", "tests/fixtures/models/bert-seqcls", 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = store;
     p.store.dtype = ER_DTYPE_FP16;
@@ -339,7 +339,7 @@ START_TEST(test_tier_needs_store) {
     p.servers = "127.0.0.1:1";
     er_tier *t;
     ck_assert_int_eq(er_tier_new(&p, &t, NULL), ER_OK);
-    er_task_spec spec = {"t", "tests/fixtures/models/bert-seqcls", 0};
+    er_task_spec spec = {"t", "tests/fixtures/models/bert-seqcls", 0, ER_COMPUTE_FP32};
     er_taskset_params tp = er_taskset_default_params();
     tp.tier = t;
     er_taskset *ts = NULL;

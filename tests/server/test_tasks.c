@@ -16,6 +16,7 @@
 
 #include "../check_main.h"
 #include "app.h"
+#include "gemm.h"
 #include "server_config.h"
 
 #define TOKENIZER_JSON "tests/tokenizer/data/all-MiniLM-L6-v2.tokenizer.json"
@@ -238,6 +239,62 @@ START_TEST(sighup_rereads_tasks) {
 }
 END_TEST
 
+/* The compute mode of the task in GET /v1/tasks, or NULL. */
+static const char *listed_compute(const char *name) {
+    static char mode[8];
+    reply r = call("GET", "/v1/tasks", NULL);
+    size_t i;
+    json_t *t;
+    mode[0] = 0;
+    json_array_foreach(json_object_get(r.j, "tasks"), i, t)
+        if (!strcmp(json_string_value(json_object_get(t, "name")), name))
+            snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(t, "compute")));
+    json_decref(r.j);
+    return mode[0] ? mode : NULL;
+}
+
+/* Tasks added at run time compute in the mode asked for ("compute", or the
+ * "@MODE" of a re-read --config), not always fp32. */
+START_TEST(added_tasks_keep_their_compute_mode) {
+    expect(call("POST", "/v1/tasks",
+                "{\"name\":\"x\",\"path\":\"bert-seqcls\",\"compute\":\"fp16\"}"), 400, "compute");
+    const char *mode = er_gemm_supports(ER_GEMM_INT8, NULL) ? "int8" : "fp32";
+    char body[256];
+    snprintf(body, sizeof body, "{\"name\":\"q\",\"path\":\"bert-seqcls\",\"compute\":\"%s\"}",
+             mode);
+    reply r = call("POST", "/v1/tasks", body);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(json_string_value(json_object_get(r.j, "compute")), mode);
+    /* another mode is another lower stack (its fingerprint covers the mode) */
+    ck_assert_int_eq(json_integer_value(json_object_get(r.j, "lower_stacks")),
+                     strcmp(mode, "fp32") ? 2 : 1);
+    json_decref(r.j);
+    ck_assert_str_eq(listed_compute("q"), mode);
+    ck_assert_str_eq(listed_compute("base"), "fp32");
+
+    char conf[128];
+    snprintf(conf, sizeof conf, "%s/erserve.json", root);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "{\"tasks\": {\"base\": \"%s/bert-seqcls\", \"extra\": \"%s/bert-seqcls@%s\"}}", root,
+            root, mode);
+    fclose(f);
+    char *argv[] = {"erserve", "--config", conf, "--tokenizer", TOKENIZER_JSON, NULL};
+    er_err err = {0};
+    ck_assert_int_eq(srv_app_reload(app, 5, argv, &err), 1);
+    ck_assert_str_eq(listed_compute("extra"), mode);
+    if (strcmp(mode, "fp32")) { /* the same task in another mode is a change: replaced */
+        f = fopen(conf, "w");
+        fprintf(f, "{\"tasks\": {\"base\": \"%s/bert-seqcls\", \"extra\": \"%s/bert-seqcls\"}}",
+                root, root);
+        fclose(f);
+        ck_assert_int_eq(srv_app_reload(app, 5, argv, &err), 2);
+        ck_assert_str_eq(listed_compute("extra"), "fp32");
+    } else {
+        ER_SKIP("this host has no AVX512-VNNI: the int8 half of the check did not run");
+    }
+}
+END_TEST
+
 static Suite *tasks_suite(void) {
     Suite *s = suite_create("tasks");
     TCase *tc = tcase_create("admin");
@@ -248,6 +305,7 @@ static Suite *tasks_suite(void) {
     tcase_add_test(tc, adapter_tasks_on_the_command_line);
     tcase_add_test(tc, paths_stay_under_the_root);
     tcase_add_test(tc, sighup_rereads_tasks);
+    tcase_add_test(tc, added_tasks_keep_their_compute_mode);
     suite_add_tcase(s, tc);
     return s;
 }

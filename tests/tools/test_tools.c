@@ -418,7 +418,7 @@ END_TEST
 /* A one-task set of model dir on store (NULL: no store, every run computes
  * the full forward). */
 static er_taskset *task_set(const char *dir_, const char *store) {
-    er_task_spec spec = {"t", dir_, 0};
+    er_task_spec spec = {"t", dir_, 0, ER_COMPUTE_FP32};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = store;
     p.store.dtype = ER_DTYPE_FP32;
