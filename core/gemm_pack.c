@@ -1,6 +1,15 @@
 /* er_model_pack (model_internal.h): the loaded model's Linear weights in the
  * GEMM backend's packed layout, once at load.  The weights as stored stay
- * where they are (the fingerprint and the OpenBLAS path read them). */
+ * where they are (the fingerprint and the OpenBLAS path read them).
+ *
+ * Packed weights are shared between models: tasks over one base (adapter
+ * tasks, a task loaded twice) map its checkpoint once (model.c), so their
+ * stored weights lie at the same addresses, and a stored weight packed the
+ * same way is packed once for all of them (a process-wide registry keyed by
+ * the stored weight's address, shape and number format, counted by holders).
+ * An entry cannot outlive what its key points into: each holder also holds
+ * that mapping (or owned copy) and gives the entry back first. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,32 +24,133 @@ static er_gemm_kind kind_of(const er_model *m) {
            : m->compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
 }
 
-/* Model-owned room for a packed weight (floats: 64-byte multiples suffice). */
-static er_status alloc_packed(er_model *m, size_t bytes, void **out, er_err *err) {
-    float *p;
-    er_status st = er_model_alloc_floats(m, (bytes + sizeof(float) - 1) / sizeof(float), &p, err);
-    *out = p;
+typedef struct pack_entry {
+    const float *key[3];  /* the stored weight(s) packed: w, or q, k, v */
+    const float *bkey[3]; /* q, k, v's biases, for the fused [3H] bias */
+    int out, in;
+    er_gemm_kind kind;
+    void *packed;         /* er_gemm_packed_bytes(kind, out, in) */
+    float *bias;          /* fused q/k/v: [3H]; else NULL */
+    int holders;
+    struct pack_entry *next;
+} pack_entry;
+
+static pthread_mutex_t g_packs_mu = PTHREAD_MUTEX_INITIALIZER;
+static pack_entry *g_packs;
+
+static bool same_key(const pack_entry *e, const float *const key[3], const float *const bkey[3],
+                     int out, int in, er_gemm_kind kind) {
+    return e->out == out && e->in == in && e->kind == kind && !memcmp(e->key, key, sizeof e->key) &&
+           !memcmp(e->bkey, bkey, sizeof e->bkey);
+}
+
+/* The model holds entry e until er_model_unpack. */
+static er_status hold(er_model *m, pack_entry *e, er_err *err) {
+    if (m->n_packs == m->cap_packs) {
+        int cap = m->cap_packs ? 2 * m->cap_packs : 32;
+        void **p = realloc(m->packs, (size_t)cap * sizeof *p);
+        if (!p) return er_set(err, ER_ERR_NOMEM, "out of memory");
+        m->packs = p;
+        m->cap_packs = cap;
+    }
+    m->packs[m->n_packs++] = e;
+    e->holders++;
+    return ER_OK;
+}
+
+/* The registry's entry for this key, held by m: found, or made by fill
+ * (which packs into e->packed and, for q/k/v, fills e->bias). */
+static er_status shared_pack(er_model *m, const float *const key[3], const float *const bkey[3],
+                             int out, int in, void (*fill)(pack_entry *e, const void *arg),
+                             const void *arg, pack_entry **found, er_err *err) {
+    er_gemm_kind kind = kind_of(m);
+    pthread_mutex_lock(&g_packs_mu);
+    pack_entry *e = g_packs;
+    while (e && !same_key(e, key, bkey, out, in, kind)) e = e->next;
+    er_status st = ER_OK;
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (e) e->packed = calloc(1, er_gemm_packed_bytes(kind, out, in) + 64);
+        if (e && bkey[0]) e->bias = calloc((size_t)out, sizeof *e->bias);
+        if (!e || !e->packed || (bkey[0] && !e->bias)) {
+            if (e) free(e->packed);
+            free(e);
+            pthread_mutex_unlock(&g_packs_mu);
+            return er_set(err, ER_ERR_NOMEM, "out of memory packing a [%d, %d] weight", out, in);
+        }
+        memcpy(e->key, key, sizeof e->key);
+        memcpy(e->bkey, bkey, sizeof e->bkey);
+        e->out = out;
+        e->in = in;
+        e->kind = kind;
+        fill(e, arg);
+        e->next = g_packs;
+        g_packs = e;
+    }
+    st = hold(m, e, err); /* on failure an entry made just now stays, unheld, for the next */
+    pthread_mutex_unlock(&g_packs_mu);
+    *found = e;
     return st;
+}
+
+void er_model_unpack(er_model *m) {
+    pthread_mutex_lock(&g_packs_mu);
+    for (int i = 0; i < m->n_packs; i++) {
+        pack_entry *e = m->packs[i];
+        if (--e->holders > 0) continue;
+        pack_entry **pp = &g_packs;
+        while (*pp != e) pp = &(*pp)->next;
+        *pp = e->next;
+        free(e->packed);
+        free(e->bias);
+        free(e);
+    }
+    pthread_mutex_unlock(&g_packs_mu);
+    free(m->packs);
+    m->packs = NULL;
+    m->n_packs = m->cap_packs = 0;
 }
 
 /* int8 keeps a whole row's reduction in one block of the kernel's x copy
  * (gemm.c): 12 rows of quads must fit its 288 KiB. */
 #define INT8_MAX_IN 24576
 
+static void fill_lin(pack_entry *e, const void *arg) {
+    const er_lin *l = arg;
+    er_gemm_pack(e->kind, l->w, l->out, l->in, e->packed);
+}
+
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     if (!l->w || l->packed) return ER_OK;
     if (kind_of(m) == ER_GEMM_INT8 && l->in > INT8_MAX_IN)
         return er_set(err, ER_ERR_UNSUPPORTED, "compute int8: a projection with %d inputs "
                       "(at most %d)", l->in, INT8_MAX_IN);
-    void *p;
-    er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), l->out, l->in), &p, err);
+    const float *key[3] = {l->w, NULL, NULL}, *bkey[3] = {NULL, NULL, NULL};
+    pack_entry *e = NULL;
+    er_status st = shared_pack(m, key, bkey, l->out, l->in, fill_lin, l, &e, err);
     if (st != ER_OK) return st;
-    er_gemm_pack(kind_of(m), l->w, l->out, l->in, p);
-    l->packed = p;
+    l->packed = e->packed;
     l->kind = kind_of(m);
     l->packed_w = l->w;
     l->packed_out = l->out;
     return ER_OK;
+}
+
+typedef struct {
+    const er_layer_w *L;
+    float *w; /* [3H, in] scratch */
+} qkv_arg;
+
+/* e->packed and e->bias from q, k and v stacked. */
+static void fill_qkv(pack_entry *e, const void *arg) {
+    const qkv_arg *a = arg;
+    const int H = a->L->q.out, in = a->L->q.in;
+    const er_lin *parts[3] = {&a->L->q, &a->L->k, &a->L->v};
+    for (int i = 0; i < 3; i++) {
+        memcpy(a->w + (size_t)i * H * in, parts[i]->w, (size_t)H * in * sizeof *a->w);
+        memcpy(e->bias + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *e->bias);
+    }
+    er_gemm_pack(e->kind, a->w, 3 * H, in, e->packed);
 }
 
 /* q, k and v [H, H] side by side as one [3H, H] weight and its [3H] bias:
@@ -53,24 +163,16 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     /* [3H, in] as one matrix, packed once: int8's per-column scales and
      * compensation follow the whole matrix's panels (gemm.c), so three
      * packed parts side by side would not be its layout. */
-    float *w = malloc((size_t)3 * H * in * sizeof *w), *b;
+    float *w = malloc((size_t)3 * H * in * sizeof *w);
     if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
-    void *p;
-    er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), 3 * H, in), &p, err);
-    if (st == ER_OK) st = er_model_alloc_floats(m, 3 * (size_t)H, &b, err);
-    if (st != ER_OK) {
-        free(w);
-        return st;
-    }
-    const er_lin *parts[3] = {&L->q, &L->k, &L->v};
-    for (int i = 0; i < 3; i++) {
-        memcpy(w + (size_t)i * H * in, parts[i]->w, (size_t)H * in * sizeof *w);
-        memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
-    }
-    er_gemm_pack(kind_of(m), w, 3 * H, in, p);
+    const float *key[3] = {L->q.w, L->k.w, L->v.w}, *bkey[3] = {L->q.b, L->k.b, L->v.b};
+    pack_entry *e = NULL;
+    qkv_arg a = {L, w};
+    er_status st = shared_pack(m, key, bkey, 3 * H, in, fill_qkv, &a, &e, err);
     free(w);
-    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m),
-                      .packed_w = NULL, .packed_out = 3 * H};
+    if (st != ER_OK) return st;
+    L->qkv = (er_lin){.w = NULL, .b = e->bias, .out = 3 * H, .in = in, .packed = e->packed,
+                      .kind = kind_of(m), .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;
 }
 

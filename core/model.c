@@ -107,6 +107,7 @@ static void shared_release(er_st_file *f) {
 
 void er_model_unload(er_model *m) {
     if (!m) return;
+    er_model_unpack(m); /* first: its entries are keyed by the weights freed below */
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     m->owned = NULL;

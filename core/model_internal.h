@@ -131,6 +131,8 @@ struct er_model {
      * checkpoint.  The weights above stay the base's. */
     struct er_adapter *adapter;
     er_compute compute; /* the weight GEMMs' number format (er_model_pack) */
+    void **packs;       /* the shared packed weights this model holds (gemm_pack.c) */
+    int n_packs, cap_packs;
 };
 
 /* ---- adapters (lora.c) ---- */
@@ -203,6 +205,9 @@ er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er
  * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
  * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
 er_status er_model_pack(er_model *m, er_err *err);
+/* Gives back the shared packed weights er_model_pack took (each freed with
+ * its last holder); before the stored weights they were keyed by go. */
+void er_model_unpack(er_model *m);
 
 /* A head of dense [hidden, hidden] + act, then out [num_labels, hidden]. */
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,

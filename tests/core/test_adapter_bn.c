@@ -308,6 +308,39 @@ START_TEST(accepted_variants) {
 }
 END_TEST
 
+/* The base's packed weights are shared: a bottleneck task, a LoRA task and
+ * the base itself over one checkpoint pack its layers once; the packing
+ * outlives the model that made it while another holds it. */
+START_TEST(packed_weights_shared) {
+    er_model *base, *bn, *lora;
+    er_err e;
+    ck_assert_msg(er_model_load(MODELS "/bert-seqcls", NULL, &base, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(PFEIFFER, NULL, &bn, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(MODELS "/lora-bert-seqcls", NULL, &lora, &e) == ER_OK, "%s", e.msg);
+    if (!base->layers[2].ffn_in.packed) {
+        er_model_free(lora), er_model_free(bn), er_model_free(base);
+        ER_SKIP("the GEMM backend keeps fp32 weights unpacked on this CPU");
+    }
+    ck_assert_ptr_eq(base->layers[2].ffn_in.packed, bn->layers[2].ffn_in.packed);
+    ck_assert_ptr_eq(base->layers[2].qkv.packed, bn->layers[2].qkv.packed);
+    ck_assert_ptr_eq(base->layers[2].qkv.b, bn->layers[2].qkv.b);
+    ck_assert_ptr_eq(base->layers[1].ffn_out.packed, lora->layers[1].ffn_out.packed);
+    ck_assert_ptr_ne(base->head_out.packed, bn->head_out.packed); /* its own head */
+    float before[8], after[8];
+    forward(PFEIFFER, before);
+    er_model_free(base); /* the packer goes; the adapter's forward is unchanged */
+    er_ctx *ctx;
+    ck_assert_int_eq(er_ctx_init(bn, NULL, &ctx, NULL), ER_OK);
+    er_batch b = batch();
+    float hidden[12 * 64];
+    ck_assert_int_eq(er_forward(bn, ctx, &b, hidden, after, NULL), ER_OK);
+    ck_assert_mem_eq(before, after, 2 * 3 * sizeof(float));
+    er_ctx_free(ctx);
+    er_model_free(bn);
+    er_model_free(lora);
+}
+END_TEST
+
 static Suite *bn_suite(void) {
     Suite *s = suite_create("adapter_bn");
     TCase *tc = tcase_create("core");
@@ -319,6 +352,7 @@ static Suite *bn_suite(void) {
     tcase_add_test(tc, config_refusals);
     tcase_add_test(tc, file_and_tensor_refusals);
     tcase_add_test(tc, accepted_variants);
+    tcase_add_test(tc, packed_weights_shared);
     suite_add_tcase(s, tc);
     return s;
 }
