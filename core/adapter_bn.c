@@ -271,7 +271,8 @@ static er_status read_bn_config(json_t *c, bool versioned, er_bn_adapter *b, er_
         (st = flag(c, "ln_after", false, &b->ln_after, err)) != ER_OK ||
         (st = flag(c, "adapter_residual_before_ln", false, &p->adapter_residual_before_ln,
                    err)) != ER_OK ||
-        (st = read_residual(c, p, err)) != ER_OK || (st = read_act(c, versioned, &p->act, err)) != ER_OK ||
+        (st = read_residual(c, p, err)) != ER_OK ||
+        (st = read_act(c, versioned, &p->act, err)) != ER_OK ||
         (st = read_reduction(c, b, err)) != ER_OK || (st = read_leave_out(c, b, err)) != ER_OK)
         return st;
     return ER_OK;
@@ -339,6 +340,8 @@ static er_status read_head_fields(const json_t *h, er_bn_adapter *b, er_err *err
         return er_set(err, ER_ERR_UNSUPPORTED, "head_config.json: config.use_pooler is not "
                       "supported (the first token's hidden state is)");
     const json_t *bias = json_object_get(h, "bias");
+    if (bias && !json_is_null(bias) && !json_is_boolean(bias))
+        return er_set(err, ER_ERR_FORMAT, "head_config.json: config.bias must be true or false");
     b->head.layers = (int)nl;
     b->head.labels = (int)nlab;
     b->head.bias = !bias || json_is_null(bias) || json_is_true(bias);
@@ -586,12 +589,13 @@ static er_status check_names(const er_model *m, const er_bn_adapter *b, bool *pr
         while (ok && j < n_params && strcmp(param, PARAMS[j])) j++;
         ok = ok && j < n_params;
         if (!ok)
-            return er_set(err, ER_ERR_UNSUPPORTED, "adapter tensor '%.200s' is not supported (the "
-                          "bottleneck adapter '%s''s adapter_down.0, adapter_up and, with ln_after, "
-                          "adapter_norm_after on the encoder layers are)", name, b->name);
+            return er_set(err, ER_ERR_UNSUPPORTED, "adapter tensor '%.200s' is not supported "
+                          "(adapter_down.0, adapter_up and, with ln_after, adapter_norm_after of "
+                          "bottleneck adapter '%s' on the encoder layers are)", name, b->name);
         if (b->left_out[layer] || !(place ? b->out : b->mh))
-            return er_set(err, ER_ERR_FORMAT, "adapter tensor '%.200s' is for a place the config "
-                          "leaves without an adapter (mh_adapter, output_adapter, leave_out)", name);
+            return er_set(err, ER_ERR_FORMAT, "adapter tensor '%.200s' is for a place the "
+                          "config leaves without an adapter (mh_adapter, output_adapter, "
+                          "leave_out)", name);
         *prefixed = *prefixed || !strncmp(name, m->arch->prefix, strlen(m->arch->prefix));
     }
     return ER_OK;
@@ -712,7 +716,8 @@ er_status er_bn_load_head(er_model *m, er_adapter *a, bool *own, er_err *err) {
     er_status st = ER_OK;
     if (b->head.layers == 2)
         st = head_lin(m, b, 1, m->cfg.hidden_size, true, &m->head_dense, err);
-    if (st == ER_OK) st = head_lin(m, b, out_index, b->head.labels, b->head.bias, &m->head_out, err);
+    if (st == ER_OK)
+        st = head_lin(m, b, out_index, b->head.labels, b->head.bias, &m->head_out, err);
     char pre[300];
     snprintf(pre, sizeof pre, "heads.%s.", b->head.name);
     size_t want = (size_t)(b->head.layers == 2 ? 2 : 0) + (b->head.bias ? 2 : 1);
@@ -720,7 +725,8 @@ er_status er_bn_load_head(er_model *m, er_adapter *a, bool *own, er_err *err) {
         for (size_t i = 0; i < er_st_count(b->head_file) && st == ER_OK; i++) {
             const char *name = er_st_at(b->head_file, i)->name;
             if (strncmp(name, pre, strlen(pre)))
-                st = er_set(err, ER_ERR_FORMAT, "head tensor '%.200s' is not under '%s'", name, pre);
+                st = er_set(err, ER_ERR_FORMAT, "head tensor '%.200s' is not under '%s'", name,
+                            pre);
         }
     if (st == ER_OK && er_st_count(b->head_file) != want)
         st = er_set(err, ER_ERR_FORMAT, HEAD_WEIGHTS " holds %zu tensors; a %d-layer head has %zu",

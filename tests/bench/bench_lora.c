@@ -128,8 +128,8 @@ static void make_bn_one(const char *base, const char *dir, int H, int L, unsigne
         for (int k = 0; k < 4; k++) {
             t[nt] = (tensor){.d0 = d0[k], .d1 = d1[k],
                              .v = randn(d0[k] * (d1[k] ? d1[k] : 1), 0.02f, &seed)};
-            snprintf(t[nt++].name, sizeof t[0].name, "bert.encoder.layer.%d.output.adapters.task.%s",
-                     l, P[k]);
+            snprintf(t[nt++].name, sizeof t[0].name,
+                     "bert.encoder.layer.%d.output.adapters.task.%s", l, P[k]);
         }
     }
     snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
