@@ -51,6 +51,7 @@ struct er_bn_adapter {
     er_st_file *file;             /* adapter.safetensors */
     er_st_file *head_file;        /* model_head.safetensors, or NULL */
     char name[MAX_NAME + 1];      /* the adapter's name inside its tensor names */
+    char model_type[32];          /* the base's, as the adapter was trained on it ("": unsaid) */
     bool mh, out;                 /* mh_adapter, output_adapter */
     bool ln_after;                /* each block has adapter_norm_after */
     double rf_default;            /* reduction_factor (or its mapping's "default"; 0: none) */
@@ -245,9 +246,8 @@ static er_status read_leave_out(const json_t *c, er_bn_adapter *b, er_err *err) 
 
 /* The "config" object of adapter_config.json into b. */
 static er_status read_bn_config(json_t *c, bool versioned, er_bn_adapter *b, er_err *err) {
-    const json_t *arch = json_object_get(c, "architecture");
-    if (arch && !json_is_null(arch) &&
-        !(json_is_string(arch) && !strcmp(json_string_value(arch), "bottleneck")))
+    const json_t *arch = json_object_get(c, "architecture"); /* null: BnConfig */
+    if (arch && !json_is_null(arch))
         return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: config.architecture '%.40s' "
                       "is not supported (bottleneck adapters are; LoRA as peft saves it)",
                       json_is_string(arch) ? json_string_value(arch) : "(not a string)");
@@ -422,7 +422,7 @@ static er_status read_head(const char *dir, er_bn_adapter *b, json_t **id2label,
     st = parse_head(text, len, b, id2label, err);
     free(text);
     if (st == ER_OK && !file_exists(dir, HEAD_WEIGHTS) && file_exists(dir, HEAD_PICKLE))
-        st = er_set(err, ER_ERR_UNSUPPORTED, "%s/" HEAD_PICKLE " is a torch pickle, which erserve "
+        st = er_set(err, ER_ERR_NOT_FOUND, "%s/" HEAD_PICKLE " is a torch pickle, which erserve "
                     "never unpickles: re-save the adapter with save_adapter(..., "
                     "use_safetensors=True)", dir);
     snprintf(path, sizeof path, "%s/" HEAD_WEIGHTS, dir);
@@ -434,6 +434,12 @@ static er_status read_head(const char *dir, er_bn_adapter *b, json_t **id2label,
  * names), its base, and the hidden size it was trained on. */
 static er_status read_top(const json_t *c, er_bn_adapter *b, const char **model_name, int *hidden,
                           er_err *err) {
+    const json_t *mt = json_object_get(c, "model_type");
+    if (mt && !json_is_null(mt) &&
+        (!json_is_string(mt) || strlen(json_string_value(mt)) >= sizeof b->model_type))
+        return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'model_type' must be a model "
+                      "type's name");
+    snprintf(b->model_type, sizeof b->model_type, "%s", mt ? json_string_value(mt) : "");
     const char *name = json_string_value(json_object_get(c, "name"));
     if (!name || !*name || strlen(name) > MAX_NAME)
         return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'name' (the adapter's name, up "
@@ -449,8 +455,13 @@ static er_status read_top(const json_t *c, er_bn_adapter *b, const char **model_
     return ER_OK;
 }
 
-/* The base's family must run the post-LN layer the adapter hooks into. */
-static er_status check_family(const er_model *m, int hidden, er_err *err) {
+/* The base's family must run the post-LN layer the adapter hooks into, and
+ * be the model type and width the adapter was trained on. */
+static er_status check_family(const er_model *m, const er_bn_adapter *b, int hidden,
+                              er_err *err) {
+    if (b->model_type[0] && strcmp(b->model_type, m->cfg.model_type))
+        return er_set(err, ER_ERR_MISMATCH, "adapter_config.json: model_type %s, but the base "
+                      "model's is %s", b->model_type, m->cfg.model_type);
     if (!m->arch || m->arch->layer != er_layer_post_ln || !m->arch->layer_names)
         return er_set(err, ER_ERR_UNSUPPORTED, "bottleneck adapters are not supported for "
                       "architecture %s (BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT are)",
@@ -471,7 +482,7 @@ er_status er_bn_open(er_model *m, er_adapter *a, const json_t *c, const char *di
     er_status st = read_top(c, b, &model_name, &hidden, err);
     if (st == ER_OK) st = read_bn_config(json_object_get(c, "config"), versioned, b, err);
     if (st == ER_OK && !file_exists(dir, BN_WEIGHTS) && file_exists(dir, BN_PICKLE))
-        st = er_set(err, ER_ERR_UNSUPPORTED, "%s/" BN_PICKLE " is a torch pickle, which erserve "
+        st = er_set(err, ER_ERR_NOT_FOUND, "%s/" BN_PICKLE " is a torch pickle, which erserve "
                     "never unpickles: re-save the adapter with save_adapter(..., "
                     "use_safetensors=True) to get " BN_WEIGHTS, dir);
     char path[4200];
@@ -493,7 +504,7 @@ er_status er_bn_open(er_model *m, er_adapter *a, const json_t *c, const char *di
                     "model's family (its class would be %s)", b->head.cls, m->cfg.architecture);
     if (st == ER_OK) {
         m->arch = er_arch_get(m->cfg.arch);
-        st = check_family(m, hidden, err);
+        st = check_family(m, b, hidden, err);
     }
     return st;
 }

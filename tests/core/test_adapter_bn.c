@@ -222,6 +222,8 @@ START_TEST(config_refusals) {
     REFUSED(ER_ERR_UNSUPPORTED, "architecture 'prefix_tuning'", "config", "architecture",
             "\"prefix_tuning\"");
     REFUSED(ER_ERR_UNSUPPORTED, "architecture 'union'", "config", "architecture", "\"union\"");
+    REFUSED(ER_ERR_UNSUPPORTED, "architecture 'lora'", "config", "architecture", "\"lora\"");
+    REFUSED(ER_ERR_MISMATCH, "model_type roberta", "top", "model_type", "\"roberta\"");
     REFUSED(ER_ERR_UNSUPPORTED, "non_linearity 'mish'", "config", "non_linearity", "\"mish\"");
     REFUSED(ER_ERR_UNSUPPORTED, "config.new_knob", "config", "new_knob", "1");
     REFUSED(ER_ERR_FORMAT, "residual_before_ln", "config", "original_ln_before", "false",
@@ -239,7 +241,7 @@ START_TEST(config_refusals) {
     REFUSED(ER_ERR_INVALID_ARG, "outside the model root", "top", "model_name",
             "\"../golden\"");
     REFUSED(ER_ERR_UNSUPPORTED, "architecture mpnet", "top", "model_name", "\"mpnet-seqcls\"",
-            "rm", "head_config.json", "rm", "model_head.safetensors");
+            "top", "model_type", "\"mpnet\"", "rm", "head_config.json", "rm", "model_head.safetensors");
     er_test_rmtree(dir);
 }
 END_TEST
@@ -247,10 +249,16 @@ END_TEST
 START_TEST(file_and_tensor_refusals) {
     er_test_mkdtemp(dir, sizeof dir, "bn");
     er_err e;
-    REFUSED(ER_ERR_UNSUPPORTED, "use_safetensors=True", "rm", "adapter.safetensors", "touch",
+    REFUSED(ER_ERR_NOT_FOUND, "use_safetensors=True", "rm", "adapter.safetensors", "touch",
             "pytorch_adapter.bin");
-    REFUSED(ER_ERR_UNSUPPORTED, "use_safetensors=True", "rm", "model_head.safetensors", "touch",
-            "pytorch_model_head.bin");
+    REFUSED(ER_ERR_NOT_FOUND, "pytorch_model_head.bin is a torch pickle", "rm",
+            "model_head.safetensors", "touch", "pytorch_model_head.bin");
+    /* the library's default save: the pickle alone (tests/fixtures/ref_bottleneck.py) */
+    er_model *m = NULL;
+    er_status st = er_model_load(MODELS "/bn-bin-only", NULL, &m, &e);
+    ck_assert_msg(st == ER_ERR_NOT_FOUND && strstr(e.msg, "pytorch_adapter.bin") &&
+                  strstr(e.msg, "use_safetensors=True"), "%d %s", st, e.msg);
+    ck_assert_ptr_null(m);
     REFUSED(ER_ERR_NOT_FOUND, "layer.2.output.adapters.sentiment.adapter_up.bias' is missing",
             "drop", "layer.2.output.adapters.sentiment.adapter_up.bias");
     /* a shape that disagrees with reduction_factor, either way round */
