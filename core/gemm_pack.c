@@ -44,17 +44,14 @@ static bool same_key(const pack_entry *e, const float *const key[3], const float
            !memcmp(e->bkey, bkey, sizeof e->bkey);
 }
 
-/* The model holds entry e until er_model_unpack. */
-static er_status hold(er_model *m, pack_entry *e, er_err *err) {
-    if (m->n_packs == m->cap_packs) {
-        int cap = m->cap_packs ? 2 * m->cap_packs : 32;
-        void **p = realloc(m->packs, (size_t)cap * sizeof *p);
-        if (!p) return er_set(err, ER_ERR_NOMEM, "out of memory");
-        m->packs = p;
-        m->cap_packs = cap;
-    }
-    m->packs[m->n_packs++] = e;
-    e->holders++;
+/* Room in m->packs for one more entry held. */
+static er_status reserve_hold(er_model *m, er_err *err) {
+    if (m->n_packs < m->cap_packs) return ER_OK;
+    int cap = m->cap_packs ? 2 * m->cap_packs : 32;
+    void **p = realloc(m->packs, (size_t)cap * sizeof *p);
+    if (!p) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    m->packs = p;
+    m->cap_packs = cap;
     return ER_OK;
 }
 
@@ -64,10 +61,11 @@ static er_status shared_pack(er_model *m, const float *const key[3], const float
                              int out, int in, void (*fill)(pack_entry *e, const void *arg),
                              const void *arg, pack_entry **found, er_err *err) {
     er_gemm_kind kind = kind_of(m);
+    er_status st = reserve_hold(m, err); /* first: holding it below cannot fail */
+    if (st != ER_OK) return st;
     pthread_mutex_lock(&g_packs_mu);
     pack_entry *e = g_packs;
     while (e && !same_key(e, key, bkey, out, in, kind)) e = e->next;
-    er_status st = ER_OK;
     if (!e) {
         e = calloc(1, sizeof *e);
         if (e) e->packed = calloc(1, er_gemm_packed_bytes(kind, out, in) + 64);
@@ -87,10 +85,11 @@ static er_status shared_pack(er_model *m, const float *const key[3], const float
         e->next = g_packs;
         g_packs = e;
     }
-    st = hold(m, e, err); /* on failure an entry made just now stays, unheld, for the next */
+    m->packs[m->n_packs++] = e; /* held until er_model_unpack */
+    e->holders++;
     pthread_mutex_unlock(&g_packs_mu);
     *found = e;
-    return st;
+    return ER_OK;
 }
 
 void er_model_unpack(er_model *m) {
