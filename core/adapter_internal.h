@@ -22,6 +22,7 @@ struct er_adapter {
     int lowest;       /* lowest adapted layer; num_layers when none */
     bool layer_listed[ER_MAX_LAYERS]; /* layers_to_transform (all when absent) */
     int n_adapted;    /* adapted modules (LoRA: nn.Linear; bottleneck: adapter blocks) */
+    json_t *config;   /* LoRA: adapter_config.json, until er_adapter_apply */
     er_bn_adapter *bn; /* a bottleneck adapter's own state (adapter_bn.c), or NULL */
 };
 

@@ -89,6 +89,16 @@ typedef struct er_arch_desc {
     /* Optional: the layer's module names (model_internal.h), by which PEFT
      * LoRA adapters name their targets (lora.c); NULL refuses LoRA. */
     const struct er_layer_names *layer_names;
+    /* Optional: called once a LoRA adapter is attached or merged (lora.c),
+     * to recompute what the family derived at load from weights the adapter
+     * changes (DeBERTa's relative tables through query_proj / key_proj). */
+    er_status (*adapted)(er_model *m, er_err *err);
+    /* Whether the layer forward reads q, k, v, o, ffn_in and ffn_out only
+     * through er_lin_apply and the packed GEMMs (encoder_blocks.c), never
+     * their float weights nor a slice of them: then an F16/BF16 checkpoint's
+     * layer weights are packed straight from the mmap, with no resident
+     * fp32 copy (er_lin.narrow, model_internal.h).  false: widened at load. */
+    bool narrow_layers;
 } er_arch_desc;
 
 #define ER_ARCH_DECLARE_(id, desc) extern const er_arch_desc desc;

@@ -58,8 +58,9 @@ er_status er_bert_load_embeddings(er_model *m, const char *pre, er_err *err) {
     const int e = c->embedding_size;
     char p[256];
     snprintf(p, sizeof p, "%sembeddings.", pre);
-    er_status st = er_load_tensor(m, p, "word_embeddings.weight", c->vocab_size, e, &m->word_emb,
-                                  err);
+    /* F16/BF16 stays narrow: er_embed_absolute widens the rows it reads */
+    er_status st = er_load_table(m, p, "word_embeddings.weight", c->vocab_size, e, &m->word_emb,
+                                 &m->word_emb_narrow, err);
     if (st == ER_OK)
         st = er_load_tensor(m, p, "position_embeddings.weight", c->max_positions, e, &m->pos_emb,
                             err);
@@ -148,6 +149,7 @@ const er_arch_desc er_arch_bert = {
     .layer = er_layer_post_ln,
     .max_seq_len = er_bert_max_seq_len,
     .layer_names = &er_bert_layer_names,
+    .narrow_layers = true,
 };
 
 /* XLM-RoBERTa is RoBERTa with another vocabulary: same classes, same "roberta." prefix. */
@@ -181,4 +183,5 @@ const er_arch_desc er_arch_roberta = {
     .layer = er_layer_post_ln,
     .max_seq_len = roberta_max_seq_len,
     .layer_names = &er_bert_layer_names,
+    .narrow_layers = true,
 };

@@ -115,6 +115,8 @@ static const er_layer_names LAYER_NAMES = {
     .out_ln = "output.LayerNorm",
 };
 
+static void rel_tables(er_model *m, int i);
+
 /* The layer's relative tables: pos_key / pos_query [2 span, H] through
  * key_proj / query_proj (share_att_key) or pos_key_proj / pos_query_proj. */
 static er_status load_rel_layer(er_model *m, struct er_deberta_w *w, const char *pre, int i,
@@ -123,7 +125,6 @@ static er_status load_rel_layer(er_model *m, struct er_deberta_w *w, const char 
     const int h = c->hidden_size, n = 2 * c->deberta.att_span;
     const bool share = c->deberta.share_att_key;
     er_deberta_layer *D = &w->layers[i];
-    const er_layer_w *L = &m->layers[i];
     char p[256];
     snprintf(p, sizeof p, "%sencoder.layer.%d.attention.self.", pre, i);
     er_status st = ER_OK;
@@ -133,8 +134,28 @@ static er_status load_rel_layer(er_model *m, struct er_deberta_w *w, const char 
     if (st == ER_OK && c->deberta.c2p) st = er_model_alloc_floats(m, (size_t)n * h, &D->pk, err);
     if (st == ER_OK && c->deberta.p2c) st = er_model_alloc_floats(m, (size_t)n * h, &D->pq, err);
     if (st != ER_OK) return st;
+    rel_tables(m, i);
+    return ER_OK;
+}
+
+/* Layer i's pos_key / pos_query [2 span, H] from the normed relative
+ * embeddings, through key_proj / query_proj (share_att_key: with any LoRA
+ * term on them, as peft's wrapped module computes it) or the pos_* ones. */
+static void rel_tables(er_model *m, int i) {
+    struct er_deberta_w *w = m->deberta;
+    const bool share = m->cfg.deberta.share_att_key;
+    const int n = 2 * m->cfg.deberta.att_span;
+    er_deberta_layer *D = &w->layers[i];
+    const er_layer_w *L = &m->layers[i];
     if (D->pk) er_lin_apply(share ? &L->k : &D->pos_k, w->rel_normed, n, D->pk); // [2 span, H]
     if (D->pq) er_lin_apply(share ? &L->q : &D->pos_q, w->rel_normed, n, D->pq); // [2 span, H]
+}
+
+/* After a LoRA adapter changed query_proj / key_proj: the tables again. */
+static er_status adapted(er_model *m, er_err *err) {
+    (void)err;
+    if (!m->cfg.deberta.relative_attention || !m->cfg.deberta.share_att_key) return ER_OK;
+    for (int i = m->skip_below; i < m->cfg.num_layers; i++) rel_tables(m, i);
     return ER_OK;
 }
 
@@ -190,11 +211,11 @@ static void layer(const er_model *m, er_ctx *x, const er_batch *b, int l, float 
     er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
     er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
     er_deberta_attention(m, x, b, l);     // att [T, H]
-    er_linear(x->att, T, H, L->o.w, NULL, H, x->tmp); // [T, H]
+    er_lin_apply_nobias(&L->o, x->att, T, x->tmp); // [T, H] (packed, + LoRA)
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    er_linear(hidden, T, H, L->ffn_in.w, NULL, F, x->ffn); // [T, F]
-    er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);  // [T, F]
-    er_linear(x->ffn, T, F, L->ffn_out.w, NULL, H, x->tmp); // [T, H]
+    er_lin_apply_nobias(&L->ffn_in, hidden, T, x->ffn);    // [T, F]
+    er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
+    er_lin_apply_nobias(&L->ffn_out, x->ffn, T, x->tmp);   // [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
     if (conv) er_deberta_conv(m, x, b, hidden); // hidden [T, H]
 }
@@ -288,4 +309,6 @@ const er_arch_desc er_arch_deberta = {
     .max_seq_len = max_seq_len,
     .lower_config = lower_config,
     .visit_lower = visit_lower,
+    .layer_names = &LAYER_NAMES,
+    .adapted = adapted,
 };

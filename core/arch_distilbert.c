@@ -68,4 +68,5 @@ const er_arch_desc er_arch_distilbert = {
     .layer = er_layer_post_ln,
     .layer_names = &LAYER_NAMES,
     .max_seq_len = er_bert_max_seq_len,
+    .narrow_layers = true,
 };

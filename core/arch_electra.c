@@ -58,4 +58,5 @@ const er_arch_desc er_arch_electra = {
     .layer = er_layer_post_ln,
     .max_seq_len = er_bert_max_seq_len,
     .layer_names = &er_bert_layer_names,
+    .narrow_layers = true,
 };

@@ -144,6 +144,16 @@ static const er_rg_names LAYER_NAMES = {
     .out_ln = "mlp_ln",
 };
 
+/* The same modules as PEFT LoRA names them (lora.c): qkv_proj is one
+ * Linear whose rows are q, k, v; up_gate_proj one whose rows are up, gate. */
+static const er_layer_names LORA_NAMES = {
+    .layers = "encoder.layer",
+    .qkv = "attention.qkv_proj",
+    .o = "attention.o_proj",
+    .ffn_in_gate = "mlp.up_gate_proj",
+    .ffn_out = "mlp.down_proj",
+};
+
 static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
     return er_rg_load_layer(m, pre, i, &LAYER_NAMES, err);
 }
@@ -173,4 +183,5 @@ const er_arch_desc er_arch_gte = {
     .max_seq_len = er_rg_max_seq_len,
     .lower_config = er_rg_lower_config,
     .visit_lower = er_rg_visit_lower,
+    .layer_names = &LORA_NAMES,
 };

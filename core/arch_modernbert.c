@@ -193,6 +193,17 @@ static er_status rope_tables(er_model *m, er_err *err) {
     return st;
 }
 
+/* ModernBERT's modules as PEFT LoRA names them (lora.c): Wqkv is one Linear
+ * whose rows are q, k, v; Wi one whose rows are the GeGLU input, then the
+ * gate. */
+static const er_layer_names LORA_NAMES = {
+    .layers = "layers",
+    .qkv = "attn.Wqkv",
+    .o = "attn.Wo",
+    .ffn_in_gate = "mlp.Wi",
+    .ffn_out = "mlp.Wo",
+};
+
 static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
     const er_config *c = &m->cfg;
     const int h = c->hidden_size, f = c->intermediate_size;
@@ -212,8 +223,12 @@ static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
                              .out = h, .in = h};
     st = er_load_lin(m, p, "attn.Wo", h, h, ab, &L->o, err);
     if (st == ER_OK) st = load_norm(m, p, "mlp_norm", &L->out_ln, err);
-    if (st == ER_OK) st = er_load_lin(m, p, "mlp.Wi", 2 * f, h, mb, &L->ffn_in, err);
-    if (st == ER_OK) st = er_load_lin(m, p, "mlp.Wo", h, f, mb, &L->ffn_out, err);
+    er_lin wi = {0}; // [2F, H]: the GeGLU input rows, then the gate rows (views of each)
+    if (st == ER_OK) st = er_load_lin(m, p, "mlp.Wi", 2 * f, h, mb, &wi, err);
+    if (st != ER_OK) return st;
+    L->ffn_in = (er_lin){.w = wi.w, .b = wi.b, .out = f, .in = h};
+    L->gate = (er_lin){.w = wi.w + (size_t)f * h, .b = wi.b ? wi.b + f : NULL, .out = f, .in = h};
+    st = er_load_lin(m, p, "mlp.Wo", h, f, mb, &L->ffn_out, err);
     if (st == ER_OK && i == c->num_layers - 1)
         st = load_norm(m, pre, "final_norm", &m->modernbert->final_norm, err);
     return st;
@@ -244,9 +259,21 @@ static void lower_config(const er_config *c, char *buf, size_t cap) {
              (int)c->modernbert.mlp_bias);
 }
 
-/* The final norm is part of layer L-1's computation. */
+/* The gate rows of mlp.Wi (ffn_in holds the input rows); the final norm is
+ * part of layer L-1's computation. */
 static int visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user) {
     const er_config *c = &m->cfg;
+    for (int i = 0; i < cut; i++) {
+        const er_lin *g = &m->layers[i].gate;
+        char key[64];
+        snprintf(key, sizeof key, "layer.%d.gate.weight", i);
+        int r = fn(user, key, g->w, (size_t)g->out * (size_t)g->in);
+        if (!r && g->b) {
+            snprintf(key, sizeof key, "layer.%d.gate.bias", i);
+            r = fn(user, key, g->b, (size_t)g->out);
+        }
+        if (r) return r;
+    }
     if (cut < c->num_layers || !m->modernbert || !m->modernbert->final_norm.gamma) return 0;
     const er_ln *ln = &m->modernbert->final_norm;
     int r = fn(user, "final_norm.gamma", ln->gamma, (size_t)c->hidden_size);
@@ -280,4 +307,5 @@ const er_arch_desc er_arch_modernbert = {
     .lower_config = lower_config,
     .visit_lower = visit_lower,
     .head = er_modernbert_head,
+    .layer_names = &LORA_NAMES,
 };

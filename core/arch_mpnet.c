@@ -185,4 +185,6 @@ const er_arch_desc er_arch_mpnet = {
     .max_seq_len = max_len,
     .lower_config = lower_config,
     .visit_lower = visit_lower,
+    .layer_names = &LAYER_NAMES,
+    .narrow_layers = true,
 };

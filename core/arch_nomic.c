@@ -154,6 +154,17 @@ static const er_rg_names LAYER_NAMES = {
     .out_ln = "norm2",
 };
 
+/* The same modules as PEFT LoRA names them (lora.c): Wqkv is one Linear
+ * whose rows are q, k, v. */
+static const er_layer_names LORA_NAMES = {
+    .layers = "encoder.layers",
+    .qkv = "attn.Wqkv",
+    .o = "attn.out_proj",
+    .ffn_in = "mlp.fc11",
+    .gate = "mlp.fc12",
+    .ffn_out = "mlp.fc2",
+};
+
 static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
     return er_rg_load_layer(m, pre, i, &LAYER_NAMES, err);
 }
@@ -182,4 +193,5 @@ const er_arch_desc er_arch_nomic_bert = {
     .max_seq_len = er_rg_max_seq_len,
     .lower_config = er_rg_lower_config,
     .visit_lower = er_rg_visit_lower,
+    .layer_names = &LORA_NAMES,
 };

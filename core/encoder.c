@@ -33,12 +33,18 @@ void er_ctx_free(er_ctx *c) {
 
 static float *alloc_floats(size_t a, size_t b) { return malloc(a * b * sizeof(float) + 64); }
 
+/* Whether the family's MLP is gated: its gate projection writes the glu
+ * buffer [T, F] beside ffn. */
+static bool gated_mlp(const er_config *c) {
+    return c->rope_glu.gate_act != ER_GLU_NONE || c->arch == ER_ARCH_MODERNBERT;
+}
+
 /* The capacities a ctx needs to run every one of models[0..n). */
 typedef struct {
     int hidden, inter, width, max_positions;
     size_t rel;    /* er_deberta_rel_floats */
     bool conv_in;  /* er_deberta_needs_conv_in */
-    bool gated;    /* a gated MLP (NomicBERT, GTE): the glu buffer */
+    bool gated;    /* a gated MLP (ModernBERT, NomicBERT, GTE): the glu buffer */
     int dense_width; /* the widest sentence-transformers Dense output (heads.h) */
 } ctx_sizes;
 
@@ -52,7 +58,7 @@ static ctx_sizes sizes_of(const er_model *const *ms, int n, er_ctx_params *p) {
         if (w > z.width) z.width = w;
         if (c->max_positions > z.max_positions) z.max_positions = c->max_positions;
         z.conv_in = z.conv_in || er_deberta_needs_conv_in(c);
-        z.gated = z.gated || c->rope_glu.gate_act != ER_GLU_NONE;
+        z.gated = z.gated || gated_mlp(c);
         if (er_head_embedding_max_width(c) > z.dense_width)
             z.dense_width = er_head_embedding_max_width(c);
     }
@@ -144,7 +150,7 @@ bool er_ctx_fits(const er_ctx *x, const er_model *m) {
            c->embedding_size <= x->width &&
            er_deberta_rel_floats(c, x->p.max_seq_len) <= x->rel_cap &&
            (!er_deberta_needs_conv_in(c) || x->conv_in) &&
-           (c->rope_glu.gate_act == ER_GLU_NONE || x->glu) &&
+           (!gated_mlp(c) || x->glu) &&
            er_head_embedding_max_width(c) <= x->dense_width;
 }
 

@@ -16,9 +16,12 @@ void er_embed_absolute(const er_model *m, er_ctx *x, const er_batch *b, const in
     const bool project = m->emb_project.w != NULL;
     float *e = project ? x->tmp : out; // [T, E]
     for (int t = 0; t < T; t++) {
-        const float *w = m->word_emb + (size_t)b->ids[t] * E; // [E]
-        const float *p = m->pos_emb + (size_t)positions[t] * E; // [E]
         float *row = e + (size_t)t * E; // [E]
+        const float *w = row; // [E]
+        if (m->word_emb) w = m->word_emb + (size_t)b->ids[t] * E;
+        else /* a narrow table: the row widened in place, then summed there */
+            er_st_range_to_f32(m->word_emb_narrow, (int64_t)b->ids[t] * E, E, row);
+        const float *p = m->pos_emb + (size_t)positions[t] * E; // [E]
         if (m->type_emb) {
             const float *ty = m->type_emb + (size_t)(b->type_ids ? b->type_ids[t] : 0) * E; // [E]
             for (int j = 0; j < E; j++) row[j] = w[j] + ty[j] + p[j];

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm_avx2.h"
 #include "kernels_math.h"
 
 #define NR 32  /* columns per panel: two zmm */
@@ -38,24 +39,56 @@ static bool has_bf16, has_vnni;
 static char describe[200];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+static const char *selected; /* er_gemm_select's name, else NULL: ERSERVE_GEMM decides */
+
 static void choose(void) {
-    const char *env = getenv("ERSERVE_GEMM");
+    const char *env = selected ? selected : getenv("ERSERVE_GEMM");
     bool want_blas = env && strcmp(env, "openblas") == 0;
-    bool avx512 = false;
+    bool want_avx2 = env && strcmp(env, "avx2") == 0; /* the AVX2 kernels on any AVX2 host */
+    bool want_own = want_avx2 || (env && (!strcmp(env, "own") || !strcmp(env, "avx512")));
+    bool avx512 = false, avx2 = er_gemm_avx2_cpu();
 #ifdef ER_GEMM_X86
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f");
     has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
     has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
-    backend = avx512 && !want_blas ? ER_GEMM_AVX512 : ER_GEMM_OPENBLAS;
-    if (backend == ER_GEMM_AVX512)
+    /* auto on a host without AVX-512F stays on OpenBLAS: its Haswell kernels
+     * ran bert-base's forward 1.2-1.3x faster than the AVX2 ones here
+     * (core/GEMM.md); own / avx2 choose the AVX2 kernels, whose speed does
+     * not depend on OPENBLAS_CORETYPE */
+    backend = want_blas ? ER_GEMM_OPENBLAS : avx512 && !want_avx2 ? ER_GEMM_AVX512
+              : avx2 && want_own ? ER_GEMM_AVX2 : ER_GEMM_OPENBLAS;
+    if (backend == ER_GEMM_AVX2)
+        snprintf(describe, sizeof describe, "gemm: erserve AVX2+FMA kernels on packed weights "
+                 "(fp32; bf16 and int8 refused: they need AVX-512) (chosen: %s)", env);
+    else if (backend == ER_GEMM_AVX512)
         snprintf(describe, sizeof describe, "gemm: erserve AVX-512F kernels on packed weights "
                  "(fp32; bf16 %s; int8 %s)", has_bf16 ? "with AVX512-BF16" : "refused: no AVX512-BF16",
                  has_vnni ? "with AVX512-VNNI" : "refused: no AVX512-VNNI");
     else
         snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
-                 want_blas ? "ERSERVE_GEMM=openblas" : "this CPU has no AVX-512F");
+                 want_blas ? (selected ? "chosen: openblas" : "ERSERVE_GEMM=openblas")
+                 : avx2 ? "no AVX-512F; --gemm own runs erserve's AVX2 kernels"
+                        : "this CPU has neither AVX-512F nor AVX2+FMA");
+}
+
+er_status er_gemm_select(const char *name, er_err *err) {
+    const bool avx2 = name && !strcmp(name, "avx2");
+    const bool own = avx2 || (name && (!strcmp(name, "own") || !strcmp(name, "avx512")));
+    const bool blas = name && !strcmp(name, "openblas");
+    if (!own && !blas && !(name && !strcmp(name, "auto")))
+        return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend \"%s\": auto, own, avx2 or openblas",
+                      name ? name : "(null)");
+    if (!selected) /* before the once: it reads it */
+        selected = blas ? "openblas" : avx2 ? "avx2" : own ? "own" : "auto";
+    pthread_once(&once, choose);
+    if (blas != (backend == ER_GEMM_OPENBLAS) && (blas || own))
+        return er_set(err, blas ? ER_ERR_INVALID_ARG : ER_ERR_UNSUPPORTED,
+                      blas ? "GEMM backend openblas: the backend was already chosen (%s)"
+                           : "GEMM backend own: erserve's kernels need AVX-512F or AVX2+FMA (%s)",
+                      describe);
+    return ER_OK;
 }
 
 er_gemm_backend er_gemm_backend_get(void) {
@@ -71,8 +104,11 @@ const char *er_gemm_describe(void) {
 bool er_gemm_supports(er_gemm_kind kind, const char **missing) {
     pthread_once(&once, choose);
     const char *why = NULL;
-    if (backend != ER_GEMM_AVX512)
-        why = "the erserve AVX-512 GEMM backend (this CPU has no AVX-512F, or ERSERVE_GEMM=openblas)";
+    if (backend == ER_GEMM_OPENBLAS)
+        why = "erserve's GEMM kernels (this CPU has neither AVX-512F nor AVX2+FMA, or the "
+              "OpenBLAS backend was chosen)";
+    else if (backend == ER_GEMM_AVX2 && kind != ER_GEMM_F32)
+        why = "the erserve AVX-512 GEMM backend (this CPU has no AVX-512F, or avx2 was chosen)";
     else if (kind == ER_GEMM_BF16 && !has_bf16)
         why = "the CPU feature AVX512-BF16 (VDPBF16PS)";
     else if (kind == ER_GEMM_INT8 && !has_vnni)
@@ -405,6 +441,10 @@ static size_t row_bytes(er_gemm_kind kind, int kc) {
  * 12-row tiles; the reduction is split only when longer than KC (int8:
  * never, the row scale and comp cover all of k). */
 static void gemm_range(const gemm_job *j, int p0, int p1) {
+    if (backend == ER_GEMM_AVX2) { /* fp32 only: er_gemm_supports */
+        er_gemm_avx2_range(j->x, j->n, j->in, j->packed, j->out, p0, p1, j->bias, j->act, j->y);
+        return;
+    }
     const int seg = j->y->seg, kind = (int)j->kind;
     const int blocks = j->kind == ER_GEMM_INT8 ? 1 : (j->in + KC - 1) / KC;
     const int kcb = ((j->in + blocks - 1) / blocks + 1) & ~1; /* even: whole bf16 pairs */

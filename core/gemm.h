@@ -1,6 +1,6 @@
 /* er_gemm: the weight-GEMM seam of the forward pass, y = x . W^T + b (+ act).
  *
- * Two backends, chosen once per process (er_gemm_backend):
+ * Three backends, chosen once per process (er_gemm_backend):
  *  - ER_GEMM_AVX512: erserve's own AVX-512 kernels on weights packed once at
  *    load into 32-column panels (model-owned memory).  They dispatch on CPU
  *    features (__builtin_cpu_supports), not on the CPU model, so speed does
@@ -8,9 +8,12 @@
  *    sgemm and matmul primitives malloc on every call, so they cannot sit on
  *    a no-allocation hot path); bias and activation run in the epilogue on
  *    the tile still in registers; threads are the caller's er_par team.
+ *  - ER_GEMM_AVX2: erserve's AVX2 + FMA fp32 kernels (gemm_avx2.c) on the
+ *    same packed layout, for hosts with AVX2 and FMA but no AVX-512F (AMD
+ *    Zen 2/3, older Intel) when chosen ("own" or "avx2"), so fp32 does not
+ *    depend on OPENBLAS_CORETYPE there either; bf16 and int8 are refused.
  *  - ER_GEMM_OPENBLAS: cblas_sgemm on the weights as stored, then one pass
- *    for bias (+ act): hosts without AVX-512F, non-x86 builds, or
- *    ERSERVE_GEMM=openblas.
+ *    for bias (+ act): hosts with neither, non-x86 builds, or chosen.
  *
  * Every output element is the same sum in the same order whatever the row
  * count, the row's position in the batch and the number of threads, so a
@@ -22,14 +25,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "er_error.h"
 #include "par.h"
 
-typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512 } er_gemm_backend;
+typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512, ER_GEMM_AVX2 } er_gemm_backend;
 
-/* The process's backend: ERSERVE_GEMM=openblas|avx512|auto (default auto:
- * avx512 where the CPU has AVX-512F, else OpenBLAS), read once.  avx512 on a
- * CPU without AVX-512F falls back to OpenBLAS (er_gemm_describe says so). */
+/* The process's backend, fixed at first use: er_gemm_select's choice, else
+ * ERSERVE_GEMM=auto|own|avx2|openblas (default auto: AVX-512 where the CPU
+ * has AVX-512F, else OpenBLAS; own: AVX-512, else AVX2 where the CPU has
+ * AVX2 and FMA; avx2 forces the AVX2 kernels on any AVX2 host). */
 er_gemm_backend er_gemm_backend_get(void);
+
+/* Chooses the backend, overriding ERSERVE_GEMM: "auto" (the AVX-512 kernels
+ * where the CPU has AVX-512F, else OpenBLAS), "own" (or "avx512": erserve's
+ * AVX-512 kernels, else its AVX2 ones; ER_ERR_UNSUPPORTED naming the
+ * missing features where the CPU has neither), "avx2" (the AVX2 kernels
+ * even on an AVX-512 host) or "openblas".  Call once, at start-up, before anything
+ * loads a model (the choice is fixed at first use: ER_ERR_INVALID_ARG for
+ * openblas after the own kernels were chosen).  ER_ERR_INVALID_ARG for
+ * another name.  Not thread-safe against concurrent first use. */
+er_status er_gemm_select(const char *name, er_err *err);
 
 /* One line for the start-up log: the backend and the ISA it runs. */
 const char *er_gemm_describe(void);

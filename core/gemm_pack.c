@@ -1,14 +1,20 @@
 /* er_model_pack (model_internal.h): the loaded model's Linear weights in the
  * GEMM backend's packed layout, once at load.  The weights as stored stay
- * where they are (the fingerprint and the OpenBLAS path read them).
+ * where they are (the fingerprint and the OpenBLAS path read them); narrow
+ * (F16/BF16) layer weights are widened one matrix at a time into a buffer
+ * freed as soon as the matrix is packed.  A row slice of a fused stored
+ * matrix (ModernBERT's Wqkv and Wi halves, Nomic's and GTE's Wqkv /
+ * up_gate_proj) is an er_lin of its own made at load and is packed as one:
+ * its packed copy is the only one the forward reads.
  *
  * Packed weights are shared between models: tasks over one base (adapter
  * tasks, a task loaded twice) map its checkpoint once (model.c), so their
- * stored weights lie at the same addresses, and a stored weight packed the
- * same way is packed once for all of them (a process-wide registry keyed by
- * the stored weight's address, shape and number format, counted by holders).
- * An entry cannot outlive what its key points into: each holder also holds
- * that mapping (or owned copy) and gives the entry back first. */
+ * stored weights (or narrow tensors) lie at the same addresses, and a stored
+ * weight packed the same way is packed once for all of them (a process-wide
+ * registry keyed by the stored weight's address, shape and number format,
+ * counted by holders).  An entry cannot outlive what its key points into:
+ * each holder also holds that mapping (or owned copy) and gives the entry
+ * back first. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,8 +31,8 @@ static er_gemm_kind kind_of(const er_model *m) {
 }
 
 typedef struct pack_entry {
-    const float *key[3];  /* the stored weight(s) packed: w, or q, k, v */
-    const float *bkey[3]; /* q, k, v's biases, for the fused [3H] bias */
+    const void *key[3];   /* the stored weight(s) packed (w or narrow): one, or q, k, v */
+    const void *bkey[3];  /* q, k, v's biases, for the fused [3H] bias */
     int out, in;
     er_gemm_kind kind;
     void *packed;         /* er_gemm_packed_bytes(kind, out, in) */
@@ -38,7 +44,7 @@ typedef struct pack_entry {
 static pthread_mutex_t g_packs_mu = PTHREAD_MUTEX_INITIALIZER;
 static pack_entry *g_packs;
 
-static bool same_key(const pack_entry *e, const float *const key[3], const float *const bkey[3],
+static bool same_key(const pack_entry *e, const void *const key[3], const void *const bkey[3],
                      int out, int in, er_gemm_kind kind) {
     return e->out == out && e->in == in && e->kind == kind && !memcmp(e->key, key, sizeof e->key) &&
            !memcmp(e->bkey, bkey, sizeof e->bkey);
@@ -56,9 +62,11 @@ static er_status reserve_hold(er_model *m, er_err *err) {
 }
 
 /* The registry's entry for this key, held by m: found, or made by fill
- * (which packs into e->packed and, for q/k/v, fills e->bias). */
-static er_status shared_pack(er_model *m, const float *const key[3], const float *const bkey[3],
-                             int out, int in, void (*fill)(pack_entry *e, const void *arg),
+ * (which packs into e->packed and, for q/k/v, fills e->bias; its error
+ * leaves no entry). */
+static er_status shared_pack(er_model *m, const void *const key[3], const void *const bkey[3],
+                             int out, int in,
+                             er_status (*fill)(pack_entry *e, const void *arg, er_err *err),
                              const void *arg, pack_entry **found, er_err *err) {
     er_gemm_kind kind = kind_of(m);
     er_status st = reserve_hold(m, err); /* first: holding it below cannot fail */
@@ -81,7 +89,13 @@ static er_status shared_pack(er_model *m, const float *const key[3], const float
         e->out = out;
         e->in = in;
         e->kind = kind;
-        fill(e, arg);
+        if ((st = fill(e, arg, err)) != ER_OK) {
+            free(e->packed);
+            free(e->bias);
+            free(e);
+            pthread_mutex_unlock(&g_packs_mu);
+            return st;
+        }
         e->next = g_packs;
         g_packs = e;
     }
@@ -114,17 +128,55 @@ void er_model_unpack(er_model *m) {
  * (gemm.c): 12 rows of quads must fit its 288 KiB. */
 #define INT8_MAX_IN 24576
 
-static void fill_lin(pack_entry *e, const void *arg) {
+/* A transient buffer of n floats at load, mapped on its own and unmapped by
+ * transient_free: a malloc'd one would leave its pages resident in the heap
+ * between the packed copies allocated around it (glibc raises its mmap
+ * threshold after the first free of a large block). */
+static float *transient_alloc(size_t n) {
+    void *p = mmap(NULL, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void transient_free(float *p, size_t n) {
+    if (p) munmap(p, n * sizeof(float));
+}
+
+/* W [out, in] as fp32 for packing: w itself, or a narrow weight widened into
+ * a transient buffer (*tmp, transient_free'd by the caller once packed, so
+ * an F16/BF16 checkpoint never holds more than one widened matrix). */
+static er_status lin_f32(const er_lin *l, const float **w, float **tmp, er_err *err) {
+    *tmp = NULL;
+    if ((*w = l->w)) return ER_OK;
+    *tmp = transient_alloc((size_t)l->out * l->in); // [out, in]
+    if (!*tmp) return er_set(err, ER_ERR_NOMEM, "out of memory widening a %dx%d weight", l->out,
+                             l->in);
+    *w = *tmp;
+    return er_lin_widen(l, *tmp, err);
+}
+
+/* e->packed from l's weight (widened first when narrow). */
+static er_status fill_lin(pack_entry *e, const void *arg, er_err *err) {
     const er_lin *l = arg;
-    er_gemm_pack(e->kind, l->w, l->out, l->in, e->packed);
+    const float *w;
+    float *tmp = NULL;
+    er_status st = lin_f32(l, &w, &tmp, err);
+    if (st == ER_OK) er_gemm_pack(e->kind, w, l->out, l->in, e->packed);
+    transient_free(tmp, (size_t)l->out * l->in);
+    return st;
+}
+
+/* The stored weight a packing is made of: w, or its narrow tensor. */
+static const void *stored(const er_lin *l) {
+    return l->w ? (const void *)l->w : (const void *)l->narrow;
 }
 
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
-    if (!l->w || l->packed) return ER_OK;
+    if ((!l->w && !l->narrow) || l->packed) return ER_OK;
     if (kind_of(m) == ER_GEMM_INT8 && l->in > INT8_MAX_IN)
         return er_set(err, ER_ERR_UNSUPPORTED, "compute int8: a projection with %d inputs "
                       "(at most %d)", l->in, INT8_MAX_IN);
-    const float *key[3] = {l->w, NULL, NULL}, *bkey[3] = {NULL, NULL, NULL};
+    const void *key[3] = {stored(l), NULL, NULL}, *bkey[3] = {NULL, NULL, NULL};
     pack_entry *e = NULL;
     er_status st = shared_pack(m, key, bkey, l->out, l->in, fill_lin, l, &e, err);
     if (st != ER_OK) return st;
@@ -135,81 +187,96 @@ static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     return ER_OK;
 }
 
-typedef struct {
-    const er_layer_w *L;
-    float *w; /* [3H, in] scratch */
-} qkv_arg;
+static bool has_w(const er_lin *l) { return l->w || l->narrow; }
 
-/* e->packed and e->bias from q, k and v stacked. */
-static void fill_qkv(pack_entry *e, const void *arg) {
-    const qkv_arg *a = arg;
-    const int H = a->L->q.out, in = a->L->q.in;
-    const er_lin *parts[3] = {&a->L->q, &a->L->k, &a->L->v};
-    for (int i = 0; i < 3; i++) {
-        memcpy(a->w + (size_t)i * H * in, parts[i]->w, (size_t)H * in * sizeof *a->w);
+/* e->packed and e->bias [3H] from q, k and v of layer arg stacked (each
+ * widened when narrow) into one transient [3H, in] matrix. */
+static er_status fill_qkv(pack_entry *e, const void *arg, er_err *err) {
+    const er_layer_w *L = arg;
+    const int H = L->q.out, in = L->q.in;
+    const size_t n = (size_t)3 * H * in;
+    float *w = transient_alloc(n); // [3H, in]
+    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
+    const er_lin *parts[3] = {&L->q, &L->k, &L->v};
+    er_status st = ER_OK;
+    for (int i = 0; i < 3 && st == ER_OK; i++) {
+        st = er_lin_widen(parts[i], w + (size_t)i * H * in, err);
         memcpy(e->bias + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *e->bias);
     }
-    er_gemm_pack(e->kind, a->w, 3 * H, in, e->packed);
+    if (st == ER_OK) er_gemm_pack(e->kind, w, 3 * H, in, e->packed);
+    transient_free(w, n);
+    return st;
 }
 
 /* q, k and v [H, H] side by side as one [3H, H] weight and its [3H] bias:
  * one GEMM whose column panels are written to q, k and v (er_gemm_out). */
 static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     const int H = L->q.out, in = L->q.in;
-    if (!L->q.w || !L->k.w || !L->v.w || !L->q.b || !L->k.b || !L->v.b || H % 32 != 0 ||
-        L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
+    if (!has_w(&L->q) || !has_w(&L->k) || !has_w(&L->v) || !L->q.b || !L->k.b || !L->v.b ||
+        H % 32 != 0 || L->k.out != H || L->v.out != H || L->k.in != in || L->v.in != in)
         return ER_OK; /* the layer's forward uses the three GEMMs */
     /* [3H, in] as one matrix, packed once: int8's per-column scales and
      * compensation follow the whole matrix's panels (gemm.c), so three
      * packed parts side by side would not be its layout. */
-    float *w = malloc((size_t)3 * H * in * sizeof *w);
-    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
-    const float *key[3] = {L->q.w, L->k.w, L->v.w}, *bkey[3] = {L->q.b, L->k.b, L->v.b};
+    const void *key[3] = {stored(&L->q), stored(&L->k), stored(&L->v)};
+    const void *bkey[3] = {L->q.b, L->k.b, L->v.b};
     pack_entry *e = NULL;
-    qkv_arg a = {L, w};
-    er_status st = shared_pack(m, key, bkey, 3 * H, in, fill_qkv, &a, &e, err);
-    free(w);
+    er_status st = shared_pack(m, key, bkey, 3 * H, in, fill_qkv, L, &e, err);
     if (st != ER_OK) return st;
     L->qkv = (er_lin){.w = NULL, .b = e->bias, .out = 3 * H, .in = in, .packed = e->packed,
                       .kind = kind_of(m), .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;
 }
 
-/* Drops the resident pages of l's stored weight when it lies in a weights
- * file's mmap and has a packed copy: the forward never reads it, and the
- * fingerprint or the OpenBLAS path re-read it from the file if needed.
- * Only whole pages inside the tensor are dropped. */
-static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
-    if (!l->w || !packed) return;
-    const size_t bytes = (size_t)l->out * l->in * sizeof(float);
+/* Drops the whole pages inside [data, data + bytes) when it lies in one of
+ * the model's weight-file mmaps (re-read from the file when touched). */
+static void drop_pages(const er_model *m, const void *data, size_t bytes) {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (int f = 0; f < m->n_files; f++) {
-        if (!er_st_in_map(m->files[f], l->w, bytes)) continue;
-        uintptr_t a = ((uintptr_t)l->w + page - 1) & ~(page - 1);
-        uintptr_t b = ((uintptr_t)l->w + bytes) & ~(page - 1);
+        if (!er_st_in_map(m->files[f], data, bytes)) continue;
+        uintptr_t a = ((uintptr_t)data + page - 1) & ~(page - 1);
+        uintptr_t b = ((uintptr_t)data + bytes) & ~(page - 1);
         if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
         return;
     }
 }
 
+/* Drops the resident pages of l's stored weight when it lies in a weights
+ * file's mmap and has a packed copy: the forward never reads it, and the
+ * fingerprint or the OpenBLAS path re-read it from the file if needed. */
+static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
+    if ((!l->w && !l->narrow) || !packed) return;
+    /* a narrow weight lies in the mmap as stored: its F16/BF16 bytes */
+    if (l->w) drop_pages(m, l->w, (size_t)l->out * l->in * sizeof(float));
+    else drop_pages(m, l->narrow->data, l->narrow->nbytes);
+}
+
+static void trim_layer(const er_model *m, const er_layer_w *L) {
+    const bool fused = L->qkv.packed != NULL;
+    trim_lin(m, &L->q, fused || L->q.packed);
+    trim_lin(m, &L->k, fused || L->k.packed);
+    trim_lin(m, &L->v, fused || L->v.packed);
+    trim_lin(m, &L->o, L->o.packed);
+    trim_lin(m, &L->ffn_in, L->ffn_in.packed);
+    trim_lin(m, &L->ffn_out, L->ffn_out.packed);
+    trim_lin(m, &L->gate, L->gate.packed);
+}
+
 void er_model_trim(const er_model *m) {
     if (m->emb_project.packed) trim_lin(m, &m->emb_project, true);
-    for (int i = m->skip_below; i < m->cfg.num_layers; i++) {
-        const er_layer_w *L = &m->layers[i];
-        const bool fused = L->qkv.packed != NULL;
-        trim_lin(m, &L->q, fused || L->q.packed);
-        trim_lin(m, &L->k, fused || L->k.packed);
-        trim_lin(m, &L->v, fused || L->v.packed);
-        trim_lin(m, &L->o, L->o.packed);
-        trim_lin(m, &L->ffn_in, L->ffn_in.packed);
-        trim_lin(m, &L->ffn_out, L->ffn_out.packed);
-    }
+    for (int i = m->skip_below; i < m->cfg.num_layers; i++) trim_layer(m, &m->layers[i]);
     trim_lin(m, &m->head_dense, m->head_dense.packed);
     trim_lin(m, &m->head_out, m->head_out.packed);
+    /* a narrow word-embedding table: the fingerprint read all of it, the
+     * forward reads a row per token (re-faulted from the file) */
+    if (m->word_emb_narrow) drop_pages(m, m->word_emb_narrow->data, m->word_emb_narrow->nbytes);
 }
 
 er_status er_model_pack(er_model *m, er_err *err) {
-    if (!er_gemm_supports(kind_of(m), NULL)) return ER_OK; /* fp32 on OpenBLAS */
+    if (!er_gemm_supports(kind_of(m), NULL)) { /* fp32 on OpenBLAS */
+        er_model_trim(m);
+        return ER_OK;
+    }
     er_status st = pack_lin(m, &m->emb_project, err);
     for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++) {
         er_layer_w *L = &m->layers[i];
@@ -220,6 +287,8 @@ er_status er_model_pack(er_model *m, er_err *err) {
         if (st == ER_OK) st = pack_lin(m, &L->o, err);
         if (st == ER_OK) st = pack_lin(m, &L->ffn_in, err);
         if (st == ER_OK) st = pack_lin(m, &L->ffn_out, err);
+        if (st == ER_OK) st = pack_lin(m, &L->gate, err); /* a row slice: packed as its own */
+        if (st == ER_OK) trim_layer(m, L); /* now: the load's peak holds one layer as stored */
     }
     if (st == ER_OK) st = pack_lin(m, &m->head_dense, err);
     if (st == ER_OK) st = pack_lin(m, &m->head_out, err);

@@ -13,7 +13,10 @@
  * The base's weights stay where they are (its mmap); an adapted nn.Linear
  * either carries its A and B beside the base GEMM (er_lin's lora_* fields,
  * applied by er_lin_apply) or, with merge, gets a model-owned copy
- * W + scaling * B A of just that matrix. */
+ * W + scaling * B A of just that matrix.  Targets are every family's layer
+ * modules by their real names (er_layer_names), fused ones (Wqkv, Wi,
+ * up_gate_proj) split by rows over the er_lins made from them at load, and
+ * the served head's Linears by the names they were loaded from. */
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -43,6 +46,7 @@ bool er_adapter_dir(const char *dir) {
 
 void er_adapter_free(er_adapter *a) {
     if (!a) return;
+    json_decref(a->config);
     er_st_free(a->file);
     er_bn_adapter_free(a->bn);
     free(a);
@@ -222,29 +226,121 @@ static bool peft_key_matches(const char *module, const char *key) {
                   : m > k && module[m - k - 1] == '.' && !strcmp(module + m - k, key);
 }
 
-/* Each target_modules entry must name one of the layer's nn.Linear modules. */
-static er_status check_targets(const er_model *m, const json_t *c, er_err *err) {
+/* One nn.Linear module a LoRA adapter may target, by its name under the
+ * layer (or the model, for a head), and the er_lins its output rows are in
+ * row order: one, or the views of a fused matrix (q/k/v of Wqkv; the GLU
+ * input and gate of Wi).  A fused module has ONE lora_A [r, in] and ONE
+ * lora_B [sum of views' out, r]: each view gets A and its rows of B. */
+typedef struct {
+    const char *name;
+    er_lin *views[3];
+    int n_views;
+} lora_module;
+
+#define MAX_LAYER_MODULES 9
+
+/* Layer i's modules (all of them when L is NULL: names only). */
+static int layer_modules(const er_layer_names *n, er_layer_w *L, lora_module *out) {
+    er_layer_w none = {0};
+    if (!L) L = &none;
+    const lora_module all[MAX_LAYER_MODULES] = {
+        {n->q, {&L->q}, 1}, {n->k, {&L->k}, 1}, {n->v, {&L->v}, 1},
+        {n->qkv, {&L->q, &L->k, &L->v}, 3}, {n->o, {&L->o}, 1},
+        {n->ffn_in, {&L->ffn_in}, 1}, {n->gate, {&L->gate}, 1},
+        {n->ffn_in_gate, {&L->ffn_in, &L->gate}, 2}, {n->ffn_out, {&L->ffn_out}, 1},
+    };
+    int k = 0;
+    for (int j = 0; j < MAX_LAYER_MODULES; j++)
+        if (all[j].name) out[k++] = all[j];
+    return k;
+}
+
+/* name without the family's base-model prefix ("bert."), when it has it. */
+static const char *unprefixed(const er_model *m, const char *name) {
+    size_t k = strlen(m->arch->prefix);
+    return strncmp(name, m->arch->prefix, k) ? name : name + k;
+}
+
+/* The served model's head Linear modules (as loaded: "bert.pooler.dense",
+ * "classifier.dense", "head.dense", "classifier", ...), prefix dropped. */
+static int head_modules(er_model *m, lora_module *out) {
+    er_lin *lins[2] = {&m->head_dense, &m->head_out};
+    int k = 0;
+    for (int j = 0; j < 2; j++)
+        if (lins[j]->w && m->head_names[j][0])
+            out[k++] = (lora_module){unprefixed(m, m->head_names[j]), {lins[j]}, 1};
+    return k;
+}
+
+/* Whether `key` matches the base checkpoint's pooler.dense when the task
+ * does not compute it (an embedding task over a *Model with a pooler): peft
+ * wraps that Linear too, and its pair is ignored (apply).  Other modules
+ * the task does not serve (embeddings: peft's lora.Embedding) stay refused. */
+static bool checkpoint_module(const er_model *m, const char *key) {
+    for (int f = 0; f < m->n_files; f++)
+        for (size_t i = 0; i < er_st_count(m->files[f]); i++) {
+            const er_st_tensor *t = er_st_at(m->files[f], i);
+            size_t len = strlen(t->name), w = strlen(".weight");
+            char module[512];
+            if (t->ndim != 2 || len <= w || len - w >= sizeof module ||
+                strcmp(t->name + len - w, ".weight"))
+                continue;
+            snprintf(module, sizeof module, "%.*s", (int)(len - w), t->name);
+            if (peft_key_matches(module, "pooler.dense") && peft_key_matches(module, key))
+                return true;
+        }
+    return false;
+}
+
+/* Whether `key` names, by peft's rule, one of the modules mods[0..n) of a
+ * layer under its full name ("[prefix]<layers>.<i>.<name>"): a key may be
+ * a suffix ("query", "attention.self.query") or a whole module name. */
+static bool layer_key_matches(const er_model *m, const lora_module *mods, int n,
+                              const char *key) {
+    const er_layer_names *ln = m->arch->layer_names;
+    for (int i = 0; i < m->cfg.num_layers; i++)
+        for (int j = 0; j < n; j++) {
+            char full[512];
+            snprintf(full, sizeof full, "%s%s.%d.%s", m->arch->prefix, ln->layers, i,
+                     mods[j].name);
+            size_t pl = strlen(m->arch->prefix);
+            if (peft_key_matches(full, key) || peft_key_matches(full + pl, key)) return true;
+        }
+    return false;
+}
+
+/* Each target_modules entry must name a Linear module of the layers or of
+ * the served head (peft's suffix rule: "dense" also matches the pooler's or
+ * the classification head's dense, as peft wraps them). */
+static er_status check_targets(er_model *m, const json_t *c, er_err *err) {
     const json_t *t = json_object_get(c, "target_modules");
     const er_layer_names *n = m->arch->layer_names;
-    if (!n)
-        return er_set(err, ER_ERR_UNSUPPORTED, "LoRA adapters are not supported for architecture "
-                      "%s", m->arch->name);
     if (json_is_string(t)) return ER_OK; /* a regex: the saved tensors decide (apply checks them) */
     if (!json_is_array(t))
         return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'target_modules' must be a list "
                       "or a string");
-    const char *mods[] = {n->q, n->k, n->v, n->o, n->ffn_in, n->ffn_out};
+    lora_module mods[MAX_LAYER_MODULES + 2];
+    int nl = layer_modules(n, NULL, mods);
+    int nm = nl + head_modules(m, mods + nl);
     size_t i;
     json_t *e;
     json_array_foreach(t, i, e) {
         const char *key = json_string_value(e);
-        bool ok = false;
-        for (size_t j = 0; key && j < 6 && !ok; j++) ok = peft_key_matches(mods[j], key);
-        if (!ok)
+        bool ok = key && layer_key_matches(m, mods, nl, key);
+        for (int j = nl; key && j < nm && !ok; j++) /* heads: their loaded (full) names */
+            ok = peft_key_matches(m->head_names[mods[j].views[0] == &m->head_out], key) ||
+                 peft_key_matches(mods[j].name, key);
+        if (!ok && key && checkpoint_module(m, key)) continue; /* not computed: ignored */
+        if (!ok) {
+            char list[512];
+            size_t len = 0;
+            for (int j = 0; j < nm && len < sizeof list; j++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "",
+                                        mods[j].name);
             return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: target_modules entry "
-                          "'%.64s' is not one of the %s layer's linear modules (%s, %s, %s, %s, "
-                          "%s, %s)", key ? key : "(not a string)", m->arch->name, n->q, n->k,
-                          n->v, n->o, n->ffn_in, n->ffn_out);
+                          "'%.64s' is not one of the %s model's linear modules (%s)",
+                          key ? key : "(not a string)", m->arch->name, list);
+        }
     }
     return ER_OK;
 }
@@ -286,16 +382,17 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
                                     saved_labels(a->file), NULL, err);
     if (st == ER_OK) {
         m->arch = er_arch_get(m->cfg.arch);
-        st = check_targets(m, c, err);
+        if (!m->arch->layer_names)
+            st = er_set(err, ER_ERR_UNSUPPORTED, "LoRA adapters are not supported for "
+                        "architecture %s", m->arch->name);
     }
-    json_decref(c);
+    a->config = c; /* target_modules are checked against the loaded model (apply) */
     if (st == ER_OK) snprintf(a->base, sizeof a->base, "%s", base);
     return st;
 }
 
-const er_st_tensor *er_adapter_find(const er_model *m, const char *name) {
-    if (!m->adapter) return NULL;
-    if (m->adapter->bn) return er_bn_find(m->adapter, name);
+/* The saved tensor "base_model.model." + name, or + prefix + name. */
+static const er_st_tensor *saved(const er_model *m, const char *name) {
     char key[600];
     snprintf(key, sizeof key, PEFT_PREFIX "%s", name);
     const er_st_tensor *t = er_st_find(m->adapter->file, key);
@@ -305,6 +402,20 @@ const er_st_tensor *er_adapter_find(const er_model *m, const char *name) {
         t = er_st_find(m->adapter->file, key);
     }
     return t;
+}
+
+const er_st_tensor *er_adapter_find(const er_model *m, const char *name) {
+    if (!m->adapter) return NULL;
+    if (m->adapter->bn) return er_bn_find(m->adapter, name); /* a static head's tensors */
+    const er_st_tensor *t = saved(m, name);
+    const char *dot = strrchr(name, '.');
+    if (t || !dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return t;
+    /* A LoRA-wrapped Linear inside a modules_to_save module (peft 0.13: the
+     * classifier's dense when target_modules matched it before the
+     * classifier was wrapped) is saved as <module>.base_layer.<param>. */
+    char alt[600];
+    snprintf(alt, sizeof alt, "%.*s.base_layer%s", (int)(dot - name), name, dot);
+    return saved(m, alt);
 }
 
 /* A saved tensor as model-owned float32 of exactly [d0, d1]. */
@@ -322,45 +433,35 @@ static er_status adapter_floats(er_model *m, const char *name, int64_t d0, int64
     return st;
 }
 
-/* The er_lin of "<layers>.<i>.<module>" (the arch prefix stripped), or NULL. */
-static er_lin *layer_lin(er_model *m, const char *module, int *layer) {
+/* The module "<layers>.<i>.<name>" (the arch prefix stripped) into *out
+ * with *layer = i, or a head module (*layer = -1); false when the served
+ * model has no such Linear. */
+static bool find_module(er_model *m, const char *module, lora_module *out, int *layer) {
     const er_layer_names *n = m->arch->layer_names;
+    lora_module mods[MAX_LAYER_MODULES + 2];
     size_t k = strlen(n->layers);
-    if (strncmp(module, n->layers, k) || module[k] != '.') return NULL;
-    char *end;
-    long i = strtol(module + k + 1, &end, 10);
-    if (end == module + k + 1 || *end != '.' || i < 0 || i >= m->cfg.num_layers) return NULL;
-    er_layer_w *L = &m->layers[i];
-    const char *mods[] = {n->q, n->k, n->v, n->o, n->ffn_in, n->ffn_out};
-    er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out};
-    *layer = (int)i;
-    for (int j = 0; j < 6; j++)
-        if (!strcmp(end + 1, mods[j])) return lins[j];
-    return NULL;
+    *layer = -1;
+    if (!strncmp(module, n->layers, k) && module[k] == '.') {
+        char *end;
+        long i = strtol(module + k + 1, &end, 10);
+        if (end == module + k + 1 || *end != '.' || i < 0 || i >= m->cfg.num_layers) return false;
+        *layer = (int)i;
+        int nm = layer_modules(n, &m->layers[i], mods);
+        for (int j = 0; j < nm; j++)
+            if (!strcmp(end + 1, mods[j].name)) return *out = mods[j], true;
+        return false;
+    }
+    int nh = head_modules(m, mods);
+    for (int j = 0; j < nh; j++)
+        if (!strcmp(module, mods[j].name)) return *out = mods[j], true;
+    return false;
 }
 
-/* One lora_A tensor (its module's name given): attach A and B to the
- * module's er_lin, or merge them into a copy of its weight. */
-static er_status attach(er_model *m, const char *pre, const char *module, er_err *err) {
+/* One view of a module: A [r, in] shared, B its rows of the module's B
+ * ([l->out, r] at B); beside the base GEMM, or merged into a copy of the
+ * view's weight (W + scale * B A, as peft's merge). */
+static er_status attach_view(er_model *m, er_lin *l, const float *A, const float *B, er_err *err) {
     er_adapter *a = m->adapter;
-    int layer = -1;
-    er_lin *l = layer_lin(m, module, &layer);
-    if (!l)
-        return er_set(err, ER_ERR_UNSUPPORTED, "adapter: LoRA on module '%.200s' is not supported "
-                      "(only the encoder layers' linear modules)", module);
-    if (!a->layer_listed[layer])
-        return er_set(err, ER_ERR_FORMAT, "adapter: LoRA tensors for layer %d, which "
-                      "layers_to_transform leaves out", layer);
-    if (layer < a->lowest) a->lowest = layer;
-    a->n_adapted++;
-    if (layer < m->skip_below) return ER_OK; /* not loaded: runs from a shared stack below */
-    char an[600], bn[600];
-    snprintf(an, sizeof an, PEFT_PREFIX "%s%s.lora_A.weight", pre, module);
-    snprintf(bn, sizeof bn, PEFT_PREFIX "%s%s.lora_B.weight", pre, module);
-    const float *A, *B;
-    er_status st = adapter_floats(m, an, a->r, l->in, &A, err); // [r, in]
-    if (st == ER_OK) st = adapter_floats(m, bn, l->out, a->r, &B, err); // [out, r]
-    if (st != ER_OK) return st;
     if (!a->merge) {
         l->lora_a = A;
         l->lora_b = B;
@@ -368,8 +469,9 @@ static er_status attach(er_model *m, const char *pre, const char *module, er_err
         l->lora_scale = a->scale;
         return ER_OK;
     }
-    float *w; // [out, in] = W + scale * B A, as peft's merge
-    if ((st = er_model_alloc_floats(m, (size_t)l->out * l->in, &w, err)) != ER_OK) return st;
+    float *w; // [out, in]
+    er_status st = er_model_alloc_floats(m, (size_t)l->out * l->in, &w, err);
+    if (st != ER_OK) return st;
     memcpy(w, l->w, (size_t)l->out * l->in * sizeof *w);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, l->in, a->r, a->scale, B,
                 a->r, A, l->in, 1.0f, w, l->in);
@@ -377,9 +479,53 @@ static er_status attach(er_model *m, const char *pre, const char *module, er_err
     return ER_OK;
 }
 
+/* A LoRA pair on a module the base checkpoint has but the task does not
+ * compute (the pooler of an embedding task): ignored, as it changes nothing. */
+static bool unused_module(er_model *m, const char *pre, const char *module, int layer) {
+    char w[600];
+    snprintf(w, sizeof w, "%s%s.weight", pre, module);
+    if (layer >= 0 || !(er_has_tensor(m, "", w) || er_has_tensor(m, m->arch->prefix, w)))
+        return false;
+    er_log(ER_LOG_INFO, "adapter %s: LoRA on '%s', which this task does not compute, ignored",
+           m->adapter->dir, module);
+    return true;
+}
+
+/* One lora_A tensor (its module's name given): attach A and B to the
+ * module's er_lin(s), or merge them into copies of their weights. */
+static er_status attach(er_model *m, const char *pre, const char *module, er_err *err) {
+    er_adapter *a = m->adapter;
+    int layer;
+    lora_module mod;
+    if (!find_module(m, module, &mod, &layer))
+        return unused_module(m, pre, module, layer)
+                   ? ER_OK
+                   : er_set(err, ER_ERR_UNSUPPORTED, "adapter: LoRA on module '%.200s' is not "
+                            "supported (not a linear module of the %s layers or of the served "
+                            "head)", module, m->arch->name);
+    if (layer >= 0 && !a->layer_listed[layer])
+        return er_set(err, ER_ERR_FORMAT, "adapter: LoRA tensors for layer %d (%.200s), which "
+                      "layers_to_transform leaves out", layer, module);
+    if (layer >= 0 && layer < a->lowest) a->lowest = layer;
+    a->n_adapted++;
+    if (layer >= 0 && layer < m->skip_below) return ER_OK; /* runs from a shared stack below */
+    int in = mod.views[0]->in, total = 0;
+    for (int v = 0; v < mod.n_views; v++) total += mod.views[v]->out;
+    char an[600], bn[600];
+    snprintf(an, sizeof an, PEFT_PREFIX "%s%s.lora_A.weight", pre, module);
+    snprintf(bn, sizeof bn, PEFT_PREFIX "%s%s.lora_B.weight", pre, module);
+    const float *A, *B;
+    er_status st = adapter_floats(m, an, a->r, in, &A, err); // [r, in]
+    if (st == ER_OK) st = adapter_floats(m, bn, total, a->r, &B, err); // [total, r]
+    for (int v = 0, row = 0; v < mod.n_views && st == ER_OK; row += mod.views[v++]->out)
+        st = attach_view(m, mod.views[v], A, B + (size_t)row * a->r, err); // view v's rows of B
+    return st;
+}
+
 /* Names a saved tensor that is neither LoRA on a layer nor part of the head. */
 static bool head_tensor(const char *name) {
-    static const char *const HEADS[] = {"classifier.", "qa_outputs.", "pooler.", "pre_classifier."};
+    static const char *const HEADS[] = {"classifier.", "qa_outputs.", "pooler.", "pre_classifier.",
+                                        "head."};
     for (size_t i = 0; i < sizeof HEADS / sizeof *HEADS; i++)
         if (!strncmp(name, HEADS[i], strlen(HEADS[i]))) return true;
     return false;
@@ -390,16 +536,19 @@ er_status er_adapter_load_head(er_model *m, bool *own, er_err *err) {
     return m->adapter && m->adapter->bn ? er_bn_load_head(m, m->adapter, own, err) : ER_OK;
 }
 
-er_status er_adapter_apply(er_model *m, er_err *err) {
+/* Every saved tensor: LoRA pairs attached (or merged), head tensors left
+ * to the head loader (er_adapter_find), anything else refused by name. */
+static er_status apply_tensors(er_model *m, er_err *err) {
     er_adapter *a = m->adapter;
-    a->lowest = m->cfg.num_layers;
-    if (a->bn) return er_bn_apply(m, a, err);
     const size_t pl = strlen(PEFT_PREFIX), ap = strlen(m->arch->prefix);
     for (size_t i = 0; i < er_st_count(a->file); i++) {
         const char *name = er_st_at(a->file, i)->name;
         if (strncmp(name, PEFT_PREFIX, pl))
             return er_set(err, ER_ERR_FORMAT, "adapter tensor '%.200s' is not under '"
                           PEFT_PREFIX "'", name);
+        /* peft 0.13 also saves the LoRA of a modules_to_save module's
+         * untouched original (its forward runs the saved copy): unused */
+        if (strstr(name, ".original_module.")) continue;
         const char *mod = name + pl;
         const char *pre = "";
         if (!strncmp(mod, m->arch->prefix, ap)) {
@@ -418,6 +567,19 @@ er_status er_adapter_apply(er_model *m, er_err *err) {
                           "(LoRA A/B on the encoder layers and a saved head are)", name);
         }
     }
+    return ER_OK;
+}
+
+er_status er_adapter_apply(er_model *m, er_err *err) {
+    er_adapter *a = m->adapter;
+    a->lowest = m->cfg.num_layers;
+    if (a->bn) return er_bn_apply(m, a, err);
+    er_status st = check_targets(m, a->config, err);
+    if (st == ER_OK) st = apply_tensors(m, err);
+    if (st == ER_OK && a->n_adapted && m->arch->adapted) st = m->arch->adapted(m, err);
+    json_decref(a->config);
+    a->config = NULL;
+    if (st != ER_OK) return st;
     if (a->n_adapted)
         er_log(ER_LOG_INFO, "adapter %s: LoRA r=%d scale %g on %d modules from layer %d (%s) over "
                "base %s", a->dir, a->r, (double)a->scale, a->n_adapted, a->lowest,

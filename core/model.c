@@ -120,8 +120,6 @@ void er_model_unload(er_model *m) {
     m->adapter = NULL;
     free(m->layers);
     m->layers = NULL;
-    free(m->rope_glu.gate);
-    m->rope_glu.gate = NULL;
 }
 
 void er_model_free(er_model *m) {
@@ -246,10 +244,9 @@ bool er_has_tensor(const er_model *m, const char *prefix, const char *name) {
 }
 
 /* Checks t (named key; NULL: missing) is exactly [d0] or [d0, d1] (d1 = 0
- * for rank 1) and returns float32 values: the mmap itself for aligned F32,
- * else an owned converted copy. */
-static er_status load_found(er_model *m, const er_st_tensor *t, const char *key, int64_t d0,
-                            int64_t d1, const float **out, er_err *err) {
+ * for rank 1) of a dtype erserve computes with. */
+static er_status check_found(const er_st_tensor *t, const char *key, int64_t d0, int64_t d1,
+                             er_err *err) {
     if (!t) return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' is missing from the checkpoint", key);
     int rank = d1 ? 2 : 1;
     if (t->ndim != rank || t->shape[0] != d0 || (rank == 2 && t->shape[1] != d1))
@@ -260,13 +257,22 @@ static er_status load_found(er_model *m, const er_st_tensor *t, const char *key,
     if (t->dtype == ER_DTYPE_OTHER)
         return er_set(err, ER_ERR_MISMATCH, "tensor '%s' has dtype %s; expected F32, F16 or BF16",
                       key, t->dtype_name);
+    return ER_OK;
+}
+
+/* check_found, then float32 values: the mmap itself for aligned F32, else an
+ * owned converted copy. */
+static er_status load_found(er_model *m, const er_st_tensor *t, const char *key, int64_t d0,
+                            int64_t d1, const float **out, er_err *err) {
+    er_status st = check_found(t, key, d0, d1, err);
+    if (st != ER_OK) return st;
     if (t->dtype == ER_DTYPE_FP32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         *out = t->data;
         return ER_OK;
     }
     float *buf = malloc((size_t)t->numel * sizeof *buf);
     if (!buf) return er_set(err, ER_ERR_NOMEM, "out of memory converting '%s'", key);
-    er_status st = er_st_to_f32(t, buf, err);
+    st = er_st_to_f32(t, buf, err);
     if (st != ER_OK) {
         free(buf);
         return st;
@@ -281,6 +287,20 @@ er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int6
     char key[512];
     snprintf(key, sizeof key, "%s%s", prefix, name);
     return load_found(m, find_tensor(m, key), key, d0, d1, out, err);
+}
+
+er_status er_load_table(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                        const float **out, const er_st_tensor **narrow, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    const er_st_tensor *t = find_tensor(m, key);
+    *out = NULL;
+    *narrow = NULL;
+    if (!t || (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
+        return load_found(m, t, key, d0, d1, out, err);
+    er_status st = check_found(t, key, d0, d1, err);
+    if (st == ER_OK) *narrow = t;
+    return st;
 }
 
 er_status er_load_tensor_in(er_model *m, const er_st_file *f, const char *name, int64_t d0,
@@ -299,6 +319,45 @@ er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out
         snprintf(key, sizeof key, "%s%s.bias", prefix, name);
         if ((st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
     }
+    l->out = out;
+    l->in = in;
+    if (l == &m->head_dense || l == &m->head_out) /* LoRA names head targets so (lora.c) */
+        snprintf(m->head_names[l == &m->head_out], sizeof m->head_names[0], "%s%s", prefix, name);
+    return ER_OK;
+}
+
+bool er_model_keeps_narrow(const er_model *m) {
+    const er_gemm_kind kind = m->compute == ER_COMPUTE_BF16   ? ER_GEMM_BF16
+                              : m->compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
+    return m->arch && m->arch->narrow_layers && !m->adapter && er_gemm_supports(kind, NULL);
+}
+
+er_status er_lin_widen(const er_lin *l, float *dst, er_err *err) {
+    if (l->w) {
+        memcpy(dst, l->w, (size_t)l->out * l->in * sizeof *dst);
+        return ER_OK;
+    }
+    if (!l->narrow) return er_set(err, ER_ERR_INTERNAL, "a Linear with no weight");
+    return er_st_to_f32(l->narrow, dst, err);
+}
+
+/* er_load_lin for a layer weight that may stay narrow: an F16/BF16 weight
+ * is checked and kept as its tensor (w NULL; er_model_pack widens it one
+ * matrix at a time), anything else loads as er_load_lin does. */
+static er_status load_layer_lin(er_model *m, const char *prefix, const char *name, int out,
+                                int in, er_lin *l, er_err *err) {
+    char key[512];
+    snprintf(key, sizeof key, "%s%s.weight", prefix, name);
+    const er_st_tensor *t = find_tensor(m, key);
+    if (!er_model_keeps_narrow(m) || !t ||
+        (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
+        return er_load_lin(m, prefix, name, out, in, true, l, err);
+    er_status st = check_found(t, key, out, in, err);
+    if (st != ER_OK) return st;
+    snprintf(key, sizeof key, "%s%s.bias", prefix, name);
+    if ((st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
+    l->w = NULL;
+    l->narrow = t;
     l->out = out;
     l->in = in;
     return ER_OK;
@@ -321,13 +380,13 @@ er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er
     er_layer_w *L = &m->layers[i];
     char p[256];
     snprintf(p, sizeof p, "%s%s.%d.", prefix, n->layers, i);
-    er_status st = er_load_lin(m, p, n->q, h, h, true, &L->q, err);
-    if (st == ER_OK) st = er_load_lin(m, p, n->k, h, h, true, &L->k, err);
-    if (st == ER_OK) st = er_load_lin(m, p, n->v, h, h, true, &L->v, err);
-    if (st == ER_OK) st = er_load_lin(m, p, n->o, h, h, true, &L->o, err);
+    er_status st = load_layer_lin(m, p, n->q, h, h, &L->q, err);
+    if (st == ER_OK) st = load_layer_lin(m, p, n->k, h, h, &L->k, err);
+    if (st == ER_OK) st = load_layer_lin(m, p, n->v, h, h, &L->v, err);
+    if (st == ER_OK) st = load_layer_lin(m, p, n->o, h, h, &L->o, err);
     if (st == ER_OK) st = er_load_ln(m, p, n->attn_ln, h, &L->attn_ln, err);
-    if (st == ER_OK) st = er_load_lin(m, p, n->ffn_in, f, h, true, &L->ffn_in, err);
-    if (st == ER_OK) st = er_load_lin(m, p, n->ffn_out, h, f, true, &L->ffn_out, err);
+    if (st == ER_OK) st = load_layer_lin(m, p, n->ffn_in, f, h, &L->ffn_in, err);
+    if (st == ER_OK) st = load_layer_lin(m, p, n->ffn_out, h, f, &L->ffn_out, err);
     if (st == ER_OK) st = er_load_ln(m, p, n->out_ln, h, &L->out_ln, err);
     return st;
 }
@@ -444,11 +503,24 @@ fail:
     return st;
 }
 
+/* fn on a narrow tensor widened into a transient buffer (the fingerprint
+ * hashes the same floats as for the widened checkpoint); -1 when out of
+ * memory. */
+static int visit_narrow(er_tensor_visit_fn fn, void *user, const char *key,
+                        const er_st_tensor *t) {
+    float *w = malloc((size_t)t->numel * sizeof *w); // [numel]
+    int r = -1;
+    if (w && er_st_to_f32(t, w, NULL) == ER_OK) r = fn(user, key, w, (size_t)t->numel);
+    free(w);
+    return r;
+}
+
 static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const er_lin *l) {
     char key[128];
-    if (!l->w) return 0; /* a slot the family does not use */
+    if (!l->w && !l->narrow) return 0; /* a slot the family does not use */
     snprintf(key, sizeof key, "%s.weight", name);
-    int r = fn(user, key, l->w, (size_t)l->out * (size_t)l->in);
+    int r = l->w ? fn(user, key, l->w, (size_t)l->out * (size_t)l->in)
+                 : visit_narrow(fn, user, key, l->narrow);
     if (r || !l->b) return r;
     snprintf(key, sizeof key, "%s.bias", name);
     if ((r = fn(user, key, l->b, (size_t)l->out)) || !l->lora_a) return r;
@@ -495,7 +567,8 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
     if (m->skip_below != 0 || cut < 0 || cut > c->num_layers)
         return er_set(err, ER_ERR_INVALID_ARG, "cannot visit layers [0, %d) of this model", cut);
     size_t e = (size_t)c->embedding_size;
-    int r = fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e);
+    int r = m->word_emb ? fn(user, "embeddings.word", m->word_emb, (size_t)c->vocab_size * e)
+                        : visit_narrow(fn, user, "embeddings.word", m->word_emb_narrow);
     if (!r && m->pos_emb) /* rotary families have no position table */
         r = fn(user, "embeddings.position", m->pos_emb, (size_t)c->max_positions * e);
     if (!r && m->type_emb) r = fn(user, "embeddings.type", m->type_emb, (size_t)c->type_vocab_size * e);

@@ -12,7 +12,7 @@
 #define ER_MAX_SHARDS 256
 
 typedef struct {
-    const float *w; /* [out, in], nn.Linear layout */
+    const float *w; /* [out, in], nn.Linear layout; NULL when `narrow` holds it */
     const float *b; /* [out] or NULL */
     int out, in;
     /* An unmerged LoRA adapter (lora.c): y += lora_scale * (x A^T) B^T.
@@ -25,6 +25,12 @@ typedef struct {
     er_gemm_kind kind;   /* packed's number format (the model's compute mode) */
     const float *packed_w; /* w and out when packed: a copy of the struct with */
     int packed_out;        /* another w or out (a slice) must not use packed */
+    /* An F16/BF16 weight left in the checkpoint's mmap instead of a widened
+     * fp32 copy (er_load_post_ln_layer, families with narrow_layers): w is
+     * NULL, er_model_pack widens it one matrix at a time into a transient
+     * buffer to pack it, and the fingerprint widens it again when it visits.
+     * NULL for a weight held in w. */
+    const er_st_tensor *narrow;
 } er_lin;
 
 typedef struct {
@@ -64,6 +70,9 @@ typedef struct {
     er_ln out_ln;         /* after FFN + residual */
     er_lin qkv;           /* q, k, v as one packed GEMM [3 * hidden, hidden]
                              (w NULL; packed and b set by er_model_pack) */
+    er_lin gate;          /* gated MLPs (ModernBERT, NomicBERT, GTE): the gate
+                             projection [intermediate, hidden], often a row
+                             view of a fused input matrix; w NULL otherwise */
     const er_bn *bn_att;  /* bottleneck adapters after attention / after the FFN */
     const er_bn *bn_out;  /* (adapter_bn.c; owned by the adapter), or NULL */
 } er_layer_w;
@@ -81,7 +90,12 @@ struct er_model {
     float **owned; /* converted (F16/BF16/unaligned) tensors */
     int n_owned, cap_owned;
 
-    const float *word_emb; /* [vocab, embedding_size] */
+    const float *word_emb; /* [vocab, embedding_size]; NULL when word_emb_narrow */
+    /* The same table as F16/BF16 in the checkpoint's mmap, widened a row at
+     * a time by er_embed_absolute (families loading it with
+     * er_bert_load_embeddings): ~90 MiB less for bert-base than a widened
+     * copy.  NULL when word_emb holds it. */
+    const er_st_tensor *word_emb_narrow;
     const float *pos_emb;  /* [max_positions, embedding_size] */
     const float *type_emb; /* [type_vocab, embedding_size] or NULL */
     er_ln emb_ln;          /* over embedding_size */
@@ -93,6 +107,10 @@ struct er_model {
     er_lin head_dense;     /* w NULL if the head has none */
     er_head_act head_act;
     er_lin head_out;       /* w NULL for the embedding head */
+    /* The modules head_dense and head_out were loaded from ("bert.pooler.dense",
+     * "classifier.dense", ...; set by er_load_lin): PEFT LoRA names its
+     * head targets so (lora.c).  Empty when not loaded. */
+    char head_names[2][160];
 
     /* MPNet (arch_mpnet.c): the encoder's relative_attention_bias and, from
      * it, the bias of every relative position j - i a sequence can have. */
@@ -102,12 +120,11 @@ struct er_model {
         int max_len;           /* longest sequence (max_positions - 2) */
     } mpnet;
     /* NomicBERT and GTE (nomic_glu.c): the rotary table, computed once at
-     * load, and each layer's gate projection (q/k/v are views into the
-     * fused QKV weight; ffn_in is the up projection, ffn_out the down). */
+     * load (q/k/v are views into the fused QKV weight; ffn_in is the up
+     * projection, er_layer_w.gate the gate, ffn_out the down). */
     struct {
         const float *rope_cos, *rope_sin; /* [rope_max_pos, rope_half] model-owned */
         int rope_max_pos, rope_half;
-        er_lin *gate; /* [num_layers] (freed with the model); below skip_below zero */
     } rope_glu;
     /* ModernBERT's rotary tables, final norm and head norm (modernbert.h);
      * NULL for other families.  Model-owned memory (er_model_alloc_floats). */
@@ -147,10 +164,12 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
 const char *er_adapter_base(const er_adapter *a);
 /* The saved head tensor for `name` (a base-model tensor name), or NULL. */
 const er_st_tensor *er_adapter_find(const er_model *m, const char *name);
-/* After the base's layers are loaded: attaches (or merges) every LoRA pair
- * to its layer's er_lin, or each bottleneck adapter to its layer
- * (er_layer_w.bn_att / bn_out); checks every saved tensor is one it
- * understands. */
+/* After the base's layers and head are loaded: checks target_modules against
+ * the model's Linear modules (layers and head), attaches (or merges) every
+ * LoRA pair to its er_lin(s) (a fused module's B split by rows over its
+ * views), calls the family's `adapted` hook (arch.h), and checks every saved
+ * tensor is one it understands (ER_ERR_UNSUPPORTED naming it); or attaches
+ * each bottleneck adapter to its layer (er_layer_w.bn_att / bn_out). */
 er_status er_adapter_apply(er_model *m, er_err *err);
 /* The adapter's own prediction head (a bottleneck adapter's head_config.json)
  * into m->head_*; *own false when it has none and the class's loader runs. */
@@ -172,6 +191,11 @@ er_status er_model_alloc_floats(er_model *m, size_t n, float **out, er_err *err)
 /* A tensor of shape [d0] (d1 = 0) or [d0, d1]. */
 er_status er_load_tensor(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
                          const float **out, er_err *err);
+/* An embedding table [d0, d1] read a row at a time: an F16/BF16 tensor is
+ * checked and returned as *narrow (*out NULL), anything else as
+ * er_load_tensor returns it (*narrow NULL). */
+er_status er_load_table(er_model *m, const char *prefix, const char *name, int64_t d0, int64_t d1,
+                        const float **out, const er_st_tensor **narrow, er_err *err);
 /* A tensor of any rank with exactly shape[ndim] (Conv1d weights). */
 er_status er_load_tensor_shape(er_model *m, const char *prefix, const char *name,
                                const int64_t *shape, int ndim, const float **out, er_err *err);
@@ -194,13 +218,31 @@ er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, e
 typedef struct er_layer_names {
     const char *layers; /* "encoder.layer" */
     const char *q, *k, *v, *o, *attn_ln, *ffn_in, *ffn_out, *out_ln;
+    /* Further nn.Linear modules PEFT LoRA may target (lora.c), NULL when the
+     * family has none.  A fused module is one Linear whose output rows are
+     * several er_lins: qkv = q, k, v rows in that order (q, k, v then NULL);
+     * ffn_in_gate = ffn_in rows, then gate rows (ffn_in then NULL); gate =
+     * er_layer_w.gate as a Linear of its own. */
+    const char *qkv, *gate, *ffn_in_gate;
 } er_layer_names;
 
 /* Layer `i` of m->layers: q, k, v, o [hidden, hidden], attn_ln and out_ln
  * [hidden], ffn_in [intermediate, hidden], ffn_out [hidden, intermediate],
- * all Linear with bias. */
+ * all Linear with bias.  The six weights stay narrow (er_lin.narrow, w
+ * NULL) when er_model_keeps_narrow says so; biases and LayerNorms are
+ * widened (a few KiB a layer). */
 er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er_layer_names *n,
                                 er_err *err);
+/* Whether a layer's F16/BF16 Linear weights can stay in the checkpoint
+ * (er_lin.narrow): the family's layer forward reads them only through
+ * packed GEMMs (arch narrow_layers), the backend packs this compute mode,
+ * and no adapter merges into them. */
+bool er_model_keeps_narrow(const er_model *m);
+
+/* l's weight as fp32 into dst [out, in]: a copy of w, or the narrow
+ * tensor widened (exact).  ER_ERR_UNSUPPORTED for a dtype it cannot widen. */
+er_status er_lin_widen(const er_lin *l, float *dst, er_err *err);
+
 /* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
  * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
  * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */

@@ -7,7 +7,8 @@
  *   o         attn.Wo [H, H]
  *   attn_ln   attn_norm, before attention (gamma NULL in layer 0: Identity)
  *   out_ln    mlp_norm, before the MLP
- *   ffn_in    mlp.Wi [2F, H]: rows [0, F) the GeGLU input, [F, 2F) the gate
+ *   ffn_in    rows [0, F) of mlp.Wi [2F, H], the GeGLU input (a view)
+ *   gate      rows [F, 2F) of mlp.Wi, the gate (a view)
  *   ffn_out   mlp.Wo [H, F]
  * Biases are NULL where attention_bias / mlp_bias / norm_bias are false. */
 #ifndef ER_MODERNBERT_H

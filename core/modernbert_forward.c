@@ -1,8 +1,7 @@
 /* ModernBERT's forward (modernbert.h), on the ctx's scratch: no allocation.
  * The fused Wqkv runs as three GEMMs on its row blocks (views made at load)
- * straight into the ctx's q, k, v; the GeGLU gate runs in column blocks of
- * at most the ctx's width into tmp, so neither needs scratch beyond what a
- * BERT layer of the same sizes has.  Row passes (norms, residual adds,
+ * straight into the ctx's q, k, v; Wi likewise as its input and gate halves
+ * into ffn and glu (the gated families' [T, F] buffer).  Row passes (norms, residual adds,
  * GeGLU, rotary) are split over the ctx's parallel-for team. */
 #include "modernbert.h"
 
@@ -119,24 +118,17 @@ static void attention(const er_model *m, er_ctx *x, const er_batch *b, bool glob
     er_attention(x, b, &a);
 }
 
-/* out[T, H] = Wo(act(input) * gate) with [input | gate] = Wi(in), in[T, H]. */
+/* out[T, H] = Wo(act(input) * gate) with [input | gate] = Wi(in), in[T, H]:
+ * the two row halves of Wi are er_lins of their own (packed apart at load). */
 static void geglu_mlp(const er_model *m, er_ctx *x, const er_layer_w *L, int T, const float *in,
                       float *out) {
-    const er_config *c = &m->cfg;
-    const int H = c->hidden_size, F = c->intermediate_size;
-    er_lin input = L->ffn_in;
-    input.out = F;                           /* rows [0, F) of Wi */
-    er_lin_apply(&input, in, T, x->ffn);     // [T, F]
-    for (int c0 = 0; c0 < F; c0 += x->width) {
-        const int cols = F - c0 < x->width ? F - c0 : x->width;
-        er_lin gate = {.w = L->ffn_in.w + (size_t)(F + c0) * H,
-                       .b = L->ffn_in.b ? L->ffn_in.b + F + c0 : NULL, .out = cols, .in = H};
-        er_lin_apply(&gate, in, T, x->tmp); // [T, cols] gate columns [c0, c0 + cols)
-        glu_job j = {.in = x->ffn, .gate = x->tmp, .ld = F, .c0 = c0, .cols = cols, .n = T,
-                     .chunks = er_par_threads(x->par), .act = c->act};
-        er_par_run(x->par, glu_item, &j, j.chunks); // ffn[:, c0 : c0 + cols]
-    }
-    er_lin_apply(&L->ffn_out, x->ffn, T, out); // [T, H]
+    const int F = m->cfg.intermediate_size;
+    er_lin_apply(&L->ffn_in, in, T, x->ffn); // [T, F] GeGLU input
+    er_lin_apply(&L->gate, in, T, x->glu);   // [T, F] gate
+    glu_job j = {.in = x->ffn, .gate = x->glu, .ld = F, .c0 = 0, .cols = F, .n = T,
+                 .chunks = er_par_threads(x->par), .act = m->cfg.act};
+    er_par_run(x->par, glu_item, &j, j.chunks); // ffn = act(input) * gate
+    er_lin_apply(&L->ffn_out, x->ffn, T, out);  // [T, H]
 }
 
 void er_modernbert_layer(const er_model *m, er_ctx *x, const er_batch *b, int layer,

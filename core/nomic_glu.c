@@ -70,12 +70,8 @@ er_status er_rg_load_layer(er_model *m, const char *pre, int i, const er_rg_name
     const int h = c->hidden_size, f = c->intermediate_size;
     er_status st = ER_OK;
     if (!m->rope_glu.rope_cos && (st = init_rope(m, err)) != ER_OK) return st;
-    if (!m->rope_glu.gate) {
-        m->rope_glu.gate = calloc((size_t)c->num_layers, sizeof *m->rope_glu.gate);
-        if (!m->rope_glu.gate) return er_set(err, ER_ERR_NOMEM, "out of memory");
-    }
     er_layer_w *L = &m->layers[i];
-    er_lin *gate = &m->rope_glu.gate[i];
+    er_lin *gate = &L->gate;
     char p[256];
     snprintf(p, sizeof p, "%s%s.%d.", pre, n->layers, i);
     er_lin *qkv[3] = {&L->q, &L->k, &L->v};
@@ -207,7 +203,7 @@ void er_rg_layer(const er_model *m, er_ctx *x, const er_batch *b, int layer, flo
     rows_job ln1 = {.x = hidden, .in = x->tmp, .ln = &L->attn_ln, .eps = eps, .n = T, .d = H};
     run_rows(x, add_ln_item, &ln1);               // hidden = LN1(hidden + tmp)
     er_lin_apply(&L->ffn_in, hidden, T, x->ffn);  // up [T, F]
-    er_lin_apply(&m->rope_glu.gate[layer], hidden, T, x->glu); // gate [T, F]
+    er_lin_apply(&L->gate, hidden, T, x->glu); // gate [T, F]
     rows_job glu = {.x = x->ffn, .g = x->glu, .act = c->rope_glu.gate_act, .n = T, .d = F};
     run_rows(x, gated_item, &glu);                // ffn = up * act(gate)
     er_lin_apply(&L->ffn_out, x->ffn, T, x->tmp); // [T, H]
@@ -229,7 +225,7 @@ void er_rg_lower_config(const er_config *c, char *buf, size_t cap) {
 int er_rg_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user) {
     int r = 0;
     for (int i = 0; i < cut && !r; i++) {
-        const er_lin *g = &m->rope_glu.gate[i];
+        const er_lin *g = &m->layers[i].gate;
         char key[64];
         snprintf(key, sizeof key, "layer.%d.gate.weight", i);
         r = fn(user, key, g->w, (size_t)g->out * (size_t)g->in);

@@ -309,18 +309,25 @@ float er_bf16_to_f32(uint16_t h) {
     return f;
 }
 
-er_status er_st_to_f32(const er_st_tensor *t, float *dst, er_err *err) {
+void er_st_range_to_f32(const er_st_tensor *t, int64_t first, int64_t n, float *dst) {
     const unsigned char *src = t->data;
+    if (t->dtype == ER_DTYPE_FP32) {
+        memcpy(dst, src + (size_t)first * sizeof(float), (size_t)n * sizeof(float));
+        return;
+    }
+    src += (size_t)first * 2;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
+        dst[i] = t->dtype == ER_DTYPE_FP16 ? er_f16_to_f32(h) : er_bf16_to_f32(h);
+    }
+}
+
+er_status er_st_to_f32(const er_st_tensor *t, float *dst, er_err *err) {
     switch (t->dtype) {
     case ER_DTYPE_FP32:
-        memcpy(dst, src, t->nbytes);
-        return ER_OK;
     case ER_DTYPE_FP16:
     case ER_DTYPE_BF16:
-        for (int64_t i = 0; i < t->numel; i++) {
-            uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-            dst[i] = t->dtype == ER_DTYPE_FP16 ? er_f16_to_f32(h) : er_bf16_to_f32(h);
-        }
+        er_st_range_to_f32(t, 0, t->numel, dst);
         return ER_OK;
     case ER_DTYPE_INT8: /* never parsed from a safetensors header */
     case ER_DTYPE_OTHER:

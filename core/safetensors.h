@@ -75,4 +75,9 @@ float er_bf16_to_f32(uint16_t h);
  * dst must hold t->numel floats.  ER_ERR_UNSUPPORTED for ER_DTYPE_OTHER. */
 er_status er_st_to_f32(const er_st_tensor *t, float *dst, er_err *err);
 
+/* Elements [first, first + n) of an F32, F16 or BF16 tensor as float32 into
+ * dst[n] (exact); the caller keeps the range inside t->numel.  No
+ * allocation, thread-safe: the forward widens embedding rows with it. */
+void er_st_range_to_f32(const er_st_tensor *t, int64_t first, int64_t n, float *dst);
+
 #endif

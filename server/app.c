@@ -91,6 +91,10 @@ static er_status load_tasks(srv_app *a, er_err *err) {
     int dt = er_store_dtype_parse(cfg->store_dtype ? cfg->store_dtype : "fp16");
     if (dt < 0) return er_set(err, ER_ERR_INVALID_ARG, "--store-dtype must be fp32, fp16 or int8");
     tp.store.dtype = (er_dtype)dt;
+    /* the backend before any model loads: packing depends on it */
+    er_err gerr = {0};
+    if (er_gemm_select(cfg->gemm ? cfg->gemm : "auto", &gerr) != ER_OK)
+        return er_set(err, gerr.code, "--gemm: %.400s", gerr.msg);
     er_status st = open_tier(a, tp.store.dtype, err);
     if (st != ER_OK) return st;
     tp.tier = a->tier;

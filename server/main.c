@@ -50,13 +50,16 @@ static void describe(const srv_app *app) {
     srv_app_describe(app, line, sizeof line);
     er_log(ER_LOG_INFO, "%s", line);
     /* Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not
-     * know (e.g. recent Xeons under a VM): say so, it costs 3-4x. */
+     * know (e.g. recent Xeons under a VM): say so, it costs 3-4x.  x86 only
+     * (__builtin_cpu_supports is an x86 builtin; aarch64 builds skip it). */
+#if defined(__x86_64__) && defined(__GNUC__)
     const char *core = openblas_get_corename();
     if (core && strstr(core, "rescott") && !getenv("OPENBLAS_CORETYPE") &&
         __builtin_cpu_supports("avx2"))
         er_log(ER_LOG_WARN, "OpenBLAS picked its %s (SSE3) kernels on a CPU with AVX2; set "
                "OPENBLAS_CORETYPE=%s for 3-4x faster matrix products",
                core, __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell");
+#endif
 }
 
 /* Serves on listen_fd until SIGTERM/SIGINT, then drains.  Returns the exit

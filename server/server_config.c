@@ -40,6 +40,10 @@ static const opt OPTS[] = {
      "fp32 | fp16 | int8 [fp16]"},
     {"--compute", "ERSERVE_COMPUTE", "compute", K_STR, F(compute), 0, 0,
      "fp32 | bf16 | int8: number format of the weight GEMMs for tasks without @MODE [fp32]"},
+    {"--gemm", "ERSERVE_GEMM", "gemm", K_STR, F(gemm), 0, 0,
+     "auto | own | avx2 | openblas: the weight-GEMM backend; own = erserve's kernels, AVX-512 "
+     "(bf16 and int8 need them) else AVX2+FMA (fp32), independent of OPENBLAS_CORETYPE; "
+     "auto = AVX-512 where the CPU has it, else OpenBLAS; avx2 = the AVX2 kernels [auto]"},
     {"--memcached", "ERSERVE_MEMCACHED", "memcached", K_STR, F(memcached), 0, 0,
      "second tier shared by replicas: memcached pool host:port,host:port (ketama); asked on a "
      "store miss, written with every computed value; needs --store"},
@@ -135,6 +139,7 @@ void srv_config_defaults(srv_config *c) {
     c->store_budget = 1ull << 30;
     c->store_dtype = strdup("fp16");
     c->compute = strdup("fp32");
+    c->gemm = strdup("auto");
     c->memcached_timeout_ms = 50;
     c->memcached_failures = 2;
     c->memcached_cooldown_ms = 2000;

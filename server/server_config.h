@@ -32,6 +32,7 @@ typedef struct {
     uint64_t store_budget;   /* bytes */
     char *store_dtype;       /* fp32 | fp16 | int8 */
     char *compute;           /* fp32 | bf16 | int8: tasks without their own "@MODE" */
+    char *gemm;              /* auto | own | openblas (er_gemm_select) */
     char *memcached;         /* second tier: "host:port,host:port"; NULL = none */
     int memcached_timeout_ms;  /* bound on every wait on a memcached node */
     int memcached_failures;    /* consecutive failures that open a node's breaker */

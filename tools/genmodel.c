@@ -8,7 +8,7 @@
  *                    [--arch bert|roberta|xlm-roberta|mpnet|nomic_bert|gte|modernbert|deberta-v2]
  *                    [--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N]
  *                    [--dense N] [--max-positions N] [--seed N]
- *                    [--upper-seed N --upper-from K] [--version]
+ *                    [--upper-seed N --upper-from K] [--dtype fp32|fp16|bf16] [--version]
  *
  * The encoder comes from --seed; with --upper-seed, layers >= --upper-from
  * and the head come from that seed instead, so several heads generated with
@@ -37,7 +37,10 @@
  * microsoft/deberta-v3-base's layout and config (what core/arch_deberta.c
  * loads): prefix "deberta.", no absolute positions or token types, relative
  * embeddings for 256 log buckets shared with query/key_proj (c2p and p2c),
- * max_relative_positions -1 (= max_position_embeddings), ContextPooler. */
+ * max_relative_positions -1 (= max_position_embeddings), ContextPooler.
+ * --dtype fp16|bf16 stores model.safetensors in that dtype (each random
+ * value rounded to nearest even), as a checkpoint saved after torch's
+ * .half() / .bfloat16(); sentence-transformers Dense modules stay F32. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -167,7 +170,42 @@ static int cmp_tensor(const void *a, const void *b) {
     return strcmp(((const tensor *)a)->name, ((const tensor *)b)->name);
 }
 
-static int write_safetensors(const char *path, tensor_list *l) {
+/* How the tensors are stored: F32, or rounded to nearest even as F16 or
+ * BF16 (a half-precision checkpoint as torch's .half() / .bfloat16() saves
+ * it; the values are the F32 ones rounded once). */
+typedef enum { STORE_F32, STORE_F16, STORE_BF16 } store_dtype;
+static const char *const STORE_NAMES[] = {"F32", "F16", "BF16"};
+
+static uint16_t f32_to_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN stays NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static uint16_t f32_to_f16(float v) {
+    _Float16 h = (_Float16)v; /* the compiler's conversion: nearest even, subnormals kept */
+    uint16_t u;
+    memcpy(&u, &h, sizeof u);
+    return u;
+}
+
+/* n floats of data written as dt; 0 on success. */
+static int write_values(FILE *f, const float *data, size_t n, store_dtype dt) {
+    if (dt == STORE_F32) return fwrite(data, sizeof(float), n, f) == n ? 0 : -1;
+    uint16_t buf[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++)
+            buf[j] = dt == STORE_F16 ? f32_to_f16(data[i + j]) : f32_to_bf16(data[i + j]);
+        if (fwrite(buf, sizeof *buf, k, f) != k) return -1;
+        i += k;
+    }
+    return 0;
+}
+
+static int write_safetensors(const char *path, tensor_list *l, store_dtype dt) {
+    const unsigned width = dt == STORE_F32 ? 4u : 2u;
     qsort(l->t, (size_t)l->n, sizeof *l->t, cmp_tensor);
     size_t cap = 256 + (size_t)l->n * 256, len = 0;
     char *h = malloc(cap);
@@ -176,18 +214,19 @@ static int write_safetensors(const char *path, tensor_list *l) {
     uint64_t off = 0;
     for (int i = 0; i < l->n; i++) {
         tensor *t = &l->t[i];
-        uint64_t bytes = (uint64_t)t->rows * (uint64_t)(t->cols ? t->cols : 1) * 4u;
+        uint64_t bytes = (uint64_t)t->rows * (uint64_t)(t->cols ? t->cols : 1) * width;
         if (t->cols)
             len += (size_t)snprintf(h + len, cap - len,
-                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
-                                    "\"data_offsets\":[%llu,%llu]}", t->name, (long long)t->rows,
-                                    (long long)t->cols, (unsigned long long)off,
-                                    (unsigned long long)(off + bytes));
+                                    ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],"
+                                    "\"data_offsets\":[%llu,%llu]}", t->name, STORE_NAMES[dt],
+                                    (long long)t->rows, (long long)t->cols,
+                                    (unsigned long long)off, (unsigned long long)(off + bytes));
         else
             len += (size_t)snprintf(h + len, cap - len,
-                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
-                                    "\"data_offsets\":[%llu,%llu]}", t->name, (long long)t->rows,
-                                    (unsigned long long)off, (unsigned long long)(off + bytes));
+                                    ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld],"
+                                    "\"data_offsets\":[%llu,%llu]}", t->name, STORE_NAMES[dt],
+                                    (long long)t->rows, (unsigned long long)off,
+                                    (unsigned long long)(off + bytes));
         off += bytes;
     }
     len += (size_t)snprintf(h + len, cap - len, "}");
@@ -200,7 +239,7 @@ static int write_safetensors(const char *path, tensor_list *l) {
     for (int i = 0; ok && i < l->n; i++) {
         tensor *t = &l->t[i];
         size_t n = (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
-        ok = fwrite(t->data, sizeof(float), n, f) == n; /* little-endian hosts only */
+        ok = write_values(f, t->data, n, dt) == 0; /* little-endian hosts only */
     }
     free(h);
     return (fclose(f) == 0 && ok) ? 0 : -1;
@@ -242,11 +281,12 @@ typedef struct {
     int upper_from;
     int num_labels; /* seqcls */
     int dense; /* embedding head: a sentence-transformers Dense (Tanh) to this width; 0: none */
+    store_dtype dtype; /* model.safetensors' dtype (--dtype); Dense modules stay F32 */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --version). */
 static int parse_args(int argc, char **argv, opts *o) {
-    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = NULL;
+    const char *preset_name = "minilm-l6", *head = "embedding", *arch_name = NULL, *dtype = "fp32";
     int vocab = 0, positions = 0;
     *o = (opts){.seed = 1, .upper_from = -1, .num_labels = 2};
     for (int i = 1; i < argc; i++) {
@@ -263,6 +303,7 @@ static int parse_args(int argc, char **argv, opts *o) {
             o->upper_seed = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--upper-from") == 0) o->upper_from = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--dense") == 0) o->dense = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--dtype") == 0) dtype = argv[++i];
         else if (strcmp(argv[i], "--version") == 0) {
             printf("erserve-genmodel %s\n", ER_VERSION);
             return 0;
@@ -273,7 +314,7 @@ static int parse_args(int argc, char **argv, opts *o) {
                             "[--vocab N] [--head seqcls|tokcls|qa|embedding|sparse] [--num-labels N] [--dense N] "
                             "[--max-positions N] "
                             "[--seed N] "
-                            "[--upper-seed N --upper-from K] [--version]\n");
+                            "[--upper-seed N --upper-from K] [--dtype fp32|fp16|bf16] [--version]\n");
             return 2;
         }
     }
@@ -284,6 +325,11 @@ static int parse_args(int argc, char **argv, opts *o) {
         if (strcmp(PRESETS[i].name, preset_name) == 0) p = &PRESETS[i];
     for (size_t i = 0; i < sizeof ARCHES / sizeof ARCHES[0]; i++)
         if (strcmp(ARCHES[i].name, arch_name) == 0) o->a = &ARCHES[i];
+    const char *const dtypes[] = {"fp32", "fp16", "bf16"};
+    int known_dtype = 0;
+    for (int d = 0; d < 3; d++)
+        if (strcmp(dtype, dtypes[d]) == 0) o->dtype = (store_dtype)d, known_dtype = 1;
+    if (!known_dtype) return er_log(ER_LOG_ERROR, "--dtype %s: fp32, fp16 or bf16", dtype), 2;
     int known_head = 0;
     for (int h = 0; h < N_HEADS; h++)
         if (strcmp(head, HEAD_NAMES[h]) == 0) o->head = (head_kind)h, known_head = 1;
@@ -617,7 +663,7 @@ static int write_dense(const opts *o) {
     tensor_list l = {0};
     linear(&l, "linear", o->dense, o->p.hidden, &r);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    int rc = write_safetensors(path, &l) | write_text(dir, "config.json", cfg);
+    int rc = write_safetensors(path, &l, STORE_F32) | write_text(dir, "config.json", cfg);
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     return rc;
@@ -762,7 +808,7 @@ int main(int argc, char **argv) {
         add_head(&l, &o, labels, sizeof labels, arch_name, sizeof arch_name);
     }
     snprintf(path, sizeof path, "%s/model.safetensors", o.out);
-    rc = write_safetensors(path, &l);
+    rc = write_safetensors(path, &l, o.dtype);
     for (int i = 0; i < l.n; i++) free(l.t[i].data);
     free(l.t);
     if (rc != 0) return er_log(ER_LOG_ERROR, "cannot write %s", path), 1;

@@ -18,12 +18,13 @@
 #include "er_io.h"
 #include "er_log.h"
 #include "er_util.h"
+#include "gemm.h"
 
 #define MAX_REQUEST_BYTES (64u << 20)
 
 static void usage(FILE *f) {
     fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--compute fp32|bf16|int8] "
-               "[--version]\n"
+               "[--gemm auto|own|avx2|openblas] [--version]\n"
                "  reads {\"input_ids\": [[...]], \"token_type_ids\"?: [[...]], "
                "\"attention_mask\"?: [[...]]} on stdin,\n"
                "  writes hidden states of layer K (0 = embeddings) or the head's logits.\n");
@@ -39,6 +40,7 @@ typedef struct {
     int layer; /* -1 with --head */
     int head;
     er_compute compute; /* --compute, else ERSERVE_COMPUTE, else fp32 */
+    const char *gemm;   /* --gemm (er_gemm_select), else NULL: ERSERVE_GEMM, else auto */
 } opts;
 
 /* -1: go on; otherwise the exit status (0 after --help / --version). */
@@ -56,7 +58,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             long k = strtol(argv[++i], &end, 10);
             if (*end || errno || k < 0 || k > 100000) return usage(stderr), 2;
             o->layer = (int)k;
-        } else if (strcmp(argv[i], "--head") == 0) o->head = 1;
+        } else if (strcmp(argv[i], "--gemm") == 0 && i + 1 < argc) o->gemm = argv[++i];
+        else if (strcmp(argv[i], "--head") == 0) o->head = 1;
         else if (strcmp(argv[i], "--version") == 0) {
             printf("erserve-infer %s\n", ER_VERSION);
             return 0;
@@ -262,6 +265,7 @@ int main(int argc, char **argv) {
     const char *bad = read_request(&r, msg, sizeof msg);
     er_model_params mp = er_model_default_params();
     mp.compute = o.compute;
+    if (!bad && o.gemm && er_gemm_select(o.gemm, &err) != ER_OK) bad = err.msg;
     if (!bad && er_model_load(o.dir, &mp, &m, &err) != ER_OK) bad = err.msg;
     if (!bad && o.layer > er_model_config(m)->num_layers) {
         snprintf(msg, sizeof msg, "--layer %d: the model has %d layers", o.layer,

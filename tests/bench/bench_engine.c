@@ -96,6 +96,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    if (!m->layers[0].q.w || !m->layers[0].ffn_in.w) { /* F16/BF16 layers stay narrow */
+        fprintf(stderr, "bench_engine: the sgemm ceiling reads fp32 layer weights; %s keeps "
+                "them narrow (F16/BF16): use an F32 checkpoint\n", argv[1]);
+        return 2;
+    }
     const er_config *c = er_model_config(m);
     const int T = B * S, H = c->hidden_size, FF = m->layers[0].ffn_in.out;
     int *lens = malloc((size_t)B * sizeof *lens);

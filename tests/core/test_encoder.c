@@ -31,6 +31,8 @@ static const char *const GOLDEN_MODELS[] = {
     "bert-long",
     /* PEFT LoRA adapters over the fixtures above (tests/fixtures/ref_lora.py) */
     "lora-bert-seqcls", "lora-roberta-rslora", "lora-distilbert-seqcls", "lora-minilm-embed",
+    "lora-mpnet-seqcls", "lora-deberta-v3-seqcls", "lora-modernbert-seqcls", "lora-nomic-embed",
+    "lora-gte-seqcls",
     /* AdapterHub bottleneck adapters over them (tests/fixtures/ref_bottleneck.py) */
     "bn-bert-pfeiffer", "bn-roberta-houlsby", "bn-distilbert-lnafter", "bn-minilm-embed",
 };

@@ -5,6 +5,7 @@
  * the call nor on the thread count (bit for bit). */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../check_main.h"
@@ -23,9 +24,12 @@ static float *rand_floats(size_t n) {
     return p;
 }
 
-#define SKIP_WITHOUT_AVX512()                                                             \
-    if (er_gemm_backend_get() != ER_GEMM_AVX512)                                          \
-    ER_SKIP("the packed kernels need AVX-512F and the default backend (%s)", er_gemm_describe())
+/* fp32 on packed weights: the AVX-512 kernels, or the AVX2 ones (ERSERVE_GEMM=avx2,
+ * tests/gemm_avx2.sh, or a host without AVX-512F) */
+#define SKIP_WITHOUT_PACKED()                                                             \
+    if (!er_gemm_supports(ER_GEMM_F32, NULL))                                             \
+    ER_SKIP("the packed kernels need AVX-512F or AVX2+FMA and erserve's backend (%s)",     \
+            er_gemm_describe())
 
 /* max |y - x W^T - b| over y[n, out], relative to sum |x||W| per element. */
 static double worst_rel(const float *x, const float *W, const float *b, const float *y, int n,
@@ -45,9 +49,10 @@ static double worst_rel(const float *x, const float *W, const float *b, const fl
 }
 
 START_TEST(matches_float64_with_tails) {
-    SKIP_WITHOUT_AVX512();
+    SKIP_WITHOUT_PACKED();
     static const int shapes[][3] = {{1, 1, 1},    {5, 7, 3},     {12, 256, 32}, {13, 257, 33},
-                                    {25, 600, 70}, {200, 300, 64}, {37, 1030, 17}};
+                                    {25, 600, 70}, {200, 300, 64}, {37, 1030, 17},
+                                    {7, 5000, 40}}; /* a reduction split in blocks */
     er_par *team;
     er_err err;
     ck_assert_int_eq(er_par_init(3, &team, &err), ER_OK);
@@ -72,7 +77,7 @@ END_TEST
 
 /* GEMM + bias + act in the epilogue equals GEMM, then er_bias_act. */
 START_TEST(epilogue_equals_bias_act) {
-    SKIP_WITHOUT_AVX512();
+    SKIP_WITHOUT_PACKED();
     const int n = 29, in = 300, out = 70;
     const er_epi epis[] = {ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU};
     const er_act acts[] = {ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU};
@@ -97,7 +102,7 @@ END_TEST
 /* A fused [3H, H] GEMM writes its column thirds to three [n, H] matrices,
  * each equal to its own GEMM. */
 START_TEST(split_output_equals_three_gemms) {
-    SKIP_WITHOUT_AVX512();
+    SKIP_WITHOUT_PACKED();
     const int n = 17, H = 64;
     float *x = rand_floats((size_t)n * H), *W = rand_floats((size_t)3 * H * H);
     float *b = rand_floats((size_t)3 * H);
@@ -121,9 +126,8 @@ END_TEST
 
 /* Row r of a 300-row call equals the same row computed alone and within
  * other row offsets, with 1, 2 or 5 threads: bit for bit. */
-START_TEST(rows_independent_of_batch_and_threads) {
-    SKIP_WITHOUT_AVX512();
-    const int n = 300, in = 700, out = 100;
+static void rows_independent(int in) {
+    const int n = 300, out = 100;
     float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
     float *b = rand_floats((size_t)out);
     float *all = malloc((size_t)n * out * sizeof *all), *part = malloc((size_t)n * out * sizeof *part);
@@ -147,6 +151,12 @@ START_TEST(rows_independent_of_batch_and_threads) {
         er_par_free(team);
     }
     free(x); free(W); free(b); free(all); free(part); free(p);
+}
+
+START_TEST(rows_independent_of_batch_and_threads) {
+    SKIP_WITHOUT_PACKED();
+    rows_independent(700);
+    rows_independent(4500); /* the reduction in blocks: earlier sums reloaded */
 }
 END_TEST
 
@@ -249,7 +259,15 @@ END_TEST
 
 START_TEST(describes_backend) {
     const char *d = er_gemm_describe();
-    ck_assert_ptr_nonnull(strstr(d, er_gemm_backend_get() == ER_GEMM_AVX512 ? "AVX-512F" : "OpenBLAS"));
+    const er_gemm_backend be = er_gemm_backend_get();
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *env = getenv("ERSERVE_GEMM"); /* tests/gemm_avx2.sh: not a silent fallback */
+    if (env && !strcmp(env, "avx2") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        ck_assert_int_eq(be, ER_GEMM_AVX2);
+#endif
+    ck_assert_ptr_nonnull(strstr(d, be == ER_GEMM_AVX512 ? "AVX-512F" : be == ER_GEMM_AVX2 ? "AVX2"
+                                                                                   : "OpenBLAS"));
 }
 END_TEST
 

@@ -39,6 +39,8 @@ void *aligned_alloc(size_t al, size_t n) { n_alloc += counting; return __libc_me
 /* BERT's forward, and MPNet's with its relative-bias callback. */
 static const char *const MODELS[] = {"tests/fixtures/models/bert-seqcls",
                                      "tests/fixtures/models/mpnet-seqcls",
+                                     /* F16: narrow word embeddings widened per row */
+                                     "tests/fixtures/models/bert-seqcls-f16",
                                      /* unmerged LoRA beside the base GEMM */
                                      "tests/fixtures/models/lora-bert-seqcls",
                                      /* bottleneck adapters: after the FFN (and below the

@@ -17,6 +17,7 @@
 #include "../tmpdir.h"
 #include "er_util.h"
 #include "recycle.h"
+#include "safetensors.h"
 
 #define BERT_TOKENIZER "tests/tokenizer/data/bert-base-uncased.tokenizer.json"
 #define GOLDEN_BOUND 1e-4 /* |got - want| / max(1, |want|), as tests/core/test_encoder.c */
@@ -150,6 +151,10 @@ START_TEST(test_infer_exits) {
     ck_assert_int_eq(sh("%s %s --head --layer 1 </dev/null 2>/dev/null", bin, m), 2); /* both */
     ck_assert_int_eq(sh("%s %s --layer x </dev/null 2>/dev/null", bin, m), 2);
     ck_assert_int_eq(sh("%s --bogus </dev/null 2>/dev/null", bin), 2);
+    ck_assert_int_eq(sh("echo '{\"input_ids\": [[2, 5, 3]]}' | %s %s --head --gemm nope "
+                        "2>/dev/null >/dev/null", bin, m), 1);
+    ck_assert_int_eq(sh("echo '{\"input_ids\": [[2, 5, 3]]}' | %s %s --head --gemm openblas "
+                        ">/dev/null", bin, m), 0);
 }
 END_TEST
 
@@ -286,6 +291,61 @@ START_TEST(test_genmodel) {
     ck_assert_int_eq(sh("%s --out %s/d --preset huge 2>/dev/null", bin, dir), 2);
     ck_assert_int_eq(sh("%s --out %s/d --head poem 2>/dev/null", bin, dir), 2);
     ck_assert_int_eq(sh("%s --preset tiny 2>/dev/null", bin), 2); /* no --out */
+    er_test_rmtree(dir);
+}
+END_TEST
+
+/* The largest |narrow - fp32| / |fp32| over t's elements against the same
+ * tensor of the F32 file (or, below the normal range, / 2^-14). */
+static double rounding_error(const er_st_tensor *t, const er_st_tensor *ref) {
+    ck_assert_int_eq(t->numel, ref->numel);
+    float *a = malloc((size_t)t->numel * sizeof *a), *b = malloc((size_t)t->numel * sizeof *b);
+    ck_assert(a && b && er_st_to_f32(t, a, NULL) == ER_OK && er_st_to_f32(ref, b, NULL) == ER_OK);
+    double worst = 0;
+    for (int64_t i = 0; i < t->numel; i++)
+        worst = fmax(worst, fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 0x1p-14));
+    free(a);
+    free(b);
+    return worst;
+}
+
+/* --dtype fp16|bf16: every tensor stored in that dtype, each value the F32
+ * checkpoint's rounded to nearest (within half a unit in the last place),
+ * and the directory loads; an unknown dtype is refused. */
+START_TEST(test_genmodel_dtype) {
+    er_test_mkdtemp(dir, sizeof dir, "tools");
+    genmodel("f32", "--head seqcls --seed 3");
+    genmodel("f16", "--head seqcls --seed 3 --dtype fp16");
+    genmodel("b16", "--head seqcls --seed 3 --dtype bf16");
+    const char *names[] = {"f16", "b16"};
+    const er_dtype dts[] = {ER_DTYPE_FP16, ER_DTYPE_BF16};
+    const double half_ulp[] = {0x1p-11, 0x1p-8};
+    char path[160];
+    snprintf(path, sizeof path, "%s/f32/model.safetensors", dir);
+    er_st_file *ref;
+    ck_assert_int_eq(er_st_open(path, &ref, NULL), ER_OK);
+    for (int d = 0; d < 2; d++) {
+        snprintf(path, sizeof path, "%s/%s/model.safetensors", dir, names[d]);
+        er_st_file *f;
+        ck_assert_int_eq(er_st_open(path, &f, NULL), ER_OK);
+        ck_assert_uint_eq(er_st_count(f), er_st_count(ref));
+        double worst = 0;
+        for (size_t i = 0; i < er_st_count(f); i++) {
+            const er_st_tensor *t = er_st_at(f, i);
+            ck_assert_int_eq(t->dtype, dts[d]);
+            worst = fmax(worst, rounding_error(t, er_st_find(ref, t->name)));
+        }
+        ck_assert_msg(worst <= half_ulp[d] && worst > 0, "%s: rounding error %g", names[d], worst);
+        er_st_free(f);
+        snprintf(path, sizeof path, "%s/%s", dir, names[d]);
+        er_model *m;
+        er_err e;
+        ck_assert_msg(er_model_load(path, NULL, &m, &e) == ER_OK, "%s", e.msg);
+        er_model_free(m);
+    }
+    er_st_free(ref);
+    ck_assert_int_eq(sh("%s --out %s/x --preset tiny --dtype fp8 2>/dev/null",
+                        tool("erserve-genmodel"), dir), 2);
     er_test_rmtree(dir);
 }
 END_TEST
@@ -510,6 +570,7 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_tokenize);
     tcase_add_test(tc, test_tokenize_decode);
     tcase_add_test(tc, test_genmodel);
+    tcase_add_test(tc, test_genmodel_dtype);
     tcase_add_test(tc, test_genmodel_roberta);
     tcase_add_test(tc, test_genmodel_mpnet);
     tcase_add_test(tc, test_genmodel_deberta);

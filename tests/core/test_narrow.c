@@ -1,0 +1,270 @@
+/* F16/BF16 checkpoints (model_internal.h er_lin.narrow): every golden model
+ * written once in a narrow dtype and once as the F32 widening of the same
+ * values gives the same outputs bit for bit in every compute mode this host
+ * runs (the packed weights are the same floats: the math is identical), the
+ * same lower-stack fingerprint, and, for the families whose layers read
+ * weights only through packed GEMMs, no resident fp32 copy of the layer
+ * weights nor of the word-embedding table. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../check_main.h"
+#include "../tmpdir.h"
+#include "arch.h"
+#include "gemm.h"
+#include "model_internal.h"
+#include "store_internal.h"
+
+typedef enum { AS_NARROW, AS_WIDENED } write_as;
+
+/* v rounded to bfloat16 (nearest, ties to even; the fixtures hold no NaN). */
+static uint16_t to_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Float tensor t rounded to `dt` (FP16 or BF16): the narrow bits in *h
+ * [numel] and their exact widening in *f [numel] (both malloc'd). */
+static void round_tensor(const er_st_tensor *t, er_dtype dt, uint16_t **h, float **f) {
+    *h = malloc((size_t)t->numel * sizeof **h);
+    *f = malloc((size_t)t->numel * sizeof **f);
+    ck_assert(*h && *f);
+    ck_assert_int_eq(er_st_to_f32(t, *f, NULL), ER_OK);
+    for (int64_t i = 0; i < t->numel; i++) {
+        (*h)[i] = dt == ER_DTYPE_FP16 ? er_f32_to_f16((*f)[i]) : to_bf16((*f)[i]);
+        (*f)[i] = dt == ER_DTYPE_FP16 ? er_f16_to_f32((*h)[i]) : er_bf16_to_f32((*h)[i]);
+    }
+}
+
+/* Appends tensor t's header entry at data offset *off and advances it. */
+static size_t header_entry(char *buf, size_t cap, const er_st_tensor *t, const char *dtype,
+                           size_t bytes, size_t *off) {
+    size_t n = (size_t)snprintf(buf, cap, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, dtype);
+    for (int d = 0; d < t->ndim; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+    n += (size_t)snprintf(buf + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", *off, *off + bytes);
+    *off += bytes;
+    return n;
+}
+
+/* dst = src with every float tensor rounded to dt, stored as dt (AS_NARROW)
+ * or as its F32 widening (AS_WIDENED); other dtypes copied as they are. */
+static void write_rounded(const char *src, const char *dst, er_dtype dt, write_as as) {
+    er_st_file *f;
+    ck_assert_int_eq(er_st_open(src, &f, NULL), ER_OK);
+    const size_t n = er_st_count(f);
+    size_t cap = 256 + n * 512, len = 0, off = 0;
+    char *hdr = malloc(cap);
+    ck_assert_ptr_nonnull(hdr);
+    len += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (size_t i = 0; i < n; i++) {
+        const er_st_tensor *t = er_st_at(f, i);
+        const bool fl = t->dtype != ER_DTYPE_OTHER;
+        const char *name = !fl ? t->dtype_name : as == AS_WIDENED ? "F32"
+                           : dt == ER_DTYPE_FP16 ? "F16" : "BF16";
+        size_t bytes = !fl ? t->nbytes : (size_t)t->numel * (as == AS_WIDENED ? 4 : 2);
+        len += header_entry(hdr + len, cap - len, t, name, bytes, &off);
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8) hdr[len++] = ' ';
+    FILE *o = fopen(dst, "wb");
+    ck_assert_ptr_nonnull(o);
+    uint64_t hl = len; /* little-endian hosts, as the loader */
+    ck_assert(fwrite(&hl, 8, 1, o) == 1 && fwrite(hdr, 1, len, o) == len);
+    for (size_t i = 0; i < n; i++) {
+        const er_st_tensor *t = er_st_at(f, i);
+        if (t->dtype == ER_DTYPE_OTHER) {
+            ck_assert(fwrite(t->data, 1, t->nbytes, o) == t->nbytes);
+            continue;
+        }
+        uint16_t *h;
+        float *w;
+        round_tensor(t, dt, &h, &w);
+        const size_t k = (size_t)t->numel;
+        ck_assert(as == AS_WIDENED ? fwrite(w, 4, k, o) == k : fwrite(h, 2, k, o) == k);
+        free(h);
+        free(w);
+    }
+    ck_assert_int_eq(fclose(o), 0);
+    free(hdr);
+    er_st_free(f);
+}
+
+/* 4 sequences of 5..20 ids from a fixed seed, within the model's limits. */
+typedef struct {
+    int lens[4];
+    int32_t ids[4 * 20];
+    er_batch b;
+} rbatch;
+
+static void random_batch(const er_model *m, unsigned seed, rbatch *r) {
+    const int cap = er_model_max_seq_len(m), vocab = er_model_config(m)->vocab_size;
+    int t = 0;
+    for (int s = 0; s < 4; s++) {
+        seed = seed * 1103515245u + 12345u;
+        r->lens[s] = 5 + (int)((seed >> 16) % 16);
+        if (r->lens[s] > cap) r->lens[s] = cap;
+        for (int i = 0; i < r->lens[s]; i++) {
+            seed = seed * 1103515245u + 12345u;
+            r->ids[t++] = 5 + (int32_t)((seed >> 8) % (unsigned)(vocab - 5));
+        }
+    }
+    r->b = (er_batch){.n_seqs = 4, .seq_len = r->lens, .ids = r->ids, .type_ids = NULL};
+}
+
+/* FNV-1a over every visited tensor's name and float bytes. */
+static int hash_visit(void *user, const char *name, const float *data, size_t n) {
+    uint64_t *h = user;
+    const unsigned char *p = (const unsigned char *)name;
+    for (; *p; p++) *h = (*h ^ *p) * 1099511628211ull;
+    p = (const unsigned char *)data;
+    for (size_t i = 0; i < n * sizeof *data; i++) *h = (*h ^ p[i]) * 1099511628211ull;
+    return 0;
+}
+
+static uint64_t lower_hash(const er_model *m) {
+    uint64_t h = 1469598103934665603ull;
+    er_err e;
+    ck_assert_msg(er_model_visit_lower(m, er_model_config(m)->num_layers, hash_visit, &h, &e) ==
+                  ER_OK, "%s", e.msg);
+    return h;
+}
+
+/* Head output of m on r (malloc'd, *n floats). */
+static float *run(const er_model *m, const rbatch *r, size_t *n) {
+    er_ctx *x;
+    er_err e;
+    ck_assert_int_eq(er_ctx_init(m, NULL, &x, &e), ER_OK);
+    *n = er_head_out_size(m, &r->b);
+    float *h = malloc((size_t)er_batch_tokens(&r->b) * er_model_config(m)->hidden_size * sizeof *h);
+    float *out = malloc(*n * sizeof *out);
+    ck_assert_msg(er_forward(m, x, &r->b, h, out, &e) == ER_OK, "%s", e.msg);
+    free(h);
+    er_ctx_free(x);
+    return out;
+}
+
+/* No widened fp32 copy of a layer weight stays with the model. */
+static void check_layers_narrow(const er_model *m, const char *name) {
+    for (int i = 0; i < m->cfg.num_layers; i++) {
+        const er_layer_w *L = &m->layers[i];
+        const er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out};
+        for (int j = 0; j < 6; j++)
+            ck_assert_msg(!lins[j]->w && lins[j]->narrow && (lins[j]->packed || L->qkv.packed),
+                          "%s layer %d weight %d kept a widened copy", name, i, j);
+    }
+}
+
+/* Loads the narrow and the widened directory in `mode`; outputs and lower
+ * hash equal bit for bit.  Returns whether the narrow one kept its layers narrow. */
+static bool compare_dirs(const char *narrow, const char *wide, const char *name, er_compute mode) {
+    er_model *a, *b;
+    er_err e;
+    er_model_params p = er_model_default_params();
+    p.compute = mode;
+    ck_assert_msg(er_model_load(narrow, &p, &a, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(wide, &p, &b, &e) == ER_OK, "%s", e.msg);
+    rbatch r;
+    unsigned seed = 7u;
+    for (const char *c = name; *c; c++) seed = seed * 31u + (unsigned char)*c;
+    random_batch(a, seed, &r);
+    size_t na, nb;
+    float *ya = run(a, &r, &na), *yb = run(b, &r, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(memcmp(ya, yb, na * sizeof *ya) == 0, "%s (%s): outputs differ", name,
+                  er_compute_name(mode));
+    ck_assert_msg(lower_hash(a) == lower_hash(b), "%s: lower-stack tensors differ", name);
+    const bool kept = er_model_keeps_narrow(a);
+    if (kept) check_layers_narrow(a, name);
+    free(ya);
+    free(yb);
+    er_model_free(a);
+    er_model_free(b);
+    return kept;
+}
+
+static bool is_file(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Every model directory with one model.safetensors and no adapter, written
+ * as dt and as its widening, compared in every mode this host runs. */
+static void every_golden(er_dtype dt) {
+    const er_compute modes[] = {ER_COMPUTE_FP32, ER_COMPUTE_BF16, ER_COMPUTE_INT8};
+    const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
+    DIR *d = opendir("tests/fixtures/models");
+    ck_assert_ptr_nonnull(d);
+    int models = 0, kept = 0;
+    for (const struct dirent *de; (de = readdir(d));) {
+        char src[512], ad[512], tmp[64], cmd[1400], nd[128], wd[128], nf[160], wf[160];
+        snprintf(src, sizeof src, "tests/fixtures/models/%s/model.safetensors", de->d_name);
+        snprintf(ad, sizeof ad, "tests/fixtures/models/%s/adapter_config.json", de->d_name);
+        if (de->d_name[0] == '.' || !is_file(src) || is_file(ad)) continue;
+        er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+        snprintf(nd, sizeof nd, "%s/n", tmp);
+        snprintf(wd, sizeof wd, "%s/w", tmp);
+        snprintf(cmd, sizeof cmd, "cp -r 'tests/fixtures/models/%s' %s && cp -r %s %s", de->d_name,
+                 nd, nd, wd);
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(nf, sizeof nf, "%s/model.safetensors", nd);
+        snprintf(wf, sizeof wf, "%s/model.safetensors", wd);
+        write_rounded(src, nf, dt, AS_NARROW);
+        write_rounded(src, wf, dt, AS_WIDENED);
+        for (int i = 0; i < 3; i++)
+            if (er_gemm_supports(kinds[i], NULL) || modes[i] == ER_COMPUTE_FP32)
+                kept += compare_dirs(nd, wd, de->d_name, modes[i]);
+        models++;
+        er_test_rmtree(tmp);
+    }
+    closedir(d);
+    fprintf(stderr, "  %s: %d models identical to their widening; %d loads kept the layer "
+            "weights narrow\n", er_dtype_name(dt), models, kept);
+    ck_assert_int_gt(models, 30);
+    if (er_gemm_supports(ER_GEMM_F32, NULL)) ck_assert_int_gt(kept, 20);
+}
+
+START_TEST(f16_equals_its_widening) { every_golden(ER_DTYPE_FP16); }
+END_TEST
+
+START_TEST(bf16_equals_its_widening) { every_golden(ER_DTYPE_BF16); }
+END_TEST
+
+/* A family whose layer forward reads float weights (DeBERTa's) keeps them
+ * widened; BERT keeps them narrow exactly when its backend packs them, and
+ * its word embeddings narrow always. */
+START_TEST(narrow_only_where_packed) {
+    er_model *m;
+    er_err e;
+    er_model_params p = er_model_default_params();
+    ck_assert_msg(er_model_load("tests/fixtures/models/bert-seqcls-f16", &p, &m, &e) == ER_OK,
+                  "%s", e.msg);
+    const bool packs = er_gemm_supports(ER_GEMM_F32, NULL);
+    ck_assert_int_eq(er_model_keeps_narrow(m), packs);
+    ck_assert(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL);
+    /* the word-embedding table is read a row at a time on any backend */
+    ck_assert(m->word_emb == NULL && m->word_emb_narrow != NULL);
+    er_model_free(m);
+    ck_assert_msg(er_model_load("tests/fixtures/models/deberta-v3-seqcls", &p, &m, &e) == ER_OK,
+                  "%s", e.msg);
+    ck_assert(!er_model_keeps_narrow(m) && m->layers[0].o.w != NULL);
+    er_model_free(m);
+}
+END_TEST
+
+static Suite *narrow_suite(void) {
+    Suite *s = suite_create("narrow");
+    TCase *tc = tcase_create("narrow");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, f16_equals_its_widening);
+    tcase_add_test(tc, bf16_equals_its_widening);
+    tcase_add_test(tc, narrow_only_where_packed);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ER_CHECK_MAIN(narrow_suite)
