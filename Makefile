@@ -212,6 +212,7 @@ fixtures:
 	@./deploy/install-deps.sh python3-torch python3-numpy
 	/usr/bin/python3 tests/fixtures/gen.py
 	/usr/bin/python3 tests/fixtures/ref_lora.py
+	/usr/bin/python3 tests/fixtures/ref_bottleneck.py
 	@$(MAKE) --no-print-directory $(BUILD)/bin/erserve-genmodel
 	GENMODEL=$(BUILD)/bin/erserve-genmodel /usr/bin/python3 tests/fixtures/gen_e2e.py
 

@@ -268,9 +268,13 @@ static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const
             memcpy(x->rows + (size_t)s * H, h + (size_t)off * H, (size_t)H * sizeof(float));
             off += b->seq_len[s];
         }
-        er_lin_apply(&m->head_dense, x->rows, S, x->rows2); // [S, H]
-        er_head_activation(m->head_act, c->act, x->rows2, S * H);
-        er_lin_apply(&m->head_out, x->rows2, S, out); // [S, labels]
+        const float *pooled = x->rows; // [S, H]
+        if (m->head_dense.w) { /* an adapter's one-layer head has none */
+            er_lin_apply(&m->head_dense, x->rows, S, x->rows2); // [S, H]
+            er_head_activation(m->head_act, c->act, x->rows2, S * H);
+            pooled = x->rows2;
+        }
+        er_lin_apply(&m->head_out, pooled, S, out); // [S, labels]
         return ER_OK;
     }
     }

@@ -134,6 +134,13 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
 /* Row passes over the ctx's team (encoder_blocks.c): v[n, d] = act(v + b),
  * and hidden[n, d] = LayerNorm(v + hidden + bias). */
 void er_par_bias_act(er_ctx *x, float *v, int n, int d, const float *b, er_act act);
+/* hidden[n, d] = the residual stream after a sublayer whose projection
+ * h[n, d] (without its bias b) runs through bottleneck adapter a (er_bn in
+ * model_internal.h) and the sublayer's LayerNorm ln (adapter_bn.c).  h is
+ * clobbered; scratch: x->q, x->k, x->v [n, d] and x->ffn [n, bottleneck]
+ * (free at both adapter places; the bottleneck is at most intermediate). */
+void er_bn_sublayer(er_ctx *x, const er_bn *a, float *h, const float *b, float *hidden,
+                    const er_ln *ln, float eps, int n, int d);
 void er_par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float *bias,
                           const er_ln *ln, float eps, int n, int d);
 

@@ -5,7 +5,17 @@
  * freed as soon as the matrix is packed.  A row slice of a fused stored
  * matrix (ModernBERT's Wqkv and Wi halves, Nomic's and GTE's Wqkv /
  * up_gate_proj) is an er_lin of its own made at load and is packed as one:
- * its packed copy is the only one the forward reads. */
+ * its packed copy is the only one the forward reads.
+ *
+ * Packed weights are shared between models: tasks over one base (adapter
+ * tasks, a task loaded twice) map its checkpoint once (model.c), so their
+ * stored weights (or narrow tensors) lie at the same addresses, and a stored
+ * weight packed the same way is packed once for all of them (a process-wide
+ * registry keyed by the stored weight's address, shape and number format,
+ * counted by holders).  An entry cannot outlive what its key points into:
+ * each holder also holds that mapping (or owned copy) and gives the entry
+ * back first. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +30,98 @@ static er_gemm_kind kind_of(const er_model *m) {
            : m->compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
 }
 
-/* Model-owned room for a packed weight (floats: 64-byte multiples suffice). */
-static er_status alloc_packed(er_model *m, size_t bytes, void **out, er_err *err) {
-    float *p;
-    er_status st = er_model_alloc_floats(m, (bytes + sizeof(float) - 1) / sizeof(float), &p, err);
-    *out = p;
-    return st;
+typedef struct pack_entry {
+    const void *key[3];   /* the stored weight(s) packed (w or narrow): one, or q, k, v */
+    const void *bkey[3];  /* q, k, v's biases, for the fused [3H] bias */
+    int out, in;
+    er_gemm_kind kind;
+    void *packed;         /* er_gemm_packed_bytes(kind, out, in) */
+    float *bias;          /* fused q/k/v: [3H]; else NULL */
+    int holders;
+    struct pack_entry *next;
+} pack_entry;
+
+static pthread_mutex_t g_packs_mu = PTHREAD_MUTEX_INITIALIZER;
+static pack_entry *g_packs;
+
+static bool same_key(const pack_entry *e, const void *const key[3], const void *const bkey[3],
+                     int out, int in, er_gemm_kind kind) {
+    return e->out == out && e->in == in && e->kind == kind && !memcmp(e->key, key, sizeof e->key) &&
+           !memcmp(e->bkey, bkey, sizeof e->bkey);
+}
+
+/* Room in m->packs for one more entry held. */
+static er_status reserve_hold(er_model *m, er_err *err) {
+    if (m->n_packs < m->cap_packs) return ER_OK;
+    int cap = m->cap_packs ? 2 * m->cap_packs : 32;
+    void **p = realloc(m->packs, (size_t)cap * sizeof *p);
+    if (!p) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    m->packs = p;
+    m->cap_packs = cap;
+    return ER_OK;
+}
+
+/* The registry's entry for this key, held by m: found, or made by fill
+ * (which packs into e->packed and, for q/k/v, fills e->bias; its error
+ * leaves no entry). */
+static er_status shared_pack(er_model *m, const void *const key[3], const void *const bkey[3],
+                             int out, int in,
+                             er_status (*fill)(pack_entry *e, const void *arg, er_err *err),
+                             const void *arg, pack_entry **found, er_err *err) {
+    er_gemm_kind kind = kind_of(m);
+    er_status st = reserve_hold(m, err); /* first: holding it below cannot fail */
+    if (st != ER_OK) return st;
+    pthread_mutex_lock(&g_packs_mu);
+    pack_entry *e = g_packs;
+    while (e && !same_key(e, key, bkey, out, in, kind)) e = e->next;
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (e) e->packed = calloc(1, er_gemm_packed_bytes(kind, out, in) + 64);
+        if (e && bkey[0]) e->bias = calloc((size_t)out, sizeof *e->bias);
+        if (!e || !e->packed || (bkey[0] && !e->bias)) {
+            if (e) free(e->packed);
+            free(e);
+            pthread_mutex_unlock(&g_packs_mu);
+            return er_set(err, ER_ERR_NOMEM, "out of memory packing a [%d, %d] weight", out, in);
+        }
+        memcpy(e->key, key, sizeof e->key);
+        memcpy(e->bkey, bkey, sizeof e->bkey);
+        e->out = out;
+        e->in = in;
+        e->kind = kind;
+        if ((st = fill(e, arg, err)) != ER_OK) {
+            free(e->packed);
+            free(e->bias);
+            free(e);
+            pthread_mutex_unlock(&g_packs_mu);
+            return st;
+        }
+        e->next = g_packs;
+        g_packs = e;
+    }
+    m->packs[m->n_packs++] = e; /* held until er_model_unpack */
+    e->holders++;
+    pthread_mutex_unlock(&g_packs_mu);
+    *found = e;
+    return ER_OK;
+}
+
+void er_model_unpack(er_model *m) {
+    pthread_mutex_lock(&g_packs_mu);
+    for (int i = 0; i < m->n_packs; i++) {
+        pack_entry *e = m->packs[i];
+        if (--e->holders > 0) continue;
+        pack_entry **pp = &g_packs;
+        while (*pp != e) pp = &(*pp)->next;
+        *pp = e->next;
+        free(e->packed);
+        free(e->bias);
+        free(e);
+    }
+    pthread_mutex_unlock(&g_packs_mu);
+    free(m->packs);
+    m->packs = NULL;
+    m->n_packs = m->cap_packs = 0;
 }
 
 /* int8 keeps a whole row's reduction in one block of the kernel's x copy
@@ -59,20 +155,32 @@ static er_status lin_f32(const er_lin *l, const float **w, float **tmp, er_err *
     return er_lin_widen(l, *tmp, err);
 }
 
+/* e->packed from l's weight (widened first when narrow). */
+static er_status fill_lin(pack_entry *e, const void *arg, er_err *err) {
+    const er_lin *l = arg;
+    const float *w;
+    float *tmp = NULL;
+    er_status st = lin_f32(l, &w, &tmp, err);
+    if (st == ER_OK) er_gemm_pack(e->kind, w, l->out, l->in, e->packed);
+    transient_free(tmp, (size_t)l->out * l->in);
+    return st;
+}
+
+/* The stored weight a packing is made of: w, or its narrow tensor. */
+static const void *stored(const er_lin *l) {
+    return l->w ? (const void *)l->w : (const void *)l->narrow;
+}
+
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     if ((!l->w && !l->narrow) || l->packed) return ER_OK;
     if (kind_of(m) == ER_GEMM_INT8 && l->in > INT8_MAX_IN)
         return er_set(err, ER_ERR_UNSUPPORTED, "compute int8: a projection with %d inputs "
                       "(at most %d)", l->in, INT8_MAX_IN);
-    void *p;
-    const float *w;
-    float *tmp = NULL;
-    er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), l->out, l->in), &p, err);
-    if (st == ER_OK) st = lin_f32(l, &w, &tmp, err);
-    if (st == ER_OK) er_gemm_pack(kind_of(m), w, l->out, l->in, p);
-    transient_free(tmp, (size_t)l->out * l->in);
+    const void *key[3] = {stored(l), NULL, NULL}, *bkey[3] = {NULL, NULL, NULL};
+    pack_entry *e = NULL;
+    er_status st = shared_pack(m, key, bkey, l->out, l->in, fill_lin, l, &e, err);
     if (st != ER_OK) return st;
-    l->packed = p;
+    l->packed = e->packed;
     l->kind = kind_of(m);
     l->packed_w = l->w;
     l->packed_out = l->out;
@@ -80,6 +188,25 @@ static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
 }
 
 static bool has_w(const er_lin *l) { return l->w || l->narrow; }
+
+/* e->packed and e->bias [3H] from q, k and v of layer arg stacked (each
+ * widened when narrow) into one transient [3H, in] matrix. */
+static er_status fill_qkv(pack_entry *e, const void *arg, er_err *err) {
+    const er_layer_w *L = arg;
+    const int H = L->q.out, in = L->q.in;
+    const size_t n = (size_t)3 * H * in;
+    float *w = transient_alloc(n); // [3H, in]
+    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
+    const er_lin *parts[3] = {&L->q, &L->k, &L->v};
+    er_status st = ER_OK;
+    for (int i = 0; i < 3 && st == ER_OK; i++) {
+        st = er_lin_widen(parts[i], w + (size_t)i * H * in, err);
+        memcpy(e->bias + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *e->bias);
+    }
+    if (st == ER_OK) er_gemm_pack(e->kind, w, 3 * H, in, e->packed);
+    transient_free(w, n);
+    return st;
+}
 
 /* q, k and v [H, H] side by side as one [3H, H] weight and its [3H] bias:
  * one GEMM whose column panels are written to q, k and v (er_gemm_out). */
@@ -91,26 +218,13 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     /* [3H, in] as one matrix, packed once: int8's per-column scales and
      * compensation follow the whole matrix's panels (gemm.c), so three
      * packed parts side by side would not be its layout. */
-    const size_t n = (size_t)3 * H * in;
-    float *w = transient_alloc(n), *b; // [3H, in]
-    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
-    void *p;
-    er_status st = alloc_packed(m, er_gemm_packed_bytes(kind_of(m), 3 * H, in), &p, err);
-    if (st == ER_OK) st = er_model_alloc_floats(m, 3 * (size_t)H, &b, err);
-    if (st != ER_OK) {
-        transient_free(w, n);
-        return st;
-    }
-    const er_lin *parts[3] = {&L->q, &L->k, &L->v};
-    for (int i = 0; i < 3 && st == ER_OK; i++) {
-        st = er_lin_widen(parts[i], w + (size_t)i * H * in, err);
-        memcpy(b + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *b);
-    }
-    if (st == ER_OK) er_gemm_pack(kind_of(m), w, 3 * H, in, p);
-    transient_free(w, n);
+    const void *key[3] = {stored(&L->q), stored(&L->k), stored(&L->v)};
+    const void *bkey[3] = {L->q.b, L->k.b, L->v.b};
+    pack_entry *e = NULL;
+    er_status st = shared_pack(m, key, bkey, 3 * H, in, fill_qkv, L, &e, err);
     if (st != ER_OK) return st;
-    L->qkv = (er_lin){.w = NULL, .b = b, .out = 3 * H, .in = in, .packed = p, .kind = kind_of(m),
-                      .packed_w = NULL, .packed_out = 3 * H};
+    L->qkv = (er_lin){.w = NULL, .b = e->bias, .out = 3 * H, .in = in, .packed = e->packed,
+                      .kind = kind_of(m), .packed_w = NULL, .packed_out = 3 * H};
     return ER_OK;
 }
 

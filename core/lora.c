@@ -27,25 +27,13 @@
 
 #include <cblas.h>
 
+#include "adapter_internal.h"
 #include "arch.h"
 #include "er_io.h"
 #include "er_log.h"
 #include "model_internal.h"
 
 #define PEFT_PREFIX "base_model.model."
-
-struct er_adapter {
-    er_st_file *file; /* adapter_model.safetensors */
-    char dir[4096];
-    char base[4096];  /* the base model's directory, resolved */
-    int r;
-    float scale;
-    bool merge;
-    int lowest;       /* lowest adapted layer; num_layers when none */
-    bool layer_listed[ER_MAX_LAYERS]; /* layers_to_transform (all when absent) */
-    int n_adapted;    /* adapted nn.Linear modules */
-    json_t *config;   /* adapter_config.json, until er_adapter_apply */
-};
 
 const char *er_adapter_base(const er_adapter *a) { return a->base; }
 
@@ -60,6 +48,7 @@ void er_adapter_free(er_adapter *a) {
     if (!a) return;
     json_decref(a->config);
     er_st_free(a->file);
+    er_bn_adapter_free(a->bn);
     free(a);
 }
 
@@ -69,13 +58,14 @@ int er_model_lowest_adapted(const er_model *m) {
 
 int er_model_adapted_modules(const er_model *m) { return m->adapter ? m->adapter->n_adapted : 0; }
 
+const char *er_model_adapter_kind(const er_model *m) {
+    return !m->adapter ? NULL : m->adapter->bn ? "bottleneck" : "LoRA";
+}
+
 const char *er_model_base_dir(const er_model *m) { return m->adapter ? m->adapter->base : NULL; }
 
-/* Where base_model_name_or_path (or the caller's base) lies: as given when
- * absolute, else under the model root, or beside the adapter's directory
- * without one; a root, when set, must contain it. */
-static er_status resolve_base(const char *name, const char *dir, const er_model_params *p,
-                              char *out, size_t n, er_err *err) {
+er_status er_adapter_resolve_base(const char *name, const char *dir, const er_model_params *p,
+                                  char *out, size_t n, er_err *err) {
     char joined[4096];
     const char *slash = strrchr(dir, '/');
     if (p->base_dir) snprintf(joined, sizeof joined, "%s", p->base_dir);
@@ -136,10 +126,8 @@ static int saved_labels(const er_st_file *f) {
     return 0;
 }
 
-/* The base's config.json, made into the task's: its class from task_type and
- * its number of labels from the saved classifier. */
-static er_status task_config(er_model *m, const char *base_dir, const char *task_type,
-                             er_err *err) {
+er_status er_adapter_task_config(er_model *m, const char *base_dir, const char *task_type,
+                                 int labels, const json_t *id2label, er_err *err) {
     if (!task_type) return er_config_load_dir(base_dir, &m->cfg, err);
     char path[4096], *text = NULL, cls[96];
     size_t len = 0;
@@ -157,11 +145,14 @@ static er_status task_config(er_model *m, const char *base_dir, const char *task
         json_decref(root);
         return er_config_load_dir(base_dir, &m->cfg, err);
     }
-    int labels = saved_labels(m->adapter->file);
     if (st == ER_OK) {
         json_object_set_new(root, "architectures", json_pack("[s]", name));
-        const json_t *id2label = json_object_get(root, "id2label");
-        if (labels > 0 && (!id2label || (int)json_object_size(id2label) != labels)) {
+        const json_t *have = json_object_get(root, "id2label");
+        if (id2label) {
+            json_object_del(root, "label2id");
+            json_object_set_new(root, "id2label", json_deep_copy(id2label));
+            json_object_set_new(root, "num_labels", json_integer(labels));
+        } else if (labels > 0 && (!have || (int)json_object_size(have) != labels)) {
             json_object_del(root, "id2label");
             json_object_del(root, "label2id");
             json_object_set_new(root, "num_labels", json_integer(labels));
@@ -181,7 +172,8 @@ static er_status read_lora_fields(const json_t *c, er_adapter *a, er_err *err) {
     const char *pt = json_string_value(json_object_get(c, "peft_type"));
     if (!pt || strcmp(pt, "LORA"))
         return er_set(err, ER_ERR_UNSUPPORTED, "adapter_config.json: peft_type '%.40s' is not "
-                      "supported (LORA is)", pt ? pt : "(none)");
+                      "supported (LORA is; AdapterHub adapters have a 'config' object)",
+                      pt ? pt : "(none)");
     const json_t *r = json_object_get(c, "r"), *alpha = json_object_get(c, "lora_alpha");
     if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 4096)
         return er_set(err, ER_ERR_FORMAT, "adapter_config.json: 'r' must be an integer in "
@@ -360,25 +352,34 @@ er_status er_adapter_open(er_model *m, const char *dir, const er_model_params *p
     a->merge = p->lora_merge;
     char path[4096], *text = NULL, base[4096];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    er_status st = er_st_open(path, &a->file, err);
-    if (st != ER_OK) return st;
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    if ((st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err)) != ER_OK) return st;
+    er_status st = er_read_file(path, ER_MAX_CONFIG_BYTES, &text, &len, err);
+    if (st != ER_OK) return st;
     json_t *c = json_loadb(text, len, 0, NULL);
     free(text);
     if (!json_is_object(c)) {
         json_decref(c);
         return er_set(err, ER_ERR_FORMAT, "%s: invalid JSON", path);
     }
+    if (er_bn_config_is_adapterhub(c)) { /* the `adapters` library's, not peft's */
+        st = er_bn_open(m, a, c, dir, p, err);
+        json_decref(c);
+        return st;
+    }
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    if ((st = er_st_open(path, &a->file, err)) != ER_OK) {
+        json_decref(c);
+        return st;
+    }
     const char *bn = json_string_value(json_object_get(c, "base_model_name_or_path"));
     st = read_lora_fields(c, a, err);
     if (st == ER_OK && !bn && !p->base_dir)
         st = er_set(err, ER_ERR_FORMAT, "adapter_config.json: no 'base_model_name_or_path' and "
                     "no base given");
-    if (st == ER_OK) st = resolve_base(bn ? bn : "", dir, p, base, sizeof base, err);
+    if (st == ER_OK) st = er_adapter_resolve_base(bn ? bn : "", dir, p, base, sizeof base, err);
     if (st == ER_OK)
-        st = task_config(m, base, json_string_value(json_object_get(c, "task_type")), err);
+        st = er_adapter_task_config(m, base, json_string_value(json_object_get(c, "task_type")),
+                                    saved_labels(a->file), NULL, err);
     if (st == ER_OK) {
         m->arch = er_arch_get(m->cfg.arch);
         if (!m->arch->layer_names)
@@ -405,6 +406,7 @@ static const er_st_tensor *saved(const er_model *m, const char *name) {
 
 const er_st_tensor *er_adapter_find(const er_model *m, const char *name) {
     if (!m->adapter) return NULL;
+    if (m->adapter->bn) return er_bn_find(m->adapter, name); /* a static head's tensors */
     const er_st_tensor *t = saved(m, name);
     const char *dot = strrchr(name, '.');
     if (t || !dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return t;
@@ -529,6 +531,11 @@ static bool head_tensor(const char *name) {
     return false;
 }
 
+er_status er_adapter_load_head(er_model *m, bool *own, er_err *err) {
+    *own = false;
+    return m->adapter && m->adapter->bn ? er_bn_load_head(m, m->adapter, own, err) : ER_OK;
+}
+
 /* Every saved tensor: LoRA pairs attached (or merged), head tensors left
  * to the head loader (er_adapter_find), anything else refused by name. */
 static er_status apply_tensors(er_model *m, er_err *err) {
@@ -566,6 +573,7 @@ static er_status apply_tensors(er_model *m, er_err *err) {
 er_status er_adapter_apply(er_model *m, er_err *err) {
     er_adapter *a = m->adapter;
     a->lowest = m->cfg.num_layers;
+    if (a->bn) return er_bn_apply(m, a, err);
     er_status st = check_targets(m, a->config, err);
     if (st == ER_OK) st = apply_tensors(m, err);
     if (st == ER_OK && a->n_adapted && m->arch->adapted) st = m->arch->adapted(m, err);

@@ -107,6 +107,7 @@ static void shared_release(er_st_file *f) {
 
 void er_model_unload(er_model *m) {
     if (!m) return;
+    er_model_unpack(m); /* first: its entries are keyed by the weights freed below */
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     m->owned = NULL;
@@ -435,7 +436,9 @@ static er_status load_tensors(er_model *m, er_err *err) {
     if (st == ER_OK && !cls)
         st = er_set(err, ER_ERR_INTERNAL, "no class '%s' in the architecture table",
                     m->cfg.architecture);
-    if (st == ER_OK && cls->load_head) st = cls->load_head(m, pre, err);
+    bool own = false; /* a bottleneck adapter's head_config.json head replaces the class's */
+    if (st == ER_OK && m->adapter) st = er_adapter_load_head(m, &own, err);
+    if (st == ER_OK && !own && cls->load_head) st = cls->load_head(m, pre, err);
     return st;
 }
 
@@ -540,6 +543,24 @@ static int visit_ln(er_tensor_visit_fn fn, void *user, const char *name, const e
     return fn(user, key, ln->beta, (size_t)d);
 }
 
+/* A bottleneck adapter changes its layer as much as the layer's weights do:
+ * its projections and every setting of its math. */
+static int visit_bn(er_tensor_visit_fn fn, void *user, const char *name, const er_bn *a) {
+    char key[128];
+    if (!a) return 0;
+    const float how[] = {(float)a->act, (float)a->residual, a->scaling,
+                         (float)a->original_ln_before, (float)a->original_ln_after,
+                         (float)a->adapter_residual_before_ln};
+    snprintf(key, sizeof key, "%s.down", name);
+    int r = visit_lin(fn, user, key, &a->down);
+    snprintf(key, sizeof key, "%s.up", name);
+    if (!r) r = visit_lin(fn, user, key, &a->up);
+    snprintf(key, sizeof key, "%s.ln_after", name);
+    if (!r) r = visit_ln(fn, user, key, &a->ln_after, a->up.out);
+    snprintf(key, sizeof key, "%s.how", name);
+    return r ? r : fn(user, key, how, sizeof how / sizeof *how);
+}
+
 er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *user,
                                er_err *err) {
     const er_config *c = &m->cfg;
@@ -567,6 +588,8 @@ er_status er_model_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn
         V("ffn_in", visit_lin(fn, user, p, &L->ffn_in));
         V("ffn_out", visit_lin(fn, user, p, &L->ffn_out));
         V("out_ln", visit_ln(fn, user, p, &L->out_ln, h));
+        V("bn_att", visit_bn(fn, user, p, L->bn_att));
+        V("bn_out", visit_bn(fn, user, p, L->bn_out));
 #undef V
     }
     if (!r && m->arch->visit_lower) r = m->arch->visit_lower(m, cut, fn, user);

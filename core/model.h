@@ -49,8 +49,9 @@ typedef struct {
      * instead of pooling (head ER_HEAD_TOKEN_EMBEDDING, one row per token,
      * TEI's /embed_all).  ER_ERR_INVALID_ARG for a model with another head. */
     bool token_embeddings;
-    /* For a PEFT adapter directory (adapter_config.json): the base model's
-     * directory (NULL: adapter_config.json's base_model_name_or_path, under
+    /* For an adapter directory (adapter_config.json): the base model's
+     * directory (NULL: adapter_config.json's base_model_name_or_path, or an
+     * AdapterHub adapter's model_name, under
      * model_root when relative, else beside the adapter directory; with a
      * model_root it must lie inside), and
      * whether to merge each LoRA pair into a copy of its weight (W + s B A)
@@ -62,8 +63,8 @@ typedef struct {
 
 er_model_params er_model_default_params(void);
 
-/* Loads the model in directory `dir` (or a PEFT LoRA adapter directory over
- * its base, see er_model_params).  Returns ER_OK and *out, or:
+/* Loads the model in directory `dir` (or an adapter directory over its base:
+ * PEFT LoRA or AdapterHub bottleneck, see er_model_params).  Returns ER_OK and *out, or:
  *   ER_ERR_NOT_FOUND   no config.json, or no safetensors weights (the message
  *                      says how to convert a pytorch_model.bin), or a missing
  *                      tensor (named)
@@ -108,10 +109,14 @@ int er_model_max_seq_len(const er_model *m);
  * stack.  Requires skip_below_layer == 0.  Returns ER_OK or fn's first
  * non-zero return as ER_ERR_INTERNAL. */
 typedef int (*er_tensor_visit_fn)(void *user, const char *name, const float *data, size_t n);
-/* LoRA: the lowest layer an adapter changes (num_layers for a checkpoint
- * without one), and how many linear modules it adapts. */
+/* The lowest layer an adapter changes (num_layers for a checkpoint without
+ * one), and how many modules it adapts (LoRA: linear modules; bottleneck:
+ * adapter blocks, up to two a layer). */
 int er_model_lowest_adapted(const er_model *m);
 int er_model_adapted_modules(const er_model *m);
+/* "LoRA" or "bottleneck" for an adapter task, NULL for a plain checkpoint
+ * (a static string). */
+const char *er_model_adapter_kind(const er_model *m);
 /* An adapter's resolved base model directory; NULL for a plain checkpoint. */
 const char *er_model_base_dir(const er_model *m);
 

@@ -37,6 +37,31 @@ typedef struct {
     const float *gamma, *beta; /* [d] */
 } er_ln;
 
+/* A bottleneck adapter block (adapter_bn.c) after one sublayer of a post-LN
+ * layer, as the AdapterHub `adapters` library's sequential Adapter computes
+ * it (methods/modeling.py, Adapter.pre_forward / forward / post_forward):
+ * with h the sublayer's projection (its bias added) and r its residual input,
+ *   x   = original_ln_before ? LN(h + r) : h
+ *   res = residual_before_ln True: h; False: x; "post_add": h + r
+ *   u   = up(act(down(x))) * scaling
+ *   out = ln_after ? (adapter_residual_before_ln ? LN_a(u + res) : LN_a(u) + res) : u + res
+ *   new residual stream = original_ln_after ? LN(out + r) : out
+ * LN is the layer's own LayerNorm of that sublayer, LN_a the adapter's
+ * adapter_norm_after (eps 1e-5, nn.LayerNorm's default). */
+typedef enum { ER_BN_RELU, ER_BN_GELU, ER_BN_GELU_TANH, ER_BN_SILU, ER_BN_TANH, ER_BN_SIGMOID,
+               ER_BN_LEAKY_RELU, ER_BN_LINEAR } er_bn_act;
+typedef enum { ER_BN_RES_SUBLAYER, ER_BN_RES_INPUT, ER_BN_RES_POST_ADD } er_bn_res;
+typedef struct er_bn {
+    er_lin down;           /* [bottleneck, hidden] */
+    er_lin up;             /* [hidden, bottleneck] */
+    er_bn_act act;
+    er_bn_res residual;
+    float scaling;
+    bool original_ln_before, original_ln_after;
+    bool adapter_residual_before_ln;
+    er_ln ln_after;        /* [hidden]; gamma NULL: none */
+} er_bn;
+
 typedef struct {
     er_lin q, k, v, o;    /* [hidden, hidden] each */
     er_ln attn_ln;        /* after attention + residual */
@@ -48,6 +73,8 @@ typedef struct {
     er_lin gate;          /* gated MLPs (ModernBERT, NomicBERT, GTE): the gate
                              projection [intermediate, hidden], often a row
                              view of a fused input matrix; w NULL otherwise */
+    const er_bn *bn_att;  /* bottleneck adapters after attention / after the FFN */
+    const er_bn *bn_out;  /* (adapter_bn.c; owned by the adapter), or NULL */
 } er_layer_w;
 
 typedef enum { ER_HEAD_ACT_NONE, ER_HEAD_ACT_TANH, ER_HEAD_ACT_RELU, ER_HEAD_ACT_GELU,
@@ -121,6 +148,8 @@ struct er_model {
      * checkpoint.  The weights above stay the base's. */
     struct er_adapter *adapter;
     er_compute compute; /* the weight GEMMs' number format (er_model_pack) */
+    void **packs;       /* the shared packed weights this model holds (gemm_pack.c) */
+    int n_packs, cap_packs;
 };
 
 /* ---- adapters (lora.c) ---- */
@@ -139,8 +168,12 @@ const er_st_tensor *er_adapter_find(const er_model *m, const char *name);
  * the model's Linear modules (layers and head), attaches (or merges) every
  * LoRA pair to its er_lin(s) (a fused module's B split by rows over its
  * views), calls the family's `adapted` hook (arch.h), and checks every saved
- * tensor is one it understands (ER_ERR_UNSUPPORTED naming it). */
+ * tensor is one it understands (ER_ERR_UNSUPPORTED naming it); or attaches
+ * each bottleneck adapter to its layer (er_layer_w.bn_att / bn_out). */
 er_status er_adapter_apply(er_model *m, er_err *err);
+/* The adapter's own prediction head (a bottleneck adapter's head_config.json)
+ * into m->head_*; *own false when it has none and the class's loader runs. */
+er_status er_adapter_load_head(er_model *m, bool *own, er_err *err);
 void er_adapter_free(er_adapter *a);
 
 /* Loading helpers for the architecture files, called only inside
@@ -214,6 +247,9 @@ er_status er_lin_widen(const er_lin *l, float *dst, er_err *err);
  * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
  * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
 er_status er_model_pack(er_model *m, er_err *err);
+/* Gives back the shared packed weights er_model_pack took (each freed with
+ * its last holder); before the stored weights they were keyed by go. */
+void er_model_unpack(er_model *m);
 
 /* A head of dense [hidden, hidden] + act, then out [num_labels, hidden]. */
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,

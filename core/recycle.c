@@ -129,12 +129,13 @@ static er_status adapter_cut(const er_taskset *ts, const er_task *t, const er_ta
     int low = er_model_lowest_adapted(t->model);
     if (low >= ts->cut) return ER_OK;
     if (p->cut >= 0)
-        return er_set(err, ER_ERR_INVALID_ARG, "task %s: its LoRA adapter changes layer %d, below "
+        return er_set(err, ER_ERR_INVALID_ARG, "task %s: its %s adapter changes layer %d, below "
                       "the cut %d that was fixed explicitly; cut at or below %d, or retrain the "
-                      "adapter above the cut", t->name, low, ts->cut, low);
-    er_log(ER_LOG_WARN, "task %s: its LoRA adapter changes layer %d, below the store cut %d: "
-           "the task's cut is set to %d (its own lower stack and cache namespace)", t->name, low,
-           ts->cut, low);
+                      "adapter above the cut", t->name, er_model_adapter_kind(t->model), low,
+                      ts->cut, low);
+    er_log(ER_LOG_WARN, "task %s: its %s adapter changes layer %d, below the store cut %d: "
+           "the task's cut is set to %d (its own lower stack and cache namespace)", t->name,
+           er_model_adapter_kind(t->model), low, ts->cut, low);
     *sc = low;
     return ER_OK;
 }

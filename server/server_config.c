@@ -122,8 +122,9 @@ static const opt OPTS[] = {
      F(cors_allow_origin), 0, 0,
      "origins browsers may call from (repeatable or comma-separated; * = any); unset = CORS off"},
     {"--model-root", "ERSERVE_MODEL_ROOT", "model_root", K_STR, F(model_root), 0, 0,
-     "directory under which POST /v1/tasks paths and LoRA adapters' base_model_name_or_path "
-     "are looked up (nothing outside it loads); unset = POST /v1/tasks off"},
+     "directory under which POST /v1/tasks paths and adapters' base models (LoRA's "
+     "base_model_name_or_path, AdapterHub's model_name) are looked up (nothing outside it "
+     "loads); unset = POST /v1/tasks off"},
     {"--lora-merge", "ERSERVE_LORA_MERGE", "lora_merge", K_BOOL, F(lora_merge), 0, 1,
      "merge each LoRA adapter into a copy of the weights it changes, instead of applying it "
      "beside the base's (faster per request, more memory)"},

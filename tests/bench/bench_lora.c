@@ -7,9 +7,15 @@
  *   bench_lora --rss merge|unmerged DIR...   memory after loading DIRs as one
  *                                     task set and running one sequence
  *                                     through each task
- *   bench_lora --hit BASE LORA FULL BATCH SEQ ITERS   ms per er_run on a
- *                                     store hit: the base, the adapter
- *                                     unmerged and merged, a full task */
+ *   bench_lora --make-bn BASE OUT N   N AdapterHub Pfeiffer adapter dirs
+ *                                     OUT/bn-<i> over BASE (reduction factor
+ *                                     16, relu, after the FFN of the layers
+ *                                     above the default cut, a 2-layer
+ *                                     2-label flex classification head)
+ *   bench_lora --hit BASE LORA FULL BATCH SEQ ITERS [BN]   ms per er_run on
+ *                                     a store hit: the base, the adapter
+ *                                     unmerged and merged, a full task (and
+ *                                     the bottleneck adapter BN) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +115,71 @@ static int make_mode(const char *base, const char *out, int n) {
     return 0;
 }
 
+/* One AdapterHub Pfeiffer adapter directory (adapter_bn.c's format). */
+static void make_bn_one(const char *base, const char *dir, int H, int L, unsigned seed) {
+    char path[4200];
+    tensor t[64];
+    int nt = 0;
+    const int D = H / 16;
+    for (int l = L / 2; l < L; l++) {
+        static const char *const P[] = {"adapter_down.0.weight", "adapter_down.0.bias",
+                                        "adapter_up.weight", "adapter_up.bias"};
+        const int d0[] = {D, D, H, H}, d1[] = {H, 0, D, 0};
+        for (int k = 0; k < 4; k++) {
+            t[nt] = (tensor){.d0 = d0[k], .d1 = d1[k],
+                             .v = randn(d0[k] * (d1[k] ? d1[k] : 1), 0.02f, &seed)};
+            snprintf(t[nt++].name, sizeof t[0].name,
+                     "bert.encoder.layer.%d.output.adapters.task.%s", l, P[k]);
+        }
+    }
+    snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
+    write_safetensors(path, t, nt);
+    for (int i = 0; i < nt; i++) free(t[i].v);
+    nt = 0;
+    const int hd0[] = {H, H, 2, 2}, hd1[] = {H, 0, H, 0}, hi[] = {1, 1, 4, 4};
+    for (int k = 0; k < 4; k++) {
+        t[nt] = (tensor){.d0 = hd0[k], .d1 = hd1[k],
+                         .v = randn(hd0[k] * (hd1[k] ? hd1[k] : 1), 0.02f, &seed)};
+        snprintf(t[nt++].name, sizeof t[0].name, "heads.task.%d.%s", hi[k],
+                 hd1[k] ? "weight" : "bias");
+    }
+    snprintf(path, sizeof path, "%s/model_head.safetensors", dir);
+    write_safetensors(path, t, nt);
+    for (int i = 0; i < nt; i++) free(t[i].v);
+    char left[256] = "";
+    for (int l = 0; l < L / 2; l++)
+        snprintf(left + strlen(left), sizeof left - strlen(left), "%s%d", l ? ", " : "", l);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"config\": {\"mh_adapter\": false, \"output_adapter\": true, "
+            "\"reduction_factor\": 16, \"non_linearity\": \"relu\", \"original_ln_before\": true, "
+            "\"original_ln_after\": true, \"residual_before_ln\": true, \"leave_out\": [%s]}, "
+            "\"hidden_size\": %d, \"model_name\": \"%s\", \"model_type\": \"bert\", "
+            "\"name\": \"task\", \"version\": \"adapters.1.2.0\"}\n", left, H, base);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/head_config.json", dir);
+    f = fopen(path, "w");
+    fprintf(f, "{\"config\": {\"head_type\": \"classification\", \"num_labels\": 2, "
+            "\"layers\": 2, \"activation_function\": \"tanh\", \"use_pooler\": false, "
+            "\"bias\": true}, \"name\": \"task\", \"model_type\": \"bert\"}\n");
+    fclose(f);
+}
+
+static int make_bn_mode(const char *base, const char *out, int n) {
+    er_model *m;
+    er_err e;
+    if (er_model_load(base, NULL, &m, &e) != ER_OK) return fprintf(stderr, "%s\n", e.msg), 1;
+    const int H = er_model_config(m)->hidden_size, L = er_model_config(m)->num_layers;
+    er_model_free(m);
+    for (int k = 0; k < n; k++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/bn-%d", out, k);
+        mkdir(dir, 0755);
+        make_bn_one(base, dir, H, L, 5000u + (unsigned)k);
+    }
+    return 0;
+}
+
 static long status_kb(const char *file, const char *key) {
     FILE *f = fopen(file, "r");
     char line[256];
@@ -171,8 +242,8 @@ typedef struct {
 static int hit_open(hit_case *h, char **argv, int mode, const er_batch *b, int iters) {
     snprintf(h->dir, sizeof h->dir, "/tmp/er_bench_lora_XXXXXX");
     if (!mkdtemp(h->dir)) return 1;
-    er_task_spec specs[2] = {{"base", argv[0], 0, ER_COMPUTE_FP32},
-                         {"t", mode == 3 ? argv[2] : argv[1], 0, ER_COMPUTE_FP32}};
+    const char *dir = mode == 4 ? argv[6] : mode == 3 ? argv[2] : argv[1];
+    er_task_spec specs[2] = {{"base", argv[0], 0, ER_COMPUTE_FP32}, {"t", dir, 0, ER_COMPUTE_FP32}};
     er_taskset_params p = er_taskset_default_params();
     p.store_path = h->dir;
     p.store.dtype = ER_DTYPE_FP32;
@@ -199,27 +270,28 @@ static void hit_close(hit_case *h) {
 
 /* The four kinds run in turn each iteration, so that load from elsewhere on
  * the machine falls on all of them alike. */
-static int hit_mode(char **argv) {
-    const int B = atoi(argv[3]), S = atoi(argv[4]), iters = atoi(argv[5]);
-    const char *labels[] = {"base (full model)", "LoRA unmerged", "LoRA merged", "full task"};
+static int hit_mode(char **argv, bool bn) {
+    const int B = atoi(argv[3]), S = atoi(argv[4]), iters = atoi(argv[5]), kinds = bn ? 5 : 4;
+    const char *labels[] = {"base (full model)", "LoRA unmerged", "LoRA merged", "full task",
+                            "bottleneck"};
     int *lens = malloc((size_t)B * sizeof *lens);
     int32_t *ids = malloc((size_t)B * (size_t)S * sizeof *ids);
     for (int i = 0; i < B; i++) lens[i] = S;
     for (int i = 0; i < B * S; i++) ids[i] = 1000 + (i * 7919) % 20000;
     er_batch b = {B, lens, ids, NULL};
     float *out = malloc((size_t)B * 64 * sizeof *out);
-    hit_case h[4] = {0};
-    for (int m = 0; m < 4; m++)
+    hit_case h[5] = {0};
+    for (int m = 0; m < kinds; m++)
         if (hit_open(&h[m], argv, m, &b, iters)) return 1;
     for (int i = 0; i < iters; i++)
-        for (int m = 0; m < 4; m++) {
+        for (int m = 0; m < kinds; m++) {
             double t0 = now_s();
             er_run(h[m].w, h[m].t, &b, 0, out, NULL, &h[m].rs, NULL);
             h[m].ms[i] = 1e3 * (now_s() - t0);
         }
     printf("  per request on a store hit (batch %d x %d, median of %d, kinds interleaved):\n", B,
            S, iters);
-    for (int m = 0; m < 4; m++) {
+    for (int m = 0; m < kinds; m++) {
         printf("    %-18s %8.1f ms  (hits %d/%d, upper layers %.1f ms, head %.2f ms)\n", labels[m],
                median(h[m].ms, iters), h[m].rs.hits, B, 1e-6 * (double)h[m].rs.upper_ns,
                1e-6 * (double)h[m].rs.head_ns);
@@ -233,7 +305,9 @@ int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "--make")) return make_mode(argv[2], argv[3], atoi(argv[4]));
     if (argc > 3 && !strcmp(argv[1], "--rss"))
         return rss_mode(!strcmp(argv[2], "merge"), argc - 3, argv + 3);
-    if (argc == 8 && !strcmp(argv[1], "--hit")) return hit_mode(argv + 2);
+    if (argc == 5 && !strcmp(argv[1], "--make-bn"))
+        return make_bn_mode(argv[2], argv[3], atoi(argv[4]));
+    if ((argc == 8 || argc == 9) && !strcmp(argv[1], "--hit")) return hit_mode(argv + 2, argc == 9);
     fprintf(stderr, "usage: see tests/bench/bench_lora.c\n");
     return 2;
 }

@@ -33,6 +33,8 @@ static const char *const GOLDEN_MODELS[] = {
     "lora-bert-seqcls", "lora-roberta-rslora", "lora-distilbert-seqcls", "lora-minilm-embed",
     "lora-mpnet-seqcls", "lora-deberta-v3-seqcls", "lora-modernbert-seqcls", "lora-nomic-embed",
     "lora-gte-seqcls",
+    /* AdapterHub bottleneck adapters over them (tests/fixtures/ref_bottleneck.py) */
+    "bn-bert-pfeiffer", "bn-roberta-houlsby", "bn-distilbert-lnafter", "bn-minilm-embed",
 };
 #define N_GOLDEN ((int)(sizeof GOLDEN_MODELS / sizeof GOLDEN_MODELS[0]))
 

@@ -42,7 +42,13 @@ static const char *const MODELS[] = {"tests/fixtures/models/bert-seqcls",
                                      /* F16: narrow word embeddings widened per row */
                                      "tests/fixtures/models/bert-seqcls-f16",
                                      /* unmerged LoRA beside the base GEMM */
-                                     "tests/fixtures/models/lora-bert-seqcls"};
+                                     "tests/fixtures/models/lora-bert-seqcls",
+                                     /* bottleneck adapters: after the FFN (and below the
+                                      * cut), at both places with a static head, ln_after
+                                      * with a per-token head */
+                                     "tests/fixtures/models/bn-bert-pfeiffer",
+                                     "tests/fixtures/models/bn-roberta-houlsby",
+                                     "tests/fixtures/models/bn-distilbert-lnafter"};
 
 START_TEST(test_no_alloc) {
 #ifdef __SANITIZE_ADDRESS__
@@ -63,7 +69,7 @@ START_TEST(test_no_alloc) {
     int32_t ids[12] = {2, 5, 6, 7, 3, 2, 8, 9, 3, 2, 10, 3};
     int lens[3] = {5, 4, 3};
     er_batch b = {3, lens, ids, NULL};
-    float out[16];
+    float out[64]; /* up to [12 tokens, 4 labels] */
     uint8_t hit[3];
     er_run_stats st;
     ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, &st, NULL), ER_OK);

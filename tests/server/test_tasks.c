@@ -1,7 +1,8 @@
 /* Tasks added and removed while serving (handlers_tasks.c), in process: a
- * LoRA task POSTed at run time answers its first request on a document the
- * base warmed from the store ("cache": "hit"); paths must stay under
- * --model-root (.., symlinks out); DELETE; SIGHUP's re-read task list. */
+ * LoRA or bottleneck adapter task POSTed at run time answers its first
+ * request on a document the base warmed from the store ("cache": "hit");
+ * paths must stay under --model-root (.., symlinks out); DELETE; SIGHUP's
+ * re-read task list; adapter tasks given on the command line. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -36,6 +37,9 @@ static void setup(void) {
     ck_assert_ptr_nonnull(mkdtemp(root));
     sh("cp -r tests/fixtures/models/bert-seqcls tests/fixtures/models/lora-bert-seqcls %s%s", root,
        "");
+    /* the Pfeiffer fixture without its layer-0 block: all above the cut (1) */
+    sh("python3 tests/core/bn_edit.py tests/fixtures/models/bn-bert-pfeiffer %s/bn-bert-up "
+       "config leave_out '[0]' drop layer.0.%s", root, "");
     snprintf(store, sizeof store, "%s/store", root);
     srv_config_defaults(&cfg);
     char spec[256];
@@ -125,6 +129,61 @@ START_TEST(added_task_hits_the_warmed_store) {
 }
 END_TEST
 
+/* The same for an AdapterHub bottleneck adapter (Pfeiffer, its own head). */
+START_TEST(added_bottleneck_task_hits) {
+    reply r = call("POST", "/v1/tasks/base/predict", IDS);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(result(&r, "cache"), "miss");
+    json_decref(r.j);
+    srv_app_flush(app);
+    r = call("POST", "/v1/tasks", "{\"name\":\"bn\",\"path\":\"bn-bert-up\"}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_int_eq(json_integer_value(json_object_get(r.j, "lower_stacks")), 1);
+    json_decref(r.j);
+    r = call("POST", "/v1/tasks/bn/predict", IDS);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(result(&r, "cache"), "hit"); /* its first call */
+    json_t *res = json_array_get(json_object_get(r.j, "results"), 0);
+    ck_assert_int_eq(json_object_size(json_object_get(res, "scores")), 3); /* its head's labels */
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(res, "scores"), "neutral"));
+    json_decref(r.j);
+    r = call("DELETE", "/v1/tasks/bn", NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_decref(r.j);
+}
+END_TEST
+
+/* Bottleneck and LoRA adapter tasks given as command-line task specs. */
+START_TEST(adapter_tasks_on_the_command_line) {
+    srv_config c;
+    srv_config_defaults(&c);
+    char spec[256];
+    const char *names[] = {"base=%s/bert-seqcls", "bn=%s/bn-bert-up", "lora=%s/lora-bert-seqcls"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(spec, sizeof spec, names[i], root);
+        ck_assert(srv_config_add_task(&c, spec, NULL) == ER_OK);
+    }
+    c.tokenizer = strdup(TOKENIZER_JSON);
+    c.model_root = strdup(root);
+    c.workers = 1;
+    c.quiet = true;
+    srv_app *a2;
+    er_err err = {0};
+    ck_assert_msg(srv_app_new(&c, &a2, &err) == ER_OK, "%s", err.msg);
+    srv_app *keep = app;
+    app = a2;
+    reply r = call("POST", "/v1/tasks/bn/predict", IDS);
+    ck_assert_int_eq(r.status, 200);
+    json_decref(r.j);
+    r = call("GET", "/v1/tasks", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.j, "tasks")), 3);
+    json_decref(r.j);
+    app = keep;
+    srv_app_free(a2);
+    srv_config_free(&c);
+}
+END_TEST
+
 START_TEST(paths_stay_under_the_root) {
     expect(call("POST", "/v1/tasks", "{\"name\":\"x\",\"path\":\"../\"}"), 403, "outside");
     expect(call("POST", "/v1/tasks", "{\"name\":\"x\",\"path\":\"/etc\"}"), 403, "outside");
@@ -153,21 +212,25 @@ START_TEST(sighup_rereads_tasks) {
     char conf[128], json[512];
     snprintf(conf, sizeof conf, "%s/erserve.json", root);
     snprintf(json, sizeof json, "{\"tasks\": {\"base\": \"%s/bert-seqcls\", \"extra\": "
-             "\"%s/lora-bert-seqcls\"}}", root, root);
+             "\"%s/lora-bert-seqcls\", \"bn\": \"%s/bn-bert-up\"}}", root, root, root);
     FILE *f = fopen(conf, "w");
     fputs(json, f);
     fclose(f);
     char *argv[] = {"erserve", "--config", conf, "--tokenizer", TOKENIZER_JSON, NULL};
     er_err err = {0};
-    ck_assert_int_eq(srv_app_reload(app, 5, argv, &err), 1);
+    ck_assert_int_eq(srv_app_reload(app, 5, argv, &err), 2); /* extra and bn added */
     reply r = call("POST", "/v1/tasks/extra/predict", IDS);
+    ck_assert_int_eq(r.status, 200);
+    json_decref(r.j);
+    r = call("POST", "/v1/tasks/bn/predict", IDS);
     ck_assert_int_eq(r.status, 200);
     json_decref(r.j);
     f = fopen(conf, "w");
     fprintf(f, "{\"tasks\": {\"base\": \"%s/bert-seqcls\"}}", root);
     fclose(f);
-    ck_assert_int_eq(srv_app_reload(app, 5, argv, &err), 1);
+    ck_assert_int_eq(srv_app_reload(app, 5, argv, &err), 2); /* and removed */
     expect(call("POST", "/v1/tasks/extra/predict", IDS), 404, "extra");
+    expect(call("POST", "/v1/tasks/bn/predict", IDS), 404, "bn");
     f = fopen(conf, "w");
     fputs("{not json", f);
     fclose(f);
@@ -238,6 +301,8 @@ static Suite *tasks_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, added_task_hits_the_warmed_store);
+    tcase_add_test(tc, added_bottleneck_task_hits);
+    tcase_add_test(tc, adapter_tasks_on_the_command_line);
     tcase_add_test(tc, paths_stay_under_the_root);
     tcase_add_test(tc, sighup_rereads_tasks);
     tcase_add_test(tc, added_tasks_keep_their_compute_mode);
