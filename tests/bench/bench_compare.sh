@@ -126,7 +126,7 @@ print("== host arithmetic limit, one core (bench_fma, highest of %d): fp32 %.1f 
                                           fma["bf16_gflops"], fma["int8_gops"]))
 H, L, F = 768, 12, 3072
 rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
-by, rss, cpu = {}, {}, {}
+by, rss, anon, cpu = {}, {}, {}, {}
 for r in rows:
     eng = r.get("engine", "erserve") + ("-" + r["compute"] if r.get("compute", "fp32") != "fp32" else "")
     by.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["ms_per_forward"])
@@ -134,6 +134,8 @@ for r in rows:
         cpu.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["cpu_ms_per_forward"])
     if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16", "erserve-int8"):
         rss[eng] = r["rss_mib"]
+        if "anon_mib" in r:
+            anon[eng] = r["anon_mib"]
 print("== erserve vs ONNX Runtime vs PyTorch, bert-base shape, median ms over rounds (lower is better)")
 print("   %-12s %9s %9s %9s  %8s %8s   %s" % ("shape", "erserve", "ort", "torch", "ort/ers", "torch/ers",
                                                "fraction of fp32 FMA limit (erserve, ort, torch)"))
@@ -185,6 +187,12 @@ if rss:
         "%s %.0f MiB%s" % (k.replace("erserve-", "").replace("erserve", "fp32"), v,
                            " (%.0f%% of fp32)" % (100 * v / base) if base and k != "erserve" else "")
         for k, v in sorted(rss.items())))
+if anon:  # the mapped pages of the embedding table come and go with the page cache
+    base = anon.get("erserve")
+    print("   of it anonymous (without mapped file pages): " + ", ".join(
+        "%s %.0f MiB%s" % (k.replace("erserve-", "").replace("erserve", "fp32"), v,
+                           " (%.0f%% of fp32)" % (100 * v / base) if base and k != "erserve" else "")
+        for k, v in sorted(anon.items())))
 
 def load(name):
     p = os.path.join(out, name + ".f32")

@@ -48,7 +48,7 @@ static void sgemm_ceiling(const er_model *m, int T, const float *x, float *y, fl
 /* The JSON line: forward and ceiling medians (seconds) turned into rates.
  * FF: the FFN input projection's width (2 x intermediate when gated). */
 static void print_result(const er_model *m, int FF, int B, int S, int threads, double fwd,
-                         double gemm, double cpu, double rss) {
+                         double gemm, double cpu, double rss, double anon) {
     const er_config *c = er_model_config(m);
     const int T = B * S, H = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
     double proj_flops = 2.0 * T * ((double)4 * H * H + (double)H * (F + FF)) * L;
@@ -56,10 +56,10 @@ static void print_result(const er_model *m, int FF, int B, int S, int threads, d
     double total = proj_flops + attn_flops;
     printf("{\"engine\":\"erserve\",\"batch\":%d,\"seq\":%d,\"threads\":%d,\"ms_per_forward\":%.2f,"
            "\"cpu_ms_per_forward\":%.2f,\"tokens_per_s\":%.0f,\"gflops\":%.1f,\"sgemm_peak_gflops\":%.1f,\"fraction_of_peak\":%.3f,"
-           "\"blas\":\"%s\",\"compute\":\"%s\",\"rss_mib\":%.0f,\"gemm\":\"%s\"}\n",
+           "\"blas\":\"%s\",\"compute\":\"%s\",\"rss_mib\":%.0f,\"anon_mib\":%.0f,\"gemm\":\"%s\"}\n",
            B, S, threads, 1e3 * fwd, 1e3 * cpu, T / fwd, total / fwd / 1e9, proj_flops / gemm / 1e9,
            (total / fwd) / (proj_flops / gemm), openblas_get_corename(),
-           er_compute_name(er_model_compute(m)), rss, er_gemm_describe());
+           er_compute_name(er_model_compute(m)), rss, anon, er_gemm_describe());
 }
 
 static bool read_ids(const char *path, int32_t *ids, int n, int vocab) {
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
     double *tc = malloc((size_t)iters * sizeof *tc); /* process CPU time: the threads' sum */
     float *y = malloc((size_t)T * (size_t)FF * sizeof *y);
     float *a = malloc((size_t)T * (size_t)FF * sizeof *a);
-    double rss = 0; /* after the warm-up forward, before the ceiling touches the fp32 weights */
+    double rss = 0, anon = 0; /* after the warm-up forward, before the ceiling touches the fp32 weights */
     for (int i = -1; i < iters; i++) {
         double t0 = now_s(), c0 = process_cpu_s();
         if (er_forward(m, ctx, &b, x, out, &err) != ER_OK) {
@@ -131,6 +131,7 @@ int main(int argc, char **argv) {
         }
         if (i < 0) {
             rss = bench_rss_mib();
+            anon = bench_status_mib("RssAnon:"); /* without the mapped file pages */
         } else {
             tf[i] = now_s() - t0;
             tc[i] = process_cpu_s() - c0;
@@ -149,7 +150,7 @@ int main(int argc, char **argv) {
             return 1;
     }
     print_result(m, FF, B, S, threads, median(tf, iters), median(tg, iters), median(tc, iters),
-                 rss);
+                 rss, anon);
     free(a); free(y); free(tf); free(tg); free(tc); free(lens); free(ids); free(x); free(out);
     er_ctx_free(ctx);
     er_model_free(m);

@@ -45,15 +45,20 @@ static inline er_model_params bench_model_params(void) {
     return p;
 }
 
-/* The process's resident set (VmRSS) in MiB, 0 if unknown. */
-static inline double bench_rss_mib(void) {
+/* A memory line of /proc/self/status ("VmRSS:", "RssAnon:", ...) in MiB,
+ * 0 if unknown. */
+static inline double bench_status_mib(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     double kib = 0;
+    const size_t n = strlen(key);
     while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) kib = atof(line + 6);
+        if (strncmp(line, key, n) == 0) kib = atof(line + n);
     if (f) fclose(f);
     return kib / 1024.0;
 }
+
+/* The process's resident set (VmRSS) in MiB, 0 if unknown. */
+static inline double bench_rss_mib(void) { return bench_status_mib("VmRSS:"); }
 
 #endif
