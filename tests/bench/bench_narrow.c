@@ -17,18 +17,6 @@
 #include "encoder.h"
 #include "gemm.h"
 
-/* A "Vm...:" line of /proc/self/status in MiB, 0 if absent. */
-static double status_mib(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kib = 0;
-    const size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, n) == 0) kib = atof(line + n);
-    if (f) fclose(f);
-    return kib / 1024.0;
-}
-
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: bench_narrow MODEL_DIR\n");
@@ -44,7 +32,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    const double loaded = status_mib("VmRSS:");
+    const double loaded = bench_status_mib("VmRSS:");
     if (er_ctx_init(m, &cp, &ctx, &err) != ER_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
@@ -64,8 +52,8 @@ int main(int argc, char **argv) {
     }
     printf("{\"model\":\"%s\",\"compute\":\"%s\",\"rss_load_mib\":%.0f,\"rss_forward_mib\":%.0f,"
            "\"anon_mib\":%.0f,\"file_mib\":%.0f,\"peak_mib\":%.0f,\"gemm\":\"%s\"}\n", argv[1],
-           er_compute_name(er_model_compute(m)), loaded, status_mib("VmRSS:"),
-           status_mib("RssAnon:"), status_mib("RssFile:"), status_mib("VmHWM:"), er_gemm_describe());
+           er_compute_name(er_model_compute(m)), loaded, bench_status_mib("VmRSS:"),
+           bench_status_mib("RssAnon:"), bench_status_mib("RssFile:"), bench_status_mib("VmHWM:"), er_gemm_describe());
     free(x);
     free(out);
     er_ctx_free(ctx);
