@@ -208,16 +208,18 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     if (L->bn_att) er_bn_sublayer(x, L->bn_att, x->tmp, L->o.b, hidden, &L->attn_ln, eps, T, H);
     else er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
     if (ffn_bf16(x, L, T)) {
-        ffn_through_bf16(x, L, epi_of(c->act), hidden, T);
-    } else if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
-        er_gemm_out o = {.dst = {x->ffn}, .seg = F};
-        er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
-                       epi_of(c->act), &o); // [T, F]
+        ffn_through_bf16(x, L, epi_of(c->act), hidden, T); // tmp [T, H]
     } else {
-        lin_nobias(x, &L->ffn_in, hidden, T, x->ffn);           // [T, F]
-        er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act);    // [T, F]
+        if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
+            er_gemm_out o = {.dst = {x->ffn}, .seg = F};
+            er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
+                           epi_of(c->act), &o); // [T, F]
+        } else {
+            lin_nobias(x, &L->ffn_in, hidden, T, x->ffn);        // [T, F]
+            er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
+        }
+        lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp); // [T, H]
     }
-    if (!ffn_bf16(x, L, T)) lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp); // [T, H]
     if (L->bn_out) er_bn_sublayer(x, L->bn_out, x->tmp, L->ffn_out.b, hidden, &L->out_ln, eps, T, H);
     else er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // [T, H]
 }
