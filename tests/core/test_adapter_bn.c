@@ -17,6 +17,7 @@
 #include "../check_main.h"
 #include "../tmpdir.h"
 #include "er_log.h"
+#include "log_capture.h"
 #include "model_internal.h"
 #include "recycle.h"
 
@@ -121,25 +122,20 @@ START_TEST(added_at_run_time_hits) {
 }
 END_TEST
 
-static char logbuf[4096];
-static void log_line(void *u, er_log_level l, const char *msg) {
-    (void)u, (void)l;
-    strncat(logbuf, msg, sizeof logbuf - strlen(logbuf) - 1);
-}
 
 START_TEST(below_the_cut) {
     er_task_spec specs[] = {{"base", MODELS "/bert-seqcls", 0, ER_COMPUTE_FP32},
                             {"low", PFEIFFER, 0, ER_COMPUTE_FP32}};
     er_err e;
-    logbuf[0] = 0;
-    er_log_set_sink(log_line, NULL);
+    er_test_log_start();
     er_taskset *ts = load(specs, 2, -1, NULL, &e);
-    er_log_set_sink(NULL, NULL);
+    er_test_log_stop();
     ck_assert_msg(ts, "%s", e.msg);
     ck_assert_int_eq(er_taskset_cut(ts), 1);
     ck_assert_int_eq(er_task_cut(er_taskset_at(ts, 1)), 0); /* layer 0 is adapted */
     ck_assert_int_eq(er_taskset_lower_stacks(ts), 2);
-    ck_assert_msg(strstr(logbuf, "task low: its bottleneck adapter changes layer 0"), "%s", logbuf);
+    ck_assert_msg(strstr(er_test_logbuf, "task low: its bottleneck adapter changes layer 0"),
+                  "%s", er_test_logbuf);
     er_worker *w;
     ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
     er_batch b = batch();
@@ -162,13 +158,12 @@ START_TEST(declared_cut_keeps_adapted_layers) {
     er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0, ER_COMPUTE_FP32},
                             {"bn", HOULSBY, 2, ER_COMPUTE_FP32}};
     er_err e;
-    logbuf[0] = 0;
-    er_log_set_sink(log_line, NULL);
+    er_test_log_start();
     er_taskset *ts = load(specs, 2, 1, NULL, &e);
-    er_log_set_sink(NULL, NULL);
+    er_test_log_stop();
     ck_assert_msg(ts, "%s", e.msg);
-    ck_assert_msg(strstr(logbuf, "task bn declares cut 2 but its layers [1, 2) differ"), "%s",
-                  logbuf);
+    ck_assert_msg(strstr(er_test_logbuf, "task bn declares cut 2 but its layers [1, 2) differ"), "%s",
+                  er_test_logbuf);
     er_worker *w;
     ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
     er_batch b = batch();

@@ -14,6 +14,7 @@
 #include "../check_main.h"
 #include "../tmpdir.h"
 #include "er_log.h"
+#include "log_capture.h"
 #include "model_internal.h"
 #include "recycle.h"
 
@@ -238,25 +239,20 @@ START_TEST(shares_base_stack_and_hits) {
 }
 END_TEST
 
-static char logbuf[4096];
-static void log_line(void *u, er_log_level l, const char *msg) {
-    (void)u, (void)l;
-    strncat(logbuf, msg, sizeof logbuf - strlen(logbuf) - 1);
-}
 
 START_TEST(below_the_cut) {
     er_task_spec specs[] = {{"base", MODELS "/roberta-seqcls", 0, ER_COMPUTE_FP32},
                             {"low", MODELS "/lora-roberta-rslora", 0, ER_COMPUTE_FP32}};
     er_err e;
-    logbuf[0] = 0;
-    er_log_set_sink(log_line, NULL);
+    er_test_log_start();
     er_taskset *ts = load(specs, 2, -1, NULL, &e);
-    er_log_set_sink(NULL, NULL);
+    er_test_log_stop();
     ck_assert_msg(ts, "%s", e.msg);
     ck_assert_int_eq(er_taskset_cut(ts), 1);
     ck_assert_int_eq(er_task_cut(er_taskset_at(ts, 1)), 0); /* layer 0 is adapted */
     ck_assert_int_eq(er_taskset_lower_stacks(ts), 2);
-    ck_assert_msg(strstr(logbuf, "task low: its LoRA adapter changes layer 0"), "%s", logbuf);
+    ck_assert_msg(strstr(er_test_logbuf, "task low: its LoRA adapter changes layer 0"),
+                  "%s", er_test_logbuf);
     /* it still computes the adapter's answer */
     er_worker *w;
     ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);

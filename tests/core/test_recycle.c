@@ -14,6 +14,7 @@
 #include "../check_main.h"
 #include "../tmpdir.h"
 #include "er_log.h"
+#include "log_capture.h"
 #include "recycle.h"
 
 /* Head error bounds for fp16 / int8 storage, relative to the largest |logit|
@@ -228,13 +229,6 @@ END_TEST
 
 /* ---- sharing ---- */
 
-static char logbuf[4096];
-static void log_line(void *user, er_log_level level, const char *line) {
-    (void)user;
-    (void)level;
-    size_t n = strlen(logbuf);
-    snprintf(logbuf + n, sizeof logbuf - n, "%s\n", line);
-}
 
 /* Copies bert-seqcls to dst and adds delta to the first value of tensor `name`. */
 static void modified_copy(const char *dst, const char *name, float delta) {
@@ -306,10 +300,9 @@ START_TEST(test_sharing) {
     er_task_spec specs[] = {{"a", base, 0, ER_COMPUTE_FP32},  {"b", base, 0, ER_COMPUTE_FP32},
                             {"up", up, 0, ER_COMPUTE_FP32},   {"low", low, 0, ER_COMPUTE_FP32},
                             {"hi", base, 2, ER_COMPUTE_FP32}, {"mid", mid, 2, ER_COMPUTE_FP32}};
-    logbuf[0] = 0;
-    er_log_set_sink(log_line, NULL);
+    er_test_log_start();
     er_taskset *ts = load_set(specs, 6, store, ER_DTYPE_FP32, 1);
-    er_log_set_sink(NULL, NULL);
+    er_test_log_stop();
     ck_assert_int_eq(er_taskset_cut(ts), 1);
     ck_assert_int_eq(er_taskset_lower_stacks(ts), 2);
     int st[6];
@@ -318,9 +311,11 @@ START_TEST(test_sharing) {
     ck_assert_mem_eq(er_task_fingerprint(er_taskset_at(ts, 0)), er_task_fingerprint(er_taskset_at(ts, 2)), 32);
     ck_assert(memcmp(er_task_fingerprint(er_taskset_at(ts, 0)), er_task_fingerprint(er_taskset_at(ts, 3)), 32));
     ck_assert_int_eq(er_task_cut(er_taskset_at(ts, 4)), 2);
-    ck_assert_msg(strstr(logbuf, "warning: task low cannot share") && strstr(logbuf, "embeddings.word"), "%s", logbuf);
-    ck_assert_msg(strstr(logbuf, "warning: task mid declares cut 2"), "%s", logbuf);
-    ck_assert_msg(strstr(logbuf, "lower stack 0 (store cut 1): a(cut 1), b(cut 1)"), "%s", logbuf);
+    ck_assert_msg(strstr(er_test_logbuf, "warning: task low cannot share") && strstr(er_test_logbuf, "embeddings.word"),
+                  "%s", er_test_logbuf);
+    ck_assert_msg(strstr(er_test_logbuf, "warning: task mid declares cut 2"), "%s", er_test_logbuf);
+    ck_assert_msg(strstr(er_test_logbuf, "lower stack 0 (store cut 1): a(cut 1), b(cut 1)"),
+                  "%s", er_test_logbuf);
     check_task(ts, "a", base);
     check_task(ts, "b", base);
     check_task(ts, "up", up);
