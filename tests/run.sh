@@ -17,6 +17,7 @@ log="${TMPDIR:-/tmp}/erserve-run.$$"
 for t in "$@"; do
   echo "== $t"
   name=$(basename "$t")
+  started=$(date +%s)
   case "$name" in
   fuzz_*)
     # libFuzzer target: a bounded run over a scratch copy of its seed corpus.
@@ -64,6 +65,7 @@ EOS
     fi
     ;;
   esac
+  echo "== $t: $(($(date +%s) - started)) s"
 done
 rm -f "$log"
 [ -n "$failed_names" ] && echo "failed:$failed_names"
