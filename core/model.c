@@ -333,34 +333,67 @@ bool er_model_keeps_narrow(const er_model *m) {
 }
 
 er_status er_lin_widen(const er_lin *l, float *dst, er_err *err) {
+    const int64_t n = (int64_t)l->out * l->in;
     if (l->w) {
-        memcpy(dst, l->w, (size_t)l->out * l->in * sizeof *dst);
+        memcpy(dst, l->w, (size_t)n * sizeof *dst);
         return ER_OK;
     }
     if (!l->narrow) return er_set(err, ER_ERR_INTERNAL, "a Linear with no weight");
-    return er_st_to_f32(l->narrow, dst, err);
+    if (l->narrow->dtype != ER_DTYPE_FP16 && l->narrow->dtype != ER_DTYPE_BF16)
+        return er_set(err, ER_ERR_UNSUPPORTED, "tensor '%s': a narrow weight must be F16 or BF16",
+                      l->narrow->name);
+    if (l->narrow_row < 0 || (l->narrow_row + l->out) * l->in > l->narrow->numel)
+        return er_set(err, ER_ERR_INTERNAL, "tensor '%s': rows [%lld, %lld) outside it",
+                      l->narrow->name, (long long)l->narrow_row,
+                      (long long)(l->narrow_row + l->out));
+    er_st_range_to_f32(l->narrow, l->narrow_row * l->in, n, dst);
+    return ER_OK;
 }
 
-/* er_load_lin for a layer weight that may stay narrow: an F16/BF16 weight
- * is checked and kept as its tensor (w NULL; er_model_pack widens it one
- * matrix at a time), anything else loads as er_load_lin does. */
-static er_status load_layer_lin(er_model *m, const char *prefix, const char *name, int out,
-                                int in, er_lin *l, er_err *err) {
+er_lin er_lin_rows(const er_lin *whole, int row0, int rows) {
+    const size_t off = (size_t)row0 * (size_t)whole->in;
+    return (er_lin){.w = whole->w ? whole->w + off : NULL,
+                    .b = whole->b ? whole->b + row0 : NULL,
+                    .out = rows, .in = whole->in,
+                    .narrow = whole->w ? NULL : whole->narrow,
+                    .narrow_row = whole->w ? 0 : whole->narrow_row + row0};
+}
+
+int er_visit_lin_weight(er_tensor_visit_fn fn, void *user, const char *key, const er_lin *l) {
+    const size_t n = (size_t)l->out * (size_t)l->in;
+    if (l->w) return fn(user, key, l->w, n);
+    if (!l->narrow) return 0; /* a slot the family does not use */
+    float *w = er_transient_alloc(n); // [out, in]
+    int r = w && er_lin_widen(l, w, NULL) == ER_OK ? fn(user, key, w, n) : -1;
+    er_transient_free(w, n);
+    return r;
+}
+
+er_status er_load_lin_narrow(er_model *m, const char *prefix, const char *name, int out, int in,
+                             bool bias, bool keep, er_lin *l, er_err *err) {
     char key[512];
     snprintf(key, sizeof key, "%s%s.weight", prefix, name);
     const er_st_tensor *t = find_tensor(m, key);
-    if (!er_model_keeps_narrow(m) || !t ||
-        (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
-        return er_load_lin(m, prefix, name, out, in, true, l, err);
+    if (!keep || !t || (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
+        return er_load_lin(m, prefix, name, out, in, bias, l, err);
     er_status st = check_found(t, key, out, in, err);
     if (st != ER_OK) return st;
+    l->b = NULL;
     snprintf(key, sizeof key, "%s%s.bias", prefix, name);
-    if ((st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
+    if (bias && (st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
     l->w = NULL;
     l->narrow = t;
+    l->narrow_row = 0;
     l->out = out;
     l->in = in;
     return ER_OK;
+}
+
+/* er_load_lin_narrow for a post-LN layer's weight (with bias), narrow when
+ * the model keeps its layers narrow. */
+static er_status load_layer_lin(er_model *m, const char *prefix, const char *name, int out,
+                                int in, er_lin *l, er_err *err) {
+    return er_load_lin_narrow(m, prefix, name, out, in, true, er_model_keeps_narrow(m), l, err);
 }
 
 /* A LayerNorm's weight and bias are stored as a Linear's would be with no
@@ -519,8 +552,7 @@ static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const 
     char key[128];
     if (!l->w && !l->narrow) return 0; /* a slot the family does not use */
     snprintf(key, sizeof key, "%s.weight", name);
-    int r = l->w ? fn(user, key, l->w, (size_t)l->out * (size_t)l->in)
-                 : visit_narrow(fn, user, key, l->narrow);
+    int r = er_visit_lin_weight(fn, user, key, l);
     if (r || !l->b) return r;
     snprintf(key, sizeof key, "%s.bias", name);
     if ((r = fn(user, key, l->b, (size_t)l->out)) || !l->lora_a) return r;

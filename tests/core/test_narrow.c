@@ -15,6 +15,7 @@
 #include "../tmpdir.h"
 #include "arch.h"
 #include "gemm.h"
+#include "deberta_internal.h"
 #include "model_internal.h"
 #include "store_internal.h"
 
@@ -148,26 +149,39 @@ static float *run(const er_model *m, const rbatch *r, size_t *n) {
     return out;
 }
 
-/* No widened fp32 copy of a layer weight stays with the model. */
+/* No widened fp32 copy of a layer weight (the fused rows' views included:
+ * the gate, ModernBERT's and the gated families' q/k/v), of DeBERTa's
+ * position projections, nor of the word-embedding table stays with the
+ * model. */
 static void check_layers_narrow(const er_model *m, const char *name) {
     for (int i = 0; i < m->cfg.num_layers; i++) {
         const er_layer_w *L = &m->layers[i];
-        const er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out};
-        for (int j = 0; j < 6; j++)
-            ck_assert_msg(!lins[j]->w && lins[j]->narrow && (lins[j]->packed || L->qkv.packed),
+        const er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out, &L->gate};
+        for (int j = 0; j < 7; j++) {
+            if (j == 6 && !L->gate.w && !L->gate.narrow) continue; /* no gate in this family */
+            const bool fused = j < 3 && L->qkv.packed;
+            ck_assert_msg(!lins[j]->w && lins[j]->narrow && (lins[j]->packed || fused),
                           "%s layer %d weight %d kept a widened copy", name, i, j);
+        }
+        if (m->deberta && m->deberta->layers) {
+            const er_deberta_layer *D = &m->deberta->layers[i];
+            ck_assert_msg(!D->pos_k.w && !D->pos_q.w, "%s layer %d: a widened position projection",
+                          name, i);
+        }
     }
+    ck_assert_msg(!m->word_emb && m->word_emb_narrow, "%s: widened word embeddings", name);
 }
 
-/* Loads the narrow and the widened directory in `mode`; outputs and lower
- * hash equal bit for bit.  Returns whether the narrow one kept its layers narrow. */
-static bool compare_dirs(const char *narrow, const char *wide, const char *name, er_compute mode) {
+/* Loads the narrow and the widened directory in `mode` (with p's base_dir:
+ * an adapter over each); outputs and lower hash equal bit for bit.  Returns
+ * whether the narrow one kept its layers narrow, its family in *arch. */
+static bool compare_with(const char *narrow, const char *wide, const char *name, er_compute mode,
+                         const er_model_params *pa, const er_model_params *pb, er_arch *arch) {
     er_model *a, *b;
     er_err e;
-    er_model_params p = er_model_default_params();
-    p.compute = mode;
-    ck_assert_msg(er_model_load(narrow, &p, &a, &e) == ER_OK, "%s", e.msg);
-    ck_assert_msg(er_model_load(wide, &p, &b, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(narrow, pa, &a, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(wide, pb, &b, &e) == ER_OK, "%s", e.msg);
+    *arch = er_model_config(a)->arch;
     rbatch r;
     unsigned seed = 7u;
     for (const char *c = name; *c; c++) seed = seed * 31u + (unsigned char)*c;
@@ -187,6 +201,13 @@ static bool compare_dirs(const char *narrow, const char *wide, const char *name,
     return kept;
 }
 
+static bool compare_dirs(const char *narrow, const char *wide, const char *name, er_compute mode,
+                         er_arch *arch) {
+    er_model_params p = er_model_default_params();
+    p.compute = mode;
+    return compare_with(narrow, wide, name, mode, &p, &p, arch);
+}
+
 static bool is_file(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -199,7 +220,7 @@ static void every_golden(er_dtype dt) {
     const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
     DIR *d = opendir("tests/fixtures/models");
     ck_assert_ptr_nonnull(d);
-    int models = 0, kept = 0;
+    int models = 0, kept = 0, kept_by_arch[ER_ARCH_COUNT] = {0};
     for (const struct dirent *de; (de = readdir(d));) {
         char src[512], ad[512], tmp[64], cmd[1400], nd[128], wd[128], nf[160], wf[160];
         snprintf(src, sizeof src, "tests/fixtures/models/%s/model.safetensors", de->d_name);
@@ -215,9 +236,13 @@ static void every_golden(er_dtype dt) {
         snprintf(wf, sizeof wf, "%s/model.safetensors", wd);
         write_rounded(src, nf, dt, AS_NARROW);
         write_rounded(src, wf, dt, AS_WIDENED);
-        for (int i = 0; i < 3; i++)
-            if (er_gemm_supports(kinds[i], NULL) || modes[i] == ER_COMPUTE_FP32)
-                kept += compare_dirs(nd, wd, de->d_name, modes[i]);
+        for (int i = 0; i < 3; i++) {
+            if (!er_gemm_supports(kinds[i], NULL) && modes[i] != ER_COMPUTE_FP32) continue;
+            er_arch arch;
+            const bool k = compare_dirs(nd, wd, de->d_name, modes[i], &arch);
+            kept += k;
+            kept_by_arch[arch] += k;
+        }
         models++;
         er_test_rmtree(tmp);
     }
@@ -225,7 +250,13 @@ static void every_golden(er_dtype dt) {
     fprintf(stderr, "  %s: %d models identical to their widening; %d loads kept the layer "
             "weights narrow\n", er_dtype_name(dt), models, kept);
     ck_assert_int_gt(models, 30);
-    if (er_gemm_supports(ER_GEMM_F32, NULL)) ck_assert_int_gt(kept, 20);
+    if (!er_gemm_supports(ER_GEMM_F32, NULL)) return; /* OpenBLAS: nothing packed, all widened */
+    ck_assert_int_gt(kept, 20);
+    const er_arch every[] = {ER_ARCH_BERT, ER_ARCH_DEBERTA, ER_ARCH_MODERNBERT, ER_ARCH_NOMIC_BERT,
+                             ER_ARCH_GTE, ER_ARCH_MPNET};
+    for (size_t i = 0; i < sizeof every / sizeof *every; i++)
+        ck_assert_msg(kept_by_arch[every[i]] > 0, "no %s golden kept its layers narrow",
+                      er_arch_get(every[i])->name);
 }
 
 START_TEST(f16_equals_its_widening) { every_golden(ER_DTYPE_FP16); }
@@ -234,25 +265,77 @@ END_TEST
 START_TEST(bf16_equals_its_widening) { every_golden(ER_DTYPE_BF16); }
 END_TEST
 
-/* A family whose layer forward reads float weights (DeBERTa's) keeps them
- * widened; BERT keeps them narrow exactly when its backend packs them, and
- * its word embeddings narrow always. */
+/* Copies golden model `name` into tmp/n (as dt) and tmp/w (its widening). */
+static void write_pair(const char *name, er_dtype dt, const char *tmp, char *nd, char *wd,
+                       size_t cap) {
+    char src[512], cmd[1400], nf[600], wf[600];
+    snprintf(src, sizeof src, "tests/fixtures/models/%s/model.safetensors", name);
+    snprintf(nd, cap, "%s/n", tmp);
+    snprintf(wd, cap, "%s/w", tmp);
+    snprintf(cmd, sizeof cmd, "cp -r 'tests/fixtures/models/%s' %s && cp -r %s %s", name, nd, nd,
+             wd);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(nf, sizeof nf, "%s/model.safetensors", nd);
+    snprintf(wf, sizeof wf, "%s/model.safetensors", wd);
+    write_rounded(src, nf, dt, AS_NARROW);
+    write_rounded(src, wf, dt, AS_WIDENED);
+}
+
+/* Every family keeps its F16 layer weights narrow exactly when its backend
+ * packs them, and its word embeddings narrow always (they are read a row at
+ * a time on any backend). */
 START_TEST(narrow_only_where_packed) {
-    er_model *m;
-    er_err e;
-    er_model_params p = er_model_default_params();
-    ck_assert_msg(er_model_load("tests/fixtures/models/bert-seqcls-f16", &p, &m, &e) == ER_OK,
-                  "%s", e.msg);
+    static const char *const models[] = {"bert-seqcls", "deberta-v3-seqcls", "deberta-v2-seqcls",
+                                         "modernbert-seqcls", "nomic-embed", "gte-seqcls"};
     const bool packs = er_gemm_supports(ER_GEMM_F32, NULL);
-    ck_assert_int_eq(er_model_keeps_narrow(m), packs);
-    ck_assert(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL);
-    /* the word-embedding table is read a row at a time on any backend */
-    ck_assert(m->word_emb == NULL && m->word_emb_narrow != NULL);
-    er_model_free(m);
-    ck_assert_msg(er_model_load("tests/fixtures/models/deberta-v3-seqcls", &p, &m, &e) == ER_OK,
-                  "%s", e.msg);
-    ck_assert(!er_model_keeps_narrow(m) && m->layers[0].o.w != NULL);
-    er_model_free(m);
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+        char tmp[64], nd[128], wd[128];
+        er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+        write_pair(models[i], ER_DTYPE_FP16, tmp, nd, wd, sizeof nd);
+        er_model *m;
+        er_err e;
+        er_model_params p = er_model_default_params();
+        ck_assert_msg(er_model_load(nd, &p, &m, &e) == ER_OK, "%s", e.msg);
+        ck_assert_int_eq(er_model_keeps_narrow(m), packs);
+        ck_assert_msg(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL,
+                      "%s", models[i]);
+        ck_assert_msg(m->word_emb == NULL && m->word_emb_narrow != NULL, "%s", models[i]);
+        er_model_free(m);
+        er_test_rmtree(tmp);
+    }
+}
+END_TEST
+
+/* A LoRA adapter over an F16 base (DeBERTa with share_att_key: the merge
+ * changes query_proj / key_proj and so the relative tables; ModernBERT: the
+ * fused Wqkv / Wi rows) computes what it computes over the base's F32
+ * widening, merged and unmerged, in every mode this host runs: an adapter
+ * reads the base's float weights, so the base is widened under it. */
+START_TEST(lora_over_a_narrow_base) {
+    static const char *const pairs[][2] = {{"lora-deberta-v3-seqcls", "deberta-v3-seqcls"},
+                                           {"lora-modernbert-seqcls", "modernbert-seqcls"},
+                                           {"lora-gte-seqcls", "gte-seqcls"}};
+    const er_compute modes[] = {ER_COMPUTE_FP32, ER_COMPUTE_BF16, ER_COMPUTE_INT8};
+    const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        char tmp[64], nd[128], wd[128], ad[256];
+        er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+        write_pair(pairs[i][1], ER_DTYPE_BF16, tmp, nd, wd, sizeof nd);
+        snprintf(ad, sizeof ad, "tests/fixtures/models/%s", pairs[i][0]);
+        for (int mode = 0; mode < 3; mode++) {
+            if (!er_gemm_supports(kinds[mode], NULL) && modes[mode] != ER_COMPUTE_FP32) continue;
+            for (int merge = 0; merge < 2; merge++) {
+                er_model_params pa = er_model_default_params(), pb = pa;
+                pa.compute = pb.compute = modes[mode];
+                pa.lora_merge = pb.lora_merge = merge;
+                pa.base_dir = nd;
+                pb.base_dir = wd;
+                er_arch arch;
+                ck_assert(!compare_with(ad, ad, pairs[i][0], modes[mode], &pa, &pb, &arch));
+            }
+        }
+        er_test_rmtree(tmp);
+    }
 }
 END_TEST
 
@@ -263,6 +346,7 @@ static Suite *narrow_suite(void) {
     tcase_add_test(tc, f16_equals_its_widening);
     tcase_add_test(tc, bf16_equals_its_widening);
     tcase_add_test(tc, narrow_only_where_packed);
+    tcase_add_test(tc, lora_over_a_narrow_base);
     suite_add_tcase(s, tc);
     return s;
 }
