@@ -175,9 +175,10 @@ static er_status rel_tables(er_model *m, int i, er_err *err) {
     er_deberta_layer *D = &w->layers[i];
     const er_layer_w *L = &m->layers[i];
     er_status st = ER_OK;
-    if (D->pk) st = project_rel(share ? &L->k : &D->pos_k, w->rel_normed, n, D->pk, err); // [2 span, H]
-    if (D->pq && st == ER_OK)
-        st = project_rel(share ? &L->q : &D->pos_q, w->rel_normed, n, D->pq, err); // [2 span, H]
+    if (D->pk) // [2 span, H]
+        st = project_rel(share ? &L->k : &D->pos_k, w->rel_normed, n, D->pk, err);
+    if (D->pq && st == ER_OK) // [2 span, H]
+        st = project_rel(share ? &L->q : &D->pos_q, w->rel_normed, n, D->pq, err);
     return st;
 }
 
@@ -185,7 +186,8 @@ static er_status rel_tables(er_model *m, int i, er_err *err) {
 static er_status adapted(er_model *m, er_err *err) {
     if (!m->cfg.deberta.relative_attention || !m->cfg.deberta.share_att_key) return ER_OK;
     er_status st = ER_OK;
-    for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++) st = rel_tables(m, i, err);
+    for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++)
+        st = rel_tables(m, i, err);
     return st;
 }
 

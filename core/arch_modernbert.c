@@ -244,14 +244,15 @@ static er_status load_head(er_model *m, const char *pre, er_err *err) {
     (void)pre;
     const er_config *c = &m->cfg;
     m->head_act = ER_HEAD_ACT_NONE; /* the act is classifier_activation, applied by the hook */
+    const bool keep = er_model_keeps_narrow(m); /* read through er_lin_apply only */
     er_status st = state(m, err);
     if (st == ER_OK)
-        st = er_load_lin(m, "", "head.dense", c->hidden_size, c->hidden_size,
-                         c->modernbert.classifier_bias, &m->head_dense, err);
+        st = er_load_lin_narrow(m, "", "head.dense", c->hidden_size, c->hidden_size,
+                                c->modernbert.classifier_bias, keep, &m->head_dense, err);
     if (st == ER_OK) st = load_norm(m, "head.", "norm", &m->modernbert->head_norm, err);
     if (st == ER_OK)
-        st = er_load_lin(m, "", "classifier", c->num_labels, c->hidden_size, true, &m->head_out,
-                         err);
+        st = er_load_lin_narrow(m, "", "classifier", c->num_labels, c->hidden_size, true, keep,
+                                &m->head_out, err);
     return st;
 }
 

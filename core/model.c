@@ -308,6 +308,13 @@ er_status er_load_tensor_in(er_model *m, const er_st_file *f, const char *name, 
     return load_found(m, er_st_find(f, name), name, d0, d1, out, err);
 }
 
+/* Records the module a head Linear was loaded from: LoRA names head
+ * targets so (lora.c). */
+static void name_head(er_model *m, const char *prefix, const char *name, const er_lin *l) {
+    if (l == &m->head_dense || l == &m->head_out)
+        snprintf(m->head_names[l == &m->head_out], sizeof m->head_names[0], "%s%s", prefix, name);
+}
+
 er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
                       bool bias, er_lin *l, er_err *err) {
     char key[512];
@@ -321,8 +328,7 @@ er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out
     }
     l->out = out;
     l->in = in;
-    if (l == &m->head_dense || l == &m->head_out) /* LoRA names head targets so (lora.c) */
-        snprintf(m->head_names[l == &m->head_out], sizeof m->head_names[0], "%s%s", prefix, name);
+    name_head(m, prefix, name, l);
     return ER_OK;
 }
 
@@ -386,6 +392,7 @@ er_status er_load_lin_narrow(er_model *m, const char *prefix, const char *name, 
     l->narrow_row = 0;
     l->out = out;
     l->in = in;
+    name_head(m, prefix, name, l);
     return ER_OK;
 }
 
@@ -427,21 +434,23 @@ er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
                              er_err *err) {
     const int h = m->cfg.hidden_size;
+    const bool keep = er_model_keeps_narrow(m); /* heads run on packed weights too */
     m->head_act = act;
-    er_status st = er_load_lin(m, "", dense, h, h, true, &m->head_dense, err);
+    er_status st = er_load_lin_narrow(m, "", dense, h, h, true, keep, &m->head_dense, err);
     if (st != ER_OK) return st;
-    return er_load_lin(m, "", out, m->cfg.num_labels, h, true, &m->head_out, err);
+    return er_load_lin_narrow(m, "", out, m->cfg.num_labels, h, true, keep, &m->head_out, err);
 }
 
 er_status er_load_token_head(er_model *m, const char *prefix, er_err *err) {
     (void)prefix; /* the head sits outside the base model */
-    return er_load_lin(m, "", "classifier", m->cfg.num_labels, m->cfg.hidden_size, true,
-                       &m->head_out, err);
+    return er_load_lin_narrow(m, "", "classifier", m->cfg.num_labels, m->cfg.hidden_size, true,
+                              er_model_keeps_narrow(m), &m->head_out, err);
 }
 
 er_status er_load_qa_head(er_model *m, const char *prefix, er_err *err) {
     (void)prefix;
-    return er_load_lin(m, "", "qa_outputs", 2, m->cfg.hidden_size, true, &m->head_out, err);
+    return er_load_lin_narrow(m, "", "qa_outputs", 2, m->cfg.hidden_size, true,
+                              er_model_keeps_narrow(m), &m->head_out, err);
 }
 
 /* The base-model prefix: "bert." etc. in *For* checkpoints, "" in a saved

@@ -170,6 +170,10 @@ static void check_layers_narrow(const er_model *m, const char *name) {
         }
     }
     ck_assert_msg(!m->word_emb && m->word_emb_narrow, "%s: widened word embeddings", name);
+    const er_lin *head[] = {&m->head_dense, &m->head_out}; /* the embedding head has none */
+    for (int j = 0; j < 2; j++)
+        ck_assert_msg(!head[j]->w && (!head[j]->narrow || head[j]->packed),
+                      "%s: head Linear %d kept a widened copy", name, j);
 }
 
 /* Loads the narrow and the widened directory in `mode` (with p's base_dir:
