@@ -12,88 +12,13 @@
 #include <sys/stat.h>
 
 #include "../check_main.h"
+#include "narrow_copy.h"
 #include "../tmpdir.h"
 #include "arch.h"
 #include "gemm.h"
 #include "deberta_internal.h"
 #include "model_internal.h"
 #include "store_internal.h"
-
-typedef enum { AS_NARROW, AS_WIDENED } write_as;
-
-/* v rounded to bfloat16 (nearest, ties to even; the fixtures hold no NaN). */
-static uint16_t to_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-/* Float tensor t rounded to `dt` (FP16 or BF16): the narrow bits in *h
- * [numel] and their exact widening in *f [numel] (both malloc'd). */
-static void round_tensor(const er_st_tensor *t, er_dtype dt, uint16_t **h, float **f) {
-    *h = malloc((size_t)t->numel * sizeof **h);
-    *f = malloc((size_t)t->numel * sizeof **f);
-    ck_assert(*h && *f);
-    ck_assert_int_eq(er_st_to_f32(t, *f, NULL), ER_OK);
-    for (int64_t i = 0; i < t->numel; i++) {
-        (*h)[i] = dt == ER_DTYPE_FP16 ? er_f32_to_f16((*f)[i]) : to_bf16((*f)[i]);
-        (*f)[i] = dt == ER_DTYPE_FP16 ? er_f16_to_f32((*h)[i]) : er_bf16_to_f32((*h)[i]);
-    }
-}
-
-/* Appends tensor t's header entry at data offset *off and advances it. */
-static size_t header_entry(char *buf, size_t cap, const er_st_tensor *t, const char *dtype,
-                           size_t bytes, size_t *off) {
-    size_t n = (size_t)snprintf(buf, cap, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, dtype);
-    for (int d = 0; d < t->ndim; d++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-    n += (size_t)snprintf(buf + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", *off, *off + bytes);
-    *off += bytes;
-    return n;
-}
-
-/* dst = src with every float tensor rounded to dt, stored as dt (AS_NARROW)
- * or as its F32 widening (AS_WIDENED); other dtypes copied as they are. */
-static void write_rounded(const char *src, const char *dst, er_dtype dt, write_as as) {
-    er_st_file *f;
-    ck_assert_int_eq(er_st_open(src, &f, NULL), ER_OK);
-    const size_t n = er_st_count(f);
-    size_t cap = 256 + n * 512, len = 0, off = 0;
-    char *hdr = malloc(cap);
-    ck_assert_ptr_nonnull(hdr);
-    len += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        const er_st_tensor *t = er_st_at(f, i);
-        const bool fl = t->dtype != ER_DTYPE_OTHER;
-        const char *name = !fl ? t->dtype_name : as == AS_WIDENED ? "F32"
-                           : dt == ER_DTYPE_FP16 ? "F16" : "BF16";
-        size_t bytes = !fl ? t->nbytes : (size_t)t->numel * (as == AS_WIDENED ? 4 : 2);
-        len += header_entry(hdr + len, cap - len, t, name, bytes, &off);
-    }
-    len += (size_t)snprintf(hdr + len, cap - len, "}");
-    while (len % 8) hdr[len++] = ' ';
-    FILE *o = fopen(dst, "wb");
-    ck_assert_ptr_nonnull(o);
-    uint64_t hl = len; /* little-endian hosts, as the loader */
-    ck_assert(fwrite(&hl, 8, 1, o) == 1 && fwrite(hdr, 1, len, o) == len);
-    for (size_t i = 0; i < n; i++) {
-        const er_st_tensor *t = er_st_at(f, i);
-        if (t->dtype == ER_DTYPE_OTHER) {
-            ck_assert(fwrite(t->data, 1, t->nbytes, o) == t->nbytes);
-            continue;
-        }
-        uint16_t *h;
-        float *w;
-        round_tensor(t, dt, &h, &w);
-        const size_t k = (size_t)t->numel;
-        ck_assert(as == AS_WIDENED ? fwrite(w, 4, k, o) == k : fwrite(h, 2, k, o) == k);
-        free(h);
-        free(w);
-    }
-    ck_assert_int_eq(fclose(o), 0);
-    free(hdr);
-    er_st_free(f);
-}
 
 /* 4 sequences of 5..20 ids from a fixed seed, within the model's limits. */
 typedef struct {
@@ -226,20 +151,12 @@ static void every_golden(er_dtype dt) {
     ck_assert_ptr_nonnull(d);
     int models = 0, kept = 0, kept_by_arch[ER_ARCH_COUNT] = {0};
     for (const struct dirent *de; (de = readdir(d));) {
-        char src[512], ad[512], tmp[64], cmd[1400], nd[128], wd[128], nf[160], wf[160];
+        char src[512], ad[512], tmp[64], nd[128], wd[128];
         snprintf(src, sizeof src, "tests/fixtures/models/%s/model.safetensors", de->d_name);
         snprintf(ad, sizeof ad, "tests/fixtures/models/%s/adapter_config.json", de->d_name);
         if (de->d_name[0] == '.' || !is_file(src) || is_file(ad)) continue;
         er_test_mkdtemp(tmp, sizeof tmp, "narrow");
-        snprintf(nd, sizeof nd, "%s/n", tmp);
-        snprintf(wd, sizeof wd, "%s/w", tmp);
-        snprintf(cmd, sizeof cmd, "cp -r 'tests/fixtures/models/%s' %s && cp -r %s %s", de->d_name,
-                 nd, nd, wd);
-        ck_assert_int_eq(system(cmd), 0);
-        snprintf(nf, sizeof nf, "%s/model.safetensors", nd);
-        snprintf(wf, sizeof wf, "%s/model.safetensors", wd);
-        write_rounded(src, nf, dt, AS_NARROW);
-        write_rounded(src, wf, dt, AS_WIDENED);
+        write_pair(de->d_name, dt, tmp, nd, wd, sizeof nd);
         for (int i = 0; i < 3; i++) {
             if (!er_gemm_supports(kinds[i], NULL) && modes[i] != ER_COMPUTE_FP32) continue;
             er_arch arch;
@@ -269,22 +186,6 @@ END_TEST
 START_TEST(bf16_equals_its_widening) { every_golden(ER_DTYPE_BF16); }
 END_TEST
 
-/* Copies golden model `name` into tmp/n (as dt) and tmp/w (its widening). */
-static void write_pair(const char *name, er_dtype dt, const char *tmp, char *nd, char *wd,
-                       size_t cap) {
-    char src[512], cmd[1400], nf[600], wf[600];
-    snprintf(src, sizeof src, "tests/fixtures/models/%s/model.safetensors", name);
-    snprintf(nd, cap, "%s/n", tmp);
-    snprintf(wd, cap, "%s/w", tmp);
-    snprintf(cmd, sizeof cmd, "cp -r 'tests/fixtures/models/%s' %s && cp -r %s %s", name, nd, nd,
-             wd);
-    ck_assert_int_eq(system(cmd), 0);
-    snprintf(nf, sizeof nf, "%s/model.safetensors", nd);
-    snprintf(wf, sizeof wf, "%s/model.safetensors", wd);
-    write_rounded(src, nf, dt, AS_NARROW);
-    write_rounded(src, wf, dt, AS_WIDENED);
-}
-
 /* Every family keeps its F16 layer weights narrow exactly when its backend
  * packs them, and its word embeddings narrow always (they are read a row at
  * a time on any backend). */
@@ -304,6 +205,15 @@ START_TEST(narrow_only_where_packed) {
         ck_assert_msg(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL,
                       "%s", models[i]);
         ck_assert_msg(m->word_emb == NULL && m->word_emb_narrow != NULL, "%s", models[i]);
+        /* the fingerprint follows the numbers: the F32 golden the F16 copy
+         * was rounded from is another model (its widening is the same one) */
+        er_model *orig;
+        char od[256];
+        snprintf(od, sizeof od, "tests/fixtures/models/%s", models[i]);
+        ck_assert_msg(er_model_load(od, &p, &orig, &e) == ER_OK, "%s", e.msg);
+        ck_assert_msg(lower_hash(m) != lower_hash(orig), "%s: rounding kept the fingerprint",
+                      models[i]);
+        er_model_free(orig);
         er_model_free(m);
         er_test_rmtree(tmp);
     }
