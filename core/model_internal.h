@@ -26,10 +26,10 @@ typedef struct {
     const float *packed_w; /* w and out when packed: a copy of the struct with */
     int packed_out;        /* another w or out (a slice) must not use packed */
     /* An F16/BF16 weight left in the checkpoint's mmap instead of a widened
-     * fp32 copy (er_load_post_ln_layer, families with narrow_layers): w is
+     * fp32 copy (er_load_lin_narrow, families with narrow_layers): w is
      * NULL, er_model_pack widens it one matrix at a time into a transient
-     * buffer to pack it, and the fingerprint widens it again when it visits.
-     * NULL for a weight held in w. */
+     * buffer to pack it, and the fingerprint widens it again when it visits
+     * (er_visit_lin_weight).  NULL for a weight held in w. */
     const er_st_tensor *narrow;
     /* The first row of `narrow` this Linear is: a row slice of a fused
      * stored matrix (er_lin_rows) starts past 0; 0 for a whole tensor. */
