@@ -1,10 +1,12 @@
 /* F16/BF16 checkpoints (model_internal.h er_lin.narrow): every golden model
- * written once in a narrow dtype and once as the F32 widening of the same
- * values gives the same outputs bit for bit in every compute mode this host
- * runs (the packed weights are the same floats: the math is identical), the
- * same lower-stack fingerprint, and, for the families whose layers read
- * weights only through packed GEMMs, no resident fp32 copy of the layer
- * weights nor of the word-embedding table. */
+ * of every family written once in a narrow dtype and once as the F32
+ * widening of the same values gives the same outputs bit for bit in every
+ * compute mode this host runs (the packed weights are the same floats: the
+ * math is identical), the same lower-stack fingerprint (and another one
+ * than the unrounded F32 golden), and, wherever the backend packs, no
+ * resident fp32 copy of the layer or head weights (fused rows included),
+ * DeBERTa's position projections, nor the word-embedding table; an adapter
+ * over a narrow base equals the same adapter over its widening. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +14,12 @@
 #include <sys/stat.h>
 
 #include "../check_main.h"
-#include "narrow_copy.h"
 #include "../tmpdir.h"
 #include "arch.h"
-#include "gemm.h"
 #include "deberta_internal.h"
+#include "gemm.h"
 #include "model_internal.h"
-#include "store_internal.h"
+#include "narrow_copy.h"
 
 /* 4 sequences of 5..20 ids from a fixed seed, within the model's limits. */
 typedef struct {
