@@ -93,11 +93,13 @@ typedef struct er_arch_desc {
      * to recompute what the family derived at load from weights the adapter
      * changes (DeBERTa's relative tables through query_proj / key_proj). */
     er_status (*adapted)(er_model *m, er_err *err);
-    /* Whether the layer forward reads q, k, v, o, ffn_in and ffn_out only
-     * through er_lin_apply and the packed GEMMs (encoder_blocks.c), never
-     * their float weights nor a slice of them: then an F16/BF16 checkpoint's
-     * layer weights are packed straight from the mmap, with no resident
-     * fp32 copy (er_lin.narrow, model_internal.h).  false: widened at load. */
+    /* Whether the forward reads the layers' Linear weights (q, k, v through
+     * er_qkv_apply; o, ffn_in, ffn_out, gate) and the head's only through
+     * er_lin_apply(_nobias) and the packed GEMMs (encoder_blocks.c), never
+     * their float weights: then an F16/BF16 checkpoint's weights are packed
+     * straight from the mmap (fused rows as er_lin_rows views), with no
+     * resident fp32 copy (er_lin.narrow, model_internal.h; the loaders use
+     * er_load_lin_narrow).  false: widened at load. */
     bool narrow_layers;
 } er_arch_desc;
 

@@ -52,8 +52,11 @@ static er_status load_embeddings(er_model *m, const char *pre, er_err *err) {
     char p[256];
     snprintf(p, sizeof p, "%sembeddings.", pre);
     er_status st = deberta_w(m, &w, err);
+    /* F16/BF16 stays narrow (V x E: 375 MiB as fp32 at deberta-v3-base's
+     * 128100 x 768); embed widens the rows it reads */
     if (st == ER_OK)
-        st = er_load_tensor(m, p, "word_embeddings.weight", c->vocab_size, e, &m->word_emb, err);
+        st = er_load_table(m, p, "word_embeddings.weight", c->vocab_size, e, &m->word_emb,
+                           &m->word_emb_narrow, err);
     if (st == ER_OK && c->deberta.position_biased_input)
         st = er_load_tensor(m, p, "position_embeddings.weight", c->max_positions, e, &m->pos_emb,
                             err);
@@ -115,7 +118,8 @@ static const er_layer_names LAYER_NAMES = {
     .out_ln = "output.LayerNorm",
 };
 
-static void rel_tables(er_model *m, int i);
+static er_status rel_tables(er_model *m, int i, er_err *err);
+static er_status project_rel(const er_lin *l, const float *rel, int n, float *out, er_err *err);
 
 /* The layer's relative tables: pos_key / pos_query [2 span, H] through
  * key_proj / query_proj (share_att_key) or pos_key_proj / pos_query_proj. */
@@ -128,35 +132,63 @@ static er_status load_rel_layer(er_model *m, struct er_deberta_w *w, const char 
     char p[256];
     snprintf(p, sizeof p, "%sencoder.layer.%d.attention.self.", pre, i);
     er_status st = ER_OK;
-    if (c->deberta.c2p && !share) st = er_load_lin(m, p, "pos_key_proj", h, h, true, &D->pos_k, err);
+    /* read only here, through rel_tables: F16/BF16 stays narrow on any backend */
+    if (c->deberta.c2p && !share)
+        st = er_load_lin_narrow(m, p, "pos_key_proj", h, h, true, true, &D->pos_k, err);
     if (st == ER_OK && c->deberta.p2c && !share)
-        st = er_load_lin(m, p, "pos_query_proj", h, h, true, &D->pos_q, err);
+        st = er_load_lin_narrow(m, p, "pos_query_proj", h, h, true, true, &D->pos_q, err);
     if (st == ER_OK && c->deberta.c2p) st = er_model_alloc_floats(m, (size_t)n * h, &D->pk, err);
     if (st == ER_OK && c->deberta.p2c) st = er_model_alloc_floats(m, (size_t)n * h, &D->pq, err);
     if (st != ER_OK) return st;
-    rel_tables(m, i);
-    return ER_OK;
+    return rel_tables(m, i, err);
+}
+
+/* out[n, H] = rel[n, H] through l at load: er_lin_apply (with any LoRA term)
+ * on a float weight; a narrow one (w NULL) is widened into a transient
+ * buffer first and computes the same floats as its F32 widening would. */
+static er_status project_rel(const er_lin *l, const float *rel, int n, float *out, er_err *err) {
+    if (l->w) {
+        er_lin_apply(l, rel, n, out);
+        return ER_OK;
+    }
+    const size_t sz = (size_t)l->out * l->in;
+    float *w = er_transient_alloc(sz); // [out, in]
+    if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory widening a %dx%d projection",
+                          l->out, l->in);
+    er_status st = er_lin_widen(l, w, err);
+    er_lin wide = *l;
+    wide.w = w;
+    wide.narrow = NULL;
+    wide.packed = NULL; /* never packed at load; the float weight is the reference */
+    if (st == ER_OK) er_lin_apply(&wide, rel, n, out);
+    er_transient_free(w, sz);
+    return st;
 }
 
 /* Layer i's pos_key / pos_query [2 span, H] from the normed relative
  * embeddings, through key_proj / query_proj (share_att_key: with any LoRA
  * term on them, as peft's wrapped module computes it) or the pos_* ones. */
-static void rel_tables(er_model *m, int i) {
+static er_status rel_tables(er_model *m, int i, er_err *err) {
     struct er_deberta_w *w = m->deberta;
     const bool share = m->cfg.deberta.share_att_key;
     const int n = 2 * m->cfg.deberta.att_span;
     er_deberta_layer *D = &w->layers[i];
     const er_layer_w *L = &m->layers[i];
-    if (D->pk) er_lin_apply(share ? &L->k : &D->pos_k, w->rel_normed, n, D->pk); // [2 span, H]
-    if (D->pq) er_lin_apply(share ? &L->q : &D->pos_q, w->rel_normed, n, D->pq); // [2 span, H]
+    er_status st = ER_OK;
+    if (D->pk) // [2 span, H]
+        st = project_rel(share ? &L->k : &D->pos_k, w->rel_normed, n, D->pk, err);
+    if (D->pq && st == ER_OK) // [2 span, H]
+        st = project_rel(share ? &L->q : &D->pos_q, w->rel_normed, n, D->pq, err);
+    return st;
 }
 
 /* After a LoRA adapter changed query_proj / key_proj: the tables again. */
 static er_status adapted(er_model *m, er_err *err) {
-    (void)err;
     if (!m->cfg.deberta.relative_attention || !m->cfg.deberta.share_att_key) return ER_OK;
-    for (int i = m->skip_below; i < m->cfg.num_layers; i++) rel_tables(m, i);
-    return ER_OK;
+    er_status st = ER_OK;
+    for (int i = m->skip_below; i < m->cfg.num_layers && st == ER_OK; i++)
+        st = rel_tables(m, i, err);
+    return st;
 }
 
 static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
@@ -181,9 +213,11 @@ static void embed(const er_model *m, er_ctx *x, const er_batch *b, float *out) {
     float *e = m->emb_project.w ? x->tmp : out; // [T, E]
     for (int s = 0, t = 0; s < b->n_seqs; s++)
         for (int i = 0; i < b->seq_len[s]; i++, t++) {
-            float *row = e + (size_t)t * E;                         // [E]
-            const float *wd = m->word_emb + (size_t)b->ids[t] * E; // [E]
-            memcpy(row, wd, (size_t)E * sizeof *row);
+            float *row = e + (size_t)t * E; // [E]
+            if (m->word_emb) /* else a narrow table: the row widened in place */
+                memcpy(row, m->word_emb + (size_t)b->ids[t] * E, (size_t)E * sizeof *row);
+            else
+                er_st_range_to_f32(m->word_emb_narrow, (int64_t)b->ids[t] * E, E, row);
             if (m->pos_emb) {
                 const float *p = m->pos_emb + (size_t)i * E; // [E]
                 for (int j = 0; j < E; j++) row[j] += p[j];
@@ -207,10 +241,8 @@ static void layer(const er_model *m, er_ctx *x, const er_batch *b, int l, float 
     const float eps = c->layer_norm_eps;
     const bool conv = l == 0 && m->deberta->conv_w;
     if (conv) memcpy(x->conv_in, hidden, (size_t)T * H * sizeof *hidden); // [T, H] encoder input
-    er_lin_apply(&L->q, hidden, T, x->q); // [T, H]
-    er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
-    er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
-    er_deberta_attention(m, x, b, l);     // att [T, H]
+    er_qkv_apply(x, L, hidden, T);    // q, k, v [T, H]
+    er_deberta_attention(m, x, b, l); // att [T, H]
     er_lin_apply_nobias(&L->o, x->att, T, x->tmp); // [T, H] (packed, + LoRA)
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
     er_lin_apply_nobias(&L->ffn_in, hidden, T, x->ffn);    // [T, F]
@@ -254,7 +286,7 @@ static int visit_ln(er_tensor_visit_fn fn, void *user, const char *name, const e
 static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const er_lin *l) {
     char key[96];
     snprintf(key, sizeof key, "%s.weight", name);
-    int r = l->w ? fn(user, key, l->w, (size_t)l->out * (size_t)l->in) : 0;
+    int r = er_visit_lin_weight(fn, user, key, l); /* narrow: widened, as its F32 widening */
     snprintf(key, sizeof key, "%s.bias", name);
     return r || !l->b ? r : fn(user, key, l->b, (size_t)l->out);
 }
@@ -311,4 +343,8 @@ const er_arch_desc er_arch_deberta = {
     .visit_lower = visit_lower,
     .layer_names = &LAYER_NAMES,
     .adapted = adapted,
+    /* q/k/v (er_qkv_apply), o and the FFN reach their weights only through
+     * er_lin_apply(_nobias); the relative tables through key_proj /
+     * query_proj are computed at load from a widened transient copy */
+    .narrow_layers = true,
 };

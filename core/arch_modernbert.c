@@ -172,8 +172,10 @@ static er_status load_embeddings(er_model *m, const char *pre, er_err *err) {
     const er_config *c = &m->cfg;
     char p[256];
     snprintf(p, sizeof p, "%sembeddings.", pre);
-    er_status st = er_load_tensor(m, p, "tok_embeddings.weight", c->vocab_size, c->hidden_size,
-                                  &m->word_emb, err);
+    /* F16/BF16 stays narrow (V x H: 147 MiB as fp32 at ModernBERT-base's
+     * 50368 x 768); er_modernbert_embed widens the rows it reads */
+    er_status st = er_load_table(m, p, "tok_embeddings.weight", c->vocab_size, c->hidden_size,
+                                 &m->word_emb, &m->word_emb_narrow, err);
     if (st == ER_OK) st = load_norm(m, p, "norm", &m->emb_ln, err);
     return st;
 }
@@ -214,21 +216,23 @@ static er_status load_layer(er_model *m, const char *pre, int i, er_err *err) {
     er_status st = state(m, err);
     if (st == ER_OK) st = rope_tables(m, err);
     if (st == ER_OK && i > 0) st = load_norm(m, p, "attn_norm", &L->attn_ln, err);
-    er_lin qkv = {0};
-    if (st == ER_OK) st = er_load_lin(m, p, "attn.Wqkv", 3 * h, h, ab, &qkv, err);
+    /* F16/BF16 weights stay narrow where the backend packs them: the
+     * forward reads them only through er_qkv_apply / er_lin_apply */
+    const bool keep = er_model_keeps_narrow(m);
+    er_lin qkv = {0}; // [3H, H]: q, k, v rows (views of each)
+    if (st == ER_OK) st = er_load_lin_narrow(m, p, "attn.Wqkv", 3 * h, h, ab, keep, &qkv, err);
     if (st != ER_OK) return st;
-    er_lin *parts[3] = {&L->q, &L->k, &L->v};
-    for (int j = 0; j < 3; j++)
-        *parts[j] = (er_lin){.w = qkv.w + (size_t)j * h * h, .b = qkv.b ? qkv.b + (size_t)j * h : NULL,
-                             .out = h, .in = h};
-    st = er_load_lin(m, p, "attn.Wo", h, h, ab, &L->o, err);
+    L->q = er_lin_rows(&qkv, 0, h);
+    L->k = er_lin_rows(&qkv, h, h);
+    L->v = er_lin_rows(&qkv, 2 * h, h);
+    st = er_load_lin_narrow(m, p, "attn.Wo", h, h, ab, keep, &L->o, err);
     if (st == ER_OK) st = load_norm(m, p, "mlp_norm", &L->out_ln, err);
     er_lin wi = {0}; // [2F, H]: the GeGLU input rows, then the gate rows (views of each)
-    if (st == ER_OK) st = er_load_lin(m, p, "mlp.Wi", 2 * f, h, mb, &wi, err);
+    if (st == ER_OK) st = er_load_lin_narrow(m, p, "mlp.Wi", 2 * f, h, mb, keep, &wi, err);
     if (st != ER_OK) return st;
-    L->ffn_in = (er_lin){.w = wi.w, .b = wi.b, .out = f, .in = h};
-    L->gate = (er_lin){.w = wi.w + (size_t)f * h, .b = wi.b ? wi.b + f : NULL, .out = f, .in = h};
-    st = er_load_lin(m, p, "mlp.Wo", h, f, mb, &L->ffn_out, err);
+    L->ffn_in = er_lin_rows(&wi, 0, f);
+    L->gate = er_lin_rows(&wi, f, f);
+    st = er_load_lin_narrow(m, p, "mlp.Wo", h, f, mb, keep, &L->ffn_out, err);
     if (st == ER_OK && i == c->num_layers - 1)
         st = load_norm(m, pre, "final_norm", &m->modernbert->final_norm, err);
     return st;
@@ -240,14 +244,15 @@ static er_status load_head(er_model *m, const char *pre, er_err *err) {
     (void)pre;
     const er_config *c = &m->cfg;
     m->head_act = ER_HEAD_ACT_NONE; /* the act is classifier_activation, applied by the hook */
+    const bool keep = er_model_keeps_narrow(m); /* read through er_lin_apply only */
     er_status st = state(m, err);
     if (st == ER_OK)
-        st = er_load_lin(m, "", "head.dense", c->hidden_size, c->hidden_size,
-                         c->modernbert.classifier_bias, &m->head_dense, err);
+        st = er_load_lin_narrow(m, "", "head.dense", c->hidden_size, c->hidden_size,
+                                c->modernbert.classifier_bias, keep, &m->head_dense, err);
     if (st == ER_OK) st = load_norm(m, "head.", "norm", &m->modernbert->head_norm, err);
     if (st == ER_OK)
-        st = er_load_lin(m, "", "classifier", c->num_labels, c->hidden_size, true, &m->head_out,
-                         err);
+        st = er_load_lin_narrow(m, "", "classifier", c->num_labels, c->hidden_size, true, keep,
+                                &m->head_out, err);
     return st;
 }
 
@@ -267,7 +272,7 @@ static int visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *
         const er_lin *g = &m->layers[i].gate;
         char key[64];
         snprintf(key, sizeof key, "layer.%d.gate.weight", i);
-        int r = fn(user, key, g->w, (size_t)g->out * (size_t)g->in);
+        int r = er_visit_lin_weight(fn, user, key, g);
         if (!r && g->b) {
             snprintf(key, sizeof key, "layer.%d.gate.bias", i);
             r = fn(user, key, g->b, (size_t)g->out);
@@ -308,4 +313,5 @@ const er_arch_desc er_arch_modernbert = {
     .visit_lower = visit_lower,
     .head = er_modernbert_head,
     .layer_names = &LORA_NAMES,
+    .narrow_layers = true, /* the Wqkv and Wi row views included (er_lin_rows) */
 };

@@ -134,8 +134,9 @@ static er_status load_embeddings(er_model *m, const char *pre, er_err *err) {
     const er_config *c = &m->cfg;
     char p[256];
     snprintf(p, sizeof p, "%sembeddings.", pre);
-    er_status st = er_load_tensor(m, p, "word_embeddings.weight", c->vocab_size, c->hidden_size,
-                                  &m->word_emb, err);
+    /* F16/BF16 stays narrow (V x H); er_rg_embed widens the rows it reads */
+    er_status st = er_load_table(m, p, "word_embeddings.weight", c->vocab_size, c->hidden_size,
+                                 &m->word_emb, &m->word_emb_narrow, err);
     if (st == ER_OK && c->type_vocab_size > 0)
         st = er_load_tensor(m, p, "token_type_embeddings.weight", c->type_vocab_size,
                             c->hidden_size, &m->type_emb, err);
@@ -194,4 +195,5 @@ const er_arch_desc er_arch_nomic_bert = {
     .lower_config = er_rg_lower_config,
     .visit_lower = er_rg_visit_lower,
     .layer_names = &LORA_NAMES,
+    .narrow_layers = true, /* the fused rows as views (er_lin_rows, nomic_glu.c) */
 };

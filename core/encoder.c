@@ -255,7 +255,7 @@ static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const
         er_lin_apply(&m->head_out, h, T, out); // [T, 2]
         return ER_OK;
     case ER_HEAD_TOKEN_CLASSIFICATION:
-        if (m->head_dense.w) { /* ELECTRA discriminator: dense + act on every token */
+        if (m->head_dense.w || m->head_dense.narrow) { /* ELECTRA discriminator: dense + act */
             er_lin_apply(&m->head_dense, h, T, x->tmp); // [T, H]
             er_head_activation(m->head_act, c->act, x->tmp, T * H);
             h = x->tmp;
@@ -269,7 +269,7 @@ static er_status head_run(const er_model *m, er_ctx *x, const er_batch *b, const
             off += b->seq_len[s];
         }
         const float *pooled = x->rows; // [S, H]
-        if (m->head_dense.w) { /* an adapter's one-layer head has none */
+        if (m->head_dense.w || m->head_dense.narrow) { /* an adapter's one-layer head has none */
             er_lin_apply(&m->head_dense, x->rows, S, x->rows2); // [S, H]
             er_head_activation(m->head_act, c->act, x->rows2, S * H);
             pooled = x->rows2;

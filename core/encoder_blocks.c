@@ -87,9 +87,9 @@ static er_epi epi_of(er_act act) {
                                                                       : ER_EPI_RELU;
 }
 
-/* x->q, x->k, x->v [T, H] from hidden [T, H]: one GEMM when the layer's
- * q/k/v are packed together (then any unmerged LoRA terms on top). */
-static void qkv_proj(er_ctx *x, const er_layer_w *L, const float *hidden, int T) {
+/* One GEMM when the layer's q/k/v are packed together, then any unmerged
+ * LoRA terms on top. */
+void er_qkv_apply(er_ctx *x, const er_layer_w *L, const float *hidden, int T) {
     if (L->qkv.packed) {
         er_gemm_out o = {.dst = {x->q, x->k, x->v}, .seg = L->q.out};
         er_gemm_packed(x->par, hidden, T, L->qkv.in, L->qkv.kind, L->qkv.packed, L->qkv.out,
@@ -202,7 +202,7 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
     const er_layer_w *L = &m->layers[layer];
     const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
     const float eps = c->layer_norm_eps;
-    qkv_proj(x, L, hidden, T);                        // q, k, v [T, H]
+    er_qkv_apply(x, L, hidden, T);                    // q, k, v [T, H]
     attention(x, c, b, bias);                         // att [T, H]
     lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
     if (L->bn_att) er_bn_sublayer(x, L->bn_att, x->tmp, L->o.b, hidden, &L->attn_ln, eps, T, H);

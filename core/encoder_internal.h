@@ -50,6 +50,12 @@ void er_lin_apply(const er_lin *l, const float *x, int n, float *y);
 /* The same without the bias (added later, fused with a residual or an
  * activation).  Both add an unmerged LoRA pair's term (model_internal.h). */
 void er_lin_apply_nobias(const er_lin *l, const float *x, int n, float *y);
+/* x->q, x->k, x->v [T, H] = in[T, in] through the layer's q, k, v: one GEMM
+ * on the ctx's team when er_model_pack packed them as one [3H, in] weight
+ * (L->qkv; q, k, v then have no packed copy of their own, and a narrow
+ * checkpoint has no float weight either), else three er_lin_apply.  Every
+ * family's layer takes its q/k/v projections through here. */
+void er_qkv_apply(er_ctx *x, const er_layer_w *L, const float *in, int T);
 
 /* Attention (attention.c): softmax(scale * q k^T + bias) v per sequence and
  * head, tiled with an online softmax so that no [n, n] score matrix is ever

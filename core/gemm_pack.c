@@ -128,18 +128,18 @@ void er_model_unpack(er_model *m) {
  * (gemm.c): 12 rows of quads must fit its 288 KiB. */
 #define INT8_MAX_IN 24576
 
-/* A transient buffer of n floats at load, mapped on its own and unmapped by
- * transient_free: a malloc'd one would leave its pages resident in the heap
- * between the packed copies allocated around it (glibc raises its mmap
- * threshold after the first free of a large block). */
-static float *transient_alloc(size_t n) {
-    void *p = mmap(NULL, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+/* A transient buffer at load (model_internal.h), mapped on its own and
+ * unmapped by er_transient_free: a malloc'd one would leave its pages
+ * resident in the heap between the packed copies allocated around it (glibc
+ * raises its mmap threshold after the first free of a large block). */
+float *er_transient_alloc(size_t n) {
+    void *p = mmap(NULL, (n ? n : 1) * sizeof(float), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-static void transient_free(float *p, size_t n) {
-    if (p) munmap(p, n * sizeof(float));
+void er_transient_free(float *p, size_t n) {
+    if (p) munmap(p, (n ? n : 1) * sizeof(float));
 }
 
 /* W [out, in] as fp32 for packing: w itself, or a narrow weight widened into
@@ -148,7 +148,7 @@ static void transient_free(float *p, size_t n) {
 static er_status lin_f32(const er_lin *l, const float **w, float **tmp, er_err *err) {
     *tmp = NULL;
     if ((*w = l->w)) return ER_OK;
-    *tmp = transient_alloc((size_t)l->out * l->in); // [out, in]
+    *tmp = er_transient_alloc((size_t)l->out * l->in); // [out, in]
     if (!*tmp) return er_set(err, ER_ERR_NOMEM, "out of memory widening a %dx%d weight", l->out,
                              l->in);
     *w = *tmp;
@@ -162,13 +162,23 @@ static er_status fill_lin(pack_entry *e, const void *arg, er_err *err) {
     float *tmp = NULL;
     er_status st = lin_f32(l, &w, &tmp, err);
     if (st == ER_OK) er_gemm_pack(e->kind, w, l->out, l->in, e->packed);
-    transient_free(tmp, (size_t)l->out * l->in);
+    er_transient_free(tmp, (size_t)l->out * l->in);
     return st;
 }
 
-/* The stored weight a packing is made of: w, or its narrow tensor. */
+/* The bytes of l's narrow rows in the checkpoint's mmap, and how many. */
+static const void *narrow_bytes(const er_lin *l, size_t *bytes) {
+    const size_t elem = l->narrow->nbytes / (size_t)l->narrow->numel; /* 2: F16 or BF16 */
+    *bytes = (size_t)l->out * (size_t)l->in * elem;
+    return (const char *)l->narrow->data + (size_t)l->narrow_row * (size_t)l->in * elem;
+}
+
+/* The stored weight a packing is made of: w, or the address of its narrow
+ * rows (a row slice of a fused tensor is a weight of its own, keyed apart
+ * from its siblings). */
 static const void *stored(const er_lin *l) {
-    return l->w ? (const void *)l->w : (const void *)l->narrow;
+    size_t bytes;
+    return l->w ? (const void *)l->w : narrow_bytes(l, &bytes);
 }
 
 static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
@@ -195,7 +205,7 @@ static er_status fill_qkv(pack_entry *e, const void *arg, er_err *err) {
     const er_layer_w *L = arg;
     const int H = L->q.out, in = L->q.in;
     const size_t n = (size_t)3 * H * in;
-    float *w = transient_alloc(n); // [3H, in]
+    float *w = er_transient_alloc(n); // [3H, in]
     if (!w) return er_set(err, ER_ERR_NOMEM, "out of memory packing q/k/v");
     const er_lin *parts[3] = {&L->q, &L->k, &L->v};
     er_status st = ER_OK;
@@ -204,7 +214,7 @@ static er_status fill_qkv(pack_entry *e, const void *arg, er_err *err) {
         memcpy(e->bias + (size_t)i * H, parts[i]->b, (size_t)H * sizeof *e->bias);
     }
     if (st == ER_OK) er_gemm_pack(e->kind, w, 3 * H, in, e->packed);
-    transient_free(w, n);
+    er_transient_free(w, n);
     return st;
 }
 
@@ -247,8 +257,9 @@ static void drop_pages(const er_model *m, const void *data, size_t bytes) {
 static void trim_lin(const er_model *m, const er_lin *l, bool packed) {
     if ((!l->w && !l->narrow) || !packed) return;
     /* a narrow weight lies in the mmap as stored: its F16/BF16 bytes */
-    if (l->w) drop_pages(m, l->w, (size_t)l->out * l->in * sizeof(float));
-    else drop_pages(m, l->narrow->data, l->narrow->nbytes);
+    size_t bytes = (size_t)l->out * l->in * sizeof(float);
+    const void *data = l->w ? (const void *)l->w : narrow_bytes(l, &bytes);
+    drop_pages(m, data, bytes);
 }
 
 static void trim_layer(const er_model *m, const er_layer_w *L) {

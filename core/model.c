@@ -308,6 +308,13 @@ er_status er_load_tensor_in(er_model *m, const er_st_file *f, const char *name, 
     return load_found(m, er_st_find(f, name), name, d0, d1, out, err);
 }
 
+/* Records the module a head Linear was loaded from: LoRA names head
+ * targets so (lora.c). */
+static void name_head(er_model *m, const char *prefix, const char *name, const er_lin *l) {
+    if (l == &m->head_dense || l == &m->head_out)
+        snprintf(m->head_names[l == &m->head_out], sizeof m->head_names[0], "%s%s", prefix, name);
+}
+
 er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
                       bool bias, er_lin *l, er_err *err) {
     char key[512];
@@ -321,8 +328,7 @@ er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out
     }
     l->out = out;
     l->in = in;
-    if (l == &m->head_dense || l == &m->head_out) /* LoRA names head targets so (lora.c) */
-        snprintf(m->head_names[l == &m->head_out], sizeof m->head_names[0], "%s%s", prefix, name);
+    name_head(m, prefix, name, l);
     return ER_OK;
 }
 
@@ -333,34 +339,68 @@ bool er_model_keeps_narrow(const er_model *m) {
 }
 
 er_status er_lin_widen(const er_lin *l, float *dst, er_err *err) {
+    const int64_t n = (int64_t)l->out * l->in;
     if (l->w) {
-        memcpy(dst, l->w, (size_t)l->out * l->in * sizeof *dst);
+        memcpy(dst, l->w, (size_t)n * sizeof *dst);
         return ER_OK;
     }
     if (!l->narrow) return er_set(err, ER_ERR_INTERNAL, "a Linear with no weight");
-    return er_st_to_f32(l->narrow, dst, err);
+    if (l->narrow->dtype != ER_DTYPE_FP16 && l->narrow->dtype != ER_DTYPE_BF16)
+        return er_set(err, ER_ERR_UNSUPPORTED, "tensor '%s': a narrow weight must be F16 or BF16",
+                      l->narrow->name);
+    if (l->narrow_row < 0 || (l->narrow_row + l->out) * l->in > l->narrow->numel)
+        return er_set(err, ER_ERR_INTERNAL, "tensor '%s': rows [%lld, %lld) outside it",
+                      l->narrow->name, (long long)l->narrow_row,
+                      (long long)(l->narrow_row + l->out));
+    er_st_range_to_f32(l->narrow, l->narrow_row * l->in, n, dst);
+    return ER_OK;
 }
 
-/* er_load_lin for a layer weight that may stay narrow: an F16/BF16 weight
- * is checked and kept as its tensor (w NULL; er_model_pack widens it one
- * matrix at a time), anything else loads as er_load_lin does. */
-static er_status load_layer_lin(er_model *m, const char *prefix, const char *name, int out,
-                                int in, er_lin *l, er_err *err) {
+er_lin er_lin_rows(const er_lin *whole, int row0, int rows) {
+    const size_t off = (size_t)row0 * (size_t)whole->in;
+    return (er_lin){.w = whole->w ? whole->w + off : NULL,
+                    .b = whole->b ? whole->b + row0 : NULL,
+                    .out = rows, .in = whole->in,
+                    .narrow = whole->w ? NULL : whole->narrow,
+                    .narrow_row = whole->w ? 0 : whole->narrow_row + row0};
+}
+
+int er_visit_lin_weight(er_tensor_visit_fn fn, void *user, const char *key, const er_lin *l) {
+    const size_t n = (size_t)l->out * (size_t)l->in;
+    if (l->w) return fn(user, key, l->w, n);
+    if (!l->narrow) return 0; /* a slot the family does not use */
+    float *w = er_transient_alloc(n); // [out, in]
+    int r = w && er_lin_widen(l, w, NULL) == ER_OK ? fn(user, key, w, n) : -1;
+    er_transient_free(w, n);
+    return r;
+}
+
+er_status er_load_lin_narrow(er_model *m, const char *prefix, const char *name, int out, int in,
+                             bool bias, bool keep, er_lin *l, er_err *err) {
     char key[512];
     snprintf(key, sizeof key, "%s%s.weight", prefix, name);
     const er_st_tensor *t = find_tensor(m, key);
-    if (!er_model_keeps_narrow(m) || !t ||
-        (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
-        return er_load_lin(m, prefix, name, out, in, true, l, err);
+    if (!keep || !t || (t->dtype != ER_DTYPE_FP16 && t->dtype != ER_DTYPE_BF16))
+        return er_load_lin(m, prefix, name, out, in, bias, l, err);
     er_status st = check_found(t, key, out, in, err);
     if (st != ER_OK) return st;
+    l->b = NULL;
     snprintf(key, sizeof key, "%s%s.bias", prefix, name);
-    if ((st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
+    if (bias && (st = er_load_tensor(m, "", key, out, 0, &l->b, err)) != ER_OK) return st;
     l->w = NULL;
     l->narrow = t;
+    l->narrow_row = 0;
     l->out = out;
     l->in = in;
+    name_head(m, prefix, name, l);
     return ER_OK;
+}
+
+/* er_load_lin_narrow for a post-LN layer's weight (with bias), narrow when
+ * the model keeps its layers narrow. */
+static er_status load_layer_lin(er_model *m, const char *prefix, const char *name, int out,
+                                int in, er_lin *l, er_err *err) {
+    return er_load_lin_narrow(m, prefix, name, out, in, true, er_model_keeps_narrow(m), l, err);
 }
 
 /* A LayerNorm's weight and bias are stored as a Linear's would be with no
@@ -394,21 +434,23 @@ er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er
 er_status er_load_dense_head(er_model *m, const char *dense, er_head_act act, const char *out,
                              er_err *err) {
     const int h = m->cfg.hidden_size;
+    const bool keep = er_model_keeps_narrow(m); /* heads run on packed weights too */
     m->head_act = act;
-    er_status st = er_load_lin(m, "", dense, h, h, true, &m->head_dense, err);
+    er_status st = er_load_lin_narrow(m, "", dense, h, h, true, keep, &m->head_dense, err);
     if (st != ER_OK) return st;
-    return er_load_lin(m, "", out, m->cfg.num_labels, h, true, &m->head_out, err);
+    return er_load_lin_narrow(m, "", out, m->cfg.num_labels, h, true, keep, &m->head_out, err);
 }
 
 er_status er_load_token_head(er_model *m, const char *prefix, er_err *err) {
     (void)prefix; /* the head sits outside the base model */
-    return er_load_lin(m, "", "classifier", m->cfg.num_labels, m->cfg.hidden_size, true,
-                       &m->head_out, err);
+    return er_load_lin_narrow(m, "", "classifier", m->cfg.num_labels, m->cfg.hidden_size, true,
+                              er_model_keeps_narrow(m), &m->head_out, err);
 }
 
 er_status er_load_qa_head(er_model *m, const char *prefix, er_err *err) {
     (void)prefix;
-    return er_load_lin(m, "", "qa_outputs", 2, m->cfg.hidden_size, true, &m->head_out, err);
+    return er_load_lin_narrow(m, "", "qa_outputs", 2, m->cfg.hidden_size, true,
+                              er_model_keeps_narrow(m), &m->head_out, err);
 }
 
 /* The base-model prefix: "bert." etc. in *For* checkpoints, "" in a saved
@@ -519,8 +561,7 @@ static int visit_lin(er_tensor_visit_fn fn, void *user, const char *name, const 
     char key[128];
     if (!l->w && !l->narrow) return 0; /* a slot the family does not use */
     snprintf(key, sizeof key, "%s.weight", name);
-    int r = l->w ? fn(user, key, l->w, (size_t)l->out * (size_t)l->in)
-                 : visit_narrow(fn, user, key, l->narrow);
+    int r = er_visit_lin_weight(fn, user, key, l);
     if (r || !l->b) return r;
     snprintf(key, sizeof key, "%s.bias", name);
     if ((r = fn(user, key, l->b, (size_t)l->out)) || !l->lora_a) return r;

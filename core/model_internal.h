@@ -26,11 +26,14 @@ typedef struct {
     const float *packed_w; /* w and out when packed: a copy of the struct with */
     int packed_out;        /* another w or out (a slice) must not use packed */
     /* An F16/BF16 weight left in the checkpoint's mmap instead of a widened
-     * fp32 copy (er_load_post_ln_layer, families with narrow_layers): w is
+     * fp32 copy (er_load_lin_narrow, families with narrow_layers): w is
      * NULL, er_model_pack widens it one matrix at a time into a transient
-     * buffer to pack it, and the fingerprint widens it again when it visits.
-     * NULL for a weight held in w. */
+     * buffer to pack it, and the fingerprint widens it again when it visits
+     * (er_visit_lin_weight).  NULL for a weight held in w. */
     const er_st_tensor *narrow;
+    /* The first row of `narrow` this Linear is: a row slice of a fused
+     * stored matrix (er_lin_rows) starts past 0; 0 for a whole tensor. */
+    int64_t narrow_row;
 } er_lin;
 
 typedef struct {
@@ -210,6 +213,17 @@ er_status er_refuse_pickle(const char *dir, er_err *err);
 /* nn.Linear: weight [out, in], bias [out] when `bias`. */
 er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out, int in,
                       bool bias, er_lin *l, er_err *err);
+/* er_load_lin for a Linear that may stay narrow: with `keep` true an
+ * F16/BF16 weight is checked and kept as its checkpoint tensor (w NULL,
+ * er_lin.narrow set; the bias, when `bias`, widened), anything else loads as
+ * er_load_lin does.  keep is er_model_keeps_narrow(m) for a weight the
+ * forward reads only through packed GEMMs, or true for one read only at load
+ * through er_lin_widen (DeBERTa's pos_key_proj / pos_query_proj). */
+er_status er_load_lin_narrow(er_model *m, const char *prefix, const char *name, int out, int in,
+                             bool bias, bool keep, er_lin *l, er_err *err);
+/* Rows [row0, row0 + rows) of a (fused) Linear as a Linear of its own: a
+ * view of its weight (w or narrow) and bias, nothing copied.  No LoRA. */
+er_lin er_lin_rows(const er_lin *whole, int row0, int rows);
 /* nn.LayerNorm: weight and bias [d]. */
 er_status er_load_ln(er_model *m, const char *prefix, const char *name, int d, er_ln *ln,
                      er_err *err);
@@ -242,6 +256,17 @@ bool er_model_keeps_narrow(const er_model *m);
 /* l's weight as fp32 into dst [out, in]: a copy of w, or the narrow
  * tensor widened (exact).  ER_ERR_UNSUPPORTED for a dtype it cannot widen. */
 er_status er_lin_widen(const er_lin *l, float *dst, er_err *err);
+/* fn on l's weight as fp32 [out * in] under `key`: w itself, or the narrow
+ * rows widened into a transient buffer, so the lower-stack fingerprint of an
+ * F16/BF16 checkpoint equals its F32 widening's.  0 for a Linear with no
+ * weight; fn's result; -1 when out of memory. */
+int er_visit_lin_weight(er_tensor_visit_fn fn, void *user, const char *key, const er_lin *l);
+/* A transient float buffer [n] for load-time work (a widened matrix),
+ * mapped on its own so its pages leave the process when it is freed (in the
+ * heap they would stay resident between the allocations around them); NULL
+ * when out of memory.  er_transient_free(p, n) accepts NULL. */
+float *er_transient_alloc(size_t n);
+void er_transient_free(float *p, size_t n);
 
 /* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
  * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when

@@ -1,6 +1,7 @@
 /* ModernBERT's forward (modernbert.h), on the ctx's scratch: no allocation.
  * The fused Wqkv runs as three GEMMs on its row blocks (views made at load)
- * straight into the ctx's q, k, v; Wi likewise as its input and gate halves
+ * straight into the ctx's q, k, v (one, er_qkv_apply, when attention_bias
+ * lets er_model_pack fuse them); Wi likewise as its input and gate halves
  * into ffn and glu (the gated families' [T, F] buffer).  Row passes (norms, residual adds,
  * GeGLU, rotary) are split over the ctx's parallel-for team. */
 #include "modernbert.h"
@@ -95,8 +96,11 @@ static void rope_item(void *arg, int item, int thread) {
 void er_modernbert_embed(const er_model *m, er_ctx *x, const er_batch *b, float *out) {
     const er_config *c = &m->cfg;
     const int H = c->hidden_size, T = er_batch_tokens(b);
-    for (int t = 0; t < T; t++) // out [T, H] = tok_embeddings[ids]
-        memcpy(out + (size_t)t * H, m->word_emb + (size_t)b->ids[t] * H, (size_t)H * sizeof *out);
+    for (int t = 0; t < T; t++) { // out [T, H] = tok_embeddings[ids]
+        float *row = out + (size_t)t * H; // [H]
+        if (m->word_emb) memcpy(row, m->word_emb + (size_t)b->ids[t] * H, (size_t)H * sizeof *row);
+        else er_st_range_to_f32(m->word_emb_narrow, (int64_t)b->ids[t] * H, H, row); /* narrow */
+    }
     add_norm(x, out, NULL, &m->emb_ln, c->layer_norm_eps, T, H, out); // [T, H]
 }
 
@@ -142,9 +146,7 @@ void er_modernbert_layer(const er_model *m, er_ctx *x, const er_batch *b, int la
         add_norm(x, hidden, NULL, &L->attn_ln, eps, T, H, x->tmp);
         in = x->tmp;
     }
-    er_lin_apply(&L->q, in, T, x->q); // [T, H]
-    er_lin_apply(&L->k, in, T, x->k); // [T, H]
-    er_lin_apply(&L->v, in, T, x->v); // [T, H]
+    er_qkv_apply(x, L, in, T); // q, k, v [T, H]
     attention(m, x, b, layer % c->modernbert.global_every == 0); // att [T, H]
     er_lin_apply(&L->o, x->att, T, x->tmp);                      // [T, H]
     add_norm(x, hidden, x->tmp, &L->out_ln, eps, T, H, x->att);  // hidden += attn; att = mlp_norm

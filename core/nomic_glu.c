@@ -35,19 +35,13 @@ er_status er_rg_number(const json_t *root, const char *key, double def, double l
     return ER_OK;
 }
 
-/* Rows [r * per, (r + 1) * per) of a fused [parts * per, in] Linear (and its
- * bias) as a Linear of its own: a view, nothing copied. */
-static er_lin lin_part(const float *w, const float *bias, int per, int in, int r) {
-    return (er_lin){.w = w + (size_t)r * per * in, .b = bias ? bias + (size_t)r * per : NULL,
-                    .out = per, .in = in};
-}
-
-/* A fused Linear [parts * per, in] (+ bias) split into views out[0..parts). */
+/* A fused Linear [parts * per, in] (+ bias) split into row views
+ * out[0..parts), nothing copied; narrow (er_lin_rows) when `keep`. */
 static er_status load_fused(er_model *m, const char *p, const char *name, int parts, int per,
-                            int in, bool bias, er_lin **out, er_err *err) {
-    er_lin whole;
-    er_status st = er_load_lin(m, p, name, parts * per, in, bias, &whole, err);
-    for (int r = 0; r < parts && st == ER_OK; r++) *out[r] = lin_part(whole.w, whole.b, per, in, r);
+                            int in, bool bias, bool keep, er_lin **out, er_err *err) {
+    er_lin whole = {0};
+    er_status st = er_load_lin_narrow(m, p, name, parts * per, in, bias, keep, &whole, err);
+    for (int r = 0; r < parts && st == ER_OK; r++) *out[r] = er_lin_rows(&whole, r * per, per);
     return st;
 }
 
@@ -74,18 +68,25 @@ er_status er_rg_load_layer(er_model *m, const char *pre, int i, const er_rg_name
     er_lin *gate = &L->gate;
     char p[256];
     snprintf(p, sizeof p, "%s%s.%d.", pre, n->layers, i);
+    /* F16/BF16 weights stay narrow where the backend packs them: the
+     * forward reads them only through er_qkv_apply / er_lin_apply */
+    const bool keep = er_model_keeps_narrow(m);
     er_lin *qkv[3] = {&L->q, &L->k, &L->v};
-    st = load_fused(m, p, n->qkv, 3, h, h, c->rope_glu.qkv_bias, qkv, err);
-    if (st == ER_OK) st = er_load_lin(m, p, n->o, h, h, c->rope_glu.out_bias, &L->o, err);
+    st = load_fused(m, p, n->qkv, 3, h, h, c->rope_glu.qkv_bias, keep, qkv, err);
+    if (st == ER_OK)
+        st = er_load_lin_narrow(m, p, n->o, h, h, c->rope_glu.out_bias, keep, &L->o, err);
     if (st == ER_OK) st = er_load_ln(m, p, n->attn_ln, h, &L->attn_ln, err);
     if (st == ER_OK && n->gate) {
-        st = er_load_lin(m, p, n->up, f, h, c->rope_glu.up_bias, &L->ffn_in, err);
-        if (st == ER_OK) st = er_load_lin(m, p, n->gate, f, h, c->rope_glu.up_bias, gate, err);
+        st = er_load_lin_narrow(m, p, n->up, f, h, c->rope_glu.up_bias, keep, &L->ffn_in, err);
+        if (st == ER_OK)
+            st = er_load_lin_narrow(m, p, n->gate, f, h, c->rope_glu.up_bias, keep, gate, err);
     } else if (st == ER_OK) {
         er_lin *up_gate[2] = {&L->ffn_in, gate};
-        st = load_fused(m, p, n->up, 2, f, h, c->rope_glu.up_bias, up_gate, err);
+        st = load_fused(m, p, n->up, 2, f, h, c->rope_glu.up_bias, keep, up_gate, err);
     }
-    if (st == ER_OK) st = er_load_lin(m, p, n->down, h, f, c->rope_glu.down_bias, &L->ffn_out, err);
+    if (st == ER_OK)
+        st = er_load_lin_narrow(m, p, n->down, h, f, c->rope_glu.down_bias, keep, &L->ffn_out,
+                                err);
     if (st == ER_OK) st = er_load_ln(m, p, n->out_ln, h, &L->out_ln, err);
     return st;
 }
@@ -94,8 +95,11 @@ void er_rg_embed(const er_model *m, er_ctx *x, const er_batch *b, float *out) {
     (void)x;
     const int H = m->cfg.hidden_size, T = er_batch_tokens(b);
     for (int t = 0; t < T; t++) {
-        const float *w = m->word_emb + (size_t)b->ids[t] * H; // [H]
-        float *row = out + (size_t)t * H;                      // [H]
+        float *row = out + (size_t)t * H; // [H]
+        const float *w = row;             // [H]
+        if (m->word_emb) w = m->word_emb + (size_t)b->ids[t] * H;
+        else /* a narrow table: the row widened in place, then summed there */
+            er_st_range_to_f32(m->word_emb_narrow, (int64_t)b->ids[t] * H, H, row);
         if (m->type_emb) {
             const float *ty = m->type_emb + (size_t)(b->type_ids ? b->type_ids[t] : 0) * H; // [H]
             for (int j = 0; j < H; j++) row[j] = w[j] + ty[j];
@@ -180,9 +184,7 @@ static void attention(const er_model *m, er_ctx *x, const er_batch *b, const er_
                       const float *hidden) {
     const er_config *c = &m->cfg;
     const int T = er_batch_tokens(b), H = c->hidden_size, nh = c->num_heads, d = H / nh;
-    er_lin_apply(&L->q, hidden, T, x->q); // [T, H]
-    er_lin_apply(&L->k, hidden, T, x->k); // [T, H]
-    er_lin_apply(&L->v, hidden, T, x->v); // [T, H]
+    er_qkv_apply(x, L, hidden, T);        // q, k, v [T, H] (one GEMM when fused)
     seq_positions(b, x->positions);       // [T]
     const er_rope_table rope = {.cos = m->rope_glu.rope_cos, .sin = m->rope_glu.rope_sin,
                                 .max_pos = m->rope_glu.rope_max_pos, .half = m->rope_glu.rope_half};
@@ -228,7 +230,7 @@ int er_rg_visit_lower(const er_model *m, int cut, er_tensor_visit_fn fn, void *u
         const er_lin *g = &m->layers[i].gate;
         char key[64];
         snprintf(key, sizeof key, "layer.%d.gate.weight", i);
-        r = fn(user, key, g->w, (size_t)g->out * (size_t)g->in);
+        r = er_visit_lin_weight(fn, user, key, g);
         if (!r && g->b) {
             snprintf(key, sizeof key, "layer.%d.gate.bias", i);
             r = fn(user, key, g->b, (size_t)g->out);

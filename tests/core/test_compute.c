@@ -216,7 +216,7 @@ static void every_linear_packed(er_compute mode) {
         for (int l = 0; l < m->cfg.num_layers; l++) {
             const er_layer_w *L = &m->layers[l];
             /* a gated MLP's input and gate are two Linears, each [F, H] */
-            ck_assert_msg(L->ffn_in.out == m->cfg.intermediate_size && (!gated || L->gate.w),
+            ck_assert_msg(L->ffn_in.out == m->cfg.intermediate_size && (!gated || L->gate.w || L->gate.narrow),
                           "%s layer %d: the MLP input is not its own [F, H] Linear", models[i], l);
             const er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out, &L->gate};
             const char *names[] = {"q", "k", "v", "o", "ffn_in", "ffn_out", "gate"};
@@ -228,8 +228,10 @@ static void every_linear_packed(er_compute mode) {
                 checked++;
             }
         }
-        if (m->head_dense.w) ck_assert_msg(lin_packed(m, &m->head_dense), "%s: head dense", models[i]);
-        if (m->head_out.w) ck_assert_msg(lin_packed(m, &m->head_out), "%s: head out", models[i]);
+        if (m->head_dense.w || m->head_dense.narrow)
+            ck_assert_msg(lin_packed(m, &m->head_dense), "%s: head dense", models[i]);
+        if (m->head_out.w || m->head_out.narrow)
+            ck_assert_msg(lin_packed(m, &m->head_out), "%s: head out", models[i]);
         ck_assert_msg(checked > 0, "%s: no layer Linear checked", models[i]);
         er_model_free(m);
     }

@@ -1,10 +1,12 @@
 /* F16/BF16 checkpoints (model_internal.h er_lin.narrow): every golden model
- * written once in a narrow dtype and once as the F32 widening of the same
- * values gives the same outputs bit for bit in every compute mode this host
- * runs (the packed weights are the same floats: the math is identical), the
- * same lower-stack fingerprint, and, for the families whose layers read
- * weights only through packed GEMMs, no resident fp32 copy of the layer
- * weights nor of the word-embedding table. */
+ * of every family written once in a narrow dtype and once as the F32
+ * widening of the same values gives the same outputs bit for bit in every
+ * compute mode this host runs (the packed weights are the same floats: the
+ * math is identical), the same lower-stack fingerprint (and another one
+ * than the unrounded F32 golden), and, wherever the backend packs, no
+ * resident fp32 copy of the layer or head weights (fused rows included),
+ * DeBERTa's position projections, nor the word-embedding table; an adapter
+ * over a narrow base equals the same adapter over its widening. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,85 +16,10 @@
 #include "../check_main.h"
 #include "../tmpdir.h"
 #include "arch.h"
+#include "deberta_internal.h"
 #include "gemm.h"
 #include "model_internal.h"
-#include "store_internal.h"
-
-typedef enum { AS_NARROW, AS_WIDENED } write_as;
-
-/* v rounded to bfloat16 (nearest, ties to even; the fixtures hold no NaN). */
-static uint16_t to_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-/* Float tensor t rounded to `dt` (FP16 or BF16): the narrow bits in *h
- * [numel] and their exact widening in *f [numel] (both malloc'd). */
-static void round_tensor(const er_st_tensor *t, er_dtype dt, uint16_t **h, float **f) {
-    *h = malloc((size_t)t->numel * sizeof **h);
-    *f = malloc((size_t)t->numel * sizeof **f);
-    ck_assert(*h && *f);
-    ck_assert_int_eq(er_st_to_f32(t, *f, NULL), ER_OK);
-    for (int64_t i = 0; i < t->numel; i++) {
-        (*h)[i] = dt == ER_DTYPE_FP16 ? er_f32_to_f16((*f)[i]) : to_bf16((*f)[i]);
-        (*f)[i] = dt == ER_DTYPE_FP16 ? er_f16_to_f32((*h)[i]) : er_bf16_to_f32((*h)[i]);
-    }
-}
-
-/* Appends tensor t's header entry at data offset *off and advances it. */
-static size_t header_entry(char *buf, size_t cap, const er_st_tensor *t, const char *dtype,
-                           size_t bytes, size_t *off) {
-    size_t n = (size_t)snprintf(buf, cap, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, dtype);
-    for (int d = 0; d < t->ndim; d++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-    n += (size_t)snprintf(buf + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", *off, *off + bytes);
-    *off += bytes;
-    return n;
-}
-
-/* dst = src with every float tensor rounded to dt, stored as dt (AS_NARROW)
- * or as its F32 widening (AS_WIDENED); other dtypes copied as they are. */
-static void write_rounded(const char *src, const char *dst, er_dtype dt, write_as as) {
-    er_st_file *f;
-    ck_assert_int_eq(er_st_open(src, &f, NULL), ER_OK);
-    const size_t n = er_st_count(f);
-    size_t cap = 256 + n * 512, len = 0, off = 0;
-    char *hdr = malloc(cap);
-    ck_assert_ptr_nonnull(hdr);
-    len += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        const er_st_tensor *t = er_st_at(f, i);
-        const bool fl = t->dtype != ER_DTYPE_OTHER;
-        const char *name = !fl ? t->dtype_name : as == AS_WIDENED ? "F32"
-                           : dt == ER_DTYPE_FP16 ? "F16" : "BF16";
-        size_t bytes = !fl ? t->nbytes : (size_t)t->numel * (as == AS_WIDENED ? 4 : 2);
-        len += header_entry(hdr + len, cap - len, t, name, bytes, &off);
-    }
-    len += (size_t)snprintf(hdr + len, cap - len, "}");
-    while (len % 8) hdr[len++] = ' ';
-    FILE *o = fopen(dst, "wb");
-    ck_assert_ptr_nonnull(o);
-    uint64_t hl = len; /* little-endian hosts, as the loader */
-    ck_assert(fwrite(&hl, 8, 1, o) == 1 && fwrite(hdr, 1, len, o) == len);
-    for (size_t i = 0; i < n; i++) {
-        const er_st_tensor *t = er_st_at(f, i);
-        if (t->dtype == ER_DTYPE_OTHER) {
-            ck_assert(fwrite(t->data, 1, t->nbytes, o) == t->nbytes);
-            continue;
-        }
-        uint16_t *h;
-        float *w;
-        round_tensor(t, dt, &h, &w);
-        const size_t k = (size_t)t->numel;
-        ck_assert(as == AS_WIDENED ? fwrite(w, 4, k, o) == k : fwrite(h, 2, k, o) == k);
-        free(h);
-        free(w);
-    }
-    ck_assert_int_eq(fclose(o), 0);
-    free(hdr);
-    er_st_free(f);
-}
+#include "narrow_copy.h"
 
 /* 4 sequences of 5..20 ids from a fixed seed, within the model's limits. */
 typedef struct {
@@ -148,26 +75,43 @@ static float *run(const er_model *m, const rbatch *r, size_t *n) {
     return out;
 }
 
-/* No widened fp32 copy of a layer weight stays with the model. */
+/* No widened fp32 copy of a layer weight (the fused rows' views included:
+ * the gate, ModernBERT's and the gated families' q/k/v), of DeBERTa's
+ * position projections, nor of the word-embedding table stays with the
+ * model. */
 static void check_layers_narrow(const er_model *m, const char *name) {
     for (int i = 0; i < m->cfg.num_layers; i++) {
         const er_layer_w *L = &m->layers[i];
-        const er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out};
-        for (int j = 0; j < 6; j++)
-            ck_assert_msg(!lins[j]->w && lins[j]->narrow && (lins[j]->packed || L->qkv.packed),
+        const er_lin *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->ffn_in, &L->ffn_out, &L->gate};
+        for (int j = 0; j < 7; j++) {
+            if (j == 6 && !L->gate.w && !L->gate.narrow) continue; /* no gate in this family */
+            const bool fused = j < 3 && L->qkv.packed;
+            ck_assert_msg(!lins[j]->w && lins[j]->narrow && (lins[j]->packed || fused),
                           "%s layer %d weight %d kept a widened copy", name, i, j);
+        }
+        if (m->deberta && m->deberta->layers) {
+            const er_deberta_layer *D = &m->deberta->layers[i];
+            ck_assert_msg(!D->pos_k.w && !D->pos_q.w, "%s layer %d: a widened position projection",
+                          name, i);
+        }
     }
+    ck_assert_msg(!m->word_emb && m->word_emb_narrow, "%s: widened word embeddings", name);
+    const er_lin *head[] = {&m->head_dense, &m->head_out}; /* the embedding head has none */
+    for (int j = 0; j < 2; j++)
+        ck_assert_msg(!head[j]->w && (!head[j]->narrow || head[j]->packed),
+                      "%s: head Linear %d kept a widened copy", name, j);
 }
 
-/* Loads the narrow and the widened directory in `mode`; outputs and lower
- * hash equal bit for bit.  Returns whether the narrow one kept its layers narrow. */
-static bool compare_dirs(const char *narrow, const char *wide, const char *name, er_compute mode) {
+/* Loads the narrow and the widened directory in `mode` (with p's base_dir:
+ * an adapter over each); outputs and lower hash equal bit for bit.  Returns
+ * whether the narrow one kept its layers narrow, its family in *arch. */
+static bool compare_with(const char *narrow, const char *wide, const char *name, er_compute mode,
+                         const er_model_params *pa, const er_model_params *pb, er_arch *arch) {
     er_model *a, *b;
     er_err e;
-    er_model_params p = er_model_default_params();
-    p.compute = mode;
-    ck_assert_msg(er_model_load(narrow, &p, &a, &e) == ER_OK, "%s", e.msg);
-    ck_assert_msg(er_model_load(wide, &p, &b, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(narrow, pa, &a, &e) == ER_OK, "%s", e.msg);
+    ck_assert_msg(er_model_load(wide, pb, &b, &e) == ER_OK, "%s", e.msg);
+    *arch = er_model_config(a)->arch;
     rbatch r;
     unsigned seed = 7u;
     for (const char *c = name; *c; c++) seed = seed * 31u + (unsigned char)*c;
@@ -187,6 +131,13 @@ static bool compare_dirs(const char *narrow, const char *wide, const char *name,
     return kept;
 }
 
+static bool compare_dirs(const char *narrow, const char *wide, const char *name, er_compute mode,
+                         er_arch *arch) {
+    er_model_params p = er_model_default_params();
+    p.compute = mode;
+    return compare_with(narrow, wide, name, mode, &p, &p, arch);
+}
+
 static bool is_file(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -199,25 +150,21 @@ static void every_golden(er_dtype dt) {
     const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
     DIR *d = opendir("tests/fixtures/models");
     ck_assert_ptr_nonnull(d);
-    int models = 0, kept = 0;
+    int models = 0, kept = 0, kept_by_arch[ER_ARCH_COUNT] = {0};
     for (const struct dirent *de; (de = readdir(d));) {
-        char src[512], ad[512], tmp[64], cmd[1400], nd[128], wd[128], nf[160], wf[160];
+        char src[512], ad[512], tmp[64], nd[128], wd[128];
         snprintf(src, sizeof src, "tests/fixtures/models/%s/model.safetensors", de->d_name);
         snprintf(ad, sizeof ad, "tests/fixtures/models/%s/adapter_config.json", de->d_name);
         if (de->d_name[0] == '.' || !is_file(src) || is_file(ad)) continue;
         er_test_mkdtemp(tmp, sizeof tmp, "narrow");
-        snprintf(nd, sizeof nd, "%s/n", tmp);
-        snprintf(wd, sizeof wd, "%s/w", tmp);
-        snprintf(cmd, sizeof cmd, "cp -r 'tests/fixtures/models/%s' %s && cp -r %s %s", de->d_name,
-                 nd, nd, wd);
-        ck_assert_int_eq(system(cmd), 0);
-        snprintf(nf, sizeof nf, "%s/model.safetensors", nd);
-        snprintf(wf, sizeof wf, "%s/model.safetensors", wd);
-        write_rounded(src, nf, dt, AS_NARROW);
-        write_rounded(src, wf, dt, AS_WIDENED);
-        for (int i = 0; i < 3; i++)
-            if (er_gemm_supports(kinds[i], NULL) || modes[i] == ER_COMPUTE_FP32)
-                kept += compare_dirs(nd, wd, de->d_name, modes[i]);
+        write_pair(de->d_name, dt, tmp, nd, wd, sizeof nd);
+        for (int i = 0; i < 3; i++) {
+            if (!er_gemm_supports(kinds[i], NULL) && modes[i] != ER_COMPUTE_FP32) continue;
+            er_arch arch;
+            const bool k = compare_dirs(nd, wd, de->d_name, modes[i], &arch);
+            kept += k;
+            kept_by_arch[arch] += k;
+        }
         models++;
         er_test_rmtree(tmp);
     }
@@ -225,7 +172,13 @@ static void every_golden(er_dtype dt) {
     fprintf(stderr, "  %s: %d models identical to their widening; %d loads kept the layer "
             "weights narrow\n", er_dtype_name(dt), models, kept);
     ck_assert_int_gt(models, 30);
-    if (er_gemm_supports(ER_GEMM_F32, NULL)) ck_assert_int_gt(kept, 20);
+    if (!er_gemm_supports(ER_GEMM_F32, NULL)) return; /* OpenBLAS: nothing packed, all widened */
+    ck_assert_int_gt(kept, 20);
+    const er_arch every[] = {ER_ARCH_BERT, ER_ARCH_DEBERTA, ER_ARCH_MODERNBERT, ER_ARCH_NOMIC_BERT,
+                             ER_ARCH_GTE, ER_ARCH_MPNET};
+    for (size_t i = 0; i < sizeof every / sizeof *every; i++)
+        ck_assert_msg(kept_by_arch[every[i]] > 0, "no %s golden kept its layers narrow",
+                      er_arch_get(every[i])->name);
 }
 
 START_TEST(f16_equals_its_widening) { every_golden(ER_DTYPE_FP16); }
@@ -234,25 +187,70 @@ END_TEST
 START_TEST(bf16_equals_its_widening) { every_golden(ER_DTYPE_BF16); }
 END_TEST
 
-/* A family whose layer forward reads float weights (DeBERTa's) keeps them
- * widened; BERT keeps them narrow exactly when its backend packs them, and
- * its word embeddings narrow always. */
+/* Every family keeps its F16 layer weights narrow exactly when its backend
+ * packs them, and its word embeddings narrow always (they are read a row at
+ * a time on any backend). */
 START_TEST(narrow_only_where_packed) {
-    er_model *m;
-    er_err e;
-    er_model_params p = er_model_default_params();
-    ck_assert_msg(er_model_load("tests/fixtures/models/bert-seqcls-f16", &p, &m, &e) == ER_OK,
-                  "%s", e.msg);
+    static const char *const models[] = {"bert-seqcls", "deberta-v3-seqcls", "deberta-v2-seqcls",
+                                         "modernbert-seqcls", "nomic-embed", "gte-seqcls"};
     const bool packs = er_gemm_supports(ER_GEMM_F32, NULL);
-    ck_assert_int_eq(er_model_keeps_narrow(m), packs);
-    ck_assert(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL);
-    /* the word-embedding table is read a row at a time on any backend */
-    ck_assert(m->word_emb == NULL && m->word_emb_narrow != NULL);
-    er_model_free(m);
-    ck_assert_msg(er_model_load("tests/fixtures/models/deberta-v3-seqcls", &p, &m, &e) == ER_OK,
-                  "%s", e.msg);
-    ck_assert(!er_model_keeps_narrow(m) && m->layers[0].o.w != NULL);
-    er_model_free(m);
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+        char tmp[64], nd[128], wd[128];
+        er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+        write_pair(models[i], ER_DTYPE_FP16, tmp, nd, wd, sizeof nd);
+        er_model *m;
+        er_err e;
+        er_model_params p = er_model_default_params();
+        ck_assert_msg(er_model_load(nd, &p, &m, &e) == ER_OK, "%s", e.msg);
+        ck_assert_int_eq(er_model_keeps_narrow(m), packs);
+        ck_assert_msg(packs ? m->layers[0].ffn_in.w == NULL : m->layers[0].ffn_in.w != NULL,
+                      "%s", models[i]);
+        ck_assert_msg(m->word_emb == NULL && m->word_emb_narrow != NULL, "%s", models[i]);
+        /* the fingerprint follows the numbers: the F32 golden the F16 copy
+         * was rounded from is another model (its widening is the same one) */
+        er_model *orig;
+        char od[256];
+        snprintf(od, sizeof od, "tests/fixtures/models/%s", models[i]);
+        ck_assert_msg(er_model_load(od, &p, &orig, &e) == ER_OK, "%s", e.msg);
+        ck_assert_msg(lower_hash(m) != lower_hash(orig), "%s: rounding kept the fingerprint",
+                      models[i]);
+        er_model_free(orig);
+        er_model_free(m);
+        er_test_rmtree(tmp);
+    }
+}
+END_TEST
+
+/* A LoRA adapter over an F16 base (DeBERTa with share_att_key: the merge
+ * changes query_proj / key_proj and so the relative tables; ModernBERT: the
+ * fused Wqkv / Wi rows) computes what it computes over the base's F32
+ * widening, merged and unmerged, in every mode this host runs: an adapter
+ * reads the base's float weights, so the base is widened under it. */
+START_TEST(lora_over_a_narrow_base) {
+    static const char *const pairs[][2] = {{"lora-deberta-v3-seqcls", "deberta-v3-seqcls"},
+                                           {"lora-modernbert-seqcls", "modernbert-seqcls"},
+                                           {"lora-gte-seqcls", "gte-seqcls"}};
+    const er_compute modes[] = {ER_COMPUTE_FP32, ER_COMPUTE_BF16, ER_COMPUTE_INT8};
+    const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        char tmp[64], nd[128], wd[128], ad[256];
+        er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+        write_pair(pairs[i][1], ER_DTYPE_BF16, tmp, nd, wd, sizeof nd);
+        snprintf(ad, sizeof ad, "tests/fixtures/models/%s", pairs[i][0]);
+        for (int mode = 0; mode < 3; mode++) {
+            if (!er_gemm_supports(kinds[mode], NULL) && modes[mode] != ER_COMPUTE_FP32) continue;
+            for (int merge = 0; merge < 2; merge++) {
+                er_model_params pa = er_model_default_params(), pb = pa;
+                pa.compute = pb.compute = modes[mode];
+                pa.lora_merge = pb.lora_merge = merge;
+                pa.base_dir = nd;
+                pb.base_dir = wd;
+                er_arch arch;
+                ck_assert(!compare_with(ad, ad, pairs[i][0], modes[mode], &pa, &pb, &arch));
+            }
+        }
+        er_test_rmtree(tmp);
+    }
 }
 END_TEST
 
@@ -263,6 +261,7 @@ static Suite *narrow_suite(void) {
     tcase_add_test(tc, f16_equals_its_widening);
     tcase_add_test(tc, bf16_equals_its_widening);
     tcase_add_test(tc, narrow_only_where_packed);
+    tcase_add_test(tc, lora_over_a_narrow_base);
     suite_add_tcase(s, tc);
     return s;
 }
