@@ -18,6 +18,7 @@
 #include <cblas.h>
 #include <stdbool.h>
 
+#include "att_kernels_avx2.h"
 #include "gemm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -220,6 +221,10 @@ void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows,
         qk_avx512(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
         return;
     }
+    if (er_gemm_backend_get() == ER_GEMM_AVX2) {
+        er_att_qk_avx2(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
+        return;
+    }
 #endif
     (void)kpack;
     qk_blas(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt);
@@ -230,6 +235,10 @@ void er_att_pv(const float *p, size_t ldp, const float *v, size_t ldv, int rows,
 #ifdef ER_ATT_X86
     if (use_avx512()) {
         pv_avx512(p, ldp, v, ldv, rows, cols, d, acc, ldacc);
+        return;
+    }
+    if (er_gemm_backend_get() == ER_GEMM_AVX2) {
+        er_att_pv_avx2(p, ldp, v, ldv, rows, cols, d, acc, ldacc);
         return;
     }
 #endif

@@ -16,7 +16,8 @@
  * ER_ATT_COLS tokens is one key block, i.e. an ordinary softmax.  Results do
  * not depend on the number of threads (each item is computed by one thread
  * in a fixed order).  The two GEMMs are er_att_qk / er_att_pv
- * (att_kernels.h: erserve's AVX-512 code, cblas without AVX-512F). */
+ * (att_kernels.h: erserve's AVX-512 or AVX2 code, cblas on the OpenBLAS
+ * backend). */
 #include "encoder_internal.h"
 
 #include <cblas.h>
@@ -153,7 +154,7 @@ void er_attention(er_ctx *x, const er_batch *b, const er_att_args *a) {
     /* Each team thread runs whole small GEMMs; where they are OpenBLAS's
      * (att_kernels.h), its threading inside them would only contend (see
      * er_ctx_params.n_threads). */
-    const bool blas = er_gemm_backend_get() != ER_GEMM_AVX512 && x->p.n_threads > 1;
+    const bool blas = er_gemm_backend_get() == ER_GEMM_OPENBLAS && x->p.n_threads > 1;
     int blas_threads = 1;
     if (blas) {
         blas_threads = openblas_get_num_threads();

@@ -46,7 +46,6 @@ static void choose(void) {
     const char *env = selected ? selected : getenv("ERSERVE_GEMM");
     bool want_blas = env && strcmp(env, "openblas") == 0;
     bool want_avx2 = env && strcmp(env, "avx2") == 0; /* the AVX2 kernels on any AVX2 host */
-    bool want_own = want_avx2 || (env && (!strcmp(env, "own") || !strcmp(env, "avx512")));
     bool avx512 = false, avx2 = er_gemm_avx2_cpu();
 #ifdef ER_GEMM_X86
     __builtin_cpu_init();
@@ -54,15 +53,16 @@ static void choose(void) {
     has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
     has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
-    /* auto on a host without AVX-512F stays on OpenBLAS: its Haswell kernels
-     * ran bert-base's forward 1.2-1.3x faster than the AVX2 ones here
-     * (core/GEMM.md); own / avx2 choose the AVX2 kernels, whose speed does
-     * not depend on OPENBLAS_CORETYPE */
+    /* auto on a host with AVX2+FMA but no AVX-512F takes the AVX2 kernels:
+     * as fast as OpenBLAS's Haswell kernels on bert-base (core/GEMM.md),
+     * independent of OPENBLAS_CORETYPE, and the same bits as the AVX-512
+     * kernels (one numerics class for the recycling store) */
     backend = want_blas ? ER_GEMM_OPENBLAS : avx512 && !want_avx2 ? ER_GEMM_AVX512
-              : avx2 && want_own ? ER_GEMM_AVX2 : ER_GEMM_OPENBLAS;
+              : avx2 ? ER_GEMM_AVX2 : ER_GEMM_OPENBLAS;
     if (backend == ER_GEMM_AVX2)
         snprintf(describe, sizeof describe, "gemm: erserve AVX2+FMA kernels on packed weights "
-                 "(fp32; bf16 and int8 refused: they need AVX-512) (chosen: %s)", env);
+                 "(fp32; bf16 and int8 refused: they need AVX-512) (%s)",
+                 want_avx2 ? "chosen: avx2" : "no AVX-512F");
     else if (backend == ER_GEMM_AVX512)
         snprintf(describe, sizeof describe, "gemm: erserve AVX-512F kernels on packed weights "
                  "(fp32; bf16 %s; int8 %s)", has_bf16 ? "with AVX512-BF16" : "refused: no AVX512-BF16",
@@ -70,8 +70,7 @@ static void choose(void) {
     else
         snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
                  want_blas ? (selected ? "chosen: openblas" : "ERSERVE_GEMM=openblas")
-                 : avx2 ? "no AVX-512F; --gemm own runs erserve's AVX2 kernels"
-                        : "this CPU has neither AVX-512F nor AVX2+FMA");
+                 : "this CPU has neither AVX-512F nor AVX2+FMA");
 }
 
 er_status er_gemm_select(const char *name, er_err *err) {

@@ -8,10 +8,11 @@
  *    sgemm and matmul primitives malloc on every call, so they cannot sit on
  *    a no-allocation hot path); bias and activation run in the epilogue on
  *    the tile still in registers; threads are the caller's er_par team.
- *  - ER_GEMM_AVX2: erserve's AVX2 + FMA fp32 kernels (gemm_avx2.c) on the
- *    same packed layout, for hosts with AVX2 and FMA but no AVX-512F (AMD
- *    Zen 2/3, older Intel) when chosen ("own" or "avx2"), so fp32 does not
- *    depend on OPENBLAS_CORETYPE there either; bf16 and int8 are refused.
+ *  - ER_GEMM_AVX2: erserve's AVX2 + FMA fp32 kernels (gemm_avx2.c, and
+ *    att_kernels_avx2.c for attention) on the same packed layout, for hosts
+ *    with AVX2 and FMA but no AVX-512F (AMD Zen 2/3, Intel Haswell to Comet
+ *    Lake), so fp32 does not depend on OPENBLAS_CORETYPE there either; the
+ *    same bits as the AVX-512 kernels; bf16 and int8 are refused.
  *  - ER_GEMM_OPENBLAS: cblas_sgemm on the weights as stored, then one pass
  *    for bias (+ act): hosts with neither, non-x86 builds, or chosen.
  *
@@ -32,12 +33,14 @@ typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512, ER_GEMM_AVX2 } er_gemm_backend;
 
 /* The process's backend, fixed at first use: er_gemm_select's choice, else
  * ERSERVE_GEMM=auto|own|avx2|openblas (default auto: AVX-512 where the CPU
- * has AVX-512F, else OpenBLAS; own: AVX-512, else AVX2 where the CPU has
- * AVX2 and FMA; avx2 forces the AVX2 kernels on any AVX2 host). */
+ * has AVX-512F, else AVX2 where it has AVX2 and FMA, else OpenBLAS; own:
+ * the same, but a CPU with neither is refused by er_gemm_select; avx2
+ * forces the AVX2 kernels on any AVX2 host). */
 er_gemm_backend er_gemm_backend_get(void);
 
 /* Chooses the backend, overriding ERSERVE_GEMM: "auto" (the AVX-512 kernels
- * where the CPU has AVX-512F, else OpenBLAS), "own" (or "avx512": erserve's
+ * where the CPU has AVX-512F, else the AVX2 ones where it has AVX2 and FMA,
+ * else OpenBLAS), "own" (or "avx512": erserve's
  * AVX-512 kernels, else its AVX2 ones; ER_ERR_UNSUPPORTED naming the
  * missing features where the CPU has neither), "avx2" (the AVX2 kernels
  * even on an AVX-512 host) or "openblas".  Call once, at start-up, before anything

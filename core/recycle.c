@@ -1,5 +1,6 @@
 /* Task sets: loading, lower-stack fingerprints and sharing.  The forward
  * pass with the store is in recycle_run.c. */
+#include <cblas.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "arch.h"
 #include "er_log.h"
 #include "er_util.h"
+#include "gemm.h"
 #include "recycle_internal.h"
 
 er_taskset_params er_taskset_default_params(void) {
@@ -59,20 +61,69 @@ static void config_bytes(const er_config *c, int cut, char *buf, size_t n) {
     if (a->lower_config && used + 1 < n) a->lower_config(c, buf + used, n - used);
 }
 
+/* Whether the family's lower layers make OpenBLAS calls of their own
+ * whatever the GEMM backend: DeBERTa's relative-position projections
+ * (c2p / p2c scores) and its convolution run on cblas_sgemm
+ * (deberta_attention.c), so their bits follow OpenBLAS's kernel choice. */
+static bool lower_calls_openblas(const er_config *c) { return c->arch == ER_ARCH_DEBERTA; }
+
+void er_numerics_class(er_gemm_backend b, const er_config *c, char *buf, size_t n) {
+    bool own = false;
+    /* No default: a new backend (oneDNN, branch h-onednn) does not compile
+     * until it names its class here.  Its JIT kernels sum in their own
+     * order, so it gets a class of its own ("onednn-<isa>" or so), never
+     * "own" nor OpenBLAS's. */
+    switch (b) {
+    case ER_GEMM_AVX512: /* one FMA chain per element in k order, the same */
+    case ER_GEMM_AVX2:   /* reduction blocks: bit for bit equal (test_gemm) */
+        own = true;
+        break;
+    case ER_GEMM_OPENBLAS: break;
+    }
+    if (own && !lower_calls_openblas(c)) {
+        buf[0] = '\0'; /* fingerprints of the own kernels are those of before */
+        return;
+    }
+    /* OpenBLAS's sums depend on the kernel set it picked (CPU model or
+     * OPENBLAS_CORETYPE) and on its version: "OpenBLAS 0.3.21 ..." is the
+     * start of its run-time configuration line */
+    const char *cfg = openblas_get_config(), *ver = strchr(cfg, ' ');
+    const int vlen = ver ? (int)strcspn(ver + 1, " ") : 0;
+    snprintf(buf, n, " numerics=%s openblas=%s/%.*s", own ? "own" : "openblas",
+             openblas_get_corename(), vlen, ver ? ver + 1 : "");
+}
+
 /* config_bytes plus the compute mode (bf16 activations differ from fp32
- * ones); fp32 adds nothing, so fp32 fingerprints are those of before. */
-static void lower_bytes(const er_model *m, int cut, char *buf, size_t n) {
+ * ones; fp32 adds nothing) and the numerics class of backend b
+ * (er_numerics_class), so fp32 fingerprints on the own kernels are those of
+ * before. */
+static void lower_bytes(const er_model *m, int cut, er_gemm_backend b, char *buf, size_t n) {
     config_bytes(er_model_config(m), cut, buf, n);
     size_t used = strlen(buf);
     if (er_model_compute(m) != ER_COMPUTE_FP32 && used + 1 < n)
         snprintf(buf + used, n - used, " compute=%s", er_compute_name(er_model_compute(m)));
+    used = strlen(buf);
+    if (used + 1 < n) er_numerics_class(b, er_model_config(m), buf + used, n - used);
 }
+
+static er_status fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
+                                er_fp_tensor **tensors, int *n_tensors, er_err *err);
 
 er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
                          int *n_tensors, er_err *err) {
+    return fingerprint_on(m, cut, er_gemm_backend_get(), fp, tensors, n_tensors, err);
+}
+
+er_status er_fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
+                            er_err *err) {
+    return fingerprint_on(m, cut, b, fp, NULL, NULL, err);
+}
+
+static er_status fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
+                                er_fp_tensor **tensors, int *n_tensors, er_err *err) {
     fp_ctx f = {0};
     char cfg[1024];
-    lower_bytes(m, cut, cfg, sizeof cfg);
+    lower_bytes(m, cut, b, cfg, sizeof cfg);
     crypto_generichash_init(&f.all, NULL, 0, 32);
     crypto_generichash_update(&f.all, (const uint8_t *)cfg, strlen(cfg));
     er_status st = er_model_visit_lower(m, cut, fp_visit, &f, err);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "gemm.h"
 #include "recycle.h"
 
 /* Slots for tasks (and stacks) a set holds over its life, added ones
@@ -86,5 +87,19 @@ void er_taskset_free_tokenizers(er_taskset *ts);
  * per-tensor hashes (caller frees).  Needs a fully loaded model. */
 er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
                          int *n_tensors, er_err *err);
+
+/* The "numerics class" of a lower stack of config c run on GEMM backend b,
+ * as the text the fingerprint hashes (buf, n bytes, always terminated):
+ * empty for erserve's own kernels (AVX-512 and AVX2 give the same bits, so
+ * hosts of either kind share a store or a memcached tier), OpenBLAS's
+ * kernel set and version where OpenBLAS computes any of it (the OpenBLAS
+ * backend; DeBERTa's relative-position terms on any backend).  A store hit
+ * is thus served only to a process that would compute the same bits. */
+void er_numerics_class(er_gemm_backend b, const er_config *c, char *buf, size_t n);
+
+/* er_fingerprint (without the per-tensor hashes) as a process on backend b
+ * would compute it: the key a host of another kind uses (tests). */
+er_status er_fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
+                            er_err *err);
 
 #endif

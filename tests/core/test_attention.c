@@ -11,8 +11,10 @@
 
 #include "../check_main.h"
 #include "att_kernels.h"
+#include "att_kernels_avx2.h"
 #include "encoder_internal.h"
 #include "gemm.h"
+#include "gemm_avx2.h"
 
 #include <cblas.h>
 
@@ -215,9 +217,12 @@ done:
 }
 
 START_TEST(kernels_match_reference_odd_shapes) {
-    if (er_gemm_backend_get() != ER_GEMM_AVX512)
-        printf("attention kernels: GEMM backend OpenBLAS (no AVX-512F, or ERSERVE_GEMM=openblas): "
-               "checking the cblas fallback\n");
+    if (er_gemm_backend_get() == ER_GEMM_AVX2)
+        printf("attention kernels: GEMM backend AVX2 (no AVX-512F, or ERSERVE_GEMM=avx2): "
+               "checking the AVX2 kernels\n");
+    else if (er_gemm_backend_get() == ER_GEMM_OPENBLAS)
+        printf("attention kernels: GEMM backend OpenBLAS (ERSERVE_GEMM=openblas, or a CPU without "
+               "AVX2+FMA): checking the cblas fallback\n");
     const int rows[] = {1, 5, 12, 13, 100, 128}, cols[] = {1, 17, 32, 33, 100, 512};
     const int dims[] = {1, 7, 16, 24, 32, 33, 48, 64, 80, 96, 100, 128};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -259,6 +264,37 @@ START_TEST(rope_matches_formula) {
 }
 END_TEST
 
+/* The AVX2 kernels give the AVX-512 kernels' bits (one numerics class for
+ * the recycling store): scores and context on odd shapes, both ways. */
+START_TEST(avx2_equals_avx512_bits) {
+    if (er_gemm_backend_get() != ER_GEMM_AVX512 || !er_gemm_avx2_cpu())
+        ER_SKIP("needs the AVX-512 backend and AVX2+FMA (%s)", er_gemm_describe());
+    const int rows[] = {1, 7, 8, 13, 128}, cols[] = {1, 17, 33, 100}, dims[] = {1, 7, 16, 33, 64, 80};
+    const int ld = 3 * 128 + 5;
+    float *q = malloc(sizeof(float) * 128 * ld), *k = malloc(sizeof(float) * 128 * ld);
+    float *t = malloc(sizeof(float) * 128 * 100), *t2 = malloc(sizeof(float) * 128 * 100);
+    float *acc = malloc(sizeof(float) * 128 * 80), *acc2 = malloc(sizeof(float) * 128 * 80);
+    float *kpack = malloc(sizeof(float) * ER_ATT_PANEL * 80);
+    for (int i = 0; i < 128 * ld; i++) {
+        q[i] = (float)rand() / RAND_MAX - 0.5f;
+        k[i] = (float)rand() / RAND_MAX - 0.5f;
+    }
+    for (size_t a = 0; a < 5; a++)
+        for (size_t b = 0; b < 4; b++)
+            for (size_t c = 0; c < 6; c++) {
+                const int r = rows[a], n = cols[b], d = dims[c];
+                er_att_qk(q, ld, k, ld, r, n, d, 0.125f, t, (size_t)n, kpack);
+                er_att_qk_avx2(q, ld, k, ld, r, n, d, 0.125f, t2, (size_t)n, kpack);
+                ck_assert_msg(!memcmp(t, t2, sizeof(float) * r * n), "qk %dx%dx%d", r, n, d);
+                for (int i = 0; i < r * d; i++) acc[i] = acc2[i] = q[i];
+                er_att_pv(t, (size_t)n, k, ld, r, n, d, acc, (size_t)d);
+                er_att_pv_avx2(t, (size_t)n, k, ld, r, n, d, acc2, (size_t)d);
+                ck_assert_msg(!memcmp(acc, acc2, sizeof(float) * r * d), "pv %dx%dx%d", r, n, d);
+            }
+    free(q); free(k); free(t); free(t2); free(acc); free(acc2); free(kpack);
+}
+END_TEST
+
 static Suite *attention_suite(void) {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("tiled");
@@ -272,6 +308,7 @@ static Suite *attention_suite(void) {
     tcase_set_timeout(kc, 120);
     tcase_add_test(kc, odd_head_dims_match_reference);
     tcase_add_test(kc, kernels_match_reference_odd_shapes);
+    tcase_add_test(kc, avx2_equals_avx512_bits);
     suite_add_tcase(s, kc);
     return s;
 }

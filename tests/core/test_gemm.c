@@ -10,6 +10,7 @@
 
 #include "../check_main.h"
 #include "gemm.h"
+#include "gemm_avx2.h"
 #include "kernels.h"
 
 static unsigned rng = 12345;
@@ -310,6 +311,35 @@ START_TEST(int8_matches_quantised_reference) {
 }
 END_TEST
 
+/* The AVX2 kernels compute the AVX-512 kernels' bits (the recycling store
+ * shares one numerics class between the two, core/STORE.md): same inputs
+ * through er_gemm_packed on the AVX-512 backend and er_gemm_avx2_range,
+ * every epilogue, tails of rows, columns and reduction, a reduction in two
+ * blocks, more rows than one block. */
+START_TEST(avx2_equals_avx512_bits) {
+    if (er_gemm_backend_get() != ER_GEMM_AVX512 || !er_gemm_avx2_cpu())
+        ER_SKIP("needs the AVX-512 backend and AVX2+FMA (%s)", er_gemm_describe());
+    static const int shapes[][3] = {{1, 1, 1}, {7, 33, 17}, {13, 768, 96}, {38, 300, 70},
+                                    {300, 64, 40}, {7, 3100, 40}, {5, 4100, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *y2 = malloc((size_t)n * out * sizeof *y2);
+        float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+        er_gemm_pack(ER_GEMM_F32, W, out, in, p);
+        for (int a = ER_EPI_NONE; a <= ER_EPI_RELU; a++) {
+            er_gemm_out o = {.dst = {y}, .seg = out}, o2 = {.dst = {y2}, .seg = out};
+            er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, b, (er_epi)a, &o);
+            er_gemm_avx2_range(x, n, in, p, out, 0, (out + 31) / 32, b, (er_epi)a, &o2);
+            ck_assert_msg(memcmp(y, y2, (size_t)n * out * sizeof *y) == 0,
+                          "%dx%dx%d, epilogue %d: the AVX2 kernels' bits differ", n, in, out, a);
+        }
+        free(x); free(W); free(b); free(y); free(y2); free(p);
+    }
+}
+END_TEST
+
 START_TEST(describes_backend) {
     const char *d = er_gemm_describe();
     const er_gemm_backend be = er_gemm_backend_get();
@@ -336,6 +366,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, bf16_chain_through_xbf16_equals_plain);
     tcase_add_test(tc, int8_matches_quantised_reference);
     tcase_add_test(tc, describes_backend);
+    tcase_add_test(tc, avx2_equals_avx512_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,8 @@
 #include "er_log.h"
 #include "log_capture.h"
 #include "recycle.h"
+#include "recycle_internal.h"
+#include "store.h"
 
 /* Head error bounds for fp16 / int8 storage, relative to the largest |logit|
  * (or embedding component) of the case, measured on every golden (see
@@ -539,6 +541,64 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+/* The store key covers the numerics class (recycle.c): the own AVX-512 and
+ * AVX2 kernels compute the same bits (test_gemm, test_attention,
+ * tests/gemm_avx2.sh) and share keys; OpenBLAS's sums differ, so a host on
+ * OpenBLAS and one on the own kernels get different keys for the same
+ * tokens, and a shared tier never serves one the other's activations.
+ * DeBERTa's lower layers call OpenBLAS on any backend: its class names
+ * OpenBLAS's kernel set even on the own kernels. */
+static void fingerprints_on(const char *model, uint8_t own512[32], uint8_t avx2[32],
+                            uint8_t blas[32]) {
+    char mdir[128];
+    snprintf(mdir, sizeof mdir, "tests/fixtures/models/%s", model);
+    er_model *m = NULL;
+    er_err err;
+    ck_assert_msg(er_model_load(mdir, NULL, &m, &err) == ER_OK, "%s", err.msg);
+    ck_assert_int_eq(er_fingerprint_on(m, 1, ER_GEMM_AVX512, own512, &err), ER_OK);
+    ck_assert_int_eq(er_fingerprint_on(m, 1, ER_GEMM_AVX2, avx2, &err), ER_OK);
+    ck_assert_int_eq(er_fingerprint_on(m, 1, ER_GEMM_OPENBLAS, blas, &err), ER_OK);
+    uint8_t here[32], here_on[32];
+    ck_assert_int_eq(er_fingerprint(m, 1, here, NULL, NULL, &err), ER_OK);
+    ck_assert_int_eq(er_fingerprint_on(m, 1, er_gemm_backend_get(), here_on, &err), ER_OK);
+    ck_assert_mem_eq(here, here_on, 32); /* this process's key is its backend's */
+    er_model_free(m);
+}
+
+START_TEST(test_numerics_class_in_key) {
+    static const char *const families[] = {"bert-seqcls", "deberta-v2-seqcls"};
+    const int32_t ids[4] = {101, 2023, 2003, 102};
+    for (int i = 0; i < 2; i++) {
+        uint8_t own512[32], avx2[32], blas[32];
+        fingerprints_on(families[i], own512, avx2, blas);
+        ck_assert_mem_eq(own512, avx2, 32);
+        ck_assert_msg(memcmp(own512, blas, 32) != 0, "%s: OpenBLAS shares the own kernels' "
+                      "fingerprint", families[i]);
+        uint8_t k_own[ER_STORE_KEY_BYTES], k_avx2[ER_STORE_KEY_BYTES], k_blas[ER_STORE_KEY_BYTES];
+        er_store_key(own512, 1, 4, ids, NULL, 0, k_own);
+        er_store_key(avx2, 1, 4, ids, NULL, 0, k_avx2);
+        er_store_key(blas, 1, 4, ids, NULL, 0, k_blas);
+        ck_assert_mem_eq(k_own, k_avx2, ER_STORE_KEY_BYTES);
+        ck_assert_int_ne(memcmp(k_own, k_blas, ER_STORE_KEY_BYTES), 0);
+    }
+    /* the class text: empty for BERT on the own kernels (fingerprints as
+     * before), OpenBLAS's kernel set where it computes */
+    er_model *m = NULL;
+    er_err err;
+    ck_assert_int_eq(er_model_load("tests/fixtures/models/bert-seqcls", NULL, &m, &err), ER_OK);
+    char own[128], blas[128];
+    er_numerics_class(ER_GEMM_AVX2, er_model_config(m), own, sizeof own);
+    er_numerics_class(ER_GEMM_OPENBLAS, er_model_config(m), blas, sizeof blas);
+    ck_assert_str_eq(own, "");
+    ck_assert_msg(strstr(blas, "numerics=openblas openblas=") != NULL, "%s", blas);
+    er_model_free(m);
+    ck_assert_int_eq(er_model_load("tests/fixtures/models/deberta-v2-seqcls", NULL, &m, &err), ER_OK);
+    er_numerics_class(ER_GEMM_AVX512, er_model_config(m), own, sizeof own);
+    ck_assert_msg(strstr(own, "numerics=own openblas=") != NULL, "%s", own);
+    er_model_free(m);
+}
+END_TEST
+
 START_TEST(test_threads) {
     mk_dir();
     const char *base = "tests/fixtures/models/bert-seqcls";
@@ -590,6 +650,7 @@ static Suite *recycle_suite(void) {
     tcase_add_test(tc, test_long_input_alone);
     tcase_add_test(tc, test_long_value_fits_queue);
     tcase_add_test(tc, test_no_store_and_errors);
+    tcase_add_test(tc, test_numerics_class_in_key);
     tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);
     return s;
