@@ -26,6 +26,15 @@ WARN     := -Wall -Wextra -Wcast-qual -Wshadow -Wmissing-prototypes -Werror -Wno
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -pthread $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS  += $(SAN_FLAGS) -pthread
 LDLIBS   += $(PKG_LIBS) -lm
+# oneDNN (Debian libdnnl-dev, deploy/install-deps.sh): the opt-in `--gemm onednn`
+# backend (core/gemm_dnnl.c).  Built where $(CC) finds its header; without it
+# that backend reports that this build has none.  libgomp: oneDNN's threading
+# runtime, whose team erserve pins to one thread per calling thread.
+HAVE_DNNL := $(shell echo '\#include <oneapi/dnnl/dnnl.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+ifeq ($(HAVE_DNNL),1)
+CFLAGS   += -DER_HAVE_DNNL
+LDLIBS   += -ldnnl -lgomp
+endif
 
 # Layers, enforced by include paths: core sees only core; proto sees proto
 # and core (its error type and kernels); the server sees all three; the tools
