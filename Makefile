@@ -139,7 +139,7 @@ test: deps
 test-run: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN) $(FUZZ_BIN)
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) \
 	  tests/cluster/check_deploy.sh tests/cluster/cluster_test.sh tests/cross_aarch64.sh \
-	  tests/gemm_avx2.sh $(FUZZ_BIN)
+	  tests/gemm_avx2.sh tests/gemm_onednn.sh $(FUZZ_BIN)
 
 # The aarch64 build: every core/, proto/, server/ and tools/ source through
 # aarch64-linux-gnu-gcc into $(BUILD)/aarch64, linked where the arm64 -dev
