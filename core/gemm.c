@@ -37,7 +37,7 @@
 #endif
 
 static er_gemm_backend backend;
-static bool has_bf16, has_vnni;
+static bool has_bf16, has_vnni, has_avx512;
 static char describe[400];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -63,6 +63,7 @@ static void choose(void) {
 #ifdef ER_GEMM_X86
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f");
+    has_avx512 = avx512;
     has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
     has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
@@ -116,6 +117,11 @@ er_status er_gemm_select(const char *name, er_err *err) {
                            : "GEMM backend own: erserve's kernels need AVX-512F or AVX2+FMA (%s)",
                       describe);
     return ER_OK;
+}
+
+bool er_gemm_attention_own(void) {
+    pthread_once(&once, choose);
+    return backend == ER_GEMM_AVX512 || (backend == ER_GEMM_ONEDNN && has_avx512);
 }
 
 er_gemm_backend er_gemm_backend_get(void) {

@@ -57,6 +57,11 @@ er_gemm_backend er_gemm_backend_get(void);
  * another name.  Not thread-safe against concurrent first use. */
 er_status er_gemm_select(const char *name, er_err *err);
 
+/* Whether attention's small GEMMs (att_kernels.h) run on erserve's AVX-512
+ * code: on the AVX-512 backend, and on the onednn one where the CPU has
+ * AVX-512F (oneDNN serves the weight GEMMs only); else on OpenBLAS. */
+bool er_gemm_attention_own(void);
+
 /* One line for the start-up log: the backend and the ISA it runs. */
 const char *er_gemm_describe(void);
 
