@@ -34,7 +34,6 @@ int posix_memalign(void **p, size_t al, size_t n) {
     return *p ? 0 : 12; /* ENOMEM */
 }
 void *aligned_alloc(size_t al, size_t n) { n_alloc += counting; return __libc_memalign(al, n); }
-#endif
 
 /* Allocations on this thread of one oneDNN primitive execution (a 32-row
  * block of a [64, 64] GEMM: one execute), after a first call has made the
@@ -60,6 +59,7 @@ static long onednn_allocs_per_execute(void) {
     if (er_gemm_backend_get() == ER_GEMM_ONEDNN)                                                  \
     ER_SKIP("oneDNN allocates %ld times per execute (measured), so a forward on --gemm onednn "   \
             "does (core/GEMM.md)", onednn_allocs_per_execute())
+#endif
 
 /* BERT's forward, and MPNet's with its relative-bias callback. */
 static const char *const MODELS[] = {"tests/fixtures/models/bert-seqcls",
