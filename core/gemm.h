@@ -83,7 +83,7 @@ typedef enum { ER_EPI_NONE, ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU } er_epi;
 /* Whether the backend can pack and run a [out, in] weight of `kind`,
  * preparing what it needs (onednn: the shape's matmul primitives, made once
  * per process); ER_OK, or ER_ERR_UNSUPPORTED naming the shape and the
- * library's refusal.  Call before er_gemm_packed_bytes where a failure must
+ * library's refusal (ER_ERR_INVALID_ARG: a dimension below 1).  Call before er_gemm_packed_bytes where a failure must
  * be an error (model loading); the own kernels and OpenBLAS always ER_OK. */
 er_status er_gemm_prepare(er_gemm_kind kind, int out, int in, er_err *err);
 

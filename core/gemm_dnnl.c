@@ -404,6 +404,8 @@ const char *er_dnnl_describe(void) { return describe; }
 er_status er_dnnl_prepare(int out, int in, er_err *err) {
     er_status st0 = er_dnnl_init(err);
     if (st0 != ER_OK) return st0;
+    if (out < 1 || in < 1)
+        return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend onednn: a [%d, %d] weight", out, in);
     dnnl_status_t st;
     if (shape_get(out, in, &st)) return ER_OK;
     return er_set(err, ER_ERR_UNSUPPORTED, "GEMM backend onednn: oneDNN refused a [%d, %d] fp32 "

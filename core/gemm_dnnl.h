@@ -44,8 +44,9 @@ er_status er_dnnl_init(er_err *err);
  * ISA avx512_core_bf16").  Valid after er_dnnl_init succeeded. */
 const char *er_dnnl_describe(void);
 
-/* Creates (once) the primitives of weight shape [out, in]: ER_OK, or
- * ER_ERR_UNSUPPORTED naming the shape and oneDNN's status.  Thread-safe. */
+/* Creates (once) the primitives of weight shape [out, in]: ER_OK,
+ * ER_ERR_INVALID_ARG for a dimension below 1, or ER_ERR_UNSUPPORTED naming
+ * the shape and oneDNN's status.  Thread-safe. */
 er_status er_dnnl_prepare(int out, int in, er_err *err);
 
 /* Bytes of a packed [out, in] weight (its primitives' weight layout plus
