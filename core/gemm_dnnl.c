@@ -172,7 +172,7 @@ typedef struct {
     dnnl_stream_t stream;
     bound_prim *b; /* [n] one per primitive this thread has run */
     int n, cap;
-    float *xpad, *ypad; /* [rows, in], [rows, out]: a padded or split block */
+    void *xpad, *ypad;  /* floats [rows, in], [rows, out]: a padded or split block */
     size_t xpad_n, ypad_n;
     void *scratch;      /* the user scratchpad of every primitive this thread runs */
     size_t scratch_n;
@@ -334,12 +334,12 @@ static void block_item(void *arg, int item, int thread) {
     thread_state *t = state_get();
     const float *x = j->x + (size_t)r0 * s->in; // [rows, in]
     if (pad) {
-        float *xp = grow((void **)&t->xpad, &t->xpad_n, (size_t)R * s->in * sizeof(float));
+        float *xp = grow(&t->xpad, &t->xpad_n, (size_t)R * s->in * sizeof(float)); // [R, in]
         memcpy(xp, x, (size_t)rows * s->in * sizeof *xp);
         memset(xp + (size_t)rows * s->in, 0, (size_t)(R - rows) * s->in * sizeof *xp);
         x = xp;
     }
-    float *y = pad || split ? grow((void **)&t->ypad, &t->ypad_n, (size_t)R * s->out * sizeof(float))
+    float *y = pad || split ? grow(&t->ypad, &t->ypad_n, (size_t)R * s->out * sizeof(float))
                             : j->y->dst[0] + (size_t)r0 * s->out; // [R, out]
     const int act = j->act == ER_EPI_GELU ? ACT_GELU : ACT_NONE;
     execute(t, s, cls, act, x, j->w, j->bias ? j->bias : s->zeros, y);
