@@ -119,6 +119,11 @@ er_status er_gemm_select(const char *name, er_err *err) {
     return ER_OK;
 }
 
+bool er_gemm_rows_independent(void) {
+    pthread_once(&once, choose);
+    return backend == ER_GEMM_ONEDNN ? er_dnnl_rows_independent() : backend != ER_GEMM_OPENBLAS;
+}
+
 bool er_gemm_attention_own(void) {
     pthread_once(&once, choose);
     return backend == ER_GEMM_AVX512 || (backend == ER_GEMM_ONEDNN && has_avx512);

@@ -62,6 +62,15 @@ er_status er_gemm_select(const char *name, er_err *err);
  * AVX-512F (oneDNN serves the weight GEMMs only); else on OpenBLAS. */
 bool er_gemm_attention_own(void);
 
+/* Whether a row's result is the same bits whatever the other rows of the
+ * call and its place among them (recycling: a hit served in another batch
+ * equals a miss there).  The own kernels: always.  onednn: where oneDNN runs
+ * its brgemm kernels (AVX-512 hosts; checked by test_gemm), not on its
+ * gemm:jit path (AVX2), whose rows depend on their place in the block.
+ * OpenBLAS: not promised.  Every backend gives the same bits for the same
+ * call whatever the thread count. */
+bool er_gemm_rows_independent(void);
+
 /* One line for the start-up log: the backend and the ISA it runs. */
 const char *er_gemm_describe(void);
 

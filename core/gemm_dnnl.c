@@ -51,6 +51,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static er_err init_err;
 static er_status init_st;
 static pthread_key_t state_key;
+static bool brgemm; /* the probe primitive's implementation is brgemm */
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {
     switch (isa) {
@@ -386,6 +387,7 @@ static void init_once_fn(void) {
     const_dnnl_primitive_desc_t pd;
     if (dnnl_primitive_get_primitive_desc(probe->prim[0][ACT_NONE], &pd) == dnnl_success)
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    brgemm = strncmp(impl, "brg", 3) == 0;
     const dnnl_version_t *v = dnnl_version();
     snprintf(describe, sizeof describe, "oneDNN %d.%d.%d (%s) matmul %s, ISA %s", v->major, v->minor,
              v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP, pinned to 1 thread per caller"
@@ -400,6 +402,8 @@ er_status er_dnnl_init(er_err *err) {
 }
 
 const char *er_dnnl_describe(void) { return describe; }
+
+bool er_dnnl_rows_independent(void) { return brgemm; }
 
 er_status er_dnnl_prepare(int out, int in, er_err *err) {
     er_status st0 = er_dnnl_init(err);
@@ -461,6 +465,8 @@ er_status er_dnnl_init(er_err *err) {
 }
 
 const char *er_dnnl_describe(void) { return "no oneDNN in this build"; }
+
+bool er_dnnl_rows_independent(void) { return false; }
 
 er_status er_dnnl_prepare(int out, int in, er_err *err) {
     (void)out;

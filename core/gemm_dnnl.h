@@ -44,6 +44,12 @@ er_status er_dnnl_init(er_err *err);
  * ISA avx512_core_bf16").  Valid after er_dnnl_init succeeded. */
 const char *er_dnnl_describe(void);
 
+/* Whether oneDNN runs its brgemm kernels here (impl "brg:..."), whose rows
+ * are the same bits whatever block and place they are computed in (measured
+ * on AVX-512, checked by test_gemm); its gemm:jit path (AVX2) is not.
+ * Valid after er_dnnl_init succeeded. */
+bool er_dnnl_rows_independent(void);
+
 /* Creates (once) the primitives of weight shape [out, in]: ER_OK,
  * ER_ERR_INVALID_ARG for a dimension below 1, or ER_ERR_UNSUPPORTED naming
  * the shape and oneDNN's status.  Thread-safe. */
