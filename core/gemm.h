@@ -23,9 +23,9 @@
  * Every output element is the same sum in the same order whatever the row
  * count, the row's position in the batch and the number of threads, so a
  * sequence's activations do not depend on what it was batched with
- * (recycling: a hit equals a miss bit for bit).  The onednn backend promises
- * the same for a given batch (the same rows in the same call: the same
- * bits); test_gemm checks what it gives across batches on the host. */
+ * (recycling: a hit equals a miss bit for bit).  The onednn backend gives
+ * the same bits for the same call whatever the thread count, and across
+ * batches only where oneDNN runs its brgemm kernels (er_gemm_rows_independent). */
 #ifndef ER_GEMM_H
 #define ER_GEMM_H
 
