@@ -9,7 +9,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config \
       libopenblas-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libutf8proc-dev libsodium-dev libonig-dev \
-      libmemcached-dev \
+      libmemcached-dev libdnnl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -23,7 +23,7 @@ RUN make -j"$(nproc)" build/bin/erserve build/bin/erserve-cache build/bin/erserv
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopenblas0-pthread libmicrohttpd12 liblmdb0 \
-      libjansson4 libutf8proc2 libsodium23 libonig5 libmemcached11 curl ca-certificates \
+      libjansson4 libutf8proc2 libsodium23 libonig5 libmemcached11 libdnnl2 libgomp1 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin erserve \
  && mkdir -p /models /store && chown erserve:erserve /store

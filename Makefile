@@ -27,6 +27,15 @@ WARN     := -Wall -Wextra -Wcast-qual -Wshadow -Wmissing-prototypes -Werror -Wno
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -fno-math-errno -pthread $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS  += $(SAN_FLAGS) -pthread
 LDLIBS   += $(PKG_LIBS) -lm
+# oneDNN (Debian libdnnl-dev, deploy/install-deps.sh): the opt-in `--gemm onednn`
+# backend (core/gemm_dnnl.c).  Built where $(CC) finds its header; without it
+# that backend reports that this build has none.  libgomp: oneDNN's threading
+# runtime, whose team erserve pins to one thread per calling thread.
+HAVE_DNNL := $(shell echo '\#include <oneapi/dnnl/dnnl.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+ifeq ($(HAVE_DNNL),1)
+CFLAGS   += -DER_HAVE_DNNL
+LDLIBS   += -ldnnl -lgomp
+endif
 
 # Layers, enforced by include paths: core sees only core; proto sees proto
 # and core (its error type and kernels); the server sees all three; the tools
@@ -135,7 +144,7 @@ test-build: $(BINS) $(TEST_BIN) $(BENCH_BIN) $(CHAOS_BIN) $(FUZZ_BIN)
 test-run: test-build
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh tests/check_layers.sh $(TEST_BIN) \
 	  tests/cluster/check_deploy.sh tests/cluster/cluster_test.sh tests/cross_aarch64.sh \
-	  tests/gemm_avx2.sh $(FUZZ_BIN)
+	  tests/gemm_avx2.sh tests/gemm_onednn.sh $(FUZZ_BIN)
 
 # The aarch64 build: every core/, proto/, server/ and tools/ source through
 # aarch64-linux-gnu-gcc into $(BUILD)/aarch64, linked where the arm64 -dev

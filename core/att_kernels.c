@@ -209,9 +209,9 @@ static void pv_avx512(const float *p, size_t ldp, const float *v, size_t ldv, in
 #endif
 
 #ifdef ER_ATT_X86
-/* The AVX-512 code runs where the weight GEMMs do (ERSERVE_GEMM=openblas
- * moves both to OpenBLAS). */
-static bool use_avx512(void) { return er_gemm_backend_get() == ER_GEMM_AVX512; }
+/* The AVX-512 code runs where the weight GEMMs do, or beside oneDNN's
+ * (ERSERVE_GEMM=openblas moves both to OpenBLAS; er_gemm_attention_own). */
+static bool use_avx512(void) { return er_gemm_attention_own(); }
 #endif
 
 void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols, int d,

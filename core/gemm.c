@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "gemm_avx2.h"
+#include "gemm_dnnl.h"
 #include "kernels_math.h"
 
 #define NR 32  /* columns per panel: two zmm */
@@ -36,11 +37,22 @@
 #endif
 
 static er_gemm_backend backend;
-static bool has_bf16, has_vnni;
-static char describe[200];
+static bool has_bf16, has_vnni, has_avx512;
+static char describe[400];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static const char *selected; /* er_gemm_select's name, else NULL: ERSERVE_GEMM decides */
+static er_err dnnl_refused;  /* why onednn was asked for and not taken */
+
+/* onednn (gemm_dnnl.c): only when asked for, never by auto (oneDNN 2.6
+ * allocates in every execute, core/GEMM.md); true when it can run here. */
+static bool choose_dnnl(const char *env) {
+    if (!env || strcmp(env, "onednn") != 0) return false;
+    if (er_dnnl_init(&dnnl_refused) != ER_OK) return false;
+    snprintf(describe, sizeof describe, "gemm: %s (fp32; bf16 and int8 refused: they need "
+             "erserve's AVX-512 kernels) (chosen: onednn)", er_dnnl_describe());
+    return true;
+}
 
 static void choose(void) {
     const char *env = selected ? selected : getenv("ERSERVE_GEMM");
@@ -50,6 +62,7 @@ static void choose(void) {
 #ifdef ER_GEMM_X86
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f");
+    has_avx512 = avx512;
     has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
     has_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
@@ -59,7 +72,8 @@ static void choose(void) {
      * kernels (one numerics class for the recycling store) */
     backend = want_blas ? ER_GEMM_OPENBLAS : avx512 && !want_avx2 ? ER_GEMM_AVX512
               : avx2 ? ER_GEMM_AVX2 : ER_GEMM_OPENBLAS;
-    if (backend == ER_GEMM_AVX2)
+    if (choose_dnnl(env)) backend = ER_GEMM_ONEDNN;
+    else if (backend == ER_GEMM_AVX2)
         snprintf(describe, sizeof describe, "gemm: erserve AVX2+FMA kernels on packed weights "
                  "(fp32; bf16 and int8 refused: they need AVX-512) (%s)",
                  want_avx2 ? "chosen: avx2" : "no AVX-512F");
@@ -71,24 +85,47 @@ static void choose(void) {
         snprintf(describe, sizeof describe, "gemm: OpenBLAS %s (%s)", openblas_get_corename(),
                  want_blas ? (selected ? "chosen: openblas" : "ERSERVE_GEMM=openblas")
                  : "this CPU has neither AVX-512F nor AVX2+FMA");
+    if (dnnl_refused.code != ER_OK) { /* ERSERVE_GEMM=onednn and it cannot run: say so */
+        size_t len = strlen(describe);
+        snprintf(describe + len, sizeof describe - len, "; onednn refused: %s", dnnl_refused.msg);
+    }
 }
 
 er_status er_gemm_select(const char *name, er_err *err) {
     const bool avx2 = name && !strcmp(name, "avx2");
     const bool own = avx2 || (name && (!strcmp(name, "own") || !strcmp(name, "avx512")));
     const bool blas = name && !strcmp(name, "openblas");
-    if (!own && !blas && !(name && !strcmp(name, "auto")))
-        return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend \"%s\": auto, own, avx2 or openblas",
-                      name ? name : "(null)");
+    const bool dnnl = name && !strcmp(name, "onednn");
+    if (!own && !blas && !dnnl && !(name && !strcmp(name, "auto")))
+        return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend \"%s\": auto, own, avx2, openblas "
+                      "or onednn", name ? name : "(null)");
     if (!selected) /* before the once: it reads it */
-        selected = blas ? "openblas" : avx2 ? "avx2" : own ? "own" : "auto";
+        selected = blas ? "openblas" : avx2 ? "avx2" : own ? "own" : dnnl ? "onednn" : "auto";
     pthread_once(&once, choose);
+    if (dnnl != (backend == ER_GEMM_ONEDNN) && (dnnl || own || blas)) {
+        if (dnnl && dnnl_refused.code != ER_OK) {
+            if (err) *err = dnnl_refused;
+            return dnnl_refused.code;
+        }
+        return er_set(err, ER_ERR_INVALID_ARG, "GEMM backend %s: the backend was already chosen (%s)",
+                      name, describe);
+    }
     if (blas != (backend == ER_GEMM_OPENBLAS) && (blas || own))
         return er_set(err, blas ? ER_ERR_INVALID_ARG : ER_ERR_UNSUPPORTED,
                       blas ? "GEMM backend openblas: the backend was already chosen (%s)"
                            : "GEMM backend own: erserve's kernels need AVX-512F or AVX2+FMA (%s)",
                       describe);
     return ER_OK;
+}
+
+bool er_gemm_rows_independent(void) {
+    pthread_once(&once, choose);
+    return backend == ER_GEMM_ONEDNN ? er_dnnl_rows_independent() : backend != ER_GEMM_OPENBLAS;
+}
+
+bool er_gemm_attention_own(void) {
+    pthread_once(&once, choose);
+    return backend == ER_GEMM_AVX512 || (backend == ER_GEMM_ONEDNN && has_avx512);
 }
 
 er_gemm_backend er_gemm_backend_get(void) {
@@ -104,7 +141,11 @@ const char *er_gemm_describe(void) {
 bool er_gemm_supports(er_gemm_kind kind, const char **missing) {
     pthread_once(&once, choose);
     const char *why = NULL;
-    if (backend == ER_GEMM_OPENBLAS)
+    if (backend == ER_GEMM_ONEDNN && kind != ER_GEMM_F32)
+        why = "erserve's AVX-512 GEMM kernels (the onednn backend runs fp32 only)";
+    else if (backend == ER_GEMM_ONEDNN)
+        why = NULL;
+    else if (backend == ER_GEMM_OPENBLAS)
         why = "erserve's GEMM kernels (this CPU has neither AVX-512F nor AVX2+FMA, or the "
               "OpenBLAS backend was chosen)";
     else if (backend == ER_GEMM_AVX2 && kind != ER_GEMM_F32)
@@ -130,7 +171,15 @@ er_par *er_gemm_bound(void) { return bound; }
 static inline int pairs(int in) { return (in + 1) / 2; }
 static inline int quads(int in) { return (in + 3) / 4; }
 
+er_status er_gemm_prepare(er_gemm_kind kind, int out, int in, er_err *err) {
+    if (er_gemm_backend_get() == ER_GEMM_ONEDNN && kind == ER_GEMM_F32)
+        return er_dnnl_prepare(out, in, err);
+    return ER_OK;
+}
+
 size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in) {
+    if (er_gemm_backend_get() == ER_GEMM_ONEDNN && kind == ER_GEMM_F32)
+        return er_dnnl_packed_bytes(out, in);
     size_t cols = (size_t)((out + NR - 1) / NR) * NR;
     switch (kind) {
     case ER_GEMM_BF16: return cols * (size_t)pairs(in) * 2 * sizeof(uint16_t);
@@ -189,6 +238,10 @@ static inline uint16_t to_bf16(float f) {
 }
 
 void er_gemm_pack(er_gemm_kind kind, const float *W, int out, int in, void *packed) {
+    if (er_gemm_backend_get() == ER_GEMM_ONEDNN && kind == ER_GEMM_F32) {
+        er_dnnl_pack(W, out, in, packed);
+        return;
+    }
     if (kind == ER_GEMM_INT8) {
         pack_int8(W, out, in, packed);
         return;
@@ -614,6 +667,10 @@ static void gemm_item(void *arg, int item, int thread) {
 static void gemm_run(er_par *team, const float *x, const void *xbf16, int n, int in,
                      er_gemm_kind kind, const void *packed, int out, const float *b, er_epi act,
                      const er_gemm_out *y) {
+    if (backend == ER_GEMM_ONEDNN) { /* fp32 only: er_gemm_supports */
+        er_dnnl_gemm(team, x, n, in, packed, out, b, act, y);
+        return;
+    }
 #ifdef ER_GEMM_X86
     gemm_job j = {.x = x, .xbf16 = xbf16, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
                   .panels = (out + NR - 1) / NR, .kind = kind, .act = act, .y = y};

@@ -1,6 +1,6 @@
 /* er_gemm: the weight-GEMM seam of the forward pass, y = x . W^T + b (+ act).
  *
- * Three backends, chosen once per process (er_gemm_backend):
+ * Four backends, chosen once per process (er_gemm_backend):
  *  - ER_GEMM_AVX512: erserve's own AVX-512 kernels on weights packed once at
  *    load into 32-column panels (model-owned memory).  They dispatch on CPU
  *    features (__builtin_cpu_supports), not on the CPU model, so speed does
@@ -15,11 +15,18 @@
  *    same bits as the AVX-512 kernels; bf16 and int8 are refused.
  *  - ER_GEMM_OPENBLAS: cblas_sgemm on the weights as stored, then one pass
  *    for bias (+ act): hosts with neither, non-x86 builds, or chosen.
+ *  - ER_GEMM_ONEDNN: oneDNN 2.6 matmul primitives (gemm_dnnl.h), fp32 only,
+ *    only when chosen ("onednn"): primitives per weight shape made at load,
+ *    weights reordered once into their layout, bias and GELU (erf) fused;
+ *    but oneDNN allocates in every primitive execution (core/GEMM.md), so
+ *    the forward is not allocation-free on it and `auto` never takes it.
  *
  * Every output element is the same sum in the same order whatever the row
  * count, the row's position in the batch and the number of threads, so a
  * sequence's activations do not depend on what it was batched with
- * (recycling: a hit equals a miss bit for bit). */
+ * (recycling: a hit equals a miss bit for bit).  The onednn backend gives
+ * the same bits for the same call whatever the thread count, and across
+ * batches only where oneDNN runs its brgemm kernels (er_gemm_rows_independent). */
 #ifndef ER_GEMM_H
 #define ER_GEMM_H
 
@@ -29,13 +36,14 @@
 #include "er_error.h"
 #include "par.h"
 
-typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512, ER_GEMM_AVX2 } er_gemm_backend;
+typedef enum { ER_GEMM_OPENBLAS, ER_GEMM_AVX512, ER_GEMM_AVX2, ER_GEMM_ONEDNN } er_gemm_backend;
 
 /* The process's backend, fixed at first use: er_gemm_select's choice, else
- * ERSERVE_GEMM=auto|own|avx2|openblas (default auto: AVX-512 where the CPU
- * has AVX-512F, else AVX2 where it has AVX2 and FMA, else OpenBLAS; own:
- * the same, but a CPU with neither is refused by er_gemm_select; avx2
- * forces the AVX2 kernels on any AVX2 host). */
+ * ERSERVE_GEMM=auto|own|avx2|openblas|onednn (default auto: AVX-512 where the
+ * CPU has AVX-512F, else AVX2 where it has AVX2 and FMA, else OpenBLAS; own:
+ * the same, but a CPU with neither is refused by er_gemm_select; avx2 forces
+ * the AVX2 kernels on any AVX2 host; onednn: oneDNN where this build has it
+ * and it runs here, else auto's choice with the refusal in er_gemm_describe). */
 er_gemm_backend er_gemm_backend_get(void);
 
 /* Chooses the backend, overriding ERSERVE_GEMM: "auto" (the AVX-512 kernels
@@ -43,11 +51,27 @@ er_gemm_backend er_gemm_backend_get(void);
  * else OpenBLAS), "own" (or "avx512": erserve's
  * AVX-512 kernels, else its AVX2 ones; ER_ERR_UNSUPPORTED naming the
  * missing features where the CPU has neither), "avx2" (the AVX2 kernels
- * even on an AVX-512 host) or "openblas".  Call once, at start-up, before anything
+ * even on an AVX-512 host), "openblas" or "onednn" (ER_ERR_UNSUPPORTED
+ * naming why where this build has no oneDNN or oneDNN cannot create a matmul
+ * primitive here).  Call once, at start-up, before anything
  * loads a model (the choice is fixed at first use: ER_ERR_INVALID_ARG for
  * openblas after the own kernels were chosen).  ER_ERR_INVALID_ARG for
  * another name.  Not thread-safe against concurrent first use. */
 er_status er_gemm_select(const char *name, er_err *err);
+
+/* Whether attention's small GEMMs (att_kernels.h) run on erserve's AVX-512
+ * code: on the AVX-512 backend, and on the onednn one where the CPU has
+ * AVX-512F (oneDNN serves the weight GEMMs only); else on OpenBLAS. */
+bool er_gemm_attention_own(void);
+
+/* Whether a row's result is the same bits whatever the other rows of the
+ * call and its place among them (recycling: a hit served in another batch
+ * equals a miss there).  The own kernels: always.  onednn: where oneDNN runs
+ * its brgemm kernels (AVX-512 hosts; checked by test_gemm), not on its
+ * gemm:jit path (AVX2), whose rows depend on their place in the block.
+ * OpenBLAS: not promised.  Every backend gives the same bits for the same
+ * call whatever the thread count. */
+bool er_gemm_rows_independent(void);
 
 /* One line for the start-up log: the backend and the ISA it runs. */
 const char *er_gemm_describe(void);
@@ -67,12 +91,22 @@ bool er_gemm_supports(er_gemm_kind kind, const char **missing);
 /* Epilogue applied after the bias. */
 typedef enum { ER_EPI_NONE, ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU } er_epi;
 
-/* Bytes of a packed [out, in] weight (out rounded up to 32; bf16: in
+/* Whether the backend can pack and run a [out, in] weight of `kind`,
+ * preparing what it needs (onednn: the shape's matmul primitives, made once
+ * per process); ER_OK, or ER_ERR_UNSUPPORTED naming the shape and the
+ * library's refusal (ER_ERR_INVALID_ARG: a dimension below 1).  Call before er_gemm_packed_bytes where a failure must
+ * be an error (model loading); the own kernels and OpenBLAS always ER_OK. */
+er_status er_gemm_prepare(er_gemm_kind kind, int out, int in, er_err *err);
+
+/* Bytes of a packed [out, in] weight (onednn fp32: its primitives' weight
+ * layout plus a header; otherwise out rounded up to 32; bf16: in
  * rounded up to 2, two bytes a value; int8: in rounded up to 4, one byte a
  * value, plus a scale and a compensation term per column). */
 size_t er_gemm_packed_bytes(er_gemm_kind kind, int out, int in);
 
-/* packed = W[out, in] (nn.Linear layout) as panels of 32 output columns:
+/* packed = W[out, in] (nn.Linear layout) in the backend's layout (onednn
+ * fp32: oneDNN's reorder into its primitives' layout), for the own kernels
+ * panels of 32 output columns:
  * F32: panel p holds, for each k < in, W[32p .. 32p + 31][k] (zeros past
  * out).  BF16: for each pair of k, the 32 columns' (k, k + 1) values side by
  * side, VDPBF16PS's operand layout; INT8: quads of k likewise (gemm.c). */

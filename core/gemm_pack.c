@@ -69,7 +69,9 @@ static er_status shared_pack(er_model *m, const void *const key[3], const void *
                              er_status (*fill)(pack_entry *e, const void *arg, er_err *err),
                              const void *arg, pack_entry **found, er_err *err) {
     er_gemm_kind kind = kind_of(m);
-    er_status st = reserve_hold(m, err); /* first: holding it below cannot fail */
+    er_status st = er_gemm_prepare(kind, out, in, err); /* oneDNN: refused shapes fail here */
+    if (st != ER_OK) return st;
+    st = reserve_hold(m, err); /* first: holding it below cannot fail */
     if (st != ER_OK) return st;
     pthread_mutex_lock(&g_packs_mu);
     pack_entry *e = g_packs;

@@ -10,6 +10,7 @@
 #include "er_log.h"
 #include "er_util.h"
 #include "gemm.h"
+#include "gemm_dnnl.h"
 #include "recycle_internal.h"
 
 er_taskset_params er_taskset_default_params(void) {
@@ -68,29 +69,36 @@ static void config_bytes(const er_config *c, int cut, char *buf, size_t n) {
 static bool lower_calls_openblas(const er_config *c) { return c->arch == ER_ARCH_DEBERTA; }
 
 void er_numerics_class(er_gemm_backend b, const er_config *c, char *buf, size_t n) {
-    bool own = false;
-    /* No default: a new backend (oneDNN, branch h-onednn) does not compile
-     * until it names its class here.  Its JIT kernels sum in their own
-     * order, so it gets a class of its own ("onednn-<isa>" or so), never
-     * "own" nor OpenBLAS's. */
+    const char *name = "openblas";
+    bool blas = true; /* does some of the lower stack's arithmetic run on OpenBLAS? */
+    /* No default: a new backend does not compile until it names its class. */
     switch (b) {
     case ER_GEMM_AVX512: /* one FMA chain per element in k order, the same */
     case ER_GEMM_AVX2:   /* reduction blocks: bit for bit equal (test_gemm) */
-        own = true;
+        name = "own";
+        blas = lower_calls_openblas(c);
+        break;
+    case ER_GEMM_ONEDNN: /* its JIT kernels sum in their own order, by version and ISA */
+        name = "onednn";
+        blas = lower_calls_openblas(c) || !er_gemm_attention_own();
         break;
     case ER_GEMM_OPENBLAS: break;
     }
-    if (own && !lower_calls_openblas(c)) {
+    if (strcmp(name, "own") == 0 && !blas) {
         buf[0] = '\0'; /* fingerprints of the own kernels are those of before */
         return;
     }
+    int used = snprintf(buf, n, " numerics=%s", name);
+    if (b == ER_GEMM_ONEDNN && used >= 0 && (size_t)used < n)
+        used += snprintf(buf + used, n - (size_t)used, " dnnl=%s", er_dnnl_describe());
+    if (!blas || used < 0 || (size_t)used >= n) return;
     /* OpenBLAS's sums depend on the kernel set it picked (CPU model or
      * OPENBLAS_CORETYPE) and on its version: "OpenBLAS 0.3.21 ..." is the
      * start of its run-time configuration line */
     const char *cfg = openblas_get_config(), *ver = strchr(cfg, ' ');
     const int vlen = ver ? (int)strcspn(ver + 1, " ") : 0;
-    snprintf(buf, n, " numerics=%s openblas=%s/%.*s", own ? "own" : "openblas",
-             openblas_get_corename(), vlen, ver ? ver + 1 : "");
+    snprintf(buf + used, n - (size_t)used, " openblas=%s/%.*s", openblas_get_corename(), vlen,
+             ver ? ver + 1 : "");
 }
 
 /* config_bytes plus the compute mode (bf16 activations differ from fp32

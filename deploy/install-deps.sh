@@ -5,7 +5,8 @@
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libopenblas-dev libopenblas0-pthread
 libmicrohttpd-dev liblmdb-dev lmdb-utils libjansson-dev check libutf8proc-dev libsodium-dev
-curl wrk valgrind libonig-dev libmemcached-dev memcached haproxy nginx-light python3-yaml $*"
+curl wrk valgrind libonig-dev libmemcached-dev memcached haproxy nginx-light python3-yaml
+libdnnl-dev $*"
 # Node.js (for the optional OpenAI-client test) may come from elsewhere than Debian.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""

@@ -41,9 +41,10 @@ static const opt OPTS[] = {
     {"--compute", "ERSERVE_COMPUTE", "compute", K_STR, F(compute), 0, 0,
      "fp32 | bf16 | int8: number format of the weight GEMMs for tasks without @MODE [fp32]"},
     {"--gemm", "ERSERVE_GEMM", "gemm", K_STR, F(gemm), 0, 0,
-     "auto | own | avx2 | openblas: the weight-GEMM backend; own = erserve's kernels, AVX-512 "
-     "(bf16 and int8 need them) else AVX2+FMA (fp32), independent of OPENBLAS_CORETYPE; "
-     "auto = AVX-512 where the CPU has it, else OpenBLAS; avx2 = the AVX2 kernels [auto]"},
+     "auto | own | avx2 | openblas | onednn: the weight-GEMM backend; own = erserve's kernels, "
+     "AVX-512 (bf16 and int8 need them) else AVX2+FMA (fp32), independent of OPENBLAS_CORETYPE; "
+     "auto = AVX-512 where the CPU has it, else OpenBLAS; avx2 = the AVX2 kernels; onednn = "
+     "oneDNN matmul, fp32 only, allocates per GEMM (opt-in) [auto]"},
     {"--memcached", "ERSERVE_MEMCACHED", "memcached", K_STR, F(memcached), 0, 0,
      "second tier shared by replicas: memcached pool host:port,host:port (ketama); asked on a "
      "store miss, written with every computed value; needs --store"},

@@ -12,7 +12,7 @@
 # packages are installed (dpkg --add-architecture arm64; apt-get install
 # libopenblas-dev:arm64 libjansson-dev:arm64 libmicrohttpd-dev:arm64
 # libsodium-dev:arm64 libutf8proc-dev:arm64 liblmdb-dev:arm64
-# libonig-dev:arm64 libmemcached-dev:arm64) pkg-config finds them under
+# libonig-dev:arm64 libmemcached-dev:arm64 libdnnl-dev:arm64) pkg-config finds them under
 # /usr/lib/aarch64-linux-gnu and the server and tools are linked too.  Do
 # that on a cross-build machine only: libonig-dev, libmemcached-dev and
 # libsasl2-dev are not co-installable across architectures, so apt removes

@@ -24,7 +24,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: erserve-infer --model DIR (--layer K | --head) [--compute fp32|bf16|int8] "
-               "[--gemm auto|own|avx2|openblas] [--version]\n"
+               "[--gemm auto|own|avx2|openblas|onednn] [--version]\n"
                "  reads {\"input_ids\": [[...]], \"token_type_ids\"?: [[...]], "
                "\"attention_mask\"?: [[...]]} on stdin,\n"
                "  writes hidden states of layer K (0 = embeddings) or the head's logits.\n");

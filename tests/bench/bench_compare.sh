@@ -9,7 +9,9 @@
 # erserve also runs in bf16 and int8 (where the host has AVX512-BF16 / VNNI:
 # the ratios to fp32, the accuracy against fp32 on a seeded 8 x 128 batch, a
 # hit at cut 6 of 12 against an fp32 miss), and with OPENBLAS_CORETYPE=Haswell (the
-# fp32 figure must not move: erserve's GEMMs do not use OpenBLAS); RSS per
+# fp32 figure must not move: erserve's GEMMs do not use OpenBLAS), and in fp32
+# on the opt-in oneDNN backend (ERSERVE_GEMM=onednn, where the build has
+# oneDNN: its own line, ms and the ratio to erserve's own kernels); RSS per
 # mode is the process's after loading and one forward.  The speed-ups are
 # also printed in process CPU ms (what a loaded host does not inflate by
 # time-slicing).
@@ -25,6 +27,12 @@ bench_cc bench_engine
 bench_cc bench_fma
 bench_cc bench_cut
 MODES=fp32 # the compute modes this host runs (bf16 / int8 need AVX512-BF16 / VNNI)
+have_onednn=0 # --gemm onednn: fp32 on oneDNN's matmul primitives (core/gemm_dnnl.c)
+if ERSERVE_GEMM=onednn "$BUILD/bench/bench_engine" "$MODEL" 1 8 1 1 2>/dev/null | grep -q '"gemm: oneDNN'; then
+  have_onednn=1
+else
+  echo "   SKIP erserve onednn: this build or host has no oneDNN (libdnnl-dev)"
+fi
 for c in bf16 int8; do
   if BENCH_COMPUTE=$c "$BUILD/bench/bench_engine" "$MODEL" 1 8 1 1 >/dev/null 2>"$BUILD/bench/$c.err"; then
     MODES="$MODES $c"
@@ -73,6 +81,8 @@ for round in $(seq 1 "$ROUNDS"); do
       [ "$1" = 8 ] && [ "$t" = 1 ] && OPENBLAS_CORETYPE=Haswell "$BUILD/bench/bench_engine" \
         "$MODEL" "$1" "$2" "$t" "$ITERS" | sed 's/^{"engine":"erserve"/{"engine":"erserve-haswell"/' \
         >>"$OUT/results.jsonl"
+      [ "$have_onednn" = 1 ] && ERSERVE_GEMM=onednn "$BUILD/bench/bench_engine" "$MODEL" "$1" "$2" \
+        "$t" "$ITERS" | sed 's/^{"engine":"erserve"/{"engine":"erserve-onednn"/' >>"$OUT/results.jsonl"
       if [ "$have_ort" = 1 ]; then
         node tests/bench/ort_ref.mjs --model "$BUILD/bench/bert-base.onnx" --batch "$1" \
           --seq "$2" --threads "$t" --iters "$ITERS" >>"$OUT/results.jsonl"
@@ -105,6 +115,8 @@ sys.stdout.buffer.write(struct.pack('<128i',*[r.randrange(1000,30000) for _ in r
   >"$OUT/ids.bin"
 BENCH_IDS="$OUT/ids.bin" BENCH_DUMP="$OUT/erserve.f32" \
   "$BUILD/bench/bench_engine" "$MODEL" 1 128 1 1 >/dev/null
+[ "$have_onednn" = 1 ] && ERSERVE_GEMM=onednn BENCH_IDS="$OUT/ids.bin" \
+  BENCH_DUMP="$OUT/erserve-onednn.f32" "$BUILD/bench/bench_engine" "$MODEL" 1 128 1 1 >/dev/null
 if [ "$have_ort" = 1 ]; then
   node tests/bench/ort_ref.mjs --model "$BUILD/bench/bert-base.onnx" --batch 1 --seq 128 \
     --iters 1 --ids "$OUT/ids.bin" --dump "$OUT/onnxruntime.f32" >/dev/null
@@ -132,7 +144,8 @@ for r in rows:
     by.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["ms_per_forward"])
     if "cpu_ms_per_forward" in r:
         cpu.setdefault((r["batch"], r["seq"], r["threads"]), {}).setdefault(eng, []).append(r["cpu_ms_per_forward"])
-    if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16", "erserve-int8"):
+    if "rss_mib" in r and r["batch"] == 1 and eng in ("erserve", "erserve-bf16", "erserve-int8",
+                                                       "erserve-onednn"):
         rss[eng] = r["rss_mib"]
         if "anon_mib" in r:
             anon[eng] = r["anon_mib"]
@@ -166,6 +179,20 @@ for (b, s, t), e in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][0])):
         line += "   fp32 with OPENBLAS_CORETYPE=Haswell %8.1f (%.2fx)" % (
             ms["erserve-haswell"], ms["erserve"] / ms["erserve-haswell"])
     print(line)
+onednn = {k: e for k, e in by.items() if "erserve-onednn" in e}
+if onednn:
+    print("== erserve fp32 on oneDNN (--gemm onednn, opt-in) vs erserve's own kernels, median ms "
+          "(ratio > 1: the own kernels are faster)")
+    for (b, s, t), e in sorted(onednn.items(), key=lambda kv: (kv[0][2], kv[0][0])):
+        ms = {k: statistics.median(v) for k, v in e.items()}
+        cm = {k: statistics.median(v) for k, v in cpu.get((b, s, t), {}).items()}
+        line = "   %-12s onednn %8.1f   own %8.1f   %.2fx" % (
+            "%dx%d, %dt" % (b, s, t), ms["erserve-onednn"], ms["erserve"],
+            ms["erserve-onednn"] / ms["erserve"])
+        if "erserve-onednn" in cm and "erserve" in cm:
+            line += "   [process CPU ms: %.1f vs %.1f, %.2fx]" % (
+                cm["erserve-onednn"], cm["erserve"], cm["erserve-onednn"] / cm["erserve"])
+        print(line)
 cutp = os.path.join(out, "cut.jsonl")
 if os.path.exists(cutp) and (8, 128, 1) in by:
     cuts = [json.loads(l) for l in open(cutp) if l.strip()]
@@ -226,13 +253,15 @@ for mode in ("bf16", "int8"):
             "abs diff %.2e = %.2e of the largest logit; argmax agreement %d/8"
             % (mode, cos_tok, cos_emb, dmax, dmax / amax, agree))
 
-vals = {k: load(k) for k in ("erserve", "onnxruntime", "pytorch", "float64")}
+vals = {k: load(k) for k in ("erserve", "onnxruntime", "pytorch", "float64", "erserve-onednn")}
 def diff(a, b):
     return max(abs(x - y) for x, y in zip(vals[a], vals[b]))
 pairs = [(a, b) for a, b in (("erserve", "float64"), ("pytorch", "float64"), ("onnxruntime", "float64"),
-                             ("erserve", "pytorch"), ("erserve", "onnxruntime")) if vals[a] and vals[b]]
+                             ("erserve", "pytorch"), ("erserve", "onnxruntime"),
+                             ("erserve-onednn", "float64"), ("erserve-onednn", "erserve"))
+         if vals[a] and vals[b]]
 if pairs:
     print("== outputs, 1x128, last hidden states: max abs difference")
     for a, b in pairs:
-        print("   %-12s vs %-12s %.2e" % (a, b, diff(a, b)))
+        print("   %-14s vs %-12s %.2e" % (a, b, diff(a, b)))
 PY

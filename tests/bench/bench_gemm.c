@@ -1,7 +1,9 @@
 /* GFLOP/s of the weight-GEMM seam (gemm.h) on one shape: erserve's packed
  * kernels (AVX-512, or AVX2 with ERSERVE_GEMM=avx2) vs cblas_sgemm (whatever
- * OPENBLAS_CORETYPE picks), same inputs, best of `iters`, and their largest
- * difference; in bf16, also the FFN-shaped chain M x K -> N (GELU) -> K with
+ * OPENBLAS_CORETYPE picks) vs oneDNN's matmul primitives as the onednn
+ * backend runs them (gemm_dnnl.h; where the build has oneDNN), interleaved
+ * in one process, same inputs, best of `iters`, and their largest
+ * differences; in bf16, also the FFN-shaped chain M x K -> N (GELU) -> K with
  * the intermediate in fp32 rows and in the bf16 x layout (er_gemm_out.xbf16),
  * interleaved.
  *   bench_gemm M K N threads iters   (bert-base FFN: 1024 768 3072 1 5) */
@@ -13,6 +15,7 @@
 #include <time.h>
 
 #include "gemm.h"
+#include "gemm_dnnl.h"
 
 /* CPU seconds of the process: what the FFN chain is compared by (on a
  * loaded host a 30 ms GEMM is preempted several times whatever the run). */
@@ -44,17 +47,28 @@ int main(int argc, char **argv) {
     er_err err = {0};
     if (er_par_init(T, &team, &err) != ER_OK) return 1;
     openblas_set_num_threads(T);
-    double flop = 2.0 * M * K * N, best_own = 1e9, best_blas = 1e9;
+    double flop = 2.0 * M * K * N, best_own = 1e9, best_blas = 1e9, best_dnnl = 1e9;
     er_gemm_out out = {.dst = {y1}, .seg = N};
-    const bool own = er_gemm_supports(ER_GEMM_F32, NULL); /* AVX-512 or AVX2 kernels */
+    const bool own = er_gemm_supports(ER_GEMM_F32, NULL) && /* AVX-512 or AVX2 kernels */
+                     er_gemm_backend_get() != ER_GEMM_ONEDNN;
+    /* oneDNN beside them, whatever the process's backend (its primitives
+     * and packing do not depend on it) */
+    const bool dnnl = er_dnnl_init(&err) == ER_OK && er_dnnl_prepare(N, K, &err) == ER_OK;
+    float *y2 = malloc(sizeof(float) * M * N);
+    void *pd = dnnl ? malloc(er_dnnl_packed_bytes(N, K)) : NULL;
+    if (dnnl) er_dnnl_pack(w, N, K, pd);
+    er_gemm_out outd = {.dst = {y2}, .seg = N};
     for (int it = 0; it < iters; it++) {
         double t0 = now();
         if (own) er_gemm_packed(team, x, M, K, ER_GEMM_F32, p, N, NULL, ER_EPI_NONE, &out);
         double t1 = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f, y0, N);
         double t2 = now();
+        if (dnnl) er_dnnl_gemm(team, x, M, K, pd, N, NULL, ER_EPI_NONE, &outd);
+        double t3 = now();
         if (t1 - t0 < best_own) best_own = t1 - t0;
         if (t2 - t1 < best_blas) best_blas = t2 - t1;
+        if (t3 - t2 < best_dnnl) best_dnnl = t3 - t2;
     }
     double best_q[2] = {1e9, 1e9}; /* bf16, int8 */
     const er_gemm_kind kinds[2] = {ER_GEMM_BF16, ER_GEMM_INT8};
@@ -98,16 +112,20 @@ int main(int argc, char **argv) {
     double md = 0;
     if (own) er_gemm_packed(team, x, M, K, ER_GEMM_F32, p, N, NULL, ER_EPI_NONE, &out);
     for (long i = 0; own && i < (long)M * N; i++) md = fmax(md, fabs(y0[i] - y1[i]));
+    double mdd = 0; /* oneDNN vs OpenBLAS */
+    for (long i = 0; dnnl && i < (long)M * N; i++) mdd = fmax(mdd, fabs(y0[i] - y2[i]));
     printf("{\"M\":%d,\"K\":%d,\"N\":%d,\"threads\":%d,\"erserve_gflops\":%.1f,"
            "\"openblas_gflops\":%.1f,\"erserve_bf16_gflops\":%.1f,\"erserve_int8_gops\":%.1f,\"openblas_core\":\"%s\",\"max_abs_diff\":%.2e,"
-           "\"bf16_ffn_chain_cpu_ms\":%.3f,\"bf16_ffn_chain_xbf16_cpu_ms\":%.3f,\"backend\":\"%s\"}\n",
+           "\"bf16_ffn_chain_cpu_ms\":%.3f,\"bf16_ffn_chain_xbf16_cpu_ms\":%.3f,\"backend\":\"%s\","
+           "\"onednn_gflops\":%.1f,\"onednn_max_abs_diff\":%.2e,\"onednn\":\"%s\"}\n",
            M, K, N, T, own ? flop / best_own / 1e9 : 0.0,
            flop / best_blas / 1e9, best_q[0] < 1e9 ? flop / best_q[0] / 1e9 : 0.0,
            best_q[1] < 1e9 ? flop / best_q[1] / 1e9 : 0.0,
            openblas_get_corename(), md,
            best_chain[0] < 1e9 ? 1e3 * best_chain[0] : 0.0,
-           best_chain[1] < 1e9 ? 1e3 * best_chain[1] : 0.0, er_gemm_describe());
+           best_chain[1] < 1e9 ? 1e3 * best_chain[1] : 0.0, er_gemm_describe(),
+           dnnl ? flop / best_dnnl / 1e9 : 0.0, mdd, dnnl ? er_dnnl_describe() : err.msg);
     er_par_free(team);
-    free(x); free(w); free(y0); free(y1); free(p);
+    free(x); free(w); free(y0); free(y1); free(y2); free(p); free(pd);
     return 0;
 }

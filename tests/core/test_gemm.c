@@ -2,7 +2,9 @@
  * reference on shapes with row, column and reduction tails, the fused
  * epilogues against er_bias_act, the split output of a fused QKV, and the
  * recycling property: a row's result does not depend on the other rows of
- * the call nor on the thread count (bit for bit). */
+ * the call nor on the thread count (bit for bit).  Under ERSERVE_GEMM=onednn
+ * (tests/gemm_onednn.sh) the same cases run on oneDNN's matmul primitives,
+ * plus bert-base's shapes and its refusals. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -126,7 +128,9 @@ START_TEST(split_output_equals_three_gemms) {
 END_TEST
 
 /* Row r of a 300-row call equals the same row computed alone and within
- * other row offsets, with 1, 2 or 5 threads: bit for bit. */
+ * other row offsets, with 1, 2 or 5 threads: bit for bit.  Where the
+ * backend does not promise the offsets (oneDNN's gemm:jit path,
+ * er_gemm_rows_independent), the whole call with 1, 2 or 5 threads. */
 static void rows_independent(int in) {
     const int n = 300, out = 100;
     float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
@@ -142,7 +146,11 @@ static void rows_independent(int in) {
         er_par *team;
         er_err err;
         ck_assert_int_eq(er_par_init(threads[t], &team, &err), ER_OK);
-        for (int s = 0; s < 5; s++) {
+        er_gemm_out w = {.dst = {part}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_GELU, &w);
+        ck_assert_msg(memcmp(part, all, (size_t)n * out * sizeof *part) == 0,
+                      "%d threads change the result", threads[t]);
+        for (int s = 0; s < 5 && er_gemm_rows_independent(); s++) {
             const int r0 = starts[s], rows = n - r0 < 37 ? n - r0 : 37;
             er_gemm_out q = {.dst = {part}, .seg = out};
             er_gemm_packed(team, x + (size_t)r0 * in, rows, in, ER_GEMM_F32, p, out, b, ER_EPI_GELU, &q);
@@ -156,6 +164,9 @@ static void rows_independent(int in) {
 
 START_TEST(rows_independent_of_batch_and_threads) {
     SKIP_WITHOUT_PACKED();
+    if (!er_gemm_rows_independent())
+        printf("rows_independent: %s: rows may depend on their batch; checking threads only\n",
+               er_gemm_describe());
     rows_independent(700);
     rows_independent(4500); /* the reduction in blocks: earlier sums reloaded */
 }
@@ -349,8 +360,64 @@ START_TEST(describes_backend) {
         __builtin_cpu_supports("fma"))
         ck_assert_int_eq(be, ER_GEMM_AVX2);
 #endif
-    ck_assert_ptr_nonnull(strstr(d, be == ER_GEMM_AVX512 ? "AVX-512F" : be == ER_GEMM_AVX2 ? "AVX2"
-                                                                                   : "OpenBLAS"));
+    if (env && !strcmp(env, "onednn")) /* tests/gemm_onednn.sh: not a silent fallback either */
+        ck_assert_msg(be == ER_GEMM_ONEDNN, "ERSERVE_GEMM=onednn, but: %s", d);
+    ck_assert_ptr_nonnull(strstr(d, be == ER_GEMM_AVX512   ? "AVX-512F"
+                                    : be == ER_GEMM_AVX2   ? "AVX2"
+                                    : be == ER_GEMM_ONEDNN ? "oneDNN"
+                                                           : "OpenBLAS"));
+}
+END_TEST
+
+#define SKIP_UNLESS_ONEDNN()                                                                      \
+    if (er_gemm_backend_get() != ER_GEMM_ONEDNN)                                                  \
+    ER_SKIP("the onednn backend is not the one chosen (ERSERVE_GEMM=onednn, tests/gemm_onednn.sh)")
+
+/* oneDNN's matmul primitives on bert-base's projection shapes (q/k/v fused,
+ * o, the FFN's two), with row counts that take every row class and the
+ * padded last row, against float64; 1 and 2 threads give the same bits. */
+START_TEST(onednn_bert_shapes_match_float64) {
+    SKIP_UNLESS_ONEDNN();
+    static const int shapes[][3] = {{1, 768, 2304}, {43, 768, 768}, {75, 768, 3072},
+                                    {128, 3072, 768}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(2, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_floats((size_t)n * in), *W = rand_floats((size_t)out * in);
+        float *b = rand_floats((size_t)out), *y = malloc((size_t)n * out * sizeof *y);
+        float *y2 = malloc((size_t)n * out * sizeof *y2);
+        ck_assert_int_eq(er_gemm_prepare(ER_GEMM_F32, out, in, &err), ER_OK);
+        void *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, in));
+        er_gemm_pack(ER_GEMM_F32, W, out, in, p);
+        er_gemm_out o = {.dst = {y}, .seg = out}, o2 = {.dst = {y2}, .seg = out};
+        er_gemm_packed(NULL, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_NONE, &o);
+        er_gemm_packed(team, x, n, in, ER_GEMM_F32, p, out, b, ER_EPI_NONE, &o2);
+        ck_assert_int_eq(memcmp(y, y2, (size_t)n * out * sizeof *y), 0);
+        double e = worst_rel(x, W, b, y, n, in, out);
+        ck_assert_msg(e < 1e-5, "%dx%dx%d: relative error %g", n, in, out, e);
+        free(x); free(W); free(b); free(y); free(y2); free(p);
+    }
+    er_par_free(team);
+}
+END_TEST
+
+/* fp32 only; a bad shape is an error naming it, not a crash; the backend
+ * cannot be changed once chosen. */
+START_TEST(onednn_refusals_are_errors) {
+    SKIP_UNLESS_ONEDNN();
+    const char *missing = NULL;
+    ck_assert(!er_gemm_supports(ER_GEMM_BF16, &missing));
+    ck_assert_ptr_nonnull(strstr(missing, "fp32 only"));
+    ck_assert(!er_gemm_supports(ER_GEMM_INT8, NULL));
+    ck_assert(er_gemm_supports(ER_GEMM_F32, NULL));
+    er_err err = {0};
+    ck_assert_int_eq(er_gemm_prepare(ER_GEMM_F32, -3, 5, &err), ER_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(err.msg, "[-3, 5]") != NULL, "%s", err.msg);
+    ck_assert_int_eq(er_gemm_select("onednn", &err), ER_OK); /* the one chosen: fine */
+    ck_assert_int_ne(er_gemm_select("own", &err), ER_OK);     /* too late to change */
+    ck_assert_ptr_nonnull(strstr(err.msg, "already chosen"));
 }
 END_TEST
 
@@ -367,6 +434,8 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, int8_matches_quantised_reference);
     tcase_add_test(tc, describes_backend);
     tcase_add_test(tc, avx2_equals_avx512_bits);
+    tcase_add_test(tc, onednn_bert_shapes_match_float64);
+    tcase_add_test(tc, onednn_refusals_are_errors);
     suite_add_tcase(s, tc);
     return s;
 }
