@@ -14,6 +14,7 @@
 #include "../check_main.h"
 #include "../tmpdir.h"
 #include "er_log.h"
+#include "gemm_dnnl.h"
 #include "log_capture.h"
 #include "recycle.h"
 #include "recycle_internal.h"
@@ -591,6 +592,13 @@ START_TEST(test_numerics_class_in_key) {
     er_numerics_class(ER_GEMM_OPENBLAS, er_model_config(m), blas, sizeof blas);
     ck_assert_str_eq(own, "");
     ck_assert_msg(strstr(blas, "numerics=openblas openblas=") != NULL, "%s", blas);
+    if (er_dnnl_init(&err) == ER_OK) { /* oneDNN's kernels: a class of their own */
+        char dnnl[512];
+        er_numerics_class(ER_GEMM_ONEDNN, er_model_config(m), dnnl, sizeof dnnl);
+        ck_assert_msg(strstr(dnnl, " numerics=onednn dnnl=oneDNN ") == dnnl, "%s", dnnl);
+    } else {
+        printf("test_numerics_class_in_key: no oneDNN class to check: %s\n", err.msg);
+    }
     er_model_free(m);
     ck_assert_int_eq(er_model_load("tests/fixtures/models/deberta-v2-seqcls", NULL, &m, &err), ER_OK);
     er_numerics_class(ER_GEMM_AVX512, er_model_config(m), own, sizeof own);

@@ -232,6 +232,7 @@ START_TEST(test_no_alloc_narrow) {
 #ifdef __SANITIZE_ADDRESS__
     ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
 #else
+    SKIP_ON_ONEDNN();
     char dir[64], tmp[2][64], nd[2][128], wd[128];
     const char *names[2] = {"deberta-v3-seqcls", "modernbert-seqcls"};
     er_test_mkdtemp(dir, sizeof dir, "noalloc");
