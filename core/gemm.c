@@ -231,6 +231,9 @@ typedef struct {
     const float *wscale;  /* int8: [NR] column scales at the panel's first column */
     const int32_t *comp;  /* int8: [NR] 128 * column sums */
     const float *xscale;  /* int8: [mr] the tile's row scales */
+    const char *pf;       /* this tile's share of the next panel, prefetched (into L2)
+                             one line a step: see gemm_range */
+    size_t pf_step;       /* bytes of that share per k */
 } tile;
 
 static inline void epilogue_row(float *c, int n, er_epi act) {
@@ -276,7 +279,9 @@ static inline __attribute__((always_inline)) AVX512 void tile_f32(const int mr, 
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     const float *b = t->b, *a = t->a;
-    for (int k = 0; k < t->kc; k++, b += NR, a += MR) {
+    const char *pf = t->pf;
+    for (int k = 0; k < t->kc; k++, b += NR, a += MR, pf += t->pf_step) {
+        _mm_prefetch(pf, _MM_HINT_T1);
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
@@ -296,7 +301,9 @@ static inline __attribute__((always_inline)) AVX512BF16 void tile_bf16(const int
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     const uint16_t *b = t->b;
     const uint32_t *a = t->a;
-    for (int k = 0; k < t->kc; k += 2, b += 2 * NR, a += MR) {
+    const char *pf = t->pf;
+    for (int k = 0; k < t->kc; k += 2, b += 2 * NR, a += MR, pf += 2 * t->pf_step) {
+        _mm_prefetch(pf, _MM_HINT_T1);
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + NR);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
@@ -320,7 +327,9 @@ static inline __attribute__((always_inline)) AVX512VNNI void tile_int8(const int
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = (__v16si)_mm512_setzero_si512();
     const int8_t *b = t->b;
     const uint32_t *a = t->a;
-    for (int k = 0; k < t->kc; k += 4, b += 4 * NR, a += MR) {
+    const char *pf = t->pf;
+    for (int k = 0; k < t->kc; k += 4, b += 4 * NR, a += MR, pf += 4 * t->pf_step) {
+        _mm_prefetch(pf, _MM_HINT_T1);
         __v16si b0 = (__v16si)_mm512_loadu_si512(b), b1 = (__v16si)_mm512_loadu_si512(b + 2 * NR);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
@@ -547,6 +556,57 @@ static inline size_t xbf16_group(int row, int in) {
     return (size_t)(row / MR) * (size_t)pairs(in) * MR;
 }
 
+/* Where a panel's reduction block k0 starts in the packed weights. */
+static inline const char *panel_at(const gemm_job *j, int p, int k0) {
+    return (const char *)j->packed + (size_t)p * NR * row_bytes(j->kind, j->in) +
+           NR * row_bytes(j->kind, k0);
+}
+
+/* One row block [m0, m0 + mc) and reduction block [k0, k0 + t->kc) (x
+ * already in apack, or in the xbf16 layout) over panels [p0, p1), a panel at
+ * a time, its 12-row tiles in turn.  Meanwhile the next panel (the range's
+ * first again after the last, for the next row block) is prefetched into L2,
+ * one line per k step, each tile a share: weights are read once per forward,
+ * so the first row block would otherwise wait on memory for every panel
+ * (measured: 1x128 forward ~10% less CPU time, 8x128 ~4%). */
+static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int p0, int p1) {
+    const int seg = j->y->seg, kind = (int)j->kind, ntiles = (mc + MR - 1) / MR;
+    const size_t share = (size_t)ntiles * t->kc;
+    t->pf_step = (NR * row_bytes(j->kind, t->kc) + share - 1) / share;
+    const size_t cols = (size_t)j->panels * NR;
+    const float *wscale = (const float *)((const char *)j->packed + cols * row_bytes(j->kind, j->in));
+    const int32_t *comp = (const int32_t *)(wscale + cols);
+    for (int p = p0; p < p1; p++) {
+        const int col = p * NR, s = col / seg, valid = j->out - col;
+        t->m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
+        t->m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+        t->bias = j->bias ? j->bias + col : NULL;
+        t->b = panel_at(j, p, k0);
+        t->wscale = wscale + col;
+        t->comp = comp + col;
+        const char *pf = panel_at(j, p + 1 < p1 ? p + 1 : p0, k0);
+        for (int i0 = 0; i0 < mc; i0 += MR) {
+            const int mr = mc - i0 < MR ? mc - i0 : MR;
+            t->pf = pf + (size_t)(i0 / MR) * t->kc * t->pf_step;
+            t->a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
+                                             (size_t)k0 / 2 * MR)
+                            : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
+            t->xscale = xscale + i0;
+            if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
+                t->c = ctile;
+                t->ldc = NR;
+                tiles[kind][mr](t);
+                pack_x_bf16(ctile, NR, mr, valid < NR ? valid : NR,
+                            (uint32_t *)j->y->xbf16 + xbf16_group(m0 + i0, j->out) +
+                                (size_t)col / 2 * MR);
+                continue;
+            }
+            t->c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
+            tiles[kind][mr](t);
+        }
+    }
+}
+
 /* Panels [p0, p1) of the whole product: rows by blocks, then panels, then
  * 12-row tiles; the reduction is split only when longer than KC (int8:
  * never, the row scale and comp cover all of k). */
@@ -555,50 +615,18 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
         er_gemm_avx2_range(j->x, j->n, j->in, j->packed, j->out, p0, p1, j->bias, j->act, j->y);
         return;
     }
-    const int seg = j->y->seg, kind = (int)j->kind;
     const int blocks = j->kind == ER_GEMM_INT8 ? 1 : (j->in + KC - 1) / KC;
     const int kcb = ((j->in + blocks - 1) / blocks + 1) & ~1; /* even: whole bf16 pairs */
     int mcb = (int)(sizeof apack / row_bytes(j->kind, kcb)) / MR * MR; /* rows apack holds */
     mcb = mcb > MC ? MC : mcb;
-    /* One panel: NR columns for every k, k pair (bf16) or k quad (int8). */
-    const size_t panel_bytes = NR * row_bytes(j->kind, j->in);
-    const size_t cols = (size_t)j->panels * NR;
-    const float *wscale = (const float *)((const char *)j->packed + cols * row_bytes(j->kind, j->in));
-    const int32_t *comp = (const int32_t *)(wscale + cols);
     for (int m0 = 0; m0 < j->n; m0 += mcb) {
         const int mc = j->n - m0 < mcb ? j->n - m0 : mcb;
         for (int k0 = 0; k0 < j->in; k0 += kcb) {
             tile t = {.kc = j->in - k0 < kcb ? j->in - k0 : kcb, .first = k0 == 0, .act = j->act,
-                      .ldc = (size_t)seg};
+                      .ldc = (size_t)j->y->seg};
             t.last = k0 + t.kc == j->in;
             if (!j->xbf16) pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
-            for (int p = p0; p < p1; p++) {
-                const int col = p * NR, s = col / seg, valid = j->out - col;
-                t.m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
-                t.m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
-                t.bias = j->bias ? j->bias + col : NULL;
-                t.b = (const char *)j->packed + p * panel_bytes + NR * row_bytes(j->kind, k0);
-                t.wscale = wscale + col;
-                t.comp = comp + col;
-                for (int i0 = 0; i0 < mc; i0 += MR) {
-                    const int mr = mc - i0 < MR ? mc - i0 : MR;
-                    t.a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
-                                                    (size_t)k0 / 2 * MR)
-                                   : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t.kc);
-                    t.xscale = xscale + i0;
-                    if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
-                        t.c = ctile;
-                        t.ldc = NR;
-                        tiles[kind][mr](&t);
-                        pack_x_bf16(ctile, NR, mr, valid < NR ? valid : NR,
-                                    (uint32_t *)j->y->xbf16 + xbf16_group(m0 + i0, j->out) +
-                                        (size_t)col / 2 * MR);
-                        continue;
-                    }
-                    t.c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
-                    tiles[kind][mr](&t);
-                }
-            }
+            block_panels(j, &t, m0, mc, k0, p0, p1);
         }
     }
 }
