@@ -236,17 +236,76 @@ typedef struct {
     size_t pf_step;       /* bytes of that share per k */
 } tile;
 
-static inline void epilogue_row(float *c, int n, er_epi act) {
-    switch (act) {
-    case ER_EPI_NONE: break;
-    case ER_EPI_GELU: for (int j = 0; j < n; j++) c[j] = gelu_erf1(c[j]); break;
-    case ER_EPI_GELU_TANH: for (int j = 0; j < n; j++) c[j] = gelu_tanh1(c[j]); break;
-    case ER_EPI_RELU: for (int j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f; break;
-    }
+/* The activations of kernels_math.h on 16 lanes, operation for operation
+ * (no contraction: -std=c11 compiles with -ffp-contract=off, and neither
+ * these nor the scalar ones use an FMA), so each lane is bit for bit what
+ * er_bias_act computes.  clampf's x < lo ? lo : x is max(lo, x) and
+ * x > hi ? hi : x is min(hi, x) (MAXPS / MINPS return the second operand
+ * when one is NaN, as the scalar selects do). */
+static inline __attribute__((always_inline)) AVX512 __m512 clamp16(__m512 x, float lo, float hi) {
+    return _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x));
 }
 
-/* Adds the tile's earlier k blocks, then (last block) the bias; stores;
- * then the activation on the stored rows while they are in L1. */
+#define MUL _mm512_mul_ps
+#define ADD _mm512_add_ps
+#define SET _mm512_set1_ps
+static inline __attribute__((always_inline)) AVX512 __m512 erf16(__m512 x) {
+    x = clamp16(x, -4.0f, 4.0f);
+    const __m512 x2 = MUL(x, x);
+    __m512 p = ADD(MUL(x2, SET(-2.72614225801306e-10f)), SET(2.77068142495902e-08f));
+    p = ADD(MUL(x2, p), SET(-2.10102402082508e-06f));
+    p = ADD(MUL(x2, p), SET(-5.69250639462346e-05f));
+    p = ADD(MUL(x2, p), SET(-7.34990630326855e-04f));
+    p = ADD(MUL(x2, p), SET(-2.95459980854025e-03f));
+    p = ADD(MUL(x2, p), SET(-1.60960333262415e-02f));
+    p = MUL(x, p);
+    __m512 q = ADD(MUL(x2, SET(-1.45660718464996e-05f)), SET(-2.13374055278905e-04f));
+    q = ADD(MUL(x2, q), SET(-1.68282697438203e-03f));
+    q = ADD(MUL(x2, q), SET(-7.37332916720468e-03f));
+    q = ADD(MUL(x2, q), SET(-1.42647390514189e-02f));
+    return _mm512_div_ps(p, q);
+}
+
+static inline __attribute__((always_inline)) AVX512 __m512 exp16(__m512 x) {
+    x = clamp16(x, -87.0f, 88.3762626647949f);
+    const __m512 big = SET(12582912.0f);
+    const __m512 n = _mm512_sub_ps(ADD(MUL(x, SET(1.44269504088896341f)), big), big);
+    __m512 r = _mm512_sub_ps(x, MUL(n, SET(0.693359375f)));
+    r = _mm512_sub_ps(r, MUL(n, SET(-2.12194440e-4f)));
+    __m512 p = SET(1.9875691500e-4f);
+    p = ADD(MUL(p, r), SET(1.3981999507e-3f));
+    p = ADD(MUL(p, r), SET(8.3334519073e-3f));
+    p = ADD(MUL(p, r), SET(4.1665795894e-2f));
+    p = ADD(MUL(p, r), SET(1.6666665459e-1f));
+    p = ADD(MUL(p, r), SET(5.0000001201e-1f));
+    p = ADD(ADD(MUL(MUL(p, r), r), r), SET(1.0f));
+    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n),
+                                                            _mm512_set1_epi32(127)), 23);
+    return MUL(p, _mm512_castsi512_ps(bits));
+}
+
+static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_epi act) {
+    switch (act) {
+    case ER_EPI_NONE: break;
+    case ER_EPI_GELU: /* 0.5 x (1 + erf(x / sqrt 2)) */
+        return MUL(MUL(SET(0.5f), x), ADD(SET(1.0f), erf16(MUL(x, SET(0.70710678118654752f)))));
+    case ER_EPI_GELU_TANH: { /* 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (e^{2u} + 1) */
+        const __m512 x3 = MUL(MUL(MUL(SET(0.044715f), x), x), x);
+        const __m512 u = MUL(SET(0.7978845608028654f), ADD(x, x3));
+        const __m512 e = exp16(MUL(SET(2.0f), u));
+        const __m512 th = _mm512_sub_ps(SET(1.0f), _mm512_div_ps(SET(2.0f), ADD(e, SET(1.0f))));
+        return MUL(MUL(SET(0.5f), x), ADD(SET(1.0f), th));
+    }
+    case ER_EPI_RELU: return _mm512_max_ps(x, _mm512_setzero_ps()); /* x > 0 ? x : 0 */
+    }
+    return x;
+}
+#undef MUL
+#undef ADD
+#undef SET
+
+/* Adds the tile's earlier k blocks, then (last block) the bias and the
+ * activation, in registers; stores. */
 static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr, const tile *t,
                                                                     __m512 acc[][2]) {
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -265,12 +324,12 @@ static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr
             acc[i][0] = _mm512_add_ps(acc[i][0], bias0);
             acc[i][1] = _mm512_add_ps(acc[i][1], bias1);
         }
+        if (t->last && t->act != ER_EPI_NONE) {
+            acc[i][0] = act16(acc[i][0], t->act);
+            acc[i][1] = act16(acc[i][1], t->act);
+        }
         _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
         _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
-    }
-    if (t->last && t->act != ER_EPI_NONE) {
-        int n = __builtin_popcount(t->m0) + __builtin_popcount(t->m1);
-        for (int i = 0; i < mr; i++) epilogue_row(t->c + i * t->ldc, n, t->act);
     }
 }
 
