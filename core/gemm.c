@@ -7,9 +7,10 @@
  * registers from the first k to the epilogue: the blocked (BLIS) order with
  * KC = 256 reloads C and measured 10-25% slower here).  For one row block a
  * thread walks its panels; a panel (K x 32, 96 KiB at K = 768) stays in L2
- * while the block's 12-row groups pass over it.  The micro-kernel keeps a
+ * while the block's 12-row groups pass over it, and the next panel is
+ * prefetched into L2 meanwhile (block_panels).  The micro-kernel keeps a
  * 12 x 32 tile in 24 zmm accumulators: per k, two panel loads and 12
- * broadcasts feed 24 FMAs. */
+ * broadcasts feed 24 FMAs; bias and activation are applied in registers. */
 #include "gemm.h"
 
 #include <cblas.h>
