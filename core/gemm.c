@@ -628,7 +628,9 @@ static inline const char *panel_at(const gemm_job *j, int p, int k0) {
  * first again after the last, for the next row block) is prefetched into L2,
  * one line per k step, each tile a share: weights are read once per forward,
  * so the first row block would otherwise wait on memory for every panel
- * (measured: 1x128 forward ~10% less CPU time, 8x128 ~4%). */
+ * (core/GEMM.md: 1x128 forward ~10-18% less CPU time, 8x128 ~9%).  A
+ * block of a single tile (at most 12 rows) takes two lines a step and so
+ * prefetches every other line of the next panel. */
 static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int p0, int p1) {
     const int seg = j->y->seg, kind = (int)j->kind, ntiles = (mc + MR - 1) / MR;
     const size_t share = (size_t)ntiles * t->kc;
