@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include "gemm_avx2.h"
-#include "kernels_math.h"
 
 #define NR 32  /* columns per panel: two zmm */
 #define MR 12  /* rows per micro-tile: 24 accumulators */
@@ -233,7 +232,7 @@ typedef struct {
     const int32_t *comp;  /* int8: [NR] 128 * column sums */
     const float *xscale;  /* int8: [mr] the tile's row scales */
     const char *pf;       /* this tile's share of the next panel, prefetched (into L2)
-                             one line a step: see gemm_range */
+                             one line a step: see block_panels */
     size_t pf_step;       /* bytes of that share per k */
 } tile;
 
