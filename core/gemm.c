@@ -7,9 +7,10 @@
  * registers from the first k to the epilogue: the blocked (BLIS) order with
  * KC = 256 reloads C and measured 10-25% slower here).  For one row block a
  * thread walks its panels; a panel (K x 32, 96 KiB at K = 768) stays in L2
- * while the block's 12-row groups pass over it.  The micro-kernel keeps a
+ * while the block's 12-row groups pass over it, and the next panel is
+ * prefetched into L2 meanwhile (block_panels).  The micro-kernel keeps a
  * 12 x 32 tile in 24 zmm accumulators: per k, two panel loads and 12
- * broadcasts feed 24 FMAs. */
+ * broadcasts feed 24 FMAs; bias and activation are applied in registers. */
 #include "gemm.h"
 
 #include <cblas.h>
@@ -283,19 +284,81 @@ typedef struct {
     const float *wscale;  /* int8: [NR] column scales at the panel's first column */
     const int32_t *comp;  /* int8: [NR] 128 * column sums */
     const float *xscale;  /* int8: [mr] the tile's row scales */
+    const char *pf;       /* this tile's share of the next panel, prefetched (into L2)
+                             one line a step: see block_panels */
+    size_t pf_step;       /* bytes of that share per k */
 } tile;
 
-static inline void epilogue_row(float *c, int n, er_epi act) {
-    switch (act) {
-    case ER_EPI_NONE: break;
-    case ER_EPI_GELU: for (int j = 0; j < n; j++) c[j] = gelu_erf1(c[j]); break;
-    case ER_EPI_GELU_TANH: for (int j = 0; j < n; j++) c[j] = gelu_tanh1(c[j]); break;
-    case ER_EPI_RELU: for (int j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f; break;
-    }
+/* The activations of kernels_math.h on 16 lanes, operation for operation
+ * (no contraction: -std=c11 compiles with -ffp-contract=off, and neither
+ * these nor the scalar ones use an FMA), so each lane is bit for bit what
+ * er_bias_act computes.  clampf's x < lo ? lo : x is max(lo, x) and
+ * x > hi ? hi : x is min(hi, x) (MAXPS / MINPS return the second operand
+ * when one is NaN, as the scalar selects do). */
+static inline __attribute__((always_inline)) AVX512 __m512 clamp16(__m512 x, float lo, float hi) {
+    return _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x));
 }
 
-/* Adds the tile's earlier k blocks, then (last block) the bias; stores;
- * then the activation on the stored rows while they are in L1. */
+#define MUL _mm512_mul_ps
+#define ADD _mm512_add_ps
+#define SET _mm512_set1_ps
+static inline __attribute__((always_inline)) AVX512 __m512 erf16(__m512 x) {
+    x = clamp16(x, -4.0f, 4.0f);
+    const __m512 x2 = MUL(x, x);
+    __m512 p = ADD(MUL(x2, SET(-2.72614225801306e-10f)), SET(2.77068142495902e-08f));
+    p = ADD(MUL(x2, p), SET(-2.10102402082508e-06f));
+    p = ADD(MUL(x2, p), SET(-5.69250639462346e-05f));
+    p = ADD(MUL(x2, p), SET(-7.34990630326855e-04f));
+    p = ADD(MUL(x2, p), SET(-2.95459980854025e-03f));
+    p = ADD(MUL(x2, p), SET(-1.60960333262415e-02f));
+    p = MUL(x, p);
+    __m512 q = ADD(MUL(x2, SET(-1.45660718464996e-05f)), SET(-2.13374055278905e-04f));
+    q = ADD(MUL(x2, q), SET(-1.68282697438203e-03f));
+    q = ADD(MUL(x2, q), SET(-7.37332916720468e-03f));
+    q = ADD(MUL(x2, q), SET(-1.42647390514189e-02f));
+    return _mm512_div_ps(p, q);
+}
+
+static inline __attribute__((always_inline)) AVX512 __m512 exp16(__m512 x) {
+    x = clamp16(x, -87.0f, 88.3762626647949f);
+    const __m512 big = SET(12582912.0f);
+    const __m512 n = _mm512_sub_ps(ADD(MUL(x, SET(1.44269504088896341f)), big), big);
+    __m512 r = _mm512_sub_ps(x, MUL(n, SET(0.693359375f)));
+    r = _mm512_sub_ps(r, MUL(n, SET(-2.12194440e-4f)));
+    __m512 p = SET(1.9875691500e-4f);
+    p = ADD(MUL(p, r), SET(1.3981999507e-3f));
+    p = ADD(MUL(p, r), SET(8.3334519073e-3f));
+    p = ADD(MUL(p, r), SET(4.1665795894e-2f));
+    p = ADD(MUL(p, r), SET(1.6666665459e-1f));
+    p = ADD(MUL(p, r), SET(5.0000001201e-1f));
+    p = ADD(ADD(MUL(MUL(p, r), r), r), SET(1.0f));
+    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n),
+                                                            _mm512_set1_epi32(127)), 23);
+    return MUL(p, _mm512_castsi512_ps(bits));
+}
+
+static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_epi act) {
+    switch (act) {
+    case ER_EPI_NONE: break;
+    case ER_EPI_GELU: /* 0.5 x (1 + erf(x / sqrt 2)) */
+        return MUL(MUL(SET(0.5f), x), ADD(SET(1.0f), erf16(MUL(x, SET(0.70710678118654752f)))));
+    case ER_EPI_GELU_TANH: { /* 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (e^{2u} + 1) */
+        const __m512 x3 = MUL(MUL(MUL(SET(0.044715f), x), x), x);
+        const __m512 u = MUL(SET(0.7978845608028654f), ADD(x, x3));
+        const __m512 e = exp16(MUL(SET(2.0f), u));
+        const __m512 th = _mm512_sub_ps(SET(1.0f), _mm512_div_ps(SET(2.0f), ADD(e, SET(1.0f))));
+        return MUL(MUL(SET(0.5f), x), ADD(SET(1.0f), th));
+    }
+    case ER_EPI_RELU: return _mm512_max_ps(x, _mm512_setzero_ps()); /* x > 0 ? x : 0 */
+    }
+    return x;
+}
+#undef MUL
+#undef ADD
+#undef SET
+
+/* Adds the tile's earlier k blocks, then (last block) the bias and the
+ * activation, in registers; stores. */
 static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr, const tile *t,
                                                                     __m512 acc[][2]) {
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -314,12 +377,12 @@ static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr
             acc[i][0] = _mm512_add_ps(acc[i][0], bias0);
             acc[i][1] = _mm512_add_ps(acc[i][1], bias1);
         }
+        if (t->last && t->act != ER_EPI_NONE) {
+            acc[i][0] = act16(acc[i][0], t->act);
+            acc[i][1] = act16(acc[i][1], t->act);
+        }
         _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
         _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
-    }
-    if (t->last && t->act != ER_EPI_NONE) {
-        int n = __builtin_popcount(t->m0) + __builtin_popcount(t->m1);
-        for (int i = 0; i < mr; i++) epilogue_row(t->c + i * t->ldc, n, t->act);
     }
 }
 
@@ -328,7 +391,9 @@ static inline __attribute__((always_inline)) AVX512 void tile_f32(const int mr, 
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     const float *b = t->b, *a = t->a;
-    for (int k = 0; k < t->kc; k++, b += NR, a += MR) {
+    const char *pf = t->pf;
+    for (int k = 0; k < t->kc; k++, b += NR, a += MR, pf += t->pf_step) {
+        _mm_prefetch(pf, _MM_HINT_T1);
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
@@ -348,7 +413,9 @@ static inline __attribute__((always_inline)) AVX512BF16 void tile_bf16(const int
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     const uint16_t *b = t->b;
     const uint32_t *a = t->a;
-    for (int k = 0; k < t->kc; k += 2, b += 2 * NR, a += MR) {
+    const char *pf = t->pf;
+    for (int k = 0; k < t->kc; k += 2, b += 2 * NR, a += MR, pf += 2 * t->pf_step) {
+        _mm_prefetch(pf, _MM_HINT_T1);
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + NR);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
@@ -372,7 +439,9 @@ static inline __attribute__((always_inline)) AVX512VNNI void tile_int8(const int
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = (__v16si)_mm512_setzero_si512();
     const int8_t *b = t->b;
     const uint32_t *a = t->a;
-    for (int k = 0; k < t->kc; k += 4, b += 4 * NR, a += MR) {
+    const char *pf = t->pf;
+    for (int k = 0; k < t->kc; k += 4, b += 4 * NR, a += MR, pf += 4 * t->pf_step) {
+        _mm_prefetch(pf, _MM_HINT_T1);
         __v16si b0 = (__v16si)_mm512_loadu_si512(b), b1 = (__v16si)_mm512_loadu_si512(b + 2 * NR);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
@@ -599,6 +668,59 @@ static inline size_t xbf16_group(int row, int in) {
     return (size_t)(row / MR) * (size_t)pairs(in) * MR;
 }
 
+/* Where a panel's reduction block k0 starts in the packed weights. */
+static inline const char *panel_at(const gemm_job *j, int p, int k0) {
+    return (const char *)j->packed + (size_t)p * NR * row_bytes(j->kind, j->in) +
+           NR * row_bytes(j->kind, k0);
+}
+
+/* One row block [m0, m0 + mc) and reduction block [k0, k0 + t->kc) (x
+ * already in apack, or in the xbf16 layout) over panels [p0, p1), a panel at
+ * a time, its 12-row tiles in turn.  Meanwhile the next panel (the range's
+ * first again after the last, for the next row block) is prefetched into L2,
+ * one line per k step, each tile a share: weights are read once per forward,
+ * so the first row block would otherwise wait on memory for every panel
+ * (core/GEMM.md: 1x128 forward ~10-18% less CPU time, 8x128 ~9%).  A
+ * block of a single tile (at most 12 rows) takes two lines a step and so
+ * prefetches every other line of the next panel. */
+static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int p0, int p1) {
+    const int seg = j->y->seg, kind = (int)j->kind, ntiles = (mc + MR - 1) / MR;
+    const size_t share = (size_t)ntiles * t->kc;
+    t->pf_step = (NR * row_bytes(j->kind, t->kc) + share - 1) / share;
+    const size_t cols = (size_t)j->panels * NR;
+    const float *wscale = (const float *)((const char *)j->packed + cols * row_bytes(j->kind, j->in));
+    const int32_t *comp = (const int32_t *)(wscale + cols);
+    for (int p = p0; p < p1; p++) {
+        const int col = p * NR, s = col / seg, valid = j->out - col;
+        t->m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
+        t->m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+        t->bias = j->bias ? j->bias + col : NULL;
+        t->b = panel_at(j, p, k0);
+        t->wscale = wscale + col;
+        t->comp = comp + col;
+        const char *pf = panel_at(j, p + 1 < p1 ? p + 1 : p0, k0);
+        for (int i0 = 0; i0 < mc; i0 += MR) {
+            const int mr = mc - i0 < MR ? mc - i0 : MR;
+            t->pf = pf + (size_t)(i0 / MR) * t->kc * t->pf_step;
+            t->a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
+                                             (size_t)k0 / 2 * MR)
+                            : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
+            t->xscale = xscale + i0;
+            if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
+                t->c = ctile;
+                t->ldc = NR;
+                tiles[kind][mr](t);
+                pack_x_bf16(ctile, NR, mr, valid < NR ? valid : NR,
+                            (uint32_t *)j->y->xbf16 + xbf16_group(m0 + i0, j->out) +
+                                (size_t)col / 2 * MR);
+                continue;
+            }
+            t->c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
+            tiles[kind][mr](t);
+        }
+    }
+}
+
 /* Panels [p0, p1) of the whole product: rows by blocks, then panels, then
  * 12-row tiles; the reduction is split only when longer than KC (int8:
  * never, the row scale and comp cover all of k). */
@@ -607,50 +729,18 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
         er_gemm_avx2_range(j->x, j->n, j->in, j->packed, j->out, p0, p1, j->bias, j->act, j->y);
         return;
     }
-    const int seg = j->y->seg, kind = (int)j->kind;
     const int blocks = j->kind == ER_GEMM_INT8 ? 1 : (j->in + KC - 1) / KC;
     const int kcb = ((j->in + blocks - 1) / blocks + 1) & ~1; /* even: whole bf16 pairs */
     int mcb = (int)(sizeof apack / row_bytes(j->kind, kcb)) / MR * MR; /* rows apack holds */
     mcb = mcb > MC ? MC : mcb;
-    /* One panel: NR columns for every k, k pair (bf16) or k quad (int8). */
-    const size_t panel_bytes = NR * row_bytes(j->kind, j->in);
-    const size_t cols = (size_t)j->panels * NR;
-    const float *wscale = (const float *)((const char *)j->packed + cols * row_bytes(j->kind, j->in));
-    const int32_t *comp = (const int32_t *)(wscale + cols);
     for (int m0 = 0; m0 < j->n; m0 += mcb) {
         const int mc = j->n - m0 < mcb ? j->n - m0 : mcb;
         for (int k0 = 0; k0 < j->in; k0 += kcb) {
             tile t = {.kc = j->in - k0 < kcb ? j->in - k0 : kcb, .first = k0 == 0, .act = j->act,
-                      .ldc = (size_t)seg};
+                      .ldc = (size_t)j->y->seg};
             t.last = k0 + t.kc == j->in;
             if (!j->xbf16) pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
-            for (int p = p0; p < p1; p++) {
-                const int col = p * NR, s = col / seg, valid = j->out - col;
-                t.m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
-                t.m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
-                t.bias = j->bias ? j->bias + col : NULL;
-                t.b = (const char *)j->packed + p * panel_bytes + NR * row_bytes(j->kind, k0);
-                t.wscale = wscale + col;
-                t.comp = comp + col;
-                for (int i0 = 0; i0 < mc; i0 += MR) {
-                    const int mr = mc - i0 < MR ? mc - i0 : MR;
-                    t.a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
-                                                    (size_t)k0 / 2 * MR)
-                                   : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t.kc);
-                    t.xscale = xscale + i0;
-                    if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
-                        t.c = ctile;
-                        t.ldc = NR;
-                        tiles[kind][mr](&t);
-                        pack_x_bf16(ctile, NR, mr, valid < NR ? valid : NR,
-                                    (uint32_t *)j->y->xbf16 + xbf16_group(m0 + i0, j->out) +
-                                        (size_t)col / 2 * MR);
-                        continue;
-                    }
-                    t.c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
-                    tiles[kind][mr](&t);
-                }
-            }
+            block_panels(j, &t, m0, mc, k0, p0, p1);
         }
     }
 }

@@ -102,6 +102,39 @@ START_TEST(epilogue_equals_bias_act) {
 }
 END_TEST
 
+/* The activation applied to the tile in registers is er_bias_act's bit for
+ * bit, over the whole range (both clamps of erf and exp, 0, -0, tails of
+ * rows and columns, NaN): with in = 1 and W = 1 each output is x[i] + b[j]. */
+START_TEST(epilogue_act_bits_over_range) {
+    SKIP_WITHOUT_PACKED();
+    const int n = 13, out = 37; /* a 12-row tile and one row; a panel and 5 columns */
+    const er_epi epis[] = {ER_EPI_GELU, ER_EPI_GELU_TANH, ER_EPI_RELU};
+    const er_act acts[] = {ER_ACT_GELU, ER_ACT_GELU_TANH, ER_ACT_RELU};
+    float W[37], b[37], x[13], y[13 * 37], ref[13 * 37];
+    float *p = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, 1));
+    for (int j = 0; j < out; j++) W[j] = 1.0f;
+    for (int round = 0; round < 40; round++) {
+        for (int j = 0; j < out; j++) b[j] = (float)(j - 18) * (0.05f + 0.25f * (float)round);
+        for (int i = 0; i < n; i++) x[i] = frand() * (float)(1 + round * round);
+        if (round == 0) x[0] = 0.0f, x[1] = -0.0f, b[0] = -0.0f;
+        er_gemm_pack(ER_GEMM_F32, W, out, 1, p);
+        for (int a = 0; a < 3; a++) {
+            /* NaN: not into GELU-tanh, whose exp casts it to int (undefined) */
+            if (round == 0) x[2] = epis[a] == ER_EPI_GELU_TANH ? 0.5f : NAN;
+            er_gemm_out o = {.dst = {y}, .seg = out}, r = {.dst = {ref}, .seg = out};
+            er_gemm_packed(NULL, x, n, 1, ER_GEMM_F32, p, out, b, epis[a], &o);
+            er_gemm_packed(NULL, x, n, 1, ER_GEMM_F32, p, out, NULL, ER_EPI_NONE, &r);
+            er_bias_act(ref, n, out, b, acts[a]);
+            for (int i = 0; i < n * out; i++)
+                ck_assert_msg(isnan(y[i]) ? isnan(ref[i]) : !memcmp(&y[i], &ref[i], sizeof y[i]),
+                              "act %d, x %.9g + b %.9g: %.9g vs %.9g", a, x[i / out],
+                              b[i % out], y[i], ref[i]);
+        }
+    }
+    free(p);
+}
+END_TEST
+
 /* A fused [3H, H] GEMM writes its column thirds to three [n, H] matrices,
  * each equal to its own GEMM. */
 START_TEST(split_output_equals_three_gemms) {
@@ -427,6 +460,7 @@ static Suite *gemm_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, matches_float64_with_tails);
     tcase_add_test(tc, epilogue_equals_bias_act);
+    tcase_add_test(tc, epilogue_act_bits_over_range);
     tcase_add_test(tc, split_output_equals_three_gemms);
     tcase_add_test(tc, rows_independent_of_batch_and_threads);
     tcase_add_test(tc, bf16_matches_rounded_reference);
