@@ -69,25 +69,26 @@ static void config_bytes(const er_config *c, int cut, char *buf, size_t n) {
 static bool lower_calls_openblas(const er_config *c) { return c->arch == ER_ARCH_DEBERTA; }
 
 void er_numerics_class(er_gemm_backend b, const er_config *c, char *buf, size_t n) {
-    const char *name = "openblas";
-    bool blas = true; /* does some of the lower stack's arithmetic run on OpenBLAS? */
+    const bool family_blas = lower_calls_openblas(c);
+    const char *name = NULL; /* NULL: the own kernels alone, which add nothing */
+    bool blas = family_blas; /* does some of the lower stack run on OpenBLAS? */
     /* No default: a new backend does not compile until it names its class. */
     switch (b) {
     case ER_GEMM_AVX512: /* one FMA chain per element in k order, the same */
     case ER_GEMM_AVX2:   /* reduction blocks: bit for bit equal (test_gemm) */
-        name = "own";
-        blas = lower_calls_openblas(c);
+        if (family_blas) name = "own";
         break;
     case ER_GEMM_ONEDNN: /* its JIT kernels sum in their own order, by version and ISA */
         name = "onednn";
-        blas = lower_calls_openblas(c) || !er_gemm_attention_own();
+        blas = family_blas || !er_gemm_attention_own();
         break;
-    case ER_GEMM_OPENBLAS: break;
+    case ER_GEMM_OPENBLAS:
+        name = "openblas";
+        blas = true;
+        break;
     }
-    if (strcmp(name, "own") == 0 && !blas) {
-        buf[0] = '\0'; /* fingerprints of the own kernels are those of before */
-        return;
-    }
+    buf[0] = '\0';
+    if (!name) return; /* fingerprints of the own kernels are those of before */
     int used = snprintf(buf, n, " numerics=%s", name);
     if (b == ER_GEMM_ONEDNN && used >= 0 && (size_t)used < n)
         used += snprintf(buf + used, n - (size_t)used, " dnnl=%s", er_dnnl_describe());
@@ -115,19 +116,6 @@ static void lower_bytes(const er_model *m, int cut, er_gemm_backend b, char *buf
 }
 
 static er_status fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
-                                er_fp_tensor **tensors, int *n_tensors, er_err *err);
-
-er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
-                         int *n_tensors, er_err *err) {
-    return fingerprint_on(m, cut, er_gemm_backend_get(), fp, tensors, n_tensors, err);
-}
-
-er_status er_fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
-                            er_err *err) {
-    return fingerprint_on(m, cut, b, fp, NULL, NULL, err);
-}
-
-static er_status fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
                                 er_fp_tensor **tensors, int *n_tensors, er_err *err) {
     fp_ctx f = {0};
     char cfg[1024];
@@ -148,6 +136,16 @@ static er_status fingerprint_on(const er_model *m, int cut, er_gemm_backend b, u
         free(f.t);
     }
     return ER_OK;
+}
+
+er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tensor **tensors,
+                         int *n_tensors, er_err *err) {
+    return fingerprint_on(m, cut, er_gemm_backend_get(), fp, tensors, n_tensors, err);
+}
+
+er_status er_fingerprint_on(const er_model *m, int cut, er_gemm_backend b, uint8_t fp[32],
+                            er_err *err) {
+    return fingerprint_on(m, cut, b, fp, NULL, NULL, err);
 }
 
 /* Why task t cannot share stack s: the first config field or tensor that differs. */

@@ -93,7 +93,8 @@ er_status er_fingerprint(const er_model *m, int cut, uint8_t fp[32], er_fp_tenso
  * empty for erserve's own kernels (AVX-512 and AVX2 give the same bits, so
  * hosts of either kind share a store or a memcached tier), OpenBLAS's
  * kernel set and version where OpenBLAS computes any of it (the OpenBLAS
- * backend; DeBERTa's relative-position terms on any backend).  A store hit
+ * backend; DeBERTa's relative-position terms on any backend), oneDNN's
+ * version, kernel and ISA on the oneDNN backend.  A store hit
  * is thus served only to a process that would compute the same bits. */
 void er_numerics_class(er_gemm_backend b, const er_config *c, char *buf, size_t n);
 
