@@ -181,78 +181,12 @@ START_TEST(test_no_alloc_compute) {
 }
 END_TEST
 
-/* DeBERTa's forward (relative tables in the worker's scratch, the ConvLayer
- * input) through er_run, on a worker shared by a v3 model and a conv model. */
-START_TEST(test_no_alloc_deberta) {
-#ifdef __SANITIZE_ADDRESS__
-    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
-#else
-    SKIP_ON_ONEDNN();
+/* Loads specs with a store in a fresh directory, runs each task once on a
+ * 3-sequence batch (44 tokens) to warm the store, then counts the
+ * allocations of running every task on it again: hits, then misses. */
+static long allocs_over_hits_and_misses(const er_task_spec *specs, int n) {
     char dir[64];
     er_test_mkdtemp(dir, sizeof dir, "noalloc");
-    er_task_spec specs[] = {{"v3", "tests/fixtures/models/deberta-v3-seqcls", 0, ER_COMPUTE_FP32},
-                            {"conv", "tests/fixtures/models/deberta-tokcls", 0, ER_COMPUTE_FP32}};
-    er_taskset_params p = er_taskset_default_params();
-    p.store_path = dir;
-    p.store.queue_bytes = 1u << 20;
-    er_taskset *ts;
-    er_err e;
-    ck_assert_msg(er_taskset_load(specs, 2, &p, &ts, &e) == ER_OK, "%s", e.msg);
-    er_worker *w;
-    ck_assert_int_eq(er_worker_init(ts, NULL, &w, NULL), ER_OK);
-    int32_t ids[44];
-    for (int i = 0; i < 44; i++) ids[i] = 5 + (i * 13) % 150;
-    int lens[3] = {24, 4, 16};
-    er_batch b = {3, lens, ids, NULL};
-    static float out[44 * 8];
-    uint8_t hit[3];
-    er_run_stats st;
-    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 0), &b, 0, out, hit, &st, NULL), ER_OK);
-    ck_assert_int_eq(er_run(w, er_taskset_at(ts, 1), &b, 0, out, hit, &st, NULL), ER_OK);
-    er_store_flush(er_taskset_store(ts));
-    int failed = 0;
-    counting = 1; /* no ck_assert in here: libcheck allocates */
-    for (int salt = 0; salt < 2; salt++) /* hits, then misses */
-        for (int t = 0; t < 2; t++)
-            failed += er_run(w, er_taskset_at(ts, t), &b, (uint64_t)salt, out, hit, &st, &e) != ER_OK;
-    counting = 0;
-    ck_assert_int_eq(failed, 0);
-    ck_assert_msg(n_alloc == 0, "%ld allocations in er_run on DeBERTa", n_alloc);
-    er_worker_free(w);
-    er_taskset_free(ts);
-    er_test_rmtree(dir);
-#endif
-}
-END_TEST
-
-/* Narrow (BF16) DeBERTa-v3 and ModernBERT checkpoints: word-embedding rows
- * widened in the forward into the row they go to, layer and head weights
- * packed from the mmap at load; misses and hits in each mode the host runs. */
-START_TEST(test_no_alloc_narrow) {
-#ifdef __SANITIZE_ADDRESS__
-    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
-#else
-    SKIP_ON_ONEDNN();
-    char dir[64], tmp[2][64], nd[2][128], wd[128];
-    const char *names[2] = {"deberta-v3-seqcls", "modernbert-seqcls"};
-    er_test_mkdtemp(dir, sizeof dir, "noalloc");
-    for (int i = 0; i < 2; i++) {
-        er_test_mkdtemp(tmp[i], sizeof tmp[i], "noalloc");
-        write_pair(names[i], ER_DTYPE_BF16, tmp[i], nd[i], wd, sizeof wd);
-    }
-    const er_compute modes[] = {ER_COMPUTE_FP32, ER_COMPUTE_BF16, ER_COMPUTE_INT8};
-    const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
-    er_task_spec specs[6];
-    int n = 0;
-    char names_buf[6][16];
-    for (int m = 0; m < 3; m++) {
-        if (m > 0 && !er_gemm_supports(kinds[m], NULL)) continue;
-        for (int i = 0; i < 2; i++) {
-            snprintf(names_buf[n], sizeof names_buf[n], "%c%d", i ? 'm' : 'd', m);
-            specs[n] = (er_task_spec){names_buf[n], nd[i], 0, modes[m]};
-            n++;
-        }
-    }
     er_taskset_params p = er_taskset_default_params();
     p.store_path = dir;
     p.store.queue_bytes = 1u << 20;
@@ -278,10 +212,57 @@ START_TEST(test_no_alloc_narrow) {
             failed += er_run(w, er_taskset_at(ts, t), &b, (uint64_t)salt, out, hit, &st, &e) != ER_OK;
     counting = 0;
     ck_assert_int_eq(failed, 0);
-    ck_assert_msg(n_alloc == 0, "%ld allocations in er_run on narrow checkpoints", n_alloc);
+    const long allocs = n_alloc;
     er_worker_free(w);
     er_taskset_free(ts);
     er_test_rmtree(dir);
+    return allocs;
+}
+
+/* DeBERTa's forward (relative tables in the worker's scratch, the ConvLayer
+ * input) through er_run, on a worker shared by a v3 model and a conv model. */
+START_TEST(test_no_alloc_deberta) {
+#ifdef __SANITIZE_ADDRESS__
+    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
+#else
+    SKIP_ON_ONEDNN();
+    er_task_spec specs[] = {{"v3", "tests/fixtures/models/deberta-v3-seqcls", 0, ER_COMPUTE_FP32},
+                            {"conv", "tests/fixtures/models/deberta-tokcls", 0, ER_COMPUTE_FP32}};
+    const long n = allocs_over_hits_and_misses(specs, 2);
+    ck_assert_msg(n == 0, "%ld allocations in er_run on DeBERTa", n);
+#endif
+}
+END_TEST
+
+/* Narrow (BF16) DeBERTa-v3 and ModernBERT checkpoints: word-embedding rows
+ * widened in the forward into the row they go to, layer and head weights
+ * packed from the mmap at load; misses and hits in each mode the host runs. */
+START_TEST(test_no_alloc_narrow) {
+#ifdef __SANITIZE_ADDRESS__
+    ER_SKIP("AddressSanitizer owns malloc, so allocations cannot be counted");
+#else
+    SKIP_ON_ONEDNN();
+    char tmp[2][64], nd[2][128], wd[128];
+    const char *names[2] = {"deberta-v3-seqcls", "modernbert-seqcls"};
+    for (int i = 0; i < 2; i++) {
+        er_test_mkdtemp(tmp[i], sizeof tmp[i], "noalloc");
+        write_pair(names[i], ER_DTYPE_BF16, tmp[i], nd[i], wd, sizeof wd);
+    }
+    const er_compute modes[] = {ER_COMPUTE_FP32, ER_COMPUTE_BF16, ER_COMPUTE_INT8};
+    const er_gemm_kind kinds[] = {ER_GEMM_F32, ER_GEMM_BF16, ER_GEMM_INT8};
+    er_task_spec specs[6];
+    int n = 0;
+    char names_buf[6][16];
+    for (int m = 0; m < 3; m++) {
+        if (m > 0 && !er_gemm_supports(kinds[m], NULL)) continue;
+        for (int i = 0; i < 2; i++) {
+            snprintf(names_buf[n], sizeof names_buf[n], "%c%d", i ? 'm' : 'd', m);
+            specs[n] = (er_task_spec){names_buf[n], nd[i], 0, modes[m]};
+            n++;
+        }
+    }
+    const long allocs = allocs_over_hits_and_misses(specs, n);
+    ck_assert_msg(allocs == 0, "%ld allocations in er_run on narrow checkpoints", allocs);
     for (int i = 0; i < 2; i++) er_test_rmtree(tmp[i]);
 #endif
 }
