@@ -208,22 +208,17 @@ static void pv_avx512(const float *p, size_t ldp, const float *v, size_t ldv, in
 }
 #endif
 
-#ifdef ER_ATT_X86
-/* The AVX-512 code runs where the weight GEMMs do, or beside oneDNN's
- * (ERSERVE_GEMM=openblas moves both to OpenBLAS; er_gemm_attention_own). */
-static bool use_avx512(void) { return er_gemm_attention_own(); }
-#endif
-
 void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols, int d,
                float scale, float *tile, size_t ldt, float *kpack) {
-#ifdef ER_ATT_X86
-    if (use_avx512()) {
+#ifdef ER_ATT_X86 /* the own code where the weight GEMMs run, or beside oneDNN's */
+    switch (er_gemm_attention_kernels()) {
+    case ER_ATT_ON_AVX512:
         qk_avx512(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
         return;
-    }
-    if (er_gemm_backend_get() == ER_GEMM_AVX2) {
+    case ER_ATT_ON_AVX2:
         er_att_qk_avx2(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
         return;
+    case ER_ATT_ON_OPENBLAS: break;
     }
 #endif
     (void)kpack;
@@ -233,13 +228,14 @@ void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows,
 void er_att_pv(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols, int d,
                float *acc, size_t ldacc) {
 #ifdef ER_ATT_X86
-    if (use_avx512()) {
+    switch (er_gemm_attention_kernels()) {
+    case ER_ATT_ON_AVX512:
         pv_avx512(p, ldp, v, ldv, rows, cols, d, acc, ldacc);
         return;
-    }
-    if (er_gemm_backend_get() == ER_GEMM_AVX2) {
+    case ER_ATT_ON_AVX2:
         er_att_pv_avx2(p, ldp, v, ldv, rows, cols, d, acc, ldacc);
         return;
+    case ER_ATT_ON_OPENBLAS: break;
     }
 #endif
     pv_blas(p, ldp, v, ldv, rows, cols, d, acc, ldacc);

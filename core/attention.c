@@ -154,8 +154,7 @@ void er_attention(er_ctx *x, const er_batch *b, const er_att_args *a) {
     /* Each team thread runs whole small GEMMs; where they are OpenBLAS's
      * (att_kernels.h), its threading inside them would only contend (see
      * er_ctx_params.n_threads). */
-    const bool blas = !er_gemm_attention_own() && er_gemm_backend_get() != ER_GEMM_AVX2 &&
-                      x->p.n_threads > 1;
+    const bool blas = er_gemm_attention_kernels() == ER_ATT_ON_OPENBLAS && x->p.n_threads > 1;
     int blas_threads = 1;
     if (blas) {
         blas_threads = openblas_get_num_threads();

@@ -124,9 +124,11 @@ bool er_gemm_rows_independent(void) {
     return backend == ER_GEMM_ONEDNN ? er_dnnl_rows_independent() : backend != ER_GEMM_OPENBLAS;
 }
 
-bool er_gemm_attention_own(void) {
+er_att_kernels er_gemm_attention_kernels(void) {
     pthread_once(&once, choose);
-    return backend == ER_GEMM_AVX512 || (backend == ER_GEMM_ONEDNN && has_avx512);
+    if (backend == ER_GEMM_AVX512 || (backend == ER_GEMM_ONEDNN && has_avx512))
+        return ER_ATT_ON_AVX512;
+    return backend == ER_GEMM_AVX2 ? ER_ATT_ON_AVX2 : ER_ATT_ON_OPENBLAS;
 }
 
 er_gemm_backend er_gemm_backend_get(void) {

@@ -59,10 +59,12 @@ er_gemm_backend er_gemm_backend_get(void);
  * another name.  Not thread-safe against concurrent first use. */
 er_status er_gemm_select(const char *name, er_err *err);
 
-/* Whether attention's small GEMMs (att_kernels.h) run on erserve's AVX-512
- * code: on the AVX-512 backend, and on the onednn one where the CPU has
- * AVX-512F (oneDNN serves the weight GEMMs only); else on OpenBLAS. */
-bool er_gemm_attention_own(void);
+/* Where attention's small GEMMs (att_kernels.h) run: erserve's AVX-512 code
+ * on the AVX-512 backend, and on the onednn one where the CPU has AVX-512F
+ * (oneDNN serves the weight GEMMs only); erserve's AVX2 code on the AVX2
+ * backend; else OpenBLAS. */
+typedef enum { ER_ATT_ON_OPENBLAS, ER_ATT_ON_AVX512, ER_ATT_ON_AVX2 } er_att_kernels;
+er_att_kernels er_gemm_attention_kernels(void);
 
 /* Whether a row's result is the same bits whatever the other rows of the
  * call and its place among them (recycling: a hit served in another batch

@@ -80,7 +80,7 @@ void er_numerics_class(er_gemm_backend b, const er_config *c, char *buf, size_t 
         break;
     case ER_GEMM_ONEDNN: /* its JIT kernels sum in their own order, by version and ISA */
         name = "onednn";
-        blas = family_blas || !er_gemm_attention_own();
+        blas = family_blas || er_gemm_attention_kernels() == ER_ATT_ON_OPENBLAS;
         break;
     case ER_GEMM_OPENBLAS:
         name = "openblas";

@@ -205,7 +205,7 @@ static void check_kernels(int rows, int cols, int d) {
                           "pv %dx%dx%d [%d,%d]: %g vs %g", rows, cols, d, i, c, acc[i * d + c], s);
         }
     }
-    if (!er_gemm_attention_own()) goto done; /* OpenBLAS promises no such thing */
+    if (er_gemm_attention_kernels() == ER_ATT_ON_OPENBLAS) goto done; /* no such promise */
     const int r0 = rows / 3; /* rows [r0, rows) alone: each row as in the full block */
     er_att_qk(q + r0 * ld, ld, k, ld, rows - r0, cols, d, 0.5f, t2, ldt, kpack);
     for (int i = r0; i < rows; i++) /* the row's scores, not the stride's gap */
@@ -217,10 +217,10 @@ done:
 }
 
 START_TEST(kernels_match_reference_odd_shapes) {
-    if (er_gemm_backend_get() == ER_GEMM_AVX2)
+    if (er_gemm_attention_kernels() == ER_ATT_ON_AVX2)
         printf("attention kernels: GEMM backend AVX2 (no AVX-512F, or ERSERVE_GEMM=avx2): "
                "checking the AVX2 kernels\n");
-    else if (!er_gemm_attention_own())
+    else if (er_gemm_attention_kernels() == ER_ATT_ON_OPENBLAS)
         printf("attention kernels: GEMM backend OpenBLAS (ERSERVE_GEMM=openblas, or a CPU without "
                "AVX2+FMA): checking the cblas fallback\n");
     const int rows[] = {1, 5, 12, 13, 100, 128}, cols[] = {1, 17, 32, 33, 100, 512};
