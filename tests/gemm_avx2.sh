@@ -28,16 +28,11 @@ fi
 FAMILIES="bert-seqcls,roberta-seqcls,distilbert-seqcls,electra-disc,mpnet-seqcls,nomic-embed"
 FAMILIES="$FAMILIES,gte-seqcls,modernbert-seqcls,deberta-v3-seqcls,bert-seqcls-f16"
 FAMILIES="$FAMILIES,lora-bert-seqcls,bn-bert-pfeiffer"
+. tests/rerun_suites.sh
 rc=0
-for t in test_gemm test_narrow test_store_noalloc test_encoder; do
-  out=$(ER_TEST_GOLDEN="$FAMILIES" ERSERVE_GEMM=avx2 "$BUILD/tests/core/$t" 2>&1)
-  line=$(echo "$out" | grep -E '^[0-9]+%: Checks')
-  echo "gemm_avx2: $t: $line"
-  case "$line" in
-    *"Failures: 0, Errors: 0"*) ;;
-    *) echo "$out" | grep -E ':[FE]:' | head -10; rc=1 ;;
-  esac
-done
+export ER_TEST_GOLDEN="$FAMILIES" # test_encoder's goldens: one model per family
+rerun_suites gemm_avx2 avx2 test_gemm test_narrow test_store_noalloc test_encoder || rc=1
+unset ER_TEST_GOLDEN
 if ! grep -qw avx512f /proc/cpuinfo; then
   echo "gemm_avx2: no AVX-512F here: the own kernels are the AVX2 ones, nothing to compare"
   exit $rc

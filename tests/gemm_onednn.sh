@@ -16,15 +16,8 @@ if ! ldd "$BUILD/tests/core/test_gemm" 2>/dev/null | grep -q libdnnl; then
   echo "SKIP: gemm_onednn: this build has no oneDNN (apt-get install libdnnl-dev, then rebuild)"
   exit 77
 fi
+. tests/rerun_suites.sh
 rc=0
-for t in test_gemm test_encoder test_recycle test_store_noalloc; do
-  out=$(ERSERVE_GEMM=onednn "$BUILD/tests/core/$t" 2>&1)
-  line=$(echo "$out" | grep -E '^[0-9]+%: Checks')
-  echo "gemm_onednn: $t: $line ($(echo "$out" | grep -c '^SKIP') skipped)"
-  case "$line" in
-    *"Failures: 0, Errors: 0"*) ;;
-    *) echo "$out" | grep -E ':[FE]:' | head -10; rc=1 ;;
-  esac
-done
-echo "$out" | grep -m1 '^SKIP: test_no_alloc_fn' | sed 's/^SKIP: /gemm_onednn: /'
+rerun_suites gemm_onednn onednn test_gemm test_encoder test_recycle test_store_noalloc || rc=1
+echo "$rerun_out" | grep -m1 '^SKIP: test_no_alloc_fn' | sed 's/^SKIP: /gemm_onednn: /'
 exit $rc
