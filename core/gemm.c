@@ -38,7 +38,7 @@
 #endif
 
 static er_gemm_backend backend;
-static bool has_bf16, has_vnni, has_avx512;
+static bool has_bf16, has_vnni, has_avx512, has_avx2;
 static char describe[400];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -60,6 +60,7 @@ static void choose(void) {
     bool want_blas = env && strcmp(env, "openblas") == 0;
     bool want_avx2 = env && strcmp(env, "avx2") == 0; /* the AVX2 kernels on any AVX2 host */
     bool avx512 = false, avx2 = er_gemm_avx2_cpu();
+    has_avx2 = avx2;
 #ifdef ER_GEMM_X86
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f");
@@ -126,9 +127,12 @@ bool er_gemm_rows_independent(void) {
 
 er_att_kernels er_gemm_attention_kernels(void) {
     pthread_once(&once, choose);
-    if (backend == ER_GEMM_AVX512 || (backend == ER_GEMM_ONEDNN && has_avx512))
-        return ER_ATT_ON_AVX512;
-    return backend == ER_GEMM_AVX2 ? ER_ATT_ON_AVX2 : ER_ATT_ON_OPENBLAS;
+    /* oneDNN does the weight GEMMs only: attention takes the own kernels the
+     * CPU runs, as under auto */
+    const bool dnnl = backend == ER_GEMM_ONEDNN;
+    if (backend == ER_GEMM_AVX512 || (dnnl && has_avx512)) return ER_ATT_ON_AVX512;
+    if (backend == ER_GEMM_AVX2 || (dnnl && has_avx2)) return ER_ATT_ON_AVX2;
+    return ER_ATT_ON_OPENBLAS;
 }
 
 er_gemm_backend er_gemm_backend_get(void) {

@@ -60,9 +60,9 @@ er_gemm_backend er_gemm_backend_get(void);
 er_status er_gemm_select(const char *name, er_err *err);
 
 /* Where attention's small GEMMs (att_kernels.h) run: erserve's AVX-512 code
- * on the AVX-512 backend, and on the onednn one where the CPU has AVX-512F
- * (oneDNN serves the weight GEMMs only); erserve's AVX2 code on the AVX2
- * backend; else OpenBLAS. */
+ * on the AVX-512 backend; erserve's AVX2 code on the AVX2 backend; on the
+ * onednn backend (oneDNN serves the weight GEMMs only) whichever of the two
+ * the CPU runs; else OpenBLAS. */
 typedef enum { ER_ATT_ON_OPENBLAS, ER_ATT_ON_AVX512, ER_ATT_ON_AVX2 } er_att_kernels;
 er_att_kernels er_gemm_attention_kernels(void);
 
