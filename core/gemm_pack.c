@@ -322,6 +322,8 @@ static er_status pack_mlm(er_model *m, er_err *err) {
                                                                             : ER_MLM_COLS;
         blocks[i] = er_lin_rows(dec, v0, rows);
         st = pack_lin(m, &blocks[i], err);
+        /* now: the load's peak holds one block of the table as stored */
+        if (st == ER_OK) trim_lin(m, &blocks[i], true);
     }
     return st;
 }
