@@ -297,8 +297,9 @@ float *er_transient_alloc(size_t n);
 void er_transient_free(float *p, size_t n);
 
 /* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
- * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
- * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
+ * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, the
+ * masked-LM decoder as row blocks (heads.mlm_blocks), when the backend uses
+ * packed weights; else does nothing.  ER_ERR_NOMEM. */
 er_status er_model_pack(er_model *m, er_err *err);
 /* Gives back the shared packed weights er_model_pack took (each freed with
  * its last holder); before the stored weights they were keyed by go. */
