@@ -12,7 +12,8 @@
  * stored weights (or narrow tensors) lie at the same addresses, and a stored
  * weight packed the same way is packed once for all of them (a process-wide
  * registry keyed by the stored weight's address, shape and number format,
- * counted by holders).  An entry cannot outlive what its key points into:
+ * a fused q/k/v's bias by value and a merged LoRA pair by its B, counted by
+ * holders).  An entry cannot outlive what its key points into:
  * each holder also holds that mapping (or owned copy) and gives the entry
  * back first. */
 #include <pthread.h>
@@ -35,7 +36,6 @@ bool er_model_packs(const er_model *m) { return er_gemm_supports(kind_of(m), NUL
 
 typedef struct pack_entry {
     const void *key[3];   /* the stored weight(s) packed (w or narrow): one, or q, k, v */
-    const void *bkey[3];  /* q, k, v's biases, for the fused [3H] bias */
     const void *mkey[3];  /* merged LoRA pairs' B (er_lin.merge_b), NULL for none: a
                              merged weight is the model's own, packed apart from its base */
     int out, in;
@@ -52,13 +52,26 @@ static pack_entry *g_packs;
 /* What a packing is made of: the stored weights, the fused bias's parts and
  * any merged LoRA pairs (each [3], unused slots NULL). */
 typedef struct {
-    const void *w[3], *b[3], *merge[3];
+    const void *w[3];
+    const float *b[3]; /* fused q/k/v: their biases [out / 3] each */
+    const void *merge[3];
 } pack_key;
+
+/* The fused bias of e is k's q/k/v biases, compared by value: an F16/BF16
+ * checkpoint's biases are widened into each model's own copies, so models
+ * over one checkpoint hold the same numbers at different addresses. */
+static bool same_bias(const pack_entry *e, const pack_key *k, int out) {
+    if (!e->bias || !k->b[0]) return !e->bias && !k->b[0];
+    const size_t h = (size_t)out / 3;
+    for (int i = 0; i < 3; i++)
+        if (memcmp(e->bias + (size_t)i * h, k->b[i], h * sizeof *e->bias)) return false;
+    return true;
+}
 
 static bool same_key(const pack_entry *e, const pack_key *k, int out, int in, er_gemm_kind kind) {
     return e->out == out && e->in == in && e->kind == kind &&
-           !memcmp(e->key, k->w, sizeof e->key) && !memcmp(e->bkey, k->b, sizeof e->bkey) &&
-           !memcmp(e->mkey, k->merge, sizeof e->mkey);
+           !memcmp(e->key, k->w, sizeof e->key) && !memcmp(e->mkey, k->merge, sizeof e->mkey) &&
+           same_bias(e, k, out);
 }
 
 /* Room in m->packs for one more entry held. */
@@ -97,7 +110,6 @@ static er_status shared_pack(er_model *m, const pack_key *k, int out, int in,
             return er_set(err, ER_ERR_NOMEM, "out of memory packing a [%d, %d] weight", out, in);
         }
         memcpy(e->key, k->w, sizeof e->key);
-        memcpy(e->bkey, k->b, sizeof e->bkey);
         memcpy(e->mkey, k->merge, sizeof e->mkey);
         e->out = out;
         e->in = in;

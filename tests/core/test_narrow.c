@@ -316,6 +316,69 @@ START_TEST(lora_over_a_narrow_base) {
 }
 END_TEST
 
+/* Tasks over one BF16 base share its packed weights: an unmerged LoRA task
+ * and the base hold the same packed copy of every layer weight, a merged
+ * one its own packing of each matrix a pair merges into and the base's of
+ * the others; two tasks over one checkpoint share the fused q/k/v (whose
+ * bias each model widened into its own copy) and the SPLADE decoder. */
+START_TEST(adapter_tasks_share_a_narrow_base) {
+    if (!er_gemm_supports(ER_GEMM_F32, NULL)) {
+        ER_SKIP("nothing is packed on the OpenBLAS backend");
+    }
+    char tmp[64], nd[128], wd[128];
+    er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+    write_pair("bert-seqcls", ER_DTYPE_BF16, tmp, nd, wd, sizeof nd);
+    er_model *base, *ad[2];
+    er_err e;
+    er_model_params p = er_model_default_params();
+    ck_assert_msg(er_model_load(nd, &p, &base, &e) == ER_OK, "%s", e.msg);
+    for (int merge = 0; merge < 2; merge++) {
+        p.base_dir = nd;
+        p.lora_merge = merge;
+        ck_assert_msg(er_model_load("tests/fixtures/models/lora-bert-seqcls", &p, &ad[merge],
+                                    &e) == ER_OK, "%s", e.msg);
+    }
+    int own = 0;
+    for (int i = 0; i < base->cfg.num_layers; i++) {
+        const er_layer_w *B = &base->layers[i], *U = &ad[0]->layers[i], *M = &ad[1]->layers[i];
+        const er_lin *bl[] = {&B->qkv, &B->q, &B->k, &B->v, &B->o, &B->ffn_in, &B->ffn_out};
+        const er_lin *ul[] = {&U->qkv, &U->q, &U->k, &U->v, &U->o, &U->ffn_in, &U->ffn_out};
+        const er_lin *ml[] = {&M->qkv, &M->q, &M->k, &M->v, &M->o, &M->ffn_in, &M->ffn_out};
+        const bool qkv_merged = M->q.merge_a || M->k.merge_a || M->v.merge_a;
+        for (int j = 0; j < 7; j++) {
+            ck_assert_ptr_eq(ul[j]->packed, bl[j]->packed);
+            const bool merged = j == 0 ? qkv_merged && B->qkv.packed : ml[j]->merge_a != NULL;
+            ck_assert_msg((ml[j]->packed != bl[j]->packed) == merged, "layer %d Linear %d: %s", i,
+                          j, merged ? "merged over the base's packing" : "not the base's packing");
+            own += merged;
+        }
+    }
+    ck_assert_int_gt(own, 0);
+    er_model_free(ad[0]);
+    er_model_free(ad[1]);
+    er_model_free(base);
+    er_test_rmtree(tmp);
+    /* two tasks over one BF16 SPLADE checkpoint (hidden 32: q/k/v fused):
+     * one fused packing per layer, one packed decoder */
+    er_test_mkdtemp(tmp, sizeof tmp, "narrow");
+    write_pair("bert-splade", ER_DTYPE_BF16, tmp, nd, wd, sizeof nd);
+    er_model *two[2];
+    p = er_model_default_params();
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(er_model_load(nd, &p, &two[k], &e) == ER_OK, "%s", e.msg);
+    for (int i = 0; i < two[0]->cfg.num_layers; i++) {
+        ck_assert_ptr_nonnull(two[0]->layers[i].qkv.packed);
+        ck_assert_ptr_eq(two[0]->layers[i].qkv.packed, two[1]->layers[i].qkv.packed);
+    }
+    ck_assert_int_gt(two[0]->heads.n_mlm_blocks, 1);
+    for (int i = 0; i < two[0]->heads.n_mlm_blocks; i++)
+        ck_assert_ptr_eq(two[0]->heads.mlm_blocks[i].packed, two[1]->heads.mlm_blocks[i].packed);
+    er_model_free(two[0]);
+    er_model_free(two[1]);
+    er_test_rmtree(tmp);
+}
+END_TEST
+
 /* A bottleneck adapter (Pfeiffer over BERT with its own head, Houlsby over
  * RoBERTa, DistilBERT with adapter_norm_after, an embedding model) over a
  * BF16 base equals the same over its F32 widening in every mode this host
@@ -357,6 +420,7 @@ static Suite *narrow_suite(void) {
     tcase_add_test(tc, bf16_equals_its_widening);
     tcase_add_test(tc, narrow_only_where_packed);
     tcase_add_test(tc, lora_over_a_narrow_base);
+    tcase_add_test(tc, adapter_tasks_share_a_narrow_base);
     tcase_add_test(tc, bottleneck_over_a_narrow_base);
     suite_add_tcase(s, tc);
     return s;
