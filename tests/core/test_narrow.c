@@ -5,8 +5,11 @@
  * math is identical), the same lower-stack fingerprint (and another one
  * than the unrounded F32 golden), and, wherever the backend packs, no
  * resident fp32 copy of the layer or head weights (fused rows included),
- * DeBERTa's position projections, nor the word-embedding table; an adapter
- * over a narrow base equals the same adapter over its widening. */
+ * DeBERTa's position projections, the word-embedding table, nor the SPLADE
+ * head's tied decoder (packed in blocks); a LoRA (merged or not) or
+ * bottleneck adapter over a narrow base equals the same adapter over its
+ * widening, with the base kept narrow under it, and tasks over one narrow
+ * base share its packed weights. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
