@@ -144,10 +144,11 @@ static er_status load_rel_layer(er_model *m, struct er_deberta_w *w, const char 
 }
 
 /* out[n, H] = rel[n, H] through l at load: er_lin_apply (with any LoRA term)
- * on a float weight; a narrow one (w NULL) is widened into a transient
- * buffer first and computes the same floats as its F32 widening would. */
+ * on a float weight; a narrow one (w NULL), or one with a merged LoRA pair,
+ * is widened (and merged) into a transient buffer first and computes the
+ * same floats as its F32 widening's merged copy would. */
 static er_status project_rel(const er_lin *l, const float *rel, int n, float *out, er_err *err) {
-    if (l->w) {
+    if (er_lin_is_float(l)) {
         er_lin_apply(l, rel, n, out);
         return ER_OK;
     }
@@ -159,6 +160,7 @@ static er_status project_rel(const er_lin *l, const float *rel, int n, float *ou
     er_lin wide = *l;
     wide.w = w;
     wide.narrow = NULL;
+    wide.merge_a = wide.merge_b = NULL; /* in w now */
     wide.packed = NULL; /* never packed at load; the float weight is the reference */
     if (st == ER_OK) er_lin_apply(&wide, rel, n, out);
     er_transient_free(w, sz);

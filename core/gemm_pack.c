@@ -12,7 +12,8 @@
  * stored weights (or narrow tensors) lie at the same addresses, and a stored
  * weight packed the same way is packed once for all of them (a process-wide
  * registry keyed by the stored weight's address, shape and number format,
- * counted by holders).  An entry cannot outlive what its key points into:
+ * a fused q/k/v's bias by value and a merged LoRA pair by its B, counted by
+ * holders).  An entry cannot outlive what its key points into:
  * each holder also holds that mapping (or owned copy) and gives the entry
  * back first. */
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "gemm.h"
+#include "heads.h"
 #include "model_internal.h"
 
 static er_gemm_kind kind_of(const er_model *m) {
@@ -30,9 +32,12 @@ static er_gemm_kind kind_of(const er_model *m) {
            : m->compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
 }
 
+bool er_model_packs(const er_model *m) { return er_gemm_supports(kind_of(m), NULL); }
+
 typedef struct pack_entry {
     const void *key[3];   /* the stored weight(s) packed (w or narrow): one, or q, k, v */
-    const void *bkey[3];  /* q, k, v's biases, for the fused [3H] bias */
+    const void *mkey[3];  /* merged LoRA pairs' B (er_lin.merge_b), NULL for none: a
+                             merged weight is the model's own, packed apart from its base */
     int out, in;
     er_gemm_kind kind;
     void *packed;         /* er_gemm_packed_bytes(kind, out, in) */
@@ -44,10 +49,29 @@ typedef struct pack_entry {
 static pthread_mutex_t g_packs_mu = PTHREAD_MUTEX_INITIALIZER;
 static pack_entry *g_packs;
 
-static bool same_key(const pack_entry *e, const void *const key[3], const void *const bkey[3],
-                     int out, int in, er_gemm_kind kind) {
-    return e->out == out && e->in == in && e->kind == kind && !memcmp(e->key, key, sizeof e->key) &&
-           !memcmp(e->bkey, bkey, sizeof e->bkey);
+/* What a packing is made of: the stored weights, the fused bias's parts and
+ * any merged LoRA pairs (each [3], unused slots NULL). */
+typedef struct {
+    const void *w[3];
+    const float *b[3]; /* fused q/k/v: their biases [out / 3] each */
+    const void *merge[3];
+} pack_key;
+
+/* The fused bias of e is k's q/k/v biases, compared by value: an F16/BF16
+ * checkpoint's biases are widened into each model's own copies, so models
+ * over one checkpoint hold the same numbers at different addresses. */
+static bool same_bias(const pack_entry *e, const pack_key *k, int out) {
+    if (!e->bias || !k->b[0]) return !e->bias && !k->b[0];
+    const size_t h = (size_t)out / 3;
+    for (int i = 0; i < 3; i++)
+        if (memcmp(e->bias + (size_t)i * h, k->b[i], h * sizeof *e->bias)) return false;
+    return true;
+}
+
+static bool same_key(const pack_entry *e, const pack_key *k, int out, int in, er_gemm_kind kind) {
+    return e->out == out && e->in == in && e->kind == kind &&
+           !memcmp(e->key, k->w, sizeof e->key) && !memcmp(e->mkey, k->merge, sizeof e->mkey) &&
+           same_bias(e, k, out);
 }
 
 /* Room in m->packs for one more entry held. */
@@ -64,8 +88,7 @@ static er_status reserve_hold(er_model *m, er_err *err) {
 /* The registry's entry for this key, held by m: found, or made by fill
  * (which packs into e->packed and, for q/k/v, fills e->bias; its error
  * leaves no entry). */
-static er_status shared_pack(er_model *m, const void *const key[3], const void *const bkey[3],
-                             int out, int in,
+static er_status shared_pack(er_model *m, const pack_key *k, int out, int in,
                              er_status (*fill)(pack_entry *e, const void *arg, er_err *err),
                              const void *arg, pack_entry **found, er_err *err) {
     er_gemm_kind kind = kind_of(m);
@@ -75,19 +98,19 @@ static er_status shared_pack(er_model *m, const void *const key[3], const void *
     if (st != ER_OK) return st;
     pthread_mutex_lock(&g_packs_mu);
     pack_entry *e = g_packs;
-    while (e && !same_key(e, key, bkey, out, in, kind)) e = e->next;
+    while (e && !same_key(e, k, out, in, kind)) e = e->next;
     if (!e) {
         e = calloc(1, sizeof *e);
         if (e) e->packed = calloc(1, er_gemm_packed_bytes(kind, out, in) + 64);
-        if (e && bkey[0]) e->bias = calloc((size_t)out, sizeof *e->bias);
-        if (!e || !e->packed || (bkey[0] && !e->bias)) {
+        if (e && k->b[0]) e->bias = calloc((size_t)out, sizeof *e->bias);
+        if (!e || !e->packed || (k->b[0] && !e->bias)) {
             if (e) free(e->packed);
             free(e);
             pthread_mutex_unlock(&g_packs_mu);
             return er_set(err, ER_ERR_NOMEM, "out of memory packing a [%d, %d] weight", out, in);
         }
-        memcpy(e->key, key, sizeof e->key);
-        memcpy(e->bkey, bkey, sizeof e->bkey);
+        memcpy(e->key, k->w, sizeof e->key);
+        memcpy(e->mkey, k->merge, sizeof e->mkey);
         e->out = out;
         e->in = in;
         e->kind = kind;
@@ -144,12 +167,14 @@ void er_transient_free(float *p, size_t n) {
     if (p) munmap(p, (n ? n : 1) * sizeof(float));
 }
 
-/* W [out, in] as fp32 for packing: w itself, or a narrow weight widened into
- * a transient buffer (*tmp, transient_free'd by the caller once packed, so
- * an F16/BF16 checkpoint never holds more than one widened matrix). */
+/* W [out, in] as fp32 for packing: w itself, or a narrow weight (or one
+ * with a merged LoRA pair) widened into a transient buffer (*tmp,
+ * transient_free'd by the caller once packed, so the model never holds more
+ * than one widened matrix). */
 static er_status lin_f32(const er_lin *l, const float **w, float **tmp, er_err *err) {
     *tmp = NULL;
-    if ((*w = l->w)) return ER_OK;
+    *w = l->w;
+    if (er_lin_is_float(l)) return ER_OK;
     *tmp = er_transient_alloc((size_t)l->out * l->in); // [out, in]
     if (!*tmp) return er_set(err, ER_ERR_NOMEM, "out of memory widening a %dx%d weight", l->out,
                              l->in);
@@ -188,9 +213,9 @@ static er_status pack_lin(er_model *m, er_lin *l, er_err *err) {
     if (kind_of(m) == ER_GEMM_INT8 && l->in > INT8_MAX_IN)
         return er_set(err, ER_ERR_UNSUPPORTED, "compute int8: a projection with %d inputs "
                       "(at most %d)", l->in, INT8_MAX_IN);
-    const void *key[3] = {stored(l), NULL, NULL}, *bkey[3] = {NULL, NULL, NULL};
+    const pack_key key = {.w = {stored(l)}, .merge = {l->merge_b}};
     pack_entry *e = NULL;
-    er_status st = shared_pack(m, key, bkey, l->out, l->in, fill_lin, l, &e, err);
+    er_status st = shared_pack(m, &key, l->out, l->in, fill_lin, l, &e, err);
     if (st != ER_OK) return st;
     l->packed = e->packed;
     l->kind = kind_of(m);
@@ -230,10 +255,11 @@ static er_status pack_qkv(er_model *m, er_layer_w *L, er_err *err) {
     /* [3H, in] as one matrix, packed once: int8's per-column scales and
      * compensation follow the whole matrix's panels (gemm.c), so three
      * packed parts side by side would not be its layout. */
-    const void *key[3] = {stored(&L->q), stored(&L->k), stored(&L->v)};
-    const void *bkey[3] = {L->q.b, L->k.b, L->v.b};
+    const pack_key key = {.w = {stored(&L->q), stored(&L->k), stored(&L->v)},
+                          .b = {L->q.b, L->k.b, L->v.b},
+                          .merge = {L->q.merge_b, L->k.merge_b, L->v.merge_b}};
     pack_entry *e = NULL;
-    er_status st = shared_pack(m, key, bkey, 3 * H, in, fill_qkv, L, &e, err);
+    er_status st = shared_pack(m, &key, 3 * H, in, fill_qkv, L, &e, err);
     if (st != ER_OK) return st;
     L->qkv = (er_lin){.w = NULL, .b = e->bias, .out = 3 * H, .in = in, .packed = e->packed,
                       .kind = kind_of(m), .packed_w = NULL, .packed_out = 3 * H};
@@ -280,9 +306,38 @@ void er_model_trim(const er_model *m) {
     for (int i = m->skip_below; i < m->cfg.num_layers; i++) trim_layer(m, &m->layers[i]);
     trim_lin(m, &m->head_dense, m->head_dense.packed);
     trim_lin(m, &m->head_out, m->head_out.packed);
+    trim_lin(m, &m->heads.mlm_transform, m->heads.mlm_transform.packed);
+    for (int i = 0; i < m->heads.n_mlm_blocks; i++)
+        trim_lin(m, &m->heads.mlm_blocks[i], m->heads.mlm_blocks[i].packed);
     /* a narrow word-embedding table: the fingerprint read all of it, the
      * forward reads a row per token (re-faulted from the file) */
     if (m->word_emb_narrow) drop_pages(m, m->word_emb_narrow->data, m->word_emb_narrow->nbytes);
+}
+
+/* The masked-LM head (SPLADE): its transform, and its decoder [V, H] (the
+ * tied word-embedding table, often) as row blocks of ER_MLM_COLS, each a
+ * view packed on its own: the forward computes one [rows, ER_MLM_COLS] tile
+ * of logits at a time (head_mlm.c), each from one whole packed block.  A
+ * narrow table is widened one block at a time, so no fp32 V x H copy is
+ * ever made. */
+static er_status pack_mlm(er_model *m, er_err *err) {
+    er_lin *dec = &m->heads.mlm_decoder;
+    er_status st = pack_lin(m, &m->heads.mlm_transform, err);
+    if (st != ER_OK || (!dec->w && !dec->narrow)) return st;
+    const int n = (dec->out + ER_MLM_COLS - 1) / ER_MLM_COLS;
+    er_lin *blocks = calloc((size_t)n, sizeof *blocks); // [n]
+    if (!blocks) return er_set(err, ER_ERR_NOMEM, "out of memory");
+    m->heads.mlm_blocks = blocks; /* freed by er_model_unload */
+    m->heads.n_mlm_blocks = n;
+    for (int i = 0; i < n && st == ER_OK; i++) {
+        const int v0 = i * ER_MLM_COLS, rows = dec->out - v0 < ER_MLM_COLS ? dec->out - v0
+                                                                            : ER_MLM_COLS;
+        blocks[i] = er_lin_rows(dec, v0, rows);
+        st = pack_lin(m, &blocks[i], err);
+        /* now: the load's peak holds one block of the table as stored */
+        if (st == ER_OK) trim_lin(m, &blocks[i], true);
+    }
+    return st;
 }
 
 er_status er_model_pack(er_model *m, er_err *err) {
@@ -305,6 +360,7 @@ er_status er_model_pack(er_model *m, er_err *err) {
     }
     if (st == ER_OK) st = pack_lin(m, &m->head_dense, err);
     if (st == ER_OK) st = pack_lin(m, &m->head_out, err);
+    if (st == ER_OK) st = pack_mlm(m, err);
     if (st == ER_OK) er_model_trim(m);
     return st;
 }

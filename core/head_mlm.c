@@ -22,23 +22,27 @@ typedef struct {
     er_head_act act;
 } mlm_names;
 
+/* The transform and the decoder stay F16/BF16 where the model packs
+ * (er_model_keeps_narrow): er_model_pack packs them (the decoder in blocks
+ * of ER_MLM_COLS rows, each widened on its own), so no widened V x H copy
+ * of a narrow table is made; elsewhere they are widened as any weight. */
 static er_status load_mlm(er_model *m, const char *pre, const mlm_names *n, er_err *err) {
     const er_config *c = &m->cfg;
     const int H = c->hidden_size, V = c->vocab_size;
+    const bool keep = er_model_keeps_narrow(m);
     m->heads.mlm_act = n->act;
-    er_status st = er_load_lin(m, "", n->transform, H, H, true, &m->heads.mlm_transform, err);
+    er_status st = er_load_lin_narrow(m, "", n->transform, H, H, true, keep,
+                                      &m->heads.mlm_transform, err);
     if (st == ER_OK) st = er_load_ln(m, "", n->ln, H, &m->heads.mlm_ln, err);
     if (st != ER_OK) return st;
-    er_lin *dec = &m->heads.mlm_decoder;
+    er_lin *dec = &m->heads.mlm_decoder; /* the bias is loaded below under its own name */
     char w[256];
     snprintf(w, sizeof w, "%s.weight", n->decoder);
     if (er_has_tensor(m, "", w) || !c->tie_word_embeddings)
-        st = er_load_tensor(m, "", w, V, H, &dec->w, err);
+        st = er_load_lin_narrow(m, "", n->decoder, V, H, false, keep, dec, err);
     else
-        st = er_load_tensor(m, pre, "embeddings.word_embeddings.weight", V, H, &dec->w, err);
+        st = er_load_lin_narrow(m, pre, "embeddings.word_embeddings", V, H, false, keep, dec, err);
     if (st != ER_OK) return st;
-    dec->out = V;
-    dec->in = H;
     const char *bias = er_has_tensor(m, "", n->bias) ? n->bias : n->decoder_bias;
     if (!er_has_tensor(m, "", bias))
         return er_set(err, ER_ERR_NOT_FOUND, "tensor '%s' (or '%s') is missing from the "
@@ -75,7 +79,9 @@ static void max_into(float *o, const float *row, int n) {
 
 /* out[S, V] = max over each sequence's tokens of relu(t . Wdec^T + b), one
  * [ER_MLM_ROWS, ER_MLM_COLS] tile of logits at a time; vocabulary blocks
- * outermost, so each block of the decoder is read from memory once. */
+ * outermost, so each block of the decoder is read from memory once.  A
+ * block is the decoder's packed block (er_model_pack), or on a backend that
+ * does not pack, a view of its fp32 rows (OpenBLAS). */
 static void max_logits(const er_model *m, er_ctx *x, const er_batch *b, const float *t,
                        float *out) {
     const er_lin *dec = &m->heads.mlm_decoder;
@@ -83,7 +89,8 @@ static void max_logits(const er_model *m, er_ctx *x, const er_batch *b, const fl
     memset(out, 0, (size_t)b->n_seqs * V * sizeof *out); /* relu: the max starts at 0 */
     for (int v0 = 0; v0 < V; v0 += ER_MLM_COLS) {
         const int vc = V - v0 < ER_MLM_COLS ? V - v0 : ER_MLM_COLS;
-        const er_lin block = {.w = dec->w + (size_t)v0 * H, .b = dec->b + v0, .out = vc, .in = H};
+        const er_lin block = m->heads.mlm_blocks ? m->heads.mlm_blocks[v0 / ER_MLM_COLS]
+                                                 : er_lin_rows(dec, v0, vc);
         int s = 0, end = b->seq_len[0];
         for (int t0 = 0; t0 < T; t0 += ER_MLM_ROWS) {
             const int n = T - t0 < ER_MLM_ROWS ? T - t0 : ER_MLM_ROWS;

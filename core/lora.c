@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cblas.h>
 
 #include "adapter_internal.h"
 #include "arch.h"
@@ -267,7 +266,7 @@ static int head_modules(er_model *m, lora_module *out) {
     er_lin *lins[2] = {&m->head_dense, &m->head_out};
     int k = 0;
     for (int j = 0; j < 2; j++)
-        if (lins[j]->w && m->head_names[j][0])
+        if ((lins[j]->w || lins[j]->narrow) && m->head_names[j][0])
             out[k++] = (lora_module){unprefixed(m, m->head_names[j]), {lins[j]}, 1};
     return k;
 }
@@ -458,8 +457,12 @@ static bool find_module(er_model *m, const char *module, lora_module *out, int *
 }
 
 /* One view of a module: A [r, in] shared, B its rows of the module's B
- * ([l->out, r] at B); beside the base GEMM, or merged into a copy of the
- * view's weight (W + scale * B A, as peft's merge). */
+ * ([l->out, r] at B); beside the base GEMM, or merged (W + scale * B A, as
+ * peft's merge).  Where the model packs, a merged pair stays beside the
+ * base's weight (er_lin.merge_a: added where the weight is widened to be
+ * packed), so neither an fp32 copy of the merged weight nor a widening of
+ * a narrow base stays; elsewhere (OpenBLAS) the view gets a model-owned
+ * merged copy, which its forward reads. */
 static er_status attach_view(er_model *m, er_lin *l, const float *A, const float *B, er_err *err) {
     er_adapter *a = m->adapter;
     if (!a->merge) {
@@ -469,13 +472,18 @@ static er_status attach_view(er_model *m, er_lin *l, const float *A, const float
         l->lora_scale = a->scale;
         return ER_OK;
     }
+    l->merge_a = A;
+    l->merge_b = B;
+    l->merge_r = a->r;
+    l->merge_scale = a->scale;
+    if (er_model_packs(m)) return ER_OK;
     float *w; // [out, in]
     er_status st = er_model_alloc_floats(m, (size_t)l->out * l->in, &w, err);
+    if (st == ER_OK) st = er_lin_widen(l, w, err); /* the stored weight + the pair */
     if (st != ER_OK) return st;
-    memcpy(w, l->w, (size_t)l->out * l->in * sizeof *w);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, l->in, a->r, a->scale, B,
-                a->r, A, l->in, 1.0f, w, l->in);
     l->w = w;
+    l->narrow = NULL;
+    l->merge_a = l->merge_b = NULL;
     return ER_OK;
 }
 

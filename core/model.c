@@ -4,6 +4,7 @@
 #include "er_io.h"
 #include "heads.h"
 
+#include <cblas.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -116,6 +117,9 @@ void er_model_unload(er_model *m) {
     m->n_files = 0;
     for (int i = 0; i < ER_MAX_DENSE; i++) er_st_free(m->heads.files[i]);
     memset(m->heads.files, 0, sizeof m->heads.files);
+    free(m->heads.mlm_blocks);
+    m->heads.mlm_blocks = NULL;
+    m->heads.n_mlm_blocks = 0;
     er_adapter_free(m->adapter);
     m->adapter = NULL;
     free(m->layers);
@@ -333,15 +337,24 @@ er_status er_load_lin(er_model *m, const char *prefix, const char *name, int out
 }
 
 bool er_model_keeps_narrow(const er_model *m) {
-    const er_gemm_kind kind = m->compute == ER_COMPUTE_BF16   ? ER_GEMM_BF16
-                              : m->compute == ER_COMPUTE_INT8 ? ER_GEMM_INT8 : ER_GEMM_F32;
-    return m->arch && m->arch->narrow_layers && !m->adapter && er_gemm_supports(kind, NULL);
+    return m->arch && m->arch->narrow_layers && er_model_packs(m);
+}
+
+bool er_lin_is_float(const er_lin *l) { return l->w && !l->merge_a; }
+
+/* dst [out, in] += merge_scale * B A: peft's merge (get_delta_weight), the
+ * one sgemm an F32 weight's merged copy was made with. */
+static void add_merged_pair(const er_lin *l, float *dst) {
+    if (!l->merge_a) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, l->in, l->merge_r,
+                l->merge_scale, l->merge_b, l->merge_r, l->merge_a, l->in, 1.0f, dst, l->in);
 }
 
 er_status er_lin_widen(const er_lin *l, float *dst, er_err *err) {
     const int64_t n = (int64_t)l->out * l->in;
     if (l->w) {
         memcpy(dst, l->w, (size_t)n * sizeof *dst);
+        add_merged_pair(l, dst);
         return ER_OK;
     }
     if (!l->narrow) return er_set(err, ER_ERR_INTERNAL, "a Linear with no weight");
@@ -353,6 +366,7 @@ er_status er_lin_widen(const er_lin *l, float *dst, er_err *err) {
                       l->narrow->name, (long long)l->narrow_row,
                       (long long)(l->narrow_row + l->out));
     er_st_range_to_f32(l->narrow, l->narrow_row * l->in, n, dst);
+    add_merged_pair(l, dst);
     return ER_OK;
 }
 
@@ -367,8 +381,8 @@ er_lin er_lin_rows(const er_lin *whole, int row0, int rows) {
 
 int er_visit_lin_weight(er_tensor_visit_fn fn, void *user, const char *key, const er_lin *l) {
     const size_t n = (size_t)l->out * (size_t)l->in;
-    if (l->w) return fn(user, key, l->w, n);
-    if (!l->narrow) return 0; /* a slot the family does not use */
+    if (er_lin_is_float(l)) return fn(user, key, l->w, n);
+    if (!l->w && !l->narrow) return 0; /* a slot the family does not use */
     float *w = er_transient_alloc(n); // [out, in]
     int r = w && er_lin_widen(l, w, NULL) == ER_OK ? fn(user, key, w, n) : -1;
     er_transient_free(w, n);

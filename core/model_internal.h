@@ -34,6 +34,17 @@ typedef struct {
     /* The first row of `narrow` this Linear is: a row slice of a fused
      * stored matrix (er_lin_rows) starts past 0; 0 for a whole tensor. */
     int64_t narrow_row;
+    /* A LoRA pair merged into this weight where the model packs (lora.c,
+     * lora_merge): the weight is W + merge_scale * merge_b merge_a, W the
+     * stored one (w or narrow, left as it is), computed only where the
+     * weight is widened (er_lin_widen: packing, the fingerprint, DeBERTa's
+     * relative tables), so no fp32 copy of it stays with the model.  Not a
+     * forward term: er_lin_apply reads the packed (merged) copy.
+     * merge_a NULL: none. */
+    const float *merge_a; /* [merge_r, in] */
+    const float *merge_b; /* [out, merge_r] */
+    int merge_r;
+    float merge_scale;
 } er_lin;
 
 typedef struct {
@@ -144,7 +155,14 @@ struct er_model {
         er_lin mlm_transform;  /* [hidden, hidden] */
         er_head_act mlm_act;
         er_ln mlm_ln;          /* [hidden] */
-        er_lin mlm_decoder;    /* [vocab, hidden], bias [vocab] */
+        er_lin mlm_decoder;    /* [vocab, hidden], bias [vocab]; narrow (the
+                                  F16/BF16 word-embedding table when tied) where
+                                  the model packs */
+        /* The decoder's rows in blocks of ER_MLM_COLS, each a row view
+         * (er_lin_rows) packed on its own (er_model_pack): the forward's
+         * logit tiles.  NULL where the model does not pack. */
+        er_lin *mlm_blocks;    /* [n_mlm_blocks] */
+        int n_mlm_blocks;
     } heads;
 
     /* A PEFT LoRA adapter over a base checkpoint (lora.c); NULL for a plain
@@ -249,13 +267,23 @@ er_status er_load_post_ln_layer(er_model *m, const char *prefix, int i, const er
                                 er_err *err);
 /* Whether a layer's F16/BF16 Linear weights can stay in the checkpoint
  * (er_lin.narrow): the family's layer forward reads them only through
- * packed GEMMs (arch narrow_layers), the backend packs this compute mode,
- * and no adapter merges into them. */
+ * packed GEMMs (arch narrow_layers) and the backend packs this compute
+ * mode.  An adapter does not change it: a merged LoRA pair is added where
+ * the weight is widened (er_lin.merge_a), an unmerged one and a bottleneck
+ * adapter run beside the base's packed GEMMs. */
 bool er_model_keeps_narrow(const er_model *m);
+/* Whether er_model_pack packs m's Linear weights: the GEMM backend has
+ * packed kernels for m's compute mode (gemm_pack.c). */
+bool er_model_packs(const er_model *m);
 
 /* l's weight as fp32 into dst [out, in]: a copy of w, or the narrow
- * tensor widened (exact).  ER_ERR_UNSUPPORTED for a dtype it cannot widen. */
+ * tensor widened (exact), plus a merged LoRA pair's merge_scale * B A
+ * (er_lin.merge_a; the same cblas_sgemm as an F32 weight's merge, so the
+ * same floats).  ER_ERR_UNSUPPORTED for a dtype it cannot widen. */
 er_status er_lin_widen(const er_lin *l, float *dst, er_err *err);
+/* Whether l's weight as the forward and the fingerprint see it is w itself
+ * (false: narrow, or a merged LoRA pair on top: er_lin_widen makes it). */
+bool er_lin_is_float(const er_lin *l);
 /* fn on l's weight as fp32 [out * in] under `key`: w itself, or the narrow
  * rows widened into a transient buffer, so the lower-stack fingerprint of an
  * F16/BF16 checkpoint equals its F32 widening's.  0 for a Linear with no
@@ -269,8 +297,9 @@ float *er_transient_alloc(size_t n);
 void er_transient_free(float *p, size_t n);
 
 /* After loading: packs every Linear's weight for the GEMM backend (gemm.h)
- * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, when
- * the backend uses packed weights; else does nothing.  ER_ERR_NOMEM. */
+ * into model-owned memory, q/k/v of each layer as one [3H, H] matrix, the
+ * masked-LM decoder as row blocks (heads.mlm_blocks), when the backend uses
+ * packed weights; else does nothing.  ER_ERR_NOMEM. */
 er_status er_model_pack(er_model *m, er_err *err);
 /* Gives back the shared packed weights er_model_pack took (each freed with
  * its last holder); before the stored weights they were keyed by go. */

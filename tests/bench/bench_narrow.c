@@ -4,8 +4,9 @@
  *
  *   bench_narrow MODEL_DIR
  *
- * BENCH_COMPUTE=fp32|bf16|int8 picks the compute mode (bench_util.h).
- * Prints one JSON line: RSS after load, after the forward (and of it, the
+ * BENCH_COMPUTE=fp32|bf16|int8 picks the compute mode (bench_util.h);
+ * BENCH_LORA_MERGE=1 merges a LoRA adapter (MODEL_DIR an adapter
+ * directory) into its base's weights.  Prints one JSON line: RSS after load, after the forward (and of it, the
  * anonymous memory and the mapped file pages), and the peak (VmHWM:
  * load-time transients included), in MiB. */
 #include <stdint.h>
@@ -23,6 +24,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     er_model_params mp = bench_model_params();
+    const char *merge = getenv("BENCH_LORA_MERGE");
+    mp.lora_merge = merge && !strcmp(merge, "1");
     er_model *m;
     er_ctx *ctx;
     er_err err;
