@@ -16,10 +16,12 @@
 #include "att_kernels.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdbool.h>
 
 #include "att_kernels_avx2.h"
 #include "gemm.h"
+#include "kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ER_ATT_X86 1
@@ -56,6 +58,54 @@ static inline __mmask16 lane_mask(int n) { /* the first n (clamped to 0..16) lan
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
+/* exp_approx (kernels_math.h) on 16 lanes, operation for operation: the
+ * build does not contract a * b + c into an FMA (-std=c11: -ffp-contract=off),
+ * so neither does this; max(lo, x) / min(hi, x) are clampf's selects, NaN
+ * included. */
+INLINE AVX512 __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);
+    x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 n = _mm512_sub_ps(
+        _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r),
+                      _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* er_att_exp_sum: lane k of acc is lane_sum's part[k] (kernels.c). */
+static AVX512 float exp_sum_avx512(float *x, int n, float m) {
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 acc = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
+        _mm512_storeu_ps(x + j, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    float s = 0.0f, part[16];
+    if (j < n) { /* the tail, added one by one before the lanes */
+        const __mmask16 k = lane_mask(n - j);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), mv));
+        _mm512_mask_storeu_ps(x + j, k, e);
+        _mm512_storeu_ps(part, e);
+        for (int i = 0; i < n - j; i++) s += part[i];
+    }
+    _mm512_storeu_ps(part, acc);
+    for (int i = 0; i < 16; i++) s += part[i];
+    return s;
+}
+
 typedef struct {
     const float *q; /* the tile's first row */
     size_t ldq;
@@ -64,6 +114,7 @@ typedef struct {
     float scale;
     float *t; /* the tile's first score */
     size_t ldt;
+    float *rm;        /* NULL, or the tile's first row's partial maxima [mr, ER_ATT_RMAX] */
     __mmask16 m0, m1; /* valid keys of each half of the panel */
 } qk_args;
 
@@ -85,8 +136,15 @@ INLINE AVX512 void qk_tile(const int mr, const qk_args *a) {
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         float *t = a->t + (size_t)i * a->ldt;
-        _mm512_mask_storeu_ps(t, a->m0, _mm512_mul_ps(acc[i][0], s));
-        _mm512_mask_storeu_ps(t + 16, a->m1, _mm512_mul_ps(acc[i][1], s));
+        const __m512 s0 = _mm512_mul_ps(acc[i][0], s), s1 = _mm512_mul_ps(acc[i][1], s);
+        _mm512_mask_storeu_ps(t, a->m0, s0);
+        _mm512_mask_storeu_ps(t + 16, a->m1, s1);
+        if (a->rm) { /* the row's max while its scores are in registers (keys past n masked) */
+            float *r = a->rm + (size_t)i * ER_ATT_RMAX;
+            __m512 mx = _mm512_loadu_ps(r);
+            mx = _mm512_mask_max_ps(mx, a->m0, mx, s0);
+            _mm512_storeu_ps(r, _mm512_mask_max_ps(mx, a->m1, mx, s1));
+        }
     }
 }
 
@@ -151,27 +209,68 @@ static void (*const pvf_tiles[PV_MR4 + 1])(const pv_args *) = {
 static void (*const pv2_tiles[PV_MR2 + 1])(const pv_args *) = {
     NULL, pv2_1, pv2_2, pv2_3, pv2_4, pv2_5, pv2_6, pv2_7, pv2_8, pv2_9, pv2_10, pv2_11, pv2_12};
 
+/* r[i] = row i of a 16 x 16 block -> r[j] = column j: pairs, then fours
+ * within each 128-bit lane, then the four lanes across rows 0-3, 4-7 ... */
+INLINE AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) { /* r[i + j]: column 4b + j of rows i..i+3 in lane b */
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    __m512 u[16];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        u[4 * j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44);     /* lanes 0, 1 */
+        u[4 * j + 1] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xEE); /* lanes 2, 3 */
+        u[4 * j + 2] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44);
+        u[4 * j + 3] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm512_shuffle_f32x4(u[4 * j], u[4 * j + 2], 0x88);
+        r[4 + j] = _mm512_shuffle_f32x4(u[4 * j], u[4 * j + 2], 0xDD);
+        r[8 + j] = _mm512_shuffle_f32x4(u[4 * j + 1], u[4 * j + 3], 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(u[4 * j + 1], u[4 * j + 3], 0xDD);
+    }
+}
+
 /* kpack[c][j] = key j's element c for the panel's keys [0, n) (n <= 32),
- * zeros for the rest: one gather of 16 keys per element and half (a scalar
- * transpose took as long as the tile's FMAs). */
+ * zeros for the rest: 16 x 16 register transposes of keys x elements (the
+ * gathers of one element of 16 keys they replace cost half as much as the
+ * tile's FMAs; a scalar transpose as much). */
 static AVX512 void pack_keys(const float *k, size_t ldk, int n, int d, float *kpack) {
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)ldk));
-    const __mmask16 m0 = lane_mask(n), m1 = lane_mask(n - 16);
-    const float *k1 = n > 16 ? k + 16 * ldk : k; /* keys 16..31 */
-    for (int c = 0; c < d; c++) {
-        _mm512_storeu_ps(kpack + c * ER_ATT_PANEL,
-                         _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, idx, k + c, 4));
-        _mm512_storeu_ps(kpack + c * ER_ATT_PANEL + 16,
-                         m1 ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, idx, k1 + c, 4)
-                            : _mm512_setzero_ps());
+    for (int h = 0; h < ER_ATT_PANEL; h += 16) {
+        if (h >= n) { /* an empty second half: zeros, as the tiles read it */
+            for (int c = 0; c < d; c++) _mm512_storeu_ps(kpack + c * ER_ATT_PANEL + h, _mm512_setzero_ps());
+            continue;
+        }
+        for (int c0 = 0; c0 < d; c0 += 16) {
+            const __mmask16 m = lane_mask(d - c0);
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                r[i] = h + i < n ? _mm512_maskz_loadu_ps(m, k + (size_t)(h + i) * ldk + c0)
+                                 : _mm512_setzero_ps();
+            transpose16(r);
+            const int nc = d - c0 < 16 ? d - c0 : 16;
+            for (int j = 0; j < nc; j++) _mm512_storeu_ps(kpack + (size_t)(c0 + j) * ER_ATT_PANEL + h, r[j]);
+        }
     }
 }
 
 static void qk_avx512(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
-                      int d, float scale, float *tile, size_t ldt, float *kpack) {
+                      int d, float scale, float *tile, size_t ldt, float *kpack, float *rmax) {
     qk_args a = {.ldq = ldq, .kp = kpack, .d = d, .scale = scale, .ldt = ldt};
+    if (rmax)
+        for (int i = 0; i < rows * ER_ATT_RMAX; i++) rmax[i] = -INFINITY;
     for (int j0 = 0; j0 < cols; j0 += ER_ATT_PANEL) {
         const int n = cols - j0 < ER_ATT_PANEL ? cols - j0 : ER_ATT_PANEL;
         pack_keys(k + (size_t)j0 * ldk, ldk, n, d, kpack);
@@ -181,6 +280,7 @@ static void qk_avx512(const float *q, size_t ldq, const float *k, size_t ldk, in
             const int mr = rows - i0 < QK_MR ? rows - i0 : QK_MR;
             a.q = q + (size_t)i0 * ldq;
             a.t = tile + (size_t)i0 * ldt + (size_t)j0;
+            a.rm = rmax ? rmax + (size_t)i0 * ER_ATT_RMAX : NULL;
             qk_tiles[mr](&a);
         }
     }
@@ -209,20 +309,36 @@ static void pv_avx512(const float *p, size_t ldp, const float *v, size_t ldv, in
 #endif
 
 void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols, int d,
-               float scale, float *tile, size_t ldt, float *kpack) {
+               float scale, float *tile, size_t ldt, float *kpack, float *rmax) {
 #ifdef ER_ATT_X86 /* the own code where the weight GEMMs run, or beside oneDNN's */
     switch (er_gemm_attention_kernels()) {
     case ER_ATT_ON_AVX512:
-        qk_avx512(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
+        qk_avx512(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack, rmax);
         return;
     case ER_ATT_ON_AVX2:
-        er_att_qk_avx2(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack);
+        er_att_qk_avx2(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt, kpack, rmax);
         return;
     case ER_ATT_ON_OPENBLAS: break;
     }
 #endif
     (void)kpack;
     qk_blas(q, ldq, k, ldk, rows, cols, d, scale, tile, ldt);
+    if (rmax) /* the row's max in lane 0, -inf in the others */
+        for (int i = 0; i < rows; i++) {
+            rmax[(size_t)i * ER_ATT_RMAX] = er_max(tile + (size_t)i * ldt, cols);
+            for (int j = 1; j < ER_ATT_RMAX; j++) rmax[(size_t)i * ER_ATT_RMAX + j] = -INFINITY;
+        }
+}
+
+float er_att_exp_sum(float *x, int n, float m) {
+#ifdef ER_ATT_X86
+    switch (er_gemm_attention_kernels()) {
+    case ER_ATT_ON_AVX512: return exp_sum_avx512(x, n, m);
+    case ER_ATT_ON_AVX2: return er_att_exp_sum_avx2(x, n, m);
+    case ER_ATT_ON_OPENBLAS: break;
+    }
+#endif
+    return n > 0 ? er_exp_sub_sum(x, n, m) : 0.0f;
 }
 
 void er_att_pv(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols, int d,

@@ -18,12 +18,24 @@
 /* Keys per packed panel of er_att_qk (kpack holds one panel). */
 #define ER_ATT_PANEL 32
 
+/* Partial maxima per row that er_att_qk leaves in rmax (one zmm's lanes). */
+#define ER_ATT_RMAX 16
+
 /* tile[rows, cols] (row stride ldt) = scale * q[rows, d] . k[cols, d]^T,
  * q and k row-strided (ldq, ldk floats).  kpack: scratch of
- * ER_ATT_PANEL * d floats (one panel of keys, transposed).  rows, cols,
- * d >= 1. */
+ * ER_ATT_PANEL * d floats (one panel of keys, transposed).  rmax: NULL, or
+ * [rows, ER_ATT_RMAX] that is filled with partial maxima of each row's
+ * scores (the max of a row's ER_ATT_RMAX values is the row's max; taken
+ * while the tile is in registers, which saves the softmax a pass over it).
+ * rows, cols, d >= 1. */
 void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols, int d,
-               float scale, float *tile, size_t ldt, float *kpack);
+               float scale, float *tile, size_t ldt, float *kpack, float *rmax);
+
+/* x[j] = er_exp(x[j] - m) for j < n, returning their sum: er_exp_sub_sum
+ * (kernels.h) bit for bit, same values and the same order of additions
+ * (16 lane sums over whole 16s, then the tail, then the lanes), in one pass
+ * over x instead of two.  n >= 0. */
+float er_att_exp_sum(float *x, int n, float m);
 
 /* acc[rows, d] (row stride ldacc) += p[rows, cols] (row stride ldp) .
  * v[cols, d] (row stride ldv).  rows, cols, d >= 1. */

@@ -16,6 +16,7 @@
  * chain. */
 #include "att_kernels_avx2.h"
 
+#include <math.h>
 #include <stdbool.h>
 
 #include "att_kernels.h"
@@ -87,6 +88,7 @@ typedef struct {
     float scale;
     float *t; /* the tile's first score */
     size_t ldt;
+    float *rm;      /* NULL, or the tile's first row's partial maxima [mr, ER_ATT_RMAX] */
     __m256i m0, m1; /* valid keys of each 8 of the half */
 } qk_args;
 
@@ -108,8 +110,17 @@ INLINE AVX2 void qk_tile(const int mr, const qk_args *a) {
 #pragma GCC unroll 6
     for (int i = 0; i < mr; i++) {
         float *t = a->t + (size_t)i * a->ldt;
-        _mm256_maskstore_ps(t, a->m0, _mm256_mul_ps(acc[i][0], s));
-        _mm256_maskstore_ps(t + 8, a->m1, _mm256_mul_ps(acc[i][1], s));
+        const __m256 s0 = _mm256_mul_ps(acc[i][0], s), s1 = _mm256_mul_ps(acc[i][1], s);
+        _mm256_maskstore_ps(t, a->m0, s0);
+        _mm256_maskstore_ps(t + 8, a->m1, s1);
+        if (a->rm) { /* the row's max while its scores are in registers: keys past n as -inf */
+            float *r = a->rm + (size_t)i * ER_ATT_RMAX;
+            const __m256 ninf = _mm256_set1_ps(-INFINITY);
+            const __m256 v0 = _mm256_blendv_ps(ninf, s0, _mm256_castsi256_ps(a->m0));
+            const __m256 v1 = _mm256_blendv_ps(ninf, s1, _mm256_castsi256_ps(a->m1));
+            _mm256_storeu_ps(r, _mm256_max_ps(_mm256_loadu_ps(r), v0));
+            _mm256_storeu_ps(r + 8, _mm256_max_ps(_mm256_loadu_ps(r + 8), v1));
+        }
     }
 }
 
@@ -169,8 +180,11 @@ static void (*const pvm_tiles[TR + 1])(const pv_args *) = {NULL,  pvm_1, pvm_2, 
                                                            pvm_4, pvm_5, pvm_6};
 
 AVX2 void er_att_qk_avx2(const float *q, size_t ldq, const float *k, size_t ldk, int rows,
-                         int cols, int d, float scale, float *tile, size_t ldt, float *kpack) {
+                         int cols, int d, float scale, float *tile, size_t ldt, float *kpack,
+                         float *rmax) {
     qk_args a = {.ldq = ldq, .d = d, .scale = scale, .ldt = ldt};
+    if (rmax)
+        for (int i = 0; i < rows * ER_ATT_RMAX; i++) rmax[i] = -INFINITY;
     for (int j0 = 0; j0 < cols; j0 += ER_ATT_PANEL) {
         const int n = cols - j0 < ER_ATT_PANEL ? cols - j0 : ER_ATT_PANEL;
         pack_keys(k + (size_t)j0 * ldk, ldk, n, d, kpack);
@@ -182,6 +196,7 @@ AVX2 void er_att_qk_avx2(const float *q, size_t ldq, const float *k, size_t ldk,
                 mr = tile_rows(rows - i0);
                 a.q = q + (size_t)i0 * ldq;
                 a.t = tile + (size_t)i0 * ldt + (size_t)(j0 + h);
+                a.rm = rmax ? rmax + (size_t)i0 * ER_ATT_RMAX : NULL;
                 qk_tiles[mr](&a);
             }
         }
@@ -208,13 +223,69 @@ AVX2 void er_att_pv_avx2(const float *p, size_t ldp, const float *v, size_t ldv,
     }
 }
 
+/* exp_approx (kernels_math.h) on 8 lanes, operation for operation (as
+ * att_kernels.c's exp16: no contraction into FMAs, clampf's selects). */
+INLINE AVX2 __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
+    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 n = _mm256_sub_ps(
+        _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), magic), magic);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r),
+                      _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* Lanes 0-7 and 8-15 of the AVX-512 version's 16 lane sums in lo and hi:
+ * the same sums, the same order. */
+AVX2 float er_att_exp_sum_avx2(float *x, int n, float m) {
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv));
+        const __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j + 8), mv));
+        _mm256_storeu_ps(x + j, e0);
+        _mm256_storeu_ps(x + j + 8, e1);
+        lo = _mm256_add_ps(lo, e0);
+        hi = _mm256_add_ps(hi, e1);
+    }
+    float s = 0.0f, part[16];
+    for (; j < n; j += 8) { /* the tail, added one by one before the lanes */
+        const __m256i k = lanes(n - j);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), mv));
+        _mm256_maskstore_ps(x + j, k, e);
+        _mm256_storeu_ps(part, e);
+        for (int i = 0; i < n - j && i < 8; i++) s += part[i];
+    }
+    _mm256_storeu_ps(part, lo);
+    _mm256_storeu_ps(part + 8, hi);
+    for (int i = 0; i < 16; i++) s += part[i];
+    return s;
+}
+
 #else /* not x86-64: never called (the ER_GEMM_AVX2 backend is never chosen) */
 #include <stdlib.h>
 
 void er_att_qk_avx2(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
-                    int d, float scale, float *tile, size_t ldt, float *kpack) {
+                    int d, float scale, float *tile, size_t ldt, float *kpack, float *rmax) {
     (void)q; (void)ldq; (void)k; (void)ldk; (void)rows; (void)cols; (void)d; (void)scale;
-    (void)tile; (void)ldt; (void)kpack;
+    (void)tile; (void)ldt; (void)kpack; (void)rmax;
+    abort();
+}
+
+float er_att_exp_sum_avx2(float *x, int n, float m) {
+    (void)x; (void)n; (void)m;
     abort();
 }
 

@@ -16,9 +16,13 @@
 
 /* er_att_qk on AVX2 + FMA (att_kernels.h): tile[rows, cols] (row stride ldt)
  * = scale * q[rows, d] . k[cols, d]^T; kpack: ER_ATT_PANEL * d floats of
- * scratch.  rows, cols, d >= 1.  Only where er_gemm_avx2_cpu(). */
+ * scratch; rmax: NULL or [rows, ER_ATT_RMAX] partial row maxima.  rows, cols, d >= 1.  Only where er_gemm_avx2_cpu(). */
 void er_att_qk_avx2(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
-                    int d, float scale, float *tile, size_t ldt, float *kpack);
+                    int d, float scale, float *tile, size_t ldt, float *kpack, float *rmax);
+
+/* er_att_exp_sum on AVX2 (att_kernels.h): the same values and sum, bit for
+ * bit.  n >= 0.  Only where er_gemm_avx2_cpu(). */
+float er_att_exp_sum_avx2(float *x, int n, float m);
 
 /* er_att_pv on AVX2 + FMA: acc[rows, d] (row stride ldacc) += p[rows, cols]
  * (row stride ldp) . v[cols, d] (row stride ldv).  rows, cols, d >= 1.  Only

@@ -32,7 +32,8 @@ size_t er_attention_scratch_floats(int hidden) {
     return (size_t)ER_ATT_ROWS * ER_ATT_COLS    /* tile */
            + (size_t)ER_ATT_ROWS * (size_t)hidden /* acc, head_dim <= hidden */
            + 2 * (size_t)ER_ATT_ROWS            /* m, l */
-           + (size_t)ER_ATT_PANEL * (size_t)hidden; /* kpack: one panel of keys */
+           + (size_t)ER_ATT_PANEL * (size_t)hidden  /* kpack: one panel of keys */
+           + (size_t)ER_ATT_ROWS * ER_ATT_RMAX;     /* rmax: the tile's partial row maxima */
 }
 
 typedef struct {
@@ -72,9 +73,11 @@ static void key_range(const er_att_bias *bias, int n, int i0, int i1, int *j0, i
 
 /* Online-softmax update of rows [0, rows) with one tile of scores
  * tile[rows, cols] for keys [k0, k0 + cols); returns nothing, updates m, l,
- * acc and turns the tile into the unnormalised probabilities p. */
+ * acc and turns the tile into the unnormalised probabilities p.  rmax: NULL,
+ * or the tile's partial row maxima [rows, ER_ATT_RMAX] from er_att_qk (then
+ * the tile has no bias and no window: every key is visible). */
 static void online_update(const er_att_bias *bias, int i0, int k0, int rows, int cols, int d,
-                          float *tile, float *acc, float *m, float *l) {
+                          float *tile, float *acc, float *m, float *l, const float *rmax) {
     const int w = bias ? bias->window : 0;
     for (int r = 0; r < rows; r++) {
         float *t = tile + (size_t)r * cols; // [cols]
@@ -89,10 +92,18 @@ static void online_update(const er_att_bias *bias, int i0, int k0, int rows, int
             memset(t, 0, (size_t)cols * sizeof *t);
             continue;
         }
-        float tmax = er_max(t + lo, hi - lo);
+        /* The max is exact in any order (a -0 for a +0 changes no x - max). */
+        float tmax;
+        if (rmax) {
+            const float *pm = rmax + (size_t)r * ER_ATT_RMAX; // [ER_ATT_RMAX]
+            tmax = pm[0];
+            for (int j = 1; j < ER_ATT_RMAX; j++) tmax = pm[j] > tmax ? pm[j] : tmax;
+        } else {
+            tmax = er_max(t + lo, hi - lo);
+        }
         float mnew = tmax > m[r] ? tmax : m[r];
         float alpha = m[r] == -INFINITY ? 0.0f : er_exp(m[r] - mnew);
-        float sum = er_exp_sub_sum(t + lo, hi - lo, mnew);
+        float sum = er_att_exp_sum(t + lo, hi - lo, mnew);
         memset(t, 0, (size_t)lo * sizeof *t);
         memset(t + hi, 0, (size_t)(cols - hi) * sizeof *t);
         if (alpha != 1.0f)
@@ -119,6 +130,7 @@ static void attention_item(void *arg, int item, int thread) {
     float *m = acc + (size_t)ER_ATT_ROWS * x->hidden;      // [rows]
     float *l = m + ER_ATT_ROWS;                             // [rows]
     float *kpack = l + ER_ATT_ROWS;                         // [d, ER_ATT_PANEL]
+    float *rmax = kpack + (size_t)ER_ATT_PANEL * x->hidden;  // [rows, ER_ATT_RMAX]
     for (int r = 0; r < rows; r++) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
@@ -126,13 +138,16 @@ static void attention_item(void *arg, int item, int thread) {
     memset(acc, 0, (size_t)rows * d * sizeof *acc);
     int j0, j1;
     key_range(a->bias, n, i0, i0 + rows, &j0, &j1);
+    /* The row max from the QK^T tiles' registers, where the softmax sees the
+     * tile as stored: no bias added after, no window cutting rows short. */
+    float *tile_max = a->bias && (a->bias->add || a->bias->window > 0) ? NULL : rmax;
     for (int k0 = j0; k0 < j1; k0 += ER_ATT_COLS) {
         const int cols = j1 - k0 < ER_ATT_COLS ? j1 - k0 : ER_ATT_COLS;
         er_att_qk(q, (size_t)ld, k + (size_t)k0 * ld, (size_t)ld, rows, cols, d, a->scale, tile,
-                  (size_t)cols, kpack); // [rows, cols]
+                  (size_t)cols, kpack, tile_max); // [rows, cols]
         if (a->bias && a->bias->add)
             a->bias->add(a->bias, s, h, i0, i0 + rows, k0, k0 + cols, tile, cols);
-        online_update(a->bias, i0, k0, rows, cols, d, tile, acc, m, l);
+        online_update(a->bias, i0, k0, rows, cols, d, tile, acc, m, l, tile_max);
         er_att_pv(tile, (size_t)cols, v + (size_t)k0 * ld, (size_t)ld, rows, cols, d, acc,
                   (size_t)d); // [rows, d]
     }

@@ -189,7 +189,7 @@ static void check_kernels(int rows, int cols, int d) {
     for (size_t i = 0; i < rows * ld; i++) q[i] = frand(&seed);
     for (size_t i = 0; i < cols * ld; i++) k[i] = frand(&seed), v[i] = frand(&seed);
     for (int i = 0; i < rows * d; i++) acc[i] = acc2[i] = frand(&seed);
-    er_att_qk(q, ld, k, ld, rows, cols, d, 0.5f, t, ldt, kpack);
+    er_att_qk(q, ld, k, ld, rows, cols, d, 0.5f, t, ldt, kpack, NULL);
     er_att_pv(t, ldt, v, ld, rows, cols, d, acc, (size_t)d);
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < cols; j++) {
@@ -207,7 +207,7 @@ static void check_kernels(int rows, int cols, int d) {
     }
     if (er_gemm_attention_kernels() == ER_ATT_ON_OPENBLAS) goto done; /* no such promise */
     const int r0 = rows / 3; /* rows [r0, rows) alone: each row as in the full block */
-    er_att_qk(q + r0 * ld, ld, k, ld, rows - r0, cols, d, 0.5f, t2, ldt, kpack);
+    er_att_qk(q + r0 * ld, ld, k, ld, rows - r0, cols, d, 0.5f, t2, ldt, kpack, NULL);
     for (int i = r0; i < rows; i++) /* the row's scores, not the stride's gap */
         ck_assert(memcmp(t2 + (i - r0) * ldt, t + i * ldt, sizeof(float) * cols) == 0);
     er_att_pv(t + r0 * ldt, ldt, v, ld, rows - r0, cols, d, acc2 + r0 * d, (size_t)d);
@@ -283,8 +283,8 @@ START_TEST(avx2_equals_avx512_bits) {
         for (size_t b = 0; b < 4; b++)
             for (size_t c = 0; c < 6; c++) {
                 const int r = rows[a], n = cols[b], d = dims[c];
-                er_att_qk(q, ld, k, ld, r, n, d, 0.125f, t, (size_t)n, kpack);
-                er_att_qk_avx2(q, ld, k, ld, r, n, d, 0.125f, t2, (size_t)n, kpack);
+                er_att_qk(q, ld, k, ld, r, n, d, 0.125f, t, (size_t)n, kpack, NULL);
+                er_att_qk_avx2(q, ld, k, ld, r, n, d, 0.125f, t2, (size_t)n, kpack, NULL);
                 ck_assert_msg(!memcmp(t, t2, sizeof(float) * r * n), "qk %dx%dx%d", r, n, d);
                 for (int i = 0; i < r * d; i++) acc[i] = acc2[i] = q[i];
                 er_att_pv(t, (size_t)n, k, ld, r, n, d, acc, (size_t)d);
