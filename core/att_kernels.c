@@ -266,6 +266,14 @@ static AVX512 void pack_keys(const float *k, size_t ldk, int n, int d, float *kp
     }
 }
 
+/* Rows [0, n) of x (stride ld floats) of d floats each towards L1: a head's
+ * keys and values are rows a hidden row apart, which the hardware
+ * prefetchers do not follow. */
+static void prefetch_rows(const float *x, size_t ld, int n, int d) {
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < d; c += 16) _mm_prefetch((const char *)(x + (size_t)i * ld + c), _MM_HINT_T0);
+}
+
 static void qk_avx512(const float *q, size_t ldq, const float *k, size_t ldk, int rows, int cols,
                       int d, float scale, float *tile, size_t ldt, float *kpack, float *rmax) {
     qk_args a = {.ldq = ldq, .kp = kpack, .d = d, .scale = scale, .ldt = ldt};
@@ -274,6 +282,10 @@ static void qk_avx512(const float *q, size_t ldq, const float *k, size_t ldk, in
     for (int j0 = 0; j0 < cols; j0 += ER_ATT_PANEL) {
         const int n = cols - j0 < ER_ATT_PANEL ? cols - j0 : ER_ATT_PANEL;
         pack_keys(k + (size_t)j0 * ldk, ldk, n, d, kpack);
+        if (j0 + ER_ATT_PANEL < cols) /* the next panel's keys, under this one's tiles */
+            prefetch_rows(k + (size_t)(j0 + ER_ATT_PANEL) * ldk, ldk,
+                          cols - j0 - ER_ATT_PANEL < ER_ATT_PANEL ? cols - j0 - ER_ATT_PANEL
+                                                                   : ER_ATT_PANEL, d);
         a.m0 = lane_mask(n);
         a.m1 = lane_mask(n - 16);
         for (int i0 = 0; i0 < rows; i0 += QK_MR) {
