@@ -88,6 +88,13 @@ static AVX512 float exp_sum_avx512(float *x, int n, float m) {
     const __m512 mv = _mm512_set1_ps(m);
     __m512 acc = _mm512_setzero_ps();
     int j = 0;
+    for (; j + 32 <= n; j += 32) { /* two exp chains side by side, added in order */
+        const __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
+        const __m512 e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv));
+        _mm512_storeu_ps(x + j, e0);
+        _mm512_storeu_ps(x + j + 16, e1);
+        acc = _mm512_add_ps(_mm512_add_ps(acc, e0), e1);
+    }
     for (; j + 16 <= n; j += 16) {
         const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
         _mm512_storeu_ps(x + j, e);

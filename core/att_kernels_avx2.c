@@ -188,6 +188,9 @@ AVX2 void er_att_qk_avx2(const float *q, size_t ldq, const float *k, size_t ldk,
     for (int j0 = 0; j0 < cols; j0 += ER_ATT_PANEL) {
         const int n = cols - j0 < ER_ATT_PANEL ? cols - j0 : ER_ATT_PANEL;
         pack_keys(k + (size_t)j0 * ldk, ldk, n, d, kpack);
+        /* The next panel's keys under this one's tiles (att_kernels.c). */
+        for (int i = j0 + ER_ATT_PANEL; i < cols && i < j0 + 2 * ER_ATT_PANEL; i++)
+            for (int c = 0; c < d; c += 16) _mm_prefetch((const char *)(k + (size_t)i * ldk + c), _MM_HINT_T0);
         for (int h = 0; h < n; h += 16) {
             a.kp = kpack + h;
             a.m0 = lanes(n - h);

@@ -15,6 +15,7 @@
 #include "encoder_internal.h"
 #include "gemm.h"
 #include "gemm_avx2.h"
+#include "kernels.h"
 
 #include <cblas.h>
 
@@ -295,6 +296,67 @@ START_TEST(avx2_equals_avx512_bits) {
 }
 END_TEST
 
+/* er_att_exp_sum gives er_exp_sub_sum's values and sum bit for bit (the
+ * same additions in the same order) over lengths with and without tails of
+ * 16 and 8 and maxima below, at and above the values (the clamp at -87). */
+START_TEST(exp_sum_equals_two_pass_bits) {
+    float x[300], a[300], b[300];
+    unsigned seed = 99;
+    for (int i = 0; i < 300; i++) x[i] = 30.0f * frand(&seed);
+    const float ms[] = {0.0f, 30.0f, -5.0f, 100.0f, 12.25f};
+    for (int n = 0; n <= 300; n = n < 70 ? n + 1 : n + 23)
+        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+            memcpy(a, x, sizeof a);
+            memcpy(b, x, sizeof b);
+            const float sa = er_att_exp_sum(a, n, ms[k]);
+            const float sb = n > 0 ? er_exp_sub_sum(b, n, ms[k]) : 0.0f;
+            ck_assert_msg(!memcmp(&sa, &sb, sizeof sa), "sum n %d m %g: %a vs %a", n, ms[k], sa, sb);
+            ck_assert_msg(!memcmp(a, b, sizeof a), "values n %d m %g", n, ms[k]);
+            if (!er_gemm_avx2_cpu()) continue;
+            memcpy(a, x, sizeof a);
+            const float s2 = er_att_exp_sum_avx2(a, n, ms[k]);
+            ck_assert_msg(!memcmp(&s2, &sb, sizeof s2), "avx2 sum n %d m %g", n, ms[k]);
+            ck_assert_msg(!memcmp(a, b, sizeof a), "avx2 values n %d m %g", n, ms[k]);
+        }
+}
+END_TEST
+
+/* The partial row maxima er_att_qk leaves in rmax give each row's max of
+ * the scores it stored (keys past a panel's end not counted), on the
+ * dispatched kernels and on the AVX2 ones. */
+START_TEST(qk_row_max_matches_scores) {
+    const int rows[] = {1, 7, 13, 128}, cols[] = {1, 16, 17, 33, 100}, dims[] = {7, 16, 64, 80};
+    const int ld = 90;
+    float *q = malloc(sizeof(float) * 128 * ld), *k = malloc(sizeof(float) * 100 * ld);
+    float *t = malloc(sizeof(float) * 128 * 100), *rm = malloc(sizeof(float) * 128 * ER_ATT_RMAX);
+    float *kpack = malloc(sizeof(float) * ER_ATT_PANEL * 80);
+    unsigned seed = 5;
+    for (int i = 0; i < 128 * ld; i++) q[i] = frand(&seed) - 0.7f; /* mostly negative scores */
+    for (int i = 0; i < 100 * ld; i++) k[i] = frand(&seed);
+    for (int avx2 = 0; avx2 < 2; avx2++) {
+        if (avx2 && !er_gemm_avx2_cpu()) break;
+        for (size_t a = 0; a < 4; a++)
+            for (size_t b = 0; b < 5; b++)
+                for (size_t c = 0; c < 4; c++) {
+                    const int r = rows[a], n = cols[b], d = dims[c];
+                    if (avx2)
+                        er_att_qk_avx2(q, ld, k, ld, r, n, d, 0.125f, t, (size_t)n, kpack, rm);
+                    else
+                        er_att_qk(q, ld, k, ld, r, n, d, 0.125f, t, (size_t)n, kpack, rm);
+                    for (int i = 0; i < r; i++) {
+                        float want = t[(size_t)i * n], got = rm[(size_t)i * ER_ATT_RMAX];
+                        for (int j = 1; j < n; j++) want = fmaxf(want, t[(size_t)i * n + j]);
+                        for (int j = 1; j < ER_ATT_RMAX; j++)
+                            got = fmaxf(got, rm[(size_t)i * ER_ATT_RMAX + j]);
+                        ck_assert_msg(got == want, "%s %dx%dx%d row %d: %g vs %g",
+                                      avx2 ? "avx2" : "qk", r, n, d, i, got, want);
+                    }
+                }
+    }
+    free(q); free(k); free(t); free(rm); free(kpack);
+}
+END_TEST
+
 static Suite *attention_suite(void) {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("tiled");
@@ -309,6 +371,8 @@ static Suite *attention_suite(void) {
     tcase_add_test(kc, odd_head_dims_match_reference);
     tcase_add_test(kc, kernels_match_reference_odd_shapes);
     tcase_add_test(kc, avx2_equals_avx512_bits);
+    tcase_add_test(kc, exp_sum_equals_two_pass_bits);
+    tcase_add_test(kc, qk_row_max_matches_scores);
     suite_add_tcase(s, kc);
     return s;
 }
