@@ -83,6 +83,20 @@ INLINE AVX512 __m512 exp16(__m512 x) {
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
+/* er_att_normalize on 16 lanes (the build's baseline is SSE). */
+static AVX512 void normalize_avx512(const float *acc, size_t ldacc, int rows, int d, const float *l,
+                                    float *out, size_t ldo) {
+    for (int r = 0; r < rows; r++) {
+        const __m512 inv = _mm512_set1_ps(1.0f / l[r]);
+        const float *a = acc + (size_t)r * ldacc;
+        float *o = out + (size_t)r * ldo;
+        for (int c = 0; c < d; c += 16) {
+            const __mmask16 k = lane_mask(d - c);
+            _mm512_mask_storeu_ps(o + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, a + c), inv));
+        }
+    }
+}
+
 /* er_att_exp_sum: lane k of acc is lane_sum's part[k] (kernels.c). */
 static AVX512 float exp_sum_avx512(float *x, int n, float m) {
     const __m512 mv = _mm512_set1_ps(m);
@@ -347,6 +361,20 @@ void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows,
             rmax[(size_t)i * ER_ATT_RMAX] = er_max(tile + (size_t)i * ldt, cols);
             for (int j = 1; j < ER_ATT_RMAX; j++) rmax[(size_t)i * ER_ATT_RMAX + j] = -INFINITY;
         }
+}
+
+void er_att_normalize(const float *acc, size_t ldacc, int rows, int d, const float *l, float *out,
+                      size_t ldo) {
+#ifdef ER_ATT_X86
+    if (er_gemm_attention_kernels() == ER_ATT_ON_AVX512) {
+        normalize_avx512(acc, ldacc, rows, d, l, out, ldo);
+        return;
+    }
+#endif
+    for (int r = 0; r < rows; r++) {
+        const float inv = 1.0f / l[r];
+        for (int c = 0; c < d; c++) out[(size_t)r * ldo + c] = acc[(size_t)r * ldacc + c] * inv;
+    }
 }
 
 float er_att_exp_sum(float *x, int n, float m) {

@@ -37,6 +37,12 @@ void er_att_qk(const float *q, size_t ldq, const float *k, size_t ldk, int rows,
  * over x instead of two.  n >= 0. */
 float er_att_exp_sum(float *x, int n, float m);
 
+/* out[rows, d] (row stride ldo) = acc[rows, d] (row stride ldacc) * (1 / l[r])
+ * for row r: the online softmax's last step, vectorised where the kernels
+ * are (the same products on every path). */
+void er_att_normalize(const float *acc, size_t ldacc, int rows, int d, const float *l, float *out,
+                      size_t ldo);
+
 /* acc[rows, d] (row stride ldacc) += p[rows, cols] (row stride ldp) .
  * v[cols, d] (row stride ldv).  rows, cols, d >= 1. */
 void er_att_pv(const float *p, size_t ldp, const float *v, size_t ldv, int rows, int cols, int d,

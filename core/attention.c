@@ -152,10 +152,7 @@ static void attention_item(void *arg, int item, int thread) {
                   (size_t)d); // [rows, d]
     }
     float *out = a->out + (first + (size_t)i0) * ldo + (size_t)h * d; // [rows, d] stride ldo
-    for (int r = 0; r < rows; r++) {
-        const float inv = 1.0f / l[r]; /* l >= 1: the row max contributes exp(0) */
-        for (int c = 0; c < d; c++) out[(size_t)r * ldo + c] = acc[(size_t)r * d + c] * inv;
-    }
+    er_att_normalize(acc, (size_t)d, rows, d, l, out, (size_t)ldo); /* l >= 1: the max's exp(0) */
 }
 
 void er_attention(er_ctx *x, const er_batch *b, const er_att_args *a) {

@@ -357,6 +357,27 @@ START_TEST(qk_row_max_matches_scores) {
 }
 END_TEST
 
+/* er_att_normalize: out = acc * (1 / l) per row, bit for bit, on strided
+ * rows of every width tail, writing nothing past d. */
+START_TEST(normalize_matches_scalar_bits) {
+    const int dims[] = {1, 7, 16, 33, 64, 80};
+    float acc[5 * 90], out[5 * 100], l[5];
+    unsigned seed = 3;
+    for (int i = 0; i < 5 * 90; i++) acc[i] = 10.0f * frand(&seed);
+    for (int r = 0; r < 5; r++) l[r] = 1.0f + 7.0f * (frand(&seed) + 1.0f);
+    for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
+        const int d = dims[k];
+        for (int i = 0; i < 5 * 100; i++) out[i] = -1.0f;
+        er_att_normalize(acc, 90, 5, d, l, out, 100);
+        for (int r = 0; r < 5; r++)
+            for (int c = 0; c < 100; c++) {
+                const float want = c < d ? acc[r * 90 + c] * (1.0f / l[r]) : -1.0f;
+                ck_assert_msg(!memcmp(&out[r * 100 + c], &want, sizeof want), "d %d [%d,%d]", d, r, c);
+            }
+    }
+}
+END_TEST
+
 static Suite *attention_suite(void) {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("tiled");
@@ -373,6 +394,7 @@ static Suite *attention_suite(void) {
     tcase_add_test(kc, avx2_equals_avx512_bits);
     tcase_add_test(kc, exp_sum_equals_two_pass_bits);
     tcase_add_test(kc, qk_row_max_matches_scores);
+    tcase_add_test(kc, normalize_matches_scalar_bits);
     suite_add_tcase(s, kc);
     return s;
 }
