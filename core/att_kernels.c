@@ -1,10 +1,15 @@
 /* The attention work item's two small GEMMs (att_kernels.h).
  *
  * QK^T: the keys are taken ER_ATT_PANEL (32) at a time and transposed into
- * kpack [d, 32] (8 KiB at d = 64, in L1); a 12 x 32 tile of scores then
+ * kpack [d, 32] (8 KiB at d = 64, in L1) by 16 x 16 register transposes,
+ * the next panel's rows prefetched meanwhile; a 12 x 32 tile of scores then
  * sits in 24 zmm accumulators over the whole reduction: per k, two kpack
  * loads and 12 broadcasts of q (straight from the strided rows: no copy of
- * q) feed 24 FMAs; the scale is applied once before the store.
+ * q) feed 24 FMAs; the scale is applied once before the store, where each
+ * row's running max is also taken (rmax), saving the softmax a pass.
+ *
+ * Softmax: er_att_exp_sum is er_exp_sub_sum's exp and sum fused into one
+ * pass, in the same order; er_att_normalize the final acc / l, vectorised.
  *
  * P.V: v[cols, d] is already [k, n] with n = d contiguous, so no packing
  * (keys in passes of PV_KB, below):
