@@ -202,6 +202,10 @@ size_t er_gemm_xbf16_bytes(int n, int in) {
 
 bool er_gemm_xbf16_supported(int in) { return in <= KC; }
 
+size_t er_gemm_xf32_floats(int n, int in) { return (size_t)((n + MR - 1) / MR) * MR * (size_t)in; }
+
+bool er_gemm_xf32_supported(int in) { return er_gemm_backend_get() == ER_GEMM_AVX512 && in <= KC; }
+
 /* Symmetric int8 of v / scale, rounded half away from zero, in [-127, 127]. */
 static inline int8_t quant8(float v) {
     float r = v + (v >= 0.0f ? 0.5f : -0.5f);
@@ -489,6 +493,7 @@ static void (*const tiles[3][MR + 1])(const tile *) = {
 typedef struct {
     const float *x, *bias;
     const uint32_t *xbf16; /* x already in the bf16 layout (er_gemm_packed_xbf16), or NULL */
+    const float *xf32;     /* x already in the fp32 layout (er_gemm_packed_xf32), or NULL */
     const void *packed;
     int n, in, out, panels, chunks;
     er_gemm_kind kind;
@@ -507,7 +512,7 @@ static __thread union {
 } apack __attribute__((aligned(64)));
 static __thread float xscale[MC]; /* int8: each packed row's scale */
 static __thread float ctile[MR * NR] __attribute__((aligned(64))); /* [MR, NR] a tile on its way
-                                                                       to er_gemm_out.xbf16 */
+                                                                       to er_gemm_out.xbf16 / xf32 */
 
 /* int8: a row's scale, max |x| / 127 over its kc values (1 for a row of
  * zeros): dynamic, per token. */
@@ -626,24 +631,29 @@ static AVX512 void pack_x_int8(const float *src, size_t ldx, int mr, int kc, flo
     }
 }
 
-/* fp32 rows [i0, i0 + mr) of the block as [kc, MR]: 16 k of the group's
- * rows at a time, transposed in registers (the scalar copy, one 4-byte store
- * per value, took ~5% of a forward and twice that on 2 threads, where each
- * thread copies the whole block). */
-static AVX512 void pack_x_f32(const float *x, size_t ldx, int i0, int mr, int kc) {
-    float *dst = apack.f + (size_t)i0 * kc; // [kc, MR]
+/* An fp32 12-row group, src [mr, kc] with row stride ldx, into dst [kc, MR]:
+ * 16 k of the group's rows at a time, transposed in registers (the scalar
+ * copy, one 4-byte store per value, took ~5% of a forward and twice that on
+ * 2 threads, where each thread copies the whole block).  Lanes mr..MR-1 of
+ * dst are not written: the kernels for mr rows never read them. */
+static AVX512 void pack_group_f32(const float *src, size_t ldx, int mr, int kc, float *dst) {
     const __mmask16 rows = (__mmask16)((1u << mr) - 1);
     for (int k = 0; k < kc; k += 16) {
         const int n = kc - k < 16 ? kc - k : 16;
         const __mmask16 m = (__mmask16)((1u << n) - 1);
         __m512i r[16];
         for (int i = 0; i < 16; i++)
-            r[i] = i < mr ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + (size_t)(i0 + i) * ldx + k))
+            r[i] = i < mr ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m, src + (size_t)i * ldx + k))
                           : _mm512_setzero_si512();
         transpose16(r);
         for (int j = 0; j < n; j++)
             _mm512_mask_storeu_ps(dst + (size_t)(k + j) * MR, rows, _mm512_castsi512_ps(r[j]));
     }
+}
+
+/* fp32 rows [i0, i0 + mr) of the block into apack as [kc, MR]. */
+static AVX512 void pack_x_f32(const float *x, size_t ldx, int i0, int mr, int kc) {
+    pack_group_f32(x + (size_t)i0 * ldx, ldx, mr, kc, apack.f + (size_t)i0 * kc);
 }
 
 static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc) {
@@ -672,6 +682,12 @@ static size_t row_bytes(er_gemm_kind kind, int kc) {
  * the xbf16 layout of rows of `in` values: [groups, pairs(in), MR]. */
 static inline size_t xbf16_group(int row, int in) {
     return (size_t)(row / MR) * (size_t)pairs(in) * MR;
+}
+
+/* Offset (in floats) of the 12-row group of row `row` (a multiple of MR)
+ * in the xf32 layout of rows of `in` values: [groups, in, MR]. */
+static inline size_t xf32_group(int row, int in) {
+    return (size_t)(row / MR) * (size_t)in * MR;
 }
 
 /* Where a panel's reduction block k0 starts in the packed weights. */
@@ -710,7 +726,9 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
             t->pf = pf + (size_t)(i0 / MR) * t->kc * t->pf_step;
             t->a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
                                              (size_t)k0 / 2 * MR)
-                            : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
+                   : j->xf32 ? (const void *)(j->xf32 + xf32_group(m0 + i0, j->in) +
+                                              (size_t)k0 * MR)
+                             : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
             t->xscale = xscale + i0;
             if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
                 t->c = ctile;
@@ -719,6 +737,14 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
                 pack_x_bf16(ctile, NR, mr, valid < NR ? valid : NR,
                             (uint32_t *)j->y->xbf16 + xbf16_group(m0 + i0, j->out) +
                                 (size_t)col / 2 * MR);
+                continue;
+            }
+            if (j->y->xf32) { /* one k block (er_gemm_xf32_supported) */
+                t->c = ctile;
+                t->ldc = NR;
+                tiles[kind][mr](t);
+                pack_group_f32(ctile, NR, mr, valid < NR ? valid : NR,
+                               j->y->xf32 + xf32_group(m0 + i0, j->out) + (size_t)col * MR);
                 continue;
             }
             t->c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
@@ -745,7 +771,8 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
             tile t = {.kc = j->in - k0 < kcb ? j->in - k0 : kcb, .first = k0 == 0, .act = j->act,
                       .ldc = (size_t)j->y->seg};
             t.last = k0 + t.kc == j->in;
-            if (!j->xbf16) pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
+            if (!j->xbf16 && !j->xf32)
+                pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
             block_panels(j, &t, m0, mc, k0, p0, p1);
         }
     }
@@ -759,24 +786,26 @@ static void gemm_item(void *arg, int item, int thread) {
 }
 #endif
 
-/* Both entry points: x as fp32 rows, or (xbf16 not NULL) in the bf16 layout. */
-static void gemm_run(er_par *team, const float *x, const void *xbf16, int n, int in,
-                     er_gemm_kind kind, const void *packed, int out, const float *b, er_epi act,
-                     const er_gemm_out *y) {
+/* The entry points: x as fp32 rows, or (xbf16 / xf32 not NULL) in the bf16 /
+ * fp32 layout. */
+static void gemm_run(er_par *team, const float *x, const void *xbf16, const float *xf32, int n,
+                     int in, er_gemm_kind kind, const void *packed, int out, const float *b,
+                     er_epi act, const er_gemm_out *y) {
     if (backend == ER_GEMM_ONEDNN) { /* fp32 only: er_gemm_supports */
         er_dnnl_gemm(team, x, n, in, packed, out, b, act, y);
         return;
     }
 #ifdef ER_GEMM_X86
-    gemm_job j = {.x = x, .xbf16 = xbf16, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
-                  .panels = (out + NR - 1) / NR, .kind = kind, .act = act, .y = y};
+    gemm_job j = {.x = x, .xbf16 = xbf16, .xf32 = xf32, .packed = packed, .bias = b, .n = n,
+                  .in = in, .out = out, .panels = (out + NR - 1) / NR, .kind = kind, .act = act,
+                  .y = y};
     j.chunks = team ? er_par_threads(team) : 1;
     if (j.chunks > j.panels) j.chunks = j.panels;
     if (team && j.chunks > 1) er_par_run(team, gemm_item, &j, j.chunks);
     else gemm_range(&j, 0, j.panels);
 #else
     (void)x; (void)n; (void)in; (void)kind; (void)packed; (void)out; (void)b; (void)act; (void)y;
-    (void)team; (void)xbf16;
+    (void)team; (void)xbf16; (void)xf32;
     abort(); /* er_gemm_supports is false for every kind here */
 #endif
 }
@@ -784,10 +813,15 @@ static void gemm_run(er_par *team, const float *x, const void *xbf16, int n, int
 void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
                     const void *packed, int out, const float *b, er_epi act,
                     const er_gemm_out *y) {
-    gemm_run(team, x, NULL, n, in, kind, packed, out, b, act, y);
+    gemm_run(team, x, NULL, NULL, n, in, kind, packed, out, b, act, y);
 }
 
 void er_gemm_packed_xbf16(er_par *team, const void *xbf16, int n, int in, const void *packed,
                           int out, const float *b, er_epi act, const er_gemm_out *y) {
-    gemm_run(team, NULL, xbf16, n, in, ER_GEMM_BF16, packed, out, b, act, y);
+    gemm_run(team, NULL, xbf16, NULL, n, in, ER_GEMM_BF16, packed, out, b, act, y);
+}
+
+void er_gemm_packed_xf32(er_par *team, const float *xf32, int n, int in, const void *packed,
+                         int out, const float *b, er_epi act, const er_gemm_out *y) {
+    gemm_run(team, NULL, NULL, xf32, n, in, ER_GEMM_F32, packed, out, b, act, y);
 }
