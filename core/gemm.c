@@ -297,6 +297,8 @@ typedef struct {
     const char *pf;       /* this tile's share of the next panel, prefetched (into L2)
                              one line a step: see block_panels */
     size_t pf_step;       /* bytes of that share per k */
+    float *xf32;          /* F32, one k block: the tile's place in er_gemm_out.xf32
+                             ([NR, MR] of its 12-row group), instead of c; or NULL */
 } tile;
 
 /* The activations of kernels_math.h on 16 lanes, operation for operation
@@ -367,8 +369,42 @@ static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_ep
 #undef ADD
 #undef SET
 
+/* r[16] rows of 16 dwords -> r[j] = column j of the input (lane i = row i):
+ * 32-bit, then 64-bit unpacks within 128-bit lanes, then two rounds of
+ * 128-bit lane shuffles. */
+static inline __attribute__((always_inline)) AVX512 void transpose16(__m512i r[16]) {
+    __m512i t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) { /* r[i + j], lane L: rows i..i+3 of column 4L + j */
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m512i u0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);
+        __m512i u1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xDD);
+        __m512i u2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
+        __m512i u3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+        t[4 + j] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+        t[8 + j] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
+        t[12 + j] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) r[j] = t[j];
+}
+
 /* Adds the tile's earlier k blocks, then (last block) the bias and the
- * activation, in registers; stores. */
+ * activation, in registers; stores, as rows at t->c, or (t->xf32 not NULL)
+ * transposed in registers into er_gemm_out.xf32's layout, [NR, MR] at
+ * t->xf32 (lanes mr..MR-1 not written). */
 static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr, const tile *t,
                                                                     __m512 acc[][2]) {
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -391,8 +427,24 @@ static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr
             acc[i][0] = act16(acc[i][0], t->act);
             acc[i][1] = act16(acc[i][1], t->act);
         }
-        _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
-        _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
+        if (!t->xf32) {
+            _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
+            _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
+        }
+    }
+    if (!t->xf32) return;
+    const __mmask16 rows = (__mmask16)((1u << mr) - 1);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const int n = __builtin_popcount(h ? t->m1 : t->m0); /* valid columns of the half */
+        __m512i r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < mr ? _mm512_castps_si512(acc[i][h]) : _mm512_setzero_si512();
+        transpose16(r);
+        for (int j = 0; j < n; j++)
+            _mm512_mask_storeu_ps(t->xf32 + (size_t)(16 * h + j) * MR, rows,
+                                  _mm512_castsi512_ps(r[j]));
     }
 }
 
@@ -512,7 +564,7 @@ static __thread union {
 } apack __attribute__((aligned(64)));
 static __thread float xscale[MC]; /* int8: each packed row's scale */
 static __thread float ctile[MR * NR] __attribute__((aligned(64))); /* [MR, NR] a tile on its way
-                                                                       to er_gemm_out.xbf16 / xf32 */
+                                                                       to er_gemm_out.xbf16 */
 
 /* int8: a row's scale, max |x| / 127 over its kc values (1 for a row of
  * zeros): dynamic, per token. */
@@ -524,38 +576,6 @@ static AVX512 float row_scale_int8(const float *src, int kc) {
     }
     const float mx = _mm512_reduce_max_ps(vmax);
     return mx > 0.0f ? mx / 127.0f : 1.0f;
-}
-
-/* r[16] rows of 16 dwords -> r[j] = column j of the input (lane i = row i):
- * 32-bit, then 64-bit unpacks within 128-bit lanes, then two rounds of
- * 128-bit lane shuffles. */
-static inline __attribute__((always_inline)) AVX512 void transpose16(__m512i r[16]) {
-    __m512i t[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 16; i += 4) { /* r[i + j], lane L: rows i..i+3 of column 4L + j */
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        __m512i u0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);
-        __m512i u1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xDD);
-        __m512i u2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
-        __m512i u3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xDD);
-        t[j] = _mm512_shuffle_i32x4(u0, u2, 0x88);
-        t[4 + j] = _mm512_shuffle_i32x4(u1, u3, 0x88);
-        t[8 + j] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
-        t[12 + j] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
-    }
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) r[j] = t[j];
 }
 
 /* The bf16 pairs of a 12-row group, src [mr, kc] with row stride ldx, into
@@ -631,29 +651,24 @@ static AVX512 void pack_x_int8(const float *src, size_t ldx, int mr, int kc, flo
     }
 }
 
-/* An fp32 12-row group, src [mr, kc] with row stride ldx, into dst [kc, MR]:
- * 16 k of the group's rows at a time, transposed in registers (the scalar
- * copy, one 4-byte store per value, took ~5% of a forward and twice that on
- * 2 threads, where each thread copies the whole block).  Lanes mr..MR-1 of
- * dst are not written: the kernels for mr rows never read them. */
-static AVX512 void pack_group_f32(const float *src, size_t ldx, int mr, int kc, float *dst) {
+/* fp32 rows [i0, i0 + mr) of the block as [kc, MR]: 16 k of the group's
+ * rows at a time, transposed in registers (the scalar copy, one 4-byte store
+ * per value, took ~5% of a forward and twice that on 2 threads, where each
+ * thread copies the whole block). */
+static AVX512 void pack_x_f32(const float *x, size_t ldx, int i0, int mr, int kc) {
+    float *dst = apack.f + (size_t)i0 * kc; // [kc, MR]
     const __mmask16 rows = (__mmask16)((1u << mr) - 1);
     for (int k = 0; k < kc; k += 16) {
         const int n = kc - k < 16 ? kc - k : 16;
         const __mmask16 m = (__mmask16)((1u << n) - 1);
         __m512i r[16];
         for (int i = 0; i < 16; i++)
-            r[i] = i < mr ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m, src + (size_t)i * ldx + k))
+            r[i] = i < mr ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + (size_t)(i0 + i) * ldx + k))
                           : _mm512_setzero_si512();
         transpose16(r);
         for (int j = 0; j < n; j++)
             _mm512_mask_storeu_ps(dst + (size_t)(k + j) * MR, rows, _mm512_castsi512_ps(r[j]));
     }
-}
-
-/* fp32 rows [i0, i0 + mr) of the block into apack as [kc, MR]. */
-static AVX512 void pack_x_f32(const float *x, size_t ldx, int i0, int mr, int kc) {
-    pack_group_f32(x + (size_t)i0 * ldx, ldx, mr, kc, apack.f + (size_t)i0 * kc);
 }
 
 static void pack_x(er_gemm_kind kind, const float *x, size_t ldx, int mc, int kc) {
@@ -739,12 +754,11 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
                                 (size_t)col / 2 * MR);
                 continue;
             }
-            if (j->y->xf32) { /* one k block (er_gemm_xf32_supported) */
-                t->c = ctile;
-                t->ldc = NR;
+            if (j->y->xf32) { /* one k block (er_gemm_xf32_supported): tile_store */
+                t->xf32 = j->y->xf32 + xf32_group(m0 + i0, j->out) + (size_t)col * MR;
+                t->c = t->xf32; /* never dereferenced: the first k block, stores to xf32 */
+                t->ldc = 0;
                 tiles[kind][mr](t);
-                pack_group_f32(ctile, NR, mr, valid < NR ? valid : NR,
-                               j->y->xf32 + xf32_group(m0 + i0, j->out) + (size_t)col * MR);
                 continue;
             }
             t->c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
