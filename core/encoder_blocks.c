@@ -176,7 +176,7 @@ static bool ffn_fused(const er_ctx *x, const er_layer_w *L, int T, er_gemm_kind 
     if (kind == ER_GEMM_BF16)
         return er_gemm_xbf16_supported(H) &&
                er_gemm_xbf16_bytes(T, F) <= x->ffn_cap * sizeof(float);
-    return kind == ER_GEMM_F32 && er_gemm_xf32_supported(H) &&
+    return kind == ER_GEMM_F32 && er_gemm_xf32_supported(H) && er_gemm_xf32_supported(F) &&
            er_gemm_xf32_floats(T, F) <= x->ffn_cap;
 }
 

@@ -203,7 +203,9 @@ size_t er_gemm_xbf16_bytes(int n, int in) {
 
 bool er_gemm_xbf16_supported(int in) { return in <= KC; }
 
-size_t er_gemm_xf32_floats(int n, int in) { return (size_t)((n + MR - 1) / MR) * MR * (size_t)in; }
+size_t er_gemm_xf32_floats(int n, int in) {
+    return (size_t)((n + MR - 1) / MR) * MR * (size_t)((in + 15) / 16) * 16;
+}
 
 bool er_gemm_xf32_supported(int in) { return er_gemm_backend_get() == ER_GEMM_AVX512 && in <= KC; }
 
@@ -299,7 +301,8 @@ typedef struct {
                              one line a step: see block_panels */
     size_t pf_step;       /* bytes of that share per k */
     float *xf32;          /* F32, one k block: the tile's place in er_gemm_out.xf32
-                             ([NR, MR] of its 12-row group), instead of c; or NULL */
+                             (two [MR, 16] chunks of its 12-row group), instead of c;
+                             or NULL */
 } tile;
 
 /* The activations of kernels_math.h on 16 lanes, operation for operation
@@ -370,42 +373,11 @@ static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_ep
 #undef ADD
 #undef SET
 
-/* r[16] rows of 16 dwords -> r[j] = column j of the input (lane i = row i):
- * 32-bit, then 64-bit unpacks within 128-bit lanes, then two rounds of
- * 128-bit lane shuffles. */
-static inline __attribute__((always_inline)) AVX512 void transpose16(__m512i r[16]) {
-    __m512i t[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 16; i += 4) { /* r[i + j], lane L: rows i..i+3 of column 4L + j */
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        __m512i u0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);
-        __m512i u1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xDD);
-        __m512i u2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
-        __m512i u3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xDD);
-        t[j] = _mm512_shuffle_i32x4(u0, u2, 0x88);
-        t[4 + j] = _mm512_shuffle_i32x4(u1, u3, 0x88);
-        t[8 + j] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
-        t[12 + j] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
-    }
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) r[j] = t[j];
-}
-
 /* Adds the tile's earlier k blocks, then (last block) the bias and the
  * activation, in registers; stores, as rows at t->c, or (t->xf32 not NULL)
- * transposed in registers into er_gemm_out.xf32's layout, [NR, MR] at
- * t->xf32 (lanes mr..MR-1 not written). */
+ * into er_gemm_out.xf32's layout: each half's 16 columns are a 16-k chunk
+ * of the next GEMM's x, row i at t->xf32 + i * 16 (second half: one chunk
+ * on), the same whole-vector stores as rows. */
 static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr, const tile *t,
                                                                     __m512 acc[][2]) {
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -428,24 +400,13 @@ static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr
             acc[i][0] = act16(acc[i][0], t->act);
             acc[i][1] = act16(acc[i][1], t->act);
         }
-        if (!t->xf32) {
-            _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
-            _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
+        if (t->xf32) {
+            _mm512_mask_storeu_ps(t->xf32 + i * 16, t->m0, acc[i][0]);
+            if (t->m1) _mm512_mask_storeu_ps(t->xf32 + (MR + i) * 16, t->m1, acc[i][1]);
+            continue;
         }
-    }
-    if (!t->xf32) return;
-    const __mmask16 rows = (__mmask16)((1u << mr) - 1);
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; h++) {
-        const int n = __builtin_popcount(h ? t->m1 : t->m0); /* valid columns of the half */
-        __m512i r[16];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            r[i] = i < mr ? _mm512_castps_si512(acc[i][h]) : _mm512_setzero_si512();
-        transpose16(r);
-        for (int j = 0; j < n; j++)
-            _mm512_mask_storeu_ps(t->xf32 + (size_t)(16 * h + j) * MR, rows,
-                                  _mm512_castsi512_ps(r[j]));
+        _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
+        _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
     }
 }
 
@@ -463,6 +424,31 @@ static inline __attribute__((always_inline)) AVX512 void tile_f32(const int mr, 
             __m512 av = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+    }
+    tile_store(mr, t, acc);
+}
+
+/* The fp32 tile on x in er_gemm_out.xf32's layout, a [MR, 16] chunk per 16
+ * k (row i's value k at a[i * 16 + k % 16]): the same sums in the same
+ * order as tile_f32. */
+static inline __attribute__((always_inline)) AVX512 void tile_f32x(const int mr, const tile *t) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *b = t->b, *a = t->a;
+    const char *pf = t->pf;
+    for (int k0 = 0; k0 < t->kc; k0 += 16, a += MR * 16) {
+        const int n = t->kc - k0 < 16 ? t->kc - k0 : 16;
+        for (int k = 0; k < n; k++, b += NR, pf += t->pf_step) {
+            _mm_prefetch(pf, _MM_HINT_T1);
+            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+            for (int i = 0; i < mr; i++) {
+                __m512 av = _mm512_set1_ps(a[i * 16 + k]);
+                acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            }
         }
     }
     tile_store(mr, t, acc);
@@ -531,6 +517,7 @@ static inline __attribute__((always_inline)) AVX512VNNI void tile_int8(const int
 
 #define TILE_MR(r) \
     static AVX512 void tile_f32_##r(const tile *t) { tile_f32(r, t); } \
+    static AVX512 void tile_f32x_##r(const tile *t) { tile_f32x(r, t); } \
     static AVX512BF16 void tile_bf16_##r(const tile *t) { tile_bf16(r, t); } \
     static AVX512VNNI void tile_int8_##r(const tile *t) { tile_int8(r, t); }
 TILE_MR(1) TILE_MR(2) TILE_MR(3) TILE_MR(4) TILE_MR(5) TILE_MR(6)
@@ -542,6 +529,9 @@ static void (*const tiles[3][MR + 1])(const tile *) = {
      tile_bf16_7, tile_bf16_8, tile_bf16_9, tile_bf16_10, tile_bf16_11, tile_bf16_12},
     {NULL, tile_int8_1, tile_int8_2, tile_int8_3, tile_int8_4, tile_int8_5, tile_int8_6,
      tile_int8_7, tile_int8_8, tile_int8_9, tile_int8_10, tile_int8_11, tile_int8_12}};
+static void (*const tiles_f32x[MR + 1])(const tile *) = {
+    NULL, tile_f32x_1, tile_f32x_2, tile_f32x_3, tile_f32x_4, tile_f32x_5, tile_f32x_6,
+    tile_f32x_7, tile_f32x_8, tile_f32x_9, tile_f32x_10, tile_f32x_11, tile_f32x_12};
 
 typedef struct {
     const float *x, *bias;
@@ -577,6 +567,38 @@ static AVX512 float row_scale_int8(const float *src, int kc) {
     }
     const float mx = _mm512_reduce_max_ps(vmax);
     return mx > 0.0f ? mx / 127.0f : 1.0f;
+}
+
+/* r[16] rows of 16 dwords -> r[j] = column j of the input (lane i = row i):
+ * 32-bit, then 64-bit unpacks within 128-bit lanes, then two rounds of
+ * 128-bit lane shuffles. */
+static inline __attribute__((always_inline)) AVX512 void transpose16(__m512i r[16]) {
+    __m512i t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) { /* r[i + j], lane L: rows i..i+3 of column 4L + j */
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m512i u0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);
+        __m512i u1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xDD);
+        __m512i u2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
+        __m512i u3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+        t[4 + j] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+        t[8 + j] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
+        t[12 + j] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) r[j] = t[j];
 }
 
 /* The bf16 pairs of a 12-row group, src [mr, kc] with row stride ldx, into
@@ -701,9 +723,9 @@ static inline size_t xbf16_group(int row, int in) {
 }
 
 /* Offset (in floats) of the 12-row group of row `row` (a multiple of MR)
- * in the xf32 layout of rows of `in` values: [groups, in, MR]. */
+ * in the xf32 layout of rows of `in` values: [groups, ceil(in / 16), MR, 16]. */
 static inline size_t xf32_group(int row, int in) {
-    return (size_t)(row / MR) * (size_t)in * MR;
+    return (size_t)(row / MR) * (size_t)((in + 15) / 16) * 16 * MR;
 }
 
 /* Where a panel's reduction block k0 starts in the packed weights. */
@@ -742,8 +764,7 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
             t->pf = pf + (size_t)(i0 / MR) * t->kc * t->pf_step;
             t->a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
                                              (size_t)k0 / 2 * MR)
-                   : j->xf32 ? (const void *)(j->xf32 + xf32_group(m0 + i0, j->in) +
-                                              (size_t)k0 * MR)
+                   : j->xf32 ? (const void *)(j->xf32 + xf32_group(m0 + i0, j->in)) /* k0 = 0 */
                              : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
             t->xscale = xscale + i0;
             if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
@@ -757,13 +778,14 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
             }
             if (j->y->xf32) { /* one k block (er_gemm_xf32_supported): tile_store */
                 t->xf32 = j->y->xf32 + xf32_group(m0 + i0, j->out) + (size_t)col * MR;
+                /* (col / 16 chunks of MR * 16 floats: col * MR) */
                 t->c = t->xf32; /* never dereferenced: the first k block, stores to xf32 */
                 t->ldc = 0;
-                tiles[kind][mr](t);
+                (j->xf32 ? tiles_f32x : tiles[kind])[mr](t);
                 continue;
             }
             t->c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
-            tiles[kind][mr](t);
+            (j->xf32 ? tiles_f32x : tiles[kind])[mr](t);
         }
     }
 }

@@ -150,14 +150,16 @@ size_t er_gemm_xbf16_bytes(int n, int in);
 bool er_gemm_xbf16_supported(int in);
 
 /* Floats of n rows of `in` values in the fp32 x layout of
- * er_gemm_out.xf32: groups of 12 rows (the last one padded), each [in, 12];
- * at least n * in. */
+ * er_gemm_out.xf32: groups of 12 rows (the last one padded), each
+ * [ceil(in / 16), 12, 16] (per 16 values of k, the group's rows one after
+ * the other, so the writing GEMM stores its tile's rows whole, and the
+ * reading one finds a step's 12 values in 12 lines of L1); at least n * in. */
 size_t er_gemm_xf32_floats(int n, int in);
 
 /* Whether an F32 GEMM of reduction length `in` can write er_gemm_out.xf32
- * (and a following one read it): the AVX-512 backend only (the AVX2,
- * OpenBLAS and oneDNN backends keep row-major intermediates), and the whole
- * reduction in one block (in <= 3072). */
+ * or read its x from it (er_gemm_packed_xf32): the AVX-512 backend only (the
+ * AVX2, OpenBLAS and oneDNN backends keep row-major intermediates), and the
+ * whole reduction in one block (in <= 3072). */
 bool er_gemm_xf32_supported(int in);
 
 /* y = act(x[n, in] . W^T + b) with W packed by er_gemm_pack (b may be NULL),
@@ -176,7 +178,7 @@ void er_gemm_packed_xbf16(er_par *team, const void *xbf16, int n, int in, const 
 
 /* er_gemm_packed with x given in er_gemm_out.xf32's layout (n rows of `in`
  * values, written by an earlier GEMM); kind is ER_GEMM_F32, and only where
- * er_gemm_xf32_supported.  Bit for bit what er_gemm_packed gives on the
+ * er_gemm_xf32_supported(in).  Bit for bit what er_gemm_packed gives on the
  * same values as rows. */
 void er_gemm_packed_xf32(er_par *team, const float *xf32, int n, int in, const void *packed,
                          int out, const float *b, er_epi act, const er_gemm_out *y);

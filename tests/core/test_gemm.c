@@ -329,9 +329,11 @@ static void quantise_rows(float *v, int rows, int n, int by_division) {
  * reductions and the split output included; rows independent of the batch
  * and threads. */
 /* Row r, value k of n rows of `in` values in the fp32 x layout
- * (er_gemm_out.xf32): 12-row groups, each [in, 12] (gemm.h). */
+ * (er_gemm_out.xf32): 12-row groups, each [ceil(in / 16), 12, 16] (gemm.h). */
 static size_t xf32_at(int r, int k, int in) {
-    return (size_t)(r / 12) * (size_t)in * 12 + (size_t)k * 12 + (size_t)(r % 12);
+    const size_t in16 = (size_t)(in + 15) / 16 * 16;
+    return (size_t)(r / 12) * in16 * 12 + (size_t)(k / 16) * 12 * 16 + (size_t)(r % 12) * 16 +
+           (size_t)(k % 16);
 }
 
 /* The fp32 FFN chain (as the BERT layer runs it on the AVX-512 kernels):
@@ -339,7 +341,7 @@ static size_t xf32_at(int r, int k, int in) {
  * GEMM writing er_gemm_out.xf32 and the second reading it
  * (er_gemm_packed_xf32): bit for bit the same, on row counts that leave a
  * partial 12-row group, odd and partial-panel widths, with and without a
- * team, a second reduction in two blocks (3100 > 3072).  The layout itself
+ * team, a partial last 16-k chunk (3071).  The layout itself
  * is checked both ways (written values at their documented places, and a
  * buffer laid out by hand read as those rows), so a writer and a reader
  * that agreed on a wrong layout fail too. */
@@ -351,7 +353,7 @@ START_TEST(f32_chain_through_xf32_equals_plain) {
     ck_assert(er_gemm_xf32_supported(3072));
     ck_assert(!er_gemm_xf32_supported(3073));
     static const int shapes[][4] = {{1, 2, 1, 1}, {5, 7, 33, 3}, {13, 64, 45, 40},
-                                    {29, 768, 3072, 70}, {100, 96, 97, 32}, {7, 40, 3100, 20},
+                                    {29, 768, 3072, 70}, {100, 96, 97, 32}, {7, 40, 3071, 20},
                                     {131, 33, 200, 768}};
     er_par *team;
     er_err err;
@@ -365,7 +367,8 @@ START_TEST(f32_chain_through_xf32_equals_plain) {
         void *p1 = malloc(er_gemm_packed_bytes(ER_GEMM_F32, mid, in));
         void *p2 = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, mid));
         const size_t xn = er_gemm_xf32_floats(n, mid);
-        ck_assert(xn >= (size_t)n * mid && xn == (size_t)((n + 11) / 12) * 12 * mid);
+        ck_assert(xn >= (size_t)n * mid &&
+                  xn == (size_t)((n + 11) / 12) * 12 * (size_t)((mid + 15) / 16) * 16);
         float *xf = malloc(xn * sizeof *xf);
         er_gemm_pack(ER_GEMM_F32, W1, mid, in, p1);
         er_gemm_pack(ER_GEMM_F32, W2, out, mid, p2);
