@@ -3,8 +3,9 @@
  *
  * Blocking: each thread owns a contiguous range of 32-column panels; the
  * caller's rows go in blocks of up to MC rows, copied into the thread's
- * apack (or read in place where an earlier GEMM wrote them in that layout:
- * er_gemm_out.xbf16 / xf32), and the reduction is split only beyond KC (so a tile's sums stay in
+ * apack (or read in place where an earlier GEMM wrote them in a layout for
+ * it: er_gemm_out.xbf16 / xf32), and the reduction is split only beyond KC
+ * (so a tile's sums stay in
  * registers from the first k to the epilogue: the blocked (BLIS) order with
  * KC = 256 reloads C and measured 10-25% slower here).  For one row block a
  * thread walks its panels; a panel (K x 32, 96 KiB at K = 768) stays in L2
