@@ -239,7 +239,7 @@ static void embed(const er_model *m, er_ctx *x, const er_batch *b, float *out) {
 static void layer(const er_model *m, er_ctx *x, const er_batch *b, int l, float *hidden) {
     const er_config *c = &m->cfg;
     const er_layer_w *L = &m->layers[l];
-    const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
+    const int T = er_batch_tokens(b), H = c->hidden_size;
     const float eps = c->layer_norm_eps;
     const bool conv = l == 0 && m->deberta->conv_w;
     if (conv) memcpy(x->conv_in, hidden, (size_t)T * H * sizeof *hidden); // [T, H] encoder input
@@ -247,9 +247,7 @@ static void layer(const er_model *m, er_ctx *x, const er_batch *b, int l, float 
     er_deberta_attention(m, x, b, l); // att [T, H]
     er_lin_apply_nobias(&L->o, x->att, T, x->tmp); // [T, H] (packed, + LoRA)
     er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    er_lin_apply_nobias(&L->ffn_in, hidden, T, x->ffn);    // [T, F]
-    er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
-    er_lin_apply_nobias(&L->ffn_out, x->ffn, T, x->tmp);   // [T, H]
+    er_ffn(x, L, c->act, hidden, T); // tmp [T, H]
     er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // hidden [T, H]
     if (conv) er_deberta_conv(m, x, b, hidden); // hidden [T, H]
 }

@@ -110,7 +110,9 @@ er_status er_ctx_init_models(const er_model *const *models, int n_models,
     x->v = ctx_floats(x, T, H);                         // [T, H]
     x->att = ctx_floats(x, T, H);                       // [T, H]
     x->tmp = ctx_floats(x, T, (size_t)x->width);        // [T, max(H, E)]
-    x->ffn = ctx_floats(x, T, (size_t)x->inter);        // [T, F]
+    /* [T, F], with room for the fp32 x layout's padded last 12-row group */
+    x->ffn_cap = er_gemm_xf32_floats(p.max_tokens, x->inter);
+    x->ffn = ctx_floats(x, x->ffn_cap, 1);              // [T, F]
     x->att_scratch = ctx_floats(x, (size_t)p.n_threads, er_attention_scratch_floats(x->hidden));
     x->rows = ctx_floats(x, S, H);                      // [S, H]
     x->rows2 = ctx_floats(x, S, H);                     // [S, H]

@@ -164,32 +164,63 @@ void er_par_add_layernorm(er_ctx *x, const float *v, float *hidden, const float 
     er_par_run(x->par, add_layernorm_item, &j, j.chunks);
 }
 
-/* Whether the layer's FFN runs in bf16 with its intermediate kept in bf16:
- * both projections packed bf16, no adapters (they need the fp32 rows), and
- * the bf16 layout of T rows fits in the ctx's ffn scratch (it holds T x F
- * floats, the layout about half of it plus 12-row padding). */
-static bool ffn_bf16(const er_ctx *x, const er_layer_w *L, int T) {
-    return packed_ok(&L->ffn_in) && packed_ok(&L->ffn_out) && !L->ffn_in.lora_a &&
-           !L->ffn_out.lora_a && L->ffn_in.kind == ER_GEMM_BF16 &&
-           L->ffn_out.kind == ER_GEMM_BF16 && er_gemm_xbf16_supported(L->ffn_in.in) &&
-           er_gemm_xbf16_bytes(T, L->ffn_in.out) <=
-               (size_t)x->p.max_tokens * (size_t)x->inter * sizeof(float);
+/* Whether the layer's FFN can keep its intermediate in the second GEMM's x
+ * layout of `kind`: both projections packed as kind, no LoRA (its unmerged
+ * terms read the fp32 rows), the layout supported, and T rows of it fitting
+ * in the ctx's ffn scratch. */
+static bool ffn_fused(const er_ctx *x, const er_layer_w *L, int T, er_gemm_kind kind) {
+    if (!packed_ok(&L->ffn_in) || !packed_ok(&L->ffn_out) || L->ffn_in.lora_a ||
+        L->ffn_out.lora_a || L->ffn_in.kind != kind || L->ffn_out.kind != kind)
+        return false;
+    const int H = L->ffn_in.in, F = L->ffn_in.out;
+    if (kind == ER_GEMM_BF16)
+        return er_gemm_xbf16_supported(H) &&
+               er_gemm_xbf16_bytes(T, F) <= x->ffn_cap * sizeof(float);
+    return kind == ER_GEMM_F32 && er_gemm_xf32_supported(H) && er_gemm_xf32_supported(F) &&
+           er_gemm_xf32_floats(T, F) <= x->ffn_cap;
 }
 
 /* x->tmp [T, H] = ffn_out(act(ffn_in(hidden))) without its bias: the
  * intermediate goes from the first GEMM's epilogue (after bias and
- * activation, in fp32) straight into x->ffn as bf16 in the second GEMM's x
- * layout, so it is neither written nor read back as fp32 nor rounded again
- * (the same bits as the plain path, test_gemm). */
-static void ffn_through_bf16(er_ctx *x, const er_layer_w *L, er_epi act, const float *hidden,
-                             int T) {
+ * activation) straight into x->ffn in the second GEMM's x layout (bf16: so
+ * it is neither written nor read back as fp32 nor rounded again; fp32: so
+ * the second GEMM skips its copy of x into 12-row groups), the same bits
+ * as the plain path (test_gemm). */
+static void ffn_through_x(er_ctx *x, const er_layer_w *L, er_epi act, const float *hidden, int T,
+                          er_gemm_kind kind) {
     const int H = L->ffn_in.in, F = L->ffn_in.out;
-    er_gemm_out mid = {.dst = {NULL}, .seg = F, .xbf16 = x->ffn}; // [T, F] as bf16 groups
-    er_gemm_packed(x->par, hidden, T, H, ER_GEMM_BF16, L->ffn_in.packed, F, L->ffn_in.b, act,
-                   &mid);
+    const bool bf16 = kind == ER_GEMM_BF16;
+    er_gemm_out mid = {.dst = {NULL}, .seg = F, .xbf16 = bf16 ? (void *)x->ffn : NULL,
+                       .xf32 = bf16 ? NULL : x->ffn}; // [T, F] in 12-row groups
+    er_gemm_packed(x->par, hidden, T, H, kind, L->ffn_in.packed, F, L->ffn_in.b, act, &mid);
     er_gemm_out o = {.dst = {x->tmp}, .seg = L->ffn_out.out};
-    er_gemm_packed_xbf16(x->par, x->ffn, T, F, L->ffn_out.packed, L->ffn_out.out, NULL,
-                         ER_EPI_NONE, &o); // [T, H]
+    if (bf16)
+        er_gemm_packed_xbf16(x->par, x->ffn, T, F, L->ffn_out.packed, L->ffn_out.out, NULL,
+                             ER_EPI_NONE, &o); // [T, H]
+    else
+        er_gemm_packed_xf32(x->par, x->ffn, T, F, L->ffn_out.packed, L->ffn_out.out, NULL,
+                            ER_EPI_NONE, &o); // [T, H]
+}
+
+void er_ffn(er_ctx *x, const er_layer_w *L, er_act act, const float *hidden, int T) {
+    const int H = L->ffn_in.in, F = L->ffn_in.out;
+    if (ffn_fused(x, L, T, ER_GEMM_BF16)) {
+        ffn_through_x(x, L, epi_of(act), hidden, T, ER_GEMM_BF16); // tmp [T, H]
+        return;
+    }
+    if (ffn_fused(x, L, T, ER_GEMM_F32)) {
+        ffn_through_x(x, L, epi_of(act), hidden, T, ER_GEMM_F32); // tmp [T, H]
+        return;
+    }
+    if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
+        er_gemm_out o = {.dst = {x->ffn}, .seg = F};
+        er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
+                       epi_of(act), &o); // [T, F]
+    } else {
+        lin_nobias(x, &L->ffn_in, hidden, T, x->ffn);     // [T, F]
+        er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, act); // [T, F]
+    }
+    lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp); // [T, H]
 }
 
 void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer, float *hidden) {
@@ -200,26 +231,14 @@ void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int 
                            float *hidden, const er_att_bias *bias) {
     const er_config *c = &m->cfg;
     const er_layer_w *L = &m->layers[layer];
-    const int T = er_batch_tokens(b), H = c->hidden_size, F = c->intermediate_size;
+    const int T = er_batch_tokens(b), H = c->hidden_size;
     const float eps = c->layer_norm_eps;
     er_qkv_apply(x, L, hidden, T);                    // q, k, v [T, H]
     attention(x, c, b, bias);                         // att [T, H]
     lin_nobias(x, &L->o, x->att, T, x->tmp);          // [T, H]
     if (L->bn_att) er_bn_sublayer(x, L->bn_att, x->tmp, L->o.b, hidden, &L->attn_ln, eps, T, H);
     else er_par_add_layernorm(x, x->tmp, hidden, L->o.b, &L->attn_ln, eps, T, H); // hidden [T, H]
-    if (ffn_bf16(x, L, T)) {
-        ffn_through_bf16(x, L, epi_of(c->act), hidden, T); // tmp [T, H]
-    } else {
-        if (packed_ok(&L->ffn_in) && !L->ffn_in.lora_a) { /* bias and activation in the epilogue */
-            er_gemm_out o = {.dst = {x->ffn}, .seg = F};
-            er_gemm_packed(x->par, hidden, T, H, L->ffn_in.kind, L->ffn_in.packed, F, L->ffn_in.b,
-                           epi_of(c->act), &o); // [T, F]
-        } else {
-            lin_nobias(x, &L->ffn_in, hidden, T, x->ffn);        // [T, F]
-            er_par_bias_act(x, x->ffn, T, F, L->ffn_in.b, c->act); // [T, F]
-        }
-        lin_nobias(x, &L->ffn_out, x->ffn, T, x->tmp); // [T, H]
-    }
+    er_ffn(x, L, c->act, hidden, T); // tmp [T, H]
     if (L->bn_out) er_bn_sublayer(x, L->bn_out, x->tmp, L->ffn_out.b, hidden, &L->out_ln, eps, T, H);
     else er_par_add_layernorm(x, x->tmp, hidden, L->ffn_out.b, &L->out_ln, eps, T, H); // [T, H]
 }

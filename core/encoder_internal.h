@@ -18,7 +18,10 @@ struct er_ctx {
     float *q, *k, *v;  /* [max_tokens, hidden] projections */
     float *att;        /* [max_tokens, hidden] attention context */
     float *tmp;        /* [max_tokens, width] projection outputs, pre-projection embeddings */
-    float *ffn;        /* [max_tokens, intermediate] */
+    float *ffn;        /* [max_tokens, intermediate] row-major, or the FFN intermediate in
+                          the bf16 / fp32 x layout of gemm.h (er_ffn) */
+    size_t ffn_cap;    /* floats of ffn: er_gemm_xf32_floats(max_tokens, intermediate),
+                          max_tokens rounded up to whole 12-row groups */
     float *att_scratch; /* [n_threads, er_attention_scratch_floats(hidden)] one
                            attention tile and its accumulators per thread */
     float *rows;       /* [max_seqs, hidden] gathered CLS rows */
@@ -136,6 +139,14 @@ void er_layer_post_ln(const er_model *m, er_ctx *x, const er_batch *b, int layer
  * position bias); bias NULL is er_layer_post_ln. */
 void er_layer_post_ln_bias(const er_model *m, er_ctx *x, const er_batch *b, int layer,
                            float *hidden, const er_att_bias *bias);
+
+/* x->tmp [T, H] = ffn_out(act(ffn_in(hidden) + ffn_in bias)) without
+ * ffn_out's bias (the caller adds it with the residual), through x->ffn:
+ * the BERT-like FFN every post-LN family (and DeBERTa) runs.  Where both
+ * weights are packed, without LoRA, the intermediate stays in the next
+ * GEMM's x layout (bf16, or fp32 on the AVX-512 kernels); else row-major
+ * [T, F] with bias and activation in the epilogue or a row pass. */
+void er_ffn(er_ctx *x, const er_layer_w *L, er_act act, const float *hidden, int T);
 
 /* Row passes over the ctx's team (encoder_blocks.c): v[n, d] = act(v + b),
  * and hidden[n, d] = LayerNorm(v + hidden + bias). */

@@ -3,7 +3,9 @@
  *
  * Blocking: each thread owns a contiguous range of 32-column panels; the
  * caller's rows go in blocks of up to MC rows, copied into the thread's
- * apack, and the reduction is split only beyond KC (so a tile's sums stay in
+ * apack (or read in place where an earlier GEMM wrote them in a layout for
+ * it: er_gemm_out.xbf16 / xf32), and the reduction is split only beyond KC
+ * (so a tile's sums stay in
  * registers from the first k to the epilogue: the blocked (BLIS) order with
  * KC = 256 reloads C and measured 10-25% slower here).  For one row block a
  * thread walks its panels; a panel (K x 32, 96 KiB at K = 768) stays in L2
@@ -202,6 +204,12 @@ size_t er_gemm_xbf16_bytes(int n, int in) {
 
 bool er_gemm_xbf16_supported(int in) { return in <= KC; }
 
+size_t er_gemm_xf32_floats(int n, int in) {
+    return (size_t)((n + MR - 1) / MR) * MR * (size_t)((in + 15) / 16) * 16;
+}
+
+bool er_gemm_xf32_supported(int in) { return er_gemm_backend_get() == ER_GEMM_AVX512 && in <= KC; }
+
 /* Symmetric int8 of v / scale, rounded half away from zero, in [-127, 127]. */
 static inline int8_t quant8(float v) {
     float r = v + (v >= 0.0f ? 0.5f : -0.5f);
@@ -293,6 +301,9 @@ typedef struct {
     const char *pf;       /* this tile's share of the next panel, prefetched (into L2)
                              one line a step: see block_panels */
     size_t pf_step;       /* bytes of that share per k */
+    float *xf32;          /* F32, one k block: the tile's place in er_gemm_out.xf32
+                             (two [MR, 16] chunks of its 12-row group), instead of c;
+                             or NULL */
 } tile;
 
 /* The activations of kernels_math.h on 16 lanes, operation for operation
@@ -364,7 +375,10 @@ static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_ep
 #undef SET
 
 /* Adds the tile's earlier k blocks, then (last block) the bias and the
- * activation, in registers; stores. */
+ * activation, in registers; stores, as rows at t->c, or (t->xf32 not NULL)
+ * into er_gemm_out.xf32's layout: each half's 16 columns are a 16-k chunk
+ * of the next GEMM's x, row i at t->xf32 + i * 16 (second half: one chunk
+ * on), the same whole-vector stores as rows. */
 static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr, const tile *t,
                                                                     __m512 acc[][2]) {
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -387,6 +401,11 @@ static inline __attribute__((always_inline)) AVX512 void tile_store(const int mr
             acc[i][0] = act16(acc[i][0], t->act);
             acc[i][1] = act16(acc[i][1], t->act);
         }
+        if (t->xf32) {
+            _mm512_mask_storeu_ps(t->xf32 + i * 16, t->m0, acc[i][0]);
+            if (t->m1) _mm512_mask_storeu_ps(t->xf32 + (MR + i) * 16, t->m1, acc[i][1]);
+            continue;
+        }
         _mm512_mask_storeu_ps(c, t->m0, acc[i][0]);
         _mm512_mask_storeu_ps(c + 16, t->m1, acc[i][1]);
     }
@@ -406,6 +425,31 @@ static inline __attribute__((always_inline)) AVX512 void tile_f32(const int mr, 
             __m512 av = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+    }
+    tile_store(mr, t, acc);
+}
+
+/* The fp32 tile on x in er_gemm_out.xf32's layout, a [MR, 16] chunk per 16
+ * k (row i's value k at a[i * 16 + k % 16]): the same sums in the same
+ * order as tile_f32. */
+static inline __attribute__((always_inline)) AVX512 void tile_f32x(const int mr, const tile *t) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    const float *b = t->b, *a = t->a;
+    const char *pf = t->pf;
+    for (int k0 = 0; k0 < t->kc; k0 += 16, a += MR * 16) {
+        const int n = t->kc - k0 < 16 ? t->kc - k0 : 16;
+        for (int k = 0; k < n; k++, b += NR, pf += t->pf_step) {
+            _mm_prefetch(pf, _MM_HINT_T1);
+            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+            for (int i = 0; i < mr; i++) {
+                __m512 av = _mm512_set1_ps(a[i * 16 + k]);
+                acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            }
         }
     }
     tile_store(mr, t, acc);
@@ -474,6 +518,7 @@ static inline __attribute__((always_inline)) AVX512VNNI void tile_int8(const int
 
 #define TILE_MR(r) \
     static AVX512 void tile_f32_##r(const tile *t) { tile_f32(r, t); } \
+    static AVX512 void tile_f32x_##r(const tile *t) { tile_f32x(r, t); } \
     static AVX512BF16 void tile_bf16_##r(const tile *t) { tile_bf16(r, t); } \
     static AVX512VNNI void tile_int8_##r(const tile *t) { tile_int8(r, t); }
 TILE_MR(1) TILE_MR(2) TILE_MR(3) TILE_MR(4) TILE_MR(5) TILE_MR(6)
@@ -485,10 +530,14 @@ static void (*const tiles[3][MR + 1])(const tile *) = {
      tile_bf16_7, tile_bf16_8, tile_bf16_9, tile_bf16_10, tile_bf16_11, tile_bf16_12},
     {NULL, tile_int8_1, tile_int8_2, tile_int8_3, tile_int8_4, tile_int8_5, tile_int8_6,
      tile_int8_7, tile_int8_8, tile_int8_9, tile_int8_10, tile_int8_11, tile_int8_12}};
+static void (*const tiles_f32x[MR + 1])(const tile *) = {
+    NULL, tile_f32x_1, tile_f32x_2, tile_f32x_3, tile_f32x_4, tile_f32x_5, tile_f32x_6,
+    tile_f32x_7, tile_f32x_8, tile_f32x_9, tile_f32x_10, tile_f32x_11, tile_f32x_12};
 
 typedef struct {
     const float *x, *bias;
     const uint32_t *xbf16; /* x already in the bf16 layout (er_gemm_packed_xbf16), or NULL */
+    const float *xf32;     /* x already in the fp32 layout (er_gemm_packed_xf32), or NULL */
     const void *packed;
     int n, in, out, panels, chunks;
     er_gemm_kind kind;
@@ -674,6 +723,12 @@ static inline size_t xbf16_group(int row, int in) {
     return (size_t)(row / MR) * (size_t)pairs(in) * MR;
 }
 
+/* Offset (in floats) of the 12-row group of row `row` (a multiple of MR)
+ * in the xf32 layout of rows of `in` values: [groups, ceil(in / 16), MR, 16]. */
+static inline size_t xf32_group(int row, int in) {
+    return (size_t)(row / MR) * (size_t)((in + 15) / 16) * 16 * MR;
+}
+
 /* Where a panel's reduction block k0 starts in the packed weights. */
 static inline const char *panel_at(const gemm_job *j, int p, int k0) {
     return (const char *)j->packed + (size_t)p * NR * row_bytes(j->kind, j->in) +
@@ -710,7 +765,8 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
             t->pf = pf + (size_t)(i0 / MR) * t->kc * t->pf_step;
             t->a = j->xbf16 ? (const void *)(j->xbf16 + xbf16_group(m0 + i0, j->in) +
                                              (size_t)k0 / 2 * MR)
-                            : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
+                   : j->xf32 ? (const void *)(j->xf32 + xf32_group(m0 + i0, j->in)) /* k0 = 0 */
+                             : (const char *)apack.u + (size_t)i0 * row_bytes(j->kind, t->kc);
             t->xscale = xscale + i0;
             if (j->y->xbf16) { /* one k block (er_gemm_xbf16_supported) */
                 t->c = ctile;
@@ -721,8 +777,16 @@ static void block_panels(const gemm_job *j, tile *t, int m0, int mc, int k0, int
                                 (size_t)col / 2 * MR);
                 continue;
             }
+            if (j->y->xf32) { /* one k block (er_gemm_xf32_supported): tile_store */
+                t->xf32 = j->y->xf32 + xf32_group(m0 + i0, j->out) + (size_t)col * MR;
+                /* (col / 16 chunks of MR * 16 floats: col * MR) */
+                t->c = t->xf32; /* never dereferenced: the first k block, stores to xf32 */
+                t->ldc = 0;
+                (j->xf32 ? tiles_f32x : tiles[kind])[mr](t);
+                continue;
+            }
             t->c = j->y->dst[s] + (size_t)(m0 + i0) * seg + (col - s * seg);
-            tiles[kind][mr](t);
+            (j->xf32 ? tiles_f32x : tiles[kind])[mr](t);
         }
     }
 }
@@ -745,7 +809,8 @@ static void gemm_range(const gemm_job *j, int p0, int p1) {
             tile t = {.kc = j->in - k0 < kcb ? j->in - k0 : kcb, .first = k0 == 0, .act = j->act,
                       .ldc = (size_t)j->y->seg};
             t.last = k0 + t.kc == j->in;
-            if (!j->xbf16) pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
+            if (!j->xbf16 && !j->xf32)
+                pack_x(j->kind, j->x + (size_t)m0 * j->in + k0, (size_t)j->in, mc, t.kc);
             block_panels(j, &t, m0, mc, k0, p0, p1);
         }
     }
@@ -759,24 +824,26 @@ static void gemm_item(void *arg, int item, int thread) {
 }
 #endif
 
-/* Both entry points: x as fp32 rows, or (xbf16 not NULL) in the bf16 layout. */
-static void gemm_run(er_par *team, const float *x, const void *xbf16, int n, int in,
-                     er_gemm_kind kind, const void *packed, int out, const float *b, er_epi act,
-                     const er_gemm_out *y) {
+/* The entry points: x as fp32 rows, or (xbf16 / xf32 not NULL) in the bf16 /
+ * fp32 layout. */
+static void gemm_run(er_par *team, const float *x, const void *xbf16, const float *xf32, int n,
+                     int in, er_gemm_kind kind, const void *packed, int out, const float *b,
+                     er_epi act, const er_gemm_out *y) {
     if (backend == ER_GEMM_ONEDNN) { /* fp32 only: er_gemm_supports */
         er_dnnl_gemm(team, x, n, in, packed, out, b, act, y);
         return;
     }
 #ifdef ER_GEMM_X86
-    gemm_job j = {.x = x, .xbf16 = xbf16, .packed = packed, .bias = b, .n = n, .in = in, .out = out,
-                  .panels = (out + NR - 1) / NR, .kind = kind, .act = act, .y = y};
+    gemm_job j = {.x = x, .xbf16 = xbf16, .xf32 = xf32, .packed = packed, .bias = b, .n = n,
+                  .in = in, .out = out, .panels = (out + NR - 1) / NR, .kind = kind, .act = act,
+                  .y = y};
     j.chunks = team ? er_par_threads(team) : 1;
     if (j.chunks > j.panels) j.chunks = j.panels;
     if (team && j.chunks > 1) er_par_run(team, gemm_item, &j, j.chunks);
     else gemm_range(&j, 0, j.panels);
 #else
     (void)x; (void)n; (void)in; (void)kind; (void)packed; (void)out; (void)b; (void)act; (void)y;
-    (void)team; (void)xbf16;
+    (void)team; (void)xbf16; (void)xf32;
     abort(); /* er_gemm_supports is false for every kind here */
 #endif
 }
@@ -784,10 +851,15 @@ static void gemm_run(er_par *team, const float *x, const void *xbf16, int n, int
 void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind kind,
                     const void *packed, int out, const float *b, er_epi act,
                     const er_gemm_out *y) {
-    gemm_run(team, x, NULL, n, in, kind, packed, out, b, act, y);
+    gemm_run(team, x, NULL, NULL, n, in, kind, packed, out, b, act, y);
 }
 
 void er_gemm_packed_xbf16(er_par *team, const void *xbf16, int n, int in, const void *packed,
                           int out, const float *b, er_epi act, const er_gemm_out *y) {
-    gemm_run(team, NULL, xbf16, n, in, ER_GEMM_BF16, packed, out, b, act, y);
+    gemm_run(team, NULL, xbf16, NULL, n, in, ER_GEMM_BF16, packed, out, b, act, y);
+}
+
+void er_gemm_packed_xf32(er_par *team, const float *xf32, int n, int in, const void *packed,
+                         int out, const float *b, er_epi act, const er_gemm_out *y) {
+    gemm_run(team, NULL, NULL, xf32, n, in, ER_GEMM_F32, packed, out, b, act, y);
 }

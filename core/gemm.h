@@ -130,6 +130,15 @@ typedef struct {
      * rounding dst's rows, half the bytes.  Only where
      * er_gemm_xbf16_supported(in) for this GEMM's `in`. */
     void *xbf16;
+    /* F32 only, one destination (seg = out), NULL otherwise: instead of
+     * dst, the output (after bias and activation) is written here already
+     * laid out as the x operand of a following F32 GEMM whose `in` is this
+     * GEMM's `out` (er_gemm_packed_xf32), er_gemm_xf32_floats(n, out)
+     * floats.  That GEMM then skips its copy of x into 12-row groups (the
+     * copy every thread makes of every row block): the same bits, one pass
+     * over the intermediate fewer.  Only where er_gemm_xf32_supported(in)
+     * for this GEMM's `in`. */
+    float *xf32;
 } er_gemm_out;
 
 /* Bytes of n rows of `in` values in the bf16 x layout of er_gemm_out.xbf16:
@@ -139,6 +148,19 @@ size_t er_gemm_xbf16_bytes(int n, int in);
 /* Whether a BF16 GEMM of reduction length `in` can write er_gemm_out.xbf16
  * (it needs the whole reduction in one block: in <= 3072). */
 bool er_gemm_xbf16_supported(int in);
+
+/* Floats of n rows of `in` values in the fp32 x layout of
+ * er_gemm_out.xf32: groups of 12 rows (the last one padded), each
+ * [ceil(in / 16), 12, 16] (per 16 values of k, the group's rows one after
+ * the other, so the writing GEMM stores its tile's rows whole, and the
+ * reading one finds a step's 12 values in 12 lines of L1); at least n * in. */
+size_t er_gemm_xf32_floats(int n, int in);
+
+/* Whether an F32 GEMM of reduction length `in` can write er_gemm_out.xf32
+ * or read its x from it (er_gemm_packed_xf32): the AVX-512 backend only (the
+ * AVX2, OpenBLAS and oneDNN backends keep row-major intermediates), and the
+ * whole reduction in one block (in <= 3072). */
+bool er_gemm_xf32_supported(int in);
 
 /* y = act(x[n, in] . W^T + b) with W packed by er_gemm_pack (b may be NULL),
  * spread over team (NULL: the calling thread only).  Only for a kind
@@ -153,6 +175,13 @@ void er_gemm_packed(er_par *team, const float *x, int n, int in, er_gemm_kind ki
  * those bf16 values were rounded from. */
 void er_gemm_packed_xbf16(er_par *team, const void *xbf16, int n, int in, const void *packed,
                           int out, const float *b, er_epi act, const er_gemm_out *y);
+
+/* er_gemm_packed with x given in er_gemm_out.xf32's layout (n rows of `in`
+ * values, written by an earlier GEMM); kind is ER_GEMM_F32, and only where
+ * er_gemm_xf32_supported(in).  Bit for bit what er_gemm_packed gives on the
+ * same values as rows. */
+void er_gemm_packed_xf32(er_par *team, const float *xf32, int n, int in, const void *packed,
+                         int out, const float *b, er_epi act, const er_gemm_out *y);
 
 /* The team er_lin_apply spreads its GEMMs over on this thread (the ctx's,
  * bound by the encoder's entry points for the duration of a call); returns

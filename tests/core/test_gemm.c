@@ -328,6 +328,85 @@ static void quantise_rows(float *v, int rows, int n, int by_division) {
  * dequantised operands the result is as close as fp32; tails, odd
  * reductions and the split output included; rows independent of the batch
  * and threads. */
+/* Row r, value k of n rows of `in` values in the fp32 x layout
+ * (er_gemm_out.xf32): 12-row groups, each [ceil(in / 16), 12, 16] (gemm.h). */
+static size_t xf32_at(int r, int k, int in) {
+    const size_t in16 = (size_t)(in + 15) / 16 * 16;
+    return (size_t)(r / 12) * in16 * 12 + (size_t)(k / 16) * 12 * 16 + (size_t)(r % 12) * 16 +
+           (size_t)(k % 16);
+}
+
+/* The fp32 FFN chain (as the BERT layer runs it on the AVX-512 kernels):
+ * z = gelu(x W1^T + b1) W2^T + b2 through row-major h, and with the first
+ * GEMM writing er_gemm_out.xf32 and the second reading it
+ * (er_gemm_packed_xf32): bit for bit the same, on row counts that leave a
+ * partial 12-row group, odd and partial-panel widths, with and without a
+ * team, a partial last 16-k chunk (3071).  The layout itself
+ * is checked both ways (written values at their documented places, and a
+ * buffer laid out by hand read as those rows), so a writer and a reader
+ * that agreed on a wrong layout fail too. */
+START_TEST(f32_chain_through_xf32_equals_plain) {
+    if (!er_gemm_xf32_supported(768)) {
+        ck_assert(er_gemm_backend_get() != ER_GEMM_AVX512);
+        ER_SKIP("the fp32 x layout needs the AVX-512 kernels (%s)", er_gemm_describe());
+    }
+    ck_assert(er_gemm_xf32_supported(3072));
+    ck_assert(!er_gemm_xf32_supported(3073));
+    static const int shapes[][4] = {{1, 2, 1, 1}, {5, 7, 33, 3}, {13, 64, 45, 40},
+                                    {29, 768, 3072, 70}, {100, 96, 97, 32}, {7, 40, 3071, 20},
+                                    {131, 33, 200, 768}};
+    er_par *team;
+    er_err err;
+    ck_assert_int_eq(er_par_init(2, &team, &err), ER_OK);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], in = shapes[s][1], mid = shapes[s][2], out = shapes[s][3];
+        float *x = rand_floats((size_t)n * in), *W1 = rand_floats((size_t)mid * in);
+        float *W2 = rand_floats((size_t)out * mid), *b1 = rand_floats((size_t)mid);
+        float *b2 = rand_floats((size_t)out), *h = malloc((size_t)n * mid * sizeof *h);
+        float *z = malloc((size_t)n * out * sizeof *z), *z2 = malloc((size_t)n * out * sizeof *z2);
+        void *p1 = malloc(er_gemm_packed_bytes(ER_GEMM_F32, mid, in));
+        void *p2 = malloc(er_gemm_packed_bytes(ER_GEMM_F32, out, mid));
+        const size_t xn = er_gemm_xf32_floats(n, mid);
+        ck_assert(xn >= (size_t)n * mid &&
+                  xn == (size_t)((n + 11) / 12) * 12 * (size_t)((mid + 15) / 16) * 16);
+        float *xf = malloc(xn * sizeof *xf);
+        er_gemm_pack(ER_GEMM_F32, W1, mid, in, p1);
+        er_gemm_pack(ER_GEMM_F32, W2, out, mid, p2);
+        er_gemm_out oh = {.dst = {h}, .seg = mid}, oz = {.dst = {z}, .seg = out};
+        er_gemm_packed(team, x, n, in, ER_GEMM_F32, p1, mid, b1, ER_EPI_GELU, &oh);
+        er_gemm_packed(team, h, n, mid, ER_GEMM_F32, p2, out, b2, ER_EPI_NONE, &oz);
+        for (int t = 0; t < 2; t++) {
+            er_par *tm = t ? team : NULL;
+            er_gemm_out ox = {.dst = {NULL}, .seg = mid, .xf32 = xf}, oz2 = {.dst = {z2}, .seg = out};
+            memset(z2, 0, (size_t)n * out * sizeof *z2);
+            er_gemm_packed(tm, x, n, in, ER_GEMM_F32, p1, mid, b1, ER_EPI_GELU, &ox);
+            for (int r = 0; r < n; r++)
+                for (int k = 0; k < mid; k++)
+                    ck_assert_msg(memcmp(&xf[xf32_at(r, k, mid)], &h[(size_t)r * mid + k],
+                                         sizeof *h) == 0,
+                                  "%dx%dx%d, team %d: xf32 row %d value %d misplaced", n, in, mid,
+                                  t, r, k);
+            er_gemm_packed_xf32(tm, xf, n, mid, p2, out, b2, ER_EPI_NONE, &oz2);
+            ck_assert_msg(memcmp(z, z2, (size_t)n * out * sizeof *z) == 0,
+                          "%dx%dx%dx%d, team %d: xf32 chain differs from the plain one", n, in,
+                          mid, out, t);
+        }
+        /* the reader alone, on h laid out by hand (padding lanes poisoned) */
+        for (size_t i = 0; i < xn; i++) xf[i] = NAN;
+        for (int r = 0; r < n; r++)
+            for (int k = 0; k < mid; k++) xf[xf32_at(r, k, mid)] = h[(size_t)r * mid + k];
+        er_gemm_out oz3 = {.dst = {z2}, .seg = out};
+        memset(z2, 0, (size_t)n * out * sizeof *z2);
+        er_gemm_packed_xf32(team, xf, n, mid, p2, out, b2, ER_EPI_NONE, &oz3);
+        ck_assert_msg(memcmp(z, z2, (size_t)n * out * sizeof *z) == 0,
+                      "%dx%dx%dx%d: xf32 laid out by hand differs", n, in, mid, out);
+        free(x); free(W1); free(W2); free(b1); free(b2); free(h); free(z); free(z2);
+        free(p1); free(p2); free(xf);
+    }
+    er_par_free(team);
+}
+END_TEST
+
 START_TEST(int8_matches_quantised_reference) {
     const char *missing = NULL;
     if (!er_gemm_supports(ER_GEMM_INT8, &missing)) ER_SKIP("int8 needs %s", missing);
@@ -468,6 +547,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, rows_independent_of_batch_and_threads);
     tcase_add_test(tc, bf16_matches_rounded_reference);
     tcase_add_test(tc, bf16_chain_through_xbf16_equals_plain);
+    tcase_add_test(tc, f32_chain_through_xf32_equals_plain);
     tcase_add_test(tc, int8_matches_quantised_reference);
     tcase_add_test(tc, describes_backend);
     tcase_add_test(tc, avx2_equals_avx512_bits);
