@@ -264,13 +264,18 @@ static er_status check_found(const er_st_tensor *t, const char *key, int64_t d0,
     return ER_OK;
 }
 
-/* check_found, then float32 values: the mmap itself for aligned F32, else an
- * owned converted copy. */
+/* check_found, then float32 values: the mmap itself for an aligned F32
+ * matrix, else an owned converted copy.  Vectors (biases, LayerNorm
+ * parameters: ~0.5 MiB at bert-base) are always copied: the forward reads
+ * them every layer, and a fault on one maps the whole page-cache folio
+ * around it (Linux maps large folios whole: measured 55 MiB of the
+ * neighbouring, already packed weights back in a bf16 bert-base process
+ * after one forward), so RSS would depend on the page cache's history. */
 static er_status load_found(er_model *m, const er_st_tensor *t, const char *key, int64_t d0,
                             int64_t d1, const float **out, er_err *err) {
     er_status st = check_found(t, key, d0, d1, err);
     if (st != ER_OK) return st;
-    if (t->dtype == ER_DTYPE_FP32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+    if (t->dtype == ER_DTYPE_FP32 && ((uintptr_t)t->data % sizeof(float)) == 0 && d1 != 0) {
         *out = t->data;
         return ER_OK;
     }
