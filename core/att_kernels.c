@@ -31,6 +31,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ER_ATT_X86 1
 #include <immintrin.h>
+
+#include "exp_avx512.h"
 #endif
 
 #define QK_MR 12  /* score rows per tile: 12 x 2 accumulators */
@@ -63,31 +65,6 @@ static inline __mmask16 lane_mask(int n) { /* the first n (clamped to 0..16) lan
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-/* exp_approx (kernels_math.h) on 16 lanes, operation for operation: the
- * build does not contract a * b + c into an FMA (-std=c11: -ffp-contract=off),
- * so neither does this; max(lo, x) / min(hi, x) are clampf's selects, NaN
- * included. */
-INLINE AVX512 __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);
-    x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    const __m512 n = _mm512_sub_ps(
-        _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
-    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r),
-                      _mm512_set1_ps(1.0f));
-    const __m512i e = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
 /* er_att_normalize on 16 lanes (the build's baseline is SSE). */
 static AVX512 void normalize_avx512(const float *acc, size_t ldacc, int rows, int d, const float *l,
                                     float *out, size_t ldo) {
@@ -108,21 +85,21 @@ static AVX512 float exp_sum_avx512(float *x, int n, float m) {
     __m512 acc = _mm512_setzero_ps();
     int j = 0;
     for (; j + 32 <= n; j += 32) { /* two exp chains side by side, added in order */
-        const __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
-        const __m512 e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv));
+        const __m512 e0 = er_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
+        const __m512 e1 = er_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv));
         _mm512_storeu_ps(x + j, e0);
         _mm512_storeu_ps(x + j + 16, e1);
         acc = _mm512_add_ps(_mm512_add_ps(acc, e0), e1);
     }
     for (; j + 16 <= n; j += 16) {
-        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
+        const __m512 e = er_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
         _mm512_storeu_ps(x + j, e);
         acc = _mm512_add_ps(acc, e);
     }
     float s = 0.0f, part[16];
     if (j < n) { /* the tail, added one by one before the lanes */
         const __mmask16 k = lane_mask(n - j);
-        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), mv));
+        const __m512 e = er_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), mv));
         _mm512_mask_storeu_ps(x + j, k, e);
         _mm512_storeu_ps(part, e);
         for (int i = 0; i < n - j; i++) s += part[i];

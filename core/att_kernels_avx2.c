@@ -227,7 +227,7 @@ AVX2 void er_att_pv_avx2(const float *p, size_t ldp, const float *v, size_t ldv,
 }
 
 /* exp_approx (kernels_math.h) on 8 lanes, operation for operation (as
- * att_kernels.c's exp16: no contraction into FMAs, clampf's selects). */
+ * exp_avx512.h's er_exp16: no contraction into FMAs, clampf's selects). */
 INLINE AVX2 __m256 exp8(__m256 x) {
     x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
     x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);

@@ -37,6 +37,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ER_GEMM_X86 1
 #include <immintrin.h>
+
+#include "exp_avx512.h"
 #endif
 
 static er_gemm_backend backend;
@@ -336,24 +338,6 @@ static inline __attribute__((always_inline)) AVX512 __m512 erf16(__m512 x) {
     return _mm512_div_ps(p, q);
 }
 
-static inline __attribute__((always_inline)) AVX512 __m512 exp16(__m512 x) {
-    x = clamp16(x, -87.0f, 88.3762626647949f);
-    const __m512 big = SET(12582912.0f);
-    const __m512 n = _mm512_sub_ps(ADD(MUL(x, SET(1.44269504088896341f)), big), big);
-    __m512 r = _mm512_sub_ps(x, MUL(n, SET(0.693359375f)));
-    r = _mm512_sub_ps(r, MUL(n, SET(-2.12194440e-4f)));
-    __m512 p = SET(1.9875691500e-4f);
-    p = ADD(MUL(p, r), SET(1.3981999507e-3f));
-    p = ADD(MUL(p, r), SET(8.3334519073e-3f));
-    p = ADD(MUL(p, r), SET(4.1665795894e-2f));
-    p = ADD(MUL(p, r), SET(1.6666665459e-1f));
-    p = ADD(MUL(p, r), SET(5.0000001201e-1f));
-    p = ADD(ADD(MUL(MUL(p, r), r), r), SET(1.0f));
-    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n),
-                                                            _mm512_set1_epi32(127)), 23);
-    return MUL(p, _mm512_castsi512_ps(bits));
-}
-
 static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_epi act) {
     switch (act) {
     case ER_EPI_NONE: break;
@@ -362,7 +346,7 @@ static inline __attribute__((always_inline)) AVX512 __m512 act16(__m512 x, er_ep
     case ER_EPI_GELU_TANH: { /* 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (e^{2u} + 1) */
         const __m512 x3 = MUL(MUL(MUL(SET(0.044715f), x), x), x);
         const __m512 u = MUL(SET(0.7978845608028654f), ADD(x, x3));
-        const __m512 e = exp16(MUL(SET(2.0f), u));
+        const __m512 e = er_exp16(MUL(SET(2.0f), u));
         const __m512 th = _mm512_sub_ps(SET(1.0f), _mm512_div_ps(SET(2.0f), ADD(e, SET(1.0f))));
         return MUL(MUL(SET(0.5f), x), ADD(SET(1.0f), th));
     }
